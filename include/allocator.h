@@ -1,0 +1,71 @@
+/*
+ * liballocator public interface.
+ *
+ * The standard allocation functions (malloc, free, calloc, realloc, ...) are declared by
+ * <stdlib.h> and <malloc.h>; this header adds what those do not declare, and the
+ * jemalloc-compatible extended interface: the mallocx family, mallctl and malloc_stats_print,
+ * with jemalloc 5's flag encoding, so code written for jemalloc builds against it unchanged.
+ */
+#ifndef ALLOCATOR_H
+#define ALLOCATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ALLOCATOR_VERSION_STRING "0.1.0"
+
+/* Flags for the mallocx family: the same bits as jemalloc 5. */
+#define MALLOCX_LG_ALIGN(la) ((int)(la))
+#define MALLOCX_ALIGN(a) ((int)(__builtin_ffsl((long)(a)) - 1))
+#define MALLOCX_ZERO ((int)0x40)
+/* Bits 8-19 select an explicit thread cache (tc + 2); 1 means "no thread cache". */
+#define MALLOCX_TCACHE(tc) ((int)(((tc) + 2) << 8))
+#define MALLOCX_TCACHE_NONE MALLOCX_TCACHE(-1)
+/* Bits 20-31 select an arena (a + 1). */
+#define MALLOCX_ARENA(a) ((((int)(a)) + 1) << 20)
+
+/* Pseudo arena indices accepted by "arena.<i>.*" mallctl names. */
+#define MALLCTL_ARENAS_ALL 4096
+#define MALLCTL_ARENAS_DESTROYED 4097
+
+/* glibc-style functions that not every libc header declares. */
+void *reallocarray(void *ptr, size_t nmemb, size_t size);
+void *pvalloc(size_t size);
+void *valloc(size_t size);
+void *memalign(size_t alignment, size_t size);
+size_t malloc_usable_size(void *ptr);
+void free_sized(void *ptr, size_t size);
+void free_aligned_sized(void *ptr, size_t alignment, size_t size);
+int malloc_trim(size_t pad);
+
+/* jemalloc-compatible extended interface. */
+void *mallocx(size_t size, int flags);
+void *rallocx(void *ptr, size_t size, int flags);
+size_t xallocx(void *ptr, size_t size, size_t extra, int flags);
+size_t sallocx(const void *ptr, int flags);
+void dallocx(void *ptr, int flags);
+void sdallocx(void *ptr, size_t size, int flags);
+size_t nallocx(size_t size, int flags);
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp);
+int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                 size_t newlen);
+void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
+                        const char *opts);
+
+/* Compiled-in option string a program may define, read at initialisation. */
+extern const char *malloc_conf;
+/* Where messages go; NULL (the default) means standard error. */
+extern void (*malloc_message)(void *cbopaque, const char *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ALLOCATOR_H */

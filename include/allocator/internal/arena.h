@@ -1,0 +1,69 @@
+/*
+ * arena: an independent heap: one bin per small class and a page allocator for slabs and large
+ * extents. Threads are spread over arenas (least loaded first) to cut lock contention; a
+ * pointer always returns to the arena that owns its extent, whichever thread frees it.
+ *
+ * The arena table arenas[] is written under arenas_lock (ctl) and read lock-free (acquire).
+ * Large-allocation statistics are guarded by ex.lock; bins by their own locks.
+ */
+#ifndef ALLOCATOR_INTERNAL_ARENA_H
+#define ALLOCATOR_INTERNAL_ARENA_H
+
+#include "allocator/internal/bin.h"
+
+#define ARENAS_MAX 4096
+#define SC_NLARGE (SC_NSIZES - SC_NBINS)
+
+typedef struct large_stats_s {
+    uint64_t nmalloc;
+    uint64_t ndalloc;
+    uint64_t nrequests;
+    size_t curlextents;
+} large_stats_t;
+
+typedef struct arena_s {
+    unsigned ind;
+    unsigned nthreads; /* atomic: threads bound to this arena */
+    extents_t ex;
+    bin_t bins[SC_NBINS];
+    large_stats_t lstats[SC_NLARGE]; /* ex.lock */
+    size_t large_allocated;          /* ex.lock: bytes in active large extents */
+} arena_t;
+
+extern arena_t *arenas[ARENAS_MAX];
+extern unsigned narenas_auto;  /* arenas threads are spread over */
+extern unsigned narenas_total; /* arenas created or reserved (atomic) */
+
+static inline arena_t *arena_get(unsigned ind) {
+    return ind < ARENAS_MAX ? atomic_load_acquire(&arenas[ind]) : NULL;
+}
+
+/* Arena ind, created if it does not exist yet (NULL if out of memory). */
+arena_t *arena_get_or_create(unsigned ind);
+/* The arena a new thread should use: the least loaded of the automatic ones. */
+arena_t *arena_choose(void);
+/* Create a new arena beyond the automatic ones; returns its index or UINT_MAX. */
+unsigned arena_create_new(void);
+
+void *arena_malloc_small(arena_t *arena, unsigned binind, bool zero);
+void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero);
+/* Free ptr, whose rtree entry is entry, to the arena that owns it. */
+void arena_dalloc(void *ptr, rtree_entry_t entry);
+/*
+ * Resize the large allocation e in place to usable size usize (a large class). Returns true if
+ * it cannot (nothing changed). New bytes are zeroed when zero is set.
+ */
+bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero);
+/* Purge an arena's dirty pages (all of them); returns the number of pages purged. */
+size_t arena_purge(arena_t *arena);
+
+/* Fork: arenas_prefork_ctl takes arenas_lock; arenas_prefork every bin, then every extents. */
+void arenas_prefork_ctl(void);
+void arenas_prefork(void);
+void arenas_postfork_parent(void);
+void arenas_postfork_child(void);
+
+/* Debug: bins and extent sets of every arena. */
+void arenas_validate(void);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * bin: the slabs of one small size class in one arena. Regions are handed out from slabcur,
+ * then from the non-full slabs (lowest serial first), then from a new slab; a slab that
+ * becomes empty returns to the arena's page allocator unless it is slabcur. Everything in a
+ * bin_t, and the bitmap/nfree of its slabs, is guarded by bin_t.lock. Full slabs are on no list.
+ */
+#ifndef ALLOCATOR_INTERNAL_BIN_H
+#define ALLOCATOR_INTERNAL_BIN_H
+
+#include "allocator/internal/extent.h"
+
+typedef struct bin_stats_s {
+    uint64_t nmalloc;   /* regions handed out (to tcaches or callers) */
+    uint64_t ndalloc;   /* regions returned */
+    uint64_t nrequests; /* allocation requests, thread-cache hits included */
+    uint64_t nfills;
+    uint64_t nflushes;
+    uint64_t nslabs; /* slabs created */
+    uint64_t nreslabs;
+    size_t curregs;
+    size_t curslabs;
+} bin_stats_t;
+
+typedef struct bin_s {
+    mutex_t lock;
+    extent_t *slabcur;
+    extent_t *nonfull; /* doubly linked through next/prev */
+    bin_stats_t stats;
+} CACHE_ALIGNED bin_t;
+
+void bin_init(bin_t *bin);
+
+/*
+ * Fill out[0..n) with regions of class binind, taking new slabs from ex. Returns how many were
+ * had (fewer only when memory ran out). nrequests is added to the bin's request count. Takes bin->lock, and ex->lock for new slabs.
+ */
+unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
+                         uint64_t nrequests);
+/*
+ * Return ptr (in slab, of class binind) to the bin. bin->lock must be held; an emptied slab
+ * goes back to ex (taking ex->lock). Aborts with a message on a double or misaligned free.
+ */
+void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr);
+
+void bin_prefork(bin_t *bin);
+void bin_postfork_parent(bin_t *bin);
+void bin_postfork_child(bin_t *bin);
+/* Debug: slab lists and counters agree. bin->lock held. */
+void bin_validate(bin_t *bin, unsigned binind);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * extent: a run of pages, and the page allocator an arena carves them from.
+ *
+ * An extent_t describes [addr, addr + size) inside one chunk. It is ACTIVE (a slab or a large
+ * allocation), DIRTY (free, pages may be resident) or CLEAN (free, pages known to be zero:
+ * fresh from mmap or purged). Free extents live in an eset: lists binned by page-size class
+ * plus a bitmap of non-empty bins (the smallest fitting bin is found with one bit scan), and an
+ * LRU list used by purging. Neighbouring free extents of the same state coalesce on free; they
+ * never merge across chunks.
+ *
+ * extents_t is an arena's page allocator: the two esets, the recycled extent_t structs and the
+ * counters. Every field of extents_t, and every field of a free extent, is guarded by
+ * extents_t.lock. An active extent's fields are fixed while it is active, except a slab's
+ * bitmap and nfree, which its bin's lock guards.
+ */
+#ifndef ALLOCATOR_INTERNAL_EXTENT_H
+#define ALLOCATOR_INTERNAL_EXTENT_H
+
+#include "allocator/internal/mutex.h"
+#include "allocator/internal/rtree.h"
+#include "allocator/internal/sc.h"
+
+typedef enum { EXTENT_ACTIVE = 0, EXTENT_DIRTY = 1, EXTENT_CLEAN = 2 } extent_state_t;
+
+#define SLAB_BITMAP_WORDS ((SLAB_MAXREGS + 63) / 64)
+
+typedef struct extent_s {
+    uintptr_t addr;
+    size_t size;
+    uintptr_t chunk_addr; /* the chunk holding this extent, for merge bounds */
+    size_t chunk_size;
+    unsigned arena_ind;
+    uint16_t szind;  /* size class while active */
+    uint8_t state;   /* extent_state_t */
+    bool slab;
+    struct extent_s *next, *prev;         /* eset bin list, or a bin's non-full slab list */
+    struct extent_s *lru_next, *lru_prev; /* eset LRU list */
+    uint64_t serial;                      /* allocation order, for address-ordered reuse */
+    /* Slab state (bin lock). A set bit is a free region. */
+    uint32_t nfree;
+    uint64_t bitmap[SLAB_BITMAP_WORDS];
+} CACHE_ALIGNED extent_t;
+
+typedef struct eset_s {
+    extent_t *bins[PSZ_NCLASSES];
+    uint64_t nonempty[(PSZ_NCLASSES + 63) / 64];
+    extent_t *lru_head; /* oldest */
+    extent_t *lru_tail; /* newest */
+    size_t npages;
+    size_t nextents;
+} eset_t;
+
+typedef struct extents_s {
+    mutex_t lock;
+    unsigned arena_ind;
+    eset_t dirty;
+    eset_t clean;
+    extent_t *spare; /* recycled extent_t structs */
+    size_t npages_active;
+    size_t npages_active_hwm; /* peak since the last purge epoch */
+    unsigned epoch_ops;
+    size_t mapped;            /* bytes of chunks mapped for this arena */
+    ssize_t dirty_decay_ms;   /* -1 never purge, 0 at once, else keep a hysteresis band */
+    /* Purge statistics. */
+    uint64_t npurge;
+    uint64_t nmadvise;
+    uint64_t purged;
+} extents_t;
+
+bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms);
+
+/*
+ * Allocate size bytes (a PAGE multiple) aligned to align (a power of two >= PAGE). Returns an
+ * ACTIVE extent with no rtree entries of its own (the caller registers it), or NULL with nothing
+ * changed when memory cannot be had. *zeroed says whether its pages are known to be zero.
+ * Lock held.
+ */
+extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed);
+/* Free an ACTIVE extent: clears its rtree entries, coalesces, may purge. Lock held. */
+void extent_dalloc(extents_t *ex, extent_t *e);
+/*
+ * Grow an active extent in place to new_size by taking the free pages after it. Returns true if
+ * impossible. *zeroed says whether the added pages are zero. Lock held; the caller rewrites the
+ * extent's rtree boundary entries.
+ */
+bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed);
+/* Shrink an active extent to new_size, freeing the tail. Lock held; caller re-registers. */
+void extent_shrink(extents_t *ex, extent_t *e, size_t new_size);
+/* Purge dirty pages until at most keep_pages remain dirty. Lock held. Returns pages purged. */
+size_t extent_purge(extents_t *ex, size_t keep_pages);
+
+void extents_prefork(extents_t *ex);
+void extents_postfork_parent(extents_t *ex);
+void extents_postfork_child(extents_t *ex);
+
+/* Debug: check set membership, counters and rtree boundaries of every free extent. */
+void extents_validate(extents_t *ex);
+
+/* Slab bitmap helpers (bin lock held). */
+static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
+    for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++) {
+        unsigned lo = w * 64;
+        if (nregs >= lo + 64)
+            slab->bitmap[w] = ~(uint64_t)0;
+        else if (nregs > lo)
+            slab->bitmap[w] = ((uint64_t)1 << (nregs - lo)) - 1;
+        else
+            slab->bitmap[w] = 0;
+    }
+    slab->nfree = nregs;
+}
+
+/* Index of the lowest free region, which is then marked used. Requires nfree > 0. */
+static inline unsigned slab_bitmap_take(extent_t *slab) {
+    for (unsigned w = 0;; w++) {
+        uint64_t bits = slab->bitmap[w];
+        if (bits != 0) {
+            unsigned bit = (unsigned)__builtin_ctzll(bits);
+            slab->bitmap[w] = bits & (bits - 1);
+            slab->nfree--;
+            return w * 64 + bit;
+        }
+    }
+}
+
+/* Mark region ind free. Returns true if it already was (a double free). */
+static inline bool slab_bitmap_give(extent_t *slab, unsigned ind) {
+    uint64_t mask = (uint64_t)1 << (ind & 63);
+    if (slab->bitmap[ind >> 6] & mask)
+        return true;
+    slab->bitmap[ind >> 6] |= mask;
+    slab->nfree++;
+    return false;
+}
+
+#endif

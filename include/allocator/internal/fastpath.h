@@ -1,0 +1,46 @@
+/*
+ * fastpath: the inline allocation and deallocation fast paths, and the slow paths they
+ * tail-call. Call tree:
+ *
+ *   malloc(size) -> malloc_fastpath: class lookup, pop from the thread cache
+ *                   `-> malloc_slow -> alloc_slow(size, align 0, ...) [init, fills, arenas]
+ *   free(ptr)    -> free_fastpath: rtree lookup, push onto the thread cache
+ *                   `-> free_slow -> dalloc_slow [NULL, flushes, no-cache, invalid pointers]
+ *
+ * The fast paths read one thread-local pointer, do no atomic read-modify-write, take no lock,
+ * and have one unlikely branch each besides the table-range check.
+ */
+#ifndef ALLOCATOR_INTERNAL_FASTPATH_H
+#define ALLOCATOR_INTERNAL_FASTPATH_H
+
+#include "allocator/internal/tsd.h"
+
+void *malloc_slow(size_t size) NOINLINE;
+void free_slow(void *ptr) NOINLINE;
+
+static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
+    tsd_t *tsd = tsd_get();
+    if (likely(size <= SC_LOOKUP_MAXCLASS)) {
+        cache_bin_t *cb = &tsd->tcache.bins[sz_size2index_tab[(size + QUANTUM - 1) >> LG_QUANTUM] + 1];
+        if (likely(cb->ncached != 0)) {
+            cb->nrequests++;
+            tsd->thread_allocated += cb->size;
+            return cb->stack[--cb->ncached];
+        }
+    }
+    return malloc_slow(size);
+}
+
+static ALWAYS_INLINE void free_fastpath(void *ptr) {
+    tsd_t *tsd = tsd_get();
+    rtree_entry_t entry = rtree_read(ptr);
+    cache_bin_t *cb = &tsd->tcache.bins[rtree_entry_binid(entry)];
+    if (likely(cb->ncached < cb->ncached_max)) {
+        tsd->thread_deallocated += cb->size;
+        cb->stack[cb->ncached++] = ptr;
+        return;
+    }
+    free_slow(ptr);
+}
+
+#endif

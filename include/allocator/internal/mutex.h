@@ -1,0 +1,62 @@
+/*
+ * mutex: the allocator's lock. A pthread mutex (usable during static startup and across fork)
+ * plus a rank. Locks must be taken in increasing rank; debug builds check this with a per-thread
+ * witness and abort on a reversal. The ranks are the lock order documented in doc/DESIGN.md.
+ */
+#ifndef ALLOCATOR_INTERNAL_MUTEX_H
+#define ALLOCATOR_INTERNAL_MUTEX_H
+
+#include <pthread.h>
+
+#include "allocator/internal/util.h"
+
+typedef enum {
+    RANK_INIT = 1,     /* init_lock: the initialisation state machine */
+    RANK_CTL,          /* ctl_lock: mallctl writes, arena creation */
+    RANK_TSD_LIST,     /* tsd_list_lock: the list of live thread states */
+    RANK_BIN,          /* arena->bins[i].lock; never two at once outside fork */
+    RANK_EXTENTS,      /* arena->extent_lock: free extent sets, chunks, large stats */
+    RANK_RTREE,        /* rtree leaf creation */
+    RANK_BASE,         /* the metadata allocator */
+    RANK_MAX
+} mutex_rank_t;
+
+typedef struct mutex_s {
+    pthread_mutex_t m;
+    mutex_rank_t rank;
+    uint64_t ncontended; /* times lock() found it held; guarded by the mutex itself */
+} mutex_t;
+
+#define MUTEX_INITIALIZER(r) {PTHREAD_MUTEX_INITIALIZER, (r), 0}
+
+void mutex_init(mutex_t *mtx, mutex_rank_t rank);
+void mutex_lock_slow(mutex_t *mtx);
+void witness_acquire(mutex_rank_t rank);
+void witness_release(mutex_rank_t rank);
+/* Fork brackets: the witness permits taking many locks of one rank while forking. */
+void witness_fork_begin(void);
+void witness_fork_end(void);
+/* Debug: assert the calling thread holds no allocator lock (used before user callbacks). */
+void witness_assert_none(void);
+
+static inline void mutex_lock(mutex_t *mtx) {
+    if (config_debug)
+        witness_acquire(mtx->rank);
+    if (unlikely(pthread_mutex_trylock(&mtx->m) != 0))
+        mutex_lock_slow(mtx);
+}
+
+static inline void mutex_unlock(mutex_t *mtx) {
+    if (config_debug)
+        witness_release(mtx->rank);
+    pthread_mutex_unlock(&mtx->m);
+}
+
+/* After fork, in the child: the lock is held by the forking thread's copy; make it fresh. */
+static inline void mutex_postfork_child(mutex_t *mtx) {
+    pthread_mutex_init(&mtx->m, NULL);
+    if (config_debug)
+        witness_release(mtx->rank);
+}
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * pages: the allocator's only contact with the kernel's memory calls (mmap, munmap, madvise).
+ *
+ * Contracts:
+ *  - pages_map(size, align): size and align are multiples of PAGE, align a power of two.
+ *    Returns memory aligned to align, zero-filled, readable and writable, or NULL (errno is
+ *    left as the caller had it). Never returns memory overlapping a live mapping.
+ *  - pages_unmap(addr, size): addr/size as returned or split from pages_map.
+ *  - pages_purge(addr, size): the range keeps its address but its contents are discarded; the
+ *    next touch reads zeros (MADV_DONTNEED on private anonymous memory). Returns true when the
+ *    kernel refused.
+ */
+#ifndef ALLOCATOR_INTERNAL_PAGES_H
+#define ALLOCATOR_INTERNAL_PAGES_H
+
+#include "allocator/internal/util.h"
+
+/* The kernel's page size, read at boot; PAGE (the build's) is a multiple of it. */
+extern size_t pages_os_page;
+
+/* Returns true (after printing why) if the kernel's page is larger than the build's PAGE. */
+bool pages_boot(void);
+void *pages_map(size_t size, size_t align);
+void pages_unmap(void *addr, size_t size);
+bool pages_purge(void *addr, size_t size);
+/* Statistics: bytes currently mapped through pages_map (all users). */
+size_t pages_mapped_bytes(void);
+
+/* Test hook: when nonzero, that many further pages_map calls succeed, then every call fails. */
+extern long pages_fail_after;
+
+#endif

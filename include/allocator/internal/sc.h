@@ -1,0 +1,119 @@
+/*
+ * sc: size classes and the size <-> index mappings ("sz" functions).
+ *
+ * Classes: 16, 32, 48, 64 (the quantum), then four classes per doubling: for each power of two
+ * 2^k >= 64, the classes 2^k + i * 2^(k-2), i = 1..4. Classes below 4 * PAGE are "small" and
+ * live in slabs; the rest are "large", page multiples, served as whole extents. The largest
+ * class is 2^(LG_VADDR-1); larger requests fail with ENOMEM.
+ *
+ * Each small class ("bin") has a slab of slab_pages pages holding nregs regions, chosen so that
+ * the slab has no tail waste (slab_pages = the odd part of the size, or size / PAGE).
+ */
+#ifndef ALLOCATOR_INTERNAL_SC_H
+#define ALLOCATOR_INTERNAL_SC_H
+
+#include "allocator/internal/util.h"
+
+/* Index of the class 2^k (k >= 6): the last class of its doubling. */
+#define SC_POW2_INDEX(k) (4 * (k)-21)
+#define SC_NBINS (SC_POW2_INDEX(LG_PAGE + 2))
+#define SC_NSIZES (SC_POW2_INDEX(LG_VADDR - 1) + 1)
+#define SC_SMALL_MAXCLASS (((size_t)1 << (LG_PAGE + 2)) - ((size_t)1 << (LG_PAGE - 1)))
+#define SC_LARGE_MINCLASS ((size_t)1 << (LG_PAGE + 2))
+#define SC_LARGE_MAXCLASS ((size_t)1 << (LG_VADDR - 1))
+#define SC_LOOKUP_MAXCLASS ((size_t)4096)
+/* Regions per slab never exceed this (the 16-byte class in a one-page slab). */
+#define SLAB_MAXREGS (PAGE / QUANTUM)
+
+typedef struct bin_info_s {
+    size_t reg_size;
+    size_t slab_size;
+    uint32_t nregs;
+    uint32_t slab_pages;
+    uint32_t div_magic; /* ceil(2^32 / reg_size): offset / reg_size without a divide */
+} bin_info_t;
+
+extern uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
+extern size_t sz_index2size_tab[SC_NSIZES];
+extern bin_info_t bin_infos[SC_NBINS];
+
+void sc_boot(void);
+
+/* Slow computation of the class index; used above the lookup table and by sc_boot. */
+static inline unsigned sz_size2index_compute(size_t size) {
+    if (size <= 64)
+        return size == 0 ? 0 : (unsigned)((size + QUANTUM - 1) >> LG_QUANTUM) - 1;
+    unsigned lg = lg_ceil(size);
+    size_t base = (size_t)1 << (lg - 1);
+    unsigned lg_delta = lg - 3;
+    unsigned mod = (unsigned)((size - base + ((size_t)1 << lg_delta) - 1) >> lg_delta) - 1;
+    return 4 + 4 * (lg - 7) + mod;
+}
+
+static inline size_t sz_index2size_compute(unsigned ind) {
+    if (ind < 4)
+        return (size_t)(ind + 1) << LG_QUANTUM;
+    unsigned g = (ind - 4) / 4, mod = (ind - 4) % 4;
+    unsigned lg = g + 7;
+    return ((size_t)1 << (lg - 1)) + ((size_t)(mod + 1) << (lg - 3));
+}
+
+/* Class index of a request; size must be <= SC_LARGE_MAXCLASS. */
+static ALWAYS_INLINE unsigned sz_size2index(size_t size) {
+    if (likely(size <= SC_LOOKUP_MAXCLASS))
+        return sz_size2index_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
+    return sz_size2index_compute(size);
+}
+
+static ALWAYS_INLINE size_t sz_index2size(unsigned ind) { return sz_index2size_tab[ind]; }
+
+/* Usable size for a request, or 0 when it is larger than the largest class. */
+static inline size_t sz_s2u(size_t size) {
+    if (unlikely(size > SC_LARGE_MAXCLASS))
+        return 0;
+    return sz_index2size(sz_size2index(size));
+}
+
+/*
+ * Usable size for an aligned request (alignment a power of two), or 0 when impossible. Small
+ * classes that are multiples of the alignment give naturally aligned regions, since slabs are
+ * page aligned; anything else is large with an aligned extent.
+ */
+static inline size_t sz_sa2u(size_t size, size_t alignment) {
+    if (alignment <= PAGE) {
+        size_t sz = ALIGN_UP(size, alignment);
+        if (sz < size)
+            return 0;
+        if (sz <= SC_SMALL_MAXCLASS)
+            return sz_s2u(sz);
+    }
+    if (size > SC_LARGE_MAXCLASS || alignment > SC_LARGE_MAXCLASS)
+        return 0;
+    size_t usize = size <= SC_LARGE_MINCLASS ? SC_LARGE_MINCLASS : sz_s2u(size);
+    return usize;
+}
+
+/* Region index of ptr in a slab starting at slab_addr. */
+static inline unsigned sz_region_index(const bin_info_t *info, uintptr_t slab_addr, uintptr_t ptr) {
+    uint64_t diff = ptr - slab_addr;
+    return (unsigned)((diff * info->div_magic) >> 32);
+}
+
+/* Page-size classes for free-extent bins: four per doubling over page counts. */
+#define PSZ_NCLASSES (4 * (LG_VADDR - LG_PAGE) + 1)
+static inline unsigned psz_floor_index(size_t npages) {
+    if (npages <= 4)
+        return (unsigned)npages - 1;
+    unsigned lg = lg_floor(npages);
+    unsigned mod = (unsigned)((npages >> (lg - 2)) & 3);
+    return 4 * (lg - 1) + mod;
+}
+static inline unsigned psz_ceil_index(size_t npages) {
+    unsigned f = psz_floor_index(npages);
+    if (npages <= 4)
+        return f;
+    unsigned lg = lg_floor(npages);
+    return (npages & (((size_t)1 << (lg - 2)) - 1)) ? f + 1 : f;
+}
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * tcache: a thread's cache of free regions, one LIFO stack per size class up to tcache_max.
+ * Owned by one thread (or, for explicit caches made by mallctl "tcache.create", by whoever uses
+ * that index under the caller's own synchronisation); no locks, no atomics.
+ *
+ * bins[] is indexed by size-class index + 1 so that the rtree entry's class field addresses it
+ * directly; bins[0] and the bins of classes that are not cached have ncached_max == 0, so the
+ * free fast path's single "is there room" test also rejects unknown pointers and big classes.
+ * Misses fill a small bin in one batch under one bin lock; overflows flush the oldest half,
+ * grouped by owning arena. Every TCACHE_GC_TICKS slow-path events one bin is garbage
+ * collected: if it did not run dry since the last visit, half its cached regions are flushed.
+ */
+#ifndef ALLOCATOR_INTERNAL_TCACHE_H
+#define ALLOCATOR_INTERNAL_TCACHE_H
+
+#include "allocator/internal/arena.h"
+
+#define TCACHE_GC_TICKS 64
+#define TCACHE_NSLOTS_SMALL_MIN 20
+#define TCACHE_NSLOTS_SMALL_MAX 200
+#define TCACHE_NSLOTS_LARGE 20
+
+typedef struct cache_bin_s {
+    void **stack;
+    uint32_t ncached;
+    uint32_t ncached_max;
+    uint32_t size;   /* usable size of the class (for thread.allocated) */
+    uint16_t nfill;  /* regions fetched by the next miss */
+    uint8_t dried;   /* ran dry since the last GC visit */
+    uint8_t pad;
+    uint64_t nrequests; /* hits and misses since the last merge into the arena */
+} cache_bin_t;
+
+typedef struct tcache_s {
+    cache_bin_t bins[SC_NSIZES + 1];
+    unsigned nhbins; /* classes 0..nhbins-1 are cached */
+    unsigned gc_bin;
+    unsigned gc_ticks;
+    arena_t *arena; /* where fills come from */
+} tcache_t;
+
+/* Number of classes cached for opt_tcache_max, and the stack memory a tcache needs. */
+unsigned tcache_nhbins(void);
+size_t tcache_stack_bytes(void);
+/* Set up tc; stacks is tcache_stack_bytes() of memory (NULL with enabled false). */
+void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled);
+/* Refill bin binind+1 from the arena and pop one region; NULL when out of memory. */
+void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind);
+/* Flush bin (index into bins[]) until keep regions remain. */
+void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep);
+void tcache_flush_all(tcache_t *tc);
+/* Called on slow-path events: advances the incremental GC. */
+void tcache_event(tcache_t *tc);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * tsd: per-thread state. The only thread-local variable of the default build is tsd_tls, one
+ * initial-exec pointer (so the library can be dlopen'ed without exhausting static TLS). It
+ * starts pointing at tsd_uninit, a shared all-empty state whose caches always miss, so the first
+ * call of each thread falls into the slow path, which initialises the allocator and the thread.
+ * At thread exit the key destructor flushes the cache, recycles the state and points tsd_tls at
+ * tsd_dead, another empty state whose slow path serves callers straight from an arena.
+ *
+ * A tsd_t is written only by its thread, except its list links (tsd_list_lock) and, after fork,
+ * by the child's single thread.
+ */
+#ifndef ALLOCATOR_INTERNAL_TSD_H
+#define ALLOCATOR_INTERNAL_TSD_H
+
+#include "allocator/internal/tcache.h"
+
+typedef struct tsd_s {
+    uint64_t thread_allocated;
+    uint64_t thread_deallocated;
+    bool tcache_enabled;
+    arena_t *arena;
+    struct tsd_s *list_next, *list_prev;
+    tcache_t tcache;
+} tsd_t;
+
+extern __thread tsd_t *tsd_tls HIDDEN __attribute__((tls_model("initial-exec")));
+extern tsd_t tsd_uninit HIDDEN;
+extern tsd_t tsd_dead HIDDEN;
+
+static ALWAYS_INLINE tsd_t *tsd_get(void) { return tsd_tls; }
+static inline bool tsd_is_real(const tsd_t *tsd) { return tsd != &tsd_uninit && tsd != &tsd_dead; }
+
+/* Initialise the calling thread (the allocator must be initialised). NULL if out of memory. */
+tsd_t *tsd_init_thread(void);
+/* Create the pthread key; called once by init. Returns true on failure. */
+bool tsd_boot(void);
+/* Turn the thread cache on or off for the calling thread (flushing it when turning off). */
+void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled);
+
+/* Sum of counters over live threads, for statistics (tsd_list_lock inside). */
+void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg);
+
+void tsd_prefork(void);
+void tsd_postfork_parent(void);
+void tsd_postfork_child(void);
+
+#endif

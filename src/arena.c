@@ -1,0 +1,248 @@
+/*
+ * arena: creation and choice of arenas, and the paths that reach an arena without a thread
+ * cache (large allocations, tcache-less small allocations, frees routed by the rtree).
+ * arenas_lock guards creation; each arena's bins and extents have their own locks.
+ */
+#include "allocator/internal/arena.h"
+
+#include <limits.h>
+#include <string.h>
+
+#include "allocator/internal/base.h"
+#include "allocator/internal/conf.h"
+#include "allocator/internal/io.h"
+
+arena_t *arenas[ARENAS_MAX];
+unsigned narenas_auto = 1;
+unsigned narenas_total;
+static mutex_t arenas_lock = MUTEX_INITIALIZER(RANK_CTL);
+
+static arena_t *arena_new(unsigned ind) {
+    arena_t *arena = base_alloc(sizeof(arena_t), CACHELINE);
+    if (arena == NULL)
+        return NULL;
+    arena->ind = ind;
+    extents_init(&arena->ex, ind, opt_dirty_decay_ms);
+    for (unsigned i = 0; i < SC_NBINS; i++)
+        bin_init(&arena->bins[i]);
+    return arena;
+}
+
+arena_t *arena_get_or_create(unsigned ind) {
+    if (ind >= ARENAS_MAX)
+        return NULL;
+    arena_t *arena = arena_get(ind);
+    if (arena != NULL)
+        return arena;
+    mutex_lock(&arenas_lock);
+    arena = arenas[ind];
+    if (arena == NULL) {
+        arena = arena_new(ind);
+        if (arena != NULL) {
+            atomic_store_release(&arenas[ind], arena);
+            if (ind >= narenas_total)
+                atomic_store_release(&narenas_total, ind + 1);
+        }
+    }
+    mutex_unlock(&arenas_lock);
+    return arena;
+}
+
+arena_t *arena_choose(void) {
+    unsigned best = 0, best_threads = UINT_MAX;
+    for (unsigned i = 0; i < narenas_auto; i++) {
+        arena_t *a = arena_get(i);
+        unsigned n = a == NULL ? 0 : atomic_load_relaxed(&a->nthreads);
+        if (n < best_threads) {
+            best = i;
+            best_threads = n;
+            if (n == 0)
+                break;
+        }
+    }
+    arena_t *arena = arena_get_or_create(best);
+    if (arena == NULL)
+        arena = arena_get(0);
+    return arena;
+}
+
+unsigned arena_create_new(void) {
+    mutex_lock(&arenas_lock);
+    unsigned ind = narenas_total > narenas_auto ? narenas_total : narenas_auto;
+    arena_t *arena = ind < ARENAS_MAX ? arena_new(ind) : NULL;
+    if (arena != NULL) {
+        atomic_store_release(&arenas[ind], arena);
+        atomic_store_release(&narenas_total, ind + 1);
+    }
+    mutex_unlock(&arenas_lock);
+    return arena != NULL ? ind : UINT_MAX;
+}
+
+void *arena_malloc_small(arena_t *arena, unsigned binind, bool zero) {
+    void *ret;
+    bin_t *bin = &arena->bins[binind];
+    if (bin_alloc_batch(bin, binind, &arena->ex, &ret, 1, 1) == 0)
+        return NULL;
+    if (zero)
+        memset(ret, 0, bin_infos[binind].reg_size);
+    return ret;
+}
+
+void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) {
+    unsigned szind = sz_size2index(usize);
+    assert(szind >= SC_NBINS && sz_index2size(szind) == usize);
+    bool zeroed;
+    mutex_lock(&arena->ex.lock);
+    extent_t *e = extent_alloc(&arena->ex, usize, align < PAGE ? PAGE : align, &zeroed);
+    if (e == NULL) {
+        mutex_unlock(&arena->ex.lock);
+        return NULL;
+    }
+    e->szind = (uint16_t)szind;
+    rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
+    rtree_write(e->addr, entry);
+    rtree_write(e->addr + e->size - PAGE, entry);
+    large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
+    ls->nmalloc++;
+    ls->nrequests++;
+    ls->curlextents++;
+    arena->large_allocated += usize;
+    mutex_unlock(&arena->ex.lock);
+    if (zero && !zeroed)
+        memset((void *)e->addr, 0, usize);
+    return (void *)e->addr;
+}
+
+void arena_dalloc(void *ptr, rtree_entry_t entry) {
+    extent_t *e = rtree_entry_extent(entry);
+    arena_t *arena = arenas[e->arena_ind];
+    unsigned szind = rtree_entry_binid(entry) - 1;
+    if (rtree_entry_slab(entry)) {
+        bin_t *bin = &arena->bins[szind];
+        mutex_lock(&bin->lock);
+        bin_dalloc_locked(bin, szind, &arena->ex, e, ptr);
+        mutex_unlock(&bin->lock);
+        return;
+    }
+    if (unlikely((uintptr_t)ptr != e->addr))
+        io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
+    mutex_lock(&arena->ex.lock);
+    large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
+    ls->ndalloc++;
+    ls->curlextents--;
+    arena->large_allocated -= e->size;
+    extent_dalloc(&arena->ex, e);
+    if (config_debug)
+        extents_validate(&arena->ex);
+    mutex_unlock(&arena->ex.lock);
+}
+
+bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
+    arena_t *arena = arenas[e->arena_ind];
+    size_t old = e->size;
+    if (usize == old)
+        return false;
+    unsigned szind = sz_size2index(usize);
+    bool zeroed = true;
+    mutex_lock(&arena->ex.lock);
+    uintptr_t old_last = e->addr + old - PAGE;
+    if (usize > old) {
+        if (extent_expand(&arena->ex, e, usize, &zeroed)) {
+            mutex_unlock(&arena->ex.lock);
+            return true;
+        }
+    } else {
+        extent_shrink(&arena->ex, e, usize);
+        if (e->size != usize) {
+            mutex_unlock(&arena->ex.lock);
+            return true;
+        }
+    }
+    if (usize > old)
+        rtree_write(old_last, 0);
+    large_stats_t *ls = &arena->lstats[e->szind - SC_NBINS];
+    ls->ndalloc++;
+    ls->curlextents--;
+    ls = &arena->lstats[szind - SC_NBINS];
+    ls->nmalloc++;
+    ls->nrequests++;
+    ls->curlextents++;
+    arena->large_allocated += usize;
+    arena->large_allocated -= old;
+    e->szind = (uint16_t)szind;
+    rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
+    rtree_write(e->addr, entry);
+    rtree_write(e->addr + usize - PAGE, entry);
+    mutex_unlock(&arena->ex.lock);
+    if (zero && usize > old && !zeroed)
+        memset((void *)(e->addr + old), 0, usize - old);
+    return false;
+}
+
+size_t arena_purge(arena_t *arena) {
+    mutex_lock(&arena->ex.lock);
+    size_t n = extent_purge(&arena->ex, 0);
+    mutex_unlock(&arena->ex.lock);
+    return n;
+}
+
+void arenas_prefork_ctl(void) { mutex_lock(&arenas_lock); }
+
+void arenas_prefork(void) {
+    unsigned n = atomic_load_acquire(&narenas_total);
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = arenas[i];
+        if (a == NULL)
+            continue;
+        for (unsigned b = 0; b < SC_NBINS; b++)
+            bin_prefork(&a->bins[b]);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        if (arenas[i] != NULL)
+            extents_prefork(&arenas[i]->ex);
+    }
+}
+
+void arenas_postfork_parent(void) {
+    unsigned n = narenas_total;
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = arenas[i];
+        if (a == NULL)
+            continue;
+        extents_postfork_parent(&a->ex);
+        for (unsigned b = 0; b < SC_NBINS; b++)
+            bin_postfork_parent(&a->bins[b]);
+    }
+    mutex_unlock(&arenas_lock);
+}
+
+void arenas_postfork_child(void) {
+    unsigned n = narenas_total;
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = arenas[i];
+        if (a == NULL)
+            continue;
+        extents_postfork_child(&a->ex);
+        for (unsigned b = 0; b < SC_NBINS; b++)
+            bin_postfork_child(&a->bins[b]);
+        a->nthreads = 0;
+    }
+    mutex_postfork_child(&arenas_lock);
+}
+
+void arenas_validate(void) {
+    unsigned n = atomic_load_acquire(&narenas_total);
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = arena_get(i);
+        if (a == NULL)
+            continue;
+        for (unsigned b = 0; b < SC_NBINS; b++) {
+            mutex_lock(&a->bins[b].lock);
+            bin_validate(&a->bins[b], b);
+            mutex_unlock(&a->bins[b].lock);
+        }
+        mutex_lock(&a->ex.lock);
+        extents_validate(&a->ex);
+        mutex_unlock(&a->ex.lock);
+    }
+}

@@ -1,0 +1,135 @@
+/*
+ * bin: slab management for one size class of one arena (see bin.h). Called by tcache fills and
+ * flushes and by the arena's no-cache paths, always under bin->lock; creating or returning a
+ * slab nests the arena's extents lock inside it (rank order BIN < EXTENTS).
+ */
+#include "allocator/internal/bin.h"
+
+#include "allocator/internal/io.h"
+
+void bin_init(bin_t *bin) {
+    mutex_init(&bin->lock, RANK_BIN);
+    bin->slabcur = NULL;
+    bin->nonfull = NULL;
+    bin->stats = (bin_stats_t){0};
+}
+
+static void bin_nonfull_insert(bin_t *bin, extent_t *slab) {
+    slab->prev = NULL;
+    slab->next = bin->nonfull;
+    if (slab->next != NULL)
+        slab->next->prev = slab;
+    bin->nonfull = slab;
+}
+
+static void bin_nonfull_remove(bin_t *bin, extent_t *slab) {
+    if (slab->prev != NULL)
+        slab->prev->next = slab->next;
+    else
+        bin->nonfull = slab->next;
+    if (slab->next != NULL)
+        slab->next->prev = slab->prev;
+    slab->next = slab->prev = NULL;
+}
+
+/* Pick the non-full slab with the lowest address among the first few, to keep slabs dense. */
+static extent_t *bin_nonfull_pick(bin_t *bin) {
+    extent_t *best = bin->nonfull;
+    unsigned n = 0;
+    for (extent_t *s = best; s != NULL && n < 8; s = s->next, n++) {
+        if (s->addr < best->addr)
+            best = s;
+    }
+    if (best != NULL)
+        bin_nonfull_remove(bin, best);
+    return best;
+}
+
+static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
+    const bin_info_t *info = &bin_infos[binind];
+    bool zeroed;
+    mutex_lock(&ex->lock);
+    extent_t *slab = extent_alloc(ex, info->slab_size, PAGE, &zeroed);
+    if (slab != NULL) {
+        slab->slab = true;
+        slab->szind = (uint16_t)binind;
+        slab_bitmap_init(slab, info->nregs);
+        rtree_write_range(slab->addr, slab->size, rtree_entry_make(slab, binind + 1, true));
+    }
+    mutex_unlock(&ex->lock);
+    if (slab != NULL) {
+        bin->stats.nslabs++;
+        bin->stats.curslabs++;
+    }
+    return slab;
+}
+
+unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
+                         uint64_t nrequests) {
+    const bin_info_t *info = &bin_infos[binind];
+    unsigned got = 0;
+    mutex_lock(&bin->lock);
+    while (got < n) {
+        extent_t *slab = bin->slabcur;
+        if (slab == NULL || slab->nfree == 0) {
+            slab = bin_nonfull_pick(bin);
+            if (slab != NULL)
+                bin->stats.nreslabs++;
+            else if ((slab = bin_slab_new(bin, binind, ex)) == NULL)
+                break;
+            bin->slabcur = slab;
+        }
+        while (got < n && slab->nfree > 0) {
+            unsigned ind = slab_bitmap_take(slab);
+            out[got++] = (void *)(slab->addr + (size_t)ind * info->reg_size);
+        }
+    }
+    bin->stats.nmalloc += got;
+    bin->stats.curregs += got;
+    bin->stats.nfills++;
+    bin->stats.nrequests += nrequests;
+    mutex_unlock(&bin->lock);
+    return got;
+}
+
+void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr) {
+    const bin_info_t *info = &bin_infos[binind];
+    uintptr_t off = (uintptr_t)ptr - slab->addr;
+    unsigned ind = sz_region_index(info, slab->addr, (uintptr_t)ptr);
+    if (unlikely((size_t)ind * info->reg_size != off || ind >= info->nregs))
+        io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
+    if (unlikely(slab_bitmap_give(slab, ind)))
+        io_fatal("double free of %p detected\n", ptr);
+    bin->stats.ndalloc++;
+    bin->stats.curregs--;
+    if (slab == bin->slabcur)
+        return;
+    if (slab->nfree == info->nregs) {
+        if (info->nregs > 1)
+            bin_nonfull_remove(bin, slab);
+        bin->stats.curslabs--;
+        mutex_lock(&ex->lock);
+        extent_dalloc(ex, slab);
+        mutex_unlock(&ex->lock);
+    } else if (slab->nfree == 1) {
+        bin_nonfull_insert(bin, slab);
+    }
+}
+
+void bin_prefork(bin_t *bin) { mutex_lock(&bin->lock); }
+void bin_postfork_parent(bin_t *bin) { mutex_unlock(&bin->lock); }
+void bin_postfork_child(bin_t *bin) { mutex_postfork_child(&bin->lock); }
+
+void bin_validate(bin_t *bin, unsigned binind) {
+    const bin_info_t *info = &bin_infos[binind];
+    for (extent_t *s = bin->nonfull; s != NULL; s = s->next) {
+        if (!s->slab || s->szind != binind || s->nfree == 0 || s->nfree >= info->nregs)
+            io_fatal("bin %u: slab %p on the non-full list is not non-full\n", binind,
+                     (void *)s->addr);
+        unsigned count = 0;
+        for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++)
+            count += (unsigned)__builtin_popcountll(s->bitmap[w]);
+        if (count != s->nfree)
+            io_fatal("bin %u: slab %p bitmap disagrees with nfree\n", binind, (void *)s->addr);
+    }
+}

@@ -1,0 +1,395 @@
+/*
+ * extent: the page allocator inside each arena. Free extents sit in two esets (dirty, clean);
+ * allocation takes the smallest fitting extent, dirty first (its pages are already resident,
+ * so reuse costs no page fault), then clean, then a new chunk from pages. Freed extents
+ * coalesce with free neighbours of the same state within their chunk. Purging turns the
+ * least recently freed dirty extents clean with pages_purge. All of it runs under
+ * extents_t.lock, held by the caller (arena); leaf creation in the rtree happens once per
+ * chunk, before any of its entries is written.
+ */
+#include "allocator/internal/extent.h"
+
+#include <string.h>
+
+#include "allocator/internal/base.h"
+#include "allocator/internal/io.h"
+#include "allocator/internal/pages.h"
+
+/* ---- eset ---------------------------------------------------------------------------------- */
+
+static unsigned eset_bin_of(size_t size) { return psz_floor_index(size >> LG_PAGE); }
+
+static void eset_insert(eset_t *s, extent_t *e) {
+    unsigned b = eset_bin_of(e->size);
+    e->prev = NULL;
+    e->next = s->bins[b];
+    if (e->next != NULL)
+        e->next->prev = e;
+    s->bins[b] = e;
+    s->nonempty[b >> 6] |= (uint64_t)1 << (b & 63);
+    e->lru_next = NULL;
+    e->lru_prev = s->lru_tail;
+    if (s->lru_tail != NULL)
+        s->lru_tail->lru_next = e;
+    else
+        s->lru_head = e;
+    s->lru_tail = e;
+    s->npages += e->size >> LG_PAGE;
+    s->nextents++;
+}
+
+static void eset_remove(eset_t *s, extent_t *e) {
+    unsigned b = eset_bin_of(e->size);
+    if (e->prev != NULL)
+        e->prev->next = e->next;
+    else
+        s->bins[b] = e->next;
+    if (e->next != NULL)
+        e->next->prev = e->prev;
+    if (s->bins[b] == NULL)
+        s->nonempty[b >> 6] &= ~((uint64_t)1 << (b & 63));
+    if (e->lru_prev != NULL)
+        e->lru_prev->lru_next = e->lru_next;
+    else
+        s->lru_head = e->lru_next;
+    if (e->lru_next != NULL)
+        e->lru_next->lru_prev = e->lru_prev;
+    else
+        s->lru_tail = e->lru_prev;
+    s->npages -= e->size >> LG_PAGE;
+    s->nextents--;
+}
+
+/* The first non-empty bin at or above b, or PSZ_NCLASSES. */
+static unsigned eset_next_bin(const eset_t *s, unsigned b) {
+    for (unsigned w = b >> 6; w < ARRAY_SIZE(s->nonempty); w++) {
+        uint64_t bits = s->nonempty[w];
+        if (w == b >> 6)
+            bits &= ~(uint64_t)0 << (b & 63);
+        if (bits != 0)
+            return w * 64 + (unsigned)__builtin_ctzll(bits);
+    }
+    return PSZ_NCLASSES;
+}
+
+/*
+ * A free extent of at least size bytes, from the smallest bin that can hold it. Within the
+ * exact-class bin sizes vary, so that bin is scanned for a fit (lowest address wins); in larger
+ * bins every member fits and the lowest address among a few candidates is taken, which keeps
+ * the heap compact.
+ */
+static extent_t *eset_fit(eset_t *s, size_t size) {
+    unsigned b = eset_next_bin(s, psz_floor_index(size >> LG_PAGE));
+    while (b < PSZ_NCLASSES) {
+        extent_t *best = NULL;
+        unsigned scanned = 0;
+        for (extent_t *e = s->bins[b]; e != NULL && scanned < 32; e = e->next, scanned++) {
+            if (e->size >= size && (best == NULL || e->addr < best->addr))
+                best = e;
+        }
+        if (best != NULL)
+            return best;
+        b = eset_next_bin(s, b + 1);
+    }
+    return NULL;
+}
+
+/* ---- extent_t structs ---------------------------------------------------------------------- */
+
+static extent_t *extent_struct_new(extents_t *ex) {
+    extent_t *e = ex->spare;
+    if (e != NULL) {
+        ex->spare = e->next;
+    } else {
+        e = base_alloc(sizeof(extent_t), CACHELINE);
+        if (e == NULL)
+            return NULL;
+    }
+    memset(e, 0, offsetof(extent_t, nfree));
+    e->arena_ind = ex->arena_ind;
+    return e;
+}
+
+static void extent_struct_delete(extents_t *ex, extent_t *e) {
+    e->state = EXTENT_CLEAN;
+    e->size = 0;
+    e->next = ex->spare;
+    ex->spare = e;
+}
+
+/* ---- registration -------------------------------------------------------------------------- */
+
+static uintptr_t extent_last_page(const extent_t *e) { return e->addr + e->size - PAGE; }
+
+static void extent_register_free(extent_t *e) {
+    rtree_entry_t entry = rtree_entry_make(e, 0, false);
+    rtree_write(e->addr, entry);
+    rtree_write(extent_last_page(e), entry);
+}
+
+static void extent_clear_boundaries(const extent_t *e) {
+    rtree_write(e->addr, 0);
+    rtree_write(extent_last_page(e), 0);
+}
+
+static eset_t *extents_set(extents_t *ex, extent_state_t state) {
+    return state == EXTENT_DIRTY ? &ex->dirty : &ex->clean;
+}
+
+/* Insert a free extent, merging with free neighbours of the same state in its chunk. */
+static void extents_insert_coalesced(extents_t *ex, extent_t *e) {
+    eset_t *set = extents_set(ex, (extent_state_t)e->state);
+    if (e->addr > e->chunk_addr) {
+        rtree_entry_t entry = rtree_read((void *)(e->addr - PAGE));
+        extent_t *prev = rtree_entry_extent(entry);
+        if (rtree_entry_binid(entry) == 0 && prev != NULL && prev->state == e->state) {
+            assert(prev->addr + prev->size == e->addr);
+            eset_remove(set, prev);
+            extent_clear_boundaries(prev);
+            e->addr = prev->addr;
+            e->size += prev->size;
+            extent_struct_delete(ex, prev);
+        }
+    }
+    uintptr_t end = e->addr + e->size;
+    if (end < e->chunk_addr + e->chunk_size) {
+        rtree_entry_t entry = rtree_read((void *)end);
+        extent_t *next = rtree_entry_extent(entry);
+        if (rtree_entry_binid(entry) == 0 && next != NULL && next->state == e->state) {
+            assert(next->addr == end);
+            eset_remove(set, next);
+            extent_clear_boundaries(next);
+            e->size += next->size;
+            extent_struct_delete(ex, next);
+        }
+    }
+    extent_register_free(e);
+    eset_insert(set, e);
+}
+
+/* ---- allocation ---------------------------------------------------------------------------- */
+
+bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms) {
+    memset(ex, 0, sizeof(*ex));
+    mutex_init(&ex->lock, RANK_EXTENTS);
+    ex->arena_ind = arena_ind;
+    ex->dirty_decay_ms = dirty_decay_ms;
+    return false;
+}
+
+/* Map a new chunk for size/align; its free extent is returned, not inserted (NULL: no memory). */
+static extent_t *extents_grow(extents_t *ex, size_t size, size_t align) {
+    size_t need = size;
+    size_t chunk_size = ALIGN_UP(need, CHUNK);
+    if (chunk_size < need)
+        return NULL;
+    size_t chunk_align = align > CHUNK ? align : CHUNK;
+    void *addr = pages_map(chunk_size, chunk_align);
+    if (addr == NULL)
+        return NULL;
+    if (rtree_ensure((uintptr_t)addr, chunk_size)) {
+        pages_unmap(addr, chunk_size);
+        return NULL;
+    }
+    extent_t *e = extent_struct_new(ex);
+    if (e == NULL) {
+        pages_unmap(addr, chunk_size);
+        return NULL;
+    }
+    e->addr = (uintptr_t)addr;
+    e->size = chunk_size;
+    e->chunk_addr = (uintptr_t)addr;
+    e->chunk_size = chunk_size;
+    e->state = EXTENT_CLEAN;
+    ex->mapped += chunk_size;
+    return e;
+}
+
+/* Carve [addr, addr+size) out of the free extent e (already removed from its set). */
+static extent_t *extent_carve(extents_t *ex, extent_t *e, uintptr_t addr, size_t size) {
+    extent_clear_boundaries(e);
+    size_t lead = addr - e->addr;
+    size_t trail = e->size - lead - size;
+    extent_t *lead_e = NULL, *trail_e = NULL;
+    if (lead != 0 && (lead_e = extent_struct_new(ex)) == NULL)
+        goto oom;
+    if (trail != 0 && (trail_e = extent_struct_new(ex)) == NULL)
+        goto oom;
+    if (lead_e != NULL) {
+        *lead_e = *e;
+        lead_e->size = lead;
+        extent_register_free(lead_e);
+        eset_insert(extents_set(ex, (extent_state_t)e->state), lead_e);
+    }
+    if (trail_e != NULL) {
+        *trail_e = *e;
+        trail_e->addr = addr + size;
+        trail_e->size = trail;
+        extent_register_free(trail_e);
+        eset_insert(extents_set(ex, (extent_state_t)e->state), trail_e);
+    }
+    e->addr = addr;
+    e->size = size;
+    return e;
+oom:
+    if (lead_e != NULL)
+        extent_struct_delete(ex, lead_e);
+    extent_register_free(e);
+    eset_insert(extents_set(ex, (extent_state_t)e->state), e);
+    return NULL;
+}
+
+static extent_t *extent_alloc_from(extents_t *ex, extent_t *e, size_t size, size_t align,
+                                   bool *zeroed) {
+    uintptr_t addr = ALIGN_UP(e->addr, align);
+    bool clean = e->state == EXTENT_CLEAN;
+    e = extent_carve(ex, e, addr, size);
+    if (e == NULL)
+        return NULL;
+    e->state = EXTENT_ACTIVE;
+    *zeroed = clean;
+    ex->npages_active += size >> LG_PAGE;
+    if (ex->npages_active > ex->npages_active_hwm)
+        ex->npages_active_hwm = ex->npages_active;
+    return e;
+}
+
+extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
+    assert(size != 0 && (size & PAGE_MASK) == 0 && align >= PAGE && is_pow2(align));
+    size_t search = size + (align > PAGE ? align - PAGE : 0);
+    if (search < size)
+        return NULL;
+    eset_t *sets[2] = {&ex->dirty, &ex->clean};
+    for (int i = 0; i < 2; i++) {
+        extent_t *e = eset_fit(sets[i], search);
+        if (e != NULL) {
+            eset_remove(sets[i], e);
+            return extent_alloc_from(ex, e, size, align, zeroed);
+        }
+    }
+    /* A new chunk is aligned to max(CHUNK, align), so the carve starts at its base. */
+    extent_t *e = extents_grow(ex, size, align);
+    if (e == NULL)
+        return NULL;
+    return extent_alloc_from(ex, e, size, align, zeroed);
+}
+
+/* The purge policy for now: a hysteresis band above recent peak activity (see DESIGN.md). */
+static void extents_purge_maybe(extents_t *ex) {
+    if (ex->dirty_decay_ms < 0)
+        return;
+    if (ex->dirty_decay_ms == 0) {
+        extent_purge(ex, 0);
+        return;
+    }
+    if (++ex->epoch_ops >= 1024) {
+        ex->epoch_ops = 0;
+        ex->npages_active_hwm = ex->npages_active;
+    }
+    size_t floor_pages = ((size_t)8 << 20) >> LG_PAGE;
+    size_t limit = ex->npages_active_hwm > floor_pages ? ex->npages_active_hwm : floor_pages;
+    if (ex->dirty.npages > limit)
+        extent_purge(ex, limit / 2);
+}
+
+void extent_dalloc(extents_t *ex, extent_t *e) {
+    assert(e->state == EXTENT_ACTIVE);
+    if (e->slab)
+        rtree_write_range(e->addr, e->size, 0);
+    else
+        extent_clear_boundaries(e);
+    ex->npages_active -= e->size >> LG_PAGE;
+    e->state = EXTENT_DIRTY;
+    e->slab = false;
+    extents_insert_coalesced(ex, e);
+    extents_purge_maybe(ex);
+}
+
+size_t extent_purge(extents_t *ex, size_t keep_pages) {
+    size_t purged = 0;
+    if (ex->dirty.npages > keep_pages)
+        ex->npurge++;
+    while (ex->dirty.npages > keep_pages) {
+        extent_t *e = ex->dirty.lru_head;
+        eset_remove(&ex->dirty, e);
+        extent_clear_boundaries(e);
+        pages_purge((void *)e->addr, e->size);
+        ex->nmadvise++;
+        purged += e->size >> LG_PAGE;
+        e->state = EXTENT_CLEAN;
+        extents_insert_coalesced(ex, e);
+    }
+    ex->purged += purged;
+    return purged;
+}
+
+bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed) {
+    assert(new_size > e->size);
+    uintptr_t end = e->addr + e->size;
+    if (end >= e->chunk_addr + e->chunk_size)
+        return true;
+    rtree_entry_t entry = rtree_read((void *)end);
+    extent_t *next = rtree_entry_extent(entry);
+    size_t need = new_size - e->size;
+    if (next == NULL || rtree_entry_binid(entry) != 0 || next->state == EXTENT_ACTIVE ||
+        next->addr != end || next->size < need)
+        return true;
+    bool clean = next->state == EXTENT_CLEAN;
+    eset_remove(extents_set(ex, (extent_state_t)next->state), next);
+    next = extent_carve(ex, next, end, need);
+    if (next == NULL)
+        return true;
+    e->size = new_size;
+    extent_struct_delete(ex, next);
+    ex->npages_active += need >> LG_PAGE;
+    if (ex->npages_active > ex->npages_active_hwm)
+        ex->npages_active_hwm = ex->npages_active;
+    *zeroed = clean;
+    return false;
+}
+
+void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
+    assert(new_size < e->size && (new_size & PAGE_MASK) == 0);
+    extent_t *tail = extent_struct_new(ex);
+    if (tail == NULL)
+        return; /* keep the extent whole; the caller's usable size stays correct */
+    extent_clear_boundaries(e);
+    *tail = *e;
+    tail->addr = e->addr + new_size;
+    tail->size = e->size - new_size;
+    tail->state = EXTENT_DIRTY;
+    tail->slab = false;
+    e->size = new_size;
+    ex->npages_active -= tail->size >> LG_PAGE;
+    extents_insert_coalesced(ex, tail);
+    extents_purge_maybe(ex);
+}
+
+void extents_prefork(extents_t *ex) { mutex_lock(&ex->lock); }
+void extents_postfork_parent(extents_t *ex) { mutex_unlock(&ex->lock); }
+void extents_postfork_child(extents_t *ex) { mutex_postfork_child(&ex->lock); }
+
+static void eset_validate(const eset_t *s, extent_state_t state) {
+    size_t npages = 0, n = 0;
+    for (unsigned b = 0; b < PSZ_NCLASSES; b++) {
+        bool nonempty = (s->nonempty[b >> 6] >> (b & 63)) & 1;
+        if (nonempty != (s->bins[b] != NULL))
+            io_fatal("eset: bin %u non-empty bit is wrong\n", b);
+        for (extent_t *e = s->bins[b]; e != NULL; e = e->next) {
+            if (e->state != state || eset_bin_of(e->size) != b)
+                io_fatal("eset: extent %p in the wrong bin or state\n", (void *)e->addr);
+            if (rtree_read((void *)e->addr) != rtree_entry_make(e, 0, false) ||
+                rtree_read((void *)extent_last_page(e)) != rtree_entry_make(e, 0, false))
+                io_fatal("eset: extent %p boundaries not registered\n", (void *)e->addr);
+            npages += e->size >> LG_PAGE;
+            n++;
+        }
+    }
+    if (npages != s->npages || n != s->nextents)
+        io_fatal("eset: counters disagree (%zu pages counted, %zu recorded)\n", npages, s->npages);
+}
+
+void extents_validate(extents_t *ex) {
+    eset_validate(&ex->dirty, EXTENT_DIRTY);
+    eset_validate(&ex->clean, EXTENT_CLEAN);
+}

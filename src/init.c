@@ -1,0 +1,105 @@
+/*
+ * init: the initialisation state machine (see init.h). init_lock is a plain pthread mutex held
+ * by the initialising thread for the whole of init; it ranks below every other lock.
+ */
+#include "allocator/internal/init.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "allocator/internal/arena.h"
+#include "allocator/internal/base.h"
+#include "allocator/internal/conf.h"
+#include "allocator/internal/fork.h"
+#include "allocator/internal/io.h"
+#include "allocator/internal/pages.h"
+#include "allocator/internal/stats.h"
+#include "allocator/internal/tsd.h"
+
+int init_state = INIT_UNINIT;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t init_owner;
+
+unsigned init_ncpus(void) {
+    cpu_set_t set;
+    long r = syscall(SYS_sched_getaffinity, 0, sizeof(set), &set);
+    if (r <= 0)
+        return 1;
+    unsigned n = 0;
+    for (size_t i = 0; i < (size_t)r && i < sizeof(set); i++)
+        n += (unsigned)__builtin_popcount(((unsigned char *)&set)[i]);
+    return n == 0 ? 1 : n;
+}
+
+/*
+ * stats_print:true reports at exit through a duplicate of standard error taken at init, because
+ * programs commonly close standard error in their own atexit handlers, which run before ours.
+ */
+static int init_stats_fd = -1;
+
+static void init_stats_write(void *opaque, const char *s) {
+    (void)opaque;
+    size_t len = strlen(s);
+    while (len > 0) {
+        ssize_t w = write(init_stats_fd, s, len);
+        if (w <= 0)
+            break;
+        s += w;
+        len -= (size_t)w;
+    }
+}
+
+static void init_stats_print_atexit(void) {
+    if (init_stats_fd >= 0 && malloc_message == NULL)
+        stats_print(init_stats_write, NULL, opt_stats_print_opts);
+    else
+        stats_print(NULL, NULL, opt_stats_print_opts);
+}
+
+static bool init_boot(void) {
+    if (pages_boot())
+        return true;
+    sc_boot();
+    conf_boot();
+    if (arena_get_or_create(0) == NULL)
+        return true;
+    atomic_store_release(&init_state, INIT_A0_READY);
+    /* From here a recursive call from this thread is served by arena 0. */
+    unsigned n = opt_narenas != 0 ? opt_narenas : 4 * init_ncpus();
+    narenas_auto = n > ARENAS_MAX - 2 ? ARENAS_MAX - 2 : n;
+    if (tsd_boot())
+        return true;
+    fork_boot();
+    if (opt_stats_print) {
+        init_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+        atexit(init_stats_print_atexit);
+    }
+    return false;
+}
+
+init_result_t init_slow(void) {
+    int state = atomic_load_acquire(&init_state);
+    if (state == INIT_READY)
+        return INIT_OK;
+    if ((state == INIT_BOOTING || state == INIT_A0_READY) &&
+        pthread_equal(init_owner, pthread_self()))
+        return state == INIT_A0_READY ? INIT_RECURSIVE : INIT_ERROR;
+    if (state == INIT_FAILED)
+        return INIT_ERROR;
+    pthread_mutex_lock(&init_lock);
+    state = atomic_load_acquire(&init_state);
+    if (state == INIT_UNINIT) {
+        init_owner = pthread_self();
+        atomic_store_release(&init_state, INIT_BOOTING);
+        bool failed = init_boot();
+        atomic_store_release(&init_state, failed ? INIT_FAILED : INIT_READY);
+        state = failed ? INIT_FAILED : INIT_READY;
+    }
+    pthread_mutex_unlock(&init_lock);
+    return state == INIT_READY ? INIT_OK : INIT_ERROR;
+}

@@ -1,0 +1,97 @@
+/*
+ * pages: mmap, munmap and madvise, behind the narrow interface in pages.h. Alignment beyond the
+ * kernel's page is had by mapping size + align and trimming both ends. Stateless but for the
+ * page size read at boot and an atomic byte counter; callable from any thread, any lock held.
+ */
+#include "allocator/internal/pages.h"
+
+#include <errno.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "allocator/internal/io.h"
+
+size_t pages_os_page = PAGE;
+long pages_fail_after;
+static size_t pages_mapped;
+
+bool pages_boot(void) {
+    unsigned long ps = getauxval(AT_PAGESZ);
+    if (ps == 0)
+        ps = PAGE;
+    pages_os_page = ps;
+    if (ps > PAGE) {
+        io_printf("<allocator>: this build assumes %zu-byte pages but the kernel uses %lu-byte "
+                  "pages; rebuild with --with-lg-page=%u\n",
+                  PAGE, ps, lg_floor(ps));
+        return true;
+    }
+    return false;
+}
+
+static bool pages_injected_failure(void) {
+    if (likely(pages_fail_after == 0))
+        return false;
+    if (__atomic_sub_fetch(&pages_fail_after, 1, __ATOMIC_RELAXED) <= 0) {
+        __atomic_store_n(&pages_fail_after, -1, __ATOMIC_RELAXED);
+        return true;
+    }
+    return false;
+}
+
+static void *pages_mmap(size_t size) {
+    if (pages_injected_failure())
+        return NULL;
+    int saved = errno;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    errno = saved;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void pages_munmap(void *addr, size_t size) {
+    int saved = errno;
+    if (munmap(addr, size) != 0)
+        io_printf("<allocator>: munmap(%p, %zu) failed\n", addr, size);
+    errno = saved;
+}
+
+void *pages_map(size_t size, size_t align) {
+    assert(size != 0 && (size & PAGE_MASK) == 0);
+    assert(is_pow2(align) && align >= PAGE);
+    if (align <= pages_os_page) {
+        void *p = pages_mmap(size);
+        if (p != NULL)
+            atomic_add_relaxed(&pages_mapped, size);
+        return p;
+    }
+    size_t alloc = size + align - pages_os_page;
+    if (alloc < size)
+        return NULL;
+    char *raw = pages_mmap(alloc);
+    if (raw == NULL)
+        return NULL;
+    char *ret = (char *)ALIGN_UP((uintptr_t)raw, align);
+    size_t lead = (size_t)(ret - raw);
+    size_t trail = alloc - lead - size;
+    if (lead != 0)
+        pages_munmap(raw, lead);
+    if (trail != 0)
+        pages_munmap(ret + size, trail);
+    atomic_add_relaxed(&pages_mapped, size);
+    return ret;
+}
+
+void pages_unmap(void *addr, size_t size) {
+    pages_munmap(addr, size);
+    atomic_sub_relaxed(&pages_mapped, size);
+}
+
+bool pages_purge(void *addr, size_t size) {
+    int saved = errno;
+    int r = madvise(addr, size, MADV_DONTNEED);
+    errno = saved;
+    return r != 0;
+}
+
+size_t pages_mapped_bytes(void) { return atomic_load_relaxed(&pages_mapped); }

@@ -1,0 +1,36 @@
+/*
+ * sc: builds the size-class tables once at boot (sc_boot, called by init before any allocation
+ * is served) and the per-bin slab geometry. The tables are written once and read lock-free.
+ */
+#include "allocator/internal/sc.h"
+
+uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
+size_t sz_index2size_tab[SC_NSIZES];
+bin_info_t bin_infos[SC_NBINS];
+
+static void bin_info_compute(bin_info_t *info, size_t size) {
+    /* The smallest slab with no tail waste: size = odd * 2^k. */
+    size_t pages;
+    size_t pow2_part = size & (~size + 1);
+    if (pow2_part >= PAGE)
+        pages = size / PAGE;
+    else
+        pages = size / pow2_part;
+    /* At least four regions a slab where that costs no more than 16 pages. */
+    while (pages * PAGE / size < 4 && pages * 2 <= 16)
+        pages *= 2;
+    info->reg_size = size;
+    info->slab_pages = (uint32_t)pages;
+    info->slab_size = pages * PAGE;
+    info->nregs = (uint32_t)(info->slab_size / size);
+    info->div_magic = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+}
+
+void sc_boot(void) {
+    for (unsigned i = 0; i < SC_NSIZES; i++)
+        sz_index2size_tab[i] = sz_index2size_compute(i);
+    for (size_t i = 0; i < ARRAY_SIZE(sz_size2index_tab); i++)
+        sz_size2index_tab[i] = (uint8_t)sz_size2index_compute(i << LG_QUANTUM);
+    for (unsigned i = 0; i < SC_NBINS; i++)
+        bin_info_compute(&bin_infos[i], sz_index2size_tab[i]);
+}

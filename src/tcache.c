@@ -1,0 +1,151 @@
+/*
+ * tcache: fills, flushes and garbage collection of thread caches (see tcache.h). Runs on the
+ * owning thread without a lock of its own; fills take one bin lock, flushes take the owning
+ * arena's bin lock once per arena represented in the flushed batch.
+ */
+#include "allocator/internal/tcache.h"
+
+#include "allocator/internal/conf.h"
+#include "allocator/internal/io.h"
+
+unsigned tcache_nhbins(void) {
+    if (opt_tcache_max < QUANTUM)
+        return 0;
+    unsigned n = sz_size2index(opt_tcache_max > SC_LARGE_MAXCLASS ? SC_LARGE_MAXCLASS
+                                                                    : opt_tcache_max);
+    /* tcache_max rounds down to a class. */
+    if (sz_index2size(n) > opt_tcache_max)
+        return n;
+    return n + 1;
+}
+
+static uint32_t tcache_nslots(unsigned ind) {
+    if (ind >= SC_NBINS)
+        return TCACHE_NSLOTS_LARGE;
+    uint32_t n = bin_infos[ind].nregs * 2;
+    if (n < TCACHE_NSLOTS_SMALL_MIN)
+        n = TCACHE_NSLOTS_SMALL_MIN;
+    if (n > TCACHE_NSLOTS_SMALL_MAX)
+        n = TCACHE_NSLOTS_SMALL_MAX;
+    return n;
+}
+
+size_t tcache_stack_bytes(void) {
+    size_t n = 0;
+    unsigned nhbins = tcache_nhbins();
+    for (unsigned i = 0; i < nhbins; i++)
+        n += tcache_nslots(i);
+    return n * sizeof(void *);
+}
+
+void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
+    tc->nhbins = enabled ? tcache_nhbins() : 0;
+    tc->gc_bin = 0;
+    tc->gc_ticks = 0;
+    tc->arena = arena;
+    for (unsigned i = 0; i <= SC_NSIZES; i++) {
+        cache_bin_t *cb = &tc->bins[i];
+        *cb = (cache_bin_t){0};
+        if (i == 0)
+            continue;
+        cb->size = (uint32_t)(sz_index2size(i - 1) > UINT32_MAX ? 0 : sz_index2size(i - 1));
+        if (i - 1 < tc->nhbins) {
+            cb->ncached_max = tcache_nslots(i - 1);
+            cb->nfill = (uint16_t)(cb->ncached_max / 2 > 0 ? cb->ncached_max / 2 : 1);
+            cb->stack = stacks;
+            stacks += cb->ncached_max;
+        }
+    }
+}
+
+void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
+    cache_bin_t *cb = &tc->bins[binind + 1];
+    arena_t *arena = tc->arena;
+    unsigned want = cb->nfill;
+    if (want > cb->ncached_max)
+        want = cb->ncached_max;
+    void **top = cb->stack + cb->ncached;
+    unsigned got = bin_alloc_batch(&arena->bins[binind], binind, &arena->ex, top, want,
+                                   cb->nrequests + 1);
+    cb->nrequests = 0;
+    cb->dried = 1;
+    if (got == 0)
+        return NULL;
+    /* The batch is in address order; hand out the lowest address first. */
+    for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
+        void *t = top[i];
+        top[i] = top[j];
+        top[j] = t;
+    }
+    cb->ncached += got - 1;
+    return top[got - 1];
+}
+
+void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
+    cache_bin_t *cb = &tc->bins[bi];
+    if (cb->ncached <= keep)
+        return;
+    unsigned nflush = cb->ncached - keep;
+    void **items = cb->stack;
+    unsigned szind = bi - 1;
+    if (szind < SC_NBINS) {
+        /* Group by owning arena: each pass frees everything of the first item's arena. */
+        unsigned remaining = nflush;
+        bool merged = false;
+        while (remaining > 0) {
+            extent_t *first = rtree_entry_extent(rtree_read(items[0]));
+            arena_t *arena = arenas[first->arena_ind];
+            bin_t *bin = &arena->bins[szind];
+            mutex_lock(&bin->lock);
+            if (arena == tc->arena && !merged) {
+                bin->stats.nrequests += cb->nrequests;
+                cb->nrequests = 0;
+                merged = true;
+            }
+            bin->stats.nflushes++;
+            unsigned kept = 0;
+            for (unsigned i = 0; i < remaining; i++) {
+                void *ptr = items[i];
+                rtree_entry_t entry = rtree_read(ptr);
+                extent_t *slab = rtree_entry_extent(entry);
+                if (unlikely(rtree_entry_binid(entry) != bi))
+                    io_fatal("invalid free(%p): freed with the wrong size class\n", ptr);
+                if (slab->arena_ind == arena->ind)
+                    bin_dalloc_locked(bin, szind, &arena->ex, slab, ptr);
+                else
+                    items[kept++] = ptr;
+            }
+            mutex_unlock(&bin->lock);
+            remaining = kept;
+        }
+    } else {
+        for (unsigned i = 0; i < nflush; i++)
+            arena_dalloc(items[i], rtree_read(items[i]));
+    }
+    /* Keep the newest regions; move them to the bottom of the stack. */
+    for (unsigned i = 0; i < keep; i++)
+        cb->stack[i] = cb->stack[nflush + i];
+    cb->ncached = keep;
+}
+
+void tcache_flush_all(tcache_t *tc) {
+    for (unsigned i = 1; i <= tc->nhbins; i++)
+        tcache_flush_bin(tc, i, 0);
+}
+
+void tcache_event(tcache_t *tc) {
+    if (++tc->gc_ticks < TCACHE_GC_TICKS || tc->nhbins == 0)
+        return;
+    tc->gc_ticks = 0;
+    unsigned bi = tc->gc_bin + 1;
+    cache_bin_t *cb = &tc->bins[bi];
+    if (!cb->dried && cb->ncached > 0) {
+        tcache_flush_bin(tc, bi, cb->ncached / 2);
+        if (cb->nfill > 1)
+            cb->nfill /= 2;
+    } else if (cb->dried && cb->nfill < cb->ncached_max / 2) {
+        cb->nfill *= 2;
+    }
+    cb->dried = 0;
+    tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
+}
