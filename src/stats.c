@@ -164,3 +164,8 @@ void stats_print(io_write_cb_t *cb, void *opaque, const char *opts) {
     io_buf_flush(b);
     pthread_mutex_unlock(&print_lock.m);
 }
+
+EXPORT void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
+                               const char *opts) {
+    stats_print(write_cb, cbopaque, opts);
+}
