@@ -1,0 +1,63 @@
+/* The option parser: tokenising, integers, valid and invalid pairs, precedence by order. */
+#include <string.h>
+
+#include "allocator/internal/conf.h"
+#include "unit.h"
+
+static char seen[512];
+static int nbad;
+
+static void pair(const char *k, size_t kl, const char *v, size_t vl, void *opaque) {
+    (void)opaque;
+    strncat(seen, k, kl);
+    strcat(seen, "=");
+    strncat(seen, v, vl);
+    strcat(seen, ";");
+}
+
+static void bad(const char *k, size_t kl, const char *v, size_t vl, void *opaque) {
+    (void)k, (void)kl, (void)v, (void)vl, (void)opaque;
+    nbad++;
+}
+
+static bool apply(const char *k, const char *v) {
+    return conf_apply(k, strlen(k), v, strlen(v), CONF_SRC_ENV);
+}
+
+int main(void) {
+    conf_tokenize("a:1,bb:two,c_3:", pair, bad, NULL);
+    check(strcmp(seen, "a=1;bb=two;c_3=;") == 0);
+    check_eq(nbad, 0);
+    conf_tokenize("nocolon", pair, bad, NULL);
+    check_eq(nbad, 1);
+    conf_tokenize("x:1,", pair, bad, NULL);
+    check_eq(nbad, 2);
+    conf_tokenize("sp ace:1", pair, bad, NULL);
+    check_eq(nbad, 3);
+
+    long long v;
+    check(conf_parse_int("123", 3, 0, 1000, &v) && v == 123);
+    check(conf_parse_int("-1", 2, -1, 10, &v) && v == -1);
+    check(conf_parse_int("0x10", 4, 0, 100, &v) && v == 16);
+    check(!conf_parse_int("-2", 2, -1, 10, &v));
+    check(!conf_parse_int("12a", 3, 0, 1000, &v));
+    check(!conf_parse_int("", 0, 0, 1000, &v));
+    check(!conf_parse_int("99999999999999999999999", 23, 0, 1LL << 62, &v));
+
+    check(apply("tcache", "false") && !opt_tcache);
+    check(apply("tcache", "true") && opt_tcache);
+    check(!apply("tcache", "maybe") && opt_tcache);
+    check(apply("narenas", "3") && opt_narenas == 3);
+    check(!apply("narenas", "0") && opt_narenas == 3);
+    check(apply("dirty_decay_ms", "-1") && opt_dirty_decay_ms == -1);
+    check(apply("dirty_decay_ms", "0") && opt_dirty_decay_ms == 0);
+    check(!apply("dirty_decay_ms", "-5") && opt_dirty_decay_ms == 0);
+    check(apply("junk", "alloc") && opt_junk_alloc && !opt_junk_free);
+    check(apply("junk", "false") && !opt_junk_alloc && !opt_junk_free);
+    check(apply("tcache_max", "4096") && opt_tcache_max == 4096);
+    check(apply("stats_print_opts", "gbl") && strcmp(opt_stats_print_opts, "gbl") == 0);
+    check(!apply("no_such_option", "1"));
+    /* The last setting wins, as later sources override earlier ones. */
+    check(apply("xmalloc", "true") && apply("xmalloc", "false") && !opt_xmalloc);
+    return unit_finish("conf");
+}

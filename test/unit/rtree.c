@@ -1,0 +1,33 @@
+/* The radix tree: empty lookups read zero, writes land on the right page, entries pack. */
+#include "allocator/internal/extent.h"
+#include "allocator/internal/pages.h"
+#include "allocator/internal/rtree.h"
+#include "unit.h"
+
+int main(void) {
+    pages_boot();
+    /* Nothing registered: any address reads 0, NULL included, without faulting. */
+    check_eq(rtree_read(NULL), 0);
+    check_eq(rtree_read((void *)(uintptr_t)0x7fff12345000), 0);
+    check_eq(rtree_read((void *)~(uintptr_t)0), 0);
+
+    static extent_t ext __attribute__((aligned(64)));
+    uintptr_t base = (uintptr_t)1 << 40;
+    size_t span = (size_t)3 << 30; /* crosses leaf boundaries */
+    check(!rtree_ensure(base, span));
+    check(rtree_validate(base) && rtree_validate(base + span - 1));
+    rtree_entry_t e = rtree_entry_make(&ext, 17, true);
+    check(rtree_entry_extent(e) == &ext);
+    check_eq(rtree_entry_binid(e), 17);
+    check(rtree_entry_slab(e));
+    check(!rtree_entry_slab(rtree_entry_make(&ext, 200, false)));
+    rtree_write_range(base + ((size_t)1 << 30) - 2 * PAGE, 4 * PAGE, e);
+    check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 2 * PAGE)), e);
+    check_eq(rtree_read((void *)(base + ((size_t)1 << 30) + PAGE + 5)), e);
+    check_eq(rtree_read((void *)(base + ((size_t)1 << 30) + 2 * PAGE)), 0);
+    check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 3 * PAGE)), 0);
+    /* The shared zero leaf is never written. */
+    for (size_t i = 0; i < RTREE_LEAF_N; i += 4096)
+        check_eq(rtree_zero_leaf[i], 0);
+    return unit_finish("rtree");
+}

@@ -1,0 +1,58 @@
+/* Size classes: the tables agree with the closed forms, four classes per doubling, slabs. */
+#include "allocator/internal/sc.h"
+#include "unit.h"
+
+int main(void) {
+    sc_boot();
+    /* The first classes are quantum multiples, then four per doubling. */
+    size_t expect[] = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640};
+    for (unsigned i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
+        check_eq(sz_index2size(i), expect[i]);
+    check_eq(SC_SMALL_MAXCLASS, sz_index2size(SC_NBINS - 1));
+    check_eq(SC_LARGE_MINCLASS, sz_index2size(SC_NBINS));
+    check_eq(sz_index2size(SC_NSIZES - 1), SC_LARGE_MAXCLASS);
+    /* Every size maps to the smallest class that holds it. */
+    for (size_t size = 1; size <= (1u << 20); size++) {
+        unsigned ind = sz_size2index(size);
+        if (sz_index2size(ind) < size || (ind > 0 && sz_index2size(ind - 1) >= size)) {
+            check(!"size2index not the smallest fitting class");
+            fprintf(stderr, "size %zu -> ind %u (%zu)\n", size, ind, sz_index2size(ind));
+            break;
+        }
+    }
+    for (unsigned i = 0; i + 1 < SC_NSIZES; i++) {
+        check(sz_index2size(i) < sz_index2size(i + 1));
+        check_eq(sz_size2index(sz_index2size(i)), i);
+        check_eq(sz_size2index(sz_index2size(i) + 1), i + 1);
+    }
+    check_eq(sz_s2u(100), 112);
+    check_eq(sz_s2u(0), 16);
+    check_eq(sz_s2u(SC_LARGE_MAXCLASS + 1), 0);
+    /* Aligned usable sizes are multiples of the alignment (so slab regions are aligned). */
+    for (size_t align = 16; align <= PAGE; align <<= 1) {
+        for (size_t size = 1; size < 3 * PAGE; size += 7) {
+            size_t u = sz_sa2u(size, align);
+            check(u >= size);
+            if (u <= SC_SMALL_MAXCLASS && u % align != 0) {
+                check(!"aligned small class is not a multiple of the alignment");
+                break;
+            }
+        }
+    }
+    /* Slabs: no tail waste, at most SLAB_MAXREGS regions, a PAGE multiple. */
+    for (unsigned i = 0; i < SC_NBINS; i++) {
+        const bin_info_t *b = &bin_infos[i];
+        check_eq(b->slab_size % PAGE, 0);
+        check_eq(b->slab_size, (size_t)b->nregs * b->reg_size);
+        check(b->nregs >= 1 && b->nregs <= SLAB_MAXREGS);
+        for (unsigned r = 0; r < b->nregs; r++)
+            check_eq(sz_region_index(b, 0x10000000, 0x10000000 + (uintptr_t)r * b->reg_size), r);
+    }
+    /* Page-size classes used by the free-extent bins are monotone and floor <= ceil. */
+    for (size_t n = 1; n < 100000; n++) {
+        check(psz_floor_index(n) <= psz_ceil_index(n));
+        check(psz_floor_index(n) <= psz_floor_index(n + 1));
+        check(psz_floor_index(n) < PSZ_NCLASSES);
+    }
+    return unit_finish("sc");
+}
