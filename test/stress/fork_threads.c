@@ -1,0 +1,280 @@
+/*
+ * fork while other threads allocate: worker threads allocate and free all the time while the main
+ * thread (and, now and then, a worker) forks. Each child:
+ *   - runs under alarm(10), so an allocator lock left held across fork turns into a SIGALRM death
+ *     the parent reports instead of a hung test;
+ *   - allocates, checks and frees many sizes (small, large, huge, aligned, calloc, realloc);
+ *   - frees blocks the parent allocated before the fork, after checking their contents;
+ *   - starts a thread that allocates too, and forks a grandchild once in a while;
+ *   - leaves with _exit(0), or a distinct code on a failed check.
+ * The parent waits for each child and checks how it ended.
+ */
+#include "../test.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/wait.h>
+
+enum { WORKERS = 2, FORKS = 200, PARENT_BLOCKS = 64 };
+
+static atomic_bool stop;
+static atomic_long worker_ops;
+static atomic_int worker_forks_failed;
+
+static unsigned char *parent_blocks[PARENT_BLOCKS];
+static size_t parent_sizes[PARENT_BLOCKS];
+
+static size_t random_size(uint64_t *rng) {
+    uint64_t pick = test_rand(rng) % 100;
+    if (pick < 80) {
+        return test_rand_range(rng, 1, 1024);
+    }
+    if (pick < 99 || test_rand(rng) % 4 != 0) {
+        return test_rand_range(rng, 1025, 32768);
+    }
+    return test_rand_range(rng, 32769, (size_t)2 << 20);
+}
+
+/* Exit codes of a child that found something wrong. */
+enum {
+    CHILD_NULL = 10,
+    CHILD_CONTENTS = 11,
+    CHILD_ALIGN = 12,
+    CHILD_ZERO = 13,
+    CHILD_THREAD = 14,
+    CHILD_GRANDCHILD = 15
+};
+
+static void *child_thread(void *arg) {
+    uint64_t rng = (uint64_t)(uintptr_t)arg;
+    for (int i = 0; i < 100; i++) {
+        size_t n = random_size(&rng);
+        unsigned char *p = test_launder(malloc(n));
+        if (p == NULL) {
+            return (void *)1;
+        }
+        test_fill(p, n, (uint64_t)i);
+        if (test_check_fill(p, n, (uint64_t)i) != n) {
+            return (void *)1;
+        }
+        free(p);
+    }
+    return NULL;
+}
+
+/* Allocator work in a child; returns 0 or a CHILD_* code. */
+static int child_work(uint64_t seed, bool may_fork, bool own_parent_blocks) {
+    uint64_t rng = seed;
+    /* The parent's blocks are intact and ours to free. */
+    for (int i = 0; own_parent_blocks && i < PARENT_BLOCKS; i++) {
+        if (test_check_fill(parent_blocks[i], parent_sizes[i], (uint64_t)i) != parent_sizes[i]) {
+            return CHILD_CONTENTS;
+        }
+        free(parent_blocks[i]);
+    }
+    enum { NB = 64 };
+    void *blocks[NB];
+    size_t sizes[NB];
+    for (int i = 0; i < NB; i++) {
+        sizes[i] = random_size(&rng);
+        if (i % 7 == 0) {
+            blocks[i] = test_launder(calloc(1, sizes[i]));
+            if (blocks[i] == NULL) {
+                return CHILD_NULL;
+            }
+            if (test_find_not(blocks[i], sizes[i], 0) != sizes[i]) {
+                return CHILD_ZERO;
+            }
+        } else if (i % 7 == 1) {
+            size_t alignment = (size_t)64 << (i % 10);
+            if (posix_memalign(&blocks[i], alignment, sizes[i]) != 0) {
+                return CHILD_NULL;
+            }
+            if (((uintptr_t)test_launder(blocks[i]) & (alignment - 1)) != 0) {
+                return CHILD_ALIGN;
+            }
+        } else {
+            blocks[i] = test_launder(malloc(sizes[i]));
+            if (blocks[i] == NULL) {
+                return CHILD_NULL;
+            }
+        }
+        test_fill(blocks[i], sizes[i], (uint64_t)i + 1000);
+    }
+    for (int i = 0; i < NB; i += 3) {
+        size_t n = random_size(&rng);
+        unsigned char *q = test_launder(realloc(blocks[i], n));
+        if (q == NULL) {
+            return CHILD_NULL;
+        }
+        size_t keep = n < sizes[i] ? n : sizes[i];
+        uint64_t s = (uint64_t)i + 1000;
+        if (keep >= 8 && memcmp(q, &s, 8) != 0) {
+            return CHILD_CONTENTS;
+        }
+        blocks[i] = q;
+        sizes[i] = n;
+        test_fill(q, n, s);
+    }
+    for (int i = 0; i < NB; i++) {
+        if (test_check_fill(blocks[i], sizes[i], (uint64_t)i + 1000) != sizes[i]) {
+            return CHILD_CONTENTS;
+        }
+        free(blocks[i]);
+    }
+    /* Threads work in the child too. */
+    pthread_t t;
+    void *ret = (void *)1;
+    if (pthread_create(&t, NULL, child_thread, (void *)(uintptr_t)seed) != 0 ||
+        pthread_join(t, &ret) != 0 || ret != NULL) {
+        return CHILD_THREAD;
+    }
+    if (may_fork) {
+        pid_t g = fork();
+        if (g == 0) {
+            alarm(10);
+            _exit(child_work(seed + 1, false, false) == 0 ? 0 : 1);
+        }
+        int st;
+        if (g < 0 || waitpid(g, &st, 0) != g || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            return CHILD_GRANDCHILD;
+        }
+    }
+    return 0;
+}
+
+static void make_parent_blocks(uint64_t *rng) {
+    for (int i = 0; i < PARENT_BLOCKS; i++) {
+        parent_sizes[i] = random_size(rng);
+        parent_blocks[i] = test_launder(malloc(parent_sizes[i]));
+        require_ptr_not_null(parent_blocks[i]);
+        test_fill(parent_blocks[i], parent_sizes[i], (uint64_t)i);
+    }
+}
+
+static void free_parent_blocks(void) {
+    for (int i = 0; i < PARENT_BLOCKS; i++) {
+        free(parent_blocks[i]);
+        parent_blocks[i] = NULL;
+    }
+}
+
+/* Forks one child that runs child_work; returns how it ended as a test check. */
+static bool fork_and_check(uint64_t seed, bool may_fork, const char *who) {
+    pid_t pid = fork();
+    if (pid < 0) {
+        test_check_(false);
+        test_fail("%s: fork failed: %s", who, strerror(errno));
+        return false;
+    }
+    if (pid == 0) {
+        alarm(10);
+        _exit(child_work(seed, may_fork, true));
+    }
+    int status;
+    pid_t got;
+    while ((got = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    if (!test_check_(got == pid)) {
+        test_fail("%s: waitpid: %s", who, strerror(errno));
+        return false;
+    }
+    if (WIFSIGNALED(status)) {
+        test_check_(false);
+        test_fail("%s: child %d killed by signal %d%s", who, (int)pid, WTERMSIG(status),
+                  WTERMSIG(status) == SIGALRM ? " (SIGALRM: deadlocked for 10 s after fork)" : "");
+        return false;
+    }
+    if (!test_check_(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        test_fail("%s: child %d exited with %d (10 NULL, 11 contents, 12 alignment, 13 calloc "
+                  "not zero, 14 thread, 15 grandchild)",
+                  who, (int)pid, WEXITSTATUS(status));
+        return false;
+    }
+    return true;
+}
+
+static void *worker(void *arg) {
+    uintptr_t id = (uintptr_t)arg;
+    uint64_t rng = 31337 + id;
+    enum { SLOTS = 64 };
+    static _Thread_local unsigned char *slots[SLOTS];
+    static _Thread_local size_t sizes[SLOTS];
+    long ops = 0;
+    int forks = 0;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        size_t k = (size_t)(test_rand(&rng) % SLOTS);
+        if (slots[k] != NULL) {
+            if (test_check_fill(slots[k], sizes[k], k + (id << 32)) != sizes[k]) {
+                expect_fill(slots[k], sizes[k], k + (id << 32));
+                break;
+            }
+            free(slots[k]);
+            slots[k] = NULL;
+        } else {
+            sizes[k] =
+                test_rand(&rng) % 64 == 0 ? random_size(&rng) : test_rand_range(&rng, 1, 2048);
+            slots[k] = test_launder(malloc(sizes[k]));
+            require_ptr_not_null(slots[k]);
+            test_fill(slots[k], sizes[k], k + (id << 32));
+        }
+        /* Leave the forking thread and its children some CPU on a small machine. */
+        if (ops % 4096 == 0) {
+            usleep(200);
+        }
+        /* Worker 0 forks too, now and then, while the others keep going. */
+        if (++ops % 50000 == 0 && id == 0 && forks < 10) {
+            forks++;
+            pid_t pid = fork();
+            if (pid == 0) {
+                alarm(10);
+                void *p = malloc(100);
+                free(p);
+                p = malloc((size_t)1 << 20);
+                free(p);
+                _exit(p == NULL ? 1 : 0);
+            }
+            int st;
+            if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+                atomic_fetch_add(&worker_forks_failed, 1);
+            }
+        }
+    }
+    for (size_t k = 0; k < SLOTS; k++) {
+        free(slots[k]);
+    }
+    atomic_fetch_add(&worker_ops, ops);
+    return NULL;
+}
+
+int main(void) {
+    test_allocator_active();
+    pthread_t workers[WORKERS];
+    for (uintptr_t i = 0; i < WORKERS; i++) {
+        require_true(pthread_create(&workers[i], NULL, worker, (void *)i) == 0);
+    }
+    uint64_t rng = 4242;
+    int ok = 0;
+    for (int i = 0; i < FORKS; i++) {
+        make_parent_blocks(&rng);
+        char who[32];
+        snprintf(who, sizeof(who), "fork %d", i);
+        if (fork_and_check((uint64_t)i * 7919, i % 20 == 0, who)) {
+            ok++;
+        } else if (test_nfailed_ > 5) {
+            free_parent_blocks();
+            break;
+        }
+        free_parent_blocks();
+    }
+    atomic_store(&stop, true);
+    for (int i = 0; i < WORKERS; i++) {
+        pthread_join(workers[i], NULL);
+    }
+    expect_d_eq(ok, FORKS);
+    expect_d_eq(atomic_load(&worker_forks_failed), 0);
+    expect_d_gt(atomic_load(&worker_ops), 0);
+    printf("%d forks, %ld worker operations\n", ok, atomic_load(&worker_ops));
+    return test_done();
+}
