@@ -15,6 +15,7 @@
 arena_t *arenas[ARENAS_MAX];
 unsigned narenas_auto = 1;
 unsigned narenas_total;
+unsigned arena_huge_ind = UINT_MAX;
 static mutex_t arenas_lock = MUTEX_INITIALIZER(RANK_CTL);
 
 static arena_t *arena_new(unsigned ind) {
@@ -23,6 +24,8 @@ static arena_t *arena_new(unsigned ind) {
         return NULL;
     arena->ind = ind;
     extents_init(&arena->ex, ind, opt_dirty_decay_ms);
+    arena->ex.thp = opt_thp[0] == 'a' ? 1 : opt_thp[0] == 'n' ? -1 : 0;
+    arena->ex.lg_max_fit = (unsigned)opt_lg_extent_max_active_fit;
     for (unsigned i = 0; i < SC_NBINS; i++)
         bin_init(&arena->bins[i]);
     return arena;
@@ -66,9 +69,18 @@ arena_t *arena_choose(void) {
     return arena;
 }
 
+arena_t *arena_huge(void) {
+    if (arena_huge_ind == UINT_MAX)
+        return NULL;
+    /* Same purging as other arenas: purging oversize extents at once would refault them. */
+    return arena_get_or_create(arena_huge_ind);
+}
+
 unsigned arena_create_new(void) {
     mutex_lock(&arenas_lock);
     unsigned ind = narenas_total > narenas_auto ? narenas_total : narenas_auto;
+    if (arena_huge_ind != UINT_MAX && ind <= arena_huge_ind)
+        ind = arena_huge_ind + 1;
     arena_t *arena = ind < ARENAS_MAX ? arena_new(ind) : NULL;
     if (arena != NULL) {
         atomic_store_release(&arenas[ind], arena);

@@ -15,6 +15,7 @@ static char *base_cur;
 static char *base_end;
 static size_t base_allocated;
 static size_t base_mapped;
+int base_thp_mode;
 
 void *base_alloc(size_t size, size_t align) {
     assert(is_pow2(align) && align <= PAGE);
@@ -22,13 +23,19 @@ void *base_alloc(size_t size, size_t align) {
     char *p = (char *)ALIGN_UP((uintptr_t)base_cur, align);
     if (base_cur == NULL || p + size > base_end || p + size < p) {
         size_t block = ALIGN_UP(size, PAGE);
-        if (block < BASE_BLOCK_MIN)
-            block = BASE_BLOCK_MIN;
-        char *b = pages_map(block, PAGE);
+        bool huge = base_thp_mode == 2 || (base_thp_mode == 1 && base_mapped >= ((size_t)4 << 20));
+        size_t min = huge ? CHUNK : BASE_BLOCK_MIN;
+        if (block < min)
+            block = min;
+        if (huge)
+            block = ALIGN_UP(block, CHUNK);
+        char *b = pages_map(block, huge ? CHUNK : PAGE);
         if (b == NULL) {
             mutex_unlock(&base_lock);
             return NULL;
         }
+        if (huge)
+            pages_set_thp(b, block, true);
         base_mapped += block;
         base_cur = b;
         base_end = b + block;

@@ -25,6 +25,33 @@ bool opt_zero = false;
 bool opt_xmalloc = false;
 bool opt_stats_print = false;
 char opt_stats_print_opts[64];
+ssize_t opt_muzzy_decay_ms = 0;
+bool opt_retain = true;
+bool opt_background_thread = false;
+size_t opt_max_background_threads = 4;
+size_t opt_oversize_threshold = (size_t)8 << 20;
+size_t opt_lg_extent_max_active_fit = 6;
+const char *opt_dss = "disabled";
+const char *opt_percpu_arena = "disabled";
+const char *opt_thp = "default";
+const char *opt_metadata_thp = "disabled";
+const char *opt_zero_realloc = "free";
+bool opt_prof = false;
+char opt_prof_prefix[256] = "jeprof";
+bool opt_prof_active = true;
+bool opt_prof_thread_active_init = true;
+size_t opt_lg_prof_sample = 19;
+ssize_t opt_lg_prof_interval = -1;
+bool opt_prof_gdump = false;
+bool opt_prof_final = false;
+bool opt_prof_leak = false;
+bool opt_prof_accum = false;
+
+static const char *const dss_values[] = {"disabled", NULL};
+static const char *const percpu_values[] = {"disabled", NULL};
+static const char *const thp_values[] = {"default", "always", "never", NULL};
+static const char *const metadata_thp_values[] = {"disabled", "auto", "always", NULL};
+static const char *const zero_realloc_values[] = {"free", "alloc", "abort", NULL};
 
 const char *const conf_src_names[CONF_NSRC] = {"default", "--with-malloc-conf", "malloc_conf",
                                                "/etc/malloc.conf", "MALLOC_CONF"};
@@ -32,7 +59,12 @@ const char *const conf_src_names[CONF_NSRC] = {"default", "--with-malloc-conf", 
 /* The program may define malloc_conf; ours is a weak default so a static link accepts both. */
 EXPORT __attribute__((weak)) const char *malloc_conf = NULL;
 
-typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_JUNK, OPT_STR } opt_type_t;
+/*
+ * OPT_BOOL accepts "true"/"false" within [min, max] (a feature not built yet admits only its
+ * off value); OPT_INT is an ssize_t (or opt_narenas), OPT_SIZE a size_t, OPT_ENUM one of the
+ * listed words (var is a const char *), OPT_STR a bounded copy.
+ */
+typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_JUNK, OPT_STR, OPT_ENUM } opt_type_t;
 
 typedef struct {
     const char *name;
@@ -40,22 +72,49 @@ typedef struct {
     void *var;
     long long min, max;
     conf_src_t src; /* where the effective value came from */
+    const char *const *values;
 } opt_desc_t;
 
 static opt_desc_t opt_table[] = {
-    {"abort", OPT_BOOL, &opt_abort, 0, 1, CONF_SRC_DEFAULT},
-    {"abort_conf", OPT_BOOL, &opt_abort_conf, 0, 1, CONF_SRC_DEFAULT},
-    {"confirm_conf", OPT_BOOL, &opt_confirm_conf, 0, 1, CONF_SRC_DEFAULT},
-    {"narenas", OPT_INT, &opt_narenas, 1, 4096 - 2, CONF_SRC_DEFAULT},
-    {"tcache", OPT_BOOL, &opt_tcache, 0, 1, CONF_SRC_DEFAULT},
-    {"tcache_max", OPT_SIZE, &opt_tcache_max, 0, (long long)8 << 20, CONF_SRC_DEFAULT},
-    {"dirty_decay_ms", OPT_INT, &opt_dirty_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT},
-    {"junk", OPT_JUNK, NULL, 0, 0, CONF_SRC_DEFAULT},
-    {"zero", OPT_BOOL, &opt_zero, 0, 1, CONF_SRC_DEFAULT},
-    {"xmalloc", OPT_BOOL, &opt_xmalloc, 0, 1, CONF_SRC_DEFAULT},
-    {"stats_print", OPT_BOOL, &opt_stats_print, 0, 1, CONF_SRC_DEFAULT},
+    {"abort", OPT_BOOL, &opt_abort, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"abort_conf", OPT_BOOL, &opt_abort_conf, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"confirm_conf", OPT_BOOL, &opt_confirm_conf, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"narenas", OPT_INT, &opt_narenas, 1, 4096 - 2, CONF_SRC_DEFAULT, NULL},
+    {"tcache", OPT_BOOL, &opt_tcache, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"tcache_max", OPT_SIZE, &opt_tcache_max, 0, (long long)8 << 20, CONF_SRC_DEFAULT, NULL},
+    {"dirty_decay_ms", OPT_INT, &opt_dirty_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT, NULL},
+    {"junk", OPT_JUNK, NULL, 0, 0, CONF_SRC_DEFAULT, NULL},
+    {"zero", OPT_BOOL, &opt_zero, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"xmalloc", OPT_BOOL, &opt_xmalloc, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"stats_print", OPT_BOOL, &opt_stats_print, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"stats_print_opts", OPT_STR, opt_stats_print_opts, 0, sizeof(opt_stats_print_opts) - 1,
-     CONF_SRC_DEFAULT},
+     CONF_SRC_DEFAULT, NULL},
+    /* No muzzy state yet: freed pages go from dirty straight to purged. */
+    {"muzzy_decay_ms", OPT_INT, &opt_muzzy_decay_ms, 0, 0, CONF_SRC_DEFAULT, NULL},
+    /* Address space is always retained for reuse; retain:false is not built yet. */
+    {"retain", OPT_BOOL, &opt_retain, 1, 1, CONF_SRC_DEFAULT, NULL},
+    {"background_thread", OPT_BOOL, &opt_background_thread, 0, 0, CONF_SRC_DEFAULT, NULL},
+    {"max_background_threads", OPT_SIZE, &opt_max_background_threads, 1, 4096, CONF_SRC_DEFAULT, NULL},
+    {"oversize_threshold", OPT_SIZE, &opt_oversize_threshold, 0, (long long)1 << 47,
+     CONF_SRC_DEFAULT, NULL},
+    {"lg_extent_max_active_fit", OPT_SIZE, &opt_lg_extent_max_active_fit, 0, 63,
+     CONF_SRC_DEFAULT, NULL},
+    {"dss", OPT_ENUM, &opt_dss, 0, 0, CONF_SRC_DEFAULT, dss_values},
+    {"percpu_arena", OPT_ENUM, &opt_percpu_arena, 0, 0, CONF_SRC_DEFAULT, percpu_values},
+    {"thp", OPT_ENUM, &opt_thp, 0, 0, CONF_SRC_DEFAULT, thp_values},
+    {"metadata_thp", OPT_ENUM, &opt_metadata_thp, 0, 0, CONF_SRC_DEFAULT, metadata_thp_values},
+    {"zero_realloc", OPT_ENUM, &opt_zero_realloc, 0, 0, CONF_SRC_DEFAULT, zero_realloc_values},
+    /* Profiling options are recorded for the profiling work; config.prof is false. */
+    {"prof", OPT_BOOL, &opt_prof, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_prefix", OPT_STR, opt_prof_prefix, 0, sizeof(opt_prof_prefix) - 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_active", OPT_BOOL, &opt_prof_active, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_thread_active_init", OPT_BOOL, &opt_prof_thread_active_init, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"lg_prof_sample", OPT_SIZE, &opt_lg_prof_sample, 0, 62, CONF_SRC_DEFAULT, NULL},
+    {"lg_prof_interval", OPT_INT, &opt_lg_prof_interval, -1, 62, CONF_SRC_DEFAULT, NULL},
+    {"prof_gdump", OPT_BOOL, &opt_prof_gdump, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_final", OPT_BOOL, &opt_prof_final, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_leak", OPT_BOOL, &opt_prof_leak, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_accum", OPT_BOOL, &opt_prof_accum, 0, 1, CONF_SRC_DEFAULT, NULL},
 };
 
 static bool conf_is_key_char(char c) {
@@ -156,13 +215,22 @@ bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src
         long long n;
         switch (o->type) {
         case OPT_BOOL:
-            if (conf_eq(v, vlen, "true"))
+            if (conf_eq(v, vlen, "true") && o->max == 1)
                 *(bool *)o->var = true;
-            else if (conf_eq(v, vlen, "false"))
+            else if (conf_eq(v, vlen, "false") && o->min == 0)
                 *(bool *)o->var = false;
             else
                 goto invalid;
             break;
+        case OPT_ENUM: {
+            size_t j = 0;
+            while (o->values[j] != NULL && !conf_eq(v, vlen, o->values[j]))
+                j++;
+            if (o->values[j] == NULL)
+                goto invalid;
+            *(const char **)o->var = o->values[j];
+            break;
+        }
         case OPT_INT:
             if (!conf_parse_int(v, vlen, o->min, o->max, &n))
                 goto range;
@@ -201,7 +269,7 @@ bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src
         o->src = src;
         return true;
     range:
-        if (o->type != OPT_STR && conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
+        if ((o->type == OPT_INT || o->type == OPT_SIZE) && conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
             conf_report("Out-of-range conf value", k, klen, v, vlen);
             return false;
         }
@@ -268,6 +336,9 @@ void conf_confirm(void) {
             break;
         case OPT_STR:
             io_format(val, sizeof(val), "\"%s\"", (const char *)o->var);
+            break;
+        case OPT_ENUM:
+            io_format(val, sizeof(val), "\"%s\"", *(const char **)o->var);
             break;
         }
         io_printf("<allocator>: option %s = %s (from %s)\n", o->name, val,

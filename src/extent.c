@@ -78,13 +78,13 @@ static unsigned eset_next_bin(const eset_t *s, unsigned b) {
  * bins every member fits and the lowest address among a few candidates is taken, which keeps
  * the heap compact.
  */
-static extent_t *eset_fit(eset_t *s, size_t size) {
+static extent_t *eset_fit(eset_t *s, size_t size, size_t max_size) {
     unsigned b = eset_next_bin(s, psz_floor_index(size >> LG_PAGE));
     while (b < PSZ_NCLASSES) {
         extent_t *best = NULL;
         unsigned scanned = 0;
         for (extent_t *e = s->bins[b]; e != NULL && scanned < 32; e = e->next, scanned++) {
-            if (e->size >= size && (best == NULL || e->addr < best->addr))
+            if (e->size >= size && e->size <= max_size && (best == NULL || e->addr < best->addr))
                 best = e;
         }
         if (best != NULL)
@@ -174,6 +174,7 @@ bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms) {
     mutex_init(&ex->lock, RANK_EXTENTS);
     ex->arena_ind = arena_ind;
     ex->dirty_decay_ms = dirty_decay_ms;
+    ex->lg_max_fit = 63;
     return false;
 }
 
@@ -202,6 +203,8 @@ static extent_t *extents_grow(extents_t *ex, size_t size, size_t align) {
     e->chunk_size = chunk_size;
     e->state = EXTENT_CLEAN;
     ex->mapped += chunk_size;
+    if (ex->thp != 0)
+        pages_set_thp(addr, chunk_size, ex->thp > 0);
     return e;
 }
 
@@ -260,8 +263,12 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     if (search < size)
         return NULL;
     eset_t *sets[2] = {&ex->dirty, &ex->clean};
+    /* Splitting a much larger dirty extent would scatter resident pages; clean ones are free. */
+    size_t max_dirty = ex->lg_max_fit >= 63 || (search << ex->lg_max_fit) >> ex->lg_max_fit != search
+                           ? SIZE_MAX
+                           : search << ex->lg_max_fit;
     for (int i = 0; i < 2; i++) {
-        extent_t *e = eset_fit(sets[i], search);
+        extent_t *e = eset_fit(sets[i], search, i == 0 ? max_dirty : SIZE_MAX);
         if (e != NULL) {
             eset_remove(sets[i], e);
             return extent_alloc_from(ex, e, size, align, zeroed);

@@ -5,6 +5,7 @@
 #include "allocator/internal/init.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 #include <sched.h>
@@ -66,12 +67,15 @@ static bool init_boot(void) {
         return true;
     sc_boot();
     conf_boot();
+    io_abort_on_warning = opt_abort;
+    base_thp_mode = opt_metadata_thp[0] == 'a' ? (opt_metadata_thp[1] == 'u' ? 1 : 2) : 0;
     if (arena_get_or_create(0) == NULL)
         return true;
     atomic_store_release(&init_state, INIT_A0_READY);
     /* From here a recursive call from this thread is served by arena 0. */
     unsigned n = opt_narenas != 0 ? opt_narenas : 4 * init_ncpus();
     narenas_auto = n > ARENAS_MAX - 2 ? ARENAS_MAX - 2 : n;
+    arena_huge_ind = opt_oversize_threshold != 0 ? narenas_auto : UINT_MAX;
     if (tsd_boot())
         return true;
     fork_boot();

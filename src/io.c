@@ -198,6 +198,20 @@ void io_fatal(const char *fmt, ...) {
     abort();
 }
 
+bool io_abort_on_warning;
+
+void io_warn(const char *fmt, ...) {
+    char buf[1024];
+    size_t pre = io_format(buf, sizeof(buf), "<allocator>: ");
+    va_list ap;
+    va_start(ap, fmt);
+    io_vformat(buf + pre, sizeof(buf) - pre, fmt, ap);
+    va_end(ap);
+    io_write(buf);
+    if (io_abort_on_warning)
+        abort();
+}
+
 void util_assert_fail(const char *file, int line, const char *expr) {
     io_fatal("%s:%d: failed assertion: \"%s\"\n", file, line, expr);
 }

@@ -24,7 +24,8 @@ typedef struct alloc_req_s {
     size_t align; /* 0: natural alignment */
     bool zero;
     bool no_tcache;
-    arena_t *arena; /* NULL: the thread's */
+    tcache_t *tcache; /* an explicit cache (MALLOCX_TCACHE), or NULL */
+    arena_t *arena;   /* NULL: the thread's */
 } alloc_req_t;
 
 /* The calling thread's state, creating it (and initialising the allocator) when needed. */
@@ -61,12 +62,24 @@ static void *alloc_slow(const alloc_req_t *req) {
     unsigned ind = sz_size2index(usize);
     bool zero = req->zero || opt_zero;
     arena_t *arena = req->arena != NULL ? req->arena : tsd->arena;
+    if (req->arena == NULL && req->tcache == NULL && usize >= opt_oversize_threshold &&
+        opt_oversize_threshold != 0) {
+        arena_t *huge = arena_huge();
+        if (huge != NULL)
+            arena = huge;
+    }
     if (arena == NULL)
         arena = arena_get(0);
     tcache_t *tc = NULL;
-    if (tsd_is_real(tsd) && !req->no_tcache && req->arena == NULL && ind < tsd->tcache.nhbins &&
-        (ind < SC_NBINS || req->align <= PAGE))
+    if (req->tcache != NULL) {
+        tc = req->tcache;
+        tc->arena = arena;
+        if (ind >= tc->nhbins || (ind >= SC_NBINS && req->align > PAGE))
+            tc = NULL;
+    } else if (tsd_is_real(tsd) && !req->no_tcache && req->arena == NULL &&
+               ind < tsd->tcache.nhbins && (ind < SC_NBINS || req->align <= PAGE)) {
         tc = &tsd->tcache;
+    }
     void *ret;
     if (tc != NULL) {
         cache_bin_t *cb = &tc->bins[ind + 1];
@@ -98,7 +111,7 @@ static void *alloc_slow(const alloc_req_t *req) {
 }
 
 void *malloc_slow(size_t size) {
-    alloc_req_t req = {size, 0, false, false, NULL};
+    alloc_req_t req = {size, 0, false, false, NULL, NULL};
     return alloc_slow(&req);
 }
 
@@ -106,7 +119,8 @@ static COLD NORETURN void invalid_free(void *ptr) {
     io_fatal("invalid free(%p): not allocated by this allocator, or already freed\n", ptr);
 }
 
-static void dalloc_slow(void *ptr, bool no_tcache) {
+/* Free ptr into tc_explicit when given, else the thread's cache unless no_tcache. */
+static void dalloc_slow(void *ptr, bool no_tcache, tcache_t *tc_explicit) {
     if (ptr == NULL)
         return;
     rtree_entry_t entry = rtree_read(ptr);
@@ -117,10 +131,11 @@ static void dalloc_slow(void *ptr, bool no_tcache) {
     size_t usize = sz_index2size(binid - 1);
     if (opt_junk_free)
         memset(ptr, JUNK_FREE_BYTE, usize);
-    if (tsd != NULL && tsd_is_real(tsd)) {
+    if (tsd != NULL && tsd_is_real(tsd))
         tsd->thread_deallocated += usize;
-        tcache_t *tc = &tsd->tcache;
-        if (!no_tcache && binid - 1 < tc->nhbins) {
+    if (tc_explicit != NULL || (tsd != NULL && tsd_is_real(tsd) && !no_tcache)) {
+        tcache_t *tc = tc_explicit != NULL ? tc_explicit : &tsd->tcache;
+        if (binid - 1 < tc->nhbins) {
             cache_bin_t *cb = &tc->bins[binid];
             if (cb->ncached == cb->ncached_max)
                 tcache_flush_bin(tc, binid, cb->ncached_max / 2);
@@ -132,12 +147,12 @@ static void dalloc_slow(void *ptr, bool no_tcache) {
     arena_dalloc(ptr, entry);
 }
 
-void free_slow(void *ptr) { dalloc_slow(ptr, false); }
+void free_slow(void *ptr) { dalloc_slow(ptr, false, NULL); }
 
 /* ---- the standard interface ---------------------------------------------------------------- */
 
 static ALWAYS_INLINE void *alloc_aligned(size_t align, size_t size, bool zero) {
-    alloc_req_t req = {size, align <= QUANTUM ? 0 : align, zero, false, NULL};
+    alloc_req_t req = {size, align <= QUANTUM ? 0 : align, zero, false, NULL, NULL};
     return alloc_slow(&req);
 }
 
@@ -151,7 +166,7 @@ EXPORT void *calloc(size_t n, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    alloc_req_t req = {total, 0, true, false, NULL};
+    alloc_req_t req = {total, 0, true, false, NULL, NULL};
     return alloc_slow(&req);
 }
 
@@ -183,7 +198,7 @@ static void *realloc_impl(void *ptr, size_t size, size_t align, bool zero) {
             return ptr;
         }
     }
-    alloc_req_t req = {size, align <= QUANTUM ? 0 : align, zero, false, NULL};
+    alloc_req_t req = {size, align <= QUANTUM ? 0 : align, zero, false, NULL, NULL};
     void *ret = alloc_slow(&req);
     if (ret == NULL)
         return NULL;
@@ -196,8 +211,13 @@ EXPORT void *realloc(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_fastpath(size);
     if (size == 0) {
-        free_fastpath(ptr);
-        return NULL;
+        /* opt zero_realloc: "free" (glibc's behaviour), "alloc" (a minimal object), "abort". */
+        if (opt_zero_realloc[0] == 'a' && opt_zero_realloc[1] == 'b')
+            io_fatal("realloc(%p, 0) with zero_realloc:abort\n", ptr);
+        if (opt_zero_realloc[0] != 'a') {
+            free_fastpath(ptr);
+            return NULL;
+        }
     }
     return realloc_impl(ptr, size, 0, false);
 }
@@ -292,6 +312,12 @@ static bool mallocx_req(alloc_req_t *req, size_t size, int flags) {
     req->zero = (flags & MALLOCX_ZERO) != 0;
     unsigned tc = ((unsigned)flags >> MALLOCX_TCACHE_SHIFT) & 0xfff;
     req->no_tcache = tc != 0;
+    req->tcache = NULL;
+    if (tc >= 2) {
+        req->tcache = tcaches_get(tc - 2);
+        if (req->tcache == NULL)
+            return false;
+    }
     unsigned a = (unsigned)flags >> MALLOCX_ARENA_SHIFT;
     req->arena = NULL;
     if (a != 0) {
@@ -359,10 +385,11 @@ EXPORT size_t sallocx(const void *ptr, int flags) {
 }
 
 EXPORT void dallocx(void *ptr, int flags) {
-    if (likely(((unsigned)flags >> MALLOCX_TCACHE_SHIFT & 0xfff) == 0))
+    unsigned tc = ((unsigned)flags >> MALLOCX_TCACHE_SHIFT) & 0xfff;
+    if (likely(tc == 0))
         free_fastpath(ptr);
     else
-        dalloc_slow(ptr, true);
+        dalloc_slow(ptr, true, tc >= 2 ? tcaches_get(tc - 2) : NULL);
 }
 
 EXPORT void sdallocx(void *ptr, size_t size, int flags) {

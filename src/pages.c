@@ -52,7 +52,7 @@ static void *pages_mmap(size_t size) {
 static void pages_munmap(void *addr, size_t size) {
     int saved = errno;
     if (munmap(addr, size) != 0)
-        io_printf("<allocator>: munmap(%p, %zu) failed\n", addr, size);
+        io_warn("munmap(%p, %zu) failed\n", addr, size);
     errno = saved;
 }
 
@@ -92,6 +92,13 @@ bool pages_purge(void *addr, size_t size) {
     int r = madvise(addr, size, MADV_DONTNEED);
     errno = saved;
     return r != 0;
+}
+
+void pages_set_thp(void *addr, size_t size, bool huge) {
+    int saved = errno;
+    if (madvise(addr, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0)
+        io_warn("madvise(%p, %zu, %s) failed\n", addr, size, huge ? "MADV_HUGEPAGE" : "MADV_NOHUGEPAGE");
+    errno = saved;
 }
 
 size_t pages_mapped_bytes(void) { return atomic_load_relaxed(&pages_mapped); }

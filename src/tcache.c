@@ -5,6 +5,9 @@
  */
 #include "allocator/internal/tcache.h"
 
+#include <limits.h>
+
+#include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/io.h"
 
@@ -148,4 +151,68 @@ void tcache_event(tcache_t *tc) {
     }
     cb->dried = 0;
     tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
+}
+
+/* ---- explicit caches ------------------------------------------------------------------------ */
+
+static tcache_t *tcaches[TCACHES_MAX];
+static tcache_t *tcaches_spare; /* destroyed caches, linked through arena (reused as a link) */
+static mutex_t tcaches_lock = MUTEX_INITIALIZER(RANK_CTL);
+
+unsigned tcaches_create(arena_t *arena) {
+    mutex_lock(&tcaches_lock);
+    unsigned ind = UINT_MAX;
+    for (unsigned i = 0; i < TCACHES_MAX; i++) {
+        if (tcaches[i] == NULL) {
+            ind = i;
+            break;
+        }
+    }
+    tcache_t *tc = NULL;
+    if (ind != UINT_MAX) {
+        tc = tcaches_spare;
+        if (tc != NULL) {
+            tcaches_spare = (tcache_t *)tc->arena;
+        } else {
+            size_t head = ALIGN_UP(sizeof(tcache_t), CACHELINE);
+            tc = base_alloc(head + tcache_stack_bytes(), CACHELINE);
+        }
+    }
+    if (tc != NULL) {
+        size_t head = ALIGN_UP(sizeof(tcache_t), CACHELINE);
+        tcache_init(tc, arena, (void **)((char *)tc + head), true);
+        tcaches[ind] = tc;
+    } else {
+        ind = UINT_MAX;
+    }
+    mutex_unlock(&tcaches_lock);
+    return ind;
+}
+
+tcache_t *tcaches_get(unsigned ind) {
+    return ind < TCACHES_MAX ? atomic_load_acquire(&tcaches[ind]) : NULL;
+}
+
+bool tcaches_flush(unsigned ind) {
+    tcache_t *tc = tcaches_get(ind);
+    if (tc == NULL)
+        return false;
+    tcache_flush_all(tc);
+    return true;
+}
+
+bool tcaches_destroy(unsigned ind) {
+    mutex_lock(&tcaches_lock);
+    tcache_t *tc = ind < TCACHES_MAX ? tcaches[ind] : NULL;
+    if (tc != NULL)
+        atomic_store_release(&tcaches[ind], NULL);
+    mutex_unlock(&tcaches_lock);
+    if (tc == NULL)
+        return false;
+    tcache_flush_all(tc);
+    mutex_lock(&tcaches_lock);
+    tc->arena = (arena_t *)tcaches_spare;
+    tcaches_spare = tc;
+    mutex_unlock(&tcaches_lock);
+    return true;
 }

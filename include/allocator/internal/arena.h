@@ -33,6 +33,8 @@ typedef struct arena_s {
 extern arena_t *arenas[ARENAS_MAX];
 extern unsigned narenas_auto;  /* arenas threads are spread over */
 extern unsigned narenas_total; /* arenas created or reserved (atomic) */
+/* The arena for requests of opt_oversize_threshold or more (UINT_MAX: none); fixed at init. */
+extern unsigned arena_huge_ind;
 
 static inline arena_t *arena_get(unsigned ind) {
     return ind < ARENAS_MAX ? atomic_load_acquire(&arenas[ind]) : NULL;
@@ -42,6 +44,8 @@ static inline arena_t *arena_get(unsigned ind) {
 arena_t *arena_get_or_create(unsigned ind);
 /* The arena a new thread should use: the least loaded of the automatic ones. */
 arena_t *arena_choose(void);
+/* The dedicated arena for oversize requests, created on first use (NULL: none). */
+arena_t *arena_huge(void);
 /* Create a new arena beyond the automatic ones; returns its index or UINT_MAX. */
 unsigned arena_create_new(void);
 

@@ -8,6 +8,9 @@
 
 #include "allocator/internal/mutex.h"
 
+/* metadata_thp: 0 disabled, 1 auto (huge pages once metadata passes 4 MiB), 2 always. */
+extern int base_thp_mode;
+
 /* Zeroed memory of size bytes aligned to align (a power of two <= PAGE), or NULL. */
 void *base_alloc(size_t size, size_t align);
 /* Account memory some module mapped for metadata itself (the radix tree's leaves). */

@@ -21,6 +21,27 @@ extern bool opt_zero;
 extern bool opt_xmalloc;
 extern bool opt_stats_print;
 extern char opt_stats_print_opts[64];
+extern ssize_t opt_muzzy_decay_ms;
+extern bool opt_retain;
+extern bool opt_background_thread;
+extern size_t opt_max_background_threads;
+extern size_t opt_oversize_threshold;
+extern size_t opt_lg_extent_max_active_fit;
+extern const char *opt_dss;
+extern const char *opt_percpu_arena;
+extern const char *opt_thp;
+extern const char *opt_metadata_thp;
+extern const char *opt_zero_realloc;
+extern bool opt_prof;
+extern char opt_prof_prefix[256];
+extern bool opt_prof_active;
+extern bool opt_prof_thread_active_init;
+extern size_t opt_lg_prof_sample;
+extern ssize_t opt_lg_prof_interval;
+extern bool opt_prof_gdump;
+extern bool opt_prof_final;
+extern bool opt_prof_leak;
+extern bool opt_prof_accum;
 
 /* Where an option's value came from, in increasing precedence. */
 typedef enum {

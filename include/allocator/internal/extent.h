@@ -61,6 +61,8 @@ typedef struct extents_s {
     unsigned epoch_ops;
     size_t mapped;            /* bytes of chunks mapped for this arena */
     ssize_t dirty_decay_ms;   /* -1 never purge, 0 at once, else keep a hysteresis band */
+    int thp;                  /* 0 leave chunks to the kernel, 1 ask for huge pages, -1 refuse */
+    unsigned lg_max_fit;      /* reuse a dirty extent only up to request << lg_max_fit */
     /* Purge statistics. */
     uint64_t npurge;
     uint64_t nmadvise;

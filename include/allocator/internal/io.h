@@ -27,6 +27,9 @@ size_t io_format(char *buf, size_t n, const char *fmt, ...) __attribute__((forma
 void io_write(const char *s);
 /* Format and io_write() (truncates past 1 KiB). */
 void io_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "<allocator>: " + message; aborts too when io_abort_on_warning (opt abort:true) is set. */
+extern bool io_abort_on_warning;
+void io_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* "<allocator>: " + message, then abort(). */
 void io_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2))) NORETURN COLD;
 

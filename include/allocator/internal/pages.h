@@ -23,6 +23,8 @@ bool pages_boot(void);
 void *pages_map(size_t size, size_t align);
 void pages_unmap(void *addr, size_t size);
 bool pages_purge(void *addr, size_t size);
+/* Ask for (huge true) or against transparent huge pages on a range (opt thp, metadata_thp). */
+void pages_set_thp(void *addr, size_t size, bool huge);
 /* Statistics: bytes currently mapped through pages_map (all users). */
 size_t pages_mapped_bytes(void);
 

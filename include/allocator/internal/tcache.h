@@ -52,4 +52,18 @@ void tcache_flush_all(tcache_t *tc);
 /* Called on slow-path events: advances the incremental GC. */
 void tcache_event(tcache_t *tc);
 
+/*
+ * Explicit caches (mallctl "tcache.create", flags MALLOCX_TCACHE(tc)): a table of caches that
+ * any thread may use under the application's own synchronisation. tcaches_lock (rank CTL)
+ * guards the table; a cache in use is only touched by its user.
+ */
+#define TCACHES_MAX 4096
+/* Index of a new explicit cache, or UINT_MAX when out of memory or indices. */
+unsigned tcaches_create(arena_t *arena);
+/* The explicit cache at ind, or NULL if none. */
+tcache_t *tcaches_get(unsigned ind);
+/* Flush, or flush and release, explicit cache ind. Return false if there is none. */
+bool tcaches_flush(unsigned ind);
+bool tcaches_destroy(unsigned ind);
+
 #endif
