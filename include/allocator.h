@@ -52,6 +52,10 @@ size_t sallocx(const void *ptr, int flags);
 void dallocx(void *ptr, int flags);
 void sdallocx(void *ptr, size_t size, int flags);
 size_t nallocx(size_t size, int flags);
+int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
+int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp);
+int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                 size_t newlen);
 void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
                         const char *opts);
 

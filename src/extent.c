@@ -299,6 +299,8 @@ static void extents_purge_maybe(extents_t *ex) {
         extent_purge(ex, limit / 2);
 }
 
+void extents_decay(extents_t *ex) { extents_purge_maybe(ex); }
+
 void extent_dalloc(extents_t *ex, extent_t *e) {
     assert(e->state == EXTENT_ACTIVE);
     if (e->slab)

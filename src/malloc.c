@@ -28,23 +28,6 @@ typedef struct alloc_req_s {
     arena_t *arena;   /* NULL: the thread's */
 } alloc_req_t;
 
-/* The calling thread's state, creating it (and initialising the allocator) when needed. */
-static tsd_t *tsd_fetch(void) {
-    tsd_t *tsd = tsd_get();
-    if (likely(tsd_is_real(tsd)) || tsd == &tsd_dead)
-        return tsd;
-    switch (init_ensure()) {
-    case INIT_OK:
-        break;
-    case INIT_RECURSIVE:
-        return &tsd_dead; /* inside init: arena 0, no cache */
-    case INIT_ERROR:
-        return NULL;
-    }
-    tsd = tsd_init_thread();
-    return tsd != NULL ? tsd : &tsd_dead;
-}
-
 static COLD void *alloc_fail(void) {
     if (opt_xmalloc)
         io_fatal("out of memory (xmalloc:true)\n");

@@ -88,6 +88,8 @@ void extent_dalloc(extents_t *ex, extent_t *e);
 bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed);
 /* Shrink an active extent to new_size, freeing the tail. Lock held; caller re-registers. */
 void extent_shrink(extents_t *ex, extent_t *e, size_t new_size);
+/* Apply the purge policy now (what a free would trigger). Lock held. */
+void extents_decay(extents_t *ex);
 /* Purge dirty pages until at most keep_pages remain dirty. Lock held. Returns pages purged. */
 size_t extent_purge(extents_t *ex, size_t keep_pages);
 

@@ -13,7 +13,28 @@
 #ifndef ALLOCATOR_INTERNAL_FASTPATH_H
 #define ALLOCATOR_INTERNAL_FASTPATH_H
 
+#include "allocator/internal/init.h"
 #include "allocator/internal/tsd.h"
+
+/*
+ * The calling thread's state, creating it (and initialising the allocator) when needed:
+ * tsd_dead inside init or after thread exit (arena 0, no cache), NULL if init failed.
+ */
+static inline tsd_t *tsd_fetch(void) {
+    tsd_t *tsd = tsd_get();
+    if (likely(tsd_is_real(tsd)) || tsd == &tsd_dead)
+        return tsd;
+    switch (init_ensure()) {
+    case INIT_OK:
+        break;
+    case INIT_RECURSIVE:
+        return &tsd_dead;
+    case INIT_ERROR:
+        return NULL;
+    }
+    tsd = tsd_init_thread();
+    return tsd != NULL ? tsd : &tsd_dead;
+}
 
 void *malloc_slow(size_t size) NOINLINE;
 void free_slow(void *ptr) NOINLINE;

@@ -12,7 +12,8 @@
 
 typedef enum {
     RANK_INIT = 1,     /* init_lock: the initialisation state machine */
-    RANK_CTL,          /* ctl_lock: mallctl writes, arena creation */
+    RANK_CTL_OUTER,    /* ctl_lock: the mallctl snapshot and state-changing handlers */
+    RANK_CTL,          /* arenas_lock, tcaches_lock, stats_lock */
     RANK_TSD_LIST,     /* tsd_list_lock: the list of live thread states */
     RANK_BIN,          /* arena->bins[i].lock; never two at once outside fork */
     RANK_EXTENTS,      /* arena->extent_lock: free extent sets, chunks, large stats */
