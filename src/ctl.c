@@ -71,6 +71,7 @@ static mutex_t ctl_lock = MUTEX_INITIALIZER(RANK_CTL_OUTER);
 /* Declares t NAME from newp when a value was supplied (has_NAME says whether). */
 #define WRITE_VALUE(name, t)                                                                       \
     t name;                                                                                        \
+    memset(&name, 0, sizeof(name));                                                                \
     bool has_##name = newp != NULL;                                                                \
     if (has_##name) {                                                                              \
         if (newlen != sizeof(t))                                                                   \
