@@ -8,8 +8,14 @@
 
 #include "allocator/internal/io.h"
 
+#if ALLOCATOR_DEBUG
 static __thread unsigned short witness_held[RANK_MAX];
 static __thread bool witness_forking;
+#else
+/* Default builds keep no witness state, so the library's static TLS is the one tsd pointer. */
+static unsigned short witness_held[RANK_MAX];
+static const bool witness_forking = false;
+#endif
 
 void mutex_init(mutex_t *mtx, mutex_rank_t rank) {
     pthread_mutex_init(&mtx->m, NULL);
@@ -23,6 +29,8 @@ void mutex_lock_slow(mutex_t *mtx) {
 }
 
 void witness_acquire(mutex_rank_t rank) {
+    if (!config_debug)
+        return;
     if (!witness_forking) {
         for (int r = rank; r < RANK_MAX; r++) {
             if (witness_held[r] != 0)
@@ -34,12 +42,17 @@ void witness_acquire(mutex_rank_t rank) {
 }
 
 void witness_release(mutex_rank_t rank) {
-    if (witness_held[rank] > 0)
+    if (config_debug && witness_held[rank] > 0)
         witness_held[rank]--;
 }
 
+#if ALLOCATOR_DEBUG
 void witness_fork_begin(void) { witness_forking = true; }
 void witness_fork_end(void) { witness_forking = false; }
+#else
+void witness_fork_begin(void) {}
+void witness_fork_end(void) {}
+#endif
 
 void witness_assert_none(void) {
     if (!config_debug)
