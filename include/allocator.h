@@ -34,6 +34,39 @@ extern "C" {
 #define MALLCTL_ARENAS_ALL 4096
 #define MALLCTL_ARENAS_DESTROYED 4097
 
+/*
+ * Custom memory sources for an arena (mallctl "arena.<i>.extent_hooks", "arenas.create"), with
+ * jemalloc 5's layout and meaning. Boolean results are "true = failed / declined".
+ */
+typedef struct extent_hooks_s extent_hooks_t;
+typedef void *(extent_alloc_t)(extent_hooks_t *, void *new_addr, size_t size, size_t alignment,
+                               bool *zero, bool *commit, unsigned arena_ind);
+typedef bool(extent_dalloc_t)(extent_hooks_t *, void *addr, size_t size, bool committed,
+                              unsigned arena_ind);
+typedef void(extent_destroy_t)(extent_hooks_t *, void *addr, size_t size, bool committed,
+                               unsigned arena_ind);
+typedef bool(extent_commit_t)(extent_hooks_t *, void *addr, size_t size, size_t offset,
+                              size_t length, unsigned arena_ind);
+typedef bool(extent_decommit_t)(extent_hooks_t *, void *addr, size_t size, size_t offset,
+                                size_t length, unsigned arena_ind);
+typedef bool(extent_purge_t)(extent_hooks_t *, void *addr, size_t size, size_t offset,
+                             size_t length, unsigned arena_ind);
+typedef bool(extent_split_t)(extent_hooks_t *, void *addr, size_t size, size_t size_a,
+                             size_t size_b, bool committed, unsigned arena_ind);
+typedef bool(extent_merge_t)(extent_hooks_t *, void *addr_a, size_t size_a, void *addr_b,
+                             size_t size_b, bool committed, unsigned arena_ind);
+struct extent_hooks_s {
+    extent_alloc_t *alloc;
+    extent_dalloc_t *dalloc;
+    extent_destroy_t *destroy;
+    extent_commit_t *commit;
+    extent_decommit_t *decommit;
+    extent_purge_t *purge_lazy;
+    extent_purge_t *purge_forced;
+    extent_split_t *split;
+    extent_merge_t *merge;
+};
+
 /* glibc-style functions that not every libc header declares. */
 void *reallocarray(void *ptr, size_t nmemb, size_t size);
 void *pvalloc(size_t size);

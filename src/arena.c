@@ -18,12 +18,25 @@ unsigned narenas_total;
 unsigned arena_huge_ind = UINT_MAX;
 static mutex_t arenas_lock = MUTEX_INITIALIZER(RANK_CTL);
 
+static arena_t *arenas_spare; /* destroyed arenas' structs, for reuse */
+
+/* arenas_lock held. A reused struct keeps its recycled metadata (extent and chunk records). */
 static arena_t *arena_new(unsigned ind) {
-    arena_t *arena = base_alloc(sizeof(arena_t), CACHELINE);
-    if (arena == NULL)
+    arena_t *arena = arenas_spare;
+    extent_t *spare_extents = NULL;
+    chunk_t *spare_chunks = NULL;
+    if (arena != NULL) {
+        arenas_spare = arena->next_spare;
+        spare_extents = arena->ex.spare;
+        spare_chunks = arena->ex.spare_chunks;
+        memset(arena, 0, sizeof(*arena));
+    } else if ((arena = base_alloc(sizeof(arena_t), CACHELINE)) == NULL) {
         return NULL;
+    }
     arena->ind = ind;
     extents_init(&arena->ex, ind, opt_dirty_decay_ms);
+    arena->ex.spare = spare_extents;
+    arena->ex.spare_chunks = spare_chunks;
     arena->ex.thp = opt_thp[0] == 'a' ? 1 : opt_thp[0] == 'n' ? -1 : 0;
     arena->ex.lg_max_fit = (unsigned)opt_lg_extent_max_active_fit;
     for (unsigned i = 0; i < SC_NBINS; i++)
@@ -76,18 +89,62 @@ arena_t *arena_huge(void) {
     return arena_get_or_create(arena_huge_ind);
 }
 
-unsigned arena_create_new(void) {
+static unsigned arena_first_manual(void) {
+    unsigned first = narenas_auto;
+    if (arena_huge_ind != UINT_MAX && first <= arena_huge_ind)
+        first = arena_huge_ind + 1;
+    return first;
+}
+
+bool arena_is_manual(unsigned ind) { return ind >= arena_first_manual() && ind < ARENAS_MAX; }
+
+unsigned arena_create_new(extent_hooks_t *hooks) {
     mutex_lock(&arenas_lock);
-    unsigned ind = narenas_total > narenas_auto ? narenas_total : narenas_auto;
-    if (arena_huge_ind != UINT_MAX && ind <= arena_huge_ind)
-        ind = arena_huge_ind + 1;
+    unsigned ind = arena_first_manual();
+    while (ind < narenas_total && arenas[ind] != NULL)
+        ind++;
     arena_t *arena = ind < ARENAS_MAX ? arena_new(ind) : NULL;
     if (arena != NULL) {
+        if (hooks != NULL)
+            arena->ex.hooks = hooks;
         atomic_store_release(&arenas[ind], arena);
-        atomic_store_release(&narenas_total, ind + 1);
+        if (ind >= narenas_total)
+            atomic_store_release(&narenas_total, ind + 1);
     }
     mutex_unlock(&arenas_lock);
     return arena != NULL ? ind : UINT_MAX;
+}
+
+void arena_reset(arena_t *arena) {
+    mutex_lock(&arena->ex.lock);
+    extents_release_all(&arena->ex);
+    memset(arena->lstats, 0, sizeof(arena->lstats));
+    arena->large_allocated = 0;
+    mutex_unlock(&arena->ex.lock);
+    for (unsigned b = 0; b < SC_NBINS; b++) {
+        bin_t *bin = &arena->bins[b];
+        mutex_lock(&bin->lock);
+        bin->slabcur = NULL;
+        bin->nonfull = NULL;
+        bin->stats.curregs = 0;
+        bin->stats.curslabs = 0;
+        mutex_unlock(&bin->lock);
+    }
+}
+
+bool arena_destroy(arena_t *arena) {
+    if (atomic_load_relaxed(&arena->nthreads) != 0)
+        return false;
+    arena_reset(arena);
+    mutex_lock(&arenas_lock);
+    atomic_store_release(&arenas[arena->ind], NULL);
+    mutex_lock(&arena->ex.lock);
+    extents_unmap_all(&arena->ex);
+    mutex_unlock(&arena->ex.lock);
+    arena->next_spare = arenas_spare;
+    arenas_spare = arena;
+    mutex_unlock(&arenas_lock);
+    return true;
 }
 
 void *arena_malloc_small(arena_t *arena, unsigned binind, bool zero) {

@@ -94,6 +94,7 @@ static uint64_t ctl_epoch;
 static bool ctl_snap_valid;
 static stats_totals_t ctl_totals;
 static stats_arena_t ctl_merged;
+static stats_arena_t ctl_destroyed; /* arenas destroyed so far, merged at destruction */
 static stats_arena_t *ctl_arena_snap[ARENAS_MAX];
 static bool ctl_arena_present[ARENAS_MAX];
 
@@ -128,6 +129,8 @@ static const stats_arena_t *ctl_snap(size_t i) {
     ctl_snap_ensure();
     if (i == MALLCTL_ARENAS_ALL)
         return &ctl_merged;
+    if (i == MALLCTL_ARENAS_DESTROYED)
+        return &ctl_destroyed;
     return i < ARENAS_MAX && ctl_arena_present[i] ? ctl_arena_snap[i] : NULL;
 }
 
@@ -452,6 +455,10 @@ static bool arena_index_ok(size_t i) {
     return i < ctl_narenas() || i == MALLCTL_ARENAS_ALL;
 }
 
+static bool stats_arena_index_ok(size_t i) {
+    return arena_index_ok(i) || i == MALLCTL_ARENAS_DESTROYED;
+}
+
 /* Apply fn to arena mib[1], or to every arena for MALLCTL_ARENAS_ALL. */
 static void ctl_arena_foreach(size_t ind, void (*fn)(arena_t *)) {
     if (ind == MALLCTL_ARENAS_ALL) {
@@ -539,7 +546,69 @@ static int arena_i_muzzy_decay_ms_ctl(CTL_ARGS) {
     return 0;
 }
 
+/* The manual arena named by mib[1], or NULL (automatic arenas cannot be reset or destroyed). */
+static arena_t *ctl_manual_arena(size_t ind) {
+    if (ind >= ARENAS_MAX || !arena_is_manual((unsigned)ind))
+        return NULL;
+    return arena_get((unsigned)ind);
+}
+
+static int arena_i_reset_ctl(CTL_ARGS) {
+    (void)miblen;
+    NEITHER();
+    arena_t *a = ctl_manual_arena(mib[1]);
+    if (a == NULL)
+        return EFAULT;
+    tsd_t *tsd = ctl_tsd();
+    if (tsd != NULL)
+        tcache_flush_all(&tsd->tcache);
+    mutex_lock(&ctl_lock);
+    arena_reset(a);
+    ctl_snap_valid = false;
+    mutex_unlock(&ctl_lock);
+    return 0;
+}
+
+static int arena_i_destroy_ctl(CTL_ARGS) {
+    (void)miblen;
+    NEITHER();
+    arena_t *a = ctl_manual_arena(mib[1]);
+    if (a == NULL)
+        return EFAULT;
+    tsd_t *tsd = ctl_tsd();
+    if (tsd != NULL)
+        tcache_flush_all(&tsd->tcache);
+    mutex_lock(&ctl_lock);
+    stats_arena_merge(a->ind, &ctl_destroyed);
+    bool ok = arena_destroy(a);
+    ctl_snap_valid = false;
+    mutex_unlock(&ctl_lock);
+    return ok ? 0 : EFAULT;
+}
+
+static int arena_i_extent_hooks_ctl(CTL_ARGS) {
+    (void)miblen;
+    if (mib[1] == MALLCTL_ARENAS_ALL)
+        return EFAULT;
+    arena_t *a = arena_get((unsigned)mib[1]);
+    if (a == NULL)
+        return EFAULT;
+    WRITE_VALUE(v, extent_hooks_t *);
+    if (has_v && v == NULL)
+        return EINVAL;
+    mutex_lock(&a->ex.lock);
+    extent_hooks_t *old = a->ex.hooks;
+    if (has_v)
+        a->ex.hooks = v;
+    mutex_unlock(&a->ex.lock);
+    READ(old, extent_hooks_t *);
+    return 0;
+}
+
 static const ctl_node_t arena_i_children[] = {
+    {"reset", NULL, NULL, NULL, arena_i_reset_ctl},
+    {"destroy", NULL, NULL, NULL, arena_i_destroy_ctl},
+    {"extent_hooks", NULL, NULL, NULL, arena_i_extent_hooks_ctl},
     {"initialized", NULL, NULL, NULL, arena_i_initialized_ctl},
     {"purge", NULL, NULL, NULL, arena_i_purge_ctl},
     {"decay", NULL, NULL, NULL, arena_i_decay_ctl},
@@ -569,9 +638,11 @@ static ssize_t arenas_dirty_decay_ms_default = -2; /* -2: not set, use opt */
 
 static int arenas_create_ctl(CTL_ARGS) {
     CTL_UNUSED();
-    READONLY();
+    WRITE_VALUE(hooks, extent_hooks_t *);
+    if (has_hooks && hooks == NULL)
+        return EINVAL;
     mutex_lock(&ctl_lock);
-    unsigned ind = arena_create_new();
+    unsigned ind = arena_create_new(has_hooks ? hooks : NULL);
     if (ind != UINT_MAX && arenas_dirty_decay_ms_default != -2) {
         arena_t *a = arena_get(ind);
         mutex_lock(&a->ex.lock);
@@ -828,7 +899,7 @@ static const ctl_node_t stats_children[] = {
     {"mapped", NULL, NULL, NULL, stats_mapped_ctl},
     {"retained", NULL, NULL, NULL, stats_retained_ctl},
     {"background_thread", stats_bg_children, NULL, NULL, NULL},
-    {"arenas", NULL, &stats_arenas_i_node, arena_index_ok, NULL},
+    {"arenas", NULL, &stats_arenas_i_node, stats_arena_index_ok, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

@@ -15,6 +15,83 @@
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
 
+/* ---- the default memory source ------------------------------------------------------------ */
+
+static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t alignment,
+                        bool *zero, bool *commit, unsigned arena_ind) {
+    (void)h, (void)arena_ind;
+    if (new_addr != NULL)
+        return NULL; /* placement at a given address is not offered */
+    void *p = pages_map(size, alignment < PAGE ? PAGE : alignment);
+    if (p != NULL) {
+        *zero = true;
+        *commit = true;
+    }
+    return p;
+}
+
+static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed,
+                        unsigned arena_ind) {
+    (void)h, (void)committed, (void)arena_ind;
+    pages_unmap(addr, size);
+    return false;
+}
+
+static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
+                         unsigned arena_ind) {
+    (void)h, (void)committed, (void)arena_ind;
+    pages_unmap(addr, size);
+}
+
+static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t offset, size_t length,
+                        unsigned arena_ind) {
+    (void)h, (void)addr, (void)size, (void)offset, (void)length, (void)arena_ind;
+    return false; /* anonymous mappings are always committed */
+}
+
+static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t offset,
+                          size_t length, unsigned arena_ind) {
+    (void)h, (void)addr, (void)size, (void)offset, (void)length, (void)arena_ind;
+    return true; /* declined: purging is how pages go back */
+}
+
+static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t offset,
+                              size_t length, unsigned arena_ind) {
+    (void)h, (void)size, (void)arena_ind;
+    return pages_purge((char *)addr + offset, length);
+}
+
+static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t size_a, size_t size_b,
+                       bool committed, unsigned arena_ind) {
+    (void)h, (void)addr, (void)size, (void)size_a, (void)size_b, (void)committed, (void)arena_ind;
+    return false;
+}
+
+static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *addr_b,
+                       size_t size_b, bool committed, unsigned arena_ind) {
+    (void)h, (void)addr_a, (void)size_a, (void)addr_b, (void)size_b, (void)committed,
+        (void)arena_ind;
+    return false;
+}
+
+extent_hooks_t extent_hooks_default = {hook_alloc,  hook_dalloc,       hook_destroy,
+                                       hook_commit, hook_decommit,     NULL,
+                                       hook_purge_forced, hook_split, hook_merge};
+
+/* Custom sources may refuse splits and merges; the default never does. */
+static bool extents_split_refused(extents_t *ex, uintptr_t addr, size_t size, size_t size_a) {
+    extent_hooks_t *h = ex->hooks;
+    return h != &extent_hooks_default &&
+           (h->split == NULL || h->split(h, (void *)addr, size, size_a, size - size_a, true, ex->arena_ind));
+}
+
+static bool extents_merge_refused(extents_t *ex, uintptr_t a, size_t size_a, size_t size_b) {
+    extent_hooks_t *h = ex->hooks;
+    return h != &extent_hooks_default &&
+           (h->merge == NULL ||
+            h->merge(h, (void *)a, size_a, (void *)(a + size_a), size_b, true, ex->arena_ind));
+}
+
 /* ---- eset ---------------------------------------------------------------------------------- */
 
 static unsigned eset_bin_of(size_t size) { return psz_floor_index(size >> LG_PAGE); }
@@ -142,7 +219,8 @@ static void extents_insert_coalesced(extents_t *ex, extent_t *e) {
     if (e->addr > e->chunk_addr) {
         rtree_entry_t entry = rtree_read((void *)(e->addr - PAGE));
         extent_t *prev = rtree_entry_extent(entry);
-        if (rtree_entry_binid(entry) == 0 && prev != NULL && prev->state == e->state) {
+        if (rtree_entry_binid(entry) == 0 && prev != NULL && prev->state == e->state &&
+            !extents_merge_refused(ex, prev->addr, prev->size, e->size)) {
             assert(prev->addr + prev->size == e->addr);
             eset_remove(set, prev);
             extent_clear_boundaries(prev);
@@ -155,7 +233,8 @@ static void extents_insert_coalesced(extents_t *ex, extent_t *e) {
     if (end < e->chunk_addr + e->chunk_size) {
         rtree_entry_t entry = rtree_read((void *)end);
         extent_t *next = rtree_entry_extent(entry);
-        if (rtree_entry_binid(entry) == 0 && next != NULL && next->state == e->state) {
+        if (rtree_entry_binid(entry) == 0 && next != NULL && next->state == e->state &&
+            !extents_merge_refused(ex, e->addr, e->size, next->size)) {
             assert(next->addr == end);
             eset_remove(set, next);
             extent_clear_boundaries(next);
@@ -175,35 +254,62 @@ bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms) {
     ex->arena_ind = arena_ind;
     ex->dirty_decay_ms = dirty_decay_ms;
     ex->lg_max_fit = 63;
+    ex->hooks = &extent_hooks_default;
     return false;
 }
 
 /* Map a new chunk for size/align; its free extent is returned, not inserted (NULL: no memory). */
 static extent_t *extents_grow(extents_t *ex, size_t size, size_t align) {
-    size_t need = size;
-    size_t chunk_size = ALIGN_UP(need, CHUNK);
-    if (chunk_size < need)
+    size_t chunk_size = ALIGN_UP(size, CHUNK);
+    if (chunk_size < size)
         return NULL;
     size_t chunk_align = align > CHUNK ? align : CHUNK;
-    void *addr = pages_map(chunk_size, chunk_align);
-    if (addr == NULL)
+    if (ex->hooks != &extent_hooks_default && ex->hooks->split == NULL) {
+        /* A source that cannot split gets asked for exactly what is needed. */
+        chunk_size = size;
+        chunk_align = align;
+    }
+    chunk_t *c = ex->spare_chunks;
+    if (c != NULL)
+        ex->spare_chunks = c->next;
+    else if ((c = base_alloc(sizeof(chunk_t), sizeof(void *))) == NULL)
         return NULL;
-    if (rtree_ensure((uintptr_t)addr, chunk_size)) {
-        pages_unmap(addr, chunk_size);
+    extent_hooks_t *h = ex->hooks;
+    bool zero = false, commit = true;
+    void *addr = h->alloc(h, NULL, chunk_size, chunk_align, &zero, &commit, ex->arena_ind);
+    if (addr != NULL && ((uintptr_t)addr & (chunk_align - 1)) != 0) {
+        io_warn("extent hook returned %p, not aligned to %zu\n", addr, chunk_align);
+        if (h->dalloc == NULL || h->dalloc(h, addr, chunk_size, commit, ex->arena_ind))
+            if (h->destroy != NULL)
+                h->destroy(h, addr, chunk_size, commit, ex->arena_ind);
+        addr = NULL;
+    }
+    if (addr != NULL && !commit &&
+        (h->commit == NULL || h->commit(h, addr, chunk_size, 0, chunk_size, ex->arena_ind))) {
+        if (h->destroy != NULL)
+            h->destroy(h, addr, chunk_size, false, ex->arena_ind);
+        addr = NULL;
+    }
+    extent_t *e = NULL;
+    if (addr == NULL || rtree_ensure((uintptr_t)addr, chunk_size) ||
+        (e = extent_struct_new(ex)) == NULL) {
+        if (addr != NULL && h->destroy != NULL)
+            h->destroy(h, addr, chunk_size, true, ex->arena_ind);
+        c->next = ex->spare_chunks;
+        ex->spare_chunks = c;
         return NULL;
     }
-    extent_t *e = extent_struct_new(ex);
-    if (e == NULL) {
-        pages_unmap(addr, chunk_size);
-        return NULL;
-    }
+    c->addr = (uintptr_t)addr;
+    c->size = chunk_size;
+    c->next = ex->chunks;
+    ex->chunks = c;
     e->addr = (uintptr_t)addr;
     e->size = chunk_size;
     e->chunk_addr = (uintptr_t)addr;
     e->chunk_size = chunk_size;
-    e->state = EXTENT_CLEAN;
+    e->state = zero ? EXTENT_CLEAN : EXTENT_DIRTY;
     ex->mapped += chunk_size;
-    if (ex->thp != 0)
+    if (ex->thp != 0 && h == &extent_hooks_default)
         pages_set_thp(addr, chunk_size, ex->thp > 0);
     return e;
 }
@@ -214,6 +320,9 @@ static extent_t *extent_carve(extents_t *ex, extent_t *e, uintptr_t addr, size_t
     size_t lead = addr - e->addr;
     size_t trail = e->size - lead - size;
     extent_t *lead_e = NULL, *trail_e = NULL;
+    if ((lead != 0 && extents_split_refused(ex, e->addr, e->size, lead)) ||
+        (trail != 0 && extents_split_refused(ex, addr, e->size - lead, size)))
+        goto oom;
     if (lead != 0 && (lead_e = extent_struct_new(ex)) == NULL)
         goto oom;
     if (trail != 0 && (trail_e = extent_struct_new(ex)) == NULL)
@@ -271,7 +380,10 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
         extent_t *e = eset_fit(sets[i], search, i == 0 ? max_dirty : SIZE_MAX);
         if (e != NULL) {
             eset_remove(sets[i], e);
-            return extent_alloc_from(ex, e, size, align, zeroed);
+            e = extent_alloc_from(ex, e, size, align, zeroed);
+            if (e != NULL)
+                return e;
+            break; /* out of metadata, or the memory source refused a split */
         }
     }
     /* A new chunk is aligned to max(CHUNK, align), so the carve starts at its base. */
@@ -318,11 +430,15 @@ size_t extent_purge(extents_t *ex, size_t keep_pages) {
     size_t purged = 0;
     if (ex->dirty.npages > keep_pages)
         ex->npurge++;
+    extent_hooks_t *h = ex->hooks;
     while (ex->dirty.npages > keep_pages) {
         extent_t *e = ex->dirty.lru_head;
+        if (h->purge_forced == NULL ||
+            h->purge_forced(h, (void *)e->chunk_addr, e->chunk_size, e->addr - e->chunk_addr,
+                            e->size, ex->arena_ind))
+            break; /* the memory source cannot purge: the pages stay dirty */
         eset_remove(&ex->dirty, e);
         extent_clear_boundaries(e);
-        pages_purge((void *)e->addr, e->size);
         ex->nmadvise++;
         purged += e->size >> LG_PAGE;
         e->state = EXTENT_CLEAN;
@@ -372,6 +488,48 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
     ex->npages_active -= tail->size >> LG_PAGE;
     extents_insert_coalesced(ex, tail);
     extents_purge_maybe(ex);
+}
+
+void extents_release_all(extents_t *ex) {
+    for (chunk_t *c = ex->chunks; c != NULL; c = c->next) {
+        uintptr_t addr = c->addr, end = c->addr + c->size;
+        while (addr < end) {
+            rtree_entry_t entry = rtree_read((void *)addr);
+            extent_t *e = rtree_entry_extent(entry);
+            /* A freed extent survives coalescing as the struct of the merged free extent. */
+            if (rtree_entry_binid(entry) != 0)
+                extent_dalloc(ex, e);
+            addr = e->addr + e->size;
+        }
+    }
+}
+
+void extents_unmap_all(extents_t *ex) {
+    extent_hooks_t *h = ex->hooks;
+    chunk_t *c = ex->chunks;
+    while (c != NULL) {
+        uintptr_t addr = c->addr, end = c->addr + c->size;
+        while (addr < end) {
+            extent_t *e = rtree_entry_extent(rtree_read((void *)addr));
+            uintptr_t next = e->addr + e->size;
+            assert(e->state != EXTENT_ACTIVE);
+            eset_remove(extents_set(ex, (extent_state_t)e->state), e);
+            extent_clear_boundaries(e);
+            extent_struct_delete(ex, e);
+            addr = next;
+        }
+        if (h->dalloc == NULL || h->dalloc(h, (void *)c->addr, c->size, true, ex->arena_ind)) {
+            if (h->destroy != NULL)
+                h->destroy(h, (void *)c->addr, c->size, true, ex->arena_ind);
+        }
+        ex->mapped -= c->size;
+        chunk_t *next = c->next;
+        c->next = ex->spare_chunks;
+        ex->spare_chunks = c;
+        c = next;
+    }
+    ex->chunks = NULL;
+    ex->npages_active = ex->npages_active_hwm = 0;
 }
 
 void extents_prefork(extents_t *ex) { mutex_lock(&ex->lock); }

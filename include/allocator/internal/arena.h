@@ -28,6 +28,7 @@ typedef struct arena_s {
     bin_t bins[SC_NBINS];
     large_stats_t lstats[SC_NLARGE]; /* ex.lock */
     size_t large_allocated;          /* ex.lock: bytes in active large extents */
+    struct arena_s *next_spare;      /* arenas_lock: destroyed arenas kept for reuse */
 } arena_t;
 
 extern arena_t *arenas[ARENAS_MAX];
@@ -46,8 +47,17 @@ arena_t *arena_get_or_create(unsigned ind);
 arena_t *arena_choose(void);
 /* The dedicated arena for oversize requests, created on first use (NULL: none). */
 arena_t *arena_huge(void);
-/* Create a new arena beyond the automatic ones; returns its index or UINT_MAX. */
-unsigned arena_create_new(void);
+/*
+ * Create a new arena beyond the automatic ones (reusing a destroyed one's index), drawing memory
+ * from hooks (NULL: the default source); returns its index or UINT_MAX.
+ */
+unsigned arena_create_new(extent_hooks_t *hooks);
+/* Is ind an arena made by arena_create_new (the only kind reset and destroy accept)? */
+bool arena_is_manual(unsigned ind);
+/* Discard every allocation of the arena (no thread may be using it). */
+void arena_reset(arena_t *arena);
+/* Reset, return all memory to its source and free the index. False if threads are bound. */
+bool arena_destroy(arena_t *arena);
 
 void *arena_malloc_small(arena_t *arena, unsigned binind, bool zero);
 void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero);

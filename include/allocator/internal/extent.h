@@ -16,6 +16,7 @@
 #ifndef ALLOCATOR_INTERNAL_EXTENT_H
 #define ALLOCATOR_INTERNAL_EXTENT_H
 
+#include "allocator.h"
 #include "allocator/internal/mutex.h"
 #include "allocator/internal/rtree.h"
 #include "allocator/internal/sc.h"
@@ -50,6 +51,16 @@ typedef struct eset_s {
     size_t nextents;
 } eset_t;
 
+/* A mapping obtained from the arena's memory source; never split or merged. */
+typedef struct chunk_s {
+    uintptr_t addr;
+    size_t size;
+    struct chunk_s *next;
+} chunk_t;
+
+/* The default memory source: mmap through pages (what arenas use unless told otherwise). */
+extern extent_hooks_t extent_hooks_default;
+
 typedef struct extents_s {
     mutex_t lock;
     unsigned arena_ind;
@@ -63,6 +74,9 @@ typedef struct extents_s {
     ssize_t dirty_decay_ms;   /* -1 never purge, 0 at once, else keep a hysteresis band */
     int thp;                  /* 0 leave chunks to the kernel, 1 ask for huge pages, -1 refuse */
     unsigned lg_max_fit;      /* reuse a dirty extent only up to request << lg_max_fit */
+    extent_hooks_t *hooks; /* memory source; called with lock held */
+    chunk_t *chunks;       /* every chunk of this arena */
+    chunk_t *spare_chunks;
     /* Purge statistics. */
     uint64_t npurge;
     uint64_t nmadvise;
@@ -92,6 +106,14 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size);
 void extents_decay(extents_t *ex);
 /* Purge dirty pages until at most keep_pages remain dirty. Lock held. Returns pages purged. */
 size_t extent_purge(extents_t *ex, size_t keep_pages);
+
+/*
+ * Free every active extent of the arena (arena reset). The caller holds every bin lock of the
+ * arena and ex->lock, and clears the bins afterwards.
+ */
+void extents_release_all(extents_t *ex);
+/* Return every chunk to the memory source and forget them (arena destroy). Lock held. */
+void extents_unmap_all(extents_t *ex);
 
 void extents_prefork(extents_t *ex);
 void extents_postfork_parent(extents_t *ex);
