@@ -44,6 +44,12 @@ static arena_t *arena_new(unsigned ind) {
     return arena;
 }
 
+unsigned arenas_limit(void) {
+    unsigned n = atomic_load_acquire(&narenas_total);
+    unsigned min = arena_huge_ind != UINT_MAX ? arena_huge_ind + 1 : narenas_auto;
+    return n > min ? n : min;
+}
+
 arena_t *arena_get_or_create(unsigned ind) {
     if (ind >= ARENAS_MAX)
         return NULL;

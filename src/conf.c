@@ -269,7 +269,7 @@ bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src
         o->src = src;
         return true;
     range:
-        if ((o->type == OPT_INT || o->type == OPT_SIZE) && conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
+        if ((o->type == OPT_INT || o->type == OPT_SIZE) && o->min != o->max && conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
             conf_report("Out-of-range conf value", k, klen, v, vlen);
             return false;
         }
@@ -308,11 +308,9 @@ void conf_boot(void) {
     }
     if (conf_had_error && opt_abort_conf)
         io_fatal("Abort (abort_conf:true) on invalid conf value (see above)\n");
-    if (opt_confirm_conf)
-        conf_confirm();
 }
 
-void conf_confirm(void) {
+void conf_confirm(unsigned narenas) {
     for (size_t i = 0; i < ARRAY_SIZE(opt_table); i++) {
         const opt_desc_t *o = &opt_table[i];
         char val[80];
@@ -322,7 +320,7 @@ void conf_confirm(void) {
             break;
         case OPT_INT:
             if (o->var == (void *)&opt_narenas)
-                io_format(val, sizeof(val), "%u", opt_narenas);
+                io_format(val, sizeof(val), "%u", narenas);
             else
                 io_format(val, sizeof(val), "%zd", *(ssize_t *)o->var);
             break;

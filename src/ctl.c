@@ -162,14 +162,17 @@ static int background_thread_ctl(CTL_ARGS) {
     return 0;
 }
 
+static size_t ctl_max_background_threads; /* 0: not set, opt applies */
+
 static int max_background_threads_ctl(CTL_ARGS) {
     CTL_UNUSED();
     WRITE_VALUE(v, size_t);
     if (has_v && v == 0)
         return EINVAL;
-    size_t old = opt_max_background_threads;
+    size_t old = ctl_max_background_threads != 0 ? ctl_max_background_threads
+                                                 : opt_max_background_threads;
     if (has_v)
-        opt_max_background_threads = v;
+        ctl_max_background_threads = v;
     READ(old, size_t);
     return 0;
 }
@@ -357,7 +360,7 @@ static int thread_tcache_enabled_ctl(CTL_ARGS) {
     WRITE_VALUE(v, bool);
     bool old = tsd->tcache_enabled;
     if (has_v)
-        tsd_tcache_set_enabled(tsd, v && opt_tcache);
+        tsd_tcache_set_enabled(tsd, v && !opt_junk_alloc && !opt_junk_free && !opt_zero);
     READ(old, bool);
     return 0;
 }
@@ -445,23 +448,20 @@ static const ctl_node_t tcache_children[] = {
 /* ---- arena.<i>.* --------------------------------------------------------------------------- */
 
 /* Arenas that exist or may: the automatic ones, the oversize arena, and created ones. */
-static unsigned ctl_narenas(void) {
-    unsigned n = atomic_load_acquire(&narenas_total);
-    unsigned min = arena_huge_ind != UINT_MAX ? arena_huge_ind + 1 : narenas_auto;
-    return n > min ? n : min;
-}
+static unsigned ctl_narenas(void) { return arenas_limit(); }
 
+/* arena.<narenas>.* is jemalloc's older spelling of "all arenas"; purge and decay accept it. */
 static bool arena_index_ok(size_t i) {
-    return i < ctl_narenas() || i == MALLCTL_ARENAS_ALL;
+    return i <= ctl_narenas() || i == MALLCTL_ARENAS_ALL;
 }
 
 static bool stats_arena_index_ok(size_t i) {
-    return arena_index_ok(i) || i == MALLCTL_ARENAS_DESTROYED;
+    return i < ctl_narenas() || i == MALLCTL_ARENAS_ALL || i == MALLCTL_ARENAS_DESTROYED;
 }
 
 /* Apply fn to arena mib[1], or to every arena for MALLCTL_ARENAS_ALL. */
 static void ctl_arena_foreach(size_t ind, void (*fn)(arena_t *)) {
-    if (ind == MALLCTL_ARENAS_ALL) {
+    if (ind == MALLCTL_ARENAS_ALL || ind == ctl_narenas()) {
         unsigned n = atomic_load_acquire(&narenas_total);
         for (unsigned i = 0; i < n; i++) {
             arena_t *a = arena_get(i);
@@ -1033,6 +1033,10 @@ int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp) {
     *miblenp = depth;
     return 0;
 }
+
+void ctl_prefork(void) { mutex_lock(&ctl_lock); }
+void ctl_postfork_parent(void) { mutex_unlock(&ctl_lock); }
+void ctl_postfork_child(void) { mutex_postfork_child(&ctl_lock); }
 
 EXPORT int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
     return ctl_byname(name, oldp, oldlenp, newp, newlen);

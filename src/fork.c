@@ -8,6 +8,7 @@
 
 #include "allocator/internal/arena.h"
 #include "allocator/internal/base.h"
+#include "allocator/internal/ctl.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/rtree.h"
 #include "allocator/internal/tsd.h"
@@ -17,7 +18,9 @@ static void fork_prepare(void) {
         return;
     if (config_debug)
         witness_fork_begin();
+    ctl_prefork();
     arenas_prefork_ctl();
+    tcaches_prefork();
     tsd_prefork();
     arenas_prefork(); /* every bin, then every arena's extents */
     rtree_prefork();
@@ -30,7 +33,9 @@ static void fork_parent(void) {
     base_postfork_parent();
     rtree_postfork_parent();
     tsd_postfork_parent();
+    tcaches_postfork_parent();
     arenas_postfork_parent();
+    ctl_postfork_parent();
     if (config_debug)
         witness_fork_end();
 }
@@ -42,6 +47,8 @@ static void fork_child(void) {
     rtree_postfork_child();
     arenas_postfork_child();
     tsd_postfork_child();
+    tcaches_postfork_child();
+    ctl_postfork_child();
     if (config_debug)
         witness_fork_end();
 }

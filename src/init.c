@@ -76,6 +76,8 @@ static bool init_boot(void) {
     unsigned n = opt_narenas != 0 ? opt_narenas : 4 * init_ncpus();
     narenas_auto = n > ARENAS_MAX - 2 ? ARENAS_MAX - 2 : n;
     arena_huge_ind = opt_oversize_threshold != 0 ? narenas_auto : UINT_MAX;
+    if (opt_confirm_conf)
+        conf_confirm(narenas_auto);
     if (tsd_boot())
         return true;
     fork_boot();

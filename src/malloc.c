@@ -159,20 +159,27 @@ static size_t usable_size_of(const void *ptr) {
     return binid == 0 ? 0 : sz_index2size(binid - 1);
 }
 
-static void *realloc_impl(void *ptr, size_t size, size_t align, bool zero) {
+/*
+ * Resize ptr as req says (size, alignment, zero, cache and arena choice): in place when the
+ * class stays or a large extent can grow or shrink where it is, else allocate, copy and free
+ * the old block the same way req allocates.
+ */
+static void *realloc_impl(void *ptr, const alloc_req_t *req) {
     rtree_entry_t entry = rtree_read(ptr);
     unsigned binid = rtree_entry_binid(entry);
     if (unlikely(binid == 0))
         io_fatal("invalid realloc(%p): not allocated by this allocator, or already freed\n", ptr);
+    size_t align = req->align;
     size_t old_usize = sz_index2size(binid - 1);
-    size_t usize = align == 0 ? sz_s2u(size) : sz_sa2u(size, align);
+    size_t usize = align == 0 ? sz_s2u(req->size) : sz_sa2u(req->size, align);
     if (unlikely(usize == 0 || usize > (size_t)PTRDIFF_MAX))
         return alloc_fail();
-    if (usize == old_usize && (align == 0 || ((uintptr_t)ptr & (align - 1)) == 0))
+    bool aligned = align == 0 || ((uintptr_t)ptr & (align - 1)) == 0;
+    bool arena_ok = req->arena == NULL || rtree_entry_extent(entry)->arena_ind == req->arena->ind;
+    if (usize == old_usize && aligned && arena_ok)
         return ptr;
-    if (binid - 1 >= SC_NBINS && usize >= SC_LARGE_MINCLASS &&
-        (align == 0 || ((uintptr_t)ptr & (align - 1)) == 0)) {
-        if (!arena_ralloc_large_inplace(rtree_entry_extent(entry), usize, zero)) {
+    if (binid - 1 >= SC_NBINS && usize >= SC_LARGE_MINCLASS && aligned && arena_ok) {
+        if (!arena_ralloc_large_inplace(rtree_entry_extent(entry), usize, req->zero)) {
             tsd_t *tsd = tsd_get();
             if (tsd_is_real(tsd)) {
                 tsd->thread_allocated += usize;
@@ -181,12 +188,14 @@ static void *realloc_impl(void *ptr, size_t size, size_t align, bool zero) {
             return ptr;
         }
     }
-    alloc_req_t req = {size, align <= QUANTUM ? 0 : align, zero, false, NULL, NULL};
-    void *ret = alloc_slow(&req);
+    void *ret = alloc_slow(req);
     if (ret == NULL)
         return NULL;
     memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
-    free_fastpath(ptr);
+    if (req->no_tcache || req->tcache != NULL)
+        dalloc_slow(ptr, req->no_tcache, req->tcache);
+    else
+        free_fastpath(ptr);
     return ret;
 }
 
@@ -202,7 +211,8 @@ EXPORT void *realloc(void *ptr, size_t size) {
             return NULL;
         }
     }
-    return realloc_impl(ptr, size, 0, false);
+    alloc_req_t req = {size, 0, false, false, NULL, NULL};
+    return realloc_impl(ptr, &req);
 }
 
 EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
@@ -304,7 +314,7 @@ static bool mallocx_req(alloc_req_t *req, size_t size, int flags) {
     unsigned a = (unsigned)flags >> MALLOCX_ARENA_SHIFT;
     req->arena = NULL;
     if (a != 0) {
-        if (init_ensure() == INIT_ERROR || a - 1 >= atomic_load_acquire(&narenas_total))
+        if (init_ensure() == INIT_ERROR || a - 1 >= arenas_limit())
             return false;
         req->arena = arena_get_or_create(a - 1);
         if (req->arena == NULL)
@@ -328,7 +338,7 @@ EXPORT void *rallocx(void *ptr, size_t size, int flags) {
         return NULL;
     /* With MALLOCX_ZERO, bytes past the old size are zero: in-place growth zeroes them and a
      * move copies into a region alloc_slow zeroed. */
-    return realloc_impl(ptr, size, req.align, req.zero);
+    return realloc_impl(ptr, &req);
 }
 
 EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags) {
@@ -341,8 +351,8 @@ EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags) {
         return old_usize;
     bool zero = (flags & MALLOCX_ZERO) != 0;
     size_t max = size + extra < size ? SC_LARGE_MAXCLASS : size + extra;
-    if (size > SC_LARGE_MAXCLASS)
-        return old_usize;
+    if (size > SC_LARGE_MAXCLASS || max < SC_LARGE_MINCLASS)
+        return old_usize; /* a large block never becomes small in place */
     size_t tries[2] = {sz_s2u(max > SC_LARGE_MAXCLASS ? SC_LARGE_MAXCLASS : max), sz_s2u(size)};
     for (int i = 0; i < 2; i++) {
         size_t usize = tries[i];

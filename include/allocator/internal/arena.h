@@ -41,6 +41,8 @@ static inline arena_t *arena_get(unsigned ind) {
     return ind < ARENAS_MAX ? atomic_load_acquire(&arenas[ind]) : NULL;
 }
 
+/* Indices below this may name an arena (automatic, oversize, or created). */
+unsigned arenas_limit(void);
 /* Arena ind, created if it does not exist yet (NULL if out of memory). */
 arena_t *arena_get_or_create(unsigned ind);
 /* The arena a new thread should use: the least loaded of the automatic ones. */

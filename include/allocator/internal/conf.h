@@ -74,7 +74,7 @@ bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src
 
 /* Read all sources in order and apply them (init calls this once). */
 void conf_boot(void);
-/* confirm_conf: print each option's effective value and source. */
-void conf_confirm(void);
+/* confirm_conf: print each option's effective value and source (narenas: the count in use). */
+void conf_confirm(unsigned narenas);
 
 #endif

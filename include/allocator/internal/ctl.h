@@ -16,4 +16,8 @@ int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp);
 int ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
               size_t newlen);
 
+void ctl_prefork(void);
+void ctl_postfork_parent(void);
+void ctl_postfork_child(void);
+
 #endif

@@ -65,5 +65,8 @@ tcache_t *tcaches_get(unsigned ind);
 /* Flush, or flush and release, explicit cache ind. Return false if there is none. */
 bool tcaches_flush(unsigned ind);
 bool tcaches_destroy(unsigned ind);
+void tcaches_prefork(void);
+void tcaches_postfork_parent(void);
+void tcaches_postfork_child(void);
 
 #endif
