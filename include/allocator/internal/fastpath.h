@@ -43,10 +43,15 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
     tsd_t *tsd = tsd_get();
     if (likely(size <= SC_LOOKUP_MAXCLASS)) {
         cache_bin_t *cb = &tsd->tcache.bins[sz_size2index_tab[(size + QUANTUM - 1) >> LG_QUANTUM] + 1];
-        if (likely(cb->ncached != 0)) {
+        uint32_t n = cb->ncached;
+        if (likely(n != 0)) {
+            /* Read everything before writing: the stores cannot then force reloads. */
+            void *ret = cb->stack[n - 1];
+            uint64_t usize = cb->size;
+            cb->ncached = n - 1;
             cb->nrequests++;
-            tsd->thread_allocated += cb->size;
-            return cb->stack[--cb->ncached];
+            tsd->thread_allocated += usize;
+            return ret;
         }
     }
     return malloc_slow(size);
@@ -56,9 +61,13 @@ static ALWAYS_INLINE void free_fastpath(void *ptr) {
     tsd_t *tsd = tsd_get();
     rtree_entry_t entry = rtree_read(ptr);
     cache_bin_t *cb = &tsd->tcache.bins[rtree_entry_binid(entry)];
-    if (likely(cb->ncached < cb->ncached_max)) {
-        tsd->thread_deallocated += cb->size;
-        cb->stack[cb->ncached++] = ptr;
+    uint32_t n = cb->ncached;
+    if (likely(n < cb->ncached_max)) {
+        void **stack = cb->stack;
+        uint64_t usize = cb->size;
+        cb->ncached = n + 1;
+        stack[n] = ptr;
+        tsd->thread_deallocated += usize;
         return;
     }
     free_slow(ptr);
