@@ -94,7 +94,7 @@ static uint64_t ctl_epoch;
 static bool ctl_snap_valid;
 static stats_totals_t ctl_totals;
 static stats_arena_t ctl_merged;
-static stats_arena_t ctl_destroyed; /* arenas destroyed so far, merged at destruction */
+static stats_arena_t ctl_destroyed; /* copy of stats_destroyed_get() for the snapshot */
 static stats_arena_t *ctl_arena_snap[ARENAS_MAX];
 static bool ctl_arena_present[ARENAS_MAX];
 
@@ -129,8 +129,11 @@ static const stats_arena_t *ctl_snap(size_t i) {
     ctl_snap_ensure();
     if (i == MALLCTL_ARENAS_ALL)
         return &ctl_merged;
-    if (i == MALLCTL_ARENAS_DESTROYED)
+    if (i == MALLCTL_ARENAS_DESTROYED) {
+        memset(&ctl_destroyed, 0, sizeof(ctl_destroyed));
+        stats_destroyed_get(&ctl_destroyed);
         return &ctl_destroyed;
+    }
     return i < ARENAS_MAX && ctl_arena_present[i] ? ctl_arena_snap[i] : NULL;
 }
 
@@ -579,7 +582,11 @@ static int arena_i_destroy_ctl(CTL_ARGS) {
     if (tsd != NULL)
         tcache_flush_all(&tsd->tcache);
     mutex_lock(&ctl_lock);
-    stats_arena_merge(a->ind, &ctl_destroyed);
+    if (atomic_load_relaxed(&a->nthreads) != 0) {
+        mutex_unlock(&ctl_lock);
+        return EFAULT;
+    }
+    stats_arena_destroyed(a->ind);
     bool ok = arena_destroy(a);
     ctl_snap_valid = false;
     mutex_unlock(&ctl_lock);

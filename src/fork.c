@@ -11,6 +11,7 @@
 #include "allocator/internal/ctl.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/rtree.h"
+#include "allocator/internal/stats.h"
 #include "allocator/internal/tsd.h"
 
 static void fork_prepare(void) {
@@ -48,6 +49,7 @@ static void fork_child(void) {
     arenas_postfork_child();
     tsd_postfork_child();
     tcaches_postfork_child();
+    stats_postfork_child();
     ctl_postfork_child();
     if (config_debug)
         witness_fork_end();

@@ -68,8 +68,9 @@ void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
     if (want > cb->ncached_max)
         want = cb->ncached_max;
     void **top = cb->stack + cb->ncached;
+    /* The caller counted this request in cb->nrequests already. */
     unsigned got = bin_alloc_batch(&arena->bins[binind], binind, &arena->ex, top, want,
-                                   cb->nrequests + 1);
+                                   cb->nrequests);
     cb->nrequests = 0;
     cb->dried = 1;
     if (got == 0)
