@@ -319,41 +319,27 @@ static int thread_arena_ctl(CTL_ARGS) {
     return 0;
 }
 
-static int thread_allocated_ctl(CTL_ARGS) {
-    CTL_UNUSED();
-    READONLY();
-    tsd_t *tsd = ctl_tsd();
-    READ(tsd != NULL ? tsd->thread_allocated : 0, uint64_t);
-    return 0;
-}
+/* thread.allocated / deallocated, and the ...p names that hand out the counter's address. */
+#define CTL_THREAD_COUNTER(name, field)                                                            \
+    static int name##_ctl(CTL_ARGS) {                                                              \
+        CTL_UNUSED();                                                                              \
+        READONLY();                                                                                \
+        tsd_t *tsd = ctl_tsd();                                                                    \
+        READ(tsd != NULL ? tsd->field : 0, uint64_t);                                              \
+        return 0;                                                                                  \
+    }                                                                                              \
+    static int name##p_ctl(CTL_ARGS) {                                                             \
+        CTL_UNUSED();                                                                              \
+        READONLY();                                                                                \
+        tsd_t *tsd = ctl_tsd();                                                                    \
+        if (tsd == NULL)                                                                           \
+            return EAGAIN;                                                                         \
+        READ(&tsd->field, uint64_t *);                                                             \
+        return 0;                                                                                  \
+    }
 
-static int thread_allocatedp_ctl(CTL_ARGS) {
-    CTL_UNUSED();
-    READONLY();
-    tsd_t *tsd = ctl_tsd();
-    if (tsd == NULL)
-        return EAGAIN;
-    READ(&tsd->thread_allocated, uint64_t *);
-    return 0;
-}
-
-static int thread_deallocated_ctl(CTL_ARGS) {
-    CTL_UNUSED();
-    READONLY();
-    tsd_t *tsd = ctl_tsd();
-    READ(tsd != NULL ? tsd->thread_deallocated : 0, uint64_t);
-    return 0;
-}
-
-static int thread_deallocatedp_ctl(CTL_ARGS) {
-    CTL_UNUSED();
-    READONLY();
-    tsd_t *tsd = ctl_tsd();
-    if (tsd == NULL)
-        return EAGAIN;
-    READ(&tsd->thread_deallocated, uint64_t *);
-    return 0;
-}
+CTL_THREAD_COUNTER(thread_allocated, thread_allocated)
+CTL_THREAD_COUNTER(thread_deallocated, thread_deallocated)
 
 static int thread_tcache_enabled_ctl(CTL_ARGS) {
     CTL_UNUSED();

@@ -187,27 +187,29 @@ void io_printf(const char *fmt, ...) {
     io_write(buf);
 }
 
-void io_fatal(const char *fmt, ...) {
+/* "<allocator>: " + the formatted message, written out. */
+static void io_vmessage(const char *fmt, va_list ap) {
     char buf[1024];
     size_t pre = io_format(buf, sizeof(buf), "<allocator>: ");
+    io_vformat(buf + pre, sizeof(buf) - pre, fmt, ap);
+    io_write(buf);
+}
+
+void io_fatal(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    io_vformat(buf + pre, sizeof(buf) - pre, fmt, ap);
+    io_vmessage(fmt, ap);
     va_end(ap);
-    io_write(buf);
     abort();
 }
 
 bool io_abort_on_warning;
 
 void io_warn(const char *fmt, ...) {
-    char buf[1024];
-    size_t pre = io_format(buf, sizeof(buf), "<allocator>: ");
     va_list ap;
     va_start(ap, fmt);
-    io_vformat(buf + pre, sizeof(buf) - pre, fmt, ap);
+    io_vmessage(fmt, ap);
     va_end(ap);
-    io_write(buf);
     if (io_abort_on_warning)
         abort();
 }
