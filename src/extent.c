@@ -376,10 +376,19 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     size_t max_dirty = ex->lg_max_fit >= 63 || (search << ex->lg_max_fit) >> ex->lg_max_fit != search
                            ? SIZE_MAX
                            : search << ex->lg_max_fit;
-    for (int i = 0; i < 2; i++) {
-        extent_t *e = eset_fit(sets[i], search, i == 0 ? max_dirty : SIZE_MAX);
+    /*
+     * Dirty extents within lg_max_fit of the request first, then any dirty extent (free dirty
+     * neighbours coalesce at once here, so passing a large one over would touch fresh pages
+     * while resident ones sit idle), then clean ones.
+     */
+    size_t limits[3] = {max_dirty, SIZE_MAX, SIZE_MAX};
+    eset_t *order[3] = {sets[0], sets[0], sets[1]};
+    for (int i = 0; i < 3; i++) {
+        if (i == 1 && max_dirty == SIZE_MAX)
+            continue;
+        extent_t *e = eset_fit(order[i], search, limits[i]);
         if (e != NULL) {
-            eset_remove(sets[i], e);
+            eset_remove(order[i], e);
             e = extent_alloc_from(ex, e, size, align, zeroed);
             if (e != NULL)
                 return e;
@@ -401,14 +410,16 @@ static void extents_purge_maybe(extents_t *ex) {
         extent_purge(ex, 0);
         return;
     }
-    if (++ex->epoch_ops >= 1024) {
+    /* The peak decays by a quarter every 4,096 extent operations, never below current use. */
+    if (++ex->epoch_ops >= 4096) {
         ex->epoch_ops = 0;
-        ex->npages_active_hwm = ex->npages_active;
+        size_t decayed = ex->npages_active_hwm - ex->npages_active_hwm / 4;
+        ex->npages_active_hwm = decayed > ex->npages_active ? decayed : ex->npages_active;
     }
-    size_t floor_pages = ((size_t)8 << 20) >> LG_PAGE;
+    size_t floor_pages = ((size_t)16 << 20) >> LG_PAGE;
     size_t limit = ex->npages_active_hwm > floor_pages ? ex->npages_active_hwm : floor_pages;
     if (ex->dirty.npages > limit)
-        extent_purge(ex, limit / 2);
+        extent_purge(ex, limit - limit / 4);
 }
 
 void extents_decay(extents_t *ex) { extents_purge_maybe(ex); }
