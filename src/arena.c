@@ -11,6 +11,7 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/io.h"
+#include "allocator/internal/nstime.h"
 
 arena_t *arenas[ARENAS_MAX];
 unsigned narenas_auto = 1;
@@ -34,7 +35,7 @@ static arena_t *arena_new(unsigned ind) {
         return NULL;
     }
     arena->ind = ind;
-    extents_init(&arena->ex, ind, opt_dirty_decay_ms);
+    extents_init(&arena->ex, ind, opt_dirty_decay_ms, opt_muzzy_decay_ms, opt_retain);
     arena->ex.spare = spare_extents;
     arena->ex.spare_chunks = spare_chunks;
     arena->ex.thp = opt_thp[0] == 'a' ? 1 : opt_thp[0] == 'n' ? -1 : 0;
@@ -256,9 +257,38 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
 
 size_t arena_purge(arena_t *arena) {
     mutex_lock(&arena->ex.lock);
-    size_t n = extent_purge(&arena->ex, 0);
+    size_t n = extents_purge_all(&arena->ex);
     mutex_unlock(&arena->ex.lock);
     return n;
+}
+
+void arena_decay_now(arena_t *arena) {
+    mutex_lock(&arena->ex.lock);
+    if (nstime_usable())
+        extents_decay(&arena->ex, nstime_now());
+    mutex_unlock(&arena->ex.lock);
+}
+
+static void arena_decay_try(arena_t *arena, uint64_t now) {
+    extents_t *ex = &arena->ex;
+    if (atomic_load_relaxed(&ex->dirty.npages) == 0 && atomic_load_relaxed(&ex->muzzy.npages) == 0)
+        return;
+    if (!mutex_trylock(&ex->lock))
+        return; /* someone else is working on it and will tick it */
+    extents_decay_step(ex, now);
+    mutex_unlock(&ex->lock);
+}
+
+void arena_decay_tick(arena_t *arena) {
+    if (!nstime_usable())
+        return;
+    uint64_t now = nstime_now();
+    arena_decay_try(arena, now);
+    if (arena_huge_ind != UINT_MAX) {
+        arena_t *huge = arena_get(arena_huge_ind);
+        if (huge != NULL && huge != arena)
+            arena_decay_try(huge, now);
+    }
 }
 
 void arenas_prefork_ctl(void) { mutex_lock(&arenas_lock); }

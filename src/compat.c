@@ -66,12 +66,12 @@ EXPORT struct mallinfo2 mallinfo2(void) {
     compat_totals(&t);
     struct mallinfo2 mi;
     memset(&mi, 0, sizeof(mi));
-    mi.arena = t.active + t.dirty;       /* bytes the arenas hold from the system */
+    mi.arena = t.active + t.dirty + t.muzzy; /* bytes the arenas hold from the system */
     mi.ordblks = 0;
-    mi.hblkhd = t.metadata;              /* metadata mapped separately */
-    mi.uordblks = t.allocated;           /* in use */
-    mi.fordblks = t.active + t.dirty - t.allocated; /* free, still held */
-    mi.keepcost = t.dirty;               /* what malloc_trim could release */
+    mi.hblkhd = t.metadata;                  /* metadata mapped separately */
+    mi.uordblks = t.allocated;               /* in use */
+    mi.fordblks = t.active + t.dirty + t.muzzy - t.allocated; /* free, still held */
+    mi.keepcost = t.dirty + t.muzzy;         /* what malloc_trim could release */
     return mi;
 }
 
@@ -122,9 +122,10 @@ EXPORT int malloc_info(int options, FILE *fp) {
         snprintf(line, sizeof(line),
                  "</sizes>\n<total type=\"small\" size=\"%zu\"/>\n<total type=\"large\" "
                  "size=\"%zu\"/>\n<system type=\"current\" size=\"%zu\"/>\n<system type=\"dirty\" "
-                 "size=\"%zu\"/>\n<system type=\"retained\" size=\"%zu\"/>\n</heap>\n",
+                 "size=\"%zu\"/>\n<system type=\"muzzy\" size=\"%zu\"/>\n<system "
+                 "type=\"retained\" size=\"%zu\"/>\n</heap>\n",
                  s.small_allocated, s.large_allocated, s.pactive << LG_PAGE, s.pdirty << LG_PAGE,
-                 s.pclean << LG_PAGE);
+                 s.pmuzzy << LG_PAGE, s.pretained << LG_PAGE);
         fputs(line, fp);
     }
     pthread_mutex_unlock(&lock);

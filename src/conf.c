@@ -28,7 +28,7 @@ char opt_stats_print_opts[64];
 ssize_t opt_muzzy_decay_ms = 0;
 bool opt_retain = true;
 bool opt_background_thread = false;
-size_t opt_max_background_threads = 4;
+size_t opt_max_background_threads = 0; /* 0: the number of CPUs, resolved at boot */
 size_t opt_oversize_threshold = (size_t)8 << 20;
 size_t opt_lg_extent_max_active_fit = 6;
 const char *opt_dss = "disabled";
@@ -89,12 +89,10 @@ static opt_desc_t opt_table[] = {
     {"stats_print", OPT_BOOL, &opt_stats_print, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"stats_print_opts", OPT_STR, opt_stats_print_opts, 0, sizeof(opt_stats_print_opts) - 1,
      CONF_SRC_DEFAULT, NULL},
-    /* No muzzy state yet: freed pages go from dirty straight to purged. */
-    {"muzzy_decay_ms", OPT_INT, &opt_muzzy_decay_ms, 0, 0, CONF_SRC_DEFAULT, NULL},
-    /* Address space is always retained for reuse; retain:false is not built yet. */
-    {"retain", OPT_BOOL, &opt_retain, 1, 1, CONF_SRC_DEFAULT, NULL},
-    {"background_thread", OPT_BOOL, &opt_background_thread, 0, 0, CONF_SRC_DEFAULT, NULL},
-    {"max_background_threads", OPT_SIZE, &opt_max_background_threads, 1, 4096, CONF_SRC_DEFAULT, NULL},
+    {"muzzy_decay_ms", OPT_INT, &opt_muzzy_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT, NULL},
+    {"retain", OPT_BOOL, &opt_retain, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"background_thread", OPT_BOOL, &opt_background_thread, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"max_background_threads", OPT_SIZE, &opt_max_background_threads, 1, 64, CONF_SRC_DEFAULT, NULL},
     {"oversize_threshold", OPT_SIZE, &opt_oversize_threshold, 0, (long long)1 << 47,
      CONF_SRC_DEFAULT, NULL},
     {"lg_extent_max_active_fit", OPT_SIZE, &opt_lg_extent_max_active_fit, 0, 63,

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "allocator.h"
+#include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/fastpath.h"
@@ -159,23 +160,25 @@ static int epoch_ctl(CTL_ARGS) {
 static int background_thread_ctl(CTL_ARGS) {
     CTL_UNUSED();
     WRITE_VALUE(v, bool);
-    if (has_v && v)
-        return EFAULT; /* background threads are not built yet */
-    READ(false, bool);
+    bool old = background_enabled();
+    if (has_v && v != old) {
+        int err = background_enable(v);
+        if (err != 0)
+            return err;
+    }
+    READ(old, bool);
     return 0;
 }
-
-static size_t ctl_max_background_threads; /* 0: not set, opt applies */
 
 static int max_background_threads_ctl(CTL_ARGS) {
     CTL_UNUSED();
     WRITE_VALUE(v, size_t);
-    if (has_v && v == 0)
-        return EINVAL;
-    size_t old = ctl_max_background_threads != 0 ? ctl_max_background_threads
-                                                 : opt_max_background_threads;
-    if (has_v)
-        ctl_max_background_threads = v;
+    size_t old = background_max_get();
+    if (has_v) {
+        int err = background_max_set(v);
+        if (err != 0)
+            return err;
+    }
     READ(old, size_t);
     return 0;
 }
@@ -370,9 +373,7 @@ static int thread_idle_ctl(CTL_ARGS) {
     if (tsd == NULL)
         return 0;
     tcache_flush_all(&tsd->tcache);
-    mutex_lock(&tsd->arena->ex.lock);
-    extents_decay(&tsd->arena->ex);
-    mutex_unlock(&tsd->arena->ex.lock);
+    arena_decay_now(tsd->arena);
     return 0;
 }
 
@@ -466,11 +467,7 @@ static void ctl_arena_foreach(size_t ind, void (*fn)(arena_t *)) {
 
 static void ctl_arena_purge_one(arena_t *a) { arena_purge(a); }
 
-static void ctl_arena_decay_one(arena_t *a) {
-    mutex_lock(&a->ex.lock);
-    extents_decay(&a->ex);
-    mutex_unlock(&a->ex.lock);
-}
+static void ctl_arena_decay_one(arena_t *a) { arena_decay_now(a); }
 
 static int arena_i_initialized_ctl(CTL_ARGS) {
     (void)miblen;
@@ -503,36 +500,34 @@ static int arena_i_dss_ctl(CTL_ARGS) {
     return 0;
 }
 
-static int arena_i_dirty_decay_ms_ctl(CTL_ARGS) {
-    (void)miblen;
+/* arena.<i>.dirty_decay_ms and muzzy_decay_ms: read, or set (which restarts that curve). */
+static int ctl_arena_decay_ms(const size_t *mib, void *oldp, size_t *oldlenp, void *newp,
+                              size_t newlen, bool muzzy) {
     if (mib[1] == MALLCTL_ARENAS_ALL)
         return EFAULT;
     arena_t *a = arena_get((unsigned)mib[1]);
     if (a == NULL)
         return EFAULT;
     WRITE_VALUE(v, ssize_t);
-    if (has_v && v < -1)
+    if (has_v && !decay_ms_valid(v))
         return EFAULT;
     mutex_lock(&a->ex.lock);
-    ssize_t old = a->ex.dirty_decay_ms;
-    if (has_v) {
-        a->ex.dirty_decay_ms = v;
-        extents_decay(&a->ex);
-    }
+    ssize_t old = muzzy ? a->ex.decay_muzzy.ms : a->ex.decay_dirty.ms;
+    if (has_v)
+        extents_decay_ms_set(&a->ex, muzzy, v);
     mutex_unlock(&a->ex.lock);
     READ(old, ssize_t);
     return 0;
 }
 
+static int arena_i_dirty_decay_ms_ctl(CTL_ARGS) {
+    (void)miblen;
+    return ctl_arena_decay_ms(mib, oldp, oldlenp, newp, newlen, false);
+}
+
 static int arena_i_muzzy_decay_ms_ctl(CTL_ARGS) {
     (void)miblen;
-    if (mib[1] == MALLCTL_ARENAS_ALL || arena_get((unsigned)mib[1]) == NULL)
-        return EFAULT;
-    WRITE_VALUE(v, ssize_t);
-    if (has_v && v != 0)
-        return EFAULT; /* no muzzy state yet: only 0 (skip it) holds */
-    READ((ssize_t)0, ssize_t);
-    return 0;
+    return ctl_arena_decay_ms(mib, oldp, oldlenp, newp, newlen, true);
 }
 
 /* The manual arena named by mib[1], or NULL (automatic arenas cannot be reset or destroyed). */
@@ -627,7 +622,8 @@ CTL_RO(arenas_bin_i_slab_size_ctl, size_t, bin_infos[mib[2]].slab_size)
 CTL_RO(arenas_nlextents_ctl, unsigned, SC_NLARGE)
 CTL_RO(arenas_lextent_i_size_ctl, size_t, sz_index2size(SC_NBINS + (unsigned)mib[2]))
 
-static ssize_t arenas_dirty_decay_ms_default = -2; /* -2: not set, use opt */
+/* Decay times for arenas created from now on (-2: not set, the options apply). */
+static ssize_t arenas_decay_ms_default[2] = {-2, -2}; /* dirty, muzzy */
 
 static int arenas_create_ctl(CTL_ARGS) {
     CTL_UNUSED();
@@ -636,10 +632,12 @@ static int arenas_create_ctl(CTL_ARGS) {
         return EINVAL;
     mutex_lock(&ctl_lock);
     unsigned ind = arena_create_new(has_hooks ? hooks : NULL);
-    if (ind != UINT_MAX && arenas_dirty_decay_ms_default != -2) {
+    for (unsigned m = 0; m < 2 && ind != UINT_MAX; m++) {
+        if (arenas_decay_ms_default[m] == -2)
+            continue;
         arena_t *a = arena_get(ind);
         mutex_lock(&a->ex.lock);
-        a->ex.dirty_decay_ms = arenas_dirty_decay_ms_default;
+        extents_decay_ms_set(&a->ex, m == 1, arenas_decay_ms_default[m]);
         mutex_unlock(&a->ex.lock);
     }
     mutex_unlock(&ctl_lock);
@@ -662,26 +660,30 @@ static int arenas_lookup_ctl(CTL_ARGS) {
     return 0;
 }
 
-static int arenas_dirty_decay_ms_ctl(CTL_ARGS) {
-    CTL_UNUSED();
+static int ctl_arenas_decay_ms(void *oldp, size_t *oldlenp, void *newp, size_t newlen,
+                               unsigned m) {
     WRITE_VALUE(v, ssize_t);
-    if (has_v && v < -1)
+    if (has_v && !decay_ms_valid(v))
         return EFAULT;
-    ssize_t old = arenas_dirty_decay_ms_default == -2 ? opt_dirty_decay_ms
-                                                      : arenas_dirty_decay_ms_default;
+    mutex_lock(&ctl_lock);
+    ssize_t old = arenas_decay_ms_default[m] != -2 ? arenas_decay_ms_default[m]
+                  : m == 0                         ? opt_dirty_decay_ms
+                                                   : opt_muzzy_decay_ms;
     if (has_v)
-        arenas_dirty_decay_ms_default = v;
+        arenas_decay_ms_default[m] = v;
+    mutex_unlock(&ctl_lock);
     READ(old, ssize_t);
     return 0;
 }
 
+static int arenas_dirty_decay_ms_ctl(CTL_ARGS) {
+    (void)mib, (void)miblen;
+    return ctl_arenas_decay_ms(oldp, oldlenp, newp, newlen, 0);
+}
+
 static int arenas_muzzy_decay_ms_ctl(CTL_ARGS) {
-    CTL_UNUSED();
-    WRITE_VALUE(v, ssize_t);
-    if (has_v && v != 0)
-        return EFAULT;
-    READ((ssize_t)0, ssize_t);
-    return 0;
+    (void)mib, (void)miblen;
+    return ctl_arenas_decay_ms(oldp, oldlenp, newp, newlen, 1);
 }
 
 static bool bin_index_ok(size_t i) { return i < SC_NBINS; }
@@ -739,9 +741,19 @@ CTL_STAT(stats_metadata_ctl, size_t, ctl_totals.metadata)
 CTL_STAT(stats_resident_ctl, size_t, ctl_totals.resident)
 CTL_STAT(stats_mapped_ctl, size_t, ctl_totals.mapped)
 CTL_STAT(stats_retained_ctl, size_t, ctl_totals.retained)
-CTL_RO(stats_bg_num_threads_ctl, size_t, 0)
-CTL_RO(stats_bg_num_runs_ctl, uint64_t, 0)
-CTL_RO(stats_bg_run_interval_ctl, uint64_t, 0)
+/* Background threads: read live (they change without an epoch). */
+#define CTL_BGSTAT(fn, t, field)                                                                   \
+    static int fn(CTL_ARGS) {                                                                      \
+        CTL_UNUSED();                                                                              \
+        READONLY();                                                                                \
+        background_stats_t bs;                                                                     \
+        background_stats_get(&bs);                                                                 \
+        READ((t)bs.field, t);                                                                      \
+        return 0;                                                                                  \
+    }
+CTL_BGSTAT(stats_bg_num_threads_ctl, size_t, num_threads)
+CTL_BGSTAT(stats_bg_num_runs_ctl, uint64_t, num_runs)
+CTL_BGSTAT(stats_bg_run_interval_ctl, uint64_t, run_interval_ns)
 
 /* Per-arena statistics: A is the arena's snapshot (mib[2]); J a bin or lextent (mib[4]). */
 #define CTL_ASTAT(fn, t, expr)                                                                     \
@@ -779,18 +791,23 @@ CTL_ASTAT(sa_nthreads_ctl, unsigned, A->nthreads)
 CTL_ASTAT(sa_dss_ctl, const char *, opt_dss)
 CTL_ASTAT(sa_dirty_decay_ms_ctl, ssize_t,
           mib[2] < ARENAS_MAX && arena_get((unsigned)mib[2]) != NULL
-              ? arena_get((unsigned)mib[2])->ex.dirty_decay_ms
+              ? arena_get((unsigned)mib[2])->ex.decay_dirty.ms
               : opt_dirty_decay_ms)
-CTL_ASTAT(sa_muzzy_decay_ms_ctl, ssize_t, 0)
+CTL_ASTAT(sa_muzzy_decay_ms_ctl, ssize_t,
+          mib[2] < ARENAS_MAX && arena_get((unsigned)mib[2]) != NULL
+              ? arena_get((unsigned)mib[2])->ex.decay_muzzy.ms
+              : opt_muzzy_decay_ms)
 CTL_ASTAT(sa_pactive_ctl, size_t, A->pactive)
 CTL_ASTAT(sa_pdirty_ctl, size_t, A->pdirty)
-CTL_ASTAT(sa_pmuzzy_ctl, size_t, 0)
-CTL_ASTAT(sa_mapped_ctl, size_t, (A->pactive + A->pdirty) << LG_PAGE)
-CTL_ASTAT(sa_retained_ctl, size_t, A->pclean << LG_PAGE)
-CTL_ASTAT(sa_dirty_npurge_ctl, uint64_t, A->npurge)
-CTL_ASTAT(sa_dirty_nmadvise_ctl, uint64_t, A->nmadvise)
-CTL_ASTAT(sa_dirty_purged_ctl, uint64_t, A->purged)
-CTL_ASTAT(sa_muzzy_zero_ctl, uint64_t, 0)
+CTL_ASTAT(sa_pmuzzy_ctl, size_t, A->pmuzzy)
+CTL_ASTAT(sa_mapped_ctl, size_t, (A->pactive + A->pdirty + A->pmuzzy) << LG_PAGE)
+CTL_ASTAT(sa_retained_ctl, size_t, A->pretained << LG_PAGE)
+CTL_ASTAT(sa_dirty_npurge_ctl, uint64_t, A->purge_dirty.npurge)
+CTL_ASTAT(sa_dirty_nmadvise_ctl, uint64_t, A->purge_dirty.nmadvise)
+CTL_ASTAT(sa_dirty_purged_ctl, uint64_t, A->purge_dirty.purged)
+CTL_ASTAT(sa_muzzy_npurge_ctl, uint64_t, A->purge_muzzy.npurge)
+CTL_ASTAT(sa_muzzy_nmadvise_ctl, uint64_t, A->purge_muzzy.nmadvise)
+CTL_ASTAT(sa_muzzy_purged_ctl, uint64_t, A->purge_muzzy.purged)
 CTL_ASTAT(sa_small_allocated_ctl, size_t, A->small_allocated)
 CTL_ASTAT(sa_small_nmalloc_ctl, uint64_t, BINSUM(nmalloc))
 CTL_ASTAT(sa_small_ndalloc_ctl, uint64_t, BINSUM(ndalloc))
@@ -866,9 +883,9 @@ static const ctl_node_t stats_arenas_i_children[] = {
     {"dirty_npurge", NULL, NULL, NULL, sa_dirty_npurge_ctl},
     {"dirty_nmadvise", NULL, NULL, NULL, sa_dirty_nmadvise_ctl},
     {"dirty_purged", NULL, NULL, NULL, sa_dirty_purged_ctl},
-    {"muzzy_npurge", NULL, NULL, NULL, sa_muzzy_zero_ctl},
-    {"muzzy_nmadvise", NULL, NULL, NULL, sa_muzzy_zero_ctl},
-    {"muzzy_purged", NULL, NULL, NULL, sa_muzzy_zero_ctl},
+    {"muzzy_npurge", NULL, NULL, NULL, sa_muzzy_npurge_ctl},
+    {"muzzy_nmadvise", NULL, NULL, NULL, sa_muzzy_nmadvise_ctl},
+    {"muzzy_purged", NULL, NULL, NULL, sa_muzzy_purged_ctl},
     {"small", sa_small_children, NULL, NULL, NULL},
     {"large", sa_large_children, NULL, NULL, NULL},
     {"bins", NULL, &sa_bins_j_node, bin_index_ok, NULL},

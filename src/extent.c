@@ -1,11 +1,13 @@
 /*
- * extent: the page allocator inside each arena. Free extents sit in two esets (dirty, clean);
- * allocation takes the smallest fitting extent, dirty first (its pages are already resident,
- * so reuse costs no page fault), then clean, then a new chunk from pages. Freed extents
- * coalesce with free neighbours of the same state within their chunk. Purging turns the
- * least recently freed dirty extents clean with pages_purge. All of it runs under
- * extents_t.lock, held by the caller (arena); leaf creation in the rtree happens once per
- * chunk, before any of its entries is written.
+ * extent: the page allocator inside each arena. Free extents sit in three esets (dirty, muzzy,
+ * retained); allocation takes the smallest fitting extent, dirty first (its pages are already
+ * resident, so reuse costs no page fault), then muzzy, then retained, then a new chunk from
+ * the arena's memory source. Freed extents coalesce with free neighbours of the same state
+ * within their chunk. Decay (decay.c) decides how many dirty and muzzy pages may stay; purging
+ * takes the least recently freed extents first, dirty to muzzy with the source's purge_lazy
+ * (MADV_FREE) and to retained with purge_forced (MADV_DONTNEED). All of it runs under
+ * extents_t.lock, held by the caller (arena, bin, background thread); leaf creation in the
+ * rtree happens once per chunk, before any of its entries is written.
  */
 #include "allocator/internal/extent.h"
 
@@ -13,7 +15,10 @@
 
 #include "allocator/internal/base.h"
 #include "allocator/internal/io.h"
+#include "allocator/internal/nstime.h"
 #include "allocator/internal/pages.h"
+
+void (*extents_wake_hook)(unsigned arena_ind);
 
 /* ---- the default memory source ------------------------------------------------------------ */
 
@@ -55,6 +60,12 @@ static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t off
     return true; /* declined: purging is how pages go back */
 }
 
+static bool hook_purge_lazy(extent_hooks_t *h, void *addr, size_t size, size_t offset,
+                            size_t length, unsigned arena_ind) {
+    (void)h, (void)size, (void)arena_ind;
+    return pages_purge_lazy((char *)addr + offset, length);
+}
+
 static bool hook_purge_forced(extent_hooks_t *h, void *addr, size_t size, size_t offset,
                               size_t length, unsigned arena_ind) {
     (void)h, (void)size, (void)arena_ind;
@@ -74,9 +85,9 @@ static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *add
     return false;
 }
 
-extent_hooks_t extent_hooks_default = {hook_alloc,  hook_dalloc,       hook_destroy,
-                                       hook_commit, hook_decommit,     NULL,
-                                       hook_purge_forced, hook_split, hook_merge};
+extent_hooks_t extent_hooks_default = {hook_alloc,      hook_dalloc,       hook_destroy,
+                                       hook_commit,     hook_decommit,     hook_purge_lazy,
+                                       hook_purge_forced, hook_split,      hook_merge};
 
 /* Custom sources may refuse splits and merges; the default never does. */
 static bool extents_split_refused(extents_t *ex, uintptr_t addr, size_t size, size_t size_a) {
@@ -96,7 +107,8 @@ static bool extents_merge_refused(extents_t *ex, uintptr_t a, size_t size_a, siz
 
 static unsigned eset_bin_of(size_t size) { return psz_floor_index(size >> LG_PAGE); }
 
-static void eset_insert(eset_t *s, extent_t *e) {
+/* Insert e as the most recently freed extent, or (oldest) as the least recently freed one. */
+static void eset_insert_at(eset_t *s, extent_t *e, bool oldest) {
     unsigned b = eset_bin_of(e->size);
     e->prev = NULL;
     e->next = s->bins[b];
@@ -104,16 +116,28 @@ static void eset_insert(eset_t *s, extent_t *e) {
         e->next->prev = e;
     s->bins[b] = e;
     s->nonempty[b >> 6] |= (uint64_t)1 << (b & 63);
-    e->lru_next = NULL;
-    e->lru_prev = s->lru_tail;
-    if (s->lru_tail != NULL)
-        s->lru_tail->lru_next = e;
-    else
+    if (oldest) {
+        e->lru_prev = NULL;
+        e->lru_next = s->lru_head;
+        if (s->lru_head != NULL)
+            s->lru_head->lru_prev = e;
+        else
+            s->lru_tail = e;
         s->lru_head = e;
-    s->lru_tail = e;
+    } else {
+        e->lru_next = NULL;
+        e->lru_prev = s->lru_tail;
+        if (s->lru_tail != NULL)
+            s->lru_tail->lru_next = e;
+        else
+            s->lru_head = e;
+        s->lru_tail = e;
+    }
     s->npages += e->size >> LG_PAGE;
     s->nextents++;
 }
+
+static void eset_insert(eset_t *s, extent_t *e) { eset_insert_at(s, e, false); }
 
 static void eset_remove(eset_t *s, extent_t *e) {
     unsigned b = eset_bin_of(e->size);
@@ -188,7 +212,7 @@ static extent_t *extent_struct_new(extents_t *ex) {
 }
 
 static void extent_struct_delete(extents_t *ex, extent_t *e) {
-    e->state = EXTENT_CLEAN;
+    e->state = EXTENT_RETAINED;
     e->size = 0;
     e->next = ex->spare;
     ex->spare = e;
@@ -210,11 +234,15 @@ static void extent_clear_boundaries(const extent_t *e) {
 }
 
 static eset_t *extents_set(extents_t *ex, extent_state_t state) {
-    return state == EXTENT_DIRTY ? &ex->dirty : &ex->clean;
+    assert(state != EXTENT_ACTIVE);
+    return state == EXTENT_DIRTY ? &ex->dirty : state == EXTENT_MUZZY ? &ex->muzzy : &ex->retained;
 }
 
-/* Insert a free extent, merging with free neighbours of the same state in its chunk. */
-static void extents_insert_coalesced(extents_t *ex, extent_t *e) {
+/*
+ * Insert a free extent, merging with free neighbours of the same state in its chunk. Returns the
+ * merged extent (e's struct).
+ */
+static extent_t *extents_insert_coalesced(extents_t *ex, extent_t *e) {
     eset_t *set = extents_set(ex, (extent_state_t)e->state);
     if (e->addr > e->chunk_addr) {
         rtree_entry_t entry = rtree_read((void *)(e->addr - PAGE));
@@ -244,15 +272,19 @@ static void extents_insert_coalesced(extents_t *ex, extent_t *e) {
     }
     extent_register_free(e);
     eset_insert(set, e);
+    return e;
 }
 
 /* ---- allocation ---------------------------------------------------------------------------- */
 
-bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms) {
+bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms,
+                  ssize_t muzzy_decay_ms, bool retain) {
     memset(ex, 0, sizeof(*ex));
     mutex_init(&ex->lock, RANK_EXTENTS);
     ex->arena_ind = arena_ind;
-    ex->dirty_decay_ms = dirty_decay_ms;
+    decay_init(&ex->decay_dirty, dirty_decay_ms, 0);
+    decay_init(&ex->decay_muzzy, muzzy_decay_ms, 0);
+    ex->retain = retain;
     ex->lg_max_fit = 63;
     ex->hooks = &extent_hooks_default;
     return false;
@@ -307,10 +339,19 @@ static extent_t *extents_grow(extents_t *ex, size_t size, size_t align) {
     e->size = chunk_size;
     e->chunk_addr = (uintptr_t)addr;
     e->chunk_size = chunk_size;
-    e->state = zero ? EXTENT_CLEAN : EXTENT_DIRTY;
+    e->state = zero ? EXTENT_RETAINED : EXTENT_DIRTY;
+    if (h == &extent_hooks_default) {
+        /*
+         * thp:default leaves chunks to the kernel, except an arena's first chunk: with the
+         * kernel's THP set to "always" every arena (one per few threads) would otherwise pin a
+         * 2 MiB page for a few small allocations. Later chunks of a growing arena get huge pages.
+         */
+        if (ex->thp != 0)
+            pages_set_thp(addr, chunk_size, ex->thp > 0);
+        else if (ex->mapped == 0 && chunk_size == CHUNK)
+            pages_set_thp(addr, chunk_size, false);
+    }
     ex->mapped += chunk_size;
-    if (ex->thp != 0 && h == &extent_hooks_default)
-        pages_set_thp(addr, chunk_size, ex->thp > 0);
     return e;
 }
 
@@ -354,15 +395,13 @@ oom:
 static extent_t *extent_alloc_from(extents_t *ex, extent_t *e, size_t size, size_t align,
                                    bool *zeroed) {
     uintptr_t addr = ALIGN_UP(e->addr, align);
-    bool clean = e->state == EXTENT_CLEAN;
+    bool clean = e->state == EXTENT_RETAINED;
     e = extent_carve(ex, e, addr, size);
     if (e == NULL)
         return NULL;
     e->state = EXTENT_ACTIVE;
     *zeroed = clean;
     ex->npages_active += size >> LG_PAGE;
-    if (ex->npages_active > ex->npages_active_hwm)
-        ex->npages_active_hwm = ex->npages_active;
     return e;
 }
 
@@ -371,19 +410,19 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     size_t search = size + (align > PAGE ? align - PAGE : 0);
     if (search < size)
         return NULL;
-    eset_t *sets[2] = {&ex->dirty, &ex->clean};
-    /* Splitting a much larger dirty extent would scatter resident pages; clean ones are free. */
+    /* Splitting a much larger dirty extent would scatter resident pages; others cost nothing. */
     size_t max_dirty = ex->lg_max_fit >= 63 || (search << ex->lg_max_fit) >> ex->lg_max_fit != search
                            ? SIZE_MAX
                            : search << ex->lg_max_fit;
     /*
      * Dirty extents within lg_max_fit of the request first, then any dirty extent (free dirty
      * neighbours coalesce at once here, so passing a large one over would touch fresh pages
-     * while resident ones sit idle), then clean ones.
+     * while resident ones sit idle), then muzzy ones (perhaps still resident), then retained.
      */
-    size_t limits[3] = {max_dirty, SIZE_MAX, SIZE_MAX};
-    eset_t *order[3] = {sets[0], sets[0], sets[1]};
-    for (int i = 0; i < 3; i++) {
+    extents_decay_tick(ex);
+    size_t limits[4] = {max_dirty, SIZE_MAX, SIZE_MAX, SIZE_MAX};
+    eset_t *order[4] = {&ex->dirty, &ex->dirty, &ex->muzzy, &ex->retained};
+    for (int i = 0; i < 4; i++) {
         if (i == 1 && max_dirty == SIZE_MAX)
             continue;
         extent_t *e = eset_fit(order[i], search, limits[i]);
@@ -402,27 +441,169 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     return extent_alloc_from(ex, e, size, align, zeroed);
 }
 
-/* The purge policy for now: a hysteresis band above recent peak activity (see DESIGN.md). */
-static void extents_purge_maybe(extents_t *ex) {
-    if (ex->dirty_decay_ms < 0)
-        return;
-    if (ex->dirty_decay_ms == 0) {
-        extent_purge(ex, 0);
-        return;
-    }
-    /* The peak decays by a quarter every 4,096 extent operations, never below current use. */
-    if (++ex->epoch_ops >= 4096) {
-        ex->epoch_ops = 0;
-        size_t decayed = ex->npages_active_hwm - ex->npages_active_hwm / 4;
-        ex->npages_active_hwm = decayed > ex->npages_active ? decayed : ex->npages_active;
-    }
-    size_t floor_pages = ((size_t)16 << 20) >> LG_PAGE;
-    size_t limit = ex->npages_active_hwm > floor_pages ? ex->npages_active_hwm : floor_pages;
-    if (ex->dirty.npages > limit)
-        extent_purge(ex, limit - limit / 4);
+/* ---- purging and decay ------------------------------------------------------------------ */
+
+/* Unmap a chunk that is one free retained extent e (retain:false). False if the source refused. */
+static bool extents_chunk_release(extents_t *ex, extent_t *e) {
+    extent_hooks_t *h = ex->hooks;
+    if (h->dalloc == NULL || h->dalloc(h, (void *)e->addr, e->size, true, ex->arena_ind))
+        return false;
+    chunk_t **pc = &ex->chunks;
+    while (*pc != NULL && (*pc)->addr != e->chunk_addr)
+        pc = &(*pc)->next;
+    assert(*pc != NULL);
+    chunk_t *c = *pc;
+    *pc = c->next;
+    c->next = ex->spare_chunks;
+    ex->spare_chunks = c;
+    ex->mapped -= e->size;
+    ex->nchunks_unmapped++;
+    return true;
 }
 
-void extents_decay(extents_t *ex) { extents_purge_maybe(ex); }
+/*
+ * Purge the free extent e of state from (removed from its set, boundaries cleared) to muzzy
+ * (lazy) or retained. Returns the state it ends in: unchanged when the memory source refused.
+ */
+static extent_state_t extent_purge_one(extents_t *ex, extent_t *e, extent_state_t from,
+                                       bool lazy) {
+    extent_hooks_t *h = ex->hooks;
+    void *chunk = (void *)e->chunk_addr;
+    size_t off = e->addr - e->chunk_addr;
+    if (lazy && h->purge_lazy != NULL &&
+        !h->purge_lazy(h, chunk, e->chunk_size, off, e->size, ex->arena_ind))
+        return EXTENT_MUZZY;
+    if (h->purge_forced != NULL &&
+        !h->purge_forced(h, chunk, e->chunk_size, off, e->size, ex->arena_ind))
+        return EXTENT_RETAINED;
+    return from;
+}
+
+/*
+ * Purging only part of a large extent keeps a big free block from going back all at once when
+ * the curve asks for a little: e (removed, boundaries cleared) keeps its first pages in set, as
+ * the least recently freed extent, and the last excess pages are returned for purging. If the
+ * split is impossible, e is returned whole.
+ */
+static extent_t *extent_purge_split(extents_t *ex, extent_t *e, eset_t *set, size_t excess) {
+    size_t tail_size = excess << LG_PAGE;
+    if (tail_size >= e->size || extents_split_refused(ex, e->addr, e->size, e->size - tail_size))
+        return e;
+    extent_t *tail = extent_struct_new(ex);
+    if (tail == NULL)
+        return e;
+    *tail = *e;
+    e->size -= tail_size;
+    tail->addr = e->addr + e->size;
+    tail->size = tail_size;
+    extent_register_free(e);
+    eset_insert_at(set, e, true);
+    return tail;
+}
+
+/*
+ * Purge the least recently freed extents of state from (dirty or muzzy) until at most keep pages
+ * of it remain. Dirty pages go to muzzy when muzzy decay is on and lazy purging works (unless
+ * forced), else straight to retained. Returns pages purged.
+ */
+static size_t extents_purge_state(extents_t *ex, extent_state_t from, size_t keep, bool forced) {
+    eset_t *set = extents_set(ex, from);
+    purge_stats_t *st = from == EXTENT_DIRTY ? &ex->purge_dirty : &ex->purge_muzzy;
+    bool lazy = !forced && from == EXTENT_DIRTY && ex->decay_muzzy.ms != 0 &&
+                (ex->hooks != &extent_hooks_default || pages_can_purge_lazy());
+    size_t purged = 0;
+    while (set->npages > keep) {
+        extent_t *e = set->lru_head;
+        eset_remove(set, e);
+        extent_clear_boundaries(e);
+        e = extent_purge_split(ex, e, set, set->npages + (e->size >> LG_PAGE) - keep);
+        size_t npages = e->size >> LG_PAGE;
+        extent_state_t to = extent_purge_one(ex, e, from, lazy);
+        e->state = (uint8_t)to;
+        e = extents_insert_coalesced(ex, e);
+        if (to == from)
+            break; /* the memory source cannot purge: the pages stay */
+        st->nmadvise++;
+        purged += npages;
+        if (to == EXTENT_RETAINED && !ex->retain && e->addr == e->chunk_addr &&
+            e->size == e->chunk_size) {
+            eset_remove(&ex->retained, e);
+            extent_clear_boundaries(e);
+            if (extents_chunk_release(ex, e))
+                extent_struct_delete(ex, e);
+            else
+                extents_insert_coalesced(ex, e);
+        }
+    }
+    if (purged != 0) {
+        st->npurge++;
+        st->purged += purged;
+    }
+    return purged;
+}
+
+/* What a zero decay time asks for: nothing of that state stays. */
+static void extents_decay_immediate(extents_t *ex) {
+    if (ex->decay_dirty.ms == 0 && ex->dirty.npages != 0)
+        extents_purge_state(ex, EXTENT_DIRTY, 0, false);
+    if (ex->decay_muzzy.ms == 0 && ex->muzzy.npages != 0)
+        extents_purge_state(ex, EXTENT_MUZZY, 0, false);
+}
+
+static void extents_decay_one(extents_t *ex, decay_t *d, extent_state_t state, uint64_t now_ns) {
+    eset_t *set = extents_set(ex, state);
+    if (decay_advance(d, now_ns, set->npages)) {
+        size_t limit = decay_npages_limit(d);
+        if (set->npages > limit)
+            extents_purge_state(ex, state, limit, false);
+        decay_purged(d, set->npages);
+    }
+}
+
+void extents_decay_step(extents_t *ex, uint64_t now_ns) {
+    extents_decay_immediate(ex);
+    extents_decay_one(ex, &ex->decay_dirty, EXTENT_DIRTY, now_ns);
+    extents_decay_one(ex, &ex->decay_muzzy, EXTENT_MUZZY, now_ns);
+}
+
+uint64_t extents_decay(extents_t *ex, uint64_t now_ns) {
+    extents_decay_step(ex, now_ns);
+    uint64_t a = decay_ns_until_purge(&ex->decay_dirty, now_ns, ex->dirty.npages);
+    uint64_t b = decay_ns_until_purge(&ex->decay_muzzy, now_ns, ex->muzzy.npages);
+    return a < b ? a : b;
+}
+
+void extents_decay_tick(extents_t *ex) {
+    if ((ex->decay_dirty.ms > 0 || ex->decay_muzzy.ms > 0) && nstime_usable())
+        extents_decay_step(ex, nstime_now());
+}
+
+void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms) {
+    decay_t *d = muzzy ? &ex->decay_muzzy : &ex->decay_dirty;
+    decay_init(d, ms, muzzy ? ex->muzzy.npages : ex->dirty.npages);
+    extents_decay_immediate(ex);
+    if (nstime_usable())
+        extents_decay(ex, nstime_now());
+}
+
+size_t extents_purge_all(extents_t *ex) {
+    size_t n = extents_purge_state(ex, EXTENT_DIRTY, 0, true);
+    n += extents_purge_state(ex, EXTENT_MUZZY, 0, true);
+    decay_purged(&ex->decay_dirty, 0);
+    decay_purged(&ex->decay_muzzy, 0);
+    return n;
+}
+
+/* After pages became dirty: purge at once if so configured, tick, wake a sleeping thread. */
+static void extents_dirtied(extents_t *ex) {
+    extents_decay_immediate(ex);
+    extents_decay_tick(ex);
+    if (unlikely(atomic_load_relaxed(&ex->bg_sleeping)) && ex->dirty.npages != 0 &&
+        extents_wake_hook != NULL) {
+        atomic_store_relaxed(&ex->bg_sleeping, false);
+        extents_wake_hook(ex->arena_ind);
+    }
+}
 
 void extent_dalloc(extents_t *ex, extent_t *e) {
     assert(e->state == EXTENT_ACTIVE);
@@ -434,29 +615,7 @@ void extent_dalloc(extents_t *ex, extent_t *e) {
     e->state = EXTENT_DIRTY;
     e->slab = false;
     extents_insert_coalesced(ex, e);
-    extents_purge_maybe(ex);
-}
-
-size_t extent_purge(extents_t *ex, size_t keep_pages) {
-    size_t purged = 0;
-    if (ex->dirty.npages > keep_pages)
-        ex->npurge++;
-    extent_hooks_t *h = ex->hooks;
-    while (ex->dirty.npages > keep_pages) {
-        extent_t *e = ex->dirty.lru_head;
-        if (h->purge_forced == NULL ||
-            h->purge_forced(h, (void *)e->chunk_addr, e->chunk_size, e->addr - e->chunk_addr,
-                            e->size, ex->arena_ind))
-            break; /* the memory source cannot purge: the pages stay dirty */
-        eset_remove(&ex->dirty, e);
-        extent_clear_boundaries(e);
-        ex->nmadvise++;
-        purged += e->size >> LG_PAGE;
-        e->state = EXTENT_CLEAN;
-        extents_insert_coalesced(ex, e);
-    }
-    ex->purged += purged;
-    return purged;
+    extents_dirtied(ex);
 }
 
 bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed) {
@@ -470,7 +629,7 @@ bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed) {
     if (next == NULL || rtree_entry_binid(entry) != 0 || next->state == EXTENT_ACTIVE ||
         next->addr != end || next->size < need)
         return true;
-    bool clean = next->state == EXTENT_CLEAN;
+    bool clean = next->state == EXTENT_RETAINED;
     eset_remove(extents_set(ex, (extent_state_t)next->state), next);
     next = extent_carve(ex, next, end, need);
     if (next == NULL)
@@ -478,8 +637,6 @@ bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed) {
     e->size = new_size;
     extent_struct_delete(ex, next);
     ex->npages_active += need >> LG_PAGE;
-    if (ex->npages_active > ex->npages_active_hwm)
-        ex->npages_active_hwm = ex->npages_active;
     *zeroed = clean;
     return false;
 }
@@ -498,7 +655,7 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
     e->size = new_size;
     ex->npages_active -= tail->size >> LG_PAGE;
     extents_insert_coalesced(ex, tail);
-    extents_purge_maybe(ex);
+    extents_dirtied(ex);
 }
 
 void extents_release_all(extents_t *ex) {
@@ -540,7 +697,7 @@ void extents_unmap_all(extents_t *ex) {
         c = next;
     }
     ex->chunks = NULL;
-    ex->npages_active = ex->npages_active_hwm = 0;
+    ex->npages_active = 0;
 }
 
 void extents_prefork(extents_t *ex) { mutex_lock(&ex->lock); }
@@ -569,5 +726,6 @@ static void eset_validate(const eset_t *s, extent_state_t state) {
 
 void extents_validate(extents_t *ex) {
     eset_validate(&ex->dirty, EXTENT_DIRTY);
-    eset_validate(&ex->clean, EXTENT_CLEAN);
+    eset_validate(&ex->muzzy, EXTENT_MUZZY);
+    eset_validate(&ex->retained, EXTENT_RETAINED);
 }

@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "allocator/internal/arena.h"
+#include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/ctl.h"
 #include "allocator/internal/init.h"
@@ -20,10 +21,12 @@ static void fork_prepare(void) {
     if (config_debug)
         witness_fork_begin();
     ctl_prefork();
+    background_prefork_ctl();
     arenas_prefork_ctl();
     tcaches_prefork();
     tsd_prefork();
     arenas_prefork(); /* every bin, then every arena's extents */
+    background_prefork();
     rtree_prefork();
     base_prefork();
 }
@@ -36,6 +39,7 @@ static void fork_parent(void) {
     tsd_postfork_parent();
     tcaches_postfork_parent();
     arenas_postfork_parent();
+    background_postfork_parent();
     ctl_postfork_parent();
     if (config_debug)
         witness_fork_end();
@@ -47,6 +51,7 @@ static void fork_child(void) {
     base_postfork_child();
     rtree_postfork_child();
     arenas_postfork_child();
+    background_postfork_child();
     tsd_postfork_child();
     tcaches_postfork_child();
     stats_postfork_child();

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "allocator/internal/arena.h"
+#include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/fork.h"
@@ -80,6 +81,7 @@ static bool init_boot(void) {
         conf_confirm(narenas_auto);
     if (tsd_boot())
         return true;
+    background_boot();
     fork_boot();
     if (opt_stats_print) {
         init_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "allocator.h"
+#include "allocator/internal/background.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/fastpath.h"
 #include "allocator/internal/init.h"
@@ -39,6 +40,7 @@ static void *alloc_slow(const alloc_req_t *req) {
     tsd_t *tsd = tsd_fetch();
     if (unlikely(tsd == NULL))
         return alloc_fail();
+    background_maybe_start();
     size_t usize = req->align == 0 ? sz_s2u(req->size) : sz_sa2u(req->size, req->align);
     if (unlikely(usize == 0 || usize > (size_t)PTRDIFF_MAX))
         return alloc_fail();
@@ -111,6 +113,7 @@ static void dalloc_slow(void *ptr, bool no_tcache, tcache_t *tc_explicit) {
     if (unlikely(binid == 0))
         invalid_free(ptr);
     tsd_t *tsd = tsd_fetch();
+    background_maybe_start();
     size_t usize = sz_index2size(binid - 1);
     if (opt_junk_free)
         memset(ptr, JUNK_FREE_BYTE, usize);

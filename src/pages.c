@@ -94,6 +94,32 @@ bool pages_purge(void *addr, size_t size) {
     return r != 0;
 }
 
+static bool pages_lazy_refused;
+
+bool pages_purge_lazy(void *addr, size_t size) {
+#ifdef MADV_FREE
+    if (atomic_load_relaxed(&pages_lazy_refused))
+        return true;
+    int saved = errno;
+    int r = madvise(addr, size, MADV_FREE);
+    if (r != 0 && errno == EINVAL)
+        atomic_store_relaxed(&pages_lazy_refused, true);
+    errno = saved;
+    return r != 0;
+#else
+    (void)addr, (void)size;
+    return true;
+#endif
+}
+
+bool pages_can_purge_lazy(void) {
+#ifdef MADV_FREE
+    return !atomic_load_relaxed(&pages_lazy_refused);
+#else
+    return false;
+#endif
+}
+
 void pages_set_thp(void *addr, size_t size, bool huge) {
     int saved = errno;
     if (madvise(addr, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0)

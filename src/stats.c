@@ -24,6 +24,12 @@
 
 /* ---- Snapshots ---- */
 
+static void stats_purge_add(purge_stats_t *to, const purge_stats_t *from) {
+    to->npurge += from->npurge;
+    to->nmadvise += from->nmadvise;
+    to->purged += from->purged;
+}
+
 static void stats_eset_count(const eset_t *s, unsigned c, size_t *n, size_t *pages) {
     for (const extent_t *e = s->bins[c]; e != NULL; e = e->next) {
         (*n)++;
@@ -62,16 +68,18 @@ static void stats_gather(arena_t *a, stats_arena_t *out, stats_eclass_t *eclass)
     out->large_allocated += a->large_allocated;
     out->pactive += a->ex.npages_active;
     out->pdirty += a->ex.dirty.npages;
-    out->pclean += a->ex.clean.npages;
+    out->pmuzzy += a->ex.muzzy.npages;
+    out->pretained += a->ex.retained.npages;
     out->mapped += a->ex.mapped;
-    out->npurge += a->ex.npurge;
-    out->nmadvise += a->ex.nmadvise;
-    out->purged += a->ex.purged;
-    out->dirty_decay_ms = a->ex.dirty_decay_ms;
+    stats_purge_add(&out->purge_dirty, &a->ex.purge_dirty);
+    stats_purge_add(&out->purge_muzzy, &a->ex.purge_muzzy);
+    out->dirty_decay_ms = a->ex.decay_dirty.ms;
+    out->muzzy_decay_ms = a->ex.decay_muzzy.ms;
     out->extents_nwait += a->ex.lock.ncontended;
     for (unsigned c = 0; eclass != NULL && c < PSZ_NCLASSES; c++) {
         stats_eset_count(&a->ex.dirty, c, &eclass[c].ndirty, &eclass[c].pdirty);
-        stats_eset_count(&a->ex.clean, c, &eclass[c].nclean, &eclass[c].pclean);
+        stats_eset_count(&a->ex.muzzy, c, &eclass[c].nmuzzy, &eclass[c].pmuzzy);
+        stats_eset_count(&a->ex.retained, c, &eclass[c].nretained, &eclass[c].pretained);
     }
     mutex_unlock(&a->ex.lock);
     out->nthreads += atomic_load_relaxed(&a->nthreads);
@@ -185,10 +193,12 @@ static void stats_totals_from(const stats_arena_t *m, stats_totals_t *t) {
     t->allocated = m->small_allocated + m->large_allocated;
     t->active = m->pactive << LG_PAGE;
     t->dirty = m->pdirty << LG_PAGE;
+    t->muzzy = m->pmuzzy << LG_PAGE;
     t->metadata = base_allocated_bytes();
-    t->mapped = t->active + t->dirty + base_mapped_bytes();
-    t->retained = m->pclean << LG_PAGE;
-    t->resident = t->active + t->dirty + base_resident_bytes();
+    t->mapped = t->active + t->dirty + t->muzzy + base_mapped_bytes();
+    t->retained = m->pretained << LG_PAGE;
+    /* Muzzy pages count as resident until the kernel takes them, which it does not tell. */
+    t->resident = t->active + t->dirty + t->muzzy + base_resident_bytes();
 }
 
 void stats_totals(stats_totals_t *t) {
@@ -621,9 +631,12 @@ static void stats_print_totals(em_t *em, const stats_totals_t *t) {
 /* Column tables, laid out as tables. */
 /* clang-format off */
 static const col_t page_cols[] = {
-    {"pactive", "active", 30},       {"pdirty", "dirty", 13},       {"pmuzzy", NULL, 0},
-    {NULL, "retained", 13},          {"dirty_npurge", "npurge", 13},
-    {"dirty_nmadvise", "nmadvise", 13},                             {"dirty_purged", "purged", 13},
+    {"pactive", "active", 30},       {"pdirty", "dirty", 13},       {"pmuzzy", "muzzy", 13},
+    {NULL, "retained", 13},
+};
+static const col_t purge_cols[2][3] = {
+    {{"dirty_npurge", "npurge", 30}, {"dirty_nmadvise", "nmadvise", 13}, {"dirty_purged", "purged", 13}},
+    {{"muzzy_npurge", "npurge", 30}, {"muzzy_nmadvise", "nmadvise", 13}, {"muzzy_purged", "purged", 13}},
 };
 static const col_t sum_cols[] = {
     {"allocated", "allocated", 30},  {"nmalloc", "nmalloc", 13},    {"ndalloc", "ndalloc", 13},
@@ -646,7 +659,7 @@ static const col_t large_cols[] = {
 };
 static const col_t extent_cols[] = {
     {NULL, "size", 20},              {NULL, "ind", 4},              {"ndirty", "ndirty", 13},
-    {"dirty_bytes", "dirty", 13},    {"nmuzzy", NULL, 0},           {"muzzy_bytes", NULL, 0},
+    {"dirty_bytes", "dirty", 13},    {"nmuzzy", "nmuzzy", 13},      {"muzzy_bytes", "muzzy", 13},
     {"nretained", "nretained", 13},  {"retained_bytes", "retained", 13},
     {NULL, "ntotal", 13},            {NULL, "total", 13},
 };
@@ -708,14 +721,17 @@ static void stats_print_tables(em_t *em, const stats_flags_t *f, const stats_are
         em_header(em, "extents:", extent_cols, ARRAY_SIZE(extent_cols));
         for (unsigned c = 0; c < PSZ_NCLASSES; c++) {
             const stats_eclass_t *e = &eclass[c];
-            if (!em->json && e->ndirty + e->nclean == 0) {
+            uint64_t n = e->ndirty + e->nmuzzy + e->nretained;
+            if (!em->json && n == 0) {
                 gap = true;
                 continue;
             }
             em_gap(em, &gap);
-            uint64_t size = stats_psz_pages(c) << LG_PAGE, n = e->ndirty + e->nclean;
-            uint64_t dirty = e->pdirty << LG_PAGE, clean = e->pclean << LG_PAGE;
-            uint64_t v[] = {size, c, e->ndirty, dirty, 0, 0, e->nclean, clean, n, dirty + clean};
+            uint64_t size = stats_psz_pages(c) << LG_PAGE;
+            uint64_t dirty = e->pdirty << LG_PAGE, muzzy = e->pmuzzy << LG_PAGE;
+            uint64_t retained = e->pretained << LG_PAGE;
+            uint64_t v[] = {size,      c, e->ndirty, dirty, e->nmuzzy, muzzy, e->nretained,
+                            retained, n, dirty + muzzy + retained};
             em_row(em, "", NULL, extent_cols, ARRAY_SIZE(v), v);
         }
         em_gap(em, &gap);
@@ -731,11 +747,20 @@ static void stats_print_arena(em_t *em, const stats_flags_t *f, const char *key,
                               const stats_arena_t *s, const stats_eclass_t *eclass, bool sum) {
     em_open(em, key, title, false);
     em_u(em, "nthreads", "assigned threads", s->nthreads);
-    if (!sum)
+    if (!sum) {
         em_d(em, "dirty_decay_ms", NULL, s->dirty_decay_ms);
+        em_d(em, "muzzy_decay_ms", NULL, s->muzzy_decay_ms);
+    }
     em_header(em, "", page_cols, ARRAY_SIZE(page_cols));
-    uint64_t pages[] = {s->pactive, s->pdirty, 0, s->pclean, s->npurge, s->nmadvise, s->purged};
+    uint64_t pages[] = {s->pactive, s->pdirty, s->pmuzzy, s->pretained};
     em_row(em, NULL, "pages:", page_cols, ARRAY_SIZE(pages), pages);
+    /* Purging, per state left: dirty (to muzzy or retained) and muzzy (to retained). */
+    em_header(em, "purging:", purge_cols[0], 3);
+    const purge_stats_t *ps[2] = {&s->purge_dirty, &s->purge_muzzy};
+    for (unsigned i = 0; i < 2; i++) {
+        uint64_t v[] = {ps[i]->npurge, ps[i]->nmadvise, ps[i]->purged};
+        em_row(em, NULL, i == 0 ? "dirty:" : "muzzy:", purge_cols[i], 3, v);
+    }
 
     uint64_t small[6] = {s->small_allocated}, large[6] = {s->large_allocated}, total[6];
     for (unsigned b = 0; b < SC_NBINS; b++) {
@@ -759,7 +784,7 @@ static void stats_print_arena(em_t *em, const stats_flags_t *f, const char *key,
         em_row(em, NULL, "total:", sum_cols, 6, total);
     em_u(em, NULL, "active", s->pactive << LG_PAGE);
     em_u(em, "mapped", NULL, s->mapped);
-    em_u(em, "retained", NULL, s->pclean << LG_PAGE);
+    em_u(em, "retained", NULL, s->pretained << LG_PAGE);
 
     if (f->mutex) {
         /* Only the counter mutex_t keeps: how often lock() found the mutex held. */

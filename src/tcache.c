@@ -152,6 +152,8 @@ void tcache_event(tcache_t *tc) {
     }
     cb->dried = 0;
     tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
+    if (tc->arena != NULL)
+        arena_decay_tick(tc->arena);
 }
 
 /* ---- explicit caches ------------------------------------------------------------------------ */

@@ -564,7 +564,7 @@ static const opt_default_t opt_defaults[] = {
     {"stats_print_opts", T_STR, ""},
     {"percpu_arena", T_STR, "disabled"},
     {"background_thread", T_BOOL, "false"},
-    {"max_background_threads", T_SIZE, "4"},
+    {"max_background_threads", T_SIZE, NULL}, /* the number of CPUs */
     {"thp", T_STR, "default"},
     {"metadata_thp", T_STR, "disabled"},
     {"oversize_threshold", T_SIZE, "8388608"},
@@ -589,17 +589,19 @@ static void test_opts(void) {
     if (sched_getaffinity(0, sizeof(set), &set) == 0) {
         ncpus = (unsigned)CPU_COUNT(&set);
     }
-    char narenas_default[32];
+    char narenas_default[32], ncpus_default[32];
     snprintf(narenas_default, sizeof(narenas_default), "%u", 4 * ncpus);
+    snprintf(ncpus_default, sizeof(ncpus_default), "%u", ncpus > 64 ? 64 : ncpus);
 
     for (size_t i = 0; i < sizeof(opt_defaults) / sizeof(opt_defaults[0]); i++) {
         const opt_default_t *o = &opt_defaults[i];
         const char *want = conf_value(o->name);
         char wantbuf[256];
         snprintf(wantbuf, sizeof(wantbuf), "%s",
-                 want != NULL      ? want
-                 : o->dflt != NULL ? o->dflt
-                                   : narenas_default);
+                 want != NULL                      ? want
+                 : o->dflt != NULL                 ? o->dflt
+                 : strcmp(o->name, "narenas") == 0 ? narenas_default
+                                                   : ncpus_default);
         char got[256] = "";
         const char *name = nm("opt.%s", o->name);
         bool numeric = false;
@@ -797,11 +799,12 @@ static void test_errors(void) {
     expect_d_eq(mallctl("arena.0.dss", NULL, NULL, &dss, sizeof(dss)), EFAULT);
     dss = "disabled";
     expect_d_eq(mallctl("arena.0.dss", NULL, NULL, &dss, sizeof(dss)), 0);
-    bool on = true;
-    expect_d_eq(mallctl("background_thread", NULL, NULL, &on, sizeof(on)), EFAULT);
-    expect_false(get_bool("background_thread"));
-    on = false;
-    expect_d_eq(mallctl("background_thread", NULL, NULL, &on, sizeof(on)), 0);
+    ssize_t m = -2;
+    expect_d_eq(mallctl("arenas.muzzy_decay_ms", NULL, NULL, &m, sizeof(m)), EFAULT);
+    expect_d_eq(mallctl("arena.0.muzzy_decay_ms", NULL, NULL, &m, sizeof(m)), EFAULT);
+    size_t zero = 0, many = 65;
+    expect_d_eq(mallctl("max_background_threads", NULL, NULL, &zero, sizeof(zero)), EINVAL);
+    expect_d_eq(mallctl("max_background_threads", NULL, NULL, &many, sizeof(many)), EINVAL);
 }
 
 /* ---- MIBs --------------------------------------------------------------------------------- */
@@ -1342,14 +1345,19 @@ static void test_settings(void) {
     ssize_t v = 10;
     expect_d_eq(mallctl(nm("arena.%u.dirty_decay_ms", missing), NULL, NULL, &v, sizeof(v)), ENOENT);
 
-    /* muzzy decay: not built; only 0 holds. */
-    expect_d_eq(get_ssize("arenas.muzzy_decay_ms"), 0);
-    expect_d_eq(get_ssize(nm("arena.%u.muzzy_decay_ms", a)), 0);
-    v = 0;
-    expect_d_eq(mallctl(nm("arena.%u.muzzy_decay_ms", a), NULL, NULL, &v, sizeof(v)), 0);
+    /* muzzy decay: per arena and as the default for new arenas, like dirty decay. */
+    ssize_t opt_muzzy = get_ssize("opt.muzzy_decay_ms");
+    expect_d_eq(get_ssize("arenas.muzzy_decay_ms"), opt_muzzy);
+    expect_d_eq(get_ssize(nm("arena.%u.muzzy_decay_ms", a)), opt_muzzy);
     v = 1000;
-    expect_d_eq(mallctl(nm("arena.%u.muzzy_decay_ms", a), NULL, NULL, &v, sizeof(v)), EFAULT);
-    expect_d_eq(mallctl("arenas.muzzy_decay_ms", NULL, NULL, &v, sizeof(v)), EFAULT);
+    SET(nm("arena.%u.muzzy_decay_ms", a), v);
+    expect_d_eq(get_ssize(nm("arena.%u.muzzy_decay_ms", a)), 1000);
+    epoch_advance();
+    expect_d_eq(get_ssize(nm("stats.arenas.%u.muzzy_decay_ms", a)), 1000);
+    SET("arenas.muzzy_decay_ms", v);
+    unsigned a2 = arena_create();
+    expect_d_eq(get_ssize(nm("arena.%u.muzzy_decay_ms", a2)), 1000);
+    SET("arenas.muzzy_decay_ms", opt_muzzy);
 
     /* max_background_threads */
     size_t opt_max = get_size("opt.max_background_threads");

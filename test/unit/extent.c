@@ -1,6 +1,6 @@
 /*
  * The page allocator: allocation carves, free coalesces with neighbours of the same state,
- * alignment is honoured, expand/shrink work in place, purge turns dirty pages clean (and zero).
+ * alignment is honoured, expand/shrink work in place, purge turns dirty pages retained (and zero).
  */
 #include <string.h>
 
@@ -13,7 +13,7 @@ static extents_t ex;
 int main(void) {
     pages_boot();
     sc_boot();
-    extents_init(&ex, 0, -1); /* never purge on its own */
+    extents_init(&ex, 0, -1, -1, true); /* never purge on its own */
     mutex_lock(&ex.lock);
     bool zeroed;
     extent_t *a = extent_alloc(&ex, 4 * PAGE, PAGE, &zeroed);
@@ -42,9 +42,9 @@ int main(void) {
     check_eq(d->addr, baddr - 4 * PAGE);
     check_eq(ex.dirty.npages, 0);
 
-    /* Purge makes pages clean and zero. */
+    /* Purge makes pages retained and zero. */
     extent_dalloc(&ex, d);
-    check_eq(extent_purge(&ex, 0), 12);
+    check_eq(extents_purge_all(&ex), 12);
     check_eq(ex.dirty.npages, 0);
     extents_validate(&ex);
     d = extent_alloc(&ex, 12 * PAGE, PAGE, &zeroed);

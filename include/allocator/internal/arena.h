@@ -70,8 +70,15 @@ void arena_dalloc(void *ptr, rtree_entry_t entry);
  * it cannot (nothing changed). New bytes are zeroed when zero is set.
  */
 bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero);
-/* Purge an arena's dirty pages (all of them); returns the number of pages purged. */
+/* Purge all of an arena's dirty and muzzy pages; returns the number of pages purged. */
 size_t arena_purge(arena_t *arena);
+/* Run the arena's decay now (mallctl arena.<i>.decay). */
+void arena_decay_now(arena_t *arena);
+/*
+ * A slow-path tick (the tcache's periodic event): if the arena (or the oversize arena) has
+ * dirty or muzzy pages and its lock is free, run decay at the current time.
+ */
+void arena_decay_tick(arena_t *arena);
 
 /* Fork: arenas_prefork_ctl takes arenas_lock; arenas_prefork every bin, then every extents. */
 void arenas_prefork_ctl(void);

@@ -1,27 +1,42 @@
 /*
  * extent: a run of pages, and the page allocator an arena carves them from.
  *
- * An extent_t describes [addr, addr + size) inside one chunk. It is ACTIVE (a slab or a large
- * allocation), DIRTY (free, pages may be resident) or CLEAN (free, pages known to be zero:
- * fresh from mmap or purged). Free extents live in an eset: lists binned by page-size class
- * plus a bitmap of non-empty bins (the smallest fitting bin is found with one bit scan), and an
- * LRU list used by purging. Neighbouring free extents of the same state coalesce on free; they
- * never merge across chunks.
+ * An extent_t describes [addr, addr + size) inside one chunk. Its state is one of
+ *   ACTIVE    a slab or a large allocation;
+ *   DIRTY     free, pages resident with old contents;
+ *   MUZZY     free, handed to the kernel with MADV_FREE: it may take the pages (they then read
+ *             as zero) or leave them resident with old contents;
+ *   RETAINED  free address space whose pages are not resident and read as zero (fresh from
+ *             mmap, or purged with MADV_DONTNEED), kept for reuse instead of munmap.
+ * Free extents live in an eset per state: lists binned by page-size class plus a bitmap of
+ * non-empty bins (the smallest fitting bin is found with one bit scan), and an LRU list that
+ * purging takes the oldest from. Neighbouring free extents of the same state coalesce; they
+ * never merge across chunks. Reuse prefers dirty, then muzzy, then retained, then a new chunk.
  *
- * extents_t is an arena's page allocator: the two esets, the recycled extent_t structs and the
- * counters. Every field of extents_t, and every field of a free extent, is guarded by
- * extents_t.lock. An active extent's fields are fixed while it is active, except a slab's
- * bitmap and nfree, which its bin's lock guards.
+ * Pages move dirty -> muzzy -> retained as their decay (decay.h) allows, or dirty -> retained
+ * directly when muzzy_decay_ms is 0 or the kernel lacks MADV_FREE. With retain:false a chunk
+ * that becomes entirely retained is unmapped.
+ *
+ * extents_t is an arena's page allocator: the three esets, the decay state, the recycled
+ * extent_t structs and the counters. Every field of extents_t, and every field of a free
+ * extent, is guarded by extents_t.lock. An active extent's fields are fixed while it is active,
+ * except a slab's bitmap and nfree, which its bin's lock guards.
  */
 #ifndef ALLOCATOR_INTERNAL_EXTENT_H
 #define ALLOCATOR_INTERNAL_EXTENT_H
 
 #include "allocator.h"
+#include "allocator/internal/decay.h"
 #include "allocator/internal/mutex.h"
 #include "allocator/internal/rtree.h"
 #include "allocator/internal/sc.h"
 
-typedef enum { EXTENT_ACTIVE = 0, EXTENT_DIRTY = 1, EXTENT_CLEAN = 2 } extent_state_t;
+typedef enum {
+    EXTENT_ACTIVE = 0,
+    EXTENT_DIRTY = 1,
+    EXTENT_MUZZY = 2,
+    EXTENT_RETAINED = 3
+} extent_state_t;
 
 #define SLAB_BITMAP_WORDS ((SLAB_MAXREGS + 63) / 64)
 
@@ -61,29 +76,45 @@ typedef struct chunk_s {
 /* The default memory source: mmap through pages (what arenas use unless told otherwise). */
 extern extent_hooks_t extent_hooks_default;
 
+/* Purge counters of one state (dirty or muzzy), as jemalloc's stats.arenas.<i>.*_npurge etc. */
+typedef struct purge_stats_s {
+    uint64_t npurge;   /* purge passes that purged something */
+    uint64_t nmadvise; /* madvise calls (one per extent purged) */
+    uint64_t purged;   /* pages purged */
+} purge_stats_t;
+
 typedef struct extents_s {
     mutex_t lock;
     unsigned arena_ind;
     eset_t dirty;
-    eset_t clean;
-    extent_t *spare; /* recycled extent_t structs */
+    eset_t muzzy;
+    eset_t retained;
+    decay_t decay_dirty;  /* dirty -> muzzy (or retained) */
+    decay_t decay_muzzy;  /* muzzy -> retained */
+    bool retain;          /* keep fully retained chunks mapped (opt retain) */
+    bool bg_sleeping;     /* atomic: this arena's background thread waits for dirty pages */
+    extent_t *spare;      /* recycled extent_t structs */
     size_t npages_active;
-    size_t npages_active_hwm; /* peak since the last purge epoch */
-    unsigned epoch_ops;
-    size_t mapped;            /* bytes of chunks mapped for this arena */
-    ssize_t dirty_decay_ms;   /* -1 never purge, 0 at once, else keep a hysteresis band */
-    int thp;                  /* 0 leave chunks to the kernel, 1 ask for huge pages, -1 refuse */
-    unsigned lg_max_fit;      /* reuse a dirty extent only up to request << lg_max_fit */
+    size_t mapped;         /* bytes of chunks mapped for this arena */
+    int thp;               /* 0 leave chunks to the kernel, 1 ask for huge pages, -1 refuse */
+    unsigned lg_max_fit;   /* reuse a dirty extent only up to request << lg_max_fit */
     extent_hooks_t *hooks; /* memory source; called with lock held */
     chunk_t *chunks;       /* every chunk of this arena */
     chunk_t *spare_chunks;
-    /* Purge statistics. */
-    uint64_t npurge;
-    uint64_t nmadvise;
-    uint64_t purged;
+    uint64_t nchunks_unmapped; /* chunks given back with retain:false */
+    purge_stats_t purge_dirty;
+    purge_stats_t purge_muzzy;
 } extents_t;
 
-bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms);
+/*
+ * Called with ex->lock held when an arena whose background thread sleeps until woken (see
+ * bg_sleeping) gets purgeable pages; set by background.c. Must take no lock below
+ * RANK_BACKGROUND.
+ */
+extern void (*extents_wake_hook)(unsigned arena_ind);
+
+bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms,
+                  ssize_t muzzy_decay_ms, bool retain);
 
 /*
  * Allocate size bytes (a PAGE multiple) aligned to align (a power of two >= PAGE). Returns an
@@ -102,10 +133,29 @@ void extent_dalloc(extents_t *ex, extent_t *e);
 bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed);
 /* Shrink an active extent to new_size, freeing the tail. Lock held; caller re-registers. */
 void extent_shrink(extents_t *ex, extent_t *e, size_t new_size);
-/* Apply the purge policy now (what a free would trigger). Lock held. */
-void extents_decay(extents_t *ex);
-/* Purge dirty pages until at most keep_pages remain dirty. Lock held. Returns pages purged. */
-size_t extent_purge(extents_t *ex, size_t keep_pages);
+/*
+ * Decay: move dirty and muzzy pages on as their curves allow at time now_ns (nstime.h), and
+ * return the nanoseconds until more is due (UINT64_MAX: nothing until pages are freed). Lock held.
+ */
+uint64_t extents_decay(extents_t *ex, uint64_t now_ns);
+/* The same without working out when more is due (cheap when no epoch has ended). Lock held. */
+void extents_decay_step(extents_t *ex, uint64_t now_ns);
+/*
+ * A decay tick, on every extent allocation and free: reads the (coarse, cheap) clock when decay
+ * is time-based, so freed pages are dated to within a clock tick. Lock held.
+ */
+void extents_decay_tick(extents_t *ex);
+/* Set a decay time (ms >= -1) of dirty (muzzy false) or muzzy pages; purges at once for 0. */
+void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms);
+/* Purge every dirty and muzzy page back to the system (retained). Returns pages purged. */
+size_t extents_purge_all(extents_t *ex);
+/* Pages in each state, for statistics. Lock held. */
+static inline size_t extents_npages(const extents_t *ex, extent_state_t state) {
+    return state == EXTENT_DIRTY   ? ex->dirty.npages
+           : state == EXTENT_MUZZY ? ex->muzzy.npages
+           : state == EXTENT_RETAINED ? ex->retained.npages
+                                      : ex->npages_active;
+}
 
 /*
  * Free every active extent of the arena (arena reset). The caller holds every bin lock of the

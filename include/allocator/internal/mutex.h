@@ -13,10 +13,12 @@
 typedef enum {
     RANK_INIT = 1,     /* init_lock: the initialisation state machine */
     RANK_CTL_OUTER,    /* ctl_lock: the mallctl snapshot and state-changing handlers */
+    RANK_BG_CTL,       /* bg_ctl_lock: starting and stopping background threads */
     RANK_CTL,          /* arenas_lock, tcaches_lock, stats_lock */
     RANK_TSD_LIST,     /* tsd_list_lock: the list of live thread states */
     RANK_BIN,          /* arena->bins[i].lock; never two at once outside fork */
     RANK_EXTENTS,      /* arena->extent_lock: free extent sets, chunks, large stats */
+    RANK_BACKGROUND,   /* a background thread's sleep lock (taken to wake it) */
     RANK_RTREE,        /* rtree leaf creation */
     RANK_BASE,         /* the metadata allocator */
     RANK_MAX
@@ -45,6 +47,15 @@ static inline void mutex_lock(mutex_t *mtx) {
         witness_acquire(mtx->rank);
     if (unlikely(pthread_mutex_trylock(&mtx->m) != 0))
         mutex_lock_slow(mtx);
+}
+
+/* Take the lock if it is free; true if taken. */
+static inline bool mutex_trylock(mutex_t *mtx) {
+    if (pthread_mutex_trylock(&mtx->m) != 0)
+        return false;
+    if (config_debug)
+        witness_acquire(mtx->rank);
+    return true;
 }
 
 static inline void mutex_unlock(mutex_t *mtx) {

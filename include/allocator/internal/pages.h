@@ -9,6 +9,9 @@
  *  - pages_purge(addr, size): the range keeps its address but its contents are discarded; the
  *    next touch reads zeros (MADV_DONTNEED on private anonymous memory). Returns true when the
  *    kernel refused.
+ *  - pages_purge_lazy(addr, size): MADV_FREE: the kernel may discard the contents (the next
+ *    touch then reads zeros) or leave them; until it does, the pages stay resident. Returns true
+ *    when refused (a kernel before 4.5 has no MADV_FREE: every later call returns true at once).
  */
 #ifndef ALLOCATOR_INTERNAL_PAGES_H
 #define ALLOCATOR_INTERNAL_PAGES_H
@@ -23,6 +26,9 @@ bool pages_boot(void);
 void *pages_map(size_t size, size_t align);
 void pages_unmap(void *addr, size_t size);
 bool pages_purge(void *addr, size_t size);
+bool pages_purge_lazy(void *addr, size_t size);
+/* Does the kernel take MADV_FREE? (false once a call was refused with EINVAL) */
+bool pages_can_purge_lazy(void);
 /* Ask for (huge true) or against transparent huge pages on a range (opt thp, metadata_thp). */
 void pages_set_thp(void *addr, size_t size, bool huge);
 /* Statistics: bytes currently mapped through pages_map (all users). */

@@ -13,8 +13,8 @@
 
 /* Free extents of one page-size class (free-extent bin) of an arena, for the report. */
 typedef struct stats_eclass_s {
-    size_t ndirty, nclean; /* extents */
-    size_t pdirty, pclean; /* pages */
+    size_t ndirty, nmuzzy, nretained; /* extents */
+    size_t pdirty, pmuzzy, pretained; /* pages */
 } stats_eclass_t;
 
 typedef struct stats_arena_s {
@@ -24,11 +24,12 @@ typedef struct stats_arena_s {
     size_t large_allocated;
     size_t pactive;
     size_t pdirty;
-    size_t pclean;
+    size_t pmuzzy;
+    size_t pretained;
     size_t mapped; /* chunk bytes */
-    uint64_t npurge, nmadvise, purged;
+    purge_stats_t purge_dirty, purge_muzzy;
     unsigned nthreads;
-    ssize_t dirty_decay_ms; /* of the last arena merged in */
+    ssize_t dirty_decay_ms, muzzy_decay_ms; /* of the last arena merged in */
     /* Mutex contention: times a lock was found held. */
     uint64_t bins_nwait[SC_NBINS];
     uint64_t extents_nwait;
@@ -42,6 +43,7 @@ typedef struct stats_totals_s {
     size_t mapped;
     size_t retained;
     size_t dirty;
+    size_t muzzy;
     uint64_t nmalloc;
     uint64_t ndalloc;
     uint64_t nrequests;

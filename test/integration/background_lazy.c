@@ -1,0 +1,3 @@
+/* background.c with the threads asked for by MALLOC_CONF (background_lazy.conf). */
+#define BG_LAZY 1
+#include "background.c"

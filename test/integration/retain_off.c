@@ -1,0 +1,3 @@
+/* retain.c with retain:false (retain_off.conf). */
+#define RETAIN_OFF 1
+#include "retain.c"

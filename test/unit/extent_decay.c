@@ -1,0 +1,220 @@
+/*
+ * Decay inside the page allocator, driven by a fake clock: freed pages stay dirty at first and go
+ * back gradually over dirty_decay_ms; with muzzy decay on they pass through MADV_FREE first;
+ * 0 purges at once and -1 never; reuse prefers dirty, then muzzy, then retained; purge_all
+ * empties both states; retain:false unmaps a chunk that becomes wholly free. Residency is read
+ * with mincore.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "allocator/internal/extent.h"
+#include "allocator/internal/nstime.h"
+#include "allocator/internal/pages.h"
+#include "unit.h"
+
+#define MS 1000000ull
+
+static uint64_t fake_now = 1000 * MS;
+static uint64_t fake_clock(void) { return fake_now; }
+
+/* Resident pages of [addr, addr + size), or SIZE_MAX if the range is not mapped. */
+static size_t resident_pages(uintptr_t addr, size_t size) {
+    static unsigned char vec[1 << 16];
+    size_t n = size / pages_os_page;
+    if (n > sizeof(vec) || mincore((void *)addr, size, vec) != 0)
+        return errno == ENOMEM ? SIZE_MAX : 0;
+    size_t r = 0;
+    for (size_t i = 0; i < n; i++)
+        r += vec[i] & 1;
+    return r * pages_os_page / PAGE;
+}
+
+static extent_t *alloc_touched(extents_t *ex, size_t npages) {
+    bool zeroed;
+    extent_t *e = extent_alloc(ex, npages * PAGE, PAGE, &zeroed);
+    check(e != NULL);
+    if (e != NULL)
+        memset((void *)e->addr, 0x5a, e->size);
+    return e;
+}
+
+static void test_dirty_decay(void) {
+    static extents_t ex;
+    extents_init(&ex, 0, 1000, 0, true);
+    mutex_lock(&ex.lock);
+    extents_decay(&ex, fake_now); /* starts the clock */
+    extent_t *e = alloc_touched(&ex, 400);
+    uintptr_t addr = e->addr;
+    extent_dalloc(&ex, e);
+    check_eq(ex.dirty.npages, 400);
+    check_eq(resident_pages(addr, 400 * PAGE), 400);
+    /* Within the first epoch (5 ms) nothing goes; the epoch's end records the pages. */
+    fake_now += 4 * MS;
+    extents_decay(&ex, fake_now);
+    check_eq(ex.dirty.npages, 400);
+    fake_now += 1 * MS;
+    uint64_t next = extents_decay(&ex, fake_now);
+    check_eq(ex.dirty.npages, 400);
+    check(next != UINT64_MAX && next >= DECAY_MIN_SLEEP_NS);
+    /* Then they go gradually: some but not all a quarter of the way in, all after the window. */
+    size_t prev = 400, steps = 0;
+    for (unsigned i = 0; i < 210; i++) {
+        fake_now += 5 * MS;
+        extents_decay(&ex, fake_now);
+        check(ex.dirty.npages <= prev);
+        steps += ex.dirty.npages < prev;
+        prev = ex.dirty.npages;
+        if (i == 50)
+            check(ex.dirty.npages > 0 && ex.dirty.npages < 400);
+    }
+    check_eq(ex.dirty.npages, 0);
+    check(steps >= 10); /* many small purges, not one */
+    check_eq(ex.retained.npages * PAGE >= 400 * PAGE, 1);
+    check_eq(resident_pages(addr, 400 * PAGE), 0);
+    check(ex.purge_dirty.purged == 400 && ex.purge_dirty.nmadvise >= steps);
+    check_eq(ex.purge_muzzy.purged, 0);
+    check_eq(extents_decay(&ex, fake_now), UINT64_MAX); /* nothing left to wait for */
+    /* Reused retained pages are reported zeroed. */
+    bool zeroed;
+    e = extent_alloc(&ex, 400 * PAGE, PAGE, &zeroed);
+    check(e != NULL && e->addr == addr && zeroed);
+    extent_dalloc(&ex, e);
+    extents_validate(&ex);
+    mutex_unlock(&ex.lock);
+}
+
+static void test_muzzy_and_reuse_order(void) {
+    if (!pages_can_purge_lazy()) {
+        fprintf(stderr, "extent_decay: no MADV_FREE here; muzzy part not run\n");
+        return;
+    }
+    static extents_t ex;
+    extents_init(&ex, 0, 100, -1, true); /* muzzy pages stay until muzzy decay is set below */
+    mutex_lock(&ex.lock);
+    extents_decay(&ex, fake_now);
+    extent_t *a = alloc_touched(&ex, 64), *sep1 = alloc_touched(&ex, 1);
+    extent_t *b = alloc_touched(&ex, 64), *sep2 = alloc_touched(&ex, 1);
+    uintptr_t aaddr = a->addr, baddr = b->addr;
+    extent_dalloc(&ex, a);
+    /* a goes dirty -> muzzy over 100 ms, then stays muzzy for a while. */
+    for (unsigned i = 0; i < 30; i++) {
+        fake_now += 5 * MS;
+        extents_decay(&ex, fake_now);
+    }
+    check_eq(ex.dirty.npages, 0);
+    check_eq(ex.muzzy.npages, 64);
+    check_eq(ex.purge_dirty.purged, 64);
+    /* MADV_FREE leaves the pages mapped and (without memory pressure) resident. */
+    check(resident_pages(aaddr, 64 * PAGE) != SIZE_MAX);
+    extent_dalloc(&ex, b); /* b dirty */
+    check_eq(ex.dirty.npages, 64);
+    /* Reuse: dirty b first, then muzzy a (not zeroed), then retained (zeroed). */
+    bool zeroed;
+    extent_t *r1 = extent_alloc(&ex, 64 * PAGE, PAGE, &zeroed);
+    check(r1 != NULL && r1->addr == baddr && !zeroed);
+    extent_t *r2 = extent_alloc(&ex, 64 * PAGE, PAGE, &zeroed);
+    check(r2 != NULL && r2->addr == aaddr && !zeroed);
+    check_eq(ex.muzzy.npages, 0);
+    extent_t *r3 = extent_alloc(&ex, 64 * PAGE, PAGE, &zeroed);
+    check(r3 != NULL && zeroed);
+    extent_dalloc(&ex, r3);
+    extent_dalloc(&ex, r2);
+    /* Muzzy pages go to retained over muzzy_decay_ms. */
+    extents_decay_ms_set(&ex, true, 1000);
+    for (unsigned i = 0; i < 260; i++) {
+        fake_now += 5 * MS;
+        extents_decay(&ex, fake_now);
+    }
+    check_eq(ex.dirty.npages, 0);
+    check_eq(ex.muzzy.npages, 0);
+    check(ex.purge_muzzy.purged >= 128);
+    check_eq(resident_pages(aaddr, 64 * PAGE), 0);
+    /* purge_all takes dirty and muzzy pages straight back. */
+    extent_dalloc(&ex, r1);
+    check_eq(ex.dirty.npages, 64);
+    check_eq(extents_purge_all(&ex), 64);
+    check_eq(ex.dirty.npages + ex.muzzy.npages, 0);
+    check_eq(resident_pages(baddr, 64 * PAGE), 0);
+    extent_dalloc(&ex, sep1);
+    extent_dalloc(&ex, sep2);
+    extents_validate(&ex);
+    mutex_unlock(&ex.lock);
+}
+
+static void test_immediate_and_never(void) {
+    static extents_t now_ex, never_ex;
+    extents_init(&now_ex, 0, 0, 0, true);
+    extents_init(&never_ex, 0, -1, 0, true);
+    mutex_lock(&now_ex.lock);
+    extent_t *e = alloc_touched(&now_ex, 32);
+    uintptr_t addr = e->addr;
+    extent_dalloc(&now_ex, e);
+    check_eq(now_ex.dirty.npages, 0);
+    check_eq(resident_pages(addr, 32 * PAGE), 0);
+    mutex_unlock(&now_ex.lock);
+    mutex_lock(&never_ex.lock);
+    e = alloc_touched(&never_ex, 32);
+    addr = e->addr;
+    extent_dalloc(&never_ex, e);
+    for (unsigned i = 0; i < 10; i++) {
+        fake_now += 3600000 * MS;
+        check_eq(extents_decay(&never_ex, fake_now), UINT64_MAX);
+    }
+    check_eq(never_ex.dirty.npages, 32);
+    check_eq(resident_pages(addr, 32 * PAGE), 32);
+    /* Changing the time to 0 purges at once. */
+    extents_decay_ms_set(&never_ex, false, 0);
+    check_eq(never_ex.dirty.npages, 0);
+    check_eq(resident_pages(addr, 32 * PAGE), 0);
+    mutex_unlock(&never_ex.lock);
+}
+
+static void test_retain(void) {
+    static extents_t keep, unmap;
+    extents_init(&keep, 0, 0, 0, true);
+    extents_init(&unmap, 0, 0, 0, false);
+    mutex_lock(&keep.lock);
+    extent_t *e = alloc_touched(&keep, 3 * CHUNK / PAGE);
+    uintptr_t addr = e->addr;
+    size_t mapped = keep.mapped;
+    extent_dalloc(&keep, e);
+    check_eq(keep.mapped, mapped); /* address space kept */
+    check_eq(resident_pages(addr, 3 * CHUNK), 0);
+    check_eq(keep.nchunks_unmapped, 0);
+    mutex_unlock(&keep.lock);
+
+    mutex_lock(&unmap.lock);
+    extent_t *small = alloc_touched(&unmap, 4); /* keeps its chunk partly in use */
+    e = alloc_touched(&unmap, 3 * CHUNK / PAGE);
+    addr = e->addr;
+    mapped = unmap.mapped;
+    extent_dalloc(&unmap, e);
+    check_eq(unmap.mapped, mapped - 3 * CHUNK);
+    check_eq(unmap.nchunks_unmapped, 1);
+    check_eq(resident_pages(addr, 3 * CHUNK), SIZE_MAX); /* unmapped */
+    extents_validate(&unmap);
+    /* The chunk that still holds something stays; once empty it goes too. */
+    extent_dalloc(&unmap, small);
+    check_eq(unmap.nchunks_unmapped, 2);
+    check_eq(unmap.mapped, 0);
+    check(unmap.chunks == NULL);
+    /* And memory is had again afterwards. */
+    e = alloc_touched(&unmap, 8);
+    check(e != NULL);
+    extent_dalloc(&unmap, e);
+    extents_validate(&unmap);
+    mutex_unlock(&unmap.lock);
+}
+
+int main(void) {
+    pages_boot();
+    sc_boot();
+    nstime_hook = fake_clock;
+    test_dirty_decay();
+    test_muzzy_and_reuse_order();
+    test_immediate_and_never();
+    test_retain();
+    return unit_finish("extent_decay");
+}
