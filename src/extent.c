@@ -173,19 +173,27 @@ static unsigned eset_next_bin(const eset_t *s, unsigned b) {
     return PSZ_NCLASSES;
 }
 
+/* Does an aligned run of size bytes lie inside e? */
+static bool extent_fits(const extent_t *e, size_t size, size_t align) {
+    uintptr_t addr = ALIGN_UP(e->addr, align);
+    return addr >= e->addr && addr - e->addr <= e->size && e->size - (addr - e->addr) >= size;
+}
+
 /*
- * A free extent of at least size bytes, from the smallest bin that can hold it. Within the
- * exact-class bin sizes vary, so that bin is scanned for a fit (lowest address wins); in larger
- * bins every member fits and the lowest address among a few candidates is taken, which keeps
- * the heap compact.
+ * A free extent with room for size bytes at alignment align, from the smallest bin that can
+ * hold it. Within the exact-class bin sizes vary, so that bin is scanned for a fit (lowest
+ * address wins); in larger bins every member is big enough and the lowest address among a few
+ * candidates is taken, which keeps the heap compact. With align > PAGE whether an aligned run
+ * fits depends on where the extent lies, so each candidate is checked.
  */
-static extent_t *eset_fit(eset_t *s, size_t size, size_t max_size) {
+static extent_t *eset_fit(eset_t *s, size_t size, size_t align, size_t max_size) {
     unsigned b = eset_next_bin(s, psz_floor_index(size >> LG_PAGE));
     while (b < PSZ_NCLASSES) {
         extent_t *best = NULL;
         unsigned scanned = 0;
         for (extent_t *e = s->bins[b]; e != NULL && scanned < 32; e = e->next, scanned++) {
-            if (e->size >= size && e->size <= max_size && (best == NULL || e->addr < best->addr))
+            if (e->size >= size && e->size <= max_size && (best == NULL || e->addr < best->addr) &&
+                (align <= PAGE || extent_fits(e, size, align)))
                 best = e;
         }
         if (best != NULL)
@@ -407,13 +415,10 @@ static extent_t *extent_alloc_from(extents_t *ex, extent_t *e, size_t size, size
 
 extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     assert(size != 0 && (size & PAGE_MASK) == 0 && align >= PAGE && is_pow2(align));
-    size_t search = size + (align > PAGE ? align - PAGE : 0);
-    if (search < size)
-        return NULL;
     /* Splitting a much larger dirty extent would scatter resident pages; others cost nothing. */
-    size_t max_dirty = ex->lg_max_fit >= 63 || (search << ex->lg_max_fit) >> ex->lg_max_fit != search
+    size_t max_dirty = ex->lg_max_fit >= 63 || (size << ex->lg_max_fit) >> ex->lg_max_fit != size
                            ? SIZE_MAX
-                           : search << ex->lg_max_fit;
+                           : size << ex->lg_max_fit;
     /*
      * Dirty extents within lg_max_fit of the request first, then any dirty extent (free dirty
      * neighbours coalesce at once here, so passing a large one over would touch fresh pages
@@ -425,7 +430,7 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     for (int i = 0; i < 4; i++) {
         if (i == 1 && max_dirty == SIZE_MAX)
             continue;
-        extent_t *e = eset_fit(order[i], search, limits[i]);
+        extent_t *e = eset_fit(order[i], size, align, limits[i]);
         if (e != NULL) {
             eset_remove(order[i], e);
             e = extent_alloc_from(ex, e, size, align, zeroed);

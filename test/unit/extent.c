@@ -75,6 +75,25 @@ int main(void) {
     check_eq(ex.npages_active, 0);
     mutex_unlock(&ex.lock);
 
+    /*
+     * Chunk-aligned requests reuse free chunk-aligned space: an aligned run inside a free extent
+     * is found even when the extent is not larger than size + alignment (which a search by size
+     * alone would require, mapping a new chunk every time).
+     */
+    mutex_lock(&ex.lock);
+    extent_t *x = extent_alloc(&ex, 4 * PAGE, CHUNK, &zeroed);
+    check(x != NULL && x->addr % CHUNK == 0);
+    extent_dalloc(&ex, x);
+    size_t mapped = ex.mapped;
+    for (int i = 0; i < 8; i++) {
+        x = extent_alloc(&ex, (size_t)(4 + i) * PAGE, CHUNK, &zeroed);
+        check(x != NULL && x->addr % CHUNK == 0);
+        extent_dalloc(&ex, x);
+    }
+    check_eq(ex.mapped, mapped);
+    extents_validate(&ex);
+    mutex_unlock(&ex.lock);
+
     /* Injected mmap failure: allocation fails cleanly, then recovers. */
     pages_fail_after = 1;
     (void)pages_map(PAGE, PAGE); /* consumes the one allowed success */
