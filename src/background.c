@@ -93,6 +93,16 @@ static void *background_main(void *arg) {
     return NULL;
 }
 
+/* No thread watches the arenas any more: the next free in each should wake one (if started). */
+static void background_arenas_unseen(void) {
+    unsigned limit = arenas_limit();
+    for (unsigned ind = 0; ind < limit; ind++) {
+        arena_t *a = arena_get(ind);
+        if (a != NULL)
+            atomic_store_relaxed(&a->ex.bg_sleeping, true);
+    }
+}
+
 /* bg_ctl_lock held. Stop and join every thread. */
 static void background_stop_locked(void) {
     unsigned n = atomic_load_relaxed(&bg_nthreads);
@@ -115,12 +125,7 @@ static void background_stop_locked(void) {
         t->nruns = 0;
     }
     atomic_store_relaxed(&bg_nthreads, 0);
-    unsigned limit = arenas_limit();
-    for (unsigned ind = 0; ind < limit; ind++) {
-        arena_t *a = arena_get(ind);
-        if (a != NULL)
-            atomic_store_relaxed(&a->ex.bg_sleeping, false);
-    }
+    background_arenas_unseen();
 }
 
 /* bg_ctl_lock held. Start the threads; false on failure (then none runs). */
@@ -285,12 +290,7 @@ void background_postfork_child(void) {
     }
     atomic_store_relaxed(&bg_nthreads, 0);
     bg_passes_retired = bg_intervals_retired = bg_span_retired = 0;
-    unsigned limit = arenas_limit();
-    for (unsigned ind = 0; ind < limit; ind++) {
-        arena_t *a = arena_get(ind);
-        if (a != NULL)
-            atomic_store_relaxed(&a->ex.bg_sleeping, false);
-    }
+    background_arenas_unseen();
     if (atomic_load_relaxed(&bg_enabled))
         atomic_store_relaxed(&background_start_pending, true);
     mutex_postfork_child(&bg_ctl_lock);

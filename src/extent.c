@@ -293,6 +293,7 @@ bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms,
     decay_init(&ex->decay_dirty, dirty_decay_ms, 0);
     decay_init(&ex->decay_muzzy, muzzy_decay_ms, 0);
     ex->retain = retain;
+    ex->bg_sleeping = true; /* no background thread has looked at it yet: wake one on a free */
     ex->lg_max_fit = 63;
     ex->hooks = &extent_hooks_default;
     return false;

@@ -7,6 +7,7 @@
 #include "../test.h"
 
 #include <allocator.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -42,8 +43,23 @@ static void sleep_ms(unsigned ms) {
     }
 }
 
-/* Fill and free NBLOCKS blocks of the calling thread's arena; return them for mincore. */
-static void churn(void **blocks) {
+static void set_arena_decay(void) {
+    unsigned a = 0;
+    size_t sz = sizeof(a);
+    expect_d_eq(mallctl("thread.arena", &a, &sz, NULL, 0), 0);
+    char name[64];
+    ssize_t ms = 300;
+    snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", a);
+    expect_d_eq(mallctl(name, NULL, NULL, &ms, sizeof(ms)), 0);
+}
+
+/*
+ * Fill and free NBLOCKS blocks (returned for mincore) in a new thread, whose arena is usually
+ * created after the background threads started: they must notice arenas born after them.
+ */
+static void *churn_thread(void *arg) {
+    void **blocks = arg;
+    set_arena_decay();
     for (int b = 0; b < NBLOCKS; b++) {
         blocks[b] = malloc(BLOCK);
         require_ptr_not_null(blocks[b]);
@@ -51,6 +67,13 @@ static void churn(void **blocks) {
     }
     for (int b = 0; b < NBLOCKS; b++)
         free(blocks[b]);
+    return NULL;
+}
+
+static void churn(void **blocks) {
+    pthread_t t;
+    require_true(pthread_create(&t, NULL, churn_thread, blocks) == 0);
+    pthread_join(t, NULL);
 }
 
 /* The blocks go back while the process makes no allocator call at all. */
@@ -64,16 +87,6 @@ static bool idle_returns(void *const *blocks) {
     return after == 0;
 }
 
-static void set_arena_decay(void) {
-    unsigned a = 0;
-    size_t sz = sizeof(a);
-    expect_d_eq(mallctl("thread.arena", &a, &sz, NULL, 0), 0);
-    char name[64];
-    ssize_t ms = 300;
-    snprintf(name, sizeof(name), "arena.%u.dirty_decay_ms", a);
-    expect_d_eq(mallctl(name, NULL, NULL, &ms, sizeof(ms)), 0);
-}
-
 int main(void) {
     if (!test_allocator_active())
         test_skip("liballocator is not the allocator here");
@@ -82,7 +95,6 @@ int main(void) {
     expect_d_eq(mallctl("opt.background_thread", &on, &sz, NULL, 0), 0);
     expect_true(on == BG_LAZY);
     void *blocks[NBLOCKS];
-    set_arena_decay();
     if (BG_LAZY) {
         /* Started by allocator activity once constructors have run, not at init. */
         for (int i = 0; i < 1000 && bg_threads() == 0; i++)
@@ -116,7 +128,6 @@ int main(void) {
     pid_t pid = fork();
     require_true(pid >= 0);
     if (pid == 0) {
-        set_arena_decay();
         churn(blocks);
         bool ok = bg_threads() >= 1 && idle_returns(blocks);
         _exit(ok && test_done() == 0 ? 0 : 1);

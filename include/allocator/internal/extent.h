@@ -92,7 +92,8 @@ typedef struct extents_s {
     decay_t decay_dirty;  /* dirty -> muzzy (or retained) */
     decay_t decay_muzzy;  /* muzzy -> retained */
     bool retain;          /* keep fully retained chunks mapped (opt retain) */
-    bool bg_sleeping;     /* atomic: this arena's background thread waits for dirty pages */
+    bool bg_sleeping;     /* atomic: this arena's background thread (if any) waits for dirty
+                             pages, or has not seen the arena yet: a free should wake it */
     extent_t *spare;      /* recycled extent_t structs */
     size_t npages_active;
     size_t mapped;         /* bytes of chunks mapped for this arena */
