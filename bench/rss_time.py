@@ -56,6 +56,7 @@ import time
 BENCH = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(BENCH)
 sys.path.insert(0, BENCH)
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
 import rss_plot  # noqa: E402  (bench/rss_plot.py, beside this file)
 
 ALLOCATORS = ["liballocator", "jemalloc", "mimalloc", "tcmalloc", "glibc"]
