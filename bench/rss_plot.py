@@ -6,8 +6,8 @@ Two panels of resident set (MiB) against time, one line per series (an allocator
 such as "[bgthread]", are dashed in its colour).  Time 0 is, for each series, the end of its free
 phase: build and free take each allocator a different time (and a busy machine adds its own
 share), while churn, idle and wake last the same for all, so aligning there puts every series'
-later phases in the same place.  The top panel shows the whole run; the lower one zooms in on
-churn, idle and wake, where the allocators differ.  Shaded bands are the phases (build's start
+later phases in the same place.  The top panel shows the whole run; the lower one shows churn,
+idle and wake on a logarithmic scale (powers of two), where the allocators differ.  Shaded bands are the phases (build's start
 is the median over the series), dots on a line mark that series' own phase changes, and the
 dashed black line is issue 4's target, 1.1 x live bytes + 8 MiB, with the live bytes dotted.
 """
@@ -55,15 +55,31 @@ def styles(labels):
 
 
 class Panel:
-    def __init__(self, x, y, w, h, x0, x1, y1):
+    """A plotting area: x in seconds from x0 to x1; y in MiB from 0 to y1, or, when y0 is
+    given, from y0 to y1 on a logarithmic scale."""
+
+    def __init__(self, x, y, w, h, x0, x1, y1, y0=None):
         self.x, self.y, self.w, self.h = x, y, w, h
-        self.x0, self.x1, self.y1 = x0, x1, y1
+        self.x0, self.x1, self.y0, self.y1 = x0, x1, y0, y1
 
     def px(self, t):
         return self.x + (t - self.x0) / (self.x1 - self.x0) * self.w
 
     def py(self, mib):
-        return self.y + self.h - min(mib, self.y1) / self.y1 * self.h
+        if self.y0 is None:
+            return self.y + self.h - min(mib, self.y1) / self.y1 * self.h
+        m = min(max(mib, self.y0), self.y1)
+        return self.y + self.h - math.log(m / self.y0) / math.log(self.y1 / self.y0) * self.h
+
+    def yticks(self):
+        if self.y0 is None:
+            step = nice_step(self.y1, 6)
+            return [k * step for k in range(int(self.y1 / step + 1e-9) + 1)]
+        out, v = [], self.y0
+        while v <= self.y1 * (1 + 1e-9):
+            out.append(v)
+            v *= 2
+        return out
 
 
 def draw_panel(svg, p, title, series, markers, bands, target, live, style, clip_id):
@@ -82,14 +98,11 @@ def draw_panel(svg, p, title, series, markers, bands, target, live, style, clip_
             svg.append('<text x="%.1f" y="%.1f" text-anchor="middle" fill="#555">%s</text>'
                        % ((p.px(a) + p.px(b)) / 2, p.y + 12, name))
     # Grid and axes.
-    ystep = nice_step(p.y1, 6)
-    v = 0.0
-    while v <= p.y1 + 1e-9:
+    for v in p.yticks():
         y = p.py(v)
         svg.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#e0e0e0"/>'
                    % (p.x, y, p.x + p.w, y))
         svg.append('<text x="%.1f" y="%.1f" text-anchor="end">%g</text>' % (p.x - 5, y + 4, v))
-        v += ystep
     xstep = nice_step(p.x1 - p.x0, 12)
     t = math.ceil(p.x0 / xstep) * xstep
     while t <= p.x1 + 1e-9:
@@ -108,13 +121,13 @@ def draw_panel(svg, p, title, series, markers, bands, target, live, style, clip_
     svg.append('<text x="%.1f" y="%.1f" text-anchor="middle">seconds from the end of the free '
                'phase</text>' % (p.x + p.w / 2, p.y + p.h + 32))
     # Target and live bytes.
-    if target is not None and target <= p.y1:
+    if target is not None and target <= p.y1 and (p.y0 is None or target >= p.y0):
         y = p.py(target)
         svg.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" '
                    'stroke-dasharray="8,4" stroke-width="1.2"/>' % (p.x, y, p.x + p.w, y))
         svg.append('<text x="%.1f" y="%.1f" text-anchor="end">target %.0f MiB</text>'
                    % (p.x + p.w - 4, y - 4, target))
-    if live is not None and live <= p.y1:
+    if live is not None and live <= p.y1 and (p.y0 is None or live >= p.y0):
         y = p.py(live)
         svg.append('<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#000" '
                    'stroke-dasharray="1,3"/>' % (p.x, y, p.x + p.w, y))
@@ -178,8 +191,11 @@ def plot(samples_csv, phases_csv, out_svg):
     y1_top = nice_step(peak * 1.05, 6) * math.ceil(peak * 1.05 / nice_step(peak * 1.05, 6))
     z0 = -1.0
     later = [m for pts in series.values() for t, m in pts if t >= 0.5]
-    zpeak = max(later + [target or 0]) * 1.08 if later else peak
-    y1_low = nice_step(zpeak, 6) * math.ceil(zpeak / nice_step(zpeak, 6))
+    # The lower panel is logarithmic, in powers of two from below the live bytes (or the
+    # lowest sample) to above the highest sample, so 100 MiB and 1 GiB both read well.
+    lowest = min(later + [live or peak]) if later else peak
+    y0_low = 2.0 ** math.floor(math.log2(max(lowest * 0.9, 1.0)))
+    y1_low = 2.0 ** math.ceil(math.log2(max(later + [target or 0]) * 1.05 if later else peak))
 
     svg = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
            'font-family="sans-serif" font-size="11">' % (width, height),
@@ -188,8 +204,9 @@ def plot(samples_csv, phases_csv, out_svg):
            'build, free 90%, churn, idle, wake (bench/rss_time.py)</text>']
     top = Panel(left, 50, plot_w, top_h, min(t_begin, med.get("build", 0.0)), t_end, y1_top)
     draw_panel(svg, top, "whole run", series, markers, bands, target, None, style, "clip_top")
-    low = Panel(left, 50 + top_h + 60, plot_w, low_h, z0, t_end, y1_low)
-    draw_panel(svg, low, "from the end of the free phase (zoomed)", series, markers, bands,
+    low = Panel(left, 50 + top_h + 60, plot_w, low_h, z0, t_end, y1_low, y0_low)
+    draw_panel(svg, low, "from the end of the free phase, logarithmic scale", series, markers,
+               bands,
                target, live, style, "clip_low")
 
     # Legend, right of the panels.
