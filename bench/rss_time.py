@@ -395,7 +395,8 @@ def main():
         w = csv.DictWriter(f, fieldnames=fields)
         w.writeheader()
         for s in rows:
-            w.writerow({k: ("%.3f" % v if isinstance(v, float) else v) for k, v in s.items()})
+            w.writerow({k: ("" if v is None else "%.0f" % v if k.endswith("_kib") else
+                            "%.3f" % v if isinstance(v, float) else v) for k, v in s.items()})
 
     runtime = time.monotonic() - t_start
     write_meta(os.path.join(args.out, "meta.txt"), args, series, notes, pargs, runtime)
