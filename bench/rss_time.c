@@ -4,8 +4,9 @@
  * set from outside every 100 ms.  It goes through these phases:
  *
  *   build  THREADS threads allocate MIB MiB between them (an equal share each), sizes drawn
- *          log-uniformly from 16 B up to MAX (a uniformly chosen doubling, then a uniform size
- *          inside it), writing to every page of every object;
+ *          log-uniformly from 16 B up to MAX rounded down to a power of two (a uniformly
+ *          chosen doubling, then a uniform size inside it), writing to every page of every
+ *          object;
  *   free   FREE_PCT percent of all objects, picked by a seeded shuffle, are freed in that random
  *          order, dealt round-robin to the threads, so most frees come from a thread that did
  *          not allocate the object;
