@@ -5,6 +5,8 @@
 Two panels of grouped horizontal bars, one group per workload and one bar per allocator: median
 wall time divided by the fastest allocator's (left) and median peak RSS divided by the smallest
 (right).  1.0 is the best of the five; bars longer than the axis are clipped and labelled.
+Variants of liballocator (run.sh --variant, "liballocator[NAME]") get bars of their own, after
+the five, in colours of their own, but do not count when finding the best.
 """
 import csv
 import sys
@@ -13,6 +15,7 @@ from xml.sax.saxutils import escape
 ORDER = ["liballocator", "jemalloc", "mimalloc", "tcmalloc", "glibc"]
 COLOR = {"liballocator": "#d62728", "jemalloc": "#1f77b4", "mimalloc": "#2ca02c",
          "tcmalloc": "#9467bd", "glibc": "#7f7f7f"}
+VARIANT_COLORS = ["#ff9896", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
 CAP = 4.0  # the axis ends at 4x the best
 
 
@@ -28,7 +31,10 @@ def main():
             allocs.append(r["allocator"])
         if r["time_s"]:
             val[(r["workload"], r["allocator"])] = (float(r["time_s"]), float(r["peak_rss_kib"]))
-    allocs = [a for a in ORDER if a in allocs]
+    variants = [a for a in allocs if a not in ORDER]
+    for i, a in enumerate(variants):
+        COLOR[a] = VARIANT_COLORS[i % len(VARIANT_COLORS)]
+    allocs = [a for a in ORDER if a in allocs] + variants
 
     bar, gap, label_w, panel_w, top = 6, 10, 120, 330, 60
     group_h = bar * len(allocs) + gap
@@ -66,7 +72,7 @@ def main():
             if p == 0:
                 svg.append('<text x="%d" y="%d" text-anchor="end">%s</text>'
                            % (label_w - 6, y + group_h / 2 + 2, escape(w)))
-            vals = [val[(w, a)][idx] for a in allocs if (w, a) in val]
+            vals = [val[(w, a)][idx] for a in allocs if (w, a) in val and a not in variants]
             best = min(vals) if vals else None
             prev_clipped = False
             for j, a in enumerate(allocs):

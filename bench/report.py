@@ -6,6 +6,10 @@ Reads RESULTS_DIR/raw.csv (one row per run), meta.txt and instructions.csv; prin
 report on standard output and writes RESULTS_DIR/results.csv (medians and ratios per workload
 and allocator).  Ratios are liballocator / peer: below 1 means liballocator is faster (or
 smaller).  Runs that failed are left out of the medians and listed.
+
+Allocators not in ORDER are liballocator under another MALLOC_CONF (run.sh --variant, e.g.
+"liballocator[nodecay]"): each gets its columns and ratios after the peers', but is never a peer
+(the best-peer figures leave the variants out).
 """
 import csv
 import math
@@ -17,6 +21,10 @@ ORDER = ["liballocator", "jemalloc", "mimalloc", "tcmalloc", "glibc"]
 SHORT = {"liballocator": "lib", "jemalloc": "je", "mimalloc": "mi", "tcmalloc": "tc",
          "glibc": "glibc"}
 LIB = "liballocator"
+
+
+def short(a):
+    return SHORT.get(a) or a.replace(LIB, SHORT[LIB], 1)
 
 
 def geomean(xs):
@@ -54,6 +62,8 @@ def read_meta(path):
             k, _, v = line.rstrip("\n").partition("=")
             if k == "note":
                 notes.append(v)
+            elif k == "variant":
+                meta.setdefault("variants", []).append(v)
             else:
                 meta[k] = v
     return meta, notes
@@ -66,19 +76,29 @@ def main():
     meta, notes = read_meta(os.path.join(res, "meta.txt"))
     rows = list(csv.DictReader(open(os.path.join(res, "raw.csv"))))
 
-    workloads, present = [], set()
+    workloads, present, seen = [], set(), []
     runs, failed = {}, {}
     for r in rows:
         w, a = r["workload"], r["allocator"]
         if w not in workloads:
             workloads.append(w)
         present.add(a)
+        if a not in seen:
+            seen.append(a)
         if r["status"] == "ok" and r["time_s"]:
             runs.setdefault((w, a), []).append(r)
         else:
             failed.setdefault((w, a), []).append(r["status"] or "missing")
     allocs = [a for a in ORDER if a in present]
     peers = [a for a in allocs if a != LIB]
+    variants = [a for a in seen if a not in ORDER]
+    allocs += variants
+    others = peers + variants  # the allocators liballocator gets a ratio to
+    # A run of liballocator against its variants alone has no peer: no "best peer" figures.
+    show_best = bool(peers) or not variants
+
+    def if_best(cells):
+        return cells if show_best else []
 
     med = {}
     for key, rs in runs.items():
@@ -162,22 +182,25 @@ def main():
     p("- liballocator %s (git %s); jemalloc %s, mimalloc %s, tcmalloc %s, glibc %s" % (
         meta.get("liballocator", "?"), meta.get("git", "?"), meta.get("jemalloc", "?"),
         meta.get("mimalloc", "?"), meta.get("tcmalloc", "?"), meta.get("glibc", "?")))
+    for v in meta.get("variants", []):
+        p("- variant: %s" % v)
     for n in notes:
         p("- note: %s" % n)
     p("")
 
     p("## Time (median wall seconds; ratio = liballocator / peer, below 1 is better)\n")
-    header = ["workload"] + [SHORT[a] for a in allocs] + \
-        ["lib/%s" % SHORT[a] for a in peers] + ["lib/best"]
+    header = ["workload"] + [short(a) for a in allocs] + \
+        ["lib/%s" % short(a) for a in others] + if_best(["lib/best"])
     trows = []
     for w in workloads:
         trows.append([w] + [fmt_time(get(w, a, "time")) for a in allocs] +
-                     [fmt_ratio(ratio(w, a, "time")) for a in peers] +
-                     [fmt_ratio(ratio_best(w, "time"))])
+                     [fmt_ratio(ratio(w, a, "time")) for a in others] +
+                     if_best([fmt_ratio(ratio_best(w, "time"))]))
     trows.append(["**geomean**"] + [""] * len(allocs) +
                  ["**%s**" % fmt_ratio(geomean([ratio(w, a, "time") for w in workloads]))
-                  for a in peers] +
-                 ["**%s**" % fmt_ratio(geomean([ratio_best(w, "time") for w in workloads]))])
+                  for a in others] +
+                 if_best(["**%s**" % fmt_ratio(geomean([ratio_best(w, "time")
+                                                        for w in workloads]))]))
     p(table(header, trows))
     p("")
 
@@ -185,12 +208,13 @@ def main():
     rrows = []
     for w in workloads:
         rrows.append([w] + [fmt_mib(get(w, a, "rss")) for a in allocs] +
-                     [fmt_ratio(ratio(w, a, "rss")) for a in peers] +
-                     [fmt_ratio(ratio_best(w, "rss"))])
+                     [fmt_ratio(ratio(w, a, "rss")) for a in others] +
+                     if_best([fmt_ratio(ratio_best(w, "rss"))]))
     rrows.append(["**geomean**"] + [""] * len(allocs) +
                  ["**%s**" % fmt_ratio(geomean([ratio(w, a, "rss") for w in workloads]))
-                  for a in peers] +
-                 ["**%s**" % fmt_ratio(geomean([ratio_best(w, "rss") for w in workloads]))])
+                  for a in others] +
+                 if_best(["**%s**" % fmt_ratio(geomean([ratio_best(w, "rss")
+                                                        for w in workloads]))]))
     p(table(header, rrows))
     p("")
 
@@ -210,7 +234,7 @@ def main():
                 else:
                     vals.append("%.0f" % v)
             erows.append(["%s: %s" % (w, name.replace("_kib", ""))] + vals)
-        p(table(["figure"] + [SHORT[a] for a in allocs], erows))
+        p(table(["figure"] + [short(a) for a in allocs], erows))
         p("")
 
     families = []
@@ -227,7 +251,7 @@ def main():
                         if w.rpartition("_t")[0] == fam)
             for a in allocs:
                 times = [get("%s_t%d" % (fam, t), a, "time") for t in ts]
-                row = ["%s %s" % (fam, SHORT[a])] + [fmt_time(x) for x in times]
+                row = ["%s %s" % (fam, short(a))] + [fmt_time(x) for x in times]
                 row += ["%.2f" % (times[0] / x) if times[0] and x else "-" for x in times[1:]]
                 srows.append(row)
         p(table(["workload"] + ["%d thr" % t for t in ts] +
@@ -245,16 +269,17 @@ def main():
 
     p("## Summary\n")
     sm = []
-    for a in peers:
+    for a in others:
         sm.append(["vs %s" % a] + [fmt_ratio(geomean([ratio(w, a, f) for w in workloads]))
                                    for f in ("time", "cpu")] +
                   [fmt_ratio(geomean([paired(w, a) for w in workloads]))] +
                   [fmt_ratio(geomean([ratio(w, a, "rss") for w in workloads]))])
-    sm.append(["vs best peer per workload"] +
-              [fmt_ratio(geomean([ratio_best(w, f) for w in workloads]))
-               for f in ("time", "cpu")] +
-              [fmt_ratio(geomean([paired(w, None) for w in workloads]))] +
-              [fmt_ratio(geomean([ratio_best(w, "rss") for w in workloads]))])
+    if show_best:
+        sm.append(["vs best peer per workload"] +
+                  [fmt_ratio(geomean([ratio_best(w, f) for w in workloads]))
+                   for f in ("time", "cpu")] +
+                  [fmt_ratio(geomean([paired(w, None) for w in workloads]))] +
+                  [fmt_ratio(geomean([ratio_best(w, "rss") for w in workloads]))])
     p(table(["liballocator", "wall time", "CPU time", "wall time, paired",
              "peak RSS"], sm))
     p("")
@@ -266,8 +291,9 @@ def main():
     p("")
     fastest = [w for w in workloads if get(w, LIB, "time") and best_peer(w, "time") and
                get(w, LIB, "time") <= best_peer(w, "time")]
-    p("liballocator is fastest of all in %d of %d workloads%s." % (
-        len(fastest), len(workloads), (": " + ", ".join(fastest)) if fastest else ""))
+    if show_best:
+        p("liballocator is fastest of all in %d of %d workloads%s." % (
+            len(fastest), len(workloads), (": " + ", ".join(fastest)) if fastest else ""))
     worst = sorted((ratio_best(w, "time"), w) for w in workloads if ratio_best(w, "time"))
     if worst:
         p("Largest time gaps to the best peer: %s." % ", ".join(

@@ -2,7 +2,7 @@
 # bench/run.sh -- liballocator's benchmark suite (`make bench` runs it).
 #
 #   bench/run.sh [--runs N] [--quick] [--only REGEX] [--allocators LIST] [--lib PATH]
-#                [--out DIR] [--no-install] [--no-callgrind]
+#                [--variant NAME=CONF]... [--out DIR] [--no-install] [--no-callgrind]
 #
 # Builds the benchmark programs in bench/ with the system compiler (-O2, linked to no allocator),
 # then runs every workload under liballocator, jemalloc, mimalloc, tcmalloc (each through
@@ -25,6 +25,9 @@
 #   --only REGEX    only the workloads whose name matches (bash regex), e.g. 'larson|prodcons'
 #   --allocators L  comma-separated subset of liballocator,jemalloc,mimalloc,tcmalloc,glibc
 #   --lib PATH      liballocator to test (default: lib/liballocator.so of the tree above bench/)
+#   --variant NAME=CONF  also run liballocator with MALLOC_CONF=CONF, as the allocator
+#                   "liballocator[NAME]" (repeatable): the report gets a liballocator /
+#                   liballocator[NAME] column, e.g. --variant nodecay=dirty_decay_ms:-1
 #   --out DIR       where the results go (default bench/results)
 #   --no-install    do not apt-get install missing peers (they are left out with a note)
 #   --no-callgrind  skip the instruction-count probe
@@ -45,6 +48,7 @@ lib="$top/lib/liballocator.so"
 install=1
 callgrind=1
 want_allocs=''
+variants=()
 res=''
 cmdline="bench/run.sh $*"
 
@@ -60,6 +64,8 @@ while [ $# -gt 0 ]; do
         --allocators=*) want_allocs=${1#*=}; shift ;;
         --lib) lib=$2; shift 2 ;;
         --lib=*) lib=${1#*=}; shift ;;
+        --variant) variants+=("$2"); shift 2 ;;
+        --variant=*) variants+=("${1#*=}"); shift ;;
         --out) res=$2; shift 2 ;;
         --out=*) res=${1#*=}; shift ;;
         --no-install) install=0; shift ;;
@@ -69,6 +75,19 @@ while [ $# -gt 0 ]; do
     esac
 done
 if [ "$quick" = 1 ] && [[ "$cmdline" != *--runs* ]]; then runs=1; fi
+declare -A conf=()
+for v in "${variants[@]}"; do
+    if ! [[ "$v" =~ ^[A-Za-z0-9_.+-]+=.+$ ]]; then
+        echo "run.sh: --variant wants NAME=CONF (NAME: letters, digits, _.+-), not '$v'" >&2
+        exit 2
+    fi
+    a="liballocator[${v%%=*}]"
+    if [ -n "${conf[$a]-}" ]; then
+        echo "run.sh: --variant ${v%%=*} given twice" >&2
+        exit 2
+    fi
+    conf[$a]=${v#*=}
+done
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs needs a positive integer" >&2; exit 2; }
 
 say() { printf '%s\n' "$*" >&2; }
@@ -118,6 +137,8 @@ for a in "${all_allocs[@]}"; do
     fi
     allocs+=("$a")
 done
+# Variants: liballocator again under an extra MALLOC_CONF, run and reported as one more allocator.
+for v in "${variants[@]}"; do allocs+=("liballocator[${v%%=*}]"); done
 [ ${#allocs[@]} -gt 0 ] || { say "run.sh: no allocator to run"; exit 2; }
 
 # ------------------------------------------------------------------------------------------
@@ -139,6 +160,7 @@ trap 'exit 130' INT TERM
 # Test one fixed copy of the library: the tree may be rebuilt while a long run is going on.
 cp "$lib" "$bin/liballocator.so"
 path[liballocator]="$bin/liballocator.so"
+for a in "${!conf[@]}"; do path[$a]="$bin/liballocator.so"; done
 
 CC=${CC:-cc}
 BENCH_CFLAGS="-O2 -std=gnu11 -pthread -Wall -Wextra -fno-builtin-malloc -fno-builtin-calloc \
@@ -232,7 +254,7 @@ redis_tests=set,get,incr,lpush,rpop,sadd,hset,spop,zadd,zpopmin
 # redis-benchmark on loopback with a bounded number of requests (the client on glibc).  Time
 # is the client's wall time; peak RSS is the server's VmHWM; extra is requests per second.
 run_redis() {
-    local preload=$1 tfile=$2 efile=$3 port i
+    local preload=$1 tfile=$2 efile=$3 mconf=${4-} port i
     if [ -z "$preload" ]; then
         preload=$(ldd "$(command -v redis-server)" | awk '/libc\.so\.6/ {print $3; exit}')
     fi
@@ -242,7 +264,8 @@ run_redis() {
     for ((attempt = 0; attempt < 8 && !started; attempt++)); do
         port=$((10000 + RANDOM % 20000))
         if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then continue; fi
-        LD_PRELOAD="$preload" redis-server --port "$port" --bind 127.0.0.1 --save '' \
+        env LD_PRELOAD="$preload" ${mconf:+"MALLOC_CONF=$mconf"} redis-server --port "$port" \
+            --bind 127.0.0.1 --save '' \
             --appendonly no --daemonize no --logfile "$tmp/redis.log" --dir "$tmp" &
         redis_pid=$!
         for ((i = 0; i < 100; i++)); do
@@ -311,6 +334,7 @@ pkgver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo '?'; }
     echo "tcmalloc=$(pkgver libtcmalloc-minimal4)"
     echo "glibc=$(pkgver libc6)"
     echo "allocators=${allocs[*]}"
+    for v in "${variants[@]}"; do echo "variant=liballocator[${v%%=*}] MALLOC_CONF=${v#*=}"; done
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
     for n in "${notes[@]}"; do echo "note=$n"; done
 } >"$res/meta.txt"
@@ -335,12 +359,16 @@ for ((r = 1; r <= runs; r++)); do
             : >"$efile"
             ok=1
             if [ "$name" = redis ]; then
-                run_redis "${path[$a]}" "$tfile" "$efile" || ok=0
+                run_redis "${path[$a]}" "$tfile" "$efile" "${conf[$a]-}" || ok=0
             else
                 # shellcheck disable=SC2086
                 set -- ${cmd[$name]}
                 case "$1" in @/*) set -- "$bin/${1#@/}" "${@:2}" ;; esac
-                "$bin/timeit" -o "$tfile" -t 120 -p "${path[$a]}" -- "$@" \
+                # A variant's MALLOC_CONF reaches the workload through timeit's environment
+                # (timeit itself runs on glibc's malloc, which ignores it).
+                with_conf=()
+                [ -z "${conf[$a]-}" ] || with_conf=(env "MALLOC_CONF=${conf[$a]}")
+                "${with_conf[@]}" "$bin/timeit" -o "$tfile" -t 120 -p "${path[$a]}" -- "$@" \
                     >"$tmp/stdout" 2>"$tmp/stderr" || ok=0
                 grep -E '^[a-z_]+ [0-9.]+$' "$tmp/stdout" | head -1 >"$efile" || true
             fi
@@ -367,12 +395,13 @@ echo "allocator,instructions_n,instructions_2n,n,per_pair" >"$ipp"
 if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null; then
     n=$(q 1000000 200000)
     collected() {
-        env ${2:+LD_PRELOAD=$2} valgrind --tool=callgrind --callgrind-out-file=/dev/null \
-            "$bin/fastpath" "$1" 2>&1 | awk '/Collected :/ {print $NF}'
+        env ${2:+LD_PRELOAD=$2} ${3:+"MALLOC_CONF=$3"} valgrind --tool=callgrind \
+            --callgrind-out-file=/dev/null "$bin/fastpath" "$1" 2>&1 |
+            awk '/Collected :/ {print $NF}'
     }
     for a in "${allocs[@]}"; do
-        i1=$(collected "$n" "${path[$a]}")
-        i2=$(collected $((2 * n)) "${path[$a]}")
+        i1=$(collected "$n" "${path[$a]}" "${conf[$a]-}")
+        i2=$(collected $((2 * n)) "${path[$a]}" "${conf[$a]-}")
         if [ -n "$i1" ] && [ -n "$i2" ]; then
             per=$(awk -v a="$i1" -v b="$i2" -v n="$n" 'BEGIN {printf "%.1f", (b - a) / n}')
             echo "$a,$i1,$i2,$n,$per" >>"$ipp"
