@@ -5,6 +5,7 @@
 #include "allocator/internal/sc.h"
 
 uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
+uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 size_t sz_index2size_tab[SC_NSIZES];
 bin_info_t bin_infos[SC_NBINS];
 
@@ -29,8 +30,10 @@ static void bin_info_compute(bin_info_t *info, size_t size) {
 void sc_boot(void) {
     for (unsigned i = 0; i < SC_NSIZES; i++)
         sz_index2size_tab[i] = sz_index2size_compute(i);
-    for (size_t i = 0; i < ARRAY_SIZE(sz_size2index_tab); i++)
+    for (size_t i = 0; i < ARRAY_SIZE(sz_size2index_tab); i++) {
         sz_size2index_tab[i] = (uint8_t)sz_size2index_compute(i << LG_QUANTUM);
+        sz_size2binoff_tab[i] = (uint16_t)((sz_size2index_tab[i] + 1u) * SZ_CACHE_BIN_STRIDE);
+    }
     for (unsigned i = 0; i < SC_NBINS; i++)
         bin_info_compute(&bin_infos[i], sz_index2size_tab[i]);
 }

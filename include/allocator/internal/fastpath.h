@@ -42,7 +42,8 @@ void free_slow(void *ptr) NOINLINE;
 static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
     tsd_t *tsd = tsd_get();
     if (likely(size <= SC_LOOKUP_MAXCLASS)) {
-        cache_bin_t *cb = &tsd->tcache.bins[sz_size2index_tab[(size + QUANTUM - 1) >> LG_QUANTUM] + 1];
+        size_t off = sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
+        cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
         uint32_t n = cb->ncached;
         if (likely(n != 0)) {
             /* Read everything before writing: the stores cannot then force reloads. */
@@ -60,9 +61,11 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
 static ALWAYS_INLINE void free_fastpath(void *ptr) {
     tsd_t *tsd = tsd_get();
     rtree_entry_t entry = rtree_read(ptr);
-    cache_bin_t *cb = &tsd->tcache.bins[rtree_entry_binid(entry)];
+    size_t off = (size_t)rtree_entry_binid(entry) * sizeof(cache_bin_t);
+    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
     uint32_t n = cb->ncached;
     if (likely(n < cb->ncached_max)) {
+        /* Read everything before writing, as in malloc_fastpath. */
         void **stack = cb->stack;
         uint64_t usize = cb->size;
         cb->ncached = n + 1;

@@ -34,6 +34,13 @@ typedef struct bin_info_s {
 } bin_info_t;
 
 extern uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
+/*
+ * The same lookup for the malloc fast path, as a byte offset into a thread cache's bins[]
+ * ((index + 1) * SZ_CACHE_BIN_STRIDE, the size of tcache.h's cache_bin_t): zero, what the
+ * table holds before sc_boot, selects bins[0], which is always empty.
+ */
+#define SZ_CACHE_BIN_STRIDE 32
+extern uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 extern size_t sz_index2size_tab[SC_NSIZES];
 extern bin_info_t bin_infos[SC_NBINS];
 

@@ -30,6 +30,7 @@ typedef struct cache_bin_s {
     uint8_t pad;
     uint64_t nrequests; /* hits and misses since the last merge into the arena */
 } cache_bin_t;
+_Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
 
 typedef struct tcache_s {
     cache_bin_t bins[SC_NSIZES + 1];
