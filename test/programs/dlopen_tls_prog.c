@@ -1,15 +1,17 @@
 /*
  * dlopen_tls.sh's program. liballocator.so must load with dlopen() into a process whose static TLS
- * surplus is nearly used up: its thread-local storage is one initial-exec pointer (8 bytes).
+ * surplus is nearly used up: its thread-local storage is one initial-exec pointer (8 bytes; a
+ * debug build adds the lock witness's state).
  *
  *   dlopen_tls_prog measure DIR
  *       dlopens DIR/tls_<N>_<k>.so (N bytes of initial-exec TLS each) largest first, as many as
  *       fit, and prints the bytes of static TLS they took: what the surplus had free.
  *   dlopen_tls_prog run DIR BYTES LIBALLOCATOR
- *       takes exactly BYTES of the surplus with those objects, checks that a 16-byte one no longer
- *       fits, then dlopens LIBALLOCATOR (must succeed), finds mallocx, sallocx, dallocx and mallctl
- *       with dlsym and uses them from this thread and four others; then dlclose()s it while those
- *       threads still live, lets them exit (their liballocator state must not be touched through
+ *       takes exactly BYTES of the surplus with those objects, checks that DIR/tls_probe.so (8
+ *       bytes more TLS than the script means to leave free) no longer fits, then dlopens
+ *       LIBALLOCATOR (must succeed), finds mallocx, sallocx, dallocx and mallctl with dlsym and
+ *       uses them from this thread and four others; then dlclose()s it while those threads
+ *       still live, lets them exit (their liballocator state must not be touched through
  *       unmapped code), and starts and ends more threads. Prints "dlopen_tls: ok" on success.
  *
  * The objects come in sizes 1024 (several copies) and 512 down to 8 (one each), all 8-byte
@@ -130,11 +132,16 @@ static void run(unsigned bytes, const char *liballocator) {
     if (taken != bytes) {
         FAIL("took %u bytes of static TLS, wanted %u", taken, bytes);
     }
-    const char *err;
-    if (load_block(16, 1, &err) != NULL) {
-        FAIL("a 16-byte TLS object still fit: the surplus was not used up as planned");
+    char probe[4096];
+    snprintf(probe, sizeof(probe), "%s/tls_probe.so", dir);
+    if (dlopen(probe, RTLD_NOW | RTLD_LOCAL) != NULL) {
+        FAIL("tls_probe.so still fit: the surplus was not used up as planned");
     }
-    printf("static TLS: took %u bytes; a 16-byte object no longer fits (%s)\n", taken,
+    const char *err = dlerror();
+    if (!is_static_tls_error(err)) {
+        FAIL("dlopen(tls_probe.so): %s", err != NULL ? err : "no error");
+    }
+    printf("static TLS: took %u bytes; the probe object no longer fits (%s)\n", taken,
            err != NULL ? err : "");
 
     void *h = dlopen(liballocator, RTLD_NOW | RTLD_LOCAL);
