@@ -67,15 +67,23 @@ struct extent_hooks_s {
     extent_merge_t *merge;
 };
 
-/* glibc-style functions that not every libc header declares. */
-void *reallocarray(void *ptr, size_t nmemb, size_t size);
-void *pvalloc(size_t size);
-void *valloc(size_t size);
-void *memalign(size_t alignment, size_t size);
-size_t malloc_usable_size(void *ptr);
-void free_sized(void *ptr, size_t size);
-void free_aligned_sized(void *ptr, size_t alignment, size_t size);
-int malloc_trim(size_t pad);
+/*
+ * glibc-style functions that not every libc header declares. glibc declares its own with
+ * __THROW, which is noexcept in C++; a C++ redeclaration must carry the same specification.
+ */
+#if defined(__cplusplus) && defined(__THROW)
+#define ALLOCATOR_LIBC_NOTHROW __THROW
+#else
+#define ALLOCATOR_LIBC_NOTHROW
+#endif
+void *reallocarray(void *ptr, size_t nmemb, size_t size) ALLOCATOR_LIBC_NOTHROW;
+void *pvalloc(size_t size) ALLOCATOR_LIBC_NOTHROW;
+void *valloc(size_t size) ALLOCATOR_LIBC_NOTHROW;
+void *memalign(size_t alignment, size_t size) ALLOCATOR_LIBC_NOTHROW;
+size_t malloc_usable_size(void *ptr) ALLOCATOR_LIBC_NOTHROW;
+void free_sized(void *ptr, size_t size) ALLOCATOR_LIBC_NOTHROW;
+void free_aligned_sized(void *ptr, size_t alignment, size_t size) ALLOCATOR_LIBC_NOTHROW;
+int malloc_trim(size_t pad) ALLOCATOR_LIBC_NOTHROW;
 
 /* jemalloc-compatible extended interface. */
 void *mallocx(size_t size, int flags);

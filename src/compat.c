@@ -14,6 +14,29 @@
 #include "allocator/internal/stats.h"
 #include "allocator/internal/tsd.h"
 
+/*
+ * glibc's <malloc.h> declares mallopt's parameters and the mallinfo structures; musl's does not.
+ * Built against such a libc, define them with glibc's values and layout, so that mallopt and
+ * mallinfo keep glibc's interface (a program declaring them as glibc does gets what it expects).
+ */
+#ifndef __GLIBC__
+#define M_MXFAST 1
+#define M_TRIM_THRESHOLD -1
+#define M_TOP_PAD -2
+#define M_MMAP_THRESHOLD -3
+#define M_MMAP_MAX -4
+#define M_CHECK_ACTION -5
+#define M_PERTURB -6
+#define M_ARENA_TEST -7
+#define M_ARENA_MAX -8
+struct mallinfo {
+    int arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+struct mallinfo2 {
+    size_t arena, ordblks, smblks, hblks, hblkhd, usmblks, fsmblks, uordblks, fordblks, keepcost;
+};
+#endif
+
 EXPORT int malloc_trim(size_t pad) {
     (void)pad;
     if (init_ensure() != INIT_OK)

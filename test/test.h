@@ -40,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../include/allocator.h"
@@ -457,6 +458,60 @@ static inline char *test_capture_end(test_capture_t *cap) {
     dup2(cap->saved_fd, 2);
     close(cap->saved_fd);
     return test_read_stream(cap->file);
+}
+
+/* ---- Running a child with its output in a pipe ---- */
+
+/*
+ * Forks like fork(), with the child's standard output (and standard error too when with_stderr)
+ * going into a pipe: returns 0 in the child, which then sets itself up and execs; in the parent,
+ * the child's pid, and *fd is the pipe's read end for test_child_collect(). A failed pipe or fork
+ * stops the test.
+ */
+static inline pid_t test_fork_piped(int *fd, bool with_stderr) {
+    int fds[2];
+    require_true(pipe(fds) == 0);
+    pid_t pid = fork();
+    require_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 1);
+        if (with_stderr) {
+            dup2(fds[1], 2);
+        }
+        close(fds[0]);
+        close(fds[1]);
+        return 0;
+    }
+    close(fds[1]);
+    *fd = fds[0];
+    return pid;
+}
+
+/*
+ * Reads fd to its end (keeping the first outsize - 1 bytes in out, NUL-terminated, and draining
+ * the rest so the child never blocks), closes it, waits for pid and returns its wait status.
+ */
+static inline int test_child_collect(int fd, pid_t pid, char *out, size_t outsize) {
+    char sink[4096];
+    size_t len = 0;
+    for (;;) {
+        bool room = len < outsize - 1;
+        ssize_t r = room ? read(fd, out + len, outsize - 1 - len) : read(fd, sink, sizeof(sink));
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r <= 0) {
+            break;
+        }
+        if (room) {
+            len += (size_t)r;
+        }
+    }
+    out[len] = '\0';
+    close(fd);
+    int status = 0;
+    require_true(waitpid(pid, &status, 0) == pid);
+    return status;
 }
 
 /*

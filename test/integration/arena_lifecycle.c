@@ -68,6 +68,21 @@ static unsigned arena_of(void *p) {
     return ind;
 }
 
+/*
+ * The size of block i: 64 bytes and up in steps of 97, small and (past 4 pages) large; every
+ * eighth block is made large whatever the build's page size, so that freeing every other block
+ * leaves whole free extents to purge even when 64 KiB pages make all the others small.
+ */
+static size_t block_size(int i) {
+    static size_t large_min;
+    if (large_min == 0) {
+        size_t sz = sizeof(large_min);
+        require_true(mallctl("arenas.lextent.0.size", &large_min, &sz, NULL, 0) == 0);
+    }
+    size_t size = 64 + (size_t)i * 97;
+    return i % 8 == 0 ? large_min + size : size;
+}
+
 static void test_custom_source(bool can_split) {
     static extent_hooks_t hooks;
     hooks = (extent_hooks_t){src_alloc, src_dalloc, src_destroy, NULL, NULL, NULL, src_purge,
@@ -90,7 +105,7 @@ static void test_custom_source(bool can_split) {
     void *ps[N];
     int flags = MALLOCX_ARENA(ai) | MALLOCX_TCACHE_NONE;
     for (int i = 0; i < N; i++) {
-        size_t size = 64 + (size_t)i * 97;
+        size_t size = block_size(i);
         ps[i] = mallocx(size, flags);
         require_ptr_not_null(ps[i]);
         memset(ps[i], 0x5c, size);
@@ -107,7 +122,7 @@ static void test_custom_source(bool can_split) {
     int before = nalloc;
     expect_d_eq(ctl_arena("reset", ai), 0);
     for (int i = 0; i < N; i++) {
-        size_t size = 64 + (size_t)i * 97;
+        size_t size = block_size(i);
         ps[i] = mallocx(size, flags);
         require_ptr_not_null(ps[i]);
         memset(ps[i], 0x3a, size);

@@ -131,6 +131,9 @@ static unsigned arena_create(void) {
     return a;
 }
 
+/* The smallest large class: 4 pages of the build's page size (16 KiB with 4 KiB pages). */
+static size_t large_min(void) { return get_size("arenas.lextent.0.size"); }
+
 /* The small bin index of the class of size bytes. */
 static unsigned bin_index(size_t size) {
     unsigned nbins = get_unsigned("arenas.nbins");
@@ -1070,7 +1073,8 @@ static void test_purge(void) {
     enum { NBLOCKS = 12 };
     void *blocks[NBLOCKS];
     for (int i = 0; i < NBLOCKS; i++) {
-        size_t size = i % 2 == 0 ? 512 << 10 : 4096 * (size_t)(i + 5);
+        /* Large blocks whatever the page size: 5 pages and more, or 512 KiB. */
+        size_t size = i % 2 == 0 ? 512 << 10 : page * (size_t)(i + 5);
         blocks[i] = mallocx(size, flags);
         require_ptr_not_null(blocks[i]);
         memset(blocks[i], 0x5c, size);
@@ -1387,7 +1391,7 @@ static void test_destroy(void) {
     for (int i = 0; i < 10; i++) {
         require_ptr_not_null(mallocx(200, flags)); /* left allocated: reset frees them */
     }
-    require_ptr_not_null(mallocx(100000, flags));
+    require_ptr_not_null(mallocx(6 * large_min(), flags)); /* large: not counted as small */
     epoch_advance();
     uint64_t destroyed0 = get_u64(nm("stats.arenas.%u.small.nmalloc", MALLCTL_ARENAS_DESTROYED));
     expect_zu_eq(get_u64(nm("stats.arenas.%u.small.nmalloc", a)), 10);
@@ -1442,12 +1446,21 @@ static void test_explicit_tcache(void) {
     expect_d_eq(mallctl("tcache.flush", NULL, NULL, &tc2, sizeof(tc2)), 0);
     expect_zu_eq(curregs(a, j), 0);
 
-    /* Large classes up to tcache_max are cached too. */
-    void *big = mallocx(20000, flags);
+    /*
+     * Large classes up to tcache_max are cached too: freed into the explicit cache, the block
+     * stays allocated in the arena's statistics until the cache is destroyed. With pages of
+     * 16 KiB and more the smallest large class (4 pages) is above the default tcache_max of
+     * 32 KiB, and then a freed large block goes back to the arena at once.
+     */
+    size_t big_size = large_min() + large_min() / 4;
+    bool big_cached = big_size <= get_size("arenas.tcache_max");
+    void *big = mallocx(big_size, flags);
     require_ptr_not_null(big);
+    epoch_advance();
+    expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), big_size);
     dallocx(big, MALLOCX_TCACHE(tc));
     epoch_advance();
-    expect_zu_gt(get_size(nm("stats.arenas.%u.large.allocated", a)), 0);
+    expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), big_cached ? big_size : 0);
     expect_d_eq(mallctl("tcache.destroy", NULL, NULL, &tc, sizeof(tc)), 0);
     epoch_advance();
     expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), 0);

@@ -81,6 +81,13 @@ static unsigned bin_index(size_t size) {
     return 0;
 }
 
+/*
+ * The unit of the large-block tests: 1 KiB with 4 KiB pages, and as many times more as the
+ * build's pages are larger, so that the same sizes stay large (the smallest large class, 4
+ * pages, is 16 units) and lie the same way in a chunk in --with-lg-page=14 and 16 builds.
+ */
+static size_t unit(void) { return ctl_size("arenas.lextent.0.size") / 16; }
+
 /* Write the first and last byte of p[0..n) and one in each MiB (cheap for huge blocks). */
 static void touch(void *p, size_t n, unsigned char b) {
     unsigned char *c = p;
@@ -253,7 +260,11 @@ static bool tail_zero(const char *what, const void *p, size_t from, size_t to) {
 
 static void test_rallocx_zero(void) {
     /* Small to small and small to large: the new region comes from dirty memory. */
-    static const size_t grow[][2] = {{100, 200}, {100, 3000}, {3000, 40000}, {500, 14336}};
+    const size_t U = unit();
+    char name[64];
+    snprintf(name, sizeof(name), "arenas.bin.%u.size", ctl_unsigned("arenas.nbins") - 1);
+    const size_t small_max = ctl_size(name); /* 14336 with 4 KiB pages */
+    const size_t grow[][2] = {{100, 200}, {100, 3000}, {3000, 40 * U}, {500, small_max}};
     for (size_t i = 0; i < sizeof(grow) / sizeof(grow[0]); i++) {
         size_t from = grow[i][0], to = grow[i][1];
         void *junk[8];
@@ -281,46 +292,46 @@ static void test_rallocx_zero(void) {
     /* Large growth in place over a freed, dirty neighbour. */
     unsigned a = arena_create();
     int af = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
-    char *A = mallocx(64 * KiB, af);
-    char *B = mallocx(64 * KiB, af);
-    char *C = mallocx(64 * KiB, af);
+    char *A = mallocx(64 * U, af);
+    char *B = mallocx(64 * U, af);
+    char *C = mallocx(64 * U, af);
     require_ptr_not_null(A);
     require_ptr_not_null(B);
     require_ptr_not_null(C);
-    memset(A, 0xaa, 64 * KiB);
-    memset(B, 0xff, 64 * KiB);
-    bool adjacent = B == A + 64 * KiB;
+    memset(A, 0xaa, 64 * U);
+    memset(B, 0xff, 64 * U);
+    bool adjacent = B == A + 64 * U;
     dallocx(B, MALLOCX_TCACHE_NONE);
-    char *A2 = rallocx(A, 128 * KiB, MALLOCX_ZERO | af);
+    char *A2 = rallocx(A, 128 * U, MALLOCX_ZERO | af);
     require_ptr_not_null(A2);
     if (adjacent) {
         expect_ptr_eq(A2, A); /* the freed neighbour made room in place */
     } else {
         printf("note: blocks of a fresh arena are not adjacent; in-place growth not checked\n");
     }
-    expect_zu_eq(sallocx(A2, 0), 128 * KiB);
-    expect_all_bytes(A2, 64 * KiB, 0xaa);
-    tail_zero("rallocx large in-place growth with MALLOCX_ZERO", A2, 64 * KiB, 128 * KiB);
+    expect_zu_eq(sallocx(A2, 0), 128 * U);
+    expect_all_bytes(A2, 64 * U, 0xaa);
+    tail_zero("rallocx large in-place growth with MALLOCX_ZERO", A2, 64 * U, 128 * U);
 
     /* Large growth that must move (C is in the way), into dirty memory. */
-    char *D = mallocx(512 * KiB, af);
+    char *D = mallocx(512 * U, af);
     require_ptr_not_null(D);
-    memset(D, 0xff, 512 * KiB);
+    memset(D, 0xff, 512 * U);
     dallocx(D, MALLOCX_TCACHE_NONE);
-    memset(A2, 0xbb, 128 * KiB);
-    char *A3 = rallocx(A2, 300 * KiB, MALLOCX_ZERO | af);
+    memset(A2, 0xbb, 128 * U);
+    char *A3 = rallocx(A2, 300 * U, MALLOCX_ZERO | af);
     require_ptr_not_null(A3);
-    if (adjacent && C == A + 128 * KiB) {
+    if (adjacent && C == A + 128 * U) {
         expect_ptr_ne(A3, A2);
     }
     size_t now = sallocx(A3, 0);
-    expect_zu_eq(now, nallocx(300 * KiB, 0));
-    expect_all_bytes(A3, 128 * KiB, 0xbb);
-    tail_zero("rallocx large moving growth with MALLOCX_ZERO", A3, 128 * KiB, now);
+    expect_zu_eq(now, nallocx(300 * U, 0));
+    expect_all_bytes(A3, 128 * U, 0xbb);
+    tail_zero("rallocx large moving growth with MALLOCX_ZERO", A3, 128 * U, now);
 
     /* Beyond a chunk. */
     memset(A3, 0xcc, now);
-    char *A4 = rallocx(A3, 5 * MiB, MALLOCX_ZERO | af);
+    char *A4 = rallocx(A3, now + 5 * MiB, MALLOCX_ZERO | af);
     require_ptr_not_null(A4);
     expect_all_bytes(A4, now, 0xcc);
     tail_zero("rallocx growth past a chunk with MALLOCX_ZERO", A4, now, sallocx(A4, 0));
@@ -451,46 +462,47 @@ static void test_xallocx_small(void) {
 }
 
 static void test_xallocx_large(void) {
+    const size_t U = unit();
     unsigned a = arena_create();
     int af = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
     /* The first block of a fresh arena: free space follows it. */
-    char *p = mallocx(64 * KiB, af);
+    char *p = mallocx(64 * U, af);
     require_ptr_not_null(p);
-    memset(p, 0xaa, 64 * KiB);
-    expect_zu_eq(xallocx(p, 64 * KiB, 0, 0), 64 * KiB);
-    expect_zu_eq(xallocx(p, 128 * KiB, 0, 0), 128 * KiB);
-    expect_zu_eq(sallocx(p, 0), 128 * KiB);
-    expect_all_bytes(p, 64 * KiB, 0xaa);
-    memset(p, 0xaa, 128 * KiB);
+    memset(p, 0xaa, 64 * U);
+    expect_zu_eq(xallocx(p, 64 * U, 0, 0), 64 * U);
+    expect_zu_eq(xallocx(p, 128 * U, 0, 0), 128 * U);
+    expect_zu_eq(sallocx(p, 0), 128 * U);
+    expect_all_bytes(p, 64 * U, 0xaa);
+    memset(p, 0xaa, 128 * U);
     /* Shrink in place. */
-    expect_zu_eq(xallocx(p, 96 * KiB, 0, 0), 96 * KiB);
-    expect_zu_eq(sallocx(p, 0), 96 * KiB);
-    expect_all_bytes(p, 96 * KiB, 0xaa);
+    expect_zu_eq(xallocx(p, 96 * U, 0, 0), 96 * U);
+    expect_zu_eq(sallocx(p, 0), 96 * U);
+    expect_all_bytes(p, 96 * U, 0xaa);
     /* size + extra: as much as fits. */
-    expect_zu_eq(xallocx(p, 64 * KiB, 64 * KiB, 0), 128 * KiB);
-    expect_zu_eq(xallocx(p, 100 * KiB, 1, 0), nallocx(100 * KiB + 1, 0));
+    expect_zu_eq(xallocx(p, 64 * U, 64 * U, 0), 128 * U);
+    expect_zu_eq(xallocx(p, 100 * U, 1, 0), nallocx(100 * U + 1, 0));
     /* Rounded to classes. */
-    expect_zu_eq(xallocx(p, 70 * KiB, 0, 0), nallocx(70 * KiB, 0));
-    expect_zu_eq(xallocx(p, 16 * KiB, 0, 0), 16 * KiB);
+    expect_zu_eq(xallocx(p, 70 * U, 0, 0), nallocx(70 * U, 0));
+    expect_zu_eq(xallocx(p, 16 * U, 0, 0), 16 * U);
     /* Regrow over the bytes just given up (they still hold 0xaa), zeroed as asked. */
-    size_t grown = xallocx(p, 64 * KiB, 0, MALLOCX_ZERO);
-    expect_zu_eq(grown, 64 * KiB);
+    size_t grown = xallocx(p, 64 * U, 0, MALLOCX_ZERO);
+    expect_zu_eq(grown, 64 * U);
     expect_zu_eq(grown, sallocx(p, 0));
-    expect_all_bytes(p, 16 * KiB, 0xaa);
-    tail_zero("xallocx growth with MALLOCX_ZERO", p, 16 * KiB, grown);
+    expect_all_bytes(p, 16 * U, 0xaa);
+    tail_zero("xallocx growth with MALLOCX_ZERO", p, 16 * U, grown);
     /* Towards a small size: stays large, at least the size asked, the real size returned. */
     size_t r = xallocx(p, 100, 0, 0);
     expect_zu_ge(r, 100);
-    expect_zu_ge(r, 16 * KiB);
+    expect_zu_ge(r, 16 * U);
     expect_zu_eq(r, sallocx(p, 0));
 
     /* A neighbour in the way: growth fails, the size does not change. */
     size_t cur = sallocx(p, 0);
-    char *q = mallocx(64 * KiB, af);
+    char *q = mallocx(64 * U, af);
     require_ptr_not_null(q);
     if (q == p + cur) {
-        expect_zu_eq(xallocx(p, cur + 64 * KiB, 0, 0), cur);
-        expect_zu_eq(xallocx(p, cur, 64 * KiB, 0), cur);
+        expect_zu_eq(xallocx(p, cur + 64 * U, 0, 0), cur);
+        expect_zu_eq(xallocx(p, cur, 64 * U, 0), cur);
     } else {
         printf("note: the next block is not adjacent; blocked xallocx growth not checked\n");
     }
@@ -501,7 +513,7 @@ static void test_xallocx_large(void) {
     dallocx(q, MALLOCX_TCACHE_NONE);
 
     /* The return value is always the real size. */
-    for (size_t size = 20 * KiB; size < 4 * MiB; size = size * 3 / 2) {
+    for (size_t size = 20 * U; size < 4 * MiB; size = size * 3 / 2) {
         size_t got = xallocx(p, size, 0, 0);
         if (!test_check_(got == sallocx(p, 0))) {
             test_fail("xallocx(p, %zu) = %zu but sallocx = %zu", size, got, sallocx(p, 0));

@@ -34,7 +34,13 @@ void pages_set_thp(void *addr, size_t size, bool huge);
 /* Statistics: bytes currently mapped through pages_map (all users). */
 size_t pages_mapped_bytes(void);
 
-/* Test hook: when nonzero, that many further pages_map calls succeed, then every call fails. */
+/*
+ * Test hook for injected mmap failures. 0 (the default): no injection. N > 0: each pages_map
+ * call counts it down, so N - 1 further calls succeed and the Nth fails (1: the next call
+ * fails); from then on it holds -1 and every call fails. Any negative value: every call fails.
+ * Only the test setting it back to 0 ends the failures. A failed call returns NULL and maps
+ * nothing; pages_unmap, pages_purge and pages_set_thp are not affected.
+ */
 extern long pages_fail_after;
 
 #endif

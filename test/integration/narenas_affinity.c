@@ -1,0 +1,145 @@
+/*
+ * The default arena count follows the CPUs a process may run on, not the machine's: in a
+ * container or under `taskset -c 0`, opt.narenas (mallctl) is 4 x the CPUs in the affinity mask,
+ * so 4 for one CPU, and threads spread over all of those arenas and no others.
+ *
+ * The parent runs this program again as a child under `taskset -c 0` (sched_setaffinity before
+ * exec when taskset is missing), under `taskset -c 0,1` when two CPUs are available, and once
+ * with MALLOC_CONF=narenas:3 (an explicit value wins). Each child prints "narenas N cpus M
+ * maxarena K", K being the highest "thread.arena" among 16 threads started one after another
+ * (each has chosen its arena before the next starts; all stay alive until the last has chosen),
+ * so the least-loaded choice must use every arena up to N - 1 and none beyond. Children get no
+ * MALLOC_CONF but the one the case sets; LD_PRELOAD is inherited, so the preload variant checks
+ * the same.
+ */
+#include "../test.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <semaphore.h>
+
+typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+
+static mallctl_fn ctl;
+static pthread_barrier_t all_chose;
+static sem_t chose; /* threads start one at a time: arena_choose() sees every earlier choice */
+
+static void *thread_arena(void *arg) {
+    free(malloc(100)); /* the first call picks this thread's arena */
+    unsigned ind = 0;
+    size_t len = sizeof(ind);
+    if (ctl("thread.arena", &ind, &len, NULL, 0) != 0) {
+        ind = 9999;
+    }
+    *(unsigned *)arg = ind;
+    sem_post(&chose);
+    pthread_barrier_wait(&all_chose); /* all alive at once: they must spread */
+    return NULL;
+}
+
+static int child(void) {
+    ctl = (mallctl_fn)test_sym("mallctl");
+    if (ctl == NULL) {
+        printf("child: no mallctl\n");
+        return 1;
+    }
+    unsigned narenas = 0;
+    size_t len = sizeof(narenas);
+    if (ctl("opt.narenas", &narenas, &len, NULL, 0) != 0) {
+        printf("child: mallctl opt.narenas failed\n");
+        return 1;
+    }
+    cpu_set_t set;
+    int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : -1;
+    enum { NTHREADS = 16 };
+    pthread_t t[NTHREADS];
+    unsigned ind[NTHREADS], max = 0;
+    pthread_barrier_init(&all_chose, NULL, NTHREADS);
+    sem_init(&chose, 0, 0);
+    for (int i = 0; i < NTHREADS; i++) {
+        if (pthread_create(&t[i], NULL, thread_arena, &ind[i]) != 0) {
+            return 1;
+        }
+        sem_wait(&chose);
+    }
+    for (int i = 0; i < NTHREADS; i++) {
+        pthread_join(t[i], NULL);
+        max = ind[i] > max ? ind[i] : max;
+    }
+    printf("narenas %u cpus %d maxarena %u\n", narenas, cpus, max);
+    return 0;
+}
+
+static char self_path[4096];
+
+/* Runs the child pinned to CPUs 0..ncpus-1 with conf as MALLOC_CONF (NULL: none); parses it. */
+static bool run_child(int ncpus, const char *conf, unsigned *narenas, int *cpus, unsigned *max) {
+    int fd = -1;
+    pid_t pid = test_fork_piped(&fd, false);
+    if (pid == 0) {
+        unsetenv("MALLOC_CONF");
+        if (conf != NULL) {
+            setenv("MALLOC_CONF", conf, 1);
+        }
+        const char *list = ncpus == 1 ? "0" : "0,1";
+        execlp("taskset", "taskset", "-c", list, self_path, "--child", (char *)NULL);
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        for (int i = 0; i < ncpus; i++) {
+            CPU_SET(i, &set);
+        }
+        if (sched_setaffinity(0, sizeof(set), &set) != 0) {
+            _exit(126);
+        }
+        execl(self_path, self_path, "--child", (char *)NULL);
+        _exit(127);
+    }
+    char out[512];
+    int status = test_child_collect(fd, pid, out, sizeof(out));
+    const char *line = strstr(out, "narenas ");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || line == NULL ||
+        sscanf(line, "narenas %u cpus %d maxarena %u", narenas, cpus, max) != 3) {
+        test_fail("child pinned to %d CPU(s), MALLOC_CONF=%s: status 0x%x, output \"%s\"", ncpus,
+                  conf != NULL ? conf : "(none)", status, out);
+        return false;
+    }
+    printf("pinned to %d CPU(s), MALLOC_CONF=%s: %s", ncpus, conf != NULL ? conf : "(none)", line);
+    return true;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1 && strcmp(argv[1], "--child") == 0) {
+        return child();
+    }
+    if (!test_allocator_active()) {
+        return test_done();
+    }
+    ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+    require_true(n > 0);
+    self_path[n] = '\0';
+
+    cpu_set_t set;
+    require_true(sched_getaffinity(0, sizeof(set), &set) == 0);
+    bool have0 = CPU_ISSET(0, &set), have01 = have0 && CPU_ISSET(1, &set);
+    if (!have0) {
+        test_skip("CPU 0 is not in this process's affinity mask");
+    }
+
+    unsigned narenas = 0, max = 0;
+    int cpus = 0;
+    if (run_child(1, NULL, &narenas, &cpus, &max)) {
+        expect_d_eq(cpus, 1);
+        expect_zu_eq(narenas, 4);
+        expect_zu_eq(max, 3); /* 16 live threads spread over arenas 0..3, and no further */
+    }
+    if (have01 && run_child(2, NULL, &narenas, &cpus, &max)) {
+        expect_d_eq(cpus, 2);
+        expect_zu_eq(narenas, 8);
+        expect_zu_eq(max, 7);
+    }
+    if (run_child(1, "narenas:3", &narenas, &cpus, &max)) {
+        expect_zu_eq(narenas, 3);
+        expect_zu_eq(max, 2);
+    }
+    return test_done();
+}

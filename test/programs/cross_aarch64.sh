@@ -1,0 +1,112 @@
+#!/bin/bash
+# Cross build for aarch64, run under qemu-user (binfmt need not be registered: qemu is named
+# explicitly).
+#
+#  1. `configure --host=aarch64-linux-gnu` out of tree, then liballocator.a and .so build.
+#  2. test/static/static_startup.c (glibc's early allocations served; no clock, ctype, sysconf or
+#     stdio call before constructors; allocation from constructors, threads and a forked child)
+#     is linked for aarch64 with -static and with -static-pie, and each runs through
+#     static_startup.sh under qemu-aarch64-static, with and without LD_LIBRARY_PATH.
+#  3. Kernel page larger than the build's: qemu's -p 65536 reports 64 KiB pages (AT_PAGESZ). A
+#     dynamic program linked with the 4 KiB build gets the message "this build assumes 4096-byte
+#     pages ..." and ENOMEM from every allocation (cross_aarch64_page.c); the static program
+#     prints the same message and does not run on: glibc's static startup cannot go on without
+#     malloc (_dl_init_paths gets NULL and glibc's own fatal_error then dies of SIGSEGV). Only
+#     the message and the refusal are checked, not how glibc ends the process.
+#  4. A --with-lg-page=16 build runs the static program under 64 KiB, 16 KiB and 4 KiB pages.
+#
+# Skips when the cross compiler, its static libc or qemu-aarch64-static is missing (Debian
+# packages gcc-aarch64-linux-gnu, libc6-dev-arm64-cross, qemu-user-static).
+. "$(dirname "$0")/common.bash"
+. "$(dirname "$0")/scratch_build.bash"
+
+XCC=aarch64-linux-gnu-gcc
+QEMU=qemu-aarch64-static
+SYSROOT=/usr/aarch64-linux-gnu
+need_tool "$XCC" gcc-aarch64-linux-gnu
+need_tool "$QEMU" qemu-user-static
+case $("$XCC" -print-file-name=libc.a) in
+/*) ;;
+*) skip "no static libc for aarch64 (Debian package libc6-dev-arm64-cross)" ;;
+esac
+
+# xlink OUT MODE SOURCE BUILD [EXTRA...]: compile and link one aarch64 test program; MODE is
+# -static, -static-pie or -pie.
+xlink() {
+    local out=$1 mode=$2 src=$3 build=$4
+    shift 4
+    "$XCC" -std=gnu11 -O2 -g -D_GNU_SOURCE -I"$build/include" -I"$TOP_SRCDIR/include" \
+        -I"$TOP_SRCDIR/test" -fno-builtin-malloc -fno-builtin-calloc -fno-builtin-realloc \
+        -fno-builtin-free -fPIE "$mode" -o "$out" "$src" "$@" 2>"$out.err" ||
+        { cat "$out.err" >&2; fail "linking $out for aarch64 failed"; }
+    readelf -h "$out" | grep -q 'Machine: *AArch64' || fail "$out is not an aarch64 binary"
+}
+
+# 1. The cross build.
+b12=$TEST_TMPDIR/aarch64
+SCRATCH_TARGETS="lib/liballocator.a lib/liballocator.so" \
+    scratch_build "$b12" --host=aarch64-linux-gnu
+readelf -h "$b12/lib/liballocator.so" | grep -q 'Machine: *AArch64' ||
+    fail "liballocator.so is not an aarch64 object"
+echo "cross build: liballocator.a and liballocator.so for aarch64 built"
+
+# 2. The static startup program, -static and -static-pie, under qemu.
+src=$TOP_SRCDIR/test/static/static_startup.c
+wraps=$(static_wrap_flags glibc)
+# shellcheck disable=SC2086 # a word list
+xlink "$TEST_TMPDIR/static_startup" -static "$src" "$b12" $wraps "$b12/lib/liballocator.a" \
+    -lpthread -lm
+# shellcheck disable=SC2086
+xlink "$TEST_TMPDIR/static_startup_pie" -static-pie "$src" "$b12" $wraps \
+    "$b12/lib/liballocator.a" -lpthread -lm
+export STATIC_RUNNER=$QEMU ADDR2LINE=aarch64-linux-gnu-addr2line NM=aarch64-linux-gnu-nm
+bash "$TOP_SRCDIR/test/static/static_startup.sh" "$TEST_TMPDIR/static_startup" ||
+    fail "aarch64 -static: static_startup failed under $QEMU"
+bash "$TOP_SRCDIR/test/static/static_startup_pie.sh" "$TEST_TMPDIR/static_startup_pie" ||
+    fail "aarch64 -static-pie: static_startup failed under $QEMU"
+echo "aarch64 -static and -static-pie: static_startup passed under $QEMU"
+
+# 3. A 64 KiB kernel page meets the 4 KiB build.
+msg="<allocator>: this build assumes 4096-byte pages but the kernel uses 65536-byte pages;"
+msg="$msg rebuild with --with-lg-page=16"
+if ! "$QEMU" -h 2>/dev/null | grep -q -e '^-p '; then
+    echo "(this $QEMU has no -p PAGESIZE option: the page-mismatch checks are left out)"
+else
+    if "$QEMU" -p 65536 "$TEST_TMPDIR/static_startup" >"$TEST_TMPDIR/p64.out" 2>&1; then
+        fail "64 KiB pages: the 4 KiB static build ran to completion instead of refusing"
+    fi
+    grep -q -F "$msg" "$TEST_TMPDIR/p64.out" ||
+        { cat "$TEST_TMPDIR/p64.out" >&2; fail "64 KiB pages: static program: no clear message"; }
+    echo "64 KiB pages, 4 KiB static build: refused with the message"
+    if [ -e "$SYSROOT/lib/ld-linux-aarch64.so.1" ]; then
+        xlink "$TEST_TMPDIR/page" -pie "$TOP_SRCDIR/test/programs/cross_aarch64_page.c" "$b12" \
+            -L"$b12/lib" -lallocator
+        if ! QEMU_LD_PREFIX=$SYSROOT "$QEMU" -p 65536 -E LD_LIBRARY_PATH="$b12/lib" \
+            "$TEST_TMPDIR/page" >"$TEST_TMPDIR/page.out" 2>&1; then
+            cat "$TEST_TMPDIR/page.out" >&2
+            fail "64 KiB pages: dynamic program: allocations did not fail with ENOMEM"
+        fi
+        if ! grep -q -F "$msg" "$TEST_TMPDIR/page.out" ||
+            ! grep -q 'page-mismatch: ok' "$TEST_TMPDIR/page.out"; then
+            cat "$TEST_TMPDIR/page.out" >&2
+            fail "64 KiB pages: dynamic program: no message or no ENOMEM"
+        fi
+        echo "64 KiB pages, 4 KiB shared build: message, then ENOMEM from every allocation"
+    else
+        echo "(no aarch64 dynamic loader in $SYSROOT: the dynamic page-mismatch check is left out)"
+    fi
+
+    # 4. A 64 KiB build on 64 KiB, 16 KiB and 4 KiB pages.
+    b16=$TEST_TMPDIR/aarch64-lg16
+    scratch_build "$b16" --host=aarch64-linux-gnu --with-lg-page=16
+    # shellcheck disable=SC2086
+    xlink "$TEST_TMPDIR/static_startup16" -static "$src" "$b16" $wraps \
+        "$b16/lib/liballocator.a" -lpthread -lm
+    for p in 65536 16384 4096; do
+        env -u LD_LIBRARY_PATH "$QEMU" -p "$p" "$TEST_TMPDIR/static_startup16" \
+            >"$TEST_TMPDIR/lg16.out" 2>&1 ||
+            { tail -20 "$TEST_TMPDIR/lg16.out" >&2; fail "--with-lg-page=16 under $p-byte pages"; }
+    done
+    echo "--with-lg-page=16 build: static_startup passed under 64, 16 and 4 KiB pages"
+fi
+echo "ok: $PROG_TEST"
