@@ -19,6 +19,7 @@
 #include "allocator/internal/conf.h"
 #include "allocator/internal/fork.h"
 #include "allocator/internal/io.h"
+#include "allocator/internal/nstime.h"
 #include "allocator/internal/pages.h"
 #include "allocator/internal/stats.h"
 #include "allocator/internal/tsd.h"
@@ -64,8 +65,18 @@ static void init_stats_print_atexit(void) {
 }
 
 static bool init_boot(void) {
-    if (pages_boot())
+    if (pages_boot()) {
+        /*
+         * The kernel's page is larger than the build's: no memory can be handed out. After
+         * constructors the program hears ENOMEM and decides; before them (glibc's static startup,
+         * which dies on the first NULL) nobody can, so end the process cleanly here.
+         */
+        if (!atomic_load_relaxed(&nstime_ready)) {
+            io_printf("<allocator>: cannot start the program without memory; exiting\n");
+            _exit(127);
+        }
         return true;
+    }
     sc_boot();
     conf_boot();
     io_abort_on_warning = opt_abort;
