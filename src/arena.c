@@ -262,6 +262,20 @@ size_t arena_purge(arena_t *arena) {
     return n;
 }
 
+size_t arenas_release_free_chunks(void) {
+    size_t released = 0;
+    unsigned n = atomic_load_acquire(&narenas_total);
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = arena_get(i);
+        if (a == NULL)
+            continue;
+        mutex_lock(&a->ex.lock);
+        released += extents_release_free_chunks(&a->ex);
+        mutex_unlock(&a->ex.lock);
+    }
+    return released;
+}
+
 void arena_decay_now(arena_t *arena) {
     mutex_lock(&arena->ex.lock);
     if (nstime_usable())

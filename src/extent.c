@@ -467,6 +467,28 @@ static bool extents_chunk_release(extents_t *ex, extent_t *e) {
     return true;
 }
 
+size_t extents_release_free_chunks(extents_t *ex) {
+    size_t released = 0;
+    chunk_t *c = ex->chunks;
+    while (c != NULL) {
+        chunk_t *next = c->next; /* c may go back to spare_chunks below */
+        extent_t *e = rtree_entry_extent(rtree_read((void *)c->addr));
+        if (e != NULL && e->state != EXTENT_ACTIVE && e->addr == c->addr && e->size == c->size) {
+            eset_remove(extents_set(ex, (extent_state_t)e->state), e);
+            extent_clear_boundaries(e);
+            size_t size = e->size;
+            if (extents_chunk_release(ex, e)) {
+                extent_struct_delete(ex, e);
+                released += size;
+            } else {
+                extents_insert_coalesced(ex, e);
+            }
+        }
+        c = next;
+    }
+    return released;
+}
+
 /*
  * Purge the free extent e of state from (removed from its set, boundaries cleared) to muzzy
  * (lazy) or retained. Returns the state it ends in: unchanged when the memory source refused.

@@ -86,6 +86,12 @@ static void *alloc_slow(const alloc_req_t *req) {
     } else {
         ret = arena_malloc_large(arena, usize, req->align > PAGE ? req->align : PAGE, zero);
     }
+    if (unlikely(ret == NULL) && arenas_release_free_chunks() != 0) {
+        /* Out of memory or address space: wholly free chunks went back; try once more. */
+        ret = ind < SC_NBINS ? arena_malloc_small(arena, ind, zero)
+                             : arena_malloc_large(arena, usize, req->align > PAGE ? req->align : PAGE,
+                                                  zero);
+    }
     if (unlikely(ret == NULL))
         return alloc_fail();
     if (tsd_is_real(tsd))

@@ -72,6 +72,11 @@ void arena_dalloc(void *ptr, rtree_entry_t entry);
 bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero);
 /* Purge all of an arena's dirty and muzzy pages; returns the number of pages purged. */
 size_t arena_purge(arena_t *arena);
+/*
+ * When memory or address space runs out: unmap every wholly free chunk of every arena (taking
+ * each arena's extents lock in turn). Returns the bytes given back.
+ */
+size_t arenas_release_free_chunks(void);
 /* Run the arena's decay now (mallctl arena.<i>.decay). */
 void arena_decay_now(arena_t *arena);
 /*

@@ -148,6 +148,8 @@ void extents_decay_step(extents_t *ex, uint64_t now_ns);
 void extents_decay_tick(extents_t *ex);
 /* Set a decay time (ms >= -1) of dirty (muzzy false) or muzzy pages; purges at once for 0. */
 void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms);
+/* Unmap every chunk that is one free extent, whatever its state. Returns bytes. Lock held. */
+size_t extents_release_free_chunks(extents_t *ex);
 /* Purge every dirty and muzzy page back to the system (retained). Returns pages purged. */
 size_t extents_purge_all(extents_t *ex);
 /* Pages in each state, for statistics. Lock held. */
