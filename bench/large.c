@@ -13,14 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
+#include "rng.h"
 
 /* Log-uniform in [lo, hi]: a random power-of-two band, then uniform inside it. */
 static size_t pick_size(uint64_t *rng, size_t lo, size_t hi) {

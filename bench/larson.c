@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "rng.h"
+
 typedef struct {
     unsigned char **slots;
 } array_t;
@@ -23,15 +25,6 @@ static size_t nslots, minsz, maxsz;
 static unsigned long ops_per_thread;
 static pthread_mutex_t shelf_lock = PTHREAD_MUTEX_INITIALIZER;
 static unsigned char **shelf;
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 static unsigned char *new_block(uint64_t *rng) {
     size_t size = minsz + rng_next(rng) % (maxsz - minsz + 1);

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "rng.h"
+
 enum { RING = 1024 };
 
 typedef struct {
@@ -28,15 +30,6 @@ typedef struct {
 } ring_t;
 
 static size_t minsz, maxsz;
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 static unsigned char *produce(uint64_t *rng) {
     size_t size = minsz + rng_next(rng) % (maxsz - minsz + 1);

@@ -19,21 +19,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "rng.h"
+
 typedef struct {
     unsigned char *p;
     size_t len;    /* bytes in use */
     size_t target; /* length at which this one turns around */
     int shrinking;
 } item_t;
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 static void *xrealloc(void *p, size_t n) {
     void *q = realloc(p, n);

@@ -49,6 +49,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rng.h"
+
 #define MAX_THREADS 64
 #define TICK_NS 10000000L /* the churn's step: 10 ms */
 #define WAKE_PAIRS 1000
@@ -84,15 +86,6 @@ static obj_t *all; /* after the build: every object, shuffled; [0, nfree) get fr
 static size_t nall, nfree;
 static unsigned lg_max;
 static struct timespec t0;
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 /* A size from 16 B up to 2^lg_max - 1: a doubling [2^b, 2^(b+1)) chosen uniformly, then a
  * uniform size inside it.  The density falls as 1/size, like log-uniform: as many objects of

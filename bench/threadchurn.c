@@ -12,21 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "rng.h"
+
 typedef struct {
     uint64_t seed;
     size_t per_thread;
     unsigned char **left; /* blocks this thread leaves behind */
     size_t nleft;
 } job_t;
-
-static uint64_t rng_next(uint64_t *s) {
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 static void *worker(void *arg) {
     job_t *job = arg;
