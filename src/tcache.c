@@ -23,14 +23,21 @@ unsigned tcache_nhbins(void) {
 }
 
 static uint32_t tcache_nslots(unsigned ind) {
-    if (ind >= SC_NBINS)
-        return TCACHE_NSLOTS_LARGE;
-    uint32_t n = bin_infos[ind].nregs * 2;
-    if (n < TCACHE_NSLOTS_SMALL_MIN)
-        n = TCACHE_NSLOTS_SMALL_MIN;
-    if (n > TCACHE_NSLOTS_SMALL_MAX)
-        n = TCACHE_NSLOTS_SMALL_MAX;
-    return n;
+    uint32_t n;
+    if (ind >= SC_NBINS) {
+        n = TCACHE_NSLOTS_LARGE;
+    } else {
+        n = bin_infos[ind].nregs * 2;
+        if (n < TCACHE_NSLOTS_SMALL_MIN)
+            n = TCACHE_NSLOTS_SMALL_MIN;
+        if (n > TCACHE_NSLOTS_SMALL_MAX)
+            n = TCACHE_NSLOTS_SMALL_MAX;
+    }
+    /* Big classes: as many as TCACHE_BIN_BYTES hold, so a thread does not sit on megabytes. */
+    size_t by_bytes = TCACHE_BIN_BYTES / sz_index2size(ind);
+    if (by_bytes < TCACHE_NSLOTS_BYTES_MIN)
+        by_bytes = TCACHE_NSLOTS_BYTES_MIN;
+    return by_bytes < n ? (uint32_t)by_bytes : n;
 }
 
 size_t tcache_stack_bytes(void) {

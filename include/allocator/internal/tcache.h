@@ -19,6 +19,9 @@
 #define TCACHE_NSLOTS_SMALL_MIN 20
 #define TCACHE_NSLOTS_SMALL_MAX 200
 #define TCACHE_NSLOTS_LARGE 20
+/* A bin caches at most this many bytes (but at least TCACHE_NSLOTS_BYTES_MIN regions). */
+#define TCACHE_BIN_BYTES ((size_t)32 << 10)
+#define TCACHE_NSLOTS_BYTES_MIN 4
 
 typedef struct cache_bin_s {
     void **stack;
