@@ -581,8 +581,13 @@ static void extents_decay_immediate(extents_t *ex) {
 static void extents_decay_one(extents_t *ex, decay_t *d, extent_state_t state, uint64_t now_ns) {
     eset_t *set = extents_set(ex, state);
     if (decay_advance(d, now_ns, set->npages)) {
+        /*
+         * Purge in steps of DECAY_WAKE_PAGES (or everything once the curve reaches zero): a few
+         * pages at a time would split free extents into dirty and retained pieces, which
+         * cannot coalesce, for little memory.
+         */
         size_t limit = decay_npages_limit(d);
-        if (set->npages > limit)
+        if (set->npages > limit && (set->npages - limit >= DECAY_WAKE_PAGES || limit == 0))
             extents_purge_state(ex, state, limit, false);
         decay_purged(d, set->npages);
     }

@@ -40,26 +40,29 @@ static extent_t *alloc_touched(extents_t *ex, size_t npages) {
     return e;
 }
 
+/* Enough pages that the curve purges them in many steps of DECAY_WAKE_PAGES. */
+#define N_DIRTY (8 * DECAY_WAKE_PAGES)
+
 static void test_dirty_decay(void) {
     static extents_t ex;
     extents_init(&ex, 0, 1000, 0, true);
     mutex_lock(&ex.lock);
     extents_decay(&ex, fake_now); /* starts the clock */
-    extent_t *e = alloc_touched(&ex, 400);
+    extent_t *e = alloc_touched(&ex, N_DIRTY);
     uintptr_t addr = e->addr;
     extent_dalloc(&ex, e);
-    check_eq(ex.dirty.npages, 400);
-    check_eq(resident_pages(addr, 400 * PAGE), 400);
+    check_eq(ex.dirty.npages, N_DIRTY);
+    check_eq(resident_pages(addr, N_DIRTY * PAGE), N_DIRTY);
     /* Within the first epoch (5 ms) nothing goes; the epoch's end records the pages. */
     fake_now += 4 * MS;
     extents_decay(&ex, fake_now);
-    check_eq(ex.dirty.npages, 400);
+    check_eq(ex.dirty.npages, N_DIRTY);
     fake_now += 1 * MS;
     uint64_t next = extents_decay(&ex, fake_now);
-    check_eq(ex.dirty.npages, 400);
+    check_eq(ex.dirty.npages, N_DIRTY);
     check(next != UINT64_MAX && next >= DECAY_MIN_SLEEP_NS);
     /* Then they go gradually: some but not all a quarter of the way in, all after the window. */
-    size_t prev = 400, steps = 0;
+    size_t prev = N_DIRTY, steps = 0;
     for (unsigned i = 0; i < 210; i++) {
         fake_now += 5 * MS;
         extents_decay(&ex, fake_now);
@@ -67,18 +70,18 @@ static void test_dirty_decay(void) {
         steps += ex.dirty.npages < prev;
         prev = ex.dirty.npages;
         if (i == 50)
-            check(ex.dirty.npages > 0 && ex.dirty.npages < 400);
+            check(ex.dirty.npages > 0 && ex.dirty.npages < N_DIRTY);
     }
     check_eq(ex.dirty.npages, 0);
-    check(steps >= 10); /* many small purges, not one */
-    check_eq(ex.retained.npages * PAGE >= 400 * PAGE, 1);
-    check_eq(resident_pages(addr, 400 * PAGE), 0);
-    check(ex.purge_dirty.purged == 400 && ex.purge_dirty.nmadvise >= steps);
+    check(steps >= 4); /* several purges of about DECAY_WAKE_PAGES, not one */
+    check_eq(ex.retained.npages * PAGE >= N_DIRTY * PAGE, 1);
+    check_eq(resident_pages(addr, N_DIRTY * PAGE), 0);
+    check(ex.purge_dirty.purged == N_DIRTY && ex.purge_dirty.nmadvise >= steps);
     check_eq(ex.purge_muzzy.purged, 0);
     check_eq(extents_decay(&ex, fake_now), UINT64_MAX); /* nothing left to wait for */
     /* Reused retained pages are reported zeroed. */
     bool zeroed;
-    e = extent_alloc(&ex, 400 * PAGE, PAGE, &zeroed);
+    e = extent_alloc(&ex, N_DIRTY * PAGE, PAGE, &zeroed);
     check(e != NULL && e->addr == addr && zeroed);
     extent_dalloc(&ex, e);
     extents_validate(&ex);
