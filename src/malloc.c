@@ -118,6 +118,7 @@ static void dalloc_slow(void *ptr, bool no_tcache, tcache_t *tc_explicit) {
     unsigned binid = rtree_entry_binid(entry);
     if (unlikely(binid == 0))
         invalid_free(ptr);
+    bool had_state = tsd_is_real(tsd_get());
     tsd_t *tsd = tsd_fetch();
     background_maybe_start();
     size_t usize = sz_index2size(binid - 1);
@@ -125,7 +126,13 @@ static void dalloc_slow(void *ptr, bool no_tcache, tcache_t *tc_explicit) {
         memset(ptr, JUNK_FREE_BYTE, usize);
     if (tsd != NULL && tsd_is_real(tsd))
         tsd->thread_deallocated += usize;
-    if (tc_explicit != NULL || (tsd != NULL && tsd_is_real(tsd) && !no_tcache)) {
+    /*
+     * A thread whose first call is a free got the block from another thread: it goes back to
+     * its arena rather than into this thread's new cache, whose next malloc would hand it out
+     * again, keeping the thread's writes in cache lines the other thread packed (passive false
+     * sharing). Later frees are cached as usual.
+     */
+    if (tc_explicit != NULL || (tsd != NULL && tsd_is_real(tsd) && !no_tcache && had_state)) {
         tcache_t *tc = tc_explicit != NULL ? tc_explicit : &tsd->tcache;
         if (binid - 1 < tc->nhbins) {
             cache_bin_t *cb = &tc->bins[binid];
