@@ -165,13 +165,13 @@ static bool background_start_locked(void) {
     return false;
 }
 
-static void background_thread_init(bg_thread_t *t) {
+/* A stopped thread's condition variable (waits use the monotonic clock) and state. */
+static void background_thread_reset(bg_thread_t *t) {
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&t->cond, &attr);
     pthread_condattr_destroy(&attr);
-    mutex_init(&t->lock, RANK_BACKGROUND);
     t->state = BG_STOPPED;
 }
 
@@ -181,8 +181,10 @@ void background_boot(void) {
     bg_max = opt_max_background_threads;
     if (bg_max > BACKGROUND_THREADS_MAX)
         bg_max = opt_max_background_threads = BACKGROUND_THREADS_MAX;
-    for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++)
-        background_thread_init(&bg_threads[i]);
+    for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++) {
+        mutex_init(&bg_threads[i].lock, RANK_BACKGROUND);
+        background_thread_reset(&bg_threads[i]);
+    }
     if (opt_background_thread) {
         atomic_store_relaxed(&bg_enabled, true);
         atomic_store_relaxed(&background_start_pending, true);
@@ -286,7 +288,7 @@ void background_postfork_child(void) {
     /* The threads did not follow us: forget them, and start new ones lazily if enabled. */
     for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++) {
         mutex_postfork_child(&bg_threads[i].lock);
-        background_thread_init(&bg_threads[i]);
+        background_thread_reset(&bg_threads[i]);
     }
     atomic_store_relaxed(&bg_nthreads, 0);
     bg_passes_retired = bg_intervals_retired = bg_span_retired = 0;

@@ -42,7 +42,6 @@ static size_t decay_limit_after(const decay_t *d, unsigned k) {
     return (size_t)(sum >> DECAY_FRAC_BITS);
 }
 
-size_t decay_npages_limit(const decay_t *d) { return decay_limit_after(d, 0); }
 
 bool decay_advance(decay_t *d, uint64_t now_ns, size_t npages) {
     if (d->ms <= 0)
@@ -67,12 +66,12 @@ bool decay_advance(decay_t *d, uint64_t now_ns, size_t npages) {
     }
     /* Pages added since the last purge count as freed during the epoch that just ended. */
     d->backlog[DECAY_NSTEPS - 1] = npages > d->nunpurged ? npages - d->nunpurged : 0;
+    d->limit = decay_limit_after(d, 0);
     return true;
 }
 
 void decay_purged(decay_t *d, size_t npages) {
-    size_t limit = decay_npages_limit(d);
-    d->nunpurged = npages > limit ? npages : limit;
+    d->nunpurged = npages > d->limit ? npages : d->limit;
 }
 
 /* The limit k epoch boundaries from now, with no further frees (k >= 1). */

@@ -65,6 +65,7 @@ static void *alloc_slow(const alloc_req_t *req) {
                ind < tsd->tcache.nhbins && (ind < SC_NBINS || req->align <= PAGE)) {
         tc = &tsd->tcache;
     }
+    size_t large_align = req->align > PAGE ? req->align : PAGE;
     void *ret;
     if (tc != NULL) {
         cache_bin_t *cb = &tc->bins[ind + 1];
@@ -84,13 +85,12 @@ static void *alloc_slow(const alloc_req_t *req) {
     } else if (ind < SC_NBINS) {
         ret = arena_malloc_small(arena, ind, zero);
     } else {
-        ret = arena_malloc_large(arena, usize, req->align > PAGE ? req->align : PAGE, zero);
+        ret = arena_malloc_large(arena, usize, large_align, zero);
     }
     if (unlikely(ret == NULL) && arenas_release_free_chunks() != 0) {
         /* Out of memory or address space: wholly free chunks went back; try once more. */
         ret = ind < SC_NBINS ? arena_malloc_small(arena, ind, zero)
-                             : arena_malloc_large(arena, usize, req->align > PAGE ? req->align : PAGE,
-                                                  zero);
+                             : arena_malloc_large(arena, usize, large_align, zero);
     }
     if (unlikely(ret == NULL))
         return alloc_fail();

@@ -31,6 +31,7 @@ typedef struct decay_s {
     uint64_t epoch_ns;    /* start of the current epoch (valid when started) */
     bool started;
     size_t nunpurged;     /* pages of this state when the last epoch's purge finished */
+    size_t limit;         /* what the backlog allows: set with it, once per epoch */
     size_t backlog[DECAY_NSTEPS];
 } decay_t;
 
@@ -50,7 +51,7 @@ static inline bool decay_ms_valid(ssize_t ms) {
  */
 bool decay_advance(decay_t *d, uint64_t now_ns, size_t npages);
 /* Pages of this state the backlog allows now. */
-size_t decay_npages_limit(const decay_t *d);
+static inline size_t decay_npages_limit(const decay_t *d) { return d->limit; }
 /* After purging down to the limit: npages of this state remain. */
 void decay_purged(decay_t *d, size_t npages);
 /*
