@@ -79,9 +79,21 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
                 break;
             bin->slabcur = slab;
         }
-        while (got < n && slab->nfree > 0) {
-            unsigned ind = slab_bitmap_take(slab);
-            out[got++] = (void *)(slab->addr + (size_t)ind * info->reg_size);
+        /* Whole bitmap words at a time: each set bit is a free region. */
+        for (unsigned w = 0; got < n && slab->nfree > 0; w++) {
+            uint64_t bits = slab->bitmap[w];
+            if (bits == 0)
+                continue;
+            uintptr_t base = slab->addr + (size_t)w * 64 * info->reg_size;
+            unsigned took = 0;
+            do {
+                unsigned bit = (unsigned)__builtin_ctzll(bits);
+                bits &= bits - 1;
+                out[got++] = (void *)(base + (size_t)bit * info->reg_size);
+                took++;
+            } while (bits != 0 && got < n);
+            slab->bitmap[w] = bits;
+            slab->nfree -= took;
         }
     }
     bin->stats.nmalloc += got;
@@ -92,16 +104,15 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
     return got;
 }
 
-void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr) {
-    const bin_info_t *info = &bin_infos[binind];
+/* Return ptr to slab (bin lock held); an emptied slab goes back to ex. No statistics. */
+static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, extents_t *ex,
+                                         extent_t *slab, void *ptr) {
     uintptr_t off = (uintptr_t)ptr - slab->addr;
     unsigned ind = sz_region_index(info, slab->addr, (uintptr_t)ptr);
     if (unlikely((size_t)ind * info->reg_size != off || ind >= info->nregs))
         io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
     if (unlikely(slab_bitmap_give(slab, ind)))
         io_fatal("double free of %p detected\n", ptr);
-    bin->stats.ndalloc++;
-    bin->stats.curregs--;
     if (slab == bin->slabcur)
         return;
     if (slab->nfree == info->nregs) {
@@ -114,6 +125,33 @@ void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *sla
     } else if (slab->nfree == 1) {
         bin_nonfull_insert(bin, slab);
     }
+}
+
+void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr) {
+    bin_dalloc_one(bin, &bin_infos[binind], ex, slab, ptr);
+    bin->stats.ndalloc++;
+    bin->stats.curregs--;
+}
+
+unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
+                          rtree_entry_t *ents, unsigned n) {
+    const bin_info_t *info = &bin_infos[binind];
+    unsigned kept = 0;
+    for (unsigned i = 0; i < n; i++) {
+        /* The slab headers are the misses here: ask for a few ahead. */
+        if (i + BIN_PREFETCH_AHEAD < n)
+            __builtin_prefetch(rtree_entry_extent(ents[i + BIN_PREFETCH_AHEAD]), 1);
+        extent_t *slab = rtree_entry_extent(ents[i]);
+        if (slab->arena_ind != ex->arena_ind) {
+            ptrs[kept] = ptrs[i];
+            ents[kept++] = ents[i];
+            continue;
+        }
+        bin_dalloc_one(bin, info, ex, slab, ptrs[i]);
+    }
+    bin->stats.ndalloc += n - kept;
+    bin->stats.curregs -= n - kept;
+    return kept;
 }
 
 void bin_prefork(bin_t *bin) { mutex_lock(&bin->lock); }

@@ -214,7 +214,7 @@ static extent_t *extent_struct_new(extents_t *ex) {
         if (e == NULL)
             return NULL;
     }
-    memset(e, 0, offsetof(extent_t, nfree));
+    memset(e, 0, sizeof(*e));
     e->arena_ind = ex->arena_ind;
     return e;
 }

@@ -136,8 +136,8 @@ static void dalloc_slow(void *ptr, bool no_tcache, tcache_t *tc_explicit) {
         tcache_t *tc = tc_explicit != NULL ? tc_explicit : &tsd->tcache;
         if (binid - 1 < tc->nhbins) {
             cache_bin_t *cb = &tc->bins[binid];
-            if (cb->ncached == cb->ncached_max)
-                tcache_flush_bin(tc, binid, cb->ncached_max / 2);
+            if (cb->ncached >= cb->ncached_max)
+                tcache_bin_overflow(tc, binid);
             cb->stack[cb->ncached++] = ptr;
             tcache_event(tc);
             return;

@@ -22,17 +22,20 @@ unsigned tcache_nhbins(void) {
     return n + 1;
 }
 
-static uint32_t tcache_nslots(unsigned ind) {
-    uint32_t n;
-    if (ind >= SC_NBINS) {
-        n = TCACHE_NSLOTS_LARGE;
-    } else {
-        n = bin_infos[ind].nregs * 2;
-        if (n < TCACHE_NSLOTS_SMALL_MIN)
-            n = TCACHE_NSLOTS_SMALL_MIN;
-        if (n > TCACHE_NSLOTS_SMALL_MAX)
-            n = TCACHE_NSLOTS_SMALL_MAX;
-    }
+/* jemalloc's sizing: twice a slab's regions, 20..200 (20 for large classes). */
+static uint32_t tcache_nslots_regs(unsigned ind) {
+    if (ind >= SC_NBINS)
+        return TCACHE_NSLOTS_LARGE;
+    uint32_t n = bin_infos[ind].nregs * 2;
+    if (n < TCACHE_NSLOTS_SMALL_MIN)
+        n = TCACHE_NSLOTS_SMALL_MIN;
+    if (n > TCACHE_NSLOTS_SMALL_MAX)
+        n = TCACHE_NSLOTS_SMALL_MAX;
+    return n;
+}
+
+uint32_t tcache_nslots_base(unsigned ind) {
+    uint32_t n = tcache_nslots_regs(ind);
     /* Big classes: as many as TCACHE_BIN_BYTES hold, so a thread does not sit on megabytes. */
     size_t by_bytes = TCACHE_BIN_BYTES / sz_index2size(ind);
     if (by_bytes < TCACHE_NSLOTS_BYTES_MIN)
@@ -40,11 +43,24 @@ static uint32_t tcache_nslots(unsigned ind) {
     return by_bytes < n ? (uint32_t)by_bytes : n;
 }
 
+uint32_t tcache_nslots_cap(unsigned ind) {
+    uint32_t n = tcache_nslots_base(ind);
+    if (ind < SC_NBINS) {
+        /* Small classes may grow to TCACHE_BIN_BYTES_CAP, whatever their slab holds. */
+        size_t by_bytes = TCACHE_BIN_BYTES_CAP / sz_index2size(ind);
+        if (by_bytes > TCACHE_NSLOTS_SMALL_MAX)
+            by_bytes = TCACHE_NSLOTS_SMALL_MAX;
+        if (by_bytes > n)
+            n = (uint32_t)by_bytes;
+    }
+    return n;
+}
+
 size_t tcache_stack_bytes(void) {
     size_t n = 0;
     unsigned nhbins = tcache_nhbins();
     for (unsigned i = 0; i < nhbins; i++)
-        n += tcache_nslots(i);
+        n += tcache_nslots_cap(i);
     return n * sizeof(void *);
 }
 
@@ -52,6 +68,7 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
     tc->nhbins = enabled ? tcache_nhbins() : 0;
     tc->gc_bin = 0;
     tc->gc_ticks = 0;
+    tc->grown_bytes = 0;
     tc->arena = arena;
     for (unsigned i = 0; i <= SC_NSIZES; i++) {
         cache_bin_t *cb = &tc->bins[i];
@@ -60,12 +77,40 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
             continue;
         cb->size = (uint32_t)(sz_index2size(i - 1) > UINT32_MAX ? 0 : sz_index2size(i - 1));
         if (i - 1 < tc->nhbins) {
-            cb->ncached_max = tcache_nslots(i - 1);
+            cb->ncached_max = tcache_nslots_base(i - 1);
             cb->nfill = (uint16_t)(cb->ncached_max / 2 > 0 ? cb->ncached_max / 2 : 1);
             cb->stack = stacks;
-            stacks += cb->ncached_max;
+            stacks += tcache_nslots_cap(i - 1);
         }
     }
+}
+
+/* Set bin bi's size to n regions (at least its base, at most its cap), keeping the account. */
+static void tcache_bin_resize(tcache_t *tc, unsigned bi, uint32_t n) {
+    cache_bin_t *cb = &tc->bins[bi];
+    size_t size = sz_index2size(bi - 1);
+    size_t base = tcache_nslots_base(bi - 1);
+    tc->grown_bytes -= (cb->ncached_max - base) * size;
+    cb->ncached_max = n;
+    tc->grown_bytes += (n - base) * size;
+}
+
+void tcache_bin_overflow(tcache_t *tc, unsigned bi) {
+    cache_bin_t *cb = &tc->bins[bi];
+    if (cb->missed) {
+        cb->missed = 0;
+        size_t size = sz_index2size(bi - 1);
+        uint32_t cap = tcache_nslots_cap(bi - 1);
+        uint32_t want = cb->ncached_max * 2 < cap ? cb->ncached_max * 2 : cap;
+        size_t room = (TCACHE_GROW_BYTES - tc->grown_bytes) / size;
+        if (want > cb->ncached_max + room)
+            want = cb->ncached_max + (uint32_t)room;
+        if (want > cb->ncached_max) {
+            tcache_bin_resize(tc, bi, want);
+            return;
+        }
+    }
+    tcache_flush_bin(tc, bi, cb->ncached_max / 2);
 }
 
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
@@ -80,6 +125,7 @@ void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
                                    cb->nrequests);
     cb->nrequests = 0;
     cb->dried = 1;
+    cb->missed = 1;
     if (got == 0)
         return NULL;
     /* The batch is in address order; hand out the lowest address first. */
@@ -100,12 +146,21 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
     void **items = cb->stack;
     unsigned szind = bi - 1;
     if (szind < SC_NBINS) {
-        /* Group by owning arena: each pass frees everything of the first item's arena. */
+        /*
+         * Look every region up first: the lookups are independent loads, so their misses
+         * overlap. Then group by owning arena: each pass returns everything of the first
+         * region's arena under that arena's bin lock and keeps the rest, in order, for the next.
+         */
+        rtree_entry_t ents[TCACHE_NSLOTS_SMALL_MAX];
+        for (unsigned i = 0; i < nflush; i++) {
+            ents[i] = rtree_read(items[i]);
+            if (unlikely(rtree_entry_binid(ents[i]) != bi))
+                io_fatal("invalid free(%p): freed with the wrong size class\n", items[i]);
+        }
         unsigned remaining = nflush;
         bool merged = false;
         while (remaining > 0) {
-            extent_t *first = rtree_entry_extent(rtree_read(items[0]));
-            arena_t *arena = arenas[first->arena_ind];
+            arena_t *arena = arenas[rtree_entry_extent(ents[0])->arena_ind];
             bin_t *bin = &arena->bins[szind];
             mutex_lock(&bin->lock);
             if (arena == tc->arena && !merged) {
@@ -114,20 +169,8 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
                 merged = true;
             }
             bin->stats.nflushes++;
-            unsigned kept = 0;
-            for (unsigned i = 0; i < remaining; i++) {
-                void *ptr = items[i];
-                rtree_entry_t entry = rtree_read(ptr);
-                extent_t *slab = rtree_entry_extent(entry);
-                if (unlikely(rtree_entry_binid(entry) != bi))
-                    io_fatal("invalid free(%p): freed with the wrong size class\n", ptr);
-                if (slab->arena_ind == arena->ind)
-                    bin_dalloc_locked(bin, szind, &arena->ex, slab, ptr);
-                else
-                    items[kept++] = ptr;
-            }
+            remaining = bin_dalloc_batch(bin, szind, &arena->ex, items, ents, remaining);
             mutex_unlock(&bin->lock);
-            remaining = kept;
         }
     } else {
         for (unsigned i = 0; i < nflush; i++)
@@ -150,13 +193,22 @@ void tcache_event(tcache_t *tc) {
     tc->gc_ticks = 0;
     unsigned bi = tc->gc_bin + 1;
     cache_bin_t *cb = &tc->bins[bi];
-    if (!cb->dried && cb->ncached > 0) {
-        tcache_flush_bin(tc, bi, cb->ncached / 2);
+    if (!cb->dried) {
+        /* Not used up since the last visit: give back half, and shrink toward the base. */
+        uint32_t base = tcache_nslots_base(bi - 1);
+        if (cb->ncached_max > base)
+            tcache_bin_resize(tc, bi, cb->ncached_max / 2 > base ? cb->ncached_max / 2 : base);
+        uint32_t keep = cb->ncached / 2;
+        if (keep > cb->ncached_max / 2)
+            keep = cb->ncached_max / 2;
+        tcache_flush_bin(tc, bi, keep);
         if (cb->nfill > 1)
             cb->nfill /= 2;
-    } else if (cb->dried && cb->nfill < cb->ncached_max / 2) {
+    } else if (cb->nfill < cb->ncached_max / 2) {
         cb->nfill *= 2;
     }
+    if (cb->nfill > cb->ncached_max / 2 && cb->ncached_max > 1)
+        cb->nfill = (uint16_t)(cb->ncached_max / 2);
     cb->dried = 0;
     tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
     if (tc->arena != NULL)

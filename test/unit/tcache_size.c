@@ -1,7 +1,9 @@
 /*
- * Thread-cache sizing: every cached class gets a stack, small classes keep up to twice a slab's
- * regions (20..200), and no bin may hold more than TCACHE_BIN_BYTES (or TCACHE_NSLOTS_BYTES_MIN
- * regions of a bigger class), so one thread's cache stays within a few hundred KiB.
+ * Thread-cache sizing: every cached class gets a stack, small classes start at up to twice a
+ * slab's regions (20..200), and no bin starts with room for more than TCACHE_BIN_BYTES (or
+ * TCACHE_NSLOTS_BYTES_MIN regions of a bigger class), so one thread's cache starts within a few
+ * hundred KiB. The stacks have room for each bin's cap, which is at least its base size and at
+ * most TCACHE_NSLOTS_SMALL_MAX regions and TCACHE_BIN_BYTES_CAP bytes (or the base).
  */
 #include "allocator/internal/conf.h"
 #include "allocator/internal/tcache.h"
@@ -31,8 +33,15 @@ int main(void) {
         if (i < SC_NBINS && size * TCACHE_NSLOTS_SMALL_MIN <= TCACHE_BIN_BYTES)
             check(cb->ncached_max >= TCACHE_NSLOTS_SMALL_MIN);
         check(cb->nfill >= 1 && cb->nfill <= cb->ncached_max);
+        check_eq(cb->ncached_max, tcache_nslots_base(i));
+        uint32_t cap = tcache_nslots_cap(i);
+        check(cap >= cb->ncached_max);
+        check(cap <= TCACHE_NSLOTS_SMALL_MAX);
+        check((size_t)cap * size <= TCACHE_BIN_BYTES_CAP || cap == cb->ncached_max);
+        if (i + 1 < tc.nhbins)
+            check_eq(tc.bins[i + 2].stack - cb->stack, cap);
         total_bytes += (size_t)cb->ncached_max * size;
-        total_slots += cb->ncached_max;
+        total_slots += cap;
     }
     check_eq(total_slots * sizeof(void *), need);
     check(tc.bins[0].ncached_max == 0); /* the always-empty bin */

@@ -41,6 +41,14 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
  * goes back to ex (taking ex->lock). Aborts with a message on a double or misaligned free.
  */
 void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr);
+/*
+ * The same for a batch: ptrs[i] lies in slab rtree_entry_extent(ents[i]), all of class binind.
+ * Those in slabs of ex's arena are returned; the others are moved, in order, to the front of
+ * ptrs and ents, and their number is returned. bin->lock must be held.
+ */
+#define BIN_PREFETCH_AHEAD 4
+unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
+                          rtree_entry_t *ents, unsigned n);
 
 void bin_prefork(bin_t *bin);
 void bin_postfork_parent(bin_t *bin);

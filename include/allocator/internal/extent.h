@@ -41,20 +41,23 @@ typedef enum {
 #define SLAB_BITMAP_WORDS ((SLAB_MAXREGS + 63) / 64)
 
 typedef struct extent_s {
+    /*
+     * What a slab free touches comes first, in one cache line with 4 KiB pages: the address,
+     * the owning arena and the bitmap (bin lock). A set bit is a free region.
+     */
     uintptr_t addr;
+    unsigned arena_ind;
+    uint32_t nfree;
+    uint64_t bitmap[SLAB_BITMAP_WORDS];
+    uint16_t szind; /* size class while active */
+    uint8_t state;  /* extent_state_t */
+    bool slab;
     size_t size;
     uintptr_t chunk_addr; /* the chunk holding this extent, for merge bounds */
     size_t chunk_size;
-    unsigned arena_ind;
-    uint16_t szind;  /* size class while active */
-    uint8_t state;   /* extent_state_t */
-    bool slab;
-    struct extent_s *next, *prev;         /* eset bin list, or a bin's non-full slab list */
+    struct extent_s *next, *prev;         /* eset bin list, or a bin's slab lists */
     struct extent_s *lru_next, *lru_prev; /* eset LRU list */
     uint64_t serial;                      /* allocation order, for address-ordered reuse */
-    /* Slab state (bin lock). A set bit is a free region. */
-    uint32_t nfree;
-    uint64_t bitmap[SLAB_BITMAP_WORDS];
 } CACHE_ALIGNED extent_t;
 
 typedef struct eset_s {

@@ -9,6 +9,13 @@
  * Misses fill a small bin in one batch under one bin lock; overflows flush the oldest half,
  * grouped by owning arena. Every TCACHE_GC_TICKS slow-path events one bin is garbage
  * collected: if it did not run dry since the last visit, half its cached regions are flushed.
+ *
+ * A bin starts at its base size (at most TCACHE_BIN_BYTES) and grows, doubling up to its cap
+ * (tcache_nslots_cap), when it overflows after running dry since its last overflow: the
+ * thread's working set of that class cycles through more than the bin holds, so every cycle
+ * would otherwise flush to the arena and fill back from it. All of a thread's bins together
+ * grow by at most TCACHE_GROW_BYTES; the GC shrinks a bin that did not run dry back toward its
+ * base size and gives the bytes back.
  */
 #ifndef ALLOCATOR_INTERNAL_TCACHE_H
 #define ALLOCATOR_INTERNAL_TCACHE_H
@@ -22,6 +29,10 @@
 /* A bin caches at most this many bytes (but at least TCACHE_NSLOTS_BYTES_MIN regions). */
 #define TCACHE_BIN_BYTES ((size_t)32 << 10)
 #define TCACHE_NSLOTS_BYTES_MIN 4
+/* What one small bin may grow to, in bytes (or TCACHE_NSLOTS_SMALL_MAX regions). */
+#define TCACHE_BIN_BYTES_CAP ((size_t)128 << 10)
+/* What all the bins of one thread may grow beyond their base sizes, together. */
+#define TCACHE_GROW_BYTES ((size_t)512 << 10)
 
 typedef struct cache_bin_s {
     void **stack;
@@ -30,7 +41,7 @@ typedef struct cache_bin_s {
     uint32_t size;   /* usable size of the class (for thread.allocated) */
     uint16_t nfill;  /* regions fetched by the next miss */
     uint8_t dried;   /* ran dry since the last GC visit */
-    uint8_t pad;
+    uint8_t missed;  /* ran dry since the last overflow */
     uint64_t nrequests; /* hits and misses since the last merge into the arena */
 } cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
@@ -40,11 +51,15 @@ typedef struct tcache_s {
     unsigned nhbins; /* classes 0..nhbins-1 are cached */
     unsigned gc_bin;
     unsigned gc_ticks;
-    arena_t *arena; /* where fills come from */
+    size_t grown_bytes; /* sum over bins of (ncached_max - base size) * class size */
+    arena_t *arena;     /* where fills come from */
 } tcache_t;
 
 /* Number of classes cached for opt_tcache_max, and the stack memory a tcache needs. */
 unsigned tcache_nhbins(void);
+/* A bin's starting size and the most it may grow to, in regions, for size-class index ind. */
+uint32_t tcache_nslots_base(unsigned ind);
+uint32_t tcache_nslots_cap(unsigned ind);
 size_t tcache_stack_bytes(void);
 /* Set up tc; stacks is tcache_stack_bytes() of memory (NULL with enabled false). */
 void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled);
@@ -52,6 +67,8 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled);
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind);
 /* Flush bin (index into bins[]) until keep regions remain. */
 void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep);
+/* Bin bi is full and a region is to be pushed: grow it or flush half of it. */
+void tcache_bin_overflow(tcache_t *tc, unsigned bi);
 void tcache_flush_all(tcache_t *tc);
 /* Called on slow-path events: advances the incremental GC. */
 void tcache_event(tcache_t *tc);

@@ -1,0 +1,109 @@
+/*
+ * Thread-cache growth: a bin whose working set cycles through more than it holds (it overflows
+ * after running dry) doubles up to its cap, so the cycle stops flushing to the arena; the growth
+ * of all bins together stays within TCACHE_GROW_BYTES and is accounted exactly; the GC shrinks
+ * a bin that is no longer used back to its base size.
+ */
+#include "allocator/internal/tcache.h"
+#include "allocator/internal/tsd.h"
+#include "unit.h"
+
+static void *blocks[TCACHE_NSLOTS_SMALL_MAX * 2];
+
+/* Allocate n blocks of size, then free them all: one cycle of a batch workload. */
+static void cycle(size_t size, unsigned n) {
+    for (unsigned i = 0; i < n; i++)
+        blocks[i] = malloc(size);
+    for (unsigned i = 0; i < n; i++)
+        free(blocks[i]);
+}
+
+static size_t grown_sum(const tcache_t *tc) {
+    size_t sum = 0;
+    for (unsigned i = 0; i < tc->nhbins; i++)
+        sum += (size_t)(tc->bins[i + 1].ncached_max - tcache_nslots_base(i)) * sz_index2size(i);
+    return sum;
+}
+
+int main(void) {
+    free(malloc(1)); /* initialise the allocator and this thread's cache */
+    tsd_t *tsd = tsd_get();
+    check(tsd_is_real(tsd));
+    tcache_t *tc = &tsd->tcache;
+
+    unsigned ind = sz_size2index(512);
+    cache_bin_t *cb = &tc->bins[ind + 1];
+    uint32_t base = tcache_nslots_base(ind), cap = tcache_nslots_cap(ind);
+    check(cap > base);
+    check_eq(cb->ncached_max, base);
+    bin_t *bin = &arena_get(0)->bins[ind];
+
+    /* A working set of cap blocks: the bin grows, doubling, until the whole set fits. */
+    unsigned cycles = 0;
+    while (cb->ncached_max < cap && cycles < 16) {
+        uint32_t before = cb->ncached_max;
+        cycle(512, cap);
+        check(cb->ncached_max == cap || cb->ncached_max == before * 2);
+        cycles++;
+    }
+    check_eq(cb->ncached_max, cap);
+    check(cycles >= 2 && cycles <= 8);
+    check_eq(tc->grown_bytes, grown_sum(tc));
+    /*
+     * A fill may overshoot what a cycle lacks, and the overflow it causes then flushes half:
+     * within a few cycles the whole set sits in the cache, and from then on the cycle runs
+     * from the cache alone: no flush and no fill.
+     */
+    for (int i = 0; i < 64 && cb->ncached != cap; i++)
+        cycle(512, cap);
+    check_eq(cb->ncached, cap);
+    uint64_t flushes = bin->stats.nflushes, fills = bin->stats.nfills;
+    for (int i = 0; i < 10; i++)
+        cycle(512, cap);
+    check_eq(bin->stats.nflushes, flushes);
+    check_eq(bin->stats.nfills, fills);
+
+    /* Every class cycling at once: the growth stops at the thread's budget. */
+    for (int round = 0; round < 8; round++) {
+        for (unsigned i = 0; i < SC_NBINS && i < tc->nhbins; i++)
+            cycle(sz_index2size(i), tcache_nslots_cap(i));
+    }
+    check(tc->grown_bytes <= TCACHE_GROW_BYTES);
+    check(tc->grown_bytes > TCACHE_GROW_BYTES / 2);
+    check_eq(tc->grown_bytes, grown_sum(tc));
+    for (unsigned i = 0; i < tc->nhbins; i++) {
+        check(tc->bins[i + 1].ncached_max >= tcache_nslots_base(i));
+        check(tc->bins[i + 1].ncached_max <= tcache_nslots_cap(i));
+        check(tc->bins[i + 1].ncached <= tc->bins[i + 1].ncached_max);
+    }
+
+    /* Idle: each GC visit finds the bins unused, halves them back to base and flushes. */
+    for (unsigned visit = 0; visit < 12; visit++) {
+        for (unsigned t = 0; t < TCACHE_GC_TICKS * tc->nhbins; t++)
+            tcache_event(tc);
+    }
+    check_eq(tc->grown_bytes, 0);
+    for (unsigned i = 0; i < tc->nhbins; i++) {
+        check_eq(tc->bins[i + 1].ncached_max, tcache_nslots_base(i));
+        check(tc->bins[i + 1].ncached <= tc->bins[i + 1].ncached_max / 2);
+    }
+
+    /* Frees that overflow without the bin having run dry do not grow it. */
+    cycle(512, base); /* runs dry once: the next overflow may grow */
+    for (unsigned i = 0; i < base + 1; i++)
+        blocks[i] = malloc(512);
+    for (unsigned i = 0; i < base + 1; i++)
+        free(blocks[i]); /* the overflow grows the bin, clearing the flag */
+    uint32_t grown = cb->ncached_max;
+    check(grown > base);
+    void *extra[TCACHE_NSLOTS_SMALL_MAX];
+    unsigned n = 0;
+    /* Blocks from another thread's point of view do not matter here: take fresh ones while
+     * the cache still holds regions (no miss), then free more than it holds. */
+    while (cb->ncached > 0 && n < TCACHE_NSLOTS_SMALL_MAX)
+        extra[n++] = malloc(512);
+    for (unsigned i = 0; i < n; i++)
+        free(extra[i]);
+    check_eq(cb->ncached_max, grown);
+    return unit_finish("tcache_grow");
+}
