@@ -104,15 +104,12 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
     return got;
 }
 
-/* Return ptr to slab (bin lock held); an emptied slab goes back to ex. No statistics. */
-static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, extents_t *ex,
-                                         extent_t *slab, void *ptr) {
-    uintptr_t off = (uintptr_t)ptr - slab->addr;
-    unsigned ind = sz_region_index(info, slab->addr, (uintptr_t)ptr);
-    if (unlikely((size_t)ind * info->reg_size != off || ind >= info->nregs))
-        io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
-    if (unlikely(slab_bitmap_give(slab, ind)))
-        io_fatal("double free of %p detected\n", ptr);
+/*
+ * slab just became non-full (nfree 1) or empty: move it between the lists, or give it back to
+ * ex. slabcur is on no list and stays where it is.
+ */
+static NOINLINE void bin_slab_transition(bin_t *bin, const bin_info_t *info, extents_t *ex,
+                                         extent_t *slab) {
     if (slab == bin->slabcur)
         return;
     if (slab->nfree == info->nregs) {
@@ -122,9 +119,26 @@ static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, ext
         mutex_lock(&ex->lock);
         extent_dalloc(ex, slab);
         mutex_unlock(&ex->lock);
-    } else if (slab->nfree == 1) {
+    } else {
         bin_nonfull_insert(bin, slab);
     }
+}
+
+/*
+ * Return ptr to slab (bin lock held). No statistics. Slabs have no tail (sc.c sizes them to a
+ * whole number of regions) and ptr lies in slab's pages, so a region index whose offset
+ * matches is in range.
+ */
+static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, extents_t *ex,
+                                         extent_t *slab, void *ptr) {
+    uintptr_t off = (uintptr_t)ptr - slab->addr;
+    unsigned ind = sz_region_index(info, slab->addr, (uintptr_t)ptr);
+    if (unlikely((size_t)ind * info->reg_size != off))
+        io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
+    if (unlikely(slab_bitmap_give(slab, ind)))
+        io_fatal("double free of %p detected\n", ptr);
+    if (unlikely(slab->nfree == 1 || slab->nfree == info->nregs))
+        bin_slab_transition(bin, info, ex, slab);
 }
 
 void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr) {

@@ -607,8 +607,13 @@ uint64_t extents_decay(extents_t *ex, uint64_t now_ns) {
 }
 
 void extents_decay_tick(extents_t *ex) {
-    if ((ex->decay_dirty.ms > 0 || ex->decay_muzzy.ms > 0) && nstime_usable())
-        extents_decay_step(ex, nstime_now());
+    if ((ex->decay_dirty.ms > 0 || ex->decay_muzzy.ms > 0) && nstime_usable()) {
+        uint64_t now = nstime_now();
+        if (decay_due(&ex->decay_dirty, now) || decay_due(&ex->decay_muzzy, now))
+            extents_decay_step(ex, now);
+        else
+            extents_decay_immediate(ex);
+    }
 }
 
 void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms) {

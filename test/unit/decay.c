@@ -146,5 +146,26 @@ int main(void) {
     decay_purged(&d, n);
     wait = decay_ns_until_purge(&d, 50 * MS, n);
     check(wait >= 100 * MS && wait < 2000 * MS);
+    /* decay_due is true exactly when decay_advance would act (start the clock or end an
+     * epoch), including a clock that steps backwards; a decay that is off is never due. */
+    decay_init(&d, 1000, 0);
+    uint64_t tt = 5000 * MS;
+    unsigned acts = 0;
+    for (unsigned i = 0; i < 2000; i++) {
+        tt += (uint64_t)(i * 7919u % 20000u) * 1000; /* 0 to 20 ms */
+        if (i == 1000)
+            tt -= 100 * MS;
+        decay_t before = d;
+        bool due = decay_due(&d, tt);
+        bool acted = decay_advance(&d, tt, i);
+        acted = acted || before.started != d.started || before.epoch_ns != d.epoch_ns;
+        check_eq(due, acted);
+        acts += acted;
+    }
+    check(acts > 100 && acts < 2000);
+    decay_init(&d, 0, 0);
+    check(!decay_due(&d, tt));
+    decay_init(&d, -1, 0);
+    check(!decay_due(&d, tt));
     return unit_finish("decay");
 }

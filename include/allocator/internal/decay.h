@@ -38,6 +38,15 @@ typedef struct decay_s {
 /* The smoothstep weights, h[i] in DECAY_FRAC_BITS fixed point (h[NSTEPS - 1] == 1.0). */
 extern const uint32_t decay_h[DECAY_NSTEPS];
 
+/*
+ * Would decay_advance(d, now_ns, ...) change anything: start the clock, or end an epoch? A
+ * cheap test for the callers that tick on every page-allocator event.
+ */
+static inline bool decay_due(const decay_t *d, uint64_t now_ns) {
+    return d->ms > 0 &&
+           (!d->started || now_ns < d->epoch_ns || now_ns - d->epoch_ns >= d->interval_ns);
+}
+
 /* Set the window (ms >= -1) and forget the history. npages: pages of this state now. */
 void decay_init(decay_t *d, ssize_t ms, size_t npages);
 /* Is ms a valid setting? */
