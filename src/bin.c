@@ -79,22 +79,7 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
                 break;
             bin->slabcur = slab;
         }
-        /* Whole bitmap words at a time: each set bit is a free region. */
-        for (unsigned w = 0; got < n && slab->nfree > 0; w++) {
-            uint64_t bits = slab->bitmap[w];
-            if (bits == 0)
-                continue;
-            uintptr_t base = slab->addr + (size_t)w * 64 * info->reg_size;
-            unsigned took = 0;
-            do {
-                unsigned bit = (unsigned)__builtin_ctzll(bits);
-                bits &= bits - 1;
-                out[got++] = (void *)(base + (size_t)bit * info->reg_size);
-                took++;
-            } while (bits != 0 && got < n);
-            slab->bitmap[w] = bits;
-            slab->nfree -= took;
-        }
+        got += slab_regions_take(slab, info->reg_size, out + got, n - got);
     }
     bin->stats.nmalloc += got;
     bin->stats.curregs += got;

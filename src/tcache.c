@@ -89,10 +89,8 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
 static void tcache_bin_resize(tcache_t *tc, unsigned bi, uint32_t n) {
     cache_bin_t *cb = &tc->bins[bi];
     size_t size = sz_index2size(bi - 1);
-    size_t base = tcache_nslots_base(bi - 1);
-    tc->grown_bytes -= (cb->ncached_max - base) * size;
+    tc->grown_bytes = tc->grown_bytes + (size_t)n * size - (size_t)cb->ncached_max * size;
     cb->ncached_max = n;
-    tc->grown_bytes += (n - base) * size;
 }
 
 void tcache_bin_overflow(tcache_t *tc, unsigned bi) {

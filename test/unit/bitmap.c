@@ -1,6 +1,14 @@
-/* Slab bitmaps: take returns the lowest free region, give detects double frees. */
+/* Slab bitmaps: taking returns the lowest free region, give detects double frees. */
 #include "allocator/internal/extent.h"
 #include "unit.h"
+
+/* The index of the next region slab_regions_take hands out (address 0, 1-byte regions). */
+static unsigned slab_bitmap_take(extent_t *slab) {
+    void *p = NULL;
+    slab->addr = 0;
+    slab_regions_take(slab, 1, &p, 1);
+    return (unsigned)(uintptr_t)p;
+}
 
 int main(void) {
     extent_t slab;

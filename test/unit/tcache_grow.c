@@ -88,22 +88,24 @@ int main(void) {
         check(tc->bins[i + 1].ncached <= tc->bins[i + 1].ncached_max / 2);
     }
 
-    /* Frees that overflow without the bin having run dry do not grow it. */
-    cycle(512, base); /* runs dry once: the next overflow may grow */
-    for (unsigned i = 0; i < base + 1; i++)
+    /*
+     * Frees that overflow again before the bin runs dry do not grow it again: 3 * base blocks
+     * are taken (the bin runs dry), then freed. The first overflow doubles the bin and clears
+     * the flag; the frees after it overflow the doubled bin, which must flush, not grow.
+     */
+    unsigned m = 3 * base;
+    check(m <= sizeof(blocks) / sizeof(blocks[0]));
+    for (unsigned i = 0; i < m; i++)
         blocks[i] = malloc(512);
-    for (unsigned i = 0; i < base + 1; i++)
-        free(blocks[i]); /* the overflow grows the bin, clearing the flag */
+    unsigned freed = 0;
+    while (cb->ncached_max == base && freed < m)
+        free(blocks[freed++]);
     uint32_t grown = cb->ncached_max;
     check(grown > base);
-    void *extra[TCACHE_NSLOTS_SMALL_MAX];
-    unsigned n = 0;
-    /* Blocks from another thread's point of view do not matter here: take fresh ones while
-     * the cache still holds regions (no miss), then free more than it holds. */
-    while (cb->ncached > 0 && n < TCACHE_NSLOTS_SMALL_MAX)
-        extra[n++] = malloc(512);
-    for (unsigned i = 0; i < n; i++)
-        free(extra[i]);
+    uint64_t flushes_before = bin->stats.nflushes;
+    while (freed < m)
+        free(blocks[freed++]);
+    check(bin->stats.nflushes > flushes_before); /* the second overflow did happen */
     check_eq(cb->ncached_max, grown);
     return unit_finish("tcache_grow");
 }

@@ -192,17 +192,30 @@ static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
     slab->nfree = nregs;
 }
 
-/* Index of the lowest free region, which is then marked used. Requires nfree > 0. */
-static inline unsigned slab_bitmap_take(extent_t *slab) {
-    for (unsigned w = 0;; w++) {
+/*
+ * Take up to n free regions of reg_size bytes, lowest address first, marking them used and
+ * writing their addresses to out. Returns how many were taken (fewer only if the slab ran out).
+ * Works a bitmap word at a time: each set bit is a free region.
+ */
+static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void **out,
+                                         unsigned n) {
+    unsigned got = 0;
+    for (unsigned w = 0; got < n && slab->nfree > 0; w++) {
         uint64_t bits = slab->bitmap[w];
-        if (bits != 0) {
+        if (bits == 0)
+            continue;
+        uintptr_t base = slab->addr + (size_t)w * 64 * reg_size;
+        unsigned took = 0;
+        do {
             unsigned bit = (unsigned)__builtin_ctzll(bits);
-            slab->bitmap[w] = bits & (bits - 1);
-            slab->nfree--;
-            return w * 64 + bit;
-        }
+            bits &= bits - 1;
+            out[got + took++] = (void *)(base + (size_t)bit * reg_size);
+        } while (bits != 0 && got + took < n);
+        slab->bitmap[w] = bits;
+        slab->nfree -= took;
+        got += took;
     }
+    return got;
 }
 
 /* Mark region ind free. Returns true if it already was (a double free). */
