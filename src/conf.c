@@ -341,3 +341,20 @@ void conf_confirm(unsigned narenas) {
                   conf_src_names[o->src]);
     }
 }
+
+/*
+ * The documentation check's view of the options table (test/unit/doc_names.c): option i's name
+ * and the type the manual gives it, or false past the end.
+ */
+bool conf_option_get(size_t i, const char **name, const char **type) {
+    if (i >= ARRAY_SIZE(opt_table))
+        return false;
+    static const char *const type_names[] = {
+        [OPT_BOOL] = "bool", [OPT_INT] = "ssize_t", [OPT_SIZE] = "size_t",
+        [OPT_JUNK] = "const char *", [OPT_STR] = "const char *", [OPT_ENUM] = "const char *",
+    };
+    const opt_desc_t *o = &opt_table[i];
+    *name = o->name;
+    *type = o->var == (void *)&opt_narenas ? "unsigned" : type_names[o->type];
+    return true;
+}

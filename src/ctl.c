@@ -1060,3 +1060,35 @@ EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *ol
                         void *newp, size_t newlen) {
     return ctl_bymib(mib, miblen, oldp, oldlenp, newp, newlen);
 }
+
+/*
+ * The documentation check's view of the tree (test/unit/doc_names.c): calls cb once per leaf
+ * with its full name in jemalloc's notation, each numeric level written "<i>", "<j>", ... in
+ * order of depth. Reads only the static tables; needs no initialisation.
+ */
+static void ctl_names_walk(const ctl_node_t *node, char *buf, size_t len, char letter,
+                           void (*cb)(const char *name, void *arg), void *arg) {
+    if (node->handler != NULL) {
+        buf[len] = '\0';
+        cb(buf, arg);
+        return;
+    }
+    const char *sep = len == 0 ? "" : ".";
+    if (node->indexed != NULL) {
+        size_t n = len + io_format(buf + len, CTL_NAME_MAX - len, "%s<%c>", sep, letter);
+        if (n < CTL_NAME_MAX)
+            ctl_names_walk(node->indexed, buf, n, (char)(letter + 1), cb, arg);
+        return;
+    }
+    for (size_t c = 0; node->children != NULL && node->children[c].name != NULL; c++) {
+        const ctl_node_t *child = &node->children[c];
+        size_t n = len + io_format(buf + len, CTL_NAME_MAX - len, "%s%s", sep, child->name);
+        if (n < CTL_NAME_MAX)
+            ctl_names_walk(child, buf, n, letter, cb, arg);
+    }
+}
+
+void ctl_names_foreach(void (*cb)(const char *name, void *arg), void *arg) {
+    char buf[CTL_NAME_MAX];
+    ctl_names_walk(&root_node, buf, 0, 'i', cb, arg);
+}
