@@ -280,3 +280,10 @@ bool tcaches_destroy(unsigned ind) {
     mutex_unlock(&tcaches_lock);
     return true;
 }
+
+void tcaches_foreach_locked(void (*fn)(tcache_t *tc, void *arg), void *arg) {
+    for (unsigned i = 0; i < TCACHES_MAX; i++) {
+        if (tcaches[i] != NULL)
+            fn(tcaches[i], arg);
+    }
+}

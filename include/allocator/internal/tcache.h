@@ -86,6 +86,8 @@ tcache_t *tcaches_get(unsigned ind);
 /* Flush, or flush and release, explicit cache ind. Return false if there is none. */
 bool tcaches_flush(unsigned ind);
 bool tcaches_destroy(unsigned ind);
+/* Call fn on every explicit cache; the caller holds tcaches_lock (through fork_lock_all). */
+void tcaches_foreach_locked(void (*fn)(tcache_t *tc, void *arg), void *arg);
 void tcaches_prefork(void);
 void tcaches_postfork_parent(void);
 void tcaches_postfork_child(void);
