@@ -74,16 +74,22 @@ static uint64_t heapwalk_parse_u64(const char *s) {
 }
 
 /*
- * Thread tid's scheduler state letter (0 when it is gone or /proc cannot say) and a measure of
- * the CPU time it has had: nanoseconds from schedstat, or else clock ticks from stat, scaled so
- * that QUIESCE_RUN below means "ran on for longer than any fast path takes".
+ * What the kernel says of thread tid: its scheduler state letter (0 when it is gone or /proc
+ * cannot say), the CPU time it has had (ns) and how often it was scheduled in, from schedstat;
+ * without schedstat, CPU time from stat's utime + stime in ticks, counted as 10 ms each.
  */
-#define QUIESCE_RUN_NS 20000 /* 20 us of CPU: thousands of fast paths */
-static char heapwalk_thread_probe(int tid, uint64_t *run) {
+typedef struct heapwalk_probe_s {
+    char state;
+    uint64_t run_ns;
+    uint64_t slices;
+} heapwalk_probe_t;
+
+static heapwalk_probe_t heapwalk_thread_probe(int tid) {
+    heapwalk_probe_t pr = {0, 0, 0};
     char buf[512];
     ssize_t n = heapwalk_read_proc(tid, "stat", buf, sizeof(buf));
     if (n <= 0)
-        return 0;
+        return pr;
     /* "pid (comm) S ..."; comm may hold spaces and parentheses, so find the last ')'. */
     ssize_t close_paren = -1;
     for (ssize_t i = 0; i < n; i++) {
@@ -91,14 +97,20 @@ static char heapwalk_thread_probe(int tid, uint64_t *run) {
             close_paren = i;
     }
     if (close_paren < 0 || close_paren + 2 >= n)
-        return 0;
-    char state = buf[close_paren + 2];
+        return pr;
+    pr.state = buf[close_paren + 2];
     char sched[128];
     if (heapwalk_read_proc(tid, "schedstat", sched, sizeof(sched)) > 0) {
-        *run = heapwalk_parse_u64(sched);
-        return state;
+        /* "run_ns wait_ns slices" */
+        const char *p = sched;
+        pr.run_ns = heapwalk_parse_u64(p);
+        for (int field = 0; field < 2 && *p != '\0'; p++) {
+            if (*p == ' ')
+                field++;
+        }
+        pr.slices = heapwalk_parse_u64(p);
+        return pr;
     }
-    /* No schedstat: utime + stime (fields 14 and 15) in ticks; two ticks more is enough. */
     const char *p = buf + close_paren + 2;
     for (int field = 3; field < 14 && *p != '\0'; p++) {
         if (*p == ' ')
@@ -109,30 +121,34 @@ static char heapwalk_thread_probe(int tid, uint64_t *run) {
         p++;
     if (*p == ' ')
         ticks += heapwalk_parse_u64(p + 1);
-    *run = ticks * (QUIESCE_RUN_NS / 2);
-    return state;
+    pr.run_ns = ticks * 10000000;
+    return pr;
 }
 
 /*
- * Wait until thread tsd cannot still be inside a fast path it entered before its tsd_tls was
- * pointed at tsd_disabled: a fast path makes no system call, so a thread asleep in the kernel is
- * not inside one, and a thread that has run on for QUIESCE_RUN_NS has left it. A thread that
- * stays stopped (a debugger) is given up on after a second.
+ * Wait until thread tsd cannot still be inside an allocator call it entered before its tsd_tls
+ * was pointed at tsd_disabled (a fast path, or the lock-free part of a slow path: a few dozen
+ * instructions). It cannot if it is asleep in the kernel, since that code makes no system call;
+ * or if it has since been scheduled in at least three times, or has had 20 ms more CPU time
+ * (the kernel updates a running thread's time only at its ticks, up to 10 ms late): either way it
+ * has run on, uninterrupted, far longer than that code takes. A thread that stays stopped (a
+ * debugger) is given up on after a second.
  */
+#define QUIESCE_RUN_NS 20000000
+#define QUIESCE_SLICES 3
 static void heapwalk_quiesce(tsd_t *tsd, void *arg) {
     int self = *(int *)arg;
     if (tsd->tid == self || tsd->tid == 0)
         return;
-    uint64_t run0 = 0, run = 0;
-    char state = heapwalk_thread_probe(tsd->tid, &run0);
-    for (unsigned waited_us = 0; waited_us < 1000000; waited_us += 100) {
-        if (state == 0 || state == 'S' || state == 'Z' || state == 'X' || run >= run0 + QUIESCE_RUN_NS)
+    heapwalk_probe_t first = heapwalk_thread_probe(tsd->tid), now = first;
+    for (unsigned waited_us = 0; waited_us < 1000000; waited_us += 50) {
+        if (now.state == 0 || now.state == 'S' || now.state == 'Z' || now.state == 'X' ||
+            now.run_ns >= first.run_ns + QUIESCE_RUN_NS ||
+            (first.slices != 0 && now.slices >= first.slices + QUIESCE_SLICES))
             return;
-        struct timespec ts = {0, 100000};
+        struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
-        state = heapwalk_thread_probe(tsd->tid, &run);
-        if (run < run0)
-            run = run0; /* a fallback reading cannot go backwards; be safe */
+        now = heapwalk_thread_probe(tsd->tid);
     }
 }
 
@@ -169,6 +185,13 @@ typedef struct heapwalk_cached_s {
 
 static void heapwalk_collect_tcache(tcache_t *tc, void *arg) {
     heapwalk_cached_t *c = arg;
+    /* A flush that waits for a lock: its regions are free, in neither bin nor arena yet. */
+    unsigned nflushing = atomic_load_acquire(&tc->nflushing);
+    for (unsigned j = 0; j < nflushing; j++) {
+        if (c->v != NULL)
+            c->v[c->n] = (uintptr_t)tc->flushing[j];
+        c->n++;
+    }
     for (unsigned i = 1; i <= tc->nhbins; i++) {
         const cache_bin_t *cb = &tc->bins[i];
         for (uint32_t j = 0; j < cb->ncached; j++) {
