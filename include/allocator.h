@@ -100,6 +100,20 @@ int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, 
 void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
                         const char *opts);
 
+/*
+ * Heap walking, with bionic's signatures and meaning. malloc_disable stops every allocation and
+ * free in every thread (the calling thread included: it must not allocate) until malloc_enable;
+ * fork in between is allowed, and parent and child each call malloc_enable. malloc_iterate
+ * calls callback once for every live allocation whose start lies in [base, base + size), with
+ * its start and usable size; blocks free in thread caches are not live. The callback must not
+ * allocate. Returns 0, or -1 with errno set. Called without malloc_disable, it disables and
+ * enables around the walk itself.
+ */
+void malloc_disable(void);
+void malloc_enable(void);
+int malloc_iterate(uintptr_t base, size_t size, void (*callback)(uintptr_t base, size_t size, void *arg),
+                   void *arg);
+
 /* Compiled-in option string a program may define, read at initialisation. */
 extern const char *malloc_conf;
 /* Where messages go; NULL (the default) means standard error. */

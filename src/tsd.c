@@ -7,6 +7,8 @@
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
@@ -14,6 +16,7 @@
 __thread tsd_t *tsd_tls __attribute__((tls_model("initial-exec"))) = &tsd_uninit;
 tsd_t tsd_uninit;
 tsd_t tsd_dead;
+tsd_t tsd_disabled;
 
 static pthread_key_t tsd_key;
 static mutex_t tsd_list_lock = MUTEX_INITIALIZER(RANK_TSD_LIST);
@@ -27,8 +30,9 @@ static void tsd_cleanup(void *arg) {
     tcache_flush_all(&tsd->tcache);
     if (tsd->arena != NULL)
         __atomic_sub_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
-    tsd_tls = &tsd_dead;
     mutex_lock(&tsd_list_lock);
+    /* Under the lock, so malloc_disable never points a departed thread back at its state. */
+    tsd_tls = &tsd_dead;
     if (tsd->list_prev != NULL)
         tsd->list_prev->list_next = tsd->list_next;
     else
@@ -60,13 +64,16 @@ tsd_t *tsd_init_thread(void) {
     __atomic_add_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
     tsd->tcache_enabled = tsd_cache_allowed();
     tcache_init(&tsd->tcache, tsd->arena, stacks, tsd->tcache_enabled);
+    tsd->tls_slot = &tsd_tls;
+    tsd->tid = (int)syscall(SYS_gettid);
     mutex_lock(&tsd_list_lock);
     tsd->list_next = tsd_live;
     if (tsd_live != NULL)
         tsd_live->list_prev = tsd;
     tsd_live = tsd;
-    mutex_unlock(&tsd_list_lock);
+    /* Under the lock, so a malloc_disable that lists this thread finds tsd_tls set. */
     tsd_tls = tsd;
+    mutex_unlock(&tsd_list_lock);
     /* May allocate (keys past the first 32); tsd_tls is already usable by then. */
     pthread_setspecific(tsd_key, tsd);
     return tsd;
@@ -88,25 +95,37 @@ void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
     mutex_unlock(&tsd_list_lock);
 }
 
+void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
+    for (tsd_t *t = tsd_live; t != NULL; t = t->list_next)
+        fn(t, arg);
+}
+
 void tsd_prefork(void) { mutex_lock(&tsd_list_lock); }
 void tsd_postfork_parent(void) { mutex_unlock(&tsd_list_lock); }
 
 void tsd_postfork_child(void) {
     mutex_postfork_child(&tsd_list_lock);
-    /* Only the forking thread survives; the others' states (and cached regions) are gone. */
-    tsd_t *self = tsd_tls;
+    /*
+     * Only the forking thread survives; the others' states (and cached regions) are gone. Its
+     * own state is the one that names its tsd_tls (which may point at tsd_disabled when the
+     * fork came between malloc_disable and malloc_enable).
+     */
+    tsd_t *self = NULL;
     tsd_t *t = tsd_live;
     while (t != NULL) {
         tsd_t *next = t->list_next;
-        if (t != self) {
+        if (t->tls_slot == &tsd_tls) {
+            self = t;
+        } else {
             t->list_next = tsd_free;
             tsd_free = t;
         }
         t = next;
     }
     tsd_live = NULL;
-    if (tsd_is_real(self)) {
+    if (self != NULL) {
         self->list_next = self->list_prev = NULL;
+        self->tid = (int)syscall(SYS_gettid);
         tsd_live = self;
         __atomic_add_fetch(&self->arena->nthreads, 1, __ATOMIC_RELAXED);
     }

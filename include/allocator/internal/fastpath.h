@@ -13,17 +13,25 @@
 #ifndef ALLOCATOR_INTERNAL_FASTPATH_H
 #define ALLOCATOR_INTERNAL_FASTPATH_H
 
+#include "allocator/internal/heapwalk.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/tsd.h"
 
 /*
  * The calling thread's state, creating it (and initialising the allocator) when needed:
- * tsd_dead inside init or after thread exit (arena 0, no cache), NULL if init failed.
+ * tsd_dead inside init or after thread exit (arena 0, no cache), NULL if init failed. While
+ * malloc_disable holds the heap, a thread it parked waits here for malloc_enable.
  */
 static inline tsd_t *tsd_fetch(void) {
     tsd_t *tsd = tsd_get();
     if (likely(tsd_is_real(tsd)) || tsd == &tsd_dead)
         return tsd;
+    if (tsd == &tsd_disabled) {
+        tsd = heapwalk_wait();
+        /* Parked again by a newer malloc_disable: serve like a departed thread (arena locks
+         * stop it until that one ends). */
+        return tsd == &tsd_disabled ? &tsd_dead : tsd;
+    }
     switch (init_ensure()) {
     case INIT_OK:
         break;

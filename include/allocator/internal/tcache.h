@@ -53,6 +53,13 @@ typedef struct tcache_s {
     unsigned gc_ticks;
     size_t grown_bytes; /* sum over bins of (ncached_max - base size) * class size */
     arena_t *arena;     /* where fills come from */
+    /*
+     * A flush in progress: the regions it took out of a bin and has not yet returned to their
+     * arenas are flushing[0, nflushing). Both are written before each lock the flush takes, so
+     * whoever holds every lock (malloc_disable) finds each region in exactly one place.
+     */
+    void **flushing;
+    unsigned nflushing;
 } tcache_t;
 
 /* Number of classes cached for opt_tcache_max, and the stack memory a tcache needs. */
@@ -86,6 +93,8 @@ tcache_t *tcaches_get(unsigned ind);
 /* Flush, or flush and release, explicit cache ind. Return false if there is none. */
 bool tcaches_flush(unsigned ind);
 bool tcaches_destroy(unsigned ind);
+/* Call fn on every explicit cache; the caller holds tcaches_lock (through fork_lock_all). */
+void tcaches_foreach_locked(void (*fn)(tcache_t *tc, void *arg), void *arg);
 void tcaches_prefork(void);
 void tcaches_postfork_parent(void);
 void tcaches_postfork_child(void);
