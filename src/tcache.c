@@ -229,6 +229,7 @@ void tcache_event(tcache_t *tc) {
 
 /* ---- explicit caches ------------------------------------------------------------------------ */
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 static tcache_t *tcaches[TCACHES_MAX];
 static tcache_t *tcaches_spare; /* destroyed caches, linked through arena (reused as a link) */
 static mutex_t tcaches_lock = MUTEX_INITIALIZER(RANK_CTL);

@@ -20,6 +20,7 @@ tsd_t tsd_disabled;
 
 static pthread_key_t tsd_key;
 static mutex_t tsd_list_lock = MUTEX_INITIALIZER(RANK_TSD_LIST);
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 static tsd_t *tsd_live;
 static tsd_t *tsd_free;
 

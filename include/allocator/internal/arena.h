@@ -21,6 +21,7 @@ typedef struct large_stats_s {
     size_t curlextents;
 } large_stats_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct arena_s {
     unsigned ind;
     unsigned nthreads; /* atomic: threads bound to this arena */
@@ -31,6 +32,7 @@ typedef struct arena_s {
     struct arena_s *next_spare;      /* arenas_lock: destroyed arenas kept for reuse */
 } arena_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 extern arena_t *arenas[ARENAS_MAX];
 extern unsigned narenas_auto;  /* arenas threads are spread over */
 extern unsigned narenas_total; /* arenas created or reserved (atomic) */

@@ -40,6 +40,7 @@ typedef enum {
 
 #define SLAB_BITMAP_WORDS ((SLAB_MAXREGS + 63) / 64)
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct extent_s {
     /*
      * What a slab free touches comes first, in one cache line with 4 KiB pages: the address,
@@ -60,6 +61,7 @@ typedef struct extent_s {
     uint64_t serial;                      /* allocation order, for address-ordered reuse */
 } CACHE_ALIGNED extent_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct eset_s {
     extent_t *bins[PSZ_NCLASSES];
     uint64_t nonempty[(PSZ_NCLASSES + 63) / 64];
@@ -70,6 +72,7 @@ typedef struct eset_s {
 } eset_t;
 
 /* A mapping obtained from the arena's memory source; never split or merged. */
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct chunk_s {
     uintptr_t addr;
     size_t size;
@@ -86,6 +89,7 @@ typedef struct purge_stats_s {
     uint64_t purged;   /* pages purged */
 } purge_stats_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct extents_s {
     mutex_t lock;
     unsigned arena_ind;

@@ -26,6 +26,7 @@
 #define RTREE_SZIND_SHIFT 48
 #define RTREE_PTR_MASK (((uintptr_t)1 << RTREE_SZIND_SHIFT) - 1)
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef uintptr_t rtree_entry_t;
 
 extern uintptr_t rtree_root[RTREE_ROOT_N];

@@ -25,6 +25,7 @@
 /* Regions per slab never exceed this (the 16-byte class in a one-page slab). */
 #define SLAB_MAXREGS (PAGE / QUANTUM)
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct bin_info_s {
     size_t reg_size;
     size_t slab_size;
@@ -41,6 +42,7 @@ extern uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
  */
 #define SZ_CACHE_BIN_STRIDE 32
 extern uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 extern size_t sz_index2size_tab[SC_NSIZES];
 extern bin_info_t bin_infos[SC_NBINS];
 

@@ -34,6 +34,7 @@
 /* What all the bins of one thread may grow beyond their base sizes, together. */
 #define TCACHE_GROW_BYTES ((size_t)512 << 10)
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct cache_bin_s {
     void **stack;
     uint32_t ncached;
@@ -46,6 +47,7 @@ typedef struct cache_bin_s {
 } cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct tcache_s {
     cache_bin_t bins[SC_NSIZES + 1];
     unsigned nhbins; /* classes 0..nhbins-1 are cached */

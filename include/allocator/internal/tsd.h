@@ -20,6 +20,7 @@
 
 #include "allocator/internal/tcache.h"
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct tsd_s {
     uint64_t thread_allocated;
     uint64_t thread_deallocated;
