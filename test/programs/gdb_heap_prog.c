@@ -11,7 +11,9 @@
  *   cached_min SIZE N     at least N blocks of class SIZE are in some thread cache
  *   threads N             thread states with caches (main + 3)
  *   stats_allocated N     mallctl's stats.allocated (= heap json's allocated + tcached)
- *   live ADDR / freed ADDR / top SIZE   a live and a freed block, the largest live block
+ *   live ADDR, live_inner ADDR   a live block's start, an address 1000 bytes into one
+ *   freed ADDR            an address in a freed block (one a line)
+ *   top SIZE              the largest live block
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -140,6 +142,8 @@ int main(int argc, char **argv) {
     put("live %p\n", b80[1]);
     put("live_inner %p\n", (char *)b64k[2] + 1000);
     put("freed %p\n", b80[0]);
+    put("freed %p\n", b1280[0]);
+    put("freed %p\n", (char *)b64k[1] + 4096);
     put("top %u\n", 5u << 20);
 
     uint64_t epoch = 1;
