@@ -57,6 +57,11 @@ def popcount(x):
     return bin(x).count('1')
 
 
+if hasattr(int, 'bit_count'):
+    def popcount(x):
+        return x.bit_count()
+
+
 class Struct:
     """Reads chosen fields of a C struct from raw bytes, at offsets found in the debug info."""
 
@@ -75,13 +80,36 @@ class Struct:
                 fmt = '<' + int_format(ftype.sizeof, what, path)
                 self.fields[path] = (off, struct.Struct(fmt), False)
 
+        self.compile()
+
+    def compile(self):
+        """One struct.Struct for all the fields (with pad bytes between), so decode is one call."""
+        fmt, pos, self.order = '<', 0, []
+        for name, (off, st, is_array) in sorted(self.fields.items(), key=lambda kv: kv[1][0]):
+            if off < pos:
+                raise HeapError('heap: overlapping fields in a liballocator structure')
+            fmt += ('%dx' % (off - pos) if off > pos else '') + st.format.lstrip('<')
+            n = len(st.unpack_from(bytes(st.size))) if is_array else 0
+            self.order.append((name, n))
+            pos = off + st.size
+        self.whole = struct.Struct(fmt)
+
     def get(self, buf, name, base=0):
         off, st, is_array = self.fields[name]
         vals = st.unpack_from(buf, base + off)
         return vals if is_array else vals[0]
 
     def decode(self, buf, base=0):
-        return {name: self.get(buf, name, base) for name in self.fields}
+        vals = self.whole.unpack_from(buf, base)
+        out, i = {}, 0
+        for name, n in self.order:
+            if n:
+                out[name] = vals[i:i + n]
+                i += n
+            else:
+                out[name] = vals[i]
+                i += 1
+        return out
 
 
 def int_format(size, what, path):
@@ -150,8 +178,11 @@ class Library:
         off, chunks_t = field_offset(arena_t, 'ex.chunks', 'arena_t')
         self.chunk_s = Struct(chunks_t.target(), ['addr', 'size', 'next'], 'chunk_t')
         off, slabcur_t = field_offset(bin_t, 'slabcur', 'bin_t')
-        self.extent = Struct(slabcur_t.target(), ['addr', 'arena_ind', 'nfree', 'bitmap',
-                                                  'szind', 'state', 'slab', 'size'], 'extent_t')
+        extent_t = slabcur_t.target()
+        self.extent = Struct(extent_t, ['addr', 'arena_ind', 'nfree', 'szind', 'state', 'slab',
+                                        'size'], 'extent_t')
+        off, bitmap_t = field_offset(extent_t, 'bitmap', 'extent_t')
+        self.bitmap_span = (off, off + bitmap_t.sizeof)
 
         tsd_live = self.symbol('tsd_live', static=True)
         self.tsd_live_addr = int(tsd_live.value().address)
@@ -345,7 +376,8 @@ class Heap:
                           'tree' % (arena['ind'], pos, base + j * page, base))
                 i = j
                 continue
-            e = lib.extent.decode(lib.read(eaddr, lib.extent.size))
+            raw = lib.read(eaddr, lib.extent.size)
+            e = lib.extent.decode(raw)
             if e['addr'] != pos or e['size'] == 0 or e['size'] % page or \
                     pos + e['size'] > base + size:
                 self.warn('arena %d: radix tree entry for 0x%x names extent 0x%x, which says '
@@ -363,10 +395,8 @@ class Heap:
                     self.warn('slab extent 0x%x has class %d' % (eaddr, szind))
                 else:
                     nregs = self.infos[szind]['nregs']
-                    bits = 0
-                    for w, word in enumerate(e['bitmap']):
-                        bits |= word << (64 * w)
-                    bits &= (1 << nregs) - 1
+                    lo, hi = lib.bitmap_span
+                    bits = int.from_bytes(raw[lo:hi], 'little') & ((1 << nregs) - 1)
                     nfree = popcount(bits)
                     if nfree != e['nfree']:
                         self.warn('slab 0x%x: bitmap has %d free regions, nfree says %d'
