@@ -9,7 +9,8 @@
 # class, large and huge blocks exactly; the threads' caches hold at least what the program left
 # there; allocated + tcached equals mallctl's stats.allocated; live and core JSON are equal.
 # Then: the gdb auto-load file that `make install` writes loads the command by itself; a
-# library without debug information and an unknown layout version get clear errors.
+# library without debug information and an unknown layout version get clear errors, and a
+# process stopped inside the allocator can still be walked.
 #
 # Skips when gdb is missing (Debian package gdb) or cannot trace a process (ptrace refused).
 . "$(dirname "$0")/common.bash"
@@ -112,4 +113,17 @@ grep -q 'has heap layout version 1; this allocator-gdb.py reads version 99' "$d/
     fail "an unknown layout version: no clear message"
 }
 echo "unknown layout version: $(grep -m1 'has heap layout version' "$d/layout.out" | cut -c1-100)..."
+
+# 5. A process stopped inside the allocator (a thread cache being flushed): the walk still ends
+# with a JSON object (mid-update counters may only give warnings).
+"${GDB[@]}" -iex 'set breakpoint pending on' -ex 'break tcache_flush_bin' -ex 'run' -ex 'bt 1' \
+    -ex "source $script" -ex 'echo @@ json\n' -ex 'heap json' -ex 'kill' \
+    --args "$d/prog" "$d/expected" >"$d/inside.out" 2>&1
+grep -q '^#0 .*tcache_flush_bin' "$d/inside.out" ||
+    { tail -10 "$d/inside.out" >&2; fail "the program did not stop in tcache_flush_bin"; }
+sed -n '/^@@ json/,$p' "$d/inside.out" | grep '^{' |
+    "$PY" -c 'import json, sys; j = json.load(sys.stdin); assert j["classes"] and j["allocated"] > 0
+print("stopped in tcache_flush_bin: heap json gives %d classes, %d warnings" %
+      (len(j["classes"]), len(j["warnings"])))' ||
+    { tail -10 "$d/inside.out" >&2; fail "stopped inside the allocator: no heap json"; }
 echo "ok: $PROG_TEST"
