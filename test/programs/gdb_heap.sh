@@ -14,6 +14,7 @@
 #
 # Skips when gdb is missing (Debian package gdb) or cannot trace a process (ptrace refused).
 . "$(dirname "$0")/common.bash"
+. "$(dirname "$0")/scratch_build.bash"
 
 need_tool gdb gdb
 CC=${CC:-cc}
@@ -77,8 +78,8 @@ echo "live: the walk took $walk s"
 
 # 3. The auto-load file of an installed library: `heap` without sourcing anything.
 inst=$d/inst
-env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s -C "$TOP_BUILDDIR" install prefix="$inst" \
-    >"$d/install.out" 2>&1 || { cat "$d/install.out" >&2; fail "make install prefix=$inst"; }
+scratch_make "$TOP_BUILDDIR" -s install prefix="$inst" >"$d/install.out" 2>&1 ||
+    { cat "$d/install.out" >&2; fail "make install prefix=$inst"; }
 auto=$inst/share/gdb/auto-load$inst/lib/liballocator.so.1-gdb.py
 [ -e "$auto" ] || fail "make install wrote no gdb auto-load file at $auto"
 [ -e "$inst/share/liballocator/allocator-gdb.py" ] || fail "make install: no allocator-gdb.py"
