@@ -83,7 +83,7 @@ scratch_make "$TOP_BUILDDIR" -s install prefix="$inst" >"$d/install.out" 2>&1 ||
 auto=$inst/share/gdb/auto-load$inst/lib/liballocator.so.1-gdb.py
 [ -e "$auto" ] || fail "make install wrote no gdb auto-load file at $auto"
 [ -e "$inst/share/liballocator/allocator-gdb.py" ] || fail "make install: no allocator-gdb.py"
-LD_LIBRARY_PATH=$inst/lib "${GDB[@]}" -iex "add-auto-load-safe-path $inst" \
+LD_LIBRARY_PATH=$inst/lib "${GDB[@]}" -iex "add-auto-load-safe-path $inst/share/gdb/auto-load" \
     -iex "add-auto-load-scripts-directory $inst/share/gdb/auto-load" \
     -ex 'break heap_ready' -ex 'run' -ex 'info sharedlibrary' -ex 'echo @@ json\n' \
     -ex 'heap json' -ex 'kill' --args "$d/prog" "$d/expected" >"$d/auto.out" 2>&1
