@@ -495,6 +495,10 @@ class Heap:
             return out
         selected = gdb.selected_thread()
         try:
+            frame = gdb.selected_frame()
+        except gdb.error:
+            frame = None
+        try:
             for th in self.lib.inferior.threads():
                 try:
                     th.switch()
@@ -504,6 +508,8 @@ class Heap:
         finally:
             if selected is not None and selected.is_valid():
                 selected.switch()
+                if frame is not None and frame.is_valid():
+                    frame.select()
         return out
 
     def count(self):
@@ -540,14 +546,14 @@ class Heap:
         # Cached blocks: count them apart, and check each is where a block of its class starts.
         self.index()
         for p, (szind, owner) in self.cached.items():
-            self.ncached[szind] += 1
-            self.live[szind] -= 1
             where = self.locate(p)
             if where is None or where['start'] != p or where['szind'] != szind or \
                     where['status'] == 'free':
                 self.warn('%s caches 0x%x (class %d), which is not an allocated block of that '
                           'class' % (owner['name'], p, self.sizes[szind]))
                 continue
+            self.ncached[szind] += 1
+            self.live[szind] -= 1
             a = per_arena[where['arena']]
             a['allocated'] -= self.sizes[szind]
             a['tcached'] += self.sizes[szind]
@@ -859,7 +865,12 @@ heap top N        the N largest live blocks"""
                 addr = int(gdb.parse_and_eval(args[1]).cast(gdb.lookup_type('unsigned long')))
                 print_block(Heap(lib), addr)
             elif sub == 'top':
-                n = int(args[1]) if len(args) > 1 else 10
+                try:
+                    n = int(args[1]) if len(args) > 1 else 10
+                except ValueError:
+                    n = 0
+                if len(args) > 2 or n <= 0:
+                    raise HeapError('usage: heap top N (N > 0)')
                 print_top(Heap(lib), n)
             else:
                 raise HeapError('heap: unknown subcommand "%s" (heap, heap all, heap json, '
