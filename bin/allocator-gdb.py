@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # allocator-gdb.py -- the gdb command `heap`: liballocator's heap, read from a process or a core.
 #
 #   (gdb) source /usr/local/share/liballocator/allocator-gdb.py
@@ -13,7 +14,8 @@
 # structures through the library's debug information, by field name: arenas[] and each arena's
 # chunks, whose extents it walks through the radix tree (rtree.h), slab bitmaps (a set bit is a
 # free region), bins, bin_infos[] and sz_index2size_tab[], the thread states on tsd.c's live list
-# and their caches, the explicit caches (tcache.c's tcaches[]) and base.c's counters.
+# and their caches (with the blocks of a flush in progress), the explicit caches (tcache.c's
+# tcaches[]) and base.c's counters. Threads are named by their kernel id (tsd_t.tid).
 # allocator_gdb_consts gives what the types cannot (page size, radix-tree geometry) and
 # allocator_gdb_layout the version of the layout; see include/allocator/internal/gdb.h. A library
 # without debug information, or with a layout version this script does not know, gets a clear
@@ -65,12 +67,17 @@ if hasattr(int, 'bit_count'):
 class Struct:
     """Reads chosen fields of a C struct from raw bytes, at offsets found in the debug info."""
 
-    def __init__(self, typ, fields, what):
+    def __init__(self, typ, fields, what, optional=()):
         self.type = typ.strip_typedefs()
         self.size = self.type.sizeof
         self.fields = {}
-        for path in fields:
-            off, ftype = field_offset(self.type, path, what)
+        for path in list(fields) + list(optional):
+            try:
+                off, ftype = field_offset(self.type, path, what)
+            except HeapError:
+                if path in optional:
+                    continue
+                raise
             if ftype.code == gdb.TYPE_CODE_ARRAY:
                 elem = ftype.target().strip_typedefs()
                 count = ftype.sizeof // elem.sizeof
@@ -187,13 +194,17 @@ class Library:
         tsd_live = self.symbol('tsd_live', static=True)
         self.tsd_live_addr = int(tsd_live.value().address)
         tsd_t = tsd_live.type.strip_typedefs().target()
-        self.tsd = Struct(tsd_t, ['list_next', 'arena', 'tcache.nhbins'], 'tsd_t')
+        # tid (the thread's kernel id) and a flush in progress are read where the library has
+        # them.
+        self.tsd = Struct(tsd_t, ['list_next', 'arena', 'tcache.nhbins'], 'tsd_t',
+                          optional=['tid', 'tcache.flushing', 'tcache.nflushing'])
         self.tsd_bins_off, tbins_t = field_offset(tsd_t, 'tcache.bins', 'tsd_t')
         tcaches = self.symbol('tcaches', static=True)
         self.tcaches_addr = int(tcaches.value().address)
         self.tcaches_n = tcaches.type.sizeof // 8
         tcache_t = tcaches.type.strip_typedefs().target().target()
-        self.tcache = Struct(tcache_t, ['nhbins', 'arena'], 'tcache_t')
+        self.tcache = Struct(tcache_t, ['nhbins', 'arena'], 'tcache_t',
+                             optional=['flushing', 'nflushing'])
         self.tcache_bins_off, _ = field_offset(tcache_t, 'bins', 'tcache_t')
         cache_bin_t = tbins_t.target()
         self.cache_bin = Struct(cache_bin_t, ['stack', 'ncached', 'ncached_max'], 'cache_bin_t')
@@ -439,11 +450,26 @@ class Heap:
         owner['count'] = total
         owner['bytes'] = sum(self.sizes[c] * k for c, k in owner['classes'].items())
 
+    def read_flushing(self, d, prefix, owner):
+        """A flush in progress: regions taken out of a bin, not all back in their arenas yet."""
+        ptr, n = d.get(prefix + 'flushing'), d.get(prefix + 'nflushing')
+        if not ptr or not n:
+            return
+        if n > MAX_CACHED:
+            self.warn('%s: a flush in progress of %d blocks?' % (owner['name'], n))
+            return
+        try:
+            for p in struct.unpack('<%dQ' % n, self.lib.read(ptr, 8 * n)):
+                self.flushing.append((p, owner))
+        except MemoryError as e:
+            self.warn('%s: %s' % (owner['name'], e))
+
     def read_caches(self):
         lib = self.lib
         self.cached = {}
         self.caches = []
-        lwps = self.thread_map()
+        self.flushing = []
+        lwps = {} if 'tid' in lib.tsd.fields else self.thread_map()
         t = lib.word(lib.tsd_live_addr)
         seen = 0
         while t != 0:
@@ -457,6 +483,8 @@ class Heap:
                 self.warn('thread state 0x%x: %s' % (t, e))
                 break
             arena = self.arena_index(d['arena'])
+            if d.get('tid'):
+                lwps[t] = d['tid']
             name = 'thread %s' % lwps[t] if t in lwps else 'thread state 0x%x' % t
             owner = {'name': name, 'kind': 'thread', 'tsd': t, 'arena': arena, 'classes': {}}
             if t in lwps:
@@ -464,6 +492,7 @@ class Heap:
             self.caches.append(owner)
             try:
                 self.read_cache_bins(t + lib.tsd_bins_off, d['tcache.nhbins'], owner)
+                self.read_flushing(d, 'tcache.', owner)
             except MemoryError as e:
                 self.warn('%s: %s' % (name, e))
             t = d['list_next']
@@ -477,6 +506,7 @@ class Heap:
                          'arena': self.arena_index(d['arena']), 'classes': {}}
                 self.caches.append(owner)
                 self.read_cache_bins(p + lib.tcache_bins_off, d['nhbins'], owner)
+                self.read_flushing(d, '', owner)
             except MemoryError as e:
                 self.warn('explicit cache %d: %s' % (ind, e))
 
@@ -552,6 +582,24 @@ class Heap:
                 self.warn('%s caches 0x%x (class %d), which is not an allocated block of that '
                           'class' % (owner['name'], p, self.sizes[szind]))
                 continue
+            self.ncached[szind] += 1
+            self.live[szind] -= 1
+            a = per_arena[where['arena']]
+            a['allocated'] -= self.sizes[szind]
+            a['tcached'] += self.sizes[szind]
+            a['tcached_count'] += 1
+        # Blocks a flush took out of a cache: free to the program like cached ones, until the
+        # flush gives each back to its arena (those already back are free in their slabs).
+        for p, owner in self.flushing:
+            where = self.locate(p)
+            if where is None or where['start'] != p or where['status'] != 'live':
+                continue
+            szind = where['szind']
+            self.cached[p] = (szind, owner)
+            owner['classes'][szind] = owner['classes'].get(szind, 0) + 1
+            owner['count'] = owner.get('count', 0) + 1
+            owner['bytes'] = owner.get('bytes', 0) + self.sizes[szind]
+            owner['flushing'] = owner.get('flushing', 0) + 1
             self.ncached[szind] += 1
             self.live[szind] -= 1
             a = per_arena[where['arena']]
@@ -676,7 +724,7 @@ class Heap:
         d['tcaches'] = []
         for o in self.caches:
             e = {k: o[k] for k in ('name', 'kind', 'arena', 'count', 'bytes') if k in o}
-            for k in ('lwp', 'tsd', 'index'):
+            for k in ('lwp', 'tsd', 'index', 'flushing'):
                 if k in o:
                     e[k] = o[k]
             e['classes'] = [{'size': self.sizes[c], 'count': n}
@@ -750,6 +798,8 @@ def print_summary(h, cap):
             print('  %-30s arena %s: empty' % (o['name'], o['arena']))
             continue
         parts = ', '.join('%d x%d' % (h.sizes[c], n) for c, n in sorted(o['classes'].items()))
+        if o.get('flushing'):
+            parts += ' (%d of them being flushed)' % o['flushing']
         print('  %-30s arena %s: %d blocks, %d bytes: %s' % (o['name'], o['arena'], o['count'],
                                                             o['bytes'], parts))
         total_n += o['count']

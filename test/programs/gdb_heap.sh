@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The gdb command `heap` (bin/allocator-gdb.py) on a heap of known shape, live and on a core.
 #
 # gdb_heap_prog.c builds the heap (classes per thread, large and huge blocks, some freed, three
@@ -115,16 +116,21 @@ grep -q 'has heap layout version 1; this allocator-gdb.py reads version 99' "$d/
 }
 echo "unknown layout version: $(grep -m1 'has heap layout version' "$d/layout.out" | cut -c1-100)..."
 
-# 5. A process stopped inside the allocator (a thread cache being flushed): the walk still ends
-# with a JSON object (mid-update counters may only give warnings).
-"${GDB[@]}" -iex 'set breakpoint pending on' -ex 'break tcache_flush_bin' -ex 'run' -ex 'bt 1' \
+# 5. A process stopped inside the allocator, in the middle of a thread cache's flush: the walk
+# still ends with a JSON object (counters caught mid-update may only give warnings), and the
+# blocks the flush has taken out of the cache but not yet returned count as cached, not live.
+"${GDB[@]}" -iex 'set breakpoint pending on' -ex 'break bin_dalloc_batch' -ex 'run' -ex 'bt 2' \
     -ex "source $script" -ex 'echo @@ json\n' -ex 'heap json' -ex 'kill' \
     --args "$d/prog" "$d/expected" >"$d/inside.out" 2>&1
-grep -q '^#0 .*tcache_flush_bin' "$d/inside.out" ||
-    { tail -10 "$d/inside.out" >&2; fail "the program did not stop in tcache_flush_bin"; }
-sed -n '/^@@ json/,$p' "$d/inside.out" | grep '^{' |
-    "$PY" -c 'import json, sys; j = json.load(sys.stdin); assert j["classes"] and j["allocated"] > 0
-print("stopped in tcache_flush_bin: heap json gives %d classes, %d warnings" %
-      (len(j["classes"]), len(j["warnings"])))' ||
-    { tail -10 "$d/inside.out" >&2; fail "stopped inside the allocator: no heap json"; }
+grep -q '^#1 .*tcache_flush_bin' "$d/inside.out" ||
+    { tail -10 "$d/inside.out" >&2; fail "the program did not stop in a flush (bin_dalloc_batch)"; }
+sed -n '/^@@ json/,$p' "$d/inside.out" | grep '^{' | "$PY" -c '
+import json, sys
+j = json.load(sys.stdin)
+assert j["classes"] and j["allocated"] > 0, "no classes"
+n = sum(t.get("flushing", 0) for t in j["tcaches"])
+assert n > 0, "no thread cache shows blocks being flushed"
+print("stopped in a flush: %d blocks being flushed counted as cached; %d classes, %d warnings"
+      % (n, len(j["classes"]), len(j["warnings"])))' ||
+    { tail -10 "$d/inside.out" >&2; fail "stopped inside the allocator: wrong or no heap json"; }
 echo "ok: $PROG_TEST"

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The gdb command `heap` on an aarch64 core: gdb_heap_prog.c (see gdb_heap.sh) is cross-built
 # against a cross-built liballocator.so, run under qemu-aarch64-static with its "abort" argument
 # (qemu-user writes the guest's core, qemu_prog_*.core, when the core size limit allows), and

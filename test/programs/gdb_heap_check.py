@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Checks for test/programs/gdb_heap.sh (and gdb_heap_aarch64.sh): compares what the gdb command
 `heap` printed with what gdb_heap_prog.c says its heap holds.
 

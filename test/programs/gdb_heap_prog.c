@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * gdb_heap_prog: a heap of known shape for test/programs/gdb_heap.sh. The main thread and three
  * threads allocate blocks of classes nothing else in the process uses, free some of them (some

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * gdb: what bin/allocator-gdb.py (the gdb command `heap`) needs besides the debug information.
  *
