@@ -20,6 +20,7 @@ typedef struct tsd_s {
     bool tcache_enabled;
     arena_t *arena;
     struct tsd_s *list_next, *list_prev;
+    pid_t owner_pid, owner_tid; /* the thread that made it, for tsd_reap (tsd.c) */
     tcache_t tcache;
 } tsd_t;
 
