@@ -313,7 +313,7 @@ void conf_boot(void) {
 void conf_confirm(unsigned narenas) {
     for (size_t i = 0; i < ARRAY_SIZE(opt_table); i++) {
         const opt_desc_t *o = &opt_table[i];
-        char val[80];
+        char val[sizeof(opt_prof_prefix) + 2]; /* the longest string option, quoted */
         switch (o->type) {
         case OPT_BOOL:
             io_format(val, sizeof(val), "%s", *(bool *)o->var ? "true" : "false");

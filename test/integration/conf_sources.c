@@ -22,6 +22,7 @@
  *   malformed text (an empty pair, a trailing comma, a key without a value) prints
  *   "<allocator>: Malformed conf string: REST" and ends the string, as in jemalloc; the library
  *   never writes to standard output; abort_conf:true makes malformed text fatal too.
+ * - confirm_conf prints a long string option (a 200-character prof_prefix) whole.
  *
  * The setuid case (MALLOC_CONF and /etc/malloc.conf ignored under AT_SECURE) needs root and a
  * second user: test/programs/setuid_conf.sh.
@@ -516,6 +517,25 @@ static void test_confirm_conf(void) {
     c = run_child(conf);
     once(&c, conf, "<allocator>: option narenas = 2 (from MALLOC_CONF)");
     child_free(&c);
+
+    /* A long string option is printed whole. */
+    char *prefix = repeat('p', 200, ",confirm_conf:true");
+    char *long_conf = malloc(strlen(prefix) + 16);
+    require_ptr_not_null(long_conf);
+    strcpy(long_conf, "prof_prefix:");
+    strcat(long_conf, prefix);
+    c = run_child(long_conf);
+    char *want = malloc(400);
+    require_ptr_not_null(want);
+    snprintf(want, 400, "<allocator>: option prof_prefix = \"%.200s\" (from MALLOC_CONF)\n",
+             prefix);
+    if (!test_check_(count(c.err, want) == 1)) {
+        test_fail("confirm_conf: expected \"%s\"; stderr \"%.2000s\"", want, c.err);
+    }
+    child_free(&c);
+    free(want);
+    free(long_conf);
+    free(prefix);
 
     /* Without confirm_conf, nothing is printed. */
     c = run_child("tcache:false");
