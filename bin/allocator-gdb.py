@@ -15,7 +15,7 @@
 # chunks, whose extents it walks through the radix tree (rtree.h), slab bitmaps (a set bit is a
 # free region), bins, bin_infos[] and sz_index2size_tab[], the thread states on tsd.c's live list
 # and their caches (with the blocks of a flush in progress), the explicit caches (tcache.c's
-# tcaches[]) and base.c's counters. Threads are named by their kernel id (tsd_t.tid).
+# tcaches[]) and base.c's counters. Threads are named by their kernel id (tsd_t.owner_tid).
 # allocator_gdb_consts gives what the types cannot (page size, radix-tree geometry) and
 # allocator_gdb_layout the version of the layout; see include/allocator/internal/gdb.h. A library
 # without debug information, or with a layout version this script does not know, gets a clear
@@ -197,7 +197,7 @@ class Library:
         # tid (the thread's kernel id) and a flush in progress are read where the library has
         # them.
         self.tsd = Struct(tsd_t, ['list_next', 'arena', 'tcache.nhbins'], 'tsd_t',
-                          optional=['tid', 'tcache.flushing', 'tcache.nflushing'])
+                          optional=['owner_tid', 'tcache.flushing', 'tcache.nflushing'])
         self.tsd_bins_off, tbins_t = field_offset(tsd_t, 'tcache.bins', 'tsd_t')
         tcaches = self.symbol('tcaches', static=True)
         self.tcaches_addr = int(tcaches.value().address)
@@ -469,7 +469,7 @@ class Heap:
         self.cached = {}
         self.caches = []
         self.flushing = []
-        lwps = {} if 'tid' in lib.tsd.fields else self.thread_map()
+        lwps = {} if 'owner_tid' in lib.tsd.fields else self.thread_map()
         t = lib.word(lib.tsd_live_addr)
         seen = 0
         while t != 0:
@@ -483,8 +483,8 @@ class Heap:
                 self.warn('thread state 0x%x: %s' % (t, e))
                 break
             arena = self.arena_index(d['arena'])
-            if d.get('tid'):
-                lwps[t] = d['tid']
+            if d.get('owner_tid'):
+                lwps[t] = d['owner_tid']
             name = 'thread %s' % lwps[t] if t in lwps else 'thread state 0x%x' % t
             owner = {'name': name, 'kind': 'thread', 'tsd': t, 'arena': arena, 'classes': {}}
             if t in lwps:

@@ -190,12 +190,13 @@ static bool conf_eq(const char *a, size_t alen, const char *lit) {
     return alen == strlen(lit) && memcmp(a, lit, alen) == 0;
 }
 
+/* "<allocator>: what: k:v", or "...: k" alone when v is NULL; cut to one bounded line. */
 static void conf_report(const char *what, const char *k, size_t klen, const char *v, size_t vlen) {
     char buf[512];
     size_t n = io_format(buf, sizeof(buf), "<allocator>: %s: ", what);
     for (size_t i = 0; i < klen && n + 2 < sizeof(buf); i++)
         buf[n++] = k[i];
-    if (n + 2 < sizeof(buf))
+    if (v != NULL && n + 2 < sizeof(buf))
         buf[n++] = ':';
     for (size_t i = 0; i < vlen && n + 2 < sizeof(buf); i++)
         buf[n++] = v[i];
@@ -283,9 +284,10 @@ static void conf_pair(const char *k, size_t klen, const char *v, size_t vlen, vo
     conf_apply(k, klen, v, vlen, (conf_src_t)(uintptr_t)opaque);
 }
 
+/* k is the rest of the string from the fault on; it is quoted as is, with no ':' added. */
 static void conf_bad(const char *k, size_t klen, const char *v, size_t vlen, void *opaque) {
-    (void)opaque;
-    conf_report("Malformed conf string", k, klen, v, vlen);
+    (void)v, (void)vlen, (void)opaque;
+    conf_report("Malformed conf string", k, klen, NULL, 0);
 }
 
 void conf_boot(void) {
@@ -311,7 +313,7 @@ void conf_boot(void) {
 void conf_confirm(unsigned narenas) {
     for (size_t i = 0; i < ARRAY_SIZE(opt_table); i++) {
         const opt_desc_t *o = &opt_table[i];
-        char val[80];
+        char val[sizeof(opt_prof_prefix) + 2]; /* the longest string option, quoted */
         switch (o->type) {
         case OPT_BOOL:
             io_format(val, sizeof(val), "%s", *(bool *)o->var ? "true" : "false");

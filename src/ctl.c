@@ -537,16 +537,25 @@ static arena_t *ctl_manual_arena(size_t ind) {
     return arena_get((unsigned)ind);
 }
 
+/*
+ * reset and destroy look the arena up under ctl_lock, which arenas.create holds too: looked up
+ * before, it might be destroyed by another thread meanwhile and come back from the spare list
+ * as someone else's new arena.
+ */
 static int arena_i_reset_ctl(CTL_ARGS) {
     (void)miblen;
     NEITHER();
-    arena_t *a = ctl_manual_arena(mib[1]);
-    if (a == NULL)
+    if (ctl_manual_arena(mib[1]) == NULL)
         return EFAULT;
     tsd_t *tsd = ctl_tsd();
     if (tsd != NULL)
         tcache_flush_all(&tsd->tcache);
     mutex_lock(&ctl_lock);
+    arena_t *a = ctl_manual_arena(mib[1]);
+    if (a == NULL) {
+        mutex_unlock(&ctl_lock);
+        return EFAULT;
+    }
     arena_reset(a);
     ctl_snap_valid = false;
     mutex_unlock(&ctl_lock);
@@ -556,14 +565,14 @@ static int arena_i_reset_ctl(CTL_ARGS) {
 static int arena_i_destroy_ctl(CTL_ARGS) {
     (void)miblen;
     NEITHER();
-    arena_t *a = ctl_manual_arena(mib[1]);
-    if (a == NULL)
+    if (ctl_manual_arena(mib[1]) == NULL)
         return EFAULT;
     tsd_t *tsd = ctl_tsd();
     if (tsd != NULL)
         tcache_flush_all(&tsd->tcache);
     mutex_lock(&ctl_lock);
-    if (atomic_load_relaxed(&a->nthreads) != 0) {
+    arena_t *a = ctl_manual_arena(mib[1]);
+    if (a == NULL || atomic_load_relaxed(&a->nthreads) != 0) {
         mutex_unlock(&ctl_lock);
         return EFAULT;
     }

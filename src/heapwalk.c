@@ -38,14 +38,20 @@ tsd_t *heapwalk_wait(void) {
 
 /* ---- stopping the fast paths ---------------------------------------------------------------- */
 
+/*
+ * A state whose thread exited without our key destructor (it waits for tsd_reap) names TLS that
+ * may now be another thread's: it is neither parked nor unparked.
+ */
 static void heapwalk_park(tsd_t *tsd, void *arg) {
     (void)arg;
-    atomic_store_release(tsd->tls_slot, &tsd_disabled);
+    if (!tsd_owner_gone(tsd))
+        atomic_store_release(tsd->tls_slot, &tsd_disabled);
 }
 
 static void heapwalk_unpark(tsd_t *tsd, void *arg) {
     (void)arg;
-    atomic_store_release(tsd->tls_slot, tsd);
+    if (!tsd_owner_gone(tsd))
+        atomic_store_release(tsd->tls_slot, tsd);
 }
 
 /* Read a small /proc file into buf (NUL-terminated); returns its length, or -1. */
@@ -138,9 +144,9 @@ static heapwalk_probe_t heapwalk_thread_probe(int tid) {
 #define QUIESCE_SLICES 3
 static void heapwalk_quiesce(tsd_t *tsd, void *arg) {
     int self = *(int *)arg;
-    if (tsd->tid == self || tsd->tid == 0)
+    if (tsd->owner_tid == self || tsd->owner_tid == 0)
         return;
-    heapwalk_probe_t first = heapwalk_thread_probe(tsd->tid), now = first;
+    heapwalk_probe_t first = heapwalk_thread_probe(tsd->owner_tid), now = first;
     for (unsigned waited_us = 0; waited_us < 1000000; waited_us += 50) {
         if (now.state == 0 || now.state == 'S' || now.state == 'Z' || now.state == 'X' ||
             now.run_ns >= first.run_ns + QUIESCE_RUN_NS ||
@@ -148,7 +154,7 @@ static void heapwalk_quiesce(tsd_t *tsd, void *arg) {
             return;
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
-        now = heapwalk_thread_probe(tsd->tid);
+        now = heapwalk_thread_probe(tsd->owner_tid);
     }
 }
 

@@ -27,8 +27,8 @@ typedef struct tsd_s {
     bool tcache_enabled;
     arena_t *arena;
     struct tsd_s *list_next, *list_prev;
-    struct tsd_s **tls_slot; /* this thread's tsd_tls, for malloc_disable */
-    int tid;                 /* the kernel's thread id, for malloc_disable */
+    pid_t owner_pid, owner_tid; /* the thread that made it, for tsd_reap (tsd.c) */
+    struct tsd_s **tls_slot;    /* that thread's tsd_tls, for malloc_disable */
     tcache_t tcache;
 } tsd_t;
 
@@ -53,6 +53,11 @@ void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled);
 void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg);
 /* The same for a caller that holds tsd_list_lock already (through fork_lock_all). */
 void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg);
+/*
+ * Has the thread that made tsd exited without our key destructor (see tsd.c)? Its state then
+ * waits for tsd_reap on the live list, and its tls_slot may name another thread's TLS.
+ */
+bool tsd_owner_gone(const tsd_t *tsd);
 
 void tsd_prefork(void);
 void tsd_postfork_parent(void);
