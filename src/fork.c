@@ -69,21 +69,27 @@ static void fork_child_sequence(void) {
  * and the child re-initialises them like any child and then takes them all again, so each side
  * is still locked and releases with its own fork_unlock_all.
  */
+/*
+ * Whether fork_prepare took the locks: the parent releases by this, not by the init state again,
+ * which may have become READY during the fork (written by the forking thread only).
+ */
+static bool fork_locked;
+
 static void fork_prepare(void) {
-    if (atomic_load_acquire(&init_state) != INIT_READY || fork_held_by_self())
-        return;
-    fork_lock_sequence();
+    fork_locked = atomic_load_acquire(&init_state) == INIT_READY && !fork_held_by_self();
+    if (fork_locked)
+        fork_lock_sequence();
 }
 
 static void fork_parent(void) {
-    if (atomic_load_acquire(&init_state) != INIT_READY || fork_held_by_self())
-        return;
-    fork_unlock_sequence();
+    if (fork_locked)
+        fork_unlock_sequence();
 }
 
 static void fork_child(void) {
     if (atomic_load_acquire(&init_state) != INIT_READY)
         return;
+    /* Re-initialising a lock is safe whether or not the forking thread took it. */
     bool held = fork_held_by_self();
     fork_child_sequence();
     if (held) {
