@@ -13,8 +13,10 @@
  *   thread.tcache.enabled (with its effect on the bin statistics), arenas.dirty_decay_ms (the
  *   default of created arenas), arena.<i>.dirty_decay_ms, max_background_threads.
  * - Error codes: ENOENT (unknown names, interior nodes, out-of-range indices), EINVAL (wrong
- *   *oldlenp, wrong newlen), EPERM (writing read-only, reading write-only), EFAULT (explicit
- *   caches never created, bad decay values, arenas that do not exist).
+ *   *oldlenp, wrong newlen; a failed read acts not: arenas.create and tcache.create make
+ *   nothing and set *oldlenp to 0, and a read/write name keeps its setting), EPERM (writing
+ * read-only, reading write-only), EFAULT (explicit caches never created, bad decay values, arenas
+ * that do not exist).
  * - MIBs: round trips, and changing the index component of arenas.bin.<i>.size,
  *   arenas.lextent.<i>.size and stats.arenas.<i>.* (MALLCTL_ARENAS_ALL included).
  * - Statistics: stats.* change only on an epoch write; arena.<i>.purge and
@@ -810,6 +812,109 @@ static void test_errors(void) {
     expect_d_eq(mallctl("max_background_threads", NULL, NULL, &many, sizeof(many)), EINVAL);
 }
 
+/*
+ * A read that fails fails before anything happens. arenas.create and tcache.create with a wrong
+ * (or no) *oldlenp return EINVAL, set *oldlenp to 0 and create nothing (jemalloc's
+ * VERIFY_READ); a read/write name with a wrong *oldlenp leaves its setting as it was. Each once
+ * made an arena, a cache or the change, and then failed.
+ */
+static void test_failed_read_acts_not(void) {
+    unsigned before = 0, after = 0, u = 0;
+    size_t sz = sizeof(before);
+    require_(expect_d_eq(mallctl("arenas.narenas", &before, &sz, NULL, 0), 0));
+    const size_t lens[] = {0, 1, sizeof(unsigned) - 1, sizeof(unsigned) + 1, sizeof(size_t)};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        uint64_t big = 0;
+        sz = lens[i];
+        expect_d_eq(mallctl("arenas.create", &big, &sz, NULL, 0), EINVAL);
+        expect_zu_eq(sz, 0);
+        sz = lens[i];
+        expect_d_eq(mallctl("tcache.create", &big, &sz, NULL, 0), EINVAL);
+        expect_zu_eq(sz, 0);
+    }
+    /* No old value to take: nothing to learn the index from, so nothing is made either. */
+    expect_d_eq(mallctl("arenas.create", NULL, NULL, NULL, 0), EINVAL);
+    sz = sizeof(u);
+    expect_d_eq(mallctl("arenas.create", NULL, &sz, NULL, 0), EINVAL);
+    expect_zu_eq(sz, 0);
+    expect_d_eq(mallctl("tcache.create", NULL, NULL, NULL, 0), EINVAL);
+    sz = sizeof(after);
+    expect_d_eq(mallctl("arenas.narenas", &after, &sz, NULL, 0), 0);
+    expect_zu_eq(after, before);
+    /* The next cache made takes the lowest free index: the one a failed call would have taken. */
+    unsigned tc1 = 0, tc2 = 0;
+    sz = sizeof(tc1);
+    require_(expect_d_eq(mallctl("tcache.create", &tc1, &sz, NULL, 0), 0));
+    expect_d_eq(mallctl("tcache.destroy", NULL, NULL, &tc1, sizeof(tc1)), 0);
+    sz = 1;
+    expect_d_eq(mallctl("tcache.create", &tc2, &sz, NULL, 0), EINVAL);
+    sz = sizeof(tc2);
+    require_(expect_d_eq(mallctl("tcache.create", &tc2, &sz, NULL, 0), 0));
+    expect_zu_eq(tc2, tc1);
+    expect_d_eq(mallctl("tcache.destroy", NULL, NULL, &tc2, sizeof(tc2)), 0);
+    /* And a created arena index is the next one, not one past an arena made by a failed call. */
+    unsigned a = 0;
+    sz = sizeof(a);
+    require_(expect_d_eq(mallctl("arenas.create", &a, &sz, NULL, 0), 0));
+    expect_zu_eq(a, before);
+
+    /* Read/write names: a wrong *oldlenp with a new value changes nothing. */
+    unsigned cur = 0, other = 0;
+    sz = sizeof(cur);
+    require_(expect_d_eq(mallctl("thread.arena", &cur, &sz, NULL, 0), 0));
+    other = a;
+    sz = 1;
+    expect_d_eq(mallctl("thread.arena", &u, &sz, &other, sizeof(other)), EINVAL);
+    unsigned now = 0;
+    sz = sizeof(now);
+    expect_d_eq(mallctl("thread.arena", &now, &sz, NULL, 0), 0);
+    expect_zu_eq(now, cur);
+    ssize_t ms = 0, got = 0, want = 0;
+    sz = sizeof(want);
+    expect_d_eq(mallctl(nm("arena.%u.dirty_decay_ms", a), &want, &sz, NULL, 0), 0);
+    ms = want == 1234 ? 4321 : 1234;
+    sz = 1;
+    expect_d_eq(mallctl(nm("arena.%u.dirty_decay_ms", a), &got, &sz, &ms, sizeof(ms)), EINVAL);
+    sz = sizeof(got);
+    expect_d_eq(mallctl(nm("arena.%u.dirty_decay_ms", a), &got, &sz, NULL, 0), 0);
+    expect_d_eq(got, want);
+    sz = sizeof(want);
+    expect_d_eq(mallctl("arenas.dirty_decay_ms", &want, &sz, NULL, 0), 0);
+    ms = want == 1234 ? 4321 : 1234;
+    sz = 1;
+    expect_d_eq(mallctl("arenas.dirty_decay_ms", &got, &sz, &ms, sizeof(ms)), EINVAL);
+    sz = sizeof(got);
+    expect_d_eq(mallctl("arenas.dirty_decay_ms", &got, &sz, NULL, 0), 0);
+    expect_d_eq(got, want);
+    bool en = false, en_now = false, flip = false;
+    sz = sizeof(en);
+    if (mallctl("thread.tcache.enabled", &en, &sz, NULL, 0) == 0) {
+        flip = !en;
+        sz = 0;
+        expect_d_eq(mallctl("thread.tcache.enabled", &u, &sz, &flip, sizeof(flip)), EINVAL);
+        sz = sizeof(en_now);
+        expect_d_eq(mallctl("thread.tcache.enabled", &en_now, &sz, NULL, 0), 0);
+        expect_true(en_now == en);
+    }
+    size_t maxbg = 0, maxbg_now = 0, newmax = 0;
+    sz = sizeof(maxbg);
+    expect_d_eq(mallctl("max_background_threads", &maxbg, &sz, NULL, 0), 0);
+    newmax = maxbg == 1 ? 2 : 1;
+    sz = 1;
+    expect_d_eq(mallctl("max_background_threads", &u, &sz, &newmax, sizeof(newmax)), EINVAL);
+    sz = sizeof(maxbg_now);
+    expect_d_eq(mallctl("max_background_threads", &maxbg_now, &sz, NULL, 0), 0);
+    expect_zu_eq(maxbg_now, maxbg);
+    void *hooks = NULL, *hooks_now = NULL, *bogus = &hooks;
+    sz = sizeof(hooks);
+    expect_d_eq(mallctl(nm("arena.%u.extent_hooks", a), &hooks, &sz, NULL, 0), 0);
+    sz = 1;
+    expect_d_eq(mallctl(nm("arena.%u.extent_hooks", a), &u, &sz, &bogus, sizeof(bogus)), EINVAL);
+    sz = sizeof(hooks_now);
+    expect_d_eq(mallctl(nm("arena.%u.extent_hooks", a), &hooks_now, &sz, NULL, 0), 0);
+    expect_ptr_eq(hooks_now, hooks);
+}
+
 /* ---- MIBs --------------------------------------------------------------------------------- */
 
 static void test_mib(void) {
@@ -1576,6 +1681,7 @@ int main(void) {
     test_constants();
     test_opts();
     test_errors();
+    test_failed_read_acts_not();
     test_mib();
     test_epoch();
     test_merged();
