@@ -967,18 +967,27 @@ static bool ctl_parse_index(const char *s, size_t len, size_t *out) {
     return true;
 }
 
-/* Resolve name into mib[0..*depth); returns the node reached or NULL. */
-static const ctl_node_t *ctl_resolve(const char *name, size_t *mib, size_t cap, size_t *depth) {
+/*
+ * Resolve name into mib[0..*depth); returns the node reached or NULL. At most cap components:
+ * a longer name fails, unless partial, when the walk stops there (jemalloc's partial MIB: the
+ * rest of the name is not looked up) and *complete says so.
+ */
+static const ctl_node_t *ctl_resolve(const char *name, size_t *mib, size_t cap, bool partial,
+                                     size_t *depth, bool *complete) {
+    *complete = false;
     const ctl_node_t *node = &root_node;
     size_t d = 0;
     const char *s = name;
-    if (name == NULL || *name == '\0')
+    if (name == NULL || *name == '\0' || *name == '.')
         return NULL;
     for (;;) {
         const char *dot = strchr(s, '.');
         size_t len = dot != NULL ? (size_t)(dot - s) : strlen(s);
-        if (d >= cap)
-            return NULL;
+        if (d >= cap) {
+            if (!partial)
+                return NULL;
+            break;
+        }
         const ctl_node_t *next = NULL;
         if (node->indexed != NULL) {
             size_t i;
@@ -1000,8 +1009,10 @@ static const ctl_node_t *ctl_resolve(const char *name, size_t *mib, size_t cap, 
             return NULL;
         node = next;
         d++;
-        if (dot == NULL)
+        if (dot == NULL) {
+            *complete = true;
             break;
+        }
         s = dot + 1;
     }
     *depth = d;
@@ -1046,7 +1057,8 @@ int ctl_byname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t
     if (init_ensure() != INIT_OK)
         return EAGAIN;
     size_t mib[CTL_MAX_DEPTH], depth;
-    const ctl_node_t *node = ctl_resolve(name, mib, CTL_MAX_DEPTH, &depth);
+    bool complete;
+    const ctl_node_t *node = ctl_resolve(name, mib, CTL_MAX_DEPTH, false, &depth, &complete);
     if (node == NULL || node->handler == NULL)
         return ENOENT;
     return node->handler(mib, depth, oldp, oldlenp, newp, newlen);
@@ -1057,9 +1069,17 @@ int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp) {
         return EAGAIN;
     if (mibp == NULL || miblenp == NULL)
         return EINVAL;
+    /*
+     * As jemalloc 5: *miblenp becomes the lesser of the name's depth and its value on entry; a
+     * smaller value gives the partial MIB that a caller completes with an index (arena.0.purge
+     * with 2, then mib[1] = i). A whole name must reach a leaf.
+     */
     size_t mib[CTL_MAX_DEPTH], depth;
-    size_t cap = *miblenp < CTL_MAX_DEPTH ? *miblenp : CTL_MAX_DEPTH;
-    if (ctl_resolve(name, mib, cap, &depth) == NULL)
+    bool complete, partial = *miblenp < CTL_MAX_DEPTH;
+    size_t cap = partial ? *miblenp : CTL_MAX_DEPTH;
+    const ctl_node_t *node = ctl_resolve(name, mib, cap, partial, &depth, &complete);
+    /* A whole name must end at a leaf, and a cut one must not go on past a leaf. */
+    if (node == NULL || complete != (node->handler != NULL))
         return ENOENT;
     memcpy(mibp, mib, depth * sizeof(size_t));
     *miblenp = depth;
