@@ -52,8 +52,7 @@ bool decay_advance(decay_t *d, uint64_t now_ns, size_t npages) {
         /* First use, or a clock that went backwards: start the epoch here. */
         d->started = true;
         d->epoch_ns = now_ns;
-        d->fresh = false;
-        decay_note(d, now_ns, npages);
+        decay_note(d, now_ns, npages); /* a date noted before a restart stands */
         return false;
     }
     uint64_t elapsed = now_ns - d->epoch_ns;
