@@ -27,8 +27,12 @@ extern "C" {
 /* Bits 8-19 select an explicit thread cache (tc + 2); 1 means "no thread cache". */
 #define MALLOCX_TCACHE(tc) ((int)(((tc) + 2) << 8))
 #define MALLOCX_TCACHE_NONE MALLOCX_TCACHE(-1)
-/* Bits 20-31 select an arena (a + 1). */
-#define MALLOCX_ARENA(a) ((((int)(a)) + 1) << 20)
+/*
+ * Bits 20-31 select an arena (a + 1, a <= 4094). Shifted as unsigned: (a + 1) << 20 does not fit
+ * an int from a = 2047 on, and shifting an int there is undefined behaviour. The result is int,
+ * as jemalloc's API has it (the top bit set is the same bit pattern).
+ */
+#define MALLOCX_ARENA(a) ((int)(((unsigned)(a) + 1) << 20))
 
 /* Pseudo arena indices accepted by "arena.<i>.*" mallctl names. */
 #define MALLCTL_ARENAS_ALL 4096

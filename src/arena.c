@@ -51,6 +51,26 @@ unsigned arenas_limit(void) {
     return n > min ? n : min;
 }
 
+unsigned arenas_auto_set(unsigned n) {
+    mutex_lock(&arenas_lock);
+    /*
+     * Automatic arenas are 0..narenas_auto-1; the oversize arena and created ones come after.
+     * Raising the count past either would let arena_choose() bind threads to them.
+     */
+    unsigned limit = arena_huge_ind != UINT_MAX ? arena_huge_ind : ARENAS_MAX - 2;
+    for (unsigned i = narenas_auto; i < narenas_total && i < limit; i++) {
+        if (arenas[i] != NULL)
+            limit = i;
+    }
+    if (n > limit)
+        n = limit;
+    if (n < 1)
+        n = 1;
+    narenas_auto = n;
+    mutex_unlock(&arenas_lock);
+    return n;
+}
+
 arena_t *arena_get_or_create(unsigned ind) {
     if (ind >= ARENAS_MAX)
         return NULL;

@@ -82,21 +82,24 @@ static opt_desc_t opt_table[] = {
     {"narenas", OPT_INT, &opt_narenas, 1, 4096 - 2, CONF_SRC_DEFAULT, NULL},
     {"tcache", OPT_BOOL, &opt_tcache, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"tcache_max", OPT_SIZE, &opt_tcache_max, 0, (long long)8 << 20, CONF_SRC_DEFAULT, NULL},
-    {"dirty_decay_ms", OPT_INT, &opt_dirty_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT, NULL},
+    {"dirty_decay_ms", OPT_INT, &opt_dirty_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT,
+     NULL},
     {"junk", OPT_JUNK, NULL, 0, 0, CONF_SRC_DEFAULT, NULL},
     {"zero", OPT_BOOL, &opt_zero, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"xmalloc", OPT_BOOL, &opt_xmalloc, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"stats_print", OPT_BOOL, &opt_stats_print, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"stats_print_opts", OPT_STR, opt_stats_print_opts, 0, sizeof(opt_stats_print_opts) - 1,
      CONF_SRC_DEFAULT, NULL},
-    {"muzzy_decay_ms", OPT_INT, &opt_muzzy_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT, NULL},
+    {"muzzy_decay_ms", OPT_INT, &opt_muzzy_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT,
+     NULL},
     {"retain", OPT_BOOL, &opt_retain, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"background_thread", OPT_BOOL, &opt_background_thread, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"max_background_threads", OPT_SIZE, &opt_max_background_threads, 1, 64, CONF_SRC_DEFAULT, NULL},
+    {"max_background_threads", OPT_SIZE, &opt_max_background_threads, 1, 64, CONF_SRC_DEFAULT,
+     NULL},
     {"oversize_threshold", OPT_SIZE, &opt_oversize_threshold, 0, (long long)1 << 47,
      CONF_SRC_DEFAULT, NULL},
-    {"lg_extent_max_active_fit", OPT_SIZE, &opt_lg_extent_max_active_fit, 0, 63,
-     CONF_SRC_DEFAULT, NULL},
+    {"lg_extent_max_active_fit", OPT_SIZE, &opt_lg_extent_max_active_fit, 0, 63, CONF_SRC_DEFAULT,
+     NULL},
     {"dss", OPT_ENUM, &opt_dss, 0, 0, CONF_SRC_DEFAULT, dss_values},
     {"percpu_arena", OPT_ENUM, &opt_percpu_arena, 0, 0, CONF_SRC_DEFAULT, percpu_values},
     {"thp", OPT_ENUM, &opt_thp, 0, 0, CONF_SRC_DEFAULT, thp_values},
@@ -104,9 +107,11 @@ static opt_desc_t opt_table[] = {
     {"zero_realloc", OPT_ENUM, &opt_zero_realloc, 0, 0, CONF_SRC_DEFAULT, zero_realloc_values},
     /* Profiling options are recorded for the profiling work; config.prof is false. */
     {"prof", OPT_BOOL, &opt_prof, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_prefix", OPT_STR, opt_prof_prefix, 0, sizeof(opt_prof_prefix) - 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_prefix", OPT_STR, opt_prof_prefix, 0, sizeof(opt_prof_prefix) - 1, CONF_SRC_DEFAULT,
+     NULL},
     {"prof_active", OPT_BOOL, &opt_prof_active, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_thread_active_init", OPT_BOOL, &opt_prof_thread_active_init, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_thread_active_init", OPT_BOOL, &opt_prof_thread_active_init, 0, 1, CONF_SRC_DEFAULT,
+     NULL},
     {"lg_prof_sample", OPT_SIZE, &opt_lg_prof_sample, 0, 62, CONF_SRC_DEFAULT, NULL},
     {"lg_prof_interval", OPT_INT, &opt_lg_prof_interval, -1, 62, CONF_SRC_DEFAULT, NULL},
     {"prof_gdump", OPT_BOOL, &opt_prof_gdump, 0, 1, CONF_SRC_DEFAULT, NULL},
@@ -145,19 +150,29 @@ void conf_tokenize(const char *s, conf_pair_cb_t *cb, conf_pair_cb_t *bad, void 
     }
 }
 
+/*
+ * A whole value as jemalloc reads one (strtoimax/strtoumax with base 0): an optional sign, then
+ * "0x"/"0X" and hex digits, "0" and octal digits, or decimal digits. Written out here because
+ * options are read in glibc's static startup, where the libc functions (locale) may not be
+ * ready. Trailing characters, no digits or a magnitude past 2^62 fail, as do values outside
+ * [min, max].
+ */
 bool conf_parse_int(const char *v, size_t vlen, long long min, long long max, long long *out) {
     size_t i = 0;
     bool neg = false;
-    if (i < vlen && v[i] == '-') {
-        neg = true;
+    if (i < vlen && (v[i] == '-' || v[i] == '+')) {
+        neg = v[i] == '-';
         i++;
     }
     if (i == vlen)
         return false;
     unsigned base = 10;
-    if (vlen - i > 2 && v[i] == '0' && (v[i + 1] == 'x' || v[i + 1] == 'X')) {
-        base = 16;
-        i += 2;
+    if (v[i] == '0') {
+        base = 8; /* the 0 is a digit too: "0" alone is zero */
+        if (vlen - i > 2 && (v[i + 1] == 'x' || v[i + 1] == 'X')) {
+            base = 16;
+            i += 2;
+        }
     }
     unsigned long long acc = 0;
     for (; i < vlen; i++) {
@@ -165,11 +180,13 @@ bool conf_parse_int(const char *v, size_t vlen, long long min, long long max, lo
         unsigned d;
         if (c >= '0' && c <= '9')
             d = (unsigned)(c - '0');
-        else if (base == 16 && c >= 'a' && c <= 'f')
+        else if (c >= 'a' && c <= 'f')
             d = (unsigned)(c - 'a' + 10);
-        else if (base == 16 && c >= 'A' && c <= 'F')
+        else if (c >= 'A' && c <= 'F')
             d = (unsigned)(c - 'A' + 10);
         else
+            return false;
+        if (d >= base)
             return false;
         if (acc > (~0ULL - d) / base)
             return false;
@@ -268,7 +285,8 @@ bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src
         o->src = src;
         return true;
     range:
-        if ((o->type == OPT_INT || o->type == OPT_SIZE) && o->min != o->max && conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
+        if ((o->type == OPT_INT || o->type == OPT_SIZE) && o->min != o->max &&
+            conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
             conf_report("Out-of-range conf value", k, klen, v, vlen);
             return false;
         }
@@ -339,8 +357,7 @@ void conf_confirm(unsigned narenas) {
             io_format(val, sizeof(val), "\"%s\"", *(const char **)o->var);
             break;
         }
-        io_printf("<allocator>: option %s = %s (from %s)\n", o->name, val,
-                  conf_src_names[o->src]);
+        io_printf("<allocator>: option %s = %s (from %s)\n", o->name, val, conf_src_names[o->src]);
     }
 }
 

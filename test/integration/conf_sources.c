@@ -244,6 +244,20 @@ static void test_precedence(void) {
     child_says(&c, "tcache:false,dirty_decay_ms:0", "dirty_decay_ms", "0");
     child_free(&c);
 
+    /* Numbers are read as jemalloc reads them (base 0): 010 is octal, 0x10 hex. */
+    c = run_child("narenas:010,dirty_decay_ms:0x20");
+    child_says(&c, "narenas:010,dirty_decay_ms:0x20", "narenas", "8");
+    child_says(&c, "narenas:010,dirty_decay_ms:0x20", "dirty_decay_ms", "32");
+    expect_true(c.err[0] == '\0');
+    child_free(&c);
+    c = run_child("narenas:0x10");
+    child_says(&c, "narenas:0x10", "narenas", "16");
+    child_free(&c);
+    c = run_child("narenas:09");
+    child_says(&c, "narenas:09", "narenas", sym_narenas);
+    once(&c, "narenas:09", "<allocator>: Invalid conf pair: narenas:09");
+    child_free(&c);
+
     /* Within one source, the last pair wins. */
     c = run_child("narenas:5,narenas:6");
     child_says(&c, "narenas:5,narenas:6", "narenas", "6");

@@ -255,9 +255,10 @@ static void run_threads(uint64_t first_id, int count) {
     }
 }
 
-/* Waits up to 10 s for a counter bumped by destructors of detached threads to reach a value. */
+/* Waits up to 60 s (a margin for busy cores) for a counter bumped by destructors of detached
+ * threads to reach a value; returns as soon as it does. */
 static long wait_for(atomic_long *counter, long value) {
-    for (int i = 0; i < 10000 && atomic_load(counter) < value; i++) {
+    for (int i = 0; i < 60000 && atomic_load(counter) < value; i++) {
         usleep(1000);
     }
     return atomic_load(counter);

@@ -45,6 +45,11 @@ static inline arena_t *arena_get(unsigned ind) {
 
 /* Indices below this may name an arena (automatic, oversize, or created). */
 unsigned arenas_limit(void);
+/*
+ * Set the number of automatic arenas (mallopt M_ARENA_MAX), capped below the oversize arena and
+ * any created arena so that no thread is bound to those. Returns the count set.
+ */
+unsigned arenas_auto_set(unsigned n);
 /* Arena ind, created if it does not exist yet (NULL if out of memory). */
 arena_t *arena_get_or_create(unsigned ind);
 /* The arena a new thread should use: the least loaded of the automatic ones. */

@@ -86,9 +86,12 @@ static inline size_t sz_s2u(size_t size) {
 /*
  * Usable size for an aligned request (alignment a power of two), or 0 when impossible. Small
  * classes that are multiples of the alignment give naturally aligned regions, since slabs are
- * page aligned; anything else is large with an aligned extent.
+ * page aligned; anything else is large with an aligned extent. A request for 0 bytes is served
+ * as one for 1, so it too gets a distinct block with the alignment asked for (as glibc does).
  */
 static inline size_t sz_sa2u(size_t size, size_t alignment) {
+    if (size == 0)
+        size = 1;
     if (alignment <= PAGE) {
         size_t sz = ALIGN_UP(size, alignment);
         if (sz < size)
