@@ -176,8 +176,8 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) 
     }
     e->szind = (uint16_t)szind;
     rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
-    rtree_write(e->addr, entry);
-    rtree_write(e->addr + e->size - PAGE, entry);
+    rtree_write(e->addr, entry, e->addr);
+    rtree_write(e->addr + e->size - PAGE, entry, e->addr);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->nmalloc++;
     ls->nrequests++;
@@ -235,7 +235,7 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
         }
     }
     if (usize > old)
-        rtree_write(old_last, 0);
+        rtree_write(old_last, 0, 0);
     large_stats_t *ls = &arena->lstats[e->szind - SC_NBINS];
     ls->ndalloc++;
     ls->curlextents--;
@@ -247,8 +247,8 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
     arena->large_allocated -= old;
     e->szind = (uint16_t)szind;
     rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
-    rtree_write(e->addr, entry);
-    rtree_write(e->addr + usize - PAGE, entry);
+    rtree_write(e->addr, entry, e->addr);
+    rtree_write(e->addr + usize - PAGE, entry, e->addr);
     mutex_unlock(&arena->ex.lock);
     if (zero && usize > old && !zeroed)
         memset((void *)(e->addr + old), 0, usize - old);

@@ -10,13 +10,13 @@
 #include "allocator/internal/pages.h"
 
 uintptr_t rtree_root[RTREE_ROOT_N];
-rtree_entry_t rtree_zero_leaf[RTREE_LEAF_N];
+rtree_slot_t rtree_zero_leaf[RTREE_LEAF_N];
 static mutex_t rtree_lock = MUTEX_INITIALIZER(RANK_RTREE);
 
 static bool rtree_leaf_create(size_t slot) {
     mutex_lock(&rtree_lock);
     if (rtree_root[slot] == 0) {
-        size_t size = RTREE_LEAF_N * sizeof(rtree_entry_t);
+        size_t size = RTREE_LEAF_N * sizeof(rtree_slot_t);
         void *leaf = pages_map(size, PAGE);
         if (leaf == NULL) {
             mutex_unlock(&rtree_lock);
@@ -41,9 +41,9 @@ bool rtree_ensure(uintptr_t addr, size_t size) {
     return false;
 }
 
-void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry) {
+void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr_t base) {
     for (uintptr_t a = addr; a < addr + size; a += PAGE)
-        rtree_write(a, entry);
+        rtree_write(a, entry, base);
 }
 
 bool rtree_validate(uintptr_t addr) {
