@@ -39,7 +39,7 @@ extern uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
  * ((index + 1) * SZ_CACHE_BIN_STRIDE, the size of tcache.h's cache_bin_t): zero, what the
  * table holds before sc_boot, selects bins[0], which is always empty.
  */
-#define SZ_CACHE_BIN_STRIDE 32
+#define SZ_CACHE_BIN_STRIDE 64
 extern uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 extern size_t sz_index2size_tab[SC_NSIZES];
 extern bin_info_t bin_infos[SC_NBINS];
