@@ -175,7 +175,7 @@ static rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) 
                  ptr, LG_VADDR);
     rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
     rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
-    uintptr_t base = atomic_load_relaxed(&slot->base);
+    uintptr_t base = -atomic_load_relaxed(&slot->neg_base);
     unsigned binid = rtree_entry_binid(entry);
     if (unlikely(binid == 0))
         io_fatal("%s(%p): not allocated by this allocator, or freed already\n", op, ptr);

@@ -70,14 +70,13 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
 static ALWAYS_INLINE bool free_fastpath_try(void *ptr, unsigned want_binid) {
     tsd_t *tsd = tsd_get();
     rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
-    /* Plain loads: the base then folds into the subtraction as a memory operand. */
-    rtree_entry_t entry = slot->entry;
-    uintptr_t base = slot->base;
+    rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
+    uintptr_t neg_base = atomic_load_relaxed(&slot->neg_base);
     unsigned binid = rtree_entry_binid(entry);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + (size_t)binid * sizeof(cache_bin_t));
     uint32_t n = cb->ncached;
     if (likely((want_binid == 0 || binid == want_binid) && n < cb->ncached_max &&
-               cache_bin_region_start(cb, ptr, entry, base) && !block_tagged(ptr))) {
+               cache_bin_region_start(cb, (uintptr_t)ptr + neg_base, entry) && !block_tagged(ptr))) {
         /* Read everything before writing, as in malloc_fastpath. */
         void **stack = cb->stack;
         uint64_t usize = cb->size;

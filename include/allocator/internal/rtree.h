@@ -38,7 +38,7 @@ typedef uintptr_t rtree_entry_t;
 
 typedef struct rtree_slot_s {
     rtree_entry_t entry;
-    uintptr_t base;
+    uintptr_t neg_base; /* the base, negated: the free fast path's offset is then one add */
 } rtree_slot_t;
 
 extern uintptr_t rtree_root[RTREE_ROOT_N] HIDDEN;
@@ -66,7 +66,7 @@ static ALWAYS_INLINE rtree_entry_t rtree_read(const void *addr) {
     return atomic_load_relaxed(&rtree_slot_ptr((uintptr_t)addr)->entry);
 }
 static ALWAYS_INLINE uintptr_t rtree_read_base(const void *addr) {
-    return atomic_load_relaxed(&rtree_slot_ptr((uintptr_t)addr)->base);
+    return -atomic_load_relaxed(&rtree_slot_ptr((uintptr_t)addr)->neg_base);
 }
 
 static ALWAYS_INLINE unsigned rtree_entry_binid(rtree_entry_t e) {
@@ -91,7 +91,7 @@ void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr
 static inline void rtree_write(uintptr_t addr, rtree_entry_t entry, uintptr_t base) {
     rtree_slot_t *slot = rtree_slot_ptr(addr);
     atomic_store_relaxed(&slot->entry, entry);
-    atomic_store_relaxed(&slot->base, base);
+    atomic_store_relaxed(&slot->neg_base, -base);
 }
 
 void rtree_prefork(void);

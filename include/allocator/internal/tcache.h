@@ -68,11 +68,13 @@ typedef struct cache_bin_s {
 } CACHE_ALIGNED cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
 
-/* Is ptr, whose radix-tree slot holds entry and base, the start of a region of cb's class? */
-static ALWAYS_INLINE bool cache_bin_region_start(const cache_bin_t *cb, const void *ptr,
-                                                 rtree_entry_t entry, uintptr_t base) {
-    return sz_region_ordinal((uintptr_t)ptr - base, cb->region_mul, rtree_entry_shift(entry)) <
-           cb->region_count;
+/*
+ * Does offset off (a pointer minus its radix-tree slot's base; the slot holds entry) start a
+ * region of cb's class?
+ */
+static ALWAYS_INLINE bool cache_bin_region_start(const cache_bin_t *cb, uintptr_t off,
+                                                 rtree_entry_t entry) {
+    return sz_region_ordinal(off, cb->region_mul, rtree_entry_shift(entry)) < cb->region_count;
 }
 
 typedef struct tcache_s {
