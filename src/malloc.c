@@ -99,8 +99,8 @@ static void *alloc_slow(const alloc_req_t *req) {
         tsd->thread_allocated += usize;
     if (opt_junk_alloc && !zero)
         memset(ret, JUNK_ALLOC_BYTE, usize);
-    else if (!zero)
-        block_untag(ret);
+    else if (!zero && (ind < SC_NBINS || tc != NULL))
+        block_untag(ret); /* a large extent fresh from the arena may be untouched: leave it be */
     return ret;
 }
 
