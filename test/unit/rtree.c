@@ -35,6 +35,6 @@ int main(void) {
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 3 * PAGE)), 0);
     /* The shared zero leaf is never written. */
     for (size_t i = 0; i < RTREE_LEAF_N; i += 4096)
-        check(rtree_zero_leaf[i].entry == 0 && rtree_zero_leaf[i].neg_base == 0);
+        check(rtree.zero_leaf[i].entry == 0 && rtree.zero_leaf[i].neg_base == 0);
     return unit_finish("rtree");
 }

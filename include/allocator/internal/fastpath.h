@@ -73,7 +73,9 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, unsigned want_binid) {
     rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
     uintptr_t neg_base = atomic_load_relaxed(&slot->neg_base);
     unsigned binid = rtree_entry_binid(entry);
-    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + (size_t)binid * sizeof(cache_bin_t));
+    /* binid * sizeof(cache_bin_t) in one shift (tcache.h, RTREE_BINOFF_SHIFT). */
+    size_t off = (size_t)(entry >> RTREE_BINOFF_SHIFT);
+    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
     uint32_t n = cb->ncached;
     if (likely((want_binid == 0 || binid == want_binid) && n < cb->ncached_max &&
                cache_bin_region_start(cb, (uintptr_t)ptr + neg_base, entry) && !block_tagged(ptr))) {

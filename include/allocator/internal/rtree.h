@@ -4,7 +4,7 @@
  * Two levels over page numbers: a flat root of RTREE_ROOT_N slots (in .bss; untouched slots
  * cost no memory) and leaves of RTREE_LEAF_N entries mapped on demand, each leaf covering
  * 1 GiB of address space. A root slot stores the leaf's address as an offset from
- * rtree_zero_leaf, a never-written all-zero leaf in .bss, so an empty slot (0) reads as that
+ * rtree.zero_leaf, a never-written all-zero leaf in .bss, so an empty slot (0) reads as that
  * leaf and a lookup is two dependent loads with no branch.
  *
  * A slot is two words. The entry packs: bits 6..47 the extent_t pointer (extent_t is cache-line
@@ -41,8 +41,12 @@ typedef struct rtree_slot_s {
     uintptr_t neg_base; /* the base, negated: the free fast path's offset is then one add */
 } rtree_slot_t;
 
-extern uintptr_t rtree_root[RTREE_ROOT_N] HIDDEN;
-extern rtree_slot_t rtree_zero_leaf[RTREE_LEAF_N] HIDDEN;
+/* One object, so that one address computation reaches both (the fast path saves a lea). */
+typedef struct rtree_s {
+    uintptr_t root[RTREE_ROOT_N];
+    rtree_slot_t zero_leaf[RTREE_LEAF_N];
+} rtree_t;
+extern rtree_t rtree HIDDEN;
 
 struct extent_s;
 
@@ -53,8 +57,9 @@ struct extent_s;
  */
 static ALWAYS_INLINE rtree_slot_t *rtree_slot_ptr(uintptr_t addr) {
     uintptr_t key = (addr >> LG_PAGE) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
-    uintptr_t leaf = (uintptr_t)rtree_zero_leaf + atomic_load_acquire(&rtree_root[key >> RTREE_LEAF_BITS]);
-    return (rtree_slot_t *)leaf + (key & (RTREE_LEAF_N - 1));
+    char *base = (char *)&rtree;
+    uintptr_t leaf = atomic_load_acquire((uintptr_t *)base + (key >> RTREE_LEAF_BITS));
+    return (rtree_slot_t *)(base + leaf + offsetof(rtree_t, zero_leaf)) + (key & (RTREE_LEAF_N - 1));
 }
 
 /* Can addr be in the tree at all (no bits set above LG_VADDR)? */

@@ -67,6 +67,14 @@ typedef struct cache_bin_s {
     uint64_t region_count;
 } CACHE_ALIGNED cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
+/*
+ * entry >> RTREE_BINOFF_SHIFT is the class index + 1 times sizeof(cache_bin_t): the entry's bits
+ * from RTREE_BINOFF_SHIFT up to the class field are zero (rtree.h).
+ */
+#define RTREE_BINOFF_SHIFT (RTREE_SZIND_SHIFT - 6)
+_Static_assert(sizeof(cache_bin_t) == 64, "RTREE_BINOFF_SHIFT assumes 64-byte bins");
+_Static_assert((RTREE_SLAB_BIT | RTREE_PTR_MASK | 63) < ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
+               "entry bits between the slab bit and the class must be zero");
 
 /*
  * Does offset off (a pointer minus its radix-tree slot's base; the slot holds entry) start a
