@@ -201,7 +201,7 @@ void arena_dalloc(void *ptr, rtree_entry_t entry) {
         return;
     }
     if (unlikely((uintptr_t)ptr != e->addr))
-        io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
+        io_fatal("free(%p): not the start of an allocation\n", ptr);
     mutex_lock(&arena->ex.lock);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->ndalloc++;

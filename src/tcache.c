@@ -155,7 +155,7 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
         for (unsigned i = 0; i < nflush; i++) {
             ents[i] = rtree_read(items[i]);
             if (unlikely(rtree_entry_binid(ents[i]) != bi))
-                io_fatal("invalid free(%p): freed with the wrong size class\n", items[i]);
+                io_fatal("free(%p): cached with the wrong size class\n", items[i]);
         }
         unsigned remaining = nflush;
         bool merged = false;
