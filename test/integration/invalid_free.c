@@ -46,15 +46,23 @@ static void *block(size_t size) {
 
 static void flush_cache(void) { mallctl("thread.tcache.flush", NULL, NULL, NULL, 0); }
 
+/* The allocator's page (a build option: it may be larger than the system's). */
+static size_t page_size(void) {
+    size_t page = 0, sz = sizeof(page);
+    require_true(mallctl("arenas.page", &page, &sz, NULL, 0) == 0 && page != 0);
+    return page;
+}
+
 /*
- * What a second use of a freed large block reports: with a thread cache, the block waits in it,
- * tagged, and is found there; without one it went back to its arena, which unregistered it.
+ * What a second use of a freed block of size bytes reports: a small block, or a large one with a
+ * thread cache, waits tagged in a cache or its slab and is found there; a large block without a
+ * cache went back to its arena, which unregistered it. Classes from 4 pages up are large.
  */
-static const char *freed_large_text(const char *cached) {
+static const char *freed_text(size_t size, const char *found) {
     bool on = false;
     size_t sz = sizeof(on);
     mallctl("thread.tcache.enabled", &on, &sz, NULL, 0);
-    return on ? cached : "not allocated by this allocator, or freed already";
+    return size < 4 * page_size() || on ? found : "not allocated by this allocator, or freed already";
 }
 
 static void double_free_small(void) {
@@ -94,17 +102,18 @@ static void double_free_medium_cached(void) {
     free(test_launder(p));
 }
 
-/* 20 KiB: a large class the thread cache holds. */
+/* 20 KiB: a large class the thread cache holds (with 4 KiB pages; small with bigger pages). */
 static void double_free_large_cached(void) {
     char *p = block(20000);
     free(p);
     expect_op("free", p);
-    expect_text("%s", freed_large_text("double free (the 20480-byte block is free already)"));
+    expect_text("%s", freed_text(20480, "double free (the 20480-byte block is free already)"));
     free(test_launder(p));
 }
 
+/* Large and above tcache_max (32 KiB): freed straight to the arena. */
 static void double_free_large(void) {
-    char *p = block(200000);
+    char *p = block(16 * page_size());
     free(p);
     expect_op("free", p);
     expect_text("freed already");
@@ -155,20 +164,33 @@ static void interior_large_cached(void) {
     free(test_launder(p + 16));
 }
 
-/* The radix tree registers a large extent's last page too; that must not pass as a start. */
+/*
+ * The radix tree registers a large extent's last page too; that must not pass as a start. Five
+ * pages is a large class (cached with 4 KiB pages), and so is sixteen (never cached).
+ */
 static void interior_large_last_page(void) {
-    char *p = block(20000);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
-    char *last = p + ((20480 - 1) / page) * page;
-    expect_op("free", last);
-    expect_text("not the start of an allocation (inside the 20480-byte block at %p)", (void *)p);
-    free(test_launder(last));
+    size_t page = page_size();
+    char *p = block(5 * page);
+    expect_op("free", p + 4 * page);
+    expect_text("not the start of an allocation (inside the %zu-byte block at %p)", 5 * page,
+                (void *)p);
+    free(test_launder(p + 4 * page));
+}
+
+static void interior_large_last_page_uncached(void) {
+    size_t page = page_size();
+    char *p = block(16 * page);
+    expect_op("free", p + 15 * page);
+    expect_text("not the start of an allocation (inside the %zu-byte block at %p)", 16 * page,
+                (void *)p);
+    free(test_launder(p + 15 * page));
 }
 
 static void interior_large_middle(void) {
-    char *p = block(200000);
-    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = page_size();
+    char *p = block(16 * page);
     expect_op("free", p + 2 * page);
+    expect_text("not allocated by this allocator");
     free(test_launder(p + 2 * page));
 }
 
@@ -281,7 +303,7 @@ static void sallocx_freed(void) {
     char *p = block(20000);
     free(p);
     expect_op("sallocx", p);
-    expect_text("%s", freed_large_text("the 20480-byte block was freed (use after free)"));
+    expect_text("%s", freed_text(20480, "the 20480-byte block was freed (use after free)"));
     printf("%zu\n", sallocx(test_launder(p), 0));
 }
 
@@ -329,6 +351,7 @@ static const invalid_case_t cases[] = {
     {"interior, small, far in a slab", interior_small_far},
     {"interior, large (thread cache)", interior_large_cached},
     {"interior, large, last page", interior_large_last_page},
+    {"interior, large, last page, not cached", interior_large_last_page_uncached},
     {"interior, large, middle page", interior_large_middle},
     {"stack pointer", stack_pointer},
     {"static pointer", static_pointer},
