@@ -3,7 +3,9 @@
  * fast paths (fastpath.h) or the shared slow bodies here: alloc_slow() serves every allocating
  * entry point (malloc, calloc, the aligned family, mallocx) and dalloc_slow() every freeing one.
  * The slow paths own lazy initialisation: the first call of the process initialises the
- * allocator, the first call of a thread creates its state. No lock is held on entry or exit.
+ * allocator, the first call of a thread creates its state. They also check every pointer handed
+ * back (block_check: ours, a region start, not free already; sizes for sized frees) and report
+ * what fails in one line before abort(). No lock is held on entry or exit.
  */
 #include <errno.h>
 #include <limits.h>
