@@ -36,7 +36,7 @@ import time
 
 import gdb
 
-SUPPORTED_LAYOUTS = (1,)
+SUPPORTED_LAYOUTS = (2,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # Sanity bounds for a walk through memory that may be damaged or caught mid-update.
@@ -169,7 +169,8 @@ class Library:
         self.szind_shift = int(c['rtree_szind_shift'])
         self.nbins = int(c['nbins'])
         self.nsizes = int(c['nsizes'])
-        self.ptr_mask = (1 << self.szind_shift) - 1
+        self.ptr_mask = int(c['rtree_ptr_mask'])
+        self.slot_size = int(c['rtree_slot_size'])
 
         arenas = self.symbol('arenas')
         self.arenas_addr = int(arenas.value().address)
@@ -214,8 +215,9 @@ class Library:
         self.bin_info = Struct(infos.type.strip_typedefs().target(),
                                ['reg_size', 'nregs', 'slab_size'], 'bin_info_t')
         self.infos_addr = int(infos.value().address)
-        self.rtree_root_addr = int(self.symbol('rtree_root').value().address)
-        self.rtree_zero_addr = int(self.symbol('rtree_zero_leaf').value().address)
+        rtree = self.symbol('rtree').value()
+        self.rtree_root_addr = int(rtree['root'].address)
+        self.rtree_zero_addr = int(rtree['zero_leaf'].address)
         self.index2size_addr = int(self.symbol('sz_index2size_tab').value().address)
 
     def find(self):
@@ -283,7 +285,10 @@ class Library:
             n = min(npages, leaf_n - first)
             off = self.word(self.rtree_root_addr + 8 * slot)
             leaf = (self.rtree_zero_addr + off) & 0xffffffffffffffff
-            out.extend(struct.unpack('<%dQ' % n, self.read(leaf + 8 * first, 8 * n)))
+            words = self.slot_size // 8
+            raw = struct.unpack('<%dQ' % (n * words), self.read(leaf + self.slot_size * first,
+                                                                 self.slot_size * n))
+            out.extend(raw[::words])
             page += n
             npages -= n
         return out
@@ -376,12 +381,12 @@ class Heap:
         i = 0
         while i < npages:
             ent = ents[i]
-            eaddr = ent & lib.ptr_mask & ~1
+            eaddr = ent & lib.ptr_mask
             pos = base + i * page
             if eaddr == 0:
                 # No extent starts here: a structure caught mid-update, or damage.
                 j = i + 1
-                while j < npages and ents[j] & lib.ptr_mask & ~1 == 0:
+                while j < npages and ents[j] & lib.ptr_mask == 0:
                     j += 1
                 self.warn('arena %d: pages 0x%x..0x%x of chunk 0x%x have no extent in the radix '
                           'tree' % (arena['ind'], pos, base + j * page, base))

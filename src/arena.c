@@ -196,8 +196,8 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) 
     }
     e->szind = (uint16_t)szind;
     rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
-    rtree_write(e->addr, entry);
-    rtree_write(e->addr + e->size - PAGE, entry);
+    rtree_write(e->addr, entry, e->addr);
+    rtree_write(e->addr + e->size - PAGE, entry, e->addr);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->nmalloc++;
     ls->nrequests++;
@@ -221,7 +221,7 @@ void arena_dalloc(void *ptr, rtree_entry_t entry) {
         return;
     }
     if (unlikely((uintptr_t)ptr != e->addr))
-        io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
+        io_fatal("free(%p): not the start of an allocation\n", ptr);
     mutex_lock(&arena->ex.lock);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->ndalloc++;
@@ -255,7 +255,7 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
         }
     }
     if (usize > old)
-        rtree_write(old_last, 0);
+        rtree_write(old_last, 0, 0);
     large_stats_t *ls = &arena->lstats[e->szind - SC_NBINS];
     ls->ndalloc++;
     ls->curlextents--;
@@ -267,8 +267,8 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
     arena->large_allocated -= old;
     e->szind = (uint16_t)szind;
     rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
-    rtree_write(e->addr, entry);
-    rtree_write(e->addr + usize - PAGE, entry);
+    rtree_write(e->addr, entry, e->addr);
+    rtree_write(e->addr + usize - PAGE, entry, e->addr);
     mutex_unlock(&arena->ex.lock);
     if (zero && usize > old && !zeroed)
         memset((void *)(e->addr + old), 0, usize - old);

@@ -683,8 +683,10 @@ static int arenas_lookup_ctl(CTL_ARGS) {
         return EINVAL;
     void *ptr;
     memcpy(&ptr, newp, sizeof(ptr));
+    if (ptr == NULL || !rtree_addr_valid(ptr))
+        return EINVAL;
     rtree_entry_t entry = rtree_read(ptr);
-    if (ptr == NULL || rtree_entry_binid(entry) == 0)
+    if (rtree_entry_binid(entry) == 0)
         return EINVAL;
     READ(rtree_entry_extent(entry)->arena_ind, unsigned);
     return 0;

@@ -233,13 +233,13 @@ static uintptr_t extent_last_page(const extent_t *e) { return e->addr + e->size 
 
 static void extent_register_free(extent_t *e) {
     rtree_entry_t entry = rtree_entry_make(e, 0, false);
-    rtree_write(e->addr, entry);
-    rtree_write(extent_last_page(e), entry);
+    rtree_write(e->addr, entry, 0);
+    rtree_write(extent_last_page(e), entry, 0);
 }
 
 static void extent_clear_boundaries(const extent_t *e) {
-    rtree_write(e->addr, 0);
-    rtree_write(extent_last_page(e), 0);
+    rtree_write(e->addr, 0, 0);
+    rtree_write(extent_last_page(e), 0, 0);
 }
 
 static eset_t *extents_set(extents_t *ex, extent_state_t state) {
@@ -656,7 +656,7 @@ static void extents_dirtied(extents_t *ex, uint64_t now) {
 void extent_dalloc(extents_t *ex, extent_t *e) {
     assert(e->state == EXTENT_ACTIVE);
     if (e->slab)
-        rtree_write_range(e->addr, e->size, 0);
+        rtree_write_range(e->addr, e->size, 0, 0);
     else
         extent_clear_boundaries(e);
     uint64_t now = extents_decay_tick(ex);

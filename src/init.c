@@ -35,6 +35,8 @@ const allocator_gdb_consts_t allocator_gdb_consts = {
     .rtree_leaf_bits = RTREE_LEAF_BITS,
     .rtree_root_bits = RTREE_ROOT_BITS,
     .rtree_szind_shift = RTREE_SZIND_SHIFT,
+    .rtree_slot_size = sizeof(rtree_slot_t),
+    .rtree_ptr_mask = RTREE_PTR_MASK,
     .nbins = SC_NBINS,
     .nsizes = SC_NSIZES,
 };

@@ -79,6 +79,8 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
         if (i == 0)
             continue;
         cb->size = (uint32_t)(sz_index2size(i - 1) > UINT32_MAX ? 0 : sz_index2size(i - 1));
+        cb->region_mul = sz_region_mul_tab[i - 1];
+        cb->region_count = sz_region_count(i - 1);
         if (i - 1 < tc->nhbins) {
             cb->ncached_max = tcache_nslots_base(i - 1);
             cb->nfill = (uint16_t)(cb->ncached_max / 2 > 0 ? cb->ncached_max / 2 : 1);
@@ -167,7 +169,7 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
         for (unsigned i = 0; i < nflush; i++) {
             ents[i] = rtree_read(items[i]);
             if (unlikely(rtree_entry_binid(ents[i]) != bi))
-                io_fatal("invalid free(%p): freed with the wrong size class\n", items[i]);
+                io_fatal("free(%p): cached with the wrong size class\n", items[i]);
         }
         unsigned remaining = nflush;
         bool merged = false;

@@ -754,6 +754,9 @@ static void test_errors(void) {
     sz = sizeof(u);
     expect_d_eq(mallctl("arenas.lookup", &u, &sz, &p, sizeof(p) - 1), EINVAL);
     expect_d_eq(mallctl("arenas.lookup", &u, &sz, NULL, 0), EINVAL);
+    /* Bits above the address space: the radix tree would read p's slot; not an allocation. */
+    void *bad = (void *)((uintptr_t)p | (uintptr_t)1 << 60);
+    expect_d_eq(mallctl("arenas.lookup", &u, &sz, &bad, sizeof(bad)), EINVAL);
     free(p);
 
     /* EPERM: writing read-only names, reading write-only or void names. */

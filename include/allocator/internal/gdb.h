@@ -22,14 +22,16 @@
 
 #include "allocator/internal/util.h"
 
-#define ALLOCATOR_GDB_LAYOUT 1
+#define ALLOCATOR_GDB_LAYOUT 2
 
 typedef struct allocator_gdb_consts_s {
     unsigned lg_page;
     unsigned lg_chunk;
     unsigned rtree_leaf_bits;   /* a leaf maps 2^rtree_leaf_bits pages */
     unsigned rtree_root_bits;   /* the root has 2^rtree_root_bits slots */
-    unsigned rtree_szind_shift; /* entry: extent pointer below, class index + 1 from here up */
+    unsigned rtree_szind_shift; /* entry: class index + 1 from here up */
+    unsigned rtree_slot_size;   /* bytes per radix-tree slot (the entry is its first word) */
+    unsigned long long rtree_ptr_mask; /* entry & mask: the extent_t address */
     unsigned nbins;             /* small classes */
     unsigned nsizes;            /* all classes */
 } allocator_gdb_consts_t;

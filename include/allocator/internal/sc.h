@@ -40,11 +40,33 @@ extern uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
  * ((index + 1) * SZ_CACHE_BIN_STRIDE, the size of tcache.h's cache_bin_t): zero, what the
  * table holds before sc_boot, selects bins[0], which is always empty.
  */
-#define SZ_CACHE_BIN_STRIDE 32
+#define SZ_CACHE_BIN_STRIDE 64
 extern uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 extern size_t sz_index2size_tab[SC_NSIZES];
 extern bin_info_t bin_infos[SC_NBINS];
+
+/*
+ * Exact division test for the free path. A class size is odd * 2^shift; mul is the inverse of
+ * odd modulo 2^64. For an offset off (any 64-bit value) from the start of an extent of that
+ * class, sz_region_ordinal(off) is off / size when size divides off, and more than
+ * UINT64_MAX / size otherwise (multiplying by the inverse undoes a multiple of odd exactly and
+ * sends anything else above that bound; the rotation brings zero low bits down and sends set
+ * ones to the top). So off starts one of an extent's n regions iff the ordinal is below n: one
+ * multiply, one rotate, one compare, whatever the pointer's upper bits hold.
+ */
+extern uint64_t sz_region_mul_tab[SC_NSIZES];
+extern uint8_t sz_region_shift_tab[SC_NSIZES];
+
+static ALWAYS_INLINE uint64_t sz_region_ordinal(uint64_t off, uint64_t mul, unsigned shift) {
+    uint64_t y = off * mul;
+    return (y >> (shift & 63)) | (y << (-shift & 63));
+}
+
+/* Regions of class ind in one extent: a slab's count for small classes, 1 for large ones. */
+static inline uint32_t sz_region_count(unsigned ind) {
+    return ind < SC_NBINS ? bin_infos[ind].nregs : 1;
+}
 
 void sc_boot(void);
 
