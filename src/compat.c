@@ -11,7 +11,7 @@
 
 #include "allocator/internal/conf.h"
 #include "allocator/internal/init.h"
-#include "allocator/internal/stats.h"
+#include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
 
 /*

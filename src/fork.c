@@ -14,7 +14,7 @@
 #include "allocator/internal/ctl.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/rtree.h"
-#include "allocator/internal/stats.h"
+#include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
 
 static pthread_t fork_owner;
@@ -58,6 +58,7 @@ static void fork_child_sequence(void) {
     tsd_postfork_child();
     tcaches_postfork_child();
     stats_postfork_child();
+    stats_print_postfork_child();
     ctl_postfork_child();
     if (config_debug)
         witness_fork_end();

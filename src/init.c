@@ -22,7 +22,7 @@
 #include "allocator/internal/io.h"
 #include "allocator/internal/nstime.h"
 #include "allocator/internal/pages.h"
-#include "allocator/internal/stats.h"
+#include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
 
 int init_state = INIT_UNINIT;

@@ -1,15 +1,16 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * stats: gathering the allocator's counters into snapshots, and the report of
- * malloc_stats_print / stats_print:true / glibc's malloc_stats, in text or (opts "J") in
- * jemalloc 5's JSON layout. Gathering takes each bin lock and then the arena's extents lock,
- * one at a time, and the thread list lock; printing holds no allocator lock while the write
- * callback runs, so the callback may allocate.
+ * stats: gathering the allocator's counters into snapshots (stats_arena_t), the totals over all
+ * arenas, and one merge function per counter struct, through which every sum of counters goes.
+ * Gathering takes each bin lock and then the arena's extents lock, one at a time, and the
+ * thread list lock, one at a time, so a caller may hold ctl_lock, but no arena, bin or
+ * thread-list lock. The report that prints snapshots is stats_print.h.
  */
 #ifndef ALLOCATOR_INTERNAL_STATS_H
 #define ALLOCATOR_INTERNAL_STATS_H
 
 #include "allocator/internal/arena.h"
-#include "allocator/internal/io.h"
+#include "allocator/internal/io.h" /* not needed here, but ctl.c relies on it coming through */
 
 /* Free extents of one page-size class (free-extent bin) of an arena, for the report. */
 typedef struct stats_eclass_s {
@@ -49,6 +50,19 @@ typedef struct stats_totals_s {
     uint64_t nrequests;
 } stats_totals_t;
 
+/* Merges: add each counter of from to the same counter of to. */
+void stats_bin_add(bin_stats_t *to, const bin_stats_t *from);
+void stats_large_add(large_stats_t *to, const large_stats_t *from);
+void stats_purge_add(purge_stats_t *to, const purge_stats_t *from);
+/* Sums over the classes of snapshot s: all small classes into *small, all large into *large. */
+void stats_arena_sums(const stats_arena_t *s, bin_stats_t *small, large_stats_t *large);
+
+/*
+ * A fresh snapshot of arena ind, or of every arena merged (ind UINT_MAX), with free extents
+ * counted into eclass[PSZ_NCLASSES] unless it is NULL. False: no such arena. The caller
+ * serialises use of out and eclass (they are large, so usually static).
+ */
+bool stats_snapshot(unsigned ind, stats_arena_t *out, stats_eclass_t *eclass);
 /*
  * Add arena ind's counters into *out (out is not cleared), with the request counts that live
  * threads bound to it have not merged yet. Returns false if no such arena.
@@ -66,12 +80,7 @@ bool stats_destroyed_get(stats_arena_t *out);
 void stats_postfork_child(void);
 /* Totals over every arena and the metadata allocator. */
 void stats_totals(stats_totals_t *t);
-/*
- * Print the report; cb NULL means malloc_message or standard error. opts holds jemalloc 5's
- * letters: J JSON; g no constants (version, build, options); m no merged arena; d no destroyed
- * arenas; a no per-arena sections; b no bins; l no large classes; x no mutex counters; e no free
- * extents; h no HPA (there is none). Other characters are ignored.
- */
-void stats_print(io_write_cb_t *cb, void *opaque, const char *opts);
+/* The totals of snapshot m of every arena, with the metadata allocator's (now) added. */
+void stats_totals_from(const stats_arena_t *m, stats_totals_t *t);
 
 #endif
