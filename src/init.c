@@ -4,10 +4,8 @@
  */
 #include "allocator/internal/init.h"
 
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <string.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -54,31 +52,6 @@ unsigned init_ncpus(void) {
     return n == 0 ? 1 : n;
 }
 
-/*
- * stats_print:true reports at exit through a duplicate of standard error taken at init, because
- * programs commonly close standard error in their own atexit handlers, which run before ours.
- */
-static int init_stats_fd = -1;
-
-static void init_stats_write(void *opaque, const char *s) {
-    (void)opaque;
-    size_t len = strlen(s);
-    while (len > 0) {
-        ssize_t w = write(init_stats_fd, s, len);
-        if (w <= 0)
-            break;
-        s += w;
-        len -= (size_t)w;
-    }
-}
-
-static void init_stats_print_atexit(void) {
-    if (init_stats_fd >= 0 && malloc_message == NULL)
-        stats_print(init_stats_write, NULL, opt_stats_print_opts);
-    else
-        stats_print(NULL, NULL, opt_stats_print_opts);
-}
-
 static bool init_boot(void) {
     if (pages_boot()) {
         /*
@@ -109,10 +82,7 @@ static bool init_boot(void) {
         return true;
     background_boot();
     fork_boot();
-    if (opt_stats_print) {
-        init_stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
-        atexit(init_stats_print_atexit);
-    }
+    stats_print_boot();
     return false;
 }
 

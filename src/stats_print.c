@@ -14,9 +14,12 @@
  */
 #include "allocator/internal/stats_print.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "allocator/internal/conf.h"
 #include "allocator/internal/init.h"
@@ -421,4 +424,36 @@ void stats_print(io_write_cb_t *cb, void *opaque, const char *opts) {
 EXPORT void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
                                const char *opts) {
     stats_print(write_cb, cbopaque, opts);
+}
+
+/*
+ * stats_print:true reports at exit through a duplicate of standard error taken at init, because
+ * programs commonly close standard error in their own atexit handlers, which run before ours.
+ */
+static int stats_print_fd = -1;
+
+static void stats_print_write(void *opaque, const char *s) {
+    (void)opaque;
+    size_t len = strlen(s);
+    while (len > 0) {
+        ssize_t w = write(stats_print_fd, s, len);
+        if (w <= 0)
+            break;
+        s += w;
+        len -= (size_t)w;
+    }
+}
+
+static void stats_print_atexit(void) {
+    if (stats_print_fd >= 0 && malloc_message == NULL)
+        stats_print(stats_print_write, NULL, opt_stats_print_opts);
+    else
+        stats_print(NULL, NULL, opt_stats_print_opts);
+}
+
+void stats_print_boot(void) {
+    if (opt_stats_print) {
+        stats_print_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+        atexit(stats_print_atexit);
+    }
 }

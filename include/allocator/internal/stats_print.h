@@ -19,6 +19,11 @@
  * extents; h no HPA (there is none). Other characters are ignored.
  */
 void stats_print(io_write_cb_t *cb, void *opaque, const char *opts);
+/*
+ * Init, once, after the options are parsed: with stats_print:true, take a duplicate of standard
+ * error and register the report at exit (through it, unless malloc_message is set by then).
+ */
+void stats_print_boot(void);
 /* Fork, in the child: make the report's lock fresh (a report may be blocked in its callback). */
 void stats_print_postfork_child(void);
 
