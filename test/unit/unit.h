@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static int unit_failures;
 static int unit_checks;
@@ -28,6 +29,22 @@ static int unit_checks;
             unit_failures++;                                                                       \
             fprintf(stderr, "%s:%d: %s == %s failed: %llu != %llu\n", __FILE__, __LINE__, #a, #b,  \
                     va_, vb_);                                                                     \
+        }                                                                                          \
+    } while (0)
+
+/* Strings a and b equal; on failure prints both, and the offset where they first differ. */
+#define check_str(a, b)                                                                            \
+    do {                                                                                           \
+        const char *sa_ = (a), *sb_ = (b);                                                         \
+        unit_checks++;                                                                             \
+        if (strcmp(sa_, sb_) != 0) {                                                               \
+            size_t at_ = 0;                                                                        \
+            while (sa_[at_] == sb_[at_])                                                           \
+                at_++;                                                                             \
+            unit_failures++;                                                                       \
+            fprintf(stderr,                                                                        \
+                    "%s:%d: %s == %s failed at offset %zu:\n--- got:\n%s\n--- expected:\n%s\n",    \
+                    __FILE__, __LINE__, #a, #b, at_, sa_, sb_);                                    \
         }                                                                                          \
     } while (0)
 
