@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
 # Generate ./configure from configure.ac, and fill build-aux/ with the helper scripts it
 # needs (config.guess, config.sub, install-sh), copied from automake's data directory.
 # Run it once after a fresh checkout, then ./configure && make.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * aligned: posix_memalign with alignments from 64 B to 2 MiB.  LIVE blocks are kept; each step
  * frees a random one and allocates a new one with a random power-of-two alignment in

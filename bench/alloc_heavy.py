@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Allocation-heavy Python workload for the allocator benchmarks.
 
     python3 alloc_heavy.py [GENERATIONS [RECORDS]]

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * batch: allocate a batch of blocks of mixed sizes (1 B to 4 KiB, small sizes more likely), then
  * free the whole batch in LIFO, FIFO or random order; repeat.  A batch holds more than a thread

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Draws bench/run.sh's results as an SVG chart (standard library only).
 
     python3 chart.py RESULTS_CSV OUT_SVG

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
 # bench/compare.sh [-n RUNS] -- COMMAND [ARGS...]
 #
 # Runs COMMAND under liballocator, jemalloc, mimalloc, tcmalloc and glibc (LD_PRELOAD),

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * falseshare: does the allocator put blocks used by different threads in one cache line?
  *

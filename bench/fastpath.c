@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fastpath: the instruction-count probe.  ITERATIONS pairs of malloc(64)/free(); run.sh runs it
  * under callgrind for N and 2N iterations, and the difference divided by N is the cost of one

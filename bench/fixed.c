@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fixed: the single-thread fast path.  A loop of malloc(SIZE) immediately followed by free(),
  * with one byte written so the block is really used; every allocator serves this from its

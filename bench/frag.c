@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * frag: fragmentation.  Phase 1 allocates COUNT blocks of small sizes (16..512 B, log-uniform);
  * phase 2 frees nine in ten of them in random order; phase 3 allocates COUNT/20 blocks of other,

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Generates the inputs of run.sh's real-program workloads (deterministic, so every run and
 every allocator sees the same bytes).
 

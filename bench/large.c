@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * large: churn of large and huge blocks.  LIVE blocks are kept; each step frees a random one and
  * allocates a new one of a log-uniform random size in MIN..MAX, then writes one byte in each of

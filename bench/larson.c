@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * larson: a server-like simulation.  Each thread owns an array of SLOTS live blocks and, in a
  * loop, frees a random slot and puts a new block of random size (MIN..MAX bytes) in its place.

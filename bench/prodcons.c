@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * prodcons: producer/consumer.  A producer thread allocates blocks of random size (MIN..MAX),
  * writes them and pushes them into a bounded single-producer single-consumer ring; a consumer

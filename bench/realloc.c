@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * realloc: blocks that grow and shrink through realloc.
  *

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Summarises a benchmark run of bench/run.sh (standard library only).
 
     python3 report.py RESULTS_DIR

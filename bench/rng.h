@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rng.h: the benchmarks' pseudo-random numbers (xorshift64*), so that every allocator sees the
  * same sequence of sizes and choices for a given seed. State must start nonzero.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """Draws bench/rss_time.py's samples as an SVG line chart (standard library only).
 
     python3 rss_plot.py SAMPLES_CSV PHASES_CSV OUT_SVG

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rss_time: does the allocator give memory back, and when?  The program behind issue 4's
  * RSS-over-time benchmark; bench/rss_time.py runs it once per allocator and samples its resident

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """RSS over time (issue 4's benchmark): how much memory each allocator gives back, and when.
 
     python3 bench/rss_time.py [--lib PATH] [--out DIR] [--allocators LIST] [--variant NAME=CONF]

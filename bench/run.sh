@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
 # bench/run.sh -- liballocator's benchmark suite (`make bench` runs it).
 #
 #   bench/run.sh [--runs N] [--quick] [--only REGEX] [--allocators LIST] [--lib PATH]

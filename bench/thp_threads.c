@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * thp_threads: many threads that allocate a little and then sit idle, the case where huge pages
  * can make RSS balloon (each arena's first chunk, metadata, per-thread caches backed by 2 MiB

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
 # bench/thp_threads.sh -- RSS of a process with many idle threads, with the kernel's transparent
 # huge pages set to "madvise" and then "always", under liballocator and each peer.
 #

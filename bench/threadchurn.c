@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * threadchurn: many short-lived threads.  The main thread runs CONCURRENT threads at a time until
  * TOTAL have run.  Each allocates PER_THREAD blocks of random size (16..2048 B), frees three in

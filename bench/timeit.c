@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * timeit: the benchmark harness's stopwatch (not a workload; run.sh builds it and uses it for
  * every run).  It starts one command, waits for it, and writes one line to the file given with -o:

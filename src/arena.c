@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * arena: creation and choice of arenas, and the paths that reach an arena without a thread
  * cache (large allocations, tcache-less small allocations, frees routed by the rtree).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * background: the decay threads of background.h. Starting and stopping hold bg_ctl_lock; a
  * running thread alternates between one decay pass over its arenas (each under that arena's

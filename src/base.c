@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * base: bump allocator for metadata. A block of at least 64 KiB is mapped when the current one
  * cannot satisfy a request; the leftover of the old block is abandoned (at most one request's

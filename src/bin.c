@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bin: slab management for one size class of one arena (see bin.h). Called by tcache fills and
  * flushes and by the arena's no-cache paths, always under bin->lock; creating or returning a

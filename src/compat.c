@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * compat: glibc's malloc extras, answered from this allocator's own state: malloc_trim (flush
  * the caller's cache and purge every arena), mallopt, mallinfo/mallinfo2, malloc_stats and

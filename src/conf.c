@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * conf: the options table, the string tokenizer and the source readers. conf_boot() runs once,
  * from init, before any arena exists; the opt_* values are read-only after that. Nothing here

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl: the mallctl tree (see ctl.h). Nodes are static tables; a component that is a decimal
  * number selects a node's "<i>" child, whose validity check sees the index. Handlers share the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * decay: the smoothstep curve and the epoch bookkeeping of decay.h. Called by extent.c under an
  * arena's extents lock, by background threads through it, and by unit tests with a fake clock.

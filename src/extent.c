@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * extent: the page allocator inside each arena. Free extents sit in three esets (dirty, muzzy,
  * retained); allocation takes the smallest fitting extent, dirty first (its pages are already

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fork: the atfork handlers (see fork.h), and the same "every lock, in rank order" sequence for
  * malloc_disable. They run in the locking thread; the witness is told a fork is under way so it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * heapwalk: malloc_disable, malloc_enable and malloc_iterate (see heapwalk.h). Called by the
  * application, typically a leak detector. heapwalk_lock (a plain pthread mutex, outside the rank

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * init: the initialisation state machine (see init.h). init_lock is a plain pthread mutex held
  * by the initialising thread for the whole of init; it ranks below every other lock.

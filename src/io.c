@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * io: formatting and writing of messages without stdio. Called from every layer, including
  * under allocator locks and during glibc's static startup, so nothing here allocates, locks, or

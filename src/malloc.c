@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * malloc: the public allocation interface. Exported functions are one line each around the
  * fast paths (fastpath.h) or the shared slow bodies here: alloc_slow() serves every allocating

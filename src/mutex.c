@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mutex: lock acquisition with a contention counter, and the debug-only lock-order witness.
  * The witness keeps a per-thread count of held locks per rank (debug builds only, so the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * nstime: clock_gettime(CLOCK_MONOTONIC) behind the constructor-set gate of nstime.h. Stateless
  * apart from the gate and the test hook.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pages: mmap, munmap and madvise, behind the narrow interface in pages.h. Alignment beyond the
  * kernel's page is had by mapping size + align and trimming both ends. Stateless but for the

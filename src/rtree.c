@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rtree: leaf creation and range writes for the address -> extent map (layout in rtree.h).
  * rtree_lock serialises leaf creation only; root slots are published with release stores so a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sc: builds the size-class tables once at boot (sc_boot, called by init before any allocation
  * is served) and the per-bin slab geometry. The tables are written once and read lock-free.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tcache: fills, flushes and garbage collection of thread caches (see tcache.h). Runs on the
  * owning thread without a lock of its own; fills take one bin lock, flushes take the owning

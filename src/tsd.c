@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tsd: creation, destruction and recycling of per-thread state (see tsd.h). tsd_list_lock
  * guards the list of live states and the free list of recycled ones; a state is allocated from

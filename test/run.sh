@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
 # test/run.sh -- liballocator's test runner; `make check` builds the tests, then starts this.
 #
 # Tests are found the way the Makefile finds them, in $TOP_SRCDIR/test/<tier>/, and run from

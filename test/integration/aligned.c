@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Aligned allocation: posix_memalign, aligned_alloc, memalign, valloc and pvalloc.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Arenas made with arenas.create: custom memory sources (extent_hooks_t), arena.<i>.reset,
  * arena.<i>.destroy and index reuse, and the refusals: automatic arenas cannot be reset or

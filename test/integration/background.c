@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Background threads: enabled through mallctl "background_thread" (or, in background_lazy.c,
  * through MALLOC_CONF, when they start on a later allocator call), they bring an idle process

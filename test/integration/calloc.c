@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * calloc: memory is zero, including memory reused from freed dirty blocks of small, large and
  * huge sizes; overflow of nmemb * size and impossible sizes give NULL with ENOMEM; zero-sized

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Memory going back to the system through the public interface: dirty_decay_ms 0 returns a freed
  * extent at once and -1 never does; a time-based decay keeps freed pages for a while and returns

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Passive false sharing: a thread whose first allocator call frees a block another thread
  * allocated must not keep that block in its new cache and hand it out on its next malloc of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * glibc compatibility: the __libc_* names (which some programs and glibc-internal callers use
  * directly), __posix_memalign, malloc_trim, mallopt, mallinfo, mallinfo2, malloc_stats and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bionic's heap-walking interface: malloc_disable, malloc_enable, malloc_iterate.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Every invalid free is caught, whatever path the block takes (thread cache, slab, large,
  * oversize arena): each case runs in a forked child, which must die of SIGABRT after one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mallctl, mallctlnametomib, mallctlbymib: jemalloc 5's control interface as liballocator
  * implements it (src/ctl.c).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mallctl, mallctlbymib and mallctlnametomib given hostile arguments, for every name of
  * src/ctl.c ("<i>" and "<j>" as 0) but arenas.create and tcache.create (reads that create; see

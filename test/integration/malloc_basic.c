@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * malloc and free: malloc(0), alignment of every block, impossible sizes, free(NULL), blocks that
  * keep their contents and do not overlap, and reuse after free.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The jemalloc-compatible allocation functions: mallocx, rallocx, xallocx, sallocx, dallocx,
  * sdallocx, nallocx, with jemalloc 5's flags, as jemalloc's manual specifies them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * A million live objects of random sizes 1..4096 (log-uniform: as many below 64 bytes as between
  * 2 and 4 kB, as in real programs, and 300 MB in all rather than 2 GB), each filled with its own

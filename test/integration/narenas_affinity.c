@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The default arena count follows the CPUs a process may run on, not the machine's: in a
  * container or under `taskset -c 0`, opt.narenas (mallctl) is 4 x the CPUs in the affinity mask,

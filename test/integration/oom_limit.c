@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Running out of address space: under `prlimit --as=512MiB` (setrlimit when prlimit is missing),
  * a child process allocates ever more memory (64 MiB blocks, then 1 MiB, 16 KiB and 256 bytes)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Address space running out in the middle of a run, then coming back. A child process warms up
  * (threads allocate and free, blocks of every size class kind are held), then lowers its own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * realloc and reallocarray: contents survive growth and shrinking across small, large and huge
  * sizes (up to 64 MiB) and back; realloc(NULL, n) allocates; realloc(p, 0) frees and returns NULL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * retain: with retain:true (the default) freed address space is kept for reuse and shows in
  * stats.retained; with retain:false (retain_off.c) a chunk that becomes wholly free and purged is

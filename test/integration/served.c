@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Proof of service: liballocator, not glibc, serves this process, through every public name.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * free_sized and free_aligned_sized (C23): with the size (and alignment) the block was allocated
  * with, they free it like free. Looked up with dlsym, since glibc 2.36 has neither and the test is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * malloc_stats_print: the text report, the JSON report ('J') in jemalloc 5's layout, the option
  * letters that leave sections out (g m a b l x e; d and h have nothing to leave out), and where

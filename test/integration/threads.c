@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Four threads allocate and free random sizes at the same time, each checking that its blocks
  * keep their contents; some blocks are handed to another thread through a shared exchange and

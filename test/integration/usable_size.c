@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * malloc_usable_size: NULL gives 0; a block's usable size is at least what was asked and every
  * usable byte can be written without harming other blocks; with liballocator the usable size is

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Background threads must not touch /proc. They used to be named by their creator with
 # pthread_setname_np, which for another thread opens /proc/self/task/<tid>/comm for writing;
 # the dentries that leaves made the kernel's reaping of the process's fork children slow (under

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # Shared by test/programs/*.sh (sourced, not run: its name does not end in .sh, so test/run.sh
 # does not take it for a test).
 #

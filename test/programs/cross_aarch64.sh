@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Cross build for aarch64, run under qemu-user (binfmt need not be registered: qemu is named
 # explicitly).
 #

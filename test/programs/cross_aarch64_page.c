@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Run by cross_aarch64.sh under qemu-aarch64 with a 64 KiB page (-p 65536), linked with a
  * liballocator.so built for 4 KiB pages: the library must refuse to serve, with ENOMEM from every

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # include/allocator.h is usable from C++ (the C++ test of thread_exit_cxx.sh links the library):
 # with <malloc.h> and <stdlib.h> in either order, and the extended interface callable. glibc
 # declares its allocation functions noexcept in C++, so a redeclaration without it is an error.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # liballocator.so loaded with dlopen() when glibc's static TLS surplus is all but used up, then
 # dlclose()d while threads that used it still live (dlopen_tls_prog.c says how).
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * One shared object of dlopen_tls.sh: TLS_BYTES bytes of initial-exec thread-local storage (the
  * linker marks the object STATIC_TLS), so dlopen() must place it in glibc's static TLS surplus.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * dlopen_tls.sh's program. liballocator.so must load with dlopen() into a process whose static TLS
  * surplus is nearly used up: its thread-local storage is one initial-exec pointer (8 bytes; a

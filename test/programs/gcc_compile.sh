@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # gcc -O2 under liballocator compiling a large generated C file (thousands of functions, big
 # switch statements and initialised tables, to give the optimiser work): the object file must be
 # identical to the one a plain gcc makes, and the linked program must print the known result.

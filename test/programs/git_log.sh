@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # git under liballocator on a repository of a few hundred commits, built quickly with
 # git fast-import: `git log -p --stat` must print exactly what a plain run prints; then
 # `git repack -adf` with two delta-search threads rewrites the pack under liballocator, plain

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # liballocator behind and in front of interposers, in both LD_PRELOAD orders:
 #   interposers_malloc.so  wraps malloc/calloc/realloc/free like a memory profiler: resolves the
 #                          next functions with dlsym(RTLD_NEXT) on its first call, returns NULL

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * A malloc interposer built the way memory profilers are (run by interposers.sh): it defines
  * malloc, calloc, realloc and free, finds the functions it wraps with dlsym(RTLD_NEXT, ...) on its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * An interposer on mmap, munmap and open/open64/openat (run by interposers.sh), as tracing and
  * sandboxing tools build them: each function finds the real one with dlsym(RTLD_NEXT, ...) on its

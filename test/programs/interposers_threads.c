@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The threaded program interposers.sh runs behind the interposers: 8 threads allocate with
  * malloc, calloc and realloc, fill every block with a pattern, check the pattern before each

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A program written and built for jemalloc (Debian's <jemalloc/jemalloc.h>, linked with
 # -ljemalloc) runs under liballocator unchanged: with liballocator preloaded, every jemalloc
 # function it calls must reach liballocator, not libjemalloc. Proof, three ways:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Helper of jemalloc_abi.sh (compiled by it, not by make): a program written for jemalloc,
  * built against Debian's <jemalloc/jemalloc.h> and linked with -ljemalloc. It calls every

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A build for 64 KiB pages (--with-lg-page=16), out of tree in TEST_TMPDIR, runs its own
 # `make check` over every unit, integration and static test (linked and LD_PRELOAD variants; not
 # the MALLOC_CONF reruns, nor the stress and programs tiers, which the default build runs) on

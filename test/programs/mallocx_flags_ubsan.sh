@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The flag macros of include/allocator.h are free of undefined behaviour for every value they
 # take: a program built with -fsanitize=undefined -fno-sanitize-recover computes MALLOCX_ARENA(a)
 # for every arena index 0..4094 (from a value the compiler cannot fold), MALLOCX_TCACHE(tc) for

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # liballocator built with musl (Debian's musl-tools: musl-gcc) in an out-of-tree build
 # (configure CC=musl-gcc), linked statically into test/static/static_startup.c and run through
 # static_startup.sh (with and without LD_LIBRARY_PATH; statistics at exit). musl's startup makes

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # python3 running an allocation-heavy script (dicts, lists, strings, tuples, sets: a few hundred
 # thousand objects made and dropped) under liballocator, once with Python's own small-object
 # allocator in front of malloc and once with PYTHONMALLOC=malloc, which sends every object

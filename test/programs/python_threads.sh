@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # A multithreaded python3 under liballocator with PYTHONMALLOC=malloc: worker threads build
 # objects and pass them through queues to other threads, which consume and drop them, so blocks
 # are allocated in one OS thread and freed in another. The result must equal a plain run's.

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Debian's redis-server, which is linked with libjemalloc and drives it through mallctl and
 # malloc_stats_print, run under liballocator: redis-benchmark (SET, GET, LPUSH, LPOP, pipelined)
 # against it, then what redis reports about its allocator must come from liballocator:

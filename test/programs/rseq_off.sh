@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The suite's threaded tests with glibc's restartable sequences turned off
 # (GLIBC_TUNABLES=glibc.pthread.rseq=0); the rest of `make check` runs with them on (glibc 2.35+
 # registers rseq for every thread by default). A probe first checks that the tunable took effect

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * rseq_off.sh's probe: prints glibc's __rseq_size, the size of the restartable-sequences area
  * glibc registered with the kernel for this thread (0: none, as with glibc.pthread.rseq=0), after

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # Shared by the programs tests that build liballocator again in another configuration (a cross
 # build, musl, another page size); sourced after common.bash. Its name does not end in .sh, so
 # test/run.sh does not take it for a test.

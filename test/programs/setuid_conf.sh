@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Options from the environment and /etc/malloc.conf are ignored in setuid programs: a program
 # linked with liballocator is made setuid root and run by an unprivileged user (AT_SECURE set by
 # the kernel) with MALLOC_CONF=narenas:5 in its environment; it must report that the variable

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Helper of setuid_conf.sh (compiled by it, not by make): reports whether the kernel marked the
  * process secure (AT_SECURE, as for a setuid program run by another user), whether MALLOC_CONF

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # sort of 300 MB of random lines under liballocator, with two sorting threads (--parallel=2):
 # the output must equal plain sort's, compared by checksum, and be sorted.
 . "$(dirname "$0")/common.bash"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * thread_exit_cxx.sh's program (C++, linked with -lallocator): 20,000 threads in waves of 100 (all
  * 100 alive at once, so every wave reaches the same peak), each allocating while it ends:

@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # 20,000 threads in waves, allocating in C++ thread_local destructors and in pthread key
 # destructors while another thread reads statistics (thread_exit_cxx.cc): no crash, every
 # destructor ran, and the resident set and stats.allocated after the first 1,000 threads and

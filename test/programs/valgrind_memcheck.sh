@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Real programs under valgrind's memcheck with liballocator preloaded: sort with two threads,
 # python3 (dicts, JSON, threads) and a small threaded C program (cross-thread frees, realloc,
 # aligned and zeroed blocks, a fork, a thread-local destructor that allocates), the last also

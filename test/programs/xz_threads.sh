@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # xz with two threads (-T2) under liballocator: compress 50 MB and decompress it again, both
 # multithreaded (xz splits the input into blocks that worker threads compress, and decompresses
 # multi-block files in parallel). The round trip must give back the input byte for byte, and

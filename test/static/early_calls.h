@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * early_calls.h: counts calls, made before the program's first constructor, to functions that
  * must not run that early in a static program: clock and time functions (the VDSO is not set up

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * A statically linked program: liballocator.a serves every allocation, including the ones glibc's
  * own static startup code makes before any constructor runs.

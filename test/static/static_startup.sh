@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # Runs the statically linked static_startup binary ($1) the ways glibc's static startup differs:
 # without LD_LIBRARY_PATH (startup only mallocs), with it (startup also frees), and with
 # statistics printed at exit, which must come from liballocator.

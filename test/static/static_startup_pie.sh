@@ -1,4 +1,5 @@
 #!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
 # The same runs as static_startup.sh, on the -static-pie build; first checks that the binary
 # really is a static PIE (an ELF of type DYN with no interpreter).
 bin=${1:?usage: static_startup_pie.sh BINARY}

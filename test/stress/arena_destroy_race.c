@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Two threads destroy the same manual arena at once. Exactly one may succeed; the other must get
  * EFAULT and leave the arena alone. A destroy that looked the arena up before the first one

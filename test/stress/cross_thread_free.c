@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Cross-thread frees: producer threads allocate, consumer threads check the contents and free, so
  * nearly every block is freed by a thread other than the one that allocated it. Two channels run

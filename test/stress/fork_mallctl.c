@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fork() while another thread is inside mallctl, statistics printing and explicit thread-cache
  * calls: the child must find every lock free (a deadlock is caught by alarm()).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The thread states of a fork child keep the right owner. liballocator records each state's pid
  * and tid and, when the live states pile up, recycles those whose thread the kernel no longer

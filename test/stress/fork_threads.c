@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fork while other threads allocate: worker threads allocate and free all the time while the main
  * thread (and, now and then, a worker) forks. Meanwhile a churner starts short threads one after

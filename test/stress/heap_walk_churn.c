@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Heap walks while other threads churn: workers allocate, fill, hand blocks to each other and
  * free them all the time, while the main thread disables the heap, walks it, checks the walk,

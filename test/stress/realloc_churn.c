@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Realloc churn: two threads keep a table of live blocks and resize them at random between small,
  * large and huge sizes (so blocks move between slabs, page runs and their own mappings, grow in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Thread churn: thousands of short-lived threads, a few at a time, each allocating and freeing,
  * freeing blocks made by other (often dead) threads, and allocating and freeing during its own

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The metadata allocator: aligned, zeroed, distinct, and accounted. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Slab bitmaps: taking returns the lowest free region, give detects double frees. */
 #include "allocator/internal/extent.h"
 #include "unit.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The option parser: tokenising, integers, valid and invalid pairs, precedence by order. */
 #include <string.h>
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Decay arithmetic with a fake clock: the smoothstep table, epoch advance, how many pages the
  * backlog allows as time passes, how pages freed before a late-processed boundary are dated, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The names the manual page must document, from the code's own tables: every mallctl leaf of
  * ctl.c's tree and every option of conf.c's table. Run as a unit test (no argument) it checks

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The page allocator: allocation carves, free coalesces with neighbours of the same state,
  * alignment is honoured, expand/shrink work in place, purge turns dirty pages retained (and zero).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Decay inside the page allocator, driven by a fake clock: freed pages stay dirty at first and go
  * back gradually over dirty_decay_ms; with muzzy decay on they pass through MADV_FREE first;

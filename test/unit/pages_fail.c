@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Injected mmap failures (pages_fail_after, pages.h): every point where the allocator maps memory
  * may fail, and each failure must come back as NULL with errno ENOMEM (or an error code), leave no

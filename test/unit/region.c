@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The free path's region-start test (sc.h, sz_region_ordinal; tcache.h, cache_bin_region_start):
  * for every small class, every page of its slab and every 16-byte step (and some odd offsets) in

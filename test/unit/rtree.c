@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* The radix tree: empty lookups read zero, writes land on the right page, entries pack. */
 #include "allocator/internal/extent.h"
 #include "allocator/internal/pages.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* Size classes: the tables agree with the closed forms, four classes per doubling, slabs. */
 #include "allocator/internal/sc.h"
 #include "unit.h"

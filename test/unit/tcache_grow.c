@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Thread-cache growth: a bin whose working set cycles through more than it holds (it overflows
  * after running dry) doubles up to its cap, so the cycle stops flushing to the arena; the growth

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Thread-cache sizing: every cached class gets a stack, small classes start at up to twice a
  * slab's regions (20..200), and no bin starts with room for more than TCACHE_BIN_BYTES (or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * unit.h: a tiny harness for unit tests of internals. Each check prints file:line and the
  * values on failure; main() returns unit_finish(), which is 1 if any check failed.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * arena: an independent heap: one bin per small class and a page allocator for slabs and large
  * extents. Threads are spread over arenas (least loaded first) to cut lock contention; a

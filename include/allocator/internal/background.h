@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * background: optional threads (opt background_thread, mallctl "background_thread") that run
  * decay for the arenas while the application makes no allocator calls, so an idle process

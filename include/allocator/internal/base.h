@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * base: the metadata allocator. Bump allocation from blocks mapped through pages; nothing is
  * ever returned (callers recycle fixed-size objects on their own free lists). Never uses the

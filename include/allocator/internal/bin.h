@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bin: the slabs of one small size class in one arena. Regions are handed out from slabcur,
  * then from the non-full slabs (lowest serial first), then from a new slab; a slab that

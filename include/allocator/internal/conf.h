@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * conf: runtime options (opt_*), and the parser of jemalloc-style option strings
  * ("name:value,name:value"). The parser is pure (no allocation, no ctype, no stdio) so it can

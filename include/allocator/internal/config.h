@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * config: build options as constants, so code says `if (config_debug)` rather than #ifdef.
  * The values come from configure through config_gen.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * ctl: the mallctl namespace. A static tree of named nodes (and numeric "<i>" nodes), each leaf
  * a small handler; names resolve to MIBs (one integer per component) and MIBs to handlers.

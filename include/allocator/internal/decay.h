@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * decay: how many free pages of one state (dirty or muzzy) an arena may keep, as a function of
  * time. Pure arithmetic on a decay_t; the caller (extent.c) owns the lock and the clock.

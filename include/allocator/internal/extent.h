@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * extent: a run of pages, and the page allocator an arena carves them from.
  *

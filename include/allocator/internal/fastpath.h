@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fastpath: the inline allocation and deallocation fast paths, and the slow paths they
  * tail-call. Call tree:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fork: pthread_atfork handlers. Before fork every allocator lock is taken in rank order (ctl
  * and arenas, thread list, every bin of every arena, every arena's extents, rtree, base); the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * heapwalk: bionic's heap-walking interface (malloc_disable, malloc_enable, malloc_iterate),
  * for leak detectors and heap dumpers.

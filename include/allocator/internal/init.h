@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * init: the allocator's one-time initialisation, run by the first call from any thread.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * io: text output without stdio. The allocator may not call anything that allocates, so messages
  * and statistics are formatted here into caller-supplied buffers and written with write(2), or

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mutex: the allocator's lock. A pthread mutex (usable during static startup and across fork)
  * plus a rank. Locks must be taken in increasing rank; debug builds check this with a per-thread

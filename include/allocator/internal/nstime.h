@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * nstime: the monotonic clock, read lazily. glibc's static startup calls malloc before the vDSO
  * is set up and before any constructor has run, so no allocator path reads the clock until

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pages: the allocator's only contact with the kernel's memory calls (mmap, munmap, madvise).
  *

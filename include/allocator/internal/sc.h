@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * sc: size classes and the size <-> index mappings ("sz" functions).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tcache: a thread's cache of free regions, one LIFO stack per size class up to tcache_max.
  * Owned by one thread (or, for explicit caches made by mallctl "tcache.create", by whoever uses

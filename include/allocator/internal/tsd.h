@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tsd: per-thread state. The only thread-local variable of the default build is tsd_tls, one
  * initial-exec pointer (so the library can be dlopen'ed without exhausting static TLS). It

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * util: the macros and bit helpers every module uses. Lowest layer: includes only libc headers
  * and the generated build configuration.
