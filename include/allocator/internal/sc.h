@@ -84,11 +84,12 @@ static inline size_t sz_s2u(size_t size) {
 /*
  * Usable size for an aligned request (alignment a power of two), or 0 when impossible. Small
  * classes that are multiples of the alignment give naturally aligned regions, since slabs are
- * page aligned; anything else is large with an aligned extent.
+ * page aligned; anything else is large with an aligned extent. Size 0 counts as 1: rounded up
+ * to the alignment it picks a class the alignment divides, where 0 would pick the 16-byte class.
  */
 static inline size_t sz_sa2u(size_t size, size_t alignment) {
     if (alignment <= PAGE) {
-        size_t sz = ALIGN_UP(size, alignment);
+        size_t sz = ALIGN_UP(size == 0 ? 1 : size, alignment);
         if (sz < size)
             return 0;
         if (sz <= SC_SMALL_MAXCLASS)
