@@ -250,7 +250,9 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
     rtree_write(e->addr, entry);
     rtree_write(e->addr + usize - PAGE, entry);
     mutex_unlock(&arena->ex.lock);
-    if (zero && usize > old && !zeroed)
+    /* The pages gained read zero when asked, and under zero:true, which zeroes every byte
+     * when it is first allocated, resizes included. */
+    if ((zero || opt_zero) && usize > old && !zeroed)
         memset((void *)(e->addr + old), 0, usize - old);
     return false;
 }

@@ -67,7 +67,7 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero);
 void arena_dalloc(void *ptr, rtree_entry_t entry);
 /*
  * Resize the large allocation e in place to usable size usize (a large class). Returns true if
- * it cannot (nothing changed). New bytes are zeroed when zero is set.
+ * it cannot (nothing changed). New bytes are zeroed when zero is set, or with opt_zero.
  */
 bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero);
 /* Purge all of an arena's dirty and muzzy pages; returns the number of pages purged. */
