@@ -155,7 +155,8 @@ typedef struct fuzz_thread_s {
     fuzz_src_t src;
     int32_t slots[FUZZ_SLOTS];
     uint64_t nops;
-    unsigned tcache; /* explicit cache from tcaches.create, or UINT32_MAX */
+    unsigned tcache;      /* explicit cache from tcaches.create, or UINT32_MAX */
+    uint64_t in_use_base; /* thread.allocated - thread.deallocated at the start */
     fuzz_log_t log[FUZZ_LOG];
 } fuzz_thread_t;
 
@@ -169,6 +170,7 @@ typedef struct fuzz_conf_s {
     unsigned narenas;             /* automatic arenas */
     unsigned arenas[FUZZ_ARENAS]; /* explicit ones */
     const char *replay_hint;      /* the program, for the replay command printed on failure */
+    bool abort_on_fail;           /* a failed check aborts (libFuzzer then keeps the input) */
 } fuzz_conf_t;
 
 extern fuzz_conf_t fuzz_conf;
@@ -183,7 +185,8 @@ void fuzz_thread_finish(fuzz_thread_t *t);
 /* Frees the blocks still in the handoff queue. */
 void fuzz_queue_drain(fuzz_thread_t *t);
 
-/* Prints the message, every registered thread's recent operations and how to replay; exits 1. */
+/* Prints the message, every registered thread's recent operations and how to replay; exits 1
+ * (or aborts, as fuzz_conf.abort_on_fail says). */
 void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 void fuzz_dump_logs(void);
 /* write(2) to stderr without stdio (the allocator under test may be what broke). */

@@ -2,8 +2,8 @@
  * The fuzzer as a libFuzzer target, for coverage-guided runs by hand (`make fuzz-libfuzzer`,
  * README.md): each input is a byte string the same decoder as the driver's (ops.c) turns into
  * operations, run single-threaded against the shadow model; what is left is freed at the end of
- * the input. A failed check prints its report and exits 1, and libFuzzer keeps the input
- * (crash-*) to rerun with `tbin/fuzz/libfuzzer crash-...`.
+ * the input. A failed check prints its report and aborts, and libFuzzer keeps the input
+ * (crash-*) to rerun with `tbin/libfuzzer/fuzz crash-...`.
  */
 #include "fuzz.h"
 
@@ -16,6 +16,7 @@ static fuzz_thread_t state;
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static bool ready;
     if (!ready) {
+        fuzz_conf.abort_on_fail = true;
         fuzz_setup();
         model_init(FUZZ_SLOTS + FUZZ_QUEUE + 16);
         ready = true;

@@ -2,7 +2,8 @@
  * The fuzzer's driver: runs random operations (ops.c) from a seeded PRNG in one or more threads
  * for a wall-clock budget, checking each against the shadow model (model.c), then frees what is
  * left and prints the operations per second. Threads pass blocks to each other through a shared
- * queue, so blocks are freed and resized by threads that did not allocate them.
+ * queue, so blocks are freed and resized by threads that did not allocate them, and each
+ * worker's thread is replaced by a new one every few thousand operations.
  *
  *   fuzz [--seed S | --replay S] [--seconds X] [--threads N] [--ops N] [--max-live-mib M]
  *
@@ -39,13 +40,31 @@ static void on_signal(int sig) {
     fuzz_fail("killed by signal %d", sig);
 }
 
+/*
+ * With threads, each worker's operations are split into generations of a few thousand: a
+ * generation's thread exits and a new one carries on with the same slots and explicit cache,
+ * so blocks outlive the thread that allocated them and thread exit runs with blocks in flight.
+ */
+static bool churn;
+static bool thread_done[FUZZ_MAX_THREADS];
+static uint64_t generation_end[FUZZ_MAX_THREADS];
+
 static void *thread_main(void *arg) {
     fuzz_thread_t *t = arg;
     fuzz_thread_register(t);
     fuzz_op_t op;
-    while (t->nops < max_ops) {
-        if ((t->nops & 63) == 0 && now() >= deadline)
+    for (;;) {
+        if (t->nops >= max_ops || ((t->nops & 63) == 0 && now() >= deadline)) {
+            thread_done[t->tid] = true;
             break;
+        }
+        if (churn && t->nops >= generation_end[t->tid]) {
+            /* The next generation's length, from the op count (not the op source). */
+            uint64_t h = (t->nops + 1) * 0x9e3779b97f4a7c15ull;
+            generation_end[t->tid] = t->nops + 2000 + (h >> 40) % 30000;
+            if (t->nops != 0)
+                return NULL;
+        }
         op_decode(&t->src, &op);
         fuzz_step(t, &op);
     }
@@ -128,8 +147,25 @@ int main(int argc, char **argv) {
                 return 2;
             }
         }
-        for (unsigned i = 0; i < nthreads; i++)
-            pthread_join(tids[i], NULL);
+        churn = true;
+        bool joined[FUZZ_MAX_THREADS] = {false};
+        for (bool alive = true; alive;) {
+            alive = false;
+            for (unsigned i = 0; i < nthreads; i++) {
+                if (joined[i])
+                    continue;
+                pthread_join(tids[i], NULL);
+                if (thread_done[i]) {
+                    joined[i] = true;
+                    continue;
+                }
+                alive = true;
+                if (pthread_create(&tids[i], NULL, thread_main, &thread_state[i]) != 0) {
+                    fprintf(stderr, "fuzz: pthread_create failed\n");
+                    return 2;
+                }
+            }
+        }
     }
     fuzz_thread_t *last = &thread_state[0];
     fuzz_thread_register(last);

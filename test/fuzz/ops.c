@@ -300,6 +300,8 @@ void fuzz_fail(const char *fmt, ...) {
             fuzz_print("fuzz: (threads interleave differently on every run: a threaded replay "
                        "may need several tries)\n");
     }
+    if (fuzz_conf.abort_on_fail)
+        abort();
     _exit(1);
 }
 
@@ -344,6 +346,16 @@ void fuzz_setup(void) {
     queue_head = queue_len = 0;
 }
 
+/* The calling thread's thread.allocated - thread.deallocated. */
+static uint64_t thread_in_use(void) {
+    uint64_t a = 0, d = 0;
+    size_t sz = sizeof(a);
+    CHECK(mallctl("thread.allocated", &a, &sz, NULL, 0) == 0, "thread.allocated failed");
+    sz = sizeof(d);
+    CHECK(mallctl("thread.deallocated", &d, &sz, NULL, 0) == 0, "thread.deallocated failed");
+    return a - d;
+}
+
 void fuzz_thread_init(fuzz_thread_t *t, unsigned tid) {
     memset(t, 0, sizeof(*t));
     t->tid = tid;
@@ -354,6 +366,7 @@ void fuzz_thread_init(fuzz_thread_t *t, unsigned tid) {
     unsigned tc;
     size_t sz = sizeof(tc);
     t->tcache = mallctl("tcaches.create", &tc, &sz, NULL, 0) == 0 ? tc : UINT32_MAX;
+    t->in_use_base = thread_in_use();
 }
 
 /* ---- helpers ------------------------------------------------------------------------------- */
@@ -377,6 +390,32 @@ static size_t clamp_size(size_t size) {
     if (size > 65536 && model_live_bytes() + size > fuzz_conf.max_live)
         return size % 65536;
     return size;
+}
+
+/*
+ * A resize's target size: the decoded one, or for a quarter of resizes one near the block's
+ * own (a little more, double, half, a page more), the growth and shrinking programs do most
+ * and the in-place paths serve.
+ */
+static size_t resize_size(const fuzz_op_t *op, const fuzz_rec_t *rec) {
+    size_t size = op->size;
+    if (rec != NULL && (op->variant & 6) == 0) {
+        switch ((op->variant >> 3) % 4) {
+        case 0:
+            size = rec->req + op->aux % 4096;
+            break;
+        case 1:
+            size = rec->req * 2;
+            break;
+        case 2:
+            size = rec->req / 2;
+            break;
+        default:
+            size = rec->req + fuzz_conf.page;
+            break;
+        }
+    }
+    return clamp_size(size);
 }
 
 /* The tcache bits of a mallocx-family flags word, as aux asks. */
@@ -582,9 +621,9 @@ static void op_alloc(fuzz_thread_t *t, const fuzz_op_t *op) {
 /* realloc, reallocarray and __libc_realloc; on an empty slot they allocate. */
 static void op_realloc(fuzz_thread_t *t, const fuzz_op_t *op) {
     unsigned s = op->slot;
-    size_t size = clamp_size(op->size);
     int32_t r = t->slots[s];
     fuzz_rec_t *rec = r >= 0 ? model_rec(r) : NULL;
+    size_t size = resize_size(op, rec);
     void *old = rec != NULL ? (void *)rec->addr : NULL;
     size_t old_us = rec != NULL ? rec->usize : 0;
     if (rec != NULL) {
@@ -642,7 +681,7 @@ static void op_rallocx(fuzz_thread_t *t, const fuzz_op_t *op) {
     if (r < 0)
         return;
     fuzz_rec_t *rec = model_rec(r);
-    size_t size = clamp_size(op->size);
+    size_t size = resize_size(op, rec);
     if (size == 0)
         size = 1;
     void *old = (void *)rec->addr;
@@ -691,7 +730,7 @@ static void op_xallocx(fuzz_thread_t *t, const fuzz_op_t *op) {
     if (r < 0)
         return;
     fuzz_rec_t *rec = model_rec(r);
-    size_t size = clamp_size(op->size);
+    size_t size = resize_size(op, rec);
     if (size == 0)
         size = 1;
     size_t extra = clamp_size(op->extra);
@@ -874,11 +913,18 @@ static void op_misc(fuzz_thread_t *t, const fuzz_op_t *op) {
         struct mallinfo m1 = mallinfo(); /* glibc deprecates it; programs still call it */
 #pragma GCC diagnostic pop
         CHECK(m1.uordblks >= 0 && m1.hblkhd >= 0, "mallinfo: negative counts");
+        CHECK(mi.fordblks <= mi.arena, "mallinfo2: fordblks %zu above arena %zu (uordblks %zu)",
+              mi.fordblks, mi.arena, mi.uordblks);
         if (fuzz_conf.nthreads == 1) {
+            /* One thread: nothing else allocates while the model's blocks are counted. */
             size_t live = model_live_bytes();
-            CHECK(mi.uordblks + mi.hblkhd >= live,
-                  "mallinfo2: uordblks %zu + hblkhd %zu below the %zu bytes live", mi.uordblks,
-                  mi.hblkhd, live);
+            CHECK(mi.uordblks >= live, "mallinfo2: uordblks %zu below the %zu bytes live",
+                  mi.uordblks, live);
+            uint64_t in_use = thread_in_use() - t->in_use_base;
+            CHECK(in_use == live,
+                  "thread.allocated - thread.deallocated grew by %" PRIu64
+                  " since the start, but the blocks live are %zu bytes",
+                  in_use, live);
         }
         break;
     }
