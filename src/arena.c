@@ -15,6 +15,7 @@
 
 arena_t *arenas[ARENAS_MAX];
 unsigned narenas_auto = 1;
+unsigned narenas_spread = 1;
 unsigned narenas_total;
 unsigned arena_huge_ind = UINT_MAX;
 static mutex_t arenas_lock = MUTEX_INITIALIZER(RANK_CTL);
@@ -73,7 +74,8 @@ arena_t *arena_get_or_create(unsigned ind) {
 
 arena_t *arena_choose(void) {
     unsigned best = 0, best_threads = UINT_MAX;
-    for (unsigned i = 0; i < narenas_auto; i++) {
+    unsigned n = atomic_load_relaxed(&narenas_spread);
+    for (unsigned i = 0; i < n; i++) {
         arena_t *a = arena_get(i);
         unsigned n = a == NULL ? 0 : atomic_load_relaxed(&a->nthreads);
         if (n < best_threads) {

@@ -61,7 +61,9 @@ EXPORT int mallopt(int param, int value) {
             return 0;
         if (init_ensure() != INIT_OK)
             return 0;
-        narenas_auto = (unsigned)value < ARENAS_MAX - 2 ? (unsigned)value : ARENAS_MAX - 2;
+        /* A limit, up to the automatic arenas: the indices after them are taken. */
+        atomic_store_relaxed(&narenas_spread,
+                             (unsigned)value < narenas_auto ? (unsigned)value : narenas_auto);
         return 1;
     case M_MXFAST:
     case M_TRIM_THRESHOLD:

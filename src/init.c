@@ -87,6 +87,7 @@ static bool init_boot(void) {
     /* From here a recursive call from this thread is served by arena 0. */
     unsigned n = opt_narenas != 0 ? opt_narenas : 4 * init_ncpus();
     narenas_auto = n > ARENAS_MAX - 2 ? ARENAS_MAX - 2 : n;
+    narenas_spread = narenas_auto;
     arena_huge_ind = opt_oversize_threshold != 0 ? narenas_auto : UINT_MAX;
     if (opt_confirm_conf)
         conf_confirm(narenas_auto);

@@ -32,7 +32,11 @@ typedef struct arena_s {
 } arena_t;
 
 extern arena_t *arenas[ARENAS_MAX];
-extern unsigned narenas_auto;  /* arenas threads are spread over */
+extern unsigned narenas_auto;  /* automatic arenas (opt.narenas), fixed at init */
+/* How many of the automatic arenas new threads are spread over (atomic): narenas_auto, or
+ * fewer after mallopt(M_ARENA_MAX). Never more: the indices past them are the oversize arena's
+ * and those of arenas made with arenas.create. */
+extern unsigned narenas_spread;
 extern unsigned narenas_total; /* arenas created or reserved (atomic) */
 /* The arena for requests of opt_oversize_threshold or more (UINT_MAX: none); fixed at init. */
 extern unsigned arena_huge_ind;
