@@ -74,14 +74,17 @@ typedef enum {
     OP_DALLOCX,
     OP_SDALLOCX,
     /* the rest */
-    OP_CHECK,      /* read a block back in full; usable size, sallocx, nallocx */
-    OP_HANDOFF,    /* pass a block to the shared queue, for another thread */
-    OP_TAKE,       /* take a block from the queue into a slot */
-    OP_IMPOSSIBLE, /* a request that must fail with ENOMEM or EINVAL and change nothing */
-    OP_TRIM,       /* malloc_trim */
-    OP_MALLINFO,   /* mallinfo, mallinfo2 */
-    OP_FLUSH,      /* thread.tcache.flush, tcaches.flush */
-    OP_PURGE,      /* arena.<i>.purge or arena.<i>.decay */
+    OP_CHECK,       /* read a block back in full; usable size, sallocx, nallocx */
+    OP_HANDOFF,     /* pass a block to the shared queue, for another thread */
+    OP_TAKE,        /* take a block from the queue into a slot */
+    OP_IMPOSSIBLE,  /* a request that must fail with ENOMEM or EINVAL and change nothing */
+    OP_TRIM,        /* malloc_trim */
+    OP_MALLINFO,    /* mallinfo, mallinfo2 */
+    OP_FLUSH,       /* thread.tcache.flush, tcaches.flush */
+    OP_PURGE,       /* arena.<i>.purge or arena.<i>.decay */
+    OP_MALLOPT,     /* mallopt: M_ARENA_MAX, or a glibc knob that has no effect */
+    OP_MALLOC_INFO, /* malloc_info to /dev/null */
+    OP_ARENA_RESET, /* arena.<i>.reset or .destroy of an explicit arena (one thread only) */
     OP_NKINDS
 } op_kind_t;
 
@@ -156,7 +159,8 @@ typedef struct fuzz_thread_s {
     int32_t slots[FUZZ_SLOTS];
     uint64_t nops;
     unsigned tcache;      /* explicit cache from tcaches.create, or UINT32_MAX */
-    uint64_t in_use_base; /* thread.allocated - thread.deallocated at the start */
+    uint64_t in_use_base; /* thread.allocated - thread.deallocated at the start, plus the
+                             bytes arena resets discarded (no deallocation counts them) */
     fuzz_log_t log[FUZZ_LOG];
 } fuzz_thread_t;
 

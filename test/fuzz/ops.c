@@ -109,6 +109,9 @@ static const char *const op_names[OP_NKINDS] = {
     [OP_MALLINFO] = "mallinfo",
     [OP_FLUSH] = "flush",
     [OP_PURGE] = "purge",
+    [OP_MALLOPT] = "mallopt",
+    [OP_MALLOC_INFO] = "malloc_info",
+    [OP_ARENA_RESET] = "arena_reset",
 };
 
 const char *op_name(unsigned kind) { return kind < OP_NKINDS ? op_names[kind] : "?"; }
@@ -149,6 +152,9 @@ static const uint16_t op_weights[OP_NKINDS] = {
     [OP_MALLINFO] = 2,
     [OP_FLUSH] = 8,
     [OP_PURGE] = 1,
+    [OP_MALLOPT] = 1,
+    [OP_MALLOC_INFO] = 1,
+    [OP_ARENA_RESET] = 1,
 };
 
 /* Sizes: zero and tiny ones, size-class edges, page multiples, chunk edges, up to 40 MiB. */
@@ -953,8 +959,92 @@ static void op_misc(fuzz_thread_t *t, const fuzz_op_t *op) {
         snprintf(name, sizeof(name), "arena.%u.%s", a, op->variant & 1 ? "purge" : "decay");
         CHECK(mallctl(name, NULL, NULL, NULL, 0) == 0, "mallctl %s failed", name);
         break;
+    case OP_MALLOPT: {
+        static const int knobs[] = {M_MXFAST,   M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD,
+                                    M_MMAP_MAX, M_CHECK_ACTION,   M_PERTURB, M_ARENA_TEST};
+        if (op->variant & 1) {
+            int v = 1 + (int)(op->aux % (fuzz_conf.narenas + 2));
+            CHECK(mallopt(M_ARENA_MAX, v) == 1, "mallopt(M_ARENA_MAX, %d) failed", v);
+        } else {
+            int k = knobs[op->aux % (sizeof(knobs) / sizeof(knobs[0]))];
+            CHECK(mallopt(k, (int)(op->aux >> 4)) == 1, "mallopt(%d) failed", k);
+        }
+        break;
+    }
+    case OP_MALLOC_INFO: {
+        FILE *f = fopen("/dev/null", "w");
+        if (f == NULL)
+            break;
+        int rc = malloc_info(op->variant & 1, f);
+        fclose(f);
+        CHECK(rc == ((op->variant & 1) ? EINVAL : 0), "malloc_info(%d) returned %d",
+              op->variant & 1, rc);
+        break;
+    }
     default:
         break;
+    }
+}
+
+/*
+ * Discard an explicit arena's blocks with arena.<i>.reset, or destroy the arena and create
+ * another in its place. As jemalloc asks, the caches that may hold its blocks are flushed first;
+ * the model drops the blocks that arenas.lookup places in the arena (checking their contents).
+ * Only with one thread: the explicit arenas are shared, and other threads' caches could hold
+ * their blocks.
+ */
+static void op_arena_reset(fuzz_thread_t *t, const fuzz_op_t *op) {
+    if (fuzz_conf.nthreads != 1)
+        return;
+    unsigned k = op->aux % FUZZ_ARENAS;
+    unsigned a = fuzz_conf.arenas[k];
+    CHECK(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0) == 0, "thread.tcache.flush failed");
+    if (t->tcache != UINT32_MAX) {
+        unsigned tc = t->tcache;
+        CHECK(mallctl("tcaches.flush", NULL, NULL, &tc, sizeof(tc)) == 0, "tcaches.flush failed");
+    }
+    uint64_t dropped = 0;
+    for (unsigned s = 0; s < FUZZ_SLOTS; s++) {
+        int32_t r = t->slots[s];
+        if (r < 0)
+            continue;
+        fuzz_rec_t *rec = model_rec(r);
+        if (arena_of((void *)rec->addr) != a)
+            continue;
+        pattern_verify(rec, 0, rec->usize, "contents before an arena reset");
+        dropped += rec->usize;
+        model_unlink(r);
+        model_release(r);
+        t->slots[s] = -1;
+    }
+    pthread_mutex_lock(&queue_lock);
+    unsigned kept = 0;
+    for (unsigned i = 0; i < queue_len; i++) {
+        int32_t r = queue[(queue_head + i) % FUZZ_QUEUE];
+        fuzz_rec_t *rec = model_rec(r);
+        if (arena_of((void *)rec->addr) == a) {
+            pattern_verify(rec, 0, rec->usize, "contents before an arena reset");
+            dropped += rec->usize;
+            model_unlink(r);
+            model_release(r);
+        } else {
+            queue[(queue_head + kept++) % FUZZ_QUEUE] = r;
+        }
+    }
+    queue_len = kept;
+    pthread_mutex_unlock(&queue_lock);
+    t->in_use_base += dropped;
+    char name[64];
+    if (op->variant & 1) {
+        snprintf(name, sizeof(name), "arena.%u.destroy", a);
+        CHECK(mallctl(name, NULL, NULL, NULL, 0) == 0, "mallctl %s failed", name);
+        unsigned n;
+        size_t sz = sizeof(n);
+        CHECK(mallctl("arenas.create", &n, &sz, NULL, 0) == 0, "arenas.create failed");
+        fuzz_conf.arenas[k] = n;
+    } else {
+        snprintf(name, sizeof(name), "arena.%u.reset", a);
+        CHECK(mallctl(name, NULL, NULL, NULL, 0) == 0, "mallctl %s failed", name);
     }
 }
 
@@ -1013,6 +1103,9 @@ void fuzz_step(fuzz_thread_t *t, const fuzz_op_t *op) {
         break;
     case OP_IMPOSSIBLE:
         op_impossible(t, op);
+        break;
+    case OP_ARENA_RESET:
+        op_arena_reset(t, op);
         break;
     default:
         op_misc(t, op);
