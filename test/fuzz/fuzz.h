@@ -85,6 +85,7 @@ typedef enum {
     OP_MALLOPT,     /* mallopt: M_ARENA_MAX, or a glibc knob that has no effect */
     OP_MALLOC_INFO, /* malloc_info to /dev/null */
     OP_ARENA_RESET, /* arena.<i>.reset or .destroy of an explicit arena (one thread only) */
+    OP_CTL,         /* thread.tcache.enabled, thread.arena, decay times, thread.idle, stats */
     OP_NKINDS
 } op_kind_t;
 

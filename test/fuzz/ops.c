@@ -112,6 +112,7 @@ static const char *const op_names[OP_NKINDS] = {
     [OP_MALLOPT] = "mallopt",
     [OP_MALLOC_INFO] = "malloc_info",
     [OP_ARENA_RESET] = "arena_reset",
+    [OP_CTL] = "mallctl",
 };
 
 const char *op_name(unsigned kind) { return kind < OP_NKINDS ? op_names[kind] : "?"; }
@@ -155,6 +156,7 @@ static const uint16_t op_weights[OP_NKINDS] = {
     [OP_MALLOPT] = 1,
     [OP_MALLOC_INFO] = 1,
     [OP_ARENA_RESET] = 1,
+    [OP_CTL] = 4,
 };
 
 /* Sizes: zero and tiny ones, size-class edges, page multiples, chunk edges, up to 40 MiB. */
@@ -903,6 +905,70 @@ static void op_impossible(fuzz_thread_t *t, const fuzz_op_t *op) {
     }
 }
 
+/* Runtime controls that change which paths later operations take. */
+static void op_ctl(const fuzz_op_t *op) {
+    static const ssize_t decay_ms[] = {-1, 0, 1, 10, 1000, 10000};
+    char name[64];
+    size_t sz;
+    switch (op->variant % 5) {
+    case 0: {
+        bool on = (op->aux & 1) != 0, old;
+        sz = sizeof(old);
+        CHECK(mallctl("thread.tcache.enabled", &old, &sz, &on, sizeof(on)) == 0,
+              "thread.tcache.enabled failed");
+        break;
+    }
+    case 1: {
+        /* Automatic arenas only: a thread bound to an explicit one would keep it from being
+         * destroyed. */
+        unsigned a = op->aux % fuzz_conf.narenas, got;
+        sz = sizeof(got);
+        CHECK(mallctl("thread.arena", NULL, NULL, &a, sizeof(a)) == 0, "thread.arena = %u failed",
+              a);
+        CHECK(mallctl("thread.arena", &got, &sz, NULL, 0) == 0 && got == a,
+              "thread.arena reads %u after setting %u", got, a);
+        break;
+    }
+    case 2: {
+        unsigned a = op->aux & 1 ? fuzz_conf.arenas[(op->aux >> 1) % FUZZ_ARENAS]
+                                 : (op->aux >> 1) % fuzz_conf.narenas;
+        ssize_t ms = decay_ms[(op->aux >> 8) % (sizeof(decay_ms) / sizeof(decay_ms[0]))];
+        /* Automatic arenas are made when a thread first needs them; until then there is no
+         * decay time to set (EFAULT, as in jemalloc). */
+        bool init = false;
+        sz = sizeof(init);
+        snprintf(name, sizeof(name), "arena.%u.initialized", a);
+        CHECK(mallctl(name, &init, &sz, NULL, 0) == 0, "mallctl %s failed", name);
+        if (!init)
+            break;
+        snprintf(name, sizeof(name), "arena.%u.%s_decay_ms", a, op->aux & 0x80 ? "muzzy" : "dirty");
+        CHECK(mallctl(name, NULL, NULL, &ms, sizeof(ms)) == 0, "mallctl %s = %zd failed", name, ms);
+        ssize_t back;
+        sz = sizeof(back);
+        CHECK(mallctl(name, &back, &sz, NULL, 0) == 0 && back == ms, "%s reads %zd after %zd", name,
+              back, ms);
+        break;
+    }
+    case 3:
+        CHECK(mallctl("thread.idle", NULL, NULL, NULL, 0) == 0, "thread.idle failed");
+        break;
+    default: {
+        uint64_t epoch = 1;
+        sz = sizeof(epoch);
+        CHECK(mallctl("epoch", &epoch, &sz, &epoch, sizeof(epoch)) == 0, "epoch failed");
+        size_t allocated;
+        sz = sizeof(allocated);
+        CHECK(mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0, "stats.allocated failed");
+        if (fuzz_conf.nthreads == 1) {
+            size_t live = model_live_bytes();
+            CHECK(allocated >= live, "stats.allocated %zu below the %zu bytes live", allocated,
+                  live);
+        }
+        break;
+    }
+    }
+}
+
 static void op_misc(fuzz_thread_t *t, const fuzz_op_t *op) {
     char name[64];
     unsigned a;
@@ -971,6 +1037,9 @@ static void op_misc(fuzz_thread_t *t, const fuzz_op_t *op) {
         }
         break;
     }
+    case OP_CTL:
+        op_ctl(op);
+        break;
     case OP_MALLOC_INFO: {
         FILE *f = fopen("/dev/null", "w");
         if (f == NULL)
