@@ -643,7 +643,9 @@ static void extents_dirtied(extents_t *ex) {
     }
 }
 
-void extent_dalloc(extents_t *ex, extent_t *e) {
+/* Free the active extent e into the dirty set (coalesced; e's struct stays the merged one),
+ * without running decay. */
+static void extent_dalloc_nodecay(extents_t *ex, extent_t *e) {
     assert(e->state == EXTENT_ACTIVE);
     if (e->slab)
         rtree_write_range(e->addr, e->size, 0);
@@ -653,6 +655,10 @@ void extent_dalloc(extents_t *ex, extent_t *e) {
     e->state = EXTENT_DIRTY;
     e->slab = false;
     extents_insert_coalesced(ex, e);
+}
+
+void extent_dalloc(extents_t *ex, extent_t *e) {
+    extent_dalloc_nodecay(ex, e);
     extents_dirtied(ex);
 }
 
@@ -696,18 +702,27 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
     extents_dirtied(ex);
 }
 
+/*
+ * Decay runs once, after the walk: run on each free, it could purge at once (decay time 0) and,
+ * with retain:false, unmap a wholly free chunk and take it off the list being walked.
+ */
 void extents_release_all(extents_t *ex) {
+    bool freed = false;
     for (chunk_t *c = ex->chunks; c != NULL; c = c->next) {
         uintptr_t addr = c->addr, end = c->addr + c->size;
         while (addr < end) {
             rtree_entry_t entry = rtree_read((void *)addr);
             extent_t *e = rtree_entry_extent(entry);
             /* A freed extent survives coalescing as the struct of the merged free extent. */
-            if (rtree_entry_binid(entry) != 0)
-                extent_dalloc(ex, e);
+            if (rtree_entry_binid(entry) != 0) {
+                extent_dalloc_nodecay(ex, e);
+                freed = true;
+            }
             addr = e->addr + e->size;
         }
     }
+    if (freed)
+        extents_dirtied(ex);
 }
 
 void extents_unmap_all(extents_t *ex) {
