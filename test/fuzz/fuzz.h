@@ -176,6 +176,7 @@ typedef struct fuzz_conf_s {
     unsigned arenas[FUZZ_ARENAS]; /* explicit ones */
     const char *replay_hint;      /* the program, for the replay command printed on failure */
     bool abort_on_fail;           /* a failed check aborts (libFuzzer then keeps the input) */
+    bool foreign_blocks;          /* blocks the model does not know are live (libFuzzer's) */
 } fuzz_conf_t;
 
 extern fuzz_conf_t fuzz_conf;

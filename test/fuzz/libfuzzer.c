@@ -17,6 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     static bool ready;
     if (!ready) {
         fuzz_conf.abort_on_fail = true;
+        fuzz_conf.foreign_blocks = true;
         fuzz_setup();
         model_init(FUZZ_SLOTS + FUZZ_QUEUE + 16);
         ready = true;

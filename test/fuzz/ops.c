@@ -1060,10 +1060,11 @@ static void op_misc(fuzz_thread_t *t, const fuzz_op_t *op) {
  * another in its place. As jemalloc asks, the caches that may hold its blocks are flushed first;
  * the model drops the blocks that arenas.lookup places in the arena (checking their contents).
  * Only with one thread: the explicit arenas are shared, and other threads' caches could hold
- * their blocks.
+ * their blocks. Not under libFuzzer either: a block of the arena freed into the thread's cache
+ * may since have gone to libFuzzer itself, which the reset would then discard.
  */
 static void op_arena_reset(fuzz_thread_t *t, const fuzz_op_t *op) {
-    if (fuzz_conf.nthreads != 1)
+    if (fuzz_conf.nthreads != 1 || fuzz_conf.foreign_blocks)
         return;
     unsigned k = op->aux % FUZZ_ARENAS;
     unsigned a = fuzz_conf.arenas[k];
