@@ -110,12 +110,11 @@ void op_decode(fuzz_src_t *src, fuzz_op_t *op);
  * and the tree links change only under the model lock. */
 typedef struct fuzz_rec_s {
     uintptr_t addr;
-    size_t usize;   /* usable size: the range the block owns */
-    size_t req;     /* what was asked for */
-    size_t align;   /* alignment asked for (0: natural) */
-    uint64_t id;    /* the contents pattern's key */
-    unsigned arena; /* explicit arena + 1, or 0 */
-    uint8_t from;   /* op_kind_t that made it */
+    size_t usize; /* usable size: the range the block owns */
+    size_t req;   /* what was asked for */
+    size_t align; /* alignment asked for (0: natural) */
+    uint64_t id;  /* the contents pattern's key */
+    uint8_t from; /* op_kind_t that made it */
     /* treap links (model lock) */
     int32_t left, right;
     uint32_t prio;
@@ -125,7 +124,7 @@ typedef struct fuzz_rec_s {
 void model_init(unsigned nrecs);
 fuzz_rec_t *model_rec(int32_t r);
 /* A new record for a block just returned; checks it against every live range. */
-int32_t model_add(void *ptr, size_t usize, size_t req, size_t align, unsigned arena, unsigned from);
+int32_t model_add(void *ptr, size_t usize, size_t req, size_t align, unsigned from);
 /* Take a record's range out of the ordered set (before the block is freed or resized). */
 void model_unlink(int32_t r);
 /* Put it back with a new range (after a resize), checking for overlap. */

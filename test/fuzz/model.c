@@ -154,8 +154,7 @@ static void treap_remove(int32_t r) {
 
 /* ---- records ------------------------------------------------------------------------------- */
 
-int32_t model_add(void *ptr, size_t usize, size_t req, size_t align, unsigned arena,
-                  unsigned from) {
+int32_t model_add(void *ptr, size_t usize, size_t req, size_t align, unsigned from) {
     pthread_mutex_lock(&model_lock);
     int32_t r = free_head;
     if (r < 0) {
@@ -169,7 +168,6 @@ int32_t model_add(void *ptr, size_t usize, size_t req, size_t align, unsigned ar
     n->req = req;
     n->align = align;
     n->id = next_id++;
-    n->arena = arena;
     n->from = (uint8_t)from;
     n->next_free = -1;
     treap_insert_checked(r);

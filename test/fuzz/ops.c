@@ -10,7 +10,10 @@
  * survive realloc, rallocx, xallocx and a pass to another thread, and are intact at free; calloc,
  * MALLOCX_ZERO and zero:true memory is zero, and so is a zeroing resize's growth; junk:true fills
  * new memory with 0xa5; a block in an explicit arena is in that arena; impossible requests fail
- * with the documented error and leave the block alone.
+ * with the documented error and leave the block alone; with one thread, thread.allocated -
+ * thread.deallocated, stats.allocated and mallinfo2 account for the bytes live. Between them run
+ * the calls that change later paths: cache and arena flushes, purges, trims, thread.arena,
+ * thread.tcache.enabled, decay times, mallopt, and arena resets.
  *
  * Only correct programs are modelled: no invalid or double free, no use after free.
  */
@@ -486,7 +489,7 @@ static int32_t accept_block(void *p, size_t req, size_t align, unsigned arena, b
         CHECK(got == arena - 1, "%s(%zu) with MALLOCX_ARENA(%u) = %p: in arena %u", what, req,
               arena - 1, p, got);
     }
-    int32_t r = model_add(p, us, req, align, arena, from);
+    int32_t r = model_add(p, us, req, align, from);
     fuzz_rec_t *rec = model_rec(r);
     if (zero || fuzz_conf.opt_zero)
         zero_verify(rec, 0, us, zero ? "zeroed allocation" : "allocation with zero:true");
@@ -728,7 +731,6 @@ static void op_rallocx(fuzz_thread_t *t, const fuzz_op_t *op) {
     resize_fill(rec, old_us, keep);
     rec->req = size;
     rec->align = align;
-    rec->arena = arena;
     rec->from = OP_RALLOCX;
     model_relink(r, p, us);
 }
@@ -790,11 +792,10 @@ static void op_check(fuzz_thread_t *t, const fuzz_op_t *op) {
         CHECK(na == us, "block %p (%s, req %zu, align %zu): usable size %zu, nallocx %zu", p,
               op_name(rec->from), rec->req, rec->align, us, na);
     }
-    if (rec->arena != 0 && (op->aux & 1)) {
-        /* Blocks from an explicit cache may come from another arena; rallocx into the arena
-         * itself is checked when it happens. Here: the lookup answers for any live block. */
+    /* arenas.lookup answers for every live block (which arena is checked where a block is
+     * placed in an explicit one). */
+    if (op->aux & 1)
         (void)arena_of(p);
-    }
 }
 
 static void op_handoff(fuzz_thread_t *t, const fuzz_op_t *op) {
