@@ -839,7 +839,7 @@ static void op_impossible(fuzz_thread_t *t, const fuzz_op_t *op) {
     void *p = (void *)1;
     int rc;
     errno = 0;
-    switch (op->variant % 11) {
+    switch (op->variant % 12) {
     case 0:
         p = malloc(too_big);
         CHECK(p == NULL && errno == ENOMEM, "malloc(%zu) = %p, errno %d", too_big, p, errno);
@@ -889,6 +889,14 @@ static void op_impossible(fuzz_thread_t *t, const fuzz_op_t *op) {
             break;
         p = rallocx(old, too_big, 0);
         CHECK(p == NULL, "rallocx(%p, %zu) = %p", old, too_big, p);
+        break;
+    case 11:
+        /* NULL is no block: freeing it does nothing, and it has no usable size. */
+        free(NULL);
+        free_sized(NULL, 0);
+        free_aligned_sized(NULL, 64, 0);
+        CHECK(malloc_usable_size(NULL) == 0, "malloc_usable_size(NULL) = %zu",
+              malloc_usable_size(NULL));
         break;
     case 10:
         if (old == NULL)
@@ -1002,7 +1010,14 @@ static void op_misc(fuzz_thread_t *t, const fuzz_op_t *op) {
         break;
     }
     case OP_FLUSH:
-        if (op->aux & 1 && t->tcache != UINT32_MAX) {
+        if ((op->aux & 6) == 0 && t->tcache != UINT32_MAX) {
+            /* Replace the explicit cache: destroy flushes what it holds. */
+            unsigned tc = t->tcache, fresh;
+            size_t sz = sizeof(fresh);
+            CHECK(mallctl("tcaches.destroy", NULL, NULL, &tc, sizeof(tc)) == 0,
+                  "tcaches.destroy(%u) failed", tc);
+            t->tcache = mallctl("tcaches.create", &fresh, &sz, NULL, 0) == 0 ? fresh : UINT32_MAX;
+        } else if (op->aux & 1 && t->tcache != UINT32_MAX) {
             unsigned tc = t->tcache;
             CHECK(mallctl("tcaches.flush", NULL, NULL, &tc, sizeof(tc)) == 0,
                   "tcaches.flush(%u) failed", tc);
