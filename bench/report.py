@@ -8,7 +8,7 @@ and allocator).  Ratios are liballocator / peer: below 1 means liballocator is f
 smaller).  Runs that failed are left out of the medians and listed.
 
 Allocators not in ORDER are liballocator under another MALLOC_CONF (run.sh --variant, e.g.
-"liballocator[nodecay]"): each gets its columns and ratios after the peers', but is never a peer
+"liballocator[nodecay]") or another build of it (run.sh --build): each gets its columns and ratios after the peers', but is never a peer
 (the best-peer figures leave the variants out).
 """
 import csv
@@ -62,7 +62,7 @@ def read_meta(path):
             k, _, v = line.rstrip("\n").partition("=")
             if k == "note":
                 notes.append(v)
-            elif k == "variant":
+            elif k in ("variant", "build"):
                 meta.setdefault("variants", []).append(v)
             else:
                 meta[k] = v

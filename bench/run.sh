@@ -28,6 +28,9 @@
 #   --variant NAME=CONF  also run liballocator with MALLOC_CONF=CONF, as the allocator
 #                   "liballocator[NAME]" (repeatable): the report gets a liballocator /
 #                   liballocator[NAME] column, e.g. --variant nodecay=dirty_decay_ms:-1
+#   --build NAME=PATH  also run another build of liballocator (the .so at PATH), as the
+#                   allocator "liballocator[NAME]" (repeatable), to compare two builds run by
+#                   run in one invocation, e.g. --build before=/tmp/old/liballocator.so
 #   --out DIR       where the results go (default bench/results)
 #   --no-install    do not apt-get install missing peers (they are left out with a note)
 #   --no-callgrind  skip the instruction-count probe
@@ -49,6 +52,7 @@ install=1
 callgrind=1
 want_allocs=''
 variants=()
+builds=()
 res=''
 cmdline="bench/run.sh $*"
 
@@ -66,6 +70,8 @@ while [ $# -gt 0 ]; do
         --lib=*) lib=${1#*=}; shift ;;
         --variant) variants+=("$2"); shift 2 ;;
         --variant=*) variants+=("${1#*=}"); shift ;;
+        --build) builds+=("$2"); shift 2 ;;
+        --build=*) builds+=("${1#*=}"); shift ;;
         --out) res=$2; shift 2 ;;
         --out=*) res=${1#*=}; shift ;;
         --no-install) install=0; shift ;;
@@ -87,6 +93,19 @@ for v in "${variants[@]}"; do
         exit 2
     fi
     conf[$a]=${v#*=}
+done
+declare -A build_lib=()
+for b in "${builds[@]}"; do
+    if ! [[ "$b" =~ ^[A-Za-z0-9_.+-]+=.+$ ]] || [ ! -e "${b#*=}" ]; then
+        echo "run.sh: --build wants NAME=PATH of an existing library, not '$b'" >&2
+        exit 2
+    fi
+    a="liballocator[${b%%=*}]"
+    if [ -n "${conf[$a]-}" ] || [ -n "${build_lib[$a]-}" ]; then
+        echo "run.sh: liballocator[${b%%=*}] given twice" >&2
+        exit 2
+    fi
+    build_lib[$a]=${b#*=}
 done
 [[ "$runs" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --runs needs a positive integer" >&2; exit 2; }
 
@@ -139,6 +158,7 @@ for a in "${all_allocs[@]}"; do
 done
 # Variants: liballocator again under an extra MALLOC_CONF, run and reported as one more allocator.
 for v in "${variants[@]}"; do allocs+=("liballocator[${v%%=*}]"); done
+for b in "${builds[@]}"; do allocs+=("liballocator[${b%%=*}]"); done
 [ ${#allocs[@]} -gt 0 ] || { say "run.sh: no allocator to run"; exit 2; }
 
 # ------------------------------------------------------------------------------------------
@@ -161,6 +181,11 @@ trap 'exit 130' INT TERM
 cp "$lib" "$bin/liballocator.so"
 path[liballocator]="$bin/liballocator.so"
 for a in "${!conf[@]}"; do path[$a]="$bin/liballocator.so"; done
+for a in "${!build_lib[@]}"; do
+    n=${a#liballocator[}
+    cp "${build_lib[$a]}" "$bin/liballocator-${n%]}.so"
+    path[$a]="$bin/liballocator-${n%]}.so"
+done
 
 CC=${CC:-cc}
 BENCH_CFLAGS="-O2 -std=gnu11 -pthread -Wall -Wextra -fno-builtin-malloc -fno-builtin-calloc \
@@ -335,6 +360,9 @@ pkgver() { dpkg-query -W -f '${Version}' "$1" 2>/dev/null || echo '?'; }
     echo "glibc=$(pkgver libc6)"
     echo "allocators=${allocs[*]}"
     for v in "${variants[@]}"; do echo "variant=liballocator[${v%%=*}] MALLOC_CONF=${v#*=}"; done
+    for b in "${builds[@]}"; do
+        echo "build=liballocator[${b%%=*}] ${b#*=} ($(sha256sum "${b#*=}" | cut -c1-12))"
+    done
     echo "loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)"
     for n in "${notes[@]}"; do echo "note=$n"; done
 } >"$res/meta.txt"

@@ -27,8 +27,12 @@ extern "C" {
 /* Bits 8-19 select an explicit thread cache (tc + 2); 1 means "no thread cache". */
 #define MALLOCX_TCACHE(tc) ((int)(((tc) + 2) << 8))
 #define MALLOCX_TCACHE_NONE MALLOCX_TCACHE(-1)
-/* Bits 20-31 select an arena (a + 1). */
-#define MALLOCX_ARENA(a) ((((int)(a)) + 1) << 20)
+/*
+ * Bits 20-31 select an arena (a + 1, a <= 4094). Shifted as unsigned: (a + 1) << 20 does not fit
+ * an int from a = 2047 on, and shifting an int there is undefined behaviour. The result is int,
+ * as jemalloc's API has it (the top bit set is the same bit pattern).
+ */
+#define MALLOCX_ARENA(a) ((int)(((unsigned)(a) + 1) << 20))
 
 /* Pseudo arena indices accepted by "arena.<i>.*" mallctl names. */
 #define MALLCTL_ARENAS_ALL 4096
@@ -99,6 +103,20 @@ int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, 
                  size_t newlen);
 void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
                         const char *opts);
+
+/*
+ * Heap walking, with bionic's signatures and meaning. malloc_disable stops every allocation and
+ * free in every thread (the calling thread included: it must not allocate) until malloc_enable;
+ * fork in between is allowed, and parent and child each call malloc_enable. malloc_iterate
+ * calls callback once for every live allocation whose start lies in [base, base + size), with
+ * its start and usable size; blocks free in thread caches are not live. The callback must not
+ * allocate. Returns 0, or -1 with errno set. Called without malloc_disable, it disables and
+ * enables around the walk itself.
+ */
+void malloc_disable(void);
+void malloc_enable(void);
+int malloc_iterate(uintptr_t base, size_t size, void (*callback)(uintptr_t base, size_t size, void *arg),
+                   void *arg);
 
 /* Compiled-in option string a program may define, read at initialisation. */
 extern const char *malloc_conf;

@@ -15,7 +15,6 @@
 
 arena_t *arenas[ARENAS_MAX];
 unsigned narenas_auto = 1;
-unsigned narenas_spread = 1;
 unsigned narenas_total;
 unsigned arena_huge_ind = UINT_MAX;
 static mutex_t arenas_lock = MUTEX_INITIALIZER(RANK_CTL);
@@ -52,6 +51,26 @@ unsigned arenas_limit(void) {
     return n > min ? n : min;
 }
 
+unsigned arenas_auto_set(unsigned n) {
+    mutex_lock(&arenas_lock);
+    /*
+     * Automatic arenas are 0..narenas_auto-1; the oversize arena and created ones come after.
+     * Raising the count past either would let arena_choose() bind threads to them.
+     */
+    unsigned limit = arena_huge_ind != UINT_MAX ? arena_huge_ind : ARENAS_MAX - 2;
+    for (unsigned i = narenas_auto; i < narenas_total && i < limit; i++) {
+        if (arenas[i] != NULL)
+            limit = i;
+    }
+    if (n > limit)
+        n = limit;
+    if (n < 1)
+        n = 1;
+    narenas_auto = n;
+    mutex_unlock(&arenas_lock);
+    return n;
+}
+
 arena_t *arena_get_or_create(unsigned ind) {
     if (ind >= ARENAS_MAX)
         return NULL;
@@ -74,8 +93,7 @@ arena_t *arena_get_or_create(unsigned ind) {
 
 arena_t *arena_choose(void) {
     unsigned best = 0, best_threads = UINT_MAX;
-    unsigned n = atomic_load_relaxed(&narenas_spread);
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; i < narenas_auto; i++) {
         arena_t *a = arena_get(i);
         unsigned n = a == NULL ? 0 : atomic_load_relaxed(&a->nthreads);
         if (n < best_threads) {
@@ -178,8 +196,8 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) 
     }
     e->szind = (uint16_t)szind;
     rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
-    rtree_write(e->addr, entry);
-    rtree_write(e->addr + e->size - PAGE, entry);
+    rtree_write(e->addr, entry, e->addr);
+    rtree_write(e->addr + e->size - PAGE, entry, e->addr);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->nmalloc++;
     ls->nrequests++;
@@ -203,7 +221,7 @@ void arena_dalloc(void *ptr, rtree_entry_t entry) {
         return;
     }
     if (unlikely((uintptr_t)ptr != e->addr))
-        io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
+        io_fatal("free(%p): not the start of an allocation\n", ptr);
     mutex_lock(&arena->ex.lock);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->ndalloc++;
@@ -237,7 +255,7 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
         }
     }
     if (usize > old)
-        rtree_write(old_last, 0);
+        rtree_write(old_last, 0, 0);
     large_stats_t *ls = &arena->lstats[e->szind - SC_NBINS];
     ls->ndalloc++;
     ls->curlextents--;
@@ -249,8 +267,8 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
     arena->large_allocated -= old;
     e->szind = (uint16_t)szind;
     rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
-    rtree_write(e->addr, entry);
-    rtree_write(e->addr + usize - PAGE, entry);
+    rtree_write(e->addr, entry, e->addr);
+    rtree_write(e->addr + usize - PAGE, entry, e->addr);
     mutex_unlock(&arena->ex.lock);
     /* The pages gained read zero when asked, and under zero:true, which zeroes every byte
      * when it is first allocated, resizes included. */

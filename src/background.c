@@ -69,6 +69,12 @@ static void *background_main(void *arg) {
     bg_thread_t *t = arg;
     unsigned i = (unsigned)(t - bg_threads);
     unsigned n = atomic_load_relaxed(&bg_nthreads);
+    /*
+     * Named by itself: naming another thread goes through /proc/self/task/<tid>/comm, whose
+     * dentries then make the kernel's reaping of this process's children and threads slow
+     * (seconds per fork child under thread churn).
+     */
+    pthread_setname_np(pthread_self(), "allocator_bg");
     mutex_lock(&t->lock);
     while (t->state == BG_RUNNING) {
         t->wake = false;
@@ -155,7 +161,6 @@ static bool background_start_locked(void) {
             t->state = BG_STOPPED;
             break;
         }
-        pthread_setname_np(t->thread, "allocator_bg");
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (started == n)

@@ -13,6 +13,7 @@
 static mutex_t base_lock = MUTEX_INITIALIZER(RANK_BASE);
 static char *base_cur;
 static char *base_end;
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 static size_t base_allocated;
 static size_t base_mapped;
 int base_thp_mode;

@@ -54,7 +54,8 @@ static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
         slab->slab = true;
         slab->szind = (uint16_t)binind;
         slab_bitmap_init(slab, info->nregs);
-        rtree_write_range(slab->addr, slab->size, rtree_entry_make(slab, binind + 1, true));
+        rtree_write_range(slab->addr, slab->size, rtree_entry_make(slab, binind + 1, true),
+                          slab->addr);
     }
     mutex_unlock(&ex->lock);
     if (slab != NULL) {
@@ -119,9 +120,9 @@ static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, ext
     uintptr_t off = (uintptr_t)ptr - slab->addr;
     unsigned ind = sz_region_index(info, slab->addr, (uintptr_t)ptr);
     if (unlikely((size_t)ind * info->reg_size != off))
-        io_fatal("invalid free(%p): not the start of an allocation\n", ptr);
+        io_fatal("free(%p): not the start of an allocation\n", ptr);
     if (unlikely(slab_bitmap_give(slab, ind)))
-        io_fatal("double free of %p detected\n", ptr);
+        io_fatal("free(%p): double free (found free in its slab)\n", ptr);
     if (unlikely(slab->nfree == 1 || slab->nfree == info->nregs))
         bin_slab_transition(bin, info, ex, slab);
 }

@@ -61,9 +61,7 @@ EXPORT int mallopt(int param, int value) {
             return 0;
         if (init_ensure() != INIT_OK)
             return 0;
-        /* A limit, up to the automatic arenas: the indices after them are taken. */
-        atomic_store_relaxed(&narenas_spread,
-                             (unsigned)value < narenas_auto ? (unsigned)value : narenas_auto);
+        arenas_auto_set((unsigned)value);
         return 1;
     case M_MXFAST:
     case M_TRIM_THRESHOLD:
@@ -93,10 +91,10 @@ EXPORT struct mallinfo2 mallinfo2(void) {
     memset(&mi, 0, sizeof(mi));
     mi.arena = t.active + t.dirty + t.muzzy; /* bytes the arenas hold from the system */
     mi.ordblks = 0;
-    mi.hblkhd = t.metadata;                  /* metadata mapped separately */
-    mi.uordblks = t.allocated;               /* in use */
+    mi.hblkhd = t.metadata;                                   /* metadata mapped separately */
+    mi.uordblks = t.allocated;                                /* in use */
     mi.fordblks = t.active + t.dirty + t.muzzy - t.allocated; /* free, still held */
-    mi.keepcost = t.dirty + t.muzzy;         /* what malloc_trim could release */
+    mi.keepcost = t.dirty + t.muzzy;                          /* what malloc_trim could release */
     return mi;
 }
 
@@ -139,7 +137,8 @@ EXPORT int malloc_info(int options, FILE *fp) {
         for (unsigned b = 0; b < SC_NBINS; b++) {
             if (s.bins[b].curregs == 0)
                 continue;
-            snprintf(line, sizeof(line), "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
+            snprintf(line, sizeof(line),
+                     "  <size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n",
                      b == 0 ? (size_t)1 : bin_infos[b - 1].reg_size + 1, bin_infos[b].reg_size,
                      s.bins[b].curregs * bin_infos[b].reg_size, s.bins[b].curregs);
             fputs(line, fp);

@@ -82,21 +82,24 @@ static opt_desc_t opt_table[] = {
     {"narenas", OPT_INT, &opt_narenas, 1, 4096 - 2, CONF_SRC_DEFAULT, NULL},
     {"tcache", OPT_BOOL, &opt_tcache, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"tcache_max", OPT_SIZE, &opt_tcache_max, 0, (long long)8 << 20, CONF_SRC_DEFAULT, NULL},
-    {"dirty_decay_ms", OPT_INT, &opt_dirty_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT, NULL},
+    {"dirty_decay_ms", OPT_INT, &opt_dirty_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT,
+     NULL},
     {"junk", OPT_JUNK, NULL, 0, 0, CONF_SRC_DEFAULT, NULL},
     {"zero", OPT_BOOL, &opt_zero, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"xmalloc", OPT_BOOL, &opt_xmalloc, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"stats_print", OPT_BOOL, &opt_stats_print, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"stats_print_opts", OPT_STR, opt_stats_print_opts, 0, sizeof(opt_stats_print_opts) - 1,
      CONF_SRC_DEFAULT, NULL},
-    {"muzzy_decay_ms", OPT_INT, &opt_muzzy_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT, NULL},
+    {"muzzy_decay_ms", OPT_INT, &opt_muzzy_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT,
+     NULL},
     {"retain", OPT_BOOL, &opt_retain, 0, 1, CONF_SRC_DEFAULT, NULL},
     {"background_thread", OPT_BOOL, &opt_background_thread, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"max_background_threads", OPT_SIZE, &opt_max_background_threads, 1, 64, CONF_SRC_DEFAULT, NULL},
+    {"max_background_threads", OPT_SIZE, &opt_max_background_threads, 1, 64, CONF_SRC_DEFAULT,
+     NULL},
     {"oversize_threshold", OPT_SIZE, &opt_oversize_threshold, 0, (long long)1 << 47,
      CONF_SRC_DEFAULT, NULL},
-    {"lg_extent_max_active_fit", OPT_SIZE, &opt_lg_extent_max_active_fit, 0, 63,
-     CONF_SRC_DEFAULT, NULL},
+    {"lg_extent_max_active_fit", OPT_SIZE, &opt_lg_extent_max_active_fit, 0, 63, CONF_SRC_DEFAULT,
+     NULL},
     {"dss", OPT_ENUM, &opt_dss, 0, 0, CONF_SRC_DEFAULT, dss_values},
     {"percpu_arena", OPT_ENUM, &opt_percpu_arena, 0, 0, CONF_SRC_DEFAULT, percpu_values},
     {"thp", OPT_ENUM, &opt_thp, 0, 0, CONF_SRC_DEFAULT, thp_values},
@@ -104,9 +107,11 @@ static opt_desc_t opt_table[] = {
     {"zero_realloc", OPT_ENUM, &opt_zero_realloc, 0, 0, CONF_SRC_DEFAULT, zero_realloc_values},
     /* Profiling options are recorded for the profiling work; config.prof is false. */
     {"prof", OPT_BOOL, &opt_prof, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_prefix", OPT_STR, opt_prof_prefix, 0, sizeof(opt_prof_prefix) - 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_prefix", OPT_STR, opt_prof_prefix, 0, sizeof(opt_prof_prefix) - 1, CONF_SRC_DEFAULT,
+     NULL},
     {"prof_active", OPT_BOOL, &opt_prof_active, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_thread_active_init", OPT_BOOL, &opt_prof_thread_active_init, 0, 1, CONF_SRC_DEFAULT, NULL},
+    {"prof_thread_active_init", OPT_BOOL, &opt_prof_thread_active_init, 0, 1, CONF_SRC_DEFAULT,
+     NULL},
     {"lg_prof_sample", OPT_SIZE, &opt_lg_prof_sample, 0, 62, CONF_SRC_DEFAULT, NULL},
     {"lg_prof_interval", OPT_INT, &opt_lg_prof_interval, -1, 62, CONF_SRC_DEFAULT, NULL},
     {"prof_gdump", OPT_BOOL, &opt_prof_gdump, 0, 1, CONF_SRC_DEFAULT, NULL},
@@ -145,19 +150,29 @@ void conf_tokenize(const char *s, conf_pair_cb_t *cb, conf_pair_cb_t *bad, void 
     }
 }
 
+/*
+ * A whole value as jemalloc reads one (strtoimax/strtoumax with base 0): an optional sign, then
+ * "0x"/"0X" and hex digits, "0" and octal digits, or decimal digits. Written out here because
+ * options are read in glibc's static startup, where the libc functions (locale) may not be
+ * ready. Trailing characters, no digits or a magnitude past 2^62 fail, as do values outside
+ * [min, max].
+ */
 bool conf_parse_int(const char *v, size_t vlen, long long min, long long max, long long *out) {
     size_t i = 0;
     bool neg = false;
-    if (i < vlen && v[i] == '-') {
-        neg = true;
+    if (i < vlen && (v[i] == '-' || v[i] == '+')) {
+        neg = v[i] == '-';
         i++;
     }
     if (i == vlen)
         return false;
     unsigned base = 10;
-    if (vlen - i > 2 && v[i] == '0' && (v[i + 1] == 'x' || v[i + 1] == 'X')) {
-        base = 16;
-        i += 2;
+    if (v[i] == '0') {
+        base = 8; /* the 0 is a digit too: "0" alone is zero */
+        if (vlen - i > 2 && (v[i + 1] == 'x' || v[i + 1] == 'X')) {
+            base = 16;
+            i += 2;
+        }
     }
     unsigned long long acc = 0;
     for (; i < vlen; i++) {
@@ -165,11 +180,13 @@ bool conf_parse_int(const char *v, size_t vlen, long long min, long long max, lo
         unsigned d;
         if (c >= '0' && c <= '9')
             d = (unsigned)(c - '0');
-        else if (base == 16 && c >= 'a' && c <= 'f')
+        else if (c >= 'a' && c <= 'f')
             d = (unsigned)(c - 'a' + 10);
-        else if (base == 16 && c >= 'A' && c <= 'F')
+        else if (c >= 'A' && c <= 'F')
             d = (unsigned)(c - 'A' + 10);
         else
+            return false;
+        if (d >= base)
             return false;
         if (acc > (~0ULL - d) / base)
             return false;
@@ -190,12 +207,13 @@ static bool conf_eq(const char *a, size_t alen, const char *lit) {
     return alen == strlen(lit) && memcmp(a, lit, alen) == 0;
 }
 
+/* "<allocator>: what: k:v", or "...: k" alone when v is NULL; cut to one bounded line. */
 static void conf_report(const char *what, const char *k, size_t klen, const char *v, size_t vlen) {
     char buf[512];
     size_t n = io_format(buf, sizeof(buf), "<allocator>: %s: ", what);
     for (size_t i = 0; i < klen && n + 2 < sizeof(buf); i++)
         buf[n++] = k[i];
-    if (n + 2 < sizeof(buf))
+    if (v != NULL && n + 2 < sizeof(buf))
         buf[n++] = ':';
     for (size_t i = 0; i < vlen && n + 2 < sizeof(buf); i++)
         buf[n++] = v[i];
@@ -267,7 +285,8 @@ bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src
         o->src = src;
         return true;
     range:
-        if ((o->type == OPT_INT || o->type == OPT_SIZE) && o->min != o->max && conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
+        if ((o->type == OPT_INT || o->type == OPT_SIZE) && o->min != o->max &&
+            conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
             conf_report("Out-of-range conf value", k, klen, v, vlen);
             return false;
         }
@@ -283,9 +302,10 @@ static void conf_pair(const char *k, size_t klen, const char *v, size_t vlen, vo
     conf_apply(k, klen, v, vlen, (conf_src_t)(uintptr_t)opaque);
 }
 
+/* k is the rest of the string from the fault on; it is quoted as is, with no ':' added. */
 static void conf_bad(const char *k, size_t klen, const char *v, size_t vlen, void *opaque) {
-    (void)opaque;
-    conf_report("Malformed conf string", k, klen, v, vlen);
+    (void)v, (void)vlen, (void)opaque;
+    conf_report("Malformed conf string", k, klen, NULL, 0);
 }
 
 void conf_boot(void) {
@@ -311,7 +331,7 @@ void conf_boot(void) {
 void conf_confirm(unsigned narenas) {
     for (size_t i = 0; i < ARRAY_SIZE(opt_table); i++) {
         const opt_desc_t *o = &opt_table[i];
-        char val[80];
+        char val[sizeof(opt_prof_prefix) + 2]; /* the longest string option, quoted */
         switch (o->type) {
         case OPT_BOOL:
             io_format(val, sizeof(val), "%s", *(bool *)o->var ? "true" : "false");
@@ -337,7 +357,23 @@ void conf_confirm(unsigned narenas) {
             io_format(val, sizeof(val), "\"%s\"", *(const char **)o->var);
             break;
         }
-        io_printf("<allocator>: option %s = %s (from %s)\n", o->name, val,
-                  conf_src_names[o->src]);
+        io_printf("<allocator>: option %s = %s (from %s)\n", o->name, val, conf_src_names[o->src]);
     }
+}
+
+/*
+ * The documentation check's view of the options table (test/unit/doc_names.c): option i's name
+ * and the type the manual gives it, or false past the end.
+ */
+bool conf_option_get(size_t i, const char **name, const char **type) {
+    if (i >= ARRAY_SIZE(opt_table))
+        return false;
+    static const char *const type_names[] = {
+        [OPT_BOOL] = "bool", [OPT_INT] = "ssize_t", [OPT_SIZE] = "size_t",
+        [OPT_JUNK] = "const char *", [OPT_STR] = "const char *", [OPT_ENUM] = "const char *",
+    };
+    const opt_desc_t *o = &opt_table[i];
+    *name = o->name;
+    *type = o->var == (void *)&opt_narenas ? "unsigned" : type_names[o->type];
+    return true;
 }

@@ -51,7 +51,7 @@ static mutex_t ctl_lock = MUTEX_INITIALIZER(RANK_CTL_OUTER);
         if (oldp != NULL || oldlenp != NULL)                                                       \
             return EPERM;                                                                          \
     } while (0)
-#define NEITHER() \
+#define NEITHER()                                                                                  \
     do {                                                                                           \
         READONLY();                                                                                \
         WRITEONLY();                                                                               \
@@ -69,6 +69,22 @@ static mutex_t ctl_lock = MUTEX_INITIALIZER(RANK_CTL_OUTER);
             memcpy(oldp, &rv_, sizeof(t));                                                         \
         }                                                                                          \
     } while (0)
+/*
+ * For names whose read creates something (arenas.create, tcache.create), as jemalloc's
+ * VERIFY_READ: unless the caller can take a t, EINVAL with *oldlenp set to 0, before acting.
+ */
+#define VERIFY_READ(t)                                                                             \
+    do {                                                                                           \
+        if (oldp == NULL || oldlenp == NULL || *oldlenp != sizeof(t)) {                            \
+            if (oldlenp != NULL)                                                                   \
+                *oldlenp = 0;                                                                      \
+            return EINVAL;                                                                         \
+        }                                                                                          \
+    } while (0)
+/*
+ * Read/write names read the old value first, as jemalloc does: a wrong *oldlenp fails the call
+ * before the new value takes effect, never after.
+ */
 /* Declares t NAME from newp when a value was supplied (has_NAME says whether). */
 #define WRITE_VALUE(name, t)                                                                       \
     t name;                                                                                        \
@@ -161,12 +177,12 @@ static int background_thread_ctl(CTL_ARGS) {
     CTL_UNUSED();
     WRITE_VALUE(v, bool);
     bool old = background_enabled();
+    READ(old, bool);
     if (has_v && v != old) {
         int err = background_enable(v);
         if (err != 0)
             return err;
     }
-    READ(old, bool);
     return 0;
 }
 
@@ -174,12 +190,12 @@ static int max_background_threads_ctl(CTL_ARGS) {
     CTL_UNUSED();
     WRITE_VALUE(v, size_t);
     size_t old = background_max_get();
+    READ(old, size_t);
     if (has_v) {
         int err = background_max_set(v);
         if (err != 0)
             return err;
     }
-    READ(old, size_t);
     return 0;
 }
 
@@ -306,6 +322,7 @@ static int thread_arena_ctl(CTL_ARGS) {
         return EAGAIN;
     WRITE_VALUE(v, unsigned);
     unsigned old = tsd->arena->ind;
+    READ(old, unsigned);
     if (has_v && v != old) {
         if (v >= atomic_load_acquire(&narenas_total) && v >= narenas_auto)
             return EFAULT;
@@ -318,7 +335,6 @@ static int thread_arena_ctl(CTL_ARGS) {
         tsd->arena = arena;
         tsd->tcache.arena = arena;
     }
-    READ(old, unsigned);
     return 0;
 }
 
@@ -351,9 +367,9 @@ static int thread_tcache_enabled_ctl(CTL_ARGS) {
         return EAGAIN;
     WRITE_VALUE(v, bool);
     bool old = tsd->tcache_enabled;
+    READ(old, bool);
     if (has_v)
         tsd_tcache_set_enabled(tsd, v && !opt_junk_alloc && !opt_junk_free && !opt_zero);
-    READ(old, bool);
     return 0;
 }
 
@@ -399,6 +415,7 @@ static const ctl_node_t thread_children[] = {
 static int tcache_create_ctl(CTL_ARGS) {
     CTL_UNUSED();
     READONLY();
+    VERIFY_READ(unsigned);
     tsd_t *tsd = ctl_tsd();
     arena_t *arena = tsd != NULL ? tsd->arena : arena_get(0);
     unsigned ind = tcaches_create(arena);
@@ -441,9 +458,7 @@ static const ctl_node_t tcache_children[] = {
 static unsigned ctl_narenas(void) { return arenas_limit(); }
 
 /* arena.<narenas>.* is jemalloc's older spelling of "all arenas"; purge and decay accept it. */
-static bool arena_index_ok(size_t i) {
-    return i <= ctl_narenas() || i == MALLCTL_ARENAS_ALL;
-}
+static bool arena_index_ok(size_t i) { return i <= ctl_narenas() || i == MALLCTL_ARENAS_ALL; }
 
 static bool stats_arena_index_ok(size_t i) {
     return i < ctl_narenas() || i == MALLCTL_ARENAS_ALL || i == MALLCTL_ARENAS_DESTROYED;
@@ -513,10 +528,13 @@ static int ctl_arena_decay_ms(const size_t *mib, void *oldp, size_t *oldlenp, vo
         return EFAULT;
     mutex_lock(&a->ex.lock);
     ssize_t old = muzzy ? a->ex.decay_muzzy.ms : a->ex.decay_dirty.ms;
-    if (has_v)
-        extents_decay_ms_set(&a->ex, muzzy, v);
     mutex_unlock(&a->ex.lock);
     READ(old, ssize_t);
+    if (has_v) {
+        mutex_lock(&a->ex.lock);
+        extents_decay_ms_set(&a->ex, muzzy, v);
+        mutex_unlock(&a->ex.lock);
+    }
     return 0;
 }
 
@@ -537,16 +555,25 @@ static arena_t *ctl_manual_arena(size_t ind) {
     return arena_get((unsigned)ind);
 }
 
+/*
+ * reset and destroy look the arena up under ctl_lock, which arenas.create holds too: looked up
+ * before, it might be destroyed by another thread meanwhile and come back from the spare list
+ * as someone else's new arena.
+ */
 static int arena_i_reset_ctl(CTL_ARGS) {
     (void)miblen;
     NEITHER();
-    arena_t *a = ctl_manual_arena(mib[1]);
-    if (a == NULL)
+    if (ctl_manual_arena(mib[1]) == NULL)
         return EFAULT;
     tsd_t *tsd = ctl_tsd();
     if (tsd != NULL)
         tcache_flush_all(&tsd->tcache);
     mutex_lock(&ctl_lock);
+    arena_t *a = ctl_manual_arena(mib[1]);
+    if (a == NULL) {
+        mutex_unlock(&ctl_lock);
+        return EFAULT;
+    }
     arena_reset(a);
     ctl_snap_valid = false;
     mutex_unlock(&ctl_lock);
@@ -556,14 +583,14 @@ static int arena_i_reset_ctl(CTL_ARGS) {
 static int arena_i_destroy_ctl(CTL_ARGS) {
     (void)miblen;
     NEITHER();
-    arena_t *a = ctl_manual_arena(mib[1]);
-    if (a == NULL)
+    if (ctl_manual_arena(mib[1]) == NULL)
         return EFAULT;
     tsd_t *tsd = ctl_tsd();
     if (tsd != NULL)
         tcache_flush_all(&tsd->tcache);
     mutex_lock(&ctl_lock);
-    if (atomic_load_relaxed(&a->nthreads) != 0) {
+    arena_t *a = ctl_manual_arena(mib[1]);
+    if (a == NULL || atomic_load_relaxed(&a->nthreads) != 0) {
         mutex_unlock(&ctl_lock);
         return EFAULT;
     }
@@ -586,10 +613,13 @@ static int arena_i_extent_hooks_ctl(CTL_ARGS) {
         return EINVAL;
     mutex_lock(&a->ex.lock);
     extent_hooks_t *old = a->ex.hooks;
-    if (has_v)
-        a->ex.hooks = v;
     mutex_unlock(&a->ex.lock);
     READ(old, extent_hooks_t *);
+    if (has_v) {
+        mutex_lock(&a->ex.lock);
+        a->ex.hooks = v;
+        mutex_unlock(&a->ex.lock);
+    }
     return 0;
 }
 
@@ -612,8 +642,7 @@ static const ctl_node_t arena_i_node = {NULL, arena_i_children, NULL, NULL, NULL
 CTL_RO(arenas_narenas_ctl, unsigned, ctl_narenas())
 CTL_RO(arenas_quantum_ctl, size_t, QUANTUM)
 CTL_RO(arenas_page_ctl, size_t, PAGE)
-CTL_RO(arenas_tcache_max_ctl, size_t,
-       tcache_nhbins() == 0 ? 0 : sz_index2size(tcache_nhbins() - 1))
+CTL_RO(arenas_tcache_max_ctl, size_t, tcache_nhbins() == 0 ? 0 : sz_index2size(tcache_nhbins() - 1))
 CTL_RO(arenas_nbins_ctl, unsigned, SC_NBINS)
 CTL_RO(arenas_nhbins_ctl, unsigned, tcache_nhbins())
 CTL_RO(arenas_bin_i_size_ctl, size_t, bin_infos[mib[2]].reg_size)
@@ -627,6 +656,7 @@ static ssize_t arenas_decay_ms_default[2] = {-2, -2}; /* dirty, muzzy */
 
 static int arenas_create_ctl(CTL_ARGS) {
     CTL_UNUSED();
+    VERIFY_READ(unsigned);
     WRITE_VALUE(hooks, extent_hooks_t *);
     if (has_hooks && hooks == NULL)
         return EINVAL;
@@ -653,15 +683,16 @@ static int arenas_lookup_ctl(CTL_ARGS) {
         return EINVAL;
     void *ptr;
     memcpy(&ptr, newp, sizeof(ptr));
+    if (ptr == NULL || !rtree_addr_valid(ptr))
+        return EINVAL;
     rtree_entry_t entry = rtree_read(ptr);
-    if (ptr == NULL || rtree_entry_binid(entry) == 0)
+    if (rtree_entry_binid(entry) == 0)
         return EINVAL;
     READ(rtree_entry_extent(entry)->arena_ind, unsigned);
     return 0;
 }
 
-static int ctl_arenas_decay_ms(void *oldp, size_t *oldlenp, void *newp, size_t newlen,
-                               unsigned m) {
+static int ctl_arenas_decay_ms(void *oldp, size_t *oldlenp, void *newp, size_t newlen, unsigned m) {
     WRITE_VALUE(v, ssize_t);
     if (has_v && !decay_ms_valid(v))
         return EFAULT;
@@ -669,10 +700,13 @@ static int ctl_arenas_decay_ms(void *oldp, size_t *oldlenp, void *newp, size_t n
     ssize_t old = arenas_decay_ms_default[m] != -2 ? arenas_decay_ms_default[m]
                   : m == 0                         ? opt_dirty_decay_ms
                                                    : opt_muzzy_decay_ms;
-    if (has_v)
-        arenas_decay_ms_default[m] = v;
     mutex_unlock(&ctl_lock);
     READ(old, ssize_t);
+    if (has_v) {
+        mutex_lock(&ctl_lock);
+        arenas_decay_ms_default[m] = v;
+        mutex_unlock(&ctl_lock);
+    }
     return 0;
 }
 
@@ -700,8 +734,7 @@ static const ctl_node_t arenas_lextent_i_children[] = {
     {"size", NULL, NULL, NULL, arenas_lextent_i_size_ctl},
     {NULL, NULL, NULL, NULL, NULL},
 };
-static const ctl_node_t arenas_lextent_i_node = {NULL, arenas_lextent_i_children, NULL, NULL,
-                                                 NULL};
+static const ctl_node_t arenas_lextent_i_node = {NULL, arenas_lextent_i_children, NULL, NULL, NULL};
 
 static const ctl_node_t arenas_children[] = {
     {"narenas", NULL, NULL, NULL, arenas_narenas_ctl},
@@ -945,18 +978,27 @@ static bool ctl_parse_index(const char *s, size_t len, size_t *out) {
     return true;
 }
 
-/* Resolve name into mib[0..*depth); returns the node reached or NULL. */
-static const ctl_node_t *ctl_resolve(const char *name, size_t *mib, size_t cap, size_t *depth) {
+/*
+ * Resolve name into mib[0..*depth); returns the node reached or NULL. At most cap components:
+ * a longer name fails, unless partial, when the walk stops there (jemalloc's partial MIB: the
+ * rest of the name is not looked up) and *complete says so.
+ */
+static const ctl_node_t *ctl_resolve(const char *name, size_t *mib, size_t cap, bool partial,
+                                     size_t *depth, bool *complete) {
+    *complete = false;
     const ctl_node_t *node = &root_node;
     size_t d = 0;
     const char *s = name;
-    if (name == NULL || *name == '\0')
+    if (name == NULL || *name == '\0' || *name == '.')
         return NULL;
     for (;;) {
         const char *dot = strchr(s, '.');
         size_t len = dot != NULL ? (size_t)(dot - s) : strlen(s);
-        if (d >= cap)
-            return NULL;
+        if (d >= cap) {
+            if (!partial)
+                return NULL;
+            break;
+        }
         const ctl_node_t *next = NULL;
         if (node->indexed != NULL) {
             size_t i;
@@ -978,8 +1020,10 @@ static const ctl_node_t *ctl_resolve(const char *name, size_t *mib, size_t cap, 
             return NULL;
         node = next;
         d++;
-        if (dot == NULL)
+        if (dot == NULL) {
+            *complete = true;
             break;
+        }
         s = dot + 1;
     }
     *depth = d;
@@ -1024,7 +1068,8 @@ int ctl_byname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t
     if (init_ensure() != INIT_OK)
         return EAGAIN;
     size_t mib[CTL_MAX_DEPTH], depth;
-    const ctl_node_t *node = ctl_resolve(name, mib, CTL_MAX_DEPTH, &depth);
+    bool complete;
+    const ctl_node_t *node = ctl_resolve(name, mib, CTL_MAX_DEPTH, false, &depth, &complete);
     if (node == NULL || node->handler == NULL)
         return ENOENT;
     return node->handler(mib, depth, oldp, oldlenp, newp, newlen);
@@ -1035,9 +1080,17 @@ int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp) {
         return EAGAIN;
     if (mibp == NULL || miblenp == NULL)
         return EINVAL;
+    /*
+     * As jemalloc 5: *miblenp becomes the lesser of the name's depth and its value on entry; a
+     * smaller value gives the partial MIB that a caller completes with an index (arena.0.purge
+     * with 2, then mib[1] = i). A whole name must reach a leaf.
+     */
     size_t mib[CTL_MAX_DEPTH], depth;
-    size_t cap = *miblenp < CTL_MAX_DEPTH ? *miblenp : CTL_MAX_DEPTH;
-    if (ctl_resolve(name, mib, cap, &depth) == NULL)
+    bool complete, partial = *miblenp < CTL_MAX_DEPTH;
+    size_t cap = partial ? *miblenp : CTL_MAX_DEPTH;
+    const ctl_node_t *node = ctl_resolve(name, mib, cap, partial, &depth, &complete);
+    /* A whole name must end at a leaf, and a cut one must not go on past a leaf. */
+    if (node == NULL || complete != (node->handler != NULL))
         return ENOENT;
     memcpy(mibp, mib, depth * sizeof(size_t));
     *miblenp = depth;
@@ -1056,7 +1109,39 @@ EXPORT int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp) {
     return ctl_nametomib(name, mibp, miblenp);
 }
 
-EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp,
-                        void *newp, size_t newlen) {
+EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
+                        size_t newlen) {
     return ctl_bymib(mib, miblen, oldp, oldlenp, newp, newlen);
+}
+
+/*
+ * The documentation check's view of the tree (test/unit/doc_names.c): calls cb once per leaf
+ * with its full name in jemalloc's notation, each numeric level written "<i>", "<j>", ... in
+ * order of depth. Reads only the static tables; needs no initialisation.
+ */
+static void ctl_names_walk(const ctl_node_t *node, char *buf, size_t len, char letter,
+                           void (*cb)(const char *name, void *arg), void *arg) {
+    if (node->handler != NULL) {
+        buf[len] = '\0';
+        cb(buf, arg);
+        return;
+    }
+    const char *sep = len == 0 ? "" : ".";
+    if (node->indexed != NULL) {
+        size_t n = len + io_format(buf + len, CTL_NAME_MAX - len, "%s<%c>", sep, letter);
+        if (n < CTL_NAME_MAX)
+            ctl_names_walk(node->indexed, buf, n, (char)(letter + 1), cb, arg);
+        return;
+    }
+    for (size_t c = 0; node->children != NULL && node->children[c].name != NULL; c++) {
+        const ctl_node_t *child = &node->children[c];
+        size_t n = len + io_format(buf + len, CTL_NAME_MAX - len, "%s%s", sep, child->name);
+        if (n < CTL_NAME_MAX)
+            ctl_names_walk(child, buf, n, letter, cb, arg);
+    }
+}
+
+void ctl_names_foreach(void (*cb)(const char *name, void *arg), void *arg) {
+    char buf[CTL_NAME_MAX];
+    ctl_names_walk(&root_node, buf, 0, 'i', cb, arg);
 }

@@ -14,11 +14,14 @@
 #define DECAY_ONE ((uint64_t)1 << DECAY_FRAC_BITS)
 #define DECAY_X(i) ((((uint64_t)(i) + 1) << DECAY_FRAC_BITS) / DECAY_NSTEPS)
 #define DECAY_H(i)                                                                                 \
-    ((uint32_t)(((DECAY_X(i) * DECAY_X(i)) >> DECAY_FRAC_BITS) * (3 * DECAY_ONE - 2 * DECAY_X(i)) \
-                >> DECAY_FRAC_BITS))
+    ((uint32_t)(((DECAY_X(i) * DECAY_X(i)) >> DECAY_FRAC_BITS) *                                   \
+                    (3 * DECAY_ONE - 2 * DECAY_X(i)) >>                                            \
+                DECAY_FRAC_BITS))
 #define DECAY_H4(i) DECAY_H(i), DECAY_H(i + 1), DECAY_H(i + 2), DECAY_H(i + 3)
-#define DECAY_H20(i) DECAY_H4(i), DECAY_H4(i + 4), DECAY_H4(i + 8), DECAY_H4(i + 12), DECAY_H4(i + 16)
-#define DECAY_H100(i) DECAY_H20(i), DECAY_H20(i + 20), DECAY_H20(i + 40), DECAY_H20(i + 60), DECAY_H20(i + 80)
+#define DECAY_H20(i)                                                                               \
+    DECAY_H4(i), DECAY_H4(i + 4), DECAY_H4(i + 8), DECAY_H4(i + 12), DECAY_H4(i + 16)
+#define DECAY_H100(i)                                                                              \
+    DECAY_H20(i), DECAY_H20(i + 20), DECAY_H20(i + 40), DECAY_H20(i + 60), DECAY_H20(i + 80)
 
 const uint32_t decay_h[DECAY_NSTEPS] = {DECAY_H100(0), DECAY_H100(100)};
 
@@ -42,7 +45,6 @@ static size_t decay_limit_after(const decay_t *d, unsigned k) {
     return (size_t)(sum >> DECAY_FRAC_BITS);
 }
 
-
 bool decay_advance(decay_t *d, uint64_t now_ns, size_t npages) {
     if (d->ms <= 0)
         return false;
@@ -50,13 +52,28 @@ bool decay_advance(decay_t *d, uint64_t now_ns, size_t npages) {
         /* First use, or a clock that went backwards: start the epoch here. */
         d->started = true;
         d->epoch_ns = now_ns;
+        decay_note(d, now_ns, npages); /* a date noted before a restart stands */
         return false;
     }
     uint64_t elapsed = now_ns - d->epoch_ns;
-    if (elapsed < d->interval_ns)
+    if (elapsed < d->interval_ns) {
+        decay_note(d, now_ns, npages);
         return false;
+    }
     uint64_t nadvance = elapsed / d->interval_ns;
     d->epoch_ns += nadvance * d->interval_ns;
+    /*
+     * The pages freed since the last boundary (all within the epoch that began there, since any
+     * later call would have processed it) are as many boundaries old as have passed since their
+     * first noted free: nadvance, unless never noted, then 1 (as if freed just now).
+     */
+    uint64_t age = 1;
+    if (d->fresh && d->fresh_ns < d->epoch_ns) {
+        age = (d->epoch_ns - d->fresh_ns + d->interval_ns - 1) / d->interval_ns;
+        if (age > nadvance)
+            age = nadvance;
+    }
+    d->fresh = false;
     if (nadvance >= DECAY_NSTEPS) {
         memset(d->backlog, 0, sizeof(d->backlog));
     } else {
@@ -64,8 +81,9 @@ bool decay_advance(decay_t *d, uint64_t now_ns, size_t npages) {
         memmove(d->backlog, d->backlog + n, (DECAY_NSTEPS - n) * sizeof(d->backlog[0]));
         memset(d->backlog + DECAY_NSTEPS - n, 0, n * sizeof(d->backlog[0]));
     }
-    /* Pages added since the last purge count as freed during the epoch that just ended. */
-    d->backlog[DECAY_NSTEPS - 1] = npages > d->nunpurged ? npages - d->nunpurged : 0;
+    /* Pages added since the last purge count as freed age epochs ago; past the window, gone. */
+    if (age <= DECAY_NSTEPS)
+        d->backlog[DECAY_NSTEPS - age] = npages > d->nunpurged ? npages - d->nunpurged : 0;
     d->limit = decay_limit_after(d, 0);
     return true;
 }
@@ -96,8 +114,9 @@ uint64_t decay_ns_until_purge(const decay_t *d, uint64_t now_ns, size_t npages) 
     size_t want = npages < DECAY_WAKE_PAGES ? npages : DECAY_WAKE_PAGES;
     unsigned lo = 1, hi = DECAY_NSTEPS + 1;
     /*
-     * Pages not yet in the backlog are dated by the boundary that records them: wake for it,
-     * so that a long sleep does not postpone their whole curve.
+     * Pages not yet in the backlog were freed in the current epoch (decay_note dates them so):
+     * at the k-th boundary from here they weigh h[NSTEPS - k]. Wake for the first boundary when
+     * they alone are worth it, so that the epoch's bookkeeping is not left to a late call.
      */
     if (unaccounted >= want)
         hi = 1;

@@ -54,8 +54,8 @@ static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t offse
     return false; /* anonymous mappings are always committed */
 }
 
-static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t offset,
-                          size_t length, unsigned arena_ind) {
+static bool hook_decommit(extent_hooks_t *h, void *addr, size_t size, size_t offset, size_t length,
+                          unsigned arena_ind) {
     (void)h, (void)addr, (void)size, (void)offset, (void)length, (void)arena_ind;
     return true; /* declined: purging is how pages go back */
 }
@@ -78,22 +78,23 @@ static bool hook_split(extent_hooks_t *h, void *addr, size_t size, size_t size_a
     return false;
 }
 
-static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *addr_b,
-                       size_t size_b, bool committed, unsigned arena_ind) {
+static bool hook_merge(extent_hooks_t *h, void *addr_a, size_t size_a, void *addr_b, size_t size_b,
+                       bool committed, unsigned arena_ind) {
     (void)h, (void)addr_a, (void)size_a, (void)addr_b, (void)size_b, (void)committed,
         (void)arena_ind;
     return false;
 }
 
-extent_hooks_t extent_hooks_default = {hook_alloc,      hook_dalloc,       hook_destroy,
-                                       hook_commit,     hook_decommit,     hook_purge_lazy,
-                                       hook_purge_forced, hook_split,      hook_merge};
+extent_hooks_t extent_hooks_default = {hook_alloc,        hook_dalloc,   hook_destroy,
+                                       hook_commit,       hook_decommit, hook_purge_lazy,
+                                       hook_purge_forced, hook_split,    hook_merge};
 
 /* Custom sources may refuse splits and merges; the default never does. */
 static bool extents_split_refused(extents_t *ex, uintptr_t addr, size_t size, size_t size_a) {
     extent_hooks_t *h = ex->hooks;
     return h != &extent_hooks_default &&
-           (h->split == NULL || h->split(h, (void *)addr, size, size_a, size - size_a, true, ex->arena_ind));
+           (h->split == NULL ||
+            h->split(h, (void *)addr, size, size_a, size - size_a, true, ex->arena_ind));
 }
 
 static bool extents_merge_refused(extents_t *ex, uintptr_t a, size_t size_a, size_t size_b) {
@@ -232,13 +233,13 @@ static uintptr_t extent_last_page(const extent_t *e) { return e->addr + e->size 
 
 static void extent_register_free(extent_t *e) {
     rtree_entry_t entry = rtree_entry_make(e, 0, false);
-    rtree_write(e->addr, entry);
-    rtree_write(extent_last_page(e), entry);
+    rtree_write(e->addr, entry, 0);
+    rtree_write(extent_last_page(e), entry, 0);
 }
 
 static void extent_clear_boundaries(const extent_t *e) {
-    rtree_write(e->addr, 0);
-    rtree_write(extent_last_page(e), 0);
+    rtree_write(e->addr, 0, 0);
+    rtree_write(extent_last_page(e), 0, 0);
 }
 
 static eset_t *extents_set(extents_t *ex, extent_state_t state) {
@@ -285,8 +286,8 @@ static extent_t *extents_insert_coalesced(extents_t *ex, extent_t *e) {
 
 /* ---- allocation ---------------------------------------------------------------------------- */
 
-bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms,
-                  ssize_t muzzy_decay_ms, bool retain) {
+bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms, ssize_t muzzy_decay_ms,
+                  bool retain) {
     memset(ex, 0, sizeof(*ex));
     mutex_init(&ex->lock, RANK_EXTENTS);
     ex->arena_ind = arena_ind;
@@ -493,8 +494,7 @@ size_t extents_release_free_chunks(extents_t *ex) {
  * Purge the free extent e of state from (removed from its set, boundaries cleared) to muzzy
  * (lazy) or retained. Returns the state it ends in: unchanged when the memory source refused.
  */
-static extent_state_t extent_purge_one(extents_t *ex, extent_t *e, extent_state_t from,
-                                       bool lazy) {
+static extent_state_t extent_purge_one(extents_t *ex, extent_t *e, extent_state_t from, bool lazy) {
     extent_hooks_t *h = ex->hooks;
     void *chunk = (void *)e->chunk_addr;
     size_t off = e->addr - e->chunk_addr;
@@ -596,6 +596,8 @@ static void extents_decay_one(extents_t *ex, decay_t *d, extent_state_t state, u
 void extents_decay_step(extents_t *ex, uint64_t now_ns) {
     extents_decay_immediate(ex);
     extents_decay_one(ex, &ex->decay_dirty, EXTENT_DIRTY, now_ns);
+    /* Dirty pages purged lazily just became muzzy. */
+    decay_note(&ex->decay_muzzy, now_ns, ex->muzzy.npages);
     extents_decay_one(ex, &ex->decay_muzzy, EXTENT_MUZZY, now_ns);
 }
 
@@ -606,14 +608,16 @@ uint64_t extents_decay(extents_t *ex, uint64_t now_ns) {
     return a < b ? a : b;
 }
 
-void extents_decay_tick(extents_t *ex) {
+uint64_t extents_decay_tick(extents_t *ex) {
     if ((ex->decay_dirty.ms > 0 || ex->decay_muzzy.ms > 0) && nstime_usable()) {
         uint64_t now = nstime_now();
         if (decay_due(&ex->decay_dirty, now) || decay_due(&ex->decay_muzzy, now))
             extents_decay_step(ex, now);
         else
             extents_decay_immediate(ex);
+        return now;
     }
+    return UINT64_MAX;
 }
 
 void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms) {
@@ -632,10 +636,16 @@ size_t extents_purge_all(extents_t *ex) {
     return n;
 }
 
-/* After pages became dirty: purge at once if so configured, tick, wake a sleeping thread. */
-static void extents_dirtied(extents_t *ex) {
+/*
+ * After pages became dirty (now: what the tick before the free read): purge at once if so
+ * configured, date the new pages, wake a sleeping thread.
+ */
+static void extents_dirtied(extents_t *ex, uint64_t now) {
     extents_decay_immediate(ex);
-    extents_decay_tick(ex);
+    if (now != UINT64_MAX) {
+        decay_note(&ex->decay_dirty, now, ex->dirty.npages);
+        decay_note(&ex->decay_muzzy, now, ex->muzzy.npages);
+    }
     if (unlikely(atomic_load_relaxed(&ex->bg_sleeping)) && ex->dirty.npages != 0 &&
         extents_wake_hook != NULL) {
         atomic_store_relaxed(&ex->bg_sleeping, false);
@@ -643,24 +653,26 @@ static void extents_dirtied(extents_t *ex) {
     }
 }
 
-/* Free the active extent e into the dirty set (coalesced; e's struct stays the merged one),
- * without running decay. */
-static void extent_dalloc_nodecay(extents_t *ex, extent_t *e) {
+/*
+ * Free the active extent e into the dirty set, coalesced (e's struct stays the merged one).
+ * With tick, decay first runs as on any free, and the time it read is returned for
+ * extents_dirtied; extents_release_all passes false and runs decay once, after its walk.
+ */
+static uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick) {
     assert(e->state == EXTENT_ACTIVE);
     if (e->slab)
-        rtree_write_range(e->addr, e->size, 0);
+        rtree_write_range(e->addr, e->size, 0, 0);
     else
         extent_clear_boundaries(e);
+    uint64_t now = tick ? extents_decay_tick(ex) : UINT64_MAX;
     ex->npages_active -= e->size >> LG_PAGE;
     e->state = EXTENT_DIRTY;
     e->slab = false;
     extents_insert_coalesced(ex, e);
+    return now;
 }
 
-void extent_dalloc(extents_t *ex, extent_t *e) {
-    extent_dalloc_nodecay(ex, e);
-    extents_dirtied(ex);
-}
+void extent_dalloc(extents_t *ex, extent_t *e) { extents_dirtied(ex, extent_dalloc_one(ex, e, true)); }
 
 bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed) {
     assert(new_size > e->size);
@@ -690,6 +702,7 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
     extent_t *tail = extent_struct_new(ex);
     if (tail == NULL)
         return; /* keep the extent whole; the caller's usable size stays correct */
+    uint64_t now = extents_decay_tick(ex);
     extent_clear_boundaries(e);
     *tail = *e;
     tail->addr = e->addr + new_size;
@@ -699,7 +712,7 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
     e->size = new_size;
     ex->npages_active -= tail->size >> LG_PAGE;
     extents_insert_coalesced(ex, tail);
-    extents_dirtied(ex);
+    extents_dirtied(ex, now);
 }
 
 /*
@@ -715,14 +728,14 @@ void extents_release_all(extents_t *ex) {
             extent_t *e = rtree_entry_extent(entry);
             /* A freed extent survives coalescing as the struct of the merged free extent. */
             if (rtree_entry_binid(entry) != 0) {
-                extent_dalloc_nodecay(ex, e);
+                extent_dalloc_one(ex, e, false);
                 freed = true;
             }
             addr = e->addr + e->size;
         }
     }
     if (freed)
-        extents_dirtied(ex);
+        extents_dirtied(ex, extents_decay_tick(ex));
 }
 
 void extents_unmap_all(extents_t *ex) {

@@ -1,6 +1,8 @@
 /*
- * fork: the atfork handlers (see fork.h). They run in the forking thread; the witness is told a
- * fork is under way so it accepts many locks of one rank.
+ * fork: the atfork handlers (see fork.h), and the same "every lock, in rank order" sequence for
+ * malloc_disable. They run in the locking thread; the witness is told a fork is under way so it
+ * accepts many locks of one rank. fork_owner (written only by the thread that holds every lock)
+ * records who holds them between fork_lock_all and fork_unlock_all.
  */
 #include "allocator/internal/fork.h"
 
@@ -15,9 +17,14 @@
 #include "allocator/internal/stats.h"
 #include "allocator/internal/tsd.h"
 
-static void fork_prepare(void) {
-    if (atomic_load_acquire(&init_state) != INIT_READY)
-        return;
+static pthread_t fork_owner;
+static bool fork_owned; /* fork_lock_all holds every lock, on behalf of fork_owner */
+
+static bool fork_held_by_self(void) {
+    return atomic_load_acquire(&fork_owned) && pthread_equal(fork_owner, pthread_self());
+}
+
+static void fork_lock_sequence(void) {
     if (config_debug)
         witness_fork_begin();
     ctl_prefork();
@@ -31,9 +38,7 @@ static void fork_prepare(void) {
     base_prefork();
 }
 
-static void fork_parent(void) {
-    if (atomic_load_acquire(&init_state) != INIT_READY)
-        return;
+static void fork_unlock_sequence(void) {
     base_postfork_parent();
     rtree_postfork_parent();
     tsd_postfork_parent();
@@ -45,9 +50,7 @@ static void fork_parent(void) {
         witness_fork_end();
 }
 
-static void fork_child(void) {
-    if (atomic_load_acquire(&init_state) != INIT_READY)
-        return;
+static void fork_child_sequence(void) {
     base_postfork_child();
     rtree_postfork_child();
     arenas_postfork_child();
@@ -60,4 +63,50 @@ static void fork_child(void) {
         witness_fork_end();
 }
 
+/*
+ * The handlers. A fork between fork_lock_all and fork_unlock_all (malloc_disable, then fork, as
+ * leak detectors do) finds every lock already held by the forking thread: the parent keeps them,
+ * and the child re-initialises them like any child and then takes them all again, so each side
+ * is still locked and releases with its own fork_unlock_all.
+ */
+/*
+ * Whether fork_prepare took the locks: the parent releases by this, not by the init state again,
+ * which may have become READY during the fork (written by the forking thread only).
+ */
+static bool fork_locked;
+
+static void fork_prepare(void) {
+    fork_locked = atomic_load_acquire(&init_state) == INIT_READY && !fork_held_by_self();
+    if (fork_locked)
+        fork_lock_sequence();
+}
+
+static void fork_parent(void) {
+    if (fork_locked)
+        fork_unlock_sequence();
+}
+
+static void fork_child(void) {
+    if (atomic_load_acquire(&init_state) != INIT_READY)
+        return;
+    /* Re-initialising a lock is safe whether or not the forking thread took it. */
+    bool held = fork_held_by_self();
+    fork_child_sequence();
+    if (held) {
+        fork_owner = pthread_self();
+        fork_lock_sequence();
+    }
+}
+
 void fork_boot(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+
+void fork_lock_all(void) {
+    fork_lock_sequence();
+    fork_owner = pthread_self();
+    atomic_store_release(&fork_owned, true);
+}
+
+void fork_unlock_all(void) {
+    atomic_store_release(&fork_owned, false);
+    fork_unlock_sequence();
+}

@@ -18,6 +18,7 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/fork.h"
+#include "allocator/internal/gdb.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/nstime.h"
 #include "allocator/internal/pages.h"
@@ -25,6 +26,20 @@
 #include "allocator/internal/tsd.h"
 
 int init_state = INIT_UNINIT;
+
+/* For bin/allocator-gdb.py (gdb.h): here because every program that uses the library links init.o. */
+const unsigned allocator_gdb_layout = ALLOCATOR_GDB_LAYOUT;
+const allocator_gdb_consts_t allocator_gdb_consts = {
+    .lg_page = LG_PAGE,
+    .lg_chunk = LG_CHUNK,
+    .rtree_leaf_bits = RTREE_LEAF_BITS,
+    .rtree_root_bits = RTREE_ROOT_BITS,
+    .rtree_szind_shift = RTREE_SZIND_SHIFT,
+    .rtree_slot_size = sizeof(rtree_slot_t),
+    .rtree_ptr_mask = RTREE_PTR_MASK,
+    .nbins = SC_NBINS,
+    .nsizes = SC_NSIZES,
+};
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t init_owner;
 
@@ -87,7 +102,6 @@ static bool init_boot(void) {
     /* From here a recursive call from this thread is served by arena 0. */
     unsigned n = opt_narenas != 0 ? opt_narenas : 4 * init_ncpus();
     narenas_auto = n > ARENAS_MAX - 2 ? ARENAS_MAX - 2 : n;
-    narenas_spread = narenas_auto;
     arena_huge_ind = opt_oversize_threshold != 0 ? narenas_auto : UINT_MAX;
     if (opt_confirm_conf)
         conf_confirm(narenas_auto);

@@ -3,15 +3,19 @@
  * fast paths (fastpath.h) or the shared slow bodies here: alloc_slow() serves every allocating
  * entry point (malloc, calloc, the aligned family, mallocx) and dalloc_slow() every freeing one.
  * The slow paths own lazy initialisation: the first call of the process initialises the
- * allocator, the first call of a thread creates its state. No lock is held on entry or exit.
+ * allocator, the first call of a thread creates its state. They also check every pointer handed
+ * back (block_check: ours, a region start, not free already; sizes for sized frees) and report
+ * what fails in one line before abort(). No lock is held on entry or exit.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "allocator.h"
 #include "allocator/internal/background.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/fastpath.h"
+#include "allocator/internal/heapwalk.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
@@ -98,6 +102,8 @@ static void *alloc_slow(const alloc_req_t *req) {
         tsd->thread_allocated += usize;
     if (opt_junk_alloc && !zero)
         memset(ret, JUNK_ALLOC_BYTE, usize);
+    else if (!zero && (ind < SC_NBINS || tc != NULL))
+        block_untag(ret); /* a large extent fresh from the arena may be untouched: leave it be */
     return ret;
 }
 
@@ -106,18 +112,97 @@ void *malloc_slow(size_t size) {
     return alloc_slow(&req);
 }
 
-static COLD NORETURN void invalid_free(void *ptr) {
-    io_fatal("invalid free(%p): not allocated by this allocator, or already freed\n", ptr);
+/* ---- checking a block handed back ---------------------------------------------------------- */
+
+typedef struct block_find_s {
+    const void *ptr;
+    unsigned binid;
+    bool found;
+} block_find_t;
+
+static bool cache_bin_holds(const cache_bin_t *cb, const void *ptr) {
+    uint32_t n = atomic_load_relaxed(&cb->ncached);
+    if (n > cb->ncached_max)
+        n = cb->ncached_max; /* a racy read of another thread's bin */
+    for (uint32_t i = 0; i < n; i++) {
+        if (atomic_load_relaxed(&cb->stack[i]) == ptr)
+            return true;
+    }
+    return false;
+}
+
+static void block_find_in_thread(tsd_t *tsd, void *arg) {
+    block_find_t *f = arg;
+    if (!f->found && f->binid - 1 < tsd->tcache.nhbins)
+        f->found = cache_bin_holds(&tsd->tcache.bins[f->binid], f->ptr);
+}
+
+/*
+ * ptr (a region start of class binid - 1, in the extent of entry) is tagged free: is it really
+ * free? It is if a thread cache holds it (this thread's, an explicit one, or, read racily, another
+ * live thread's) or, in a slab, its bitmap bit says free. Otherwise the program wrote the tag
+ * value into a live block, and the caller carries on.
+ */
+static COLD bool block_is_free(const void *ptr, rtree_entry_t entry) {
+    block_find_t f = {ptr, rtree_entry_binid(entry), false};
+    tsd_t *tsd = tsd_get();
+    if (tsd_is_real(tsd))
+        block_find_in_thread(tsd, &f);
+    for (unsigned i = 0; !f.found && i < TCACHES_MAX; i++) {
+        tcache_t *tc = tcaches_get(i);
+        if (tc != NULL && f.binid - 1 < tc->nhbins)
+            f.found = cache_bin_holds(&tc->bins[f.binid], ptr);
+    }
+    if (!f.found)
+        tsd_foreach(block_find_in_thread, &f);
+    if (!f.found && rtree_entry_slab(entry)) {
+        extent_t *slab = rtree_entry_extent(entry);
+        unsigned szind = f.binid - 1;
+        bin_t *bin = &arenas[slab->arena_ind]->bins[szind];
+        unsigned ind = sz_region_index(&bin_infos[szind], slab->addr, (uintptr_t)ptr);
+        mutex_lock(&bin->lock);
+        f.found = (slab->bitmap[ind >> 6] >> (ind & 63)) & 1;
+        mutex_unlock(&bin->lock);
+    }
+    return f.found;
+}
+
+/*
+ * Check that ptr, handed to op, is the start of a live block of this allocator; abort with a
+ * message naming op and ptr if not. freeing says whether op frees (a block found free is then a
+ * double free, else a use after free). Returns the block's radix-tree entry.
+ */
+static rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) {
+    if (unlikely(!rtree_addr_valid(ptr)))
+        io_fatal("%s(%p): not a valid address (bits set above the %d-bit address space)\n", op,
+                 ptr, LG_VADDR);
+    rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
+    rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
+    uintptr_t base = -atomic_load_relaxed(&slot->neg_base);
+    unsigned binid = rtree_entry_binid(entry);
+    if (unlikely(binid == 0))
+        io_fatal("%s(%p): not allocated by this allocator, or freed already\n", op, ptr);
+    unsigned ind = binid - 1;
+    size_t usize = sz_index2size(ind);
+    uintptr_t off = (uintptr_t)ptr - base;
+    if (unlikely(sz_region_ordinal(off, sz_region_mul_tab[ind], sz_region_shift_tab[ind]) >=
+                 sz_region_count(ind)))
+        io_fatal("%s(%p): not the start of an allocation (inside the %zu-byte block at %p)\n",
+                 op, ptr, usize, (void *)(base + off / usize * usize));
+    if (unlikely(block_tagged(ptr)) && block_is_free(ptr, entry)) {
+        if (freeing)
+            io_fatal("%s(%p): double free (the %zu-byte block is free already)\n", op, ptr, usize);
+        io_fatal("%s(%p): the %zu-byte block was freed (use after free)\n", op, ptr, usize);
+    }
+    return entry;
 }
 
 /* Free ptr into tc_explicit when given, else the thread's cache unless no_tcache. */
-static void dalloc_slow(void *ptr, bool no_tcache, tcache_t *tc_explicit) {
+static void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tc_explicit) {
     if (ptr == NULL)
         return;
-    rtree_entry_t entry = rtree_read(ptr);
+    rtree_entry_t entry = block_check(op, ptr, true);
     unsigned binid = rtree_entry_binid(entry);
-    if (unlikely(binid == 0))
-        invalid_free(ptr);
     bool had_state = tsd_is_real(tsd_get());
     tsd_t *tsd = tsd_fetch();
     background_maybe_start();
@@ -138,15 +223,19 @@ static void dalloc_slow(void *ptr, bool no_tcache, tcache_t *tc_explicit) {
             cache_bin_t *cb = &tc->bins[binid];
             if (cb->ncached >= cb->ncached_max)
                 tcache_bin_overflow(tc, binid);
+            block_tag(ptr);
             cb->stack[cb->ncached++] = ptr;
             tcache_event(tc);
             return;
         }
     }
+    /* A region stays registered in its slab while free: tag it (a large extent is unregistered). */
+    if (rtree_entry_slab(entry))
+        block_tag(ptr);
     arena_dalloc(ptr, entry);
 }
 
-void free_slow(void *ptr) { dalloc_slow(ptr, false, NULL); }
+void free_slow(void *ptr) { dalloc_slow("free", ptr, false, NULL); }
 
 /* ---- the standard interface ---------------------------------------------------------------- */
 
@@ -169,10 +258,8 @@ EXPORT void *calloc(size_t n, size_t size) {
     return alloc_slow(&req);
 }
 
-static size_t usable_size_of(const void *ptr) {
-    rtree_entry_t entry = rtree_read(ptr);
-    unsigned binid = rtree_entry_binid(entry);
-    return binid == 0 ? 0 : sz_index2size(binid - 1);
+static size_t usable_size_of(const char *op, const void *ptr) {
+    return sz_index2size(rtree_entry_binid(block_check(op, ptr, false)) - 1);
 }
 
 /*
@@ -180,11 +267,9 @@ static size_t usable_size_of(const void *ptr) {
  * class stays or a large extent can grow or shrink where it is, else allocate, copy and free
  * the old block the same way req allocates.
  */
-static void *realloc_impl(void *ptr, const alloc_req_t *req) {
-    rtree_entry_t entry = rtree_read(ptr);
+static void *realloc_impl(const char *op, void *ptr, const alloc_req_t *req) {
+    rtree_entry_t entry = block_check(op, ptr, false);
     unsigned binid = rtree_entry_binid(entry);
-    if (unlikely(binid == 0))
-        io_fatal("invalid realloc(%p): not allocated by this allocator, or already freed\n", ptr);
     size_t align = req->align;
     size_t old_usize = sz_index2size(binid - 1);
     size_t usize = align == 0 ? sz_s2u(req->size) : sz_sa2u(req->size, align);
@@ -209,7 +294,7 @@ static void *realloc_impl(void *ptr, const alloc_req_t *req) {
         return NULL;
     memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
     if (req->no_tcache || req->tcache != NULL)
-        dalloc_slow(ptr, req->no_tcache, req->tcache);
+        dalloc_slow(op, ptr, req->no_tcache, req->tcache);
     else
         free_fastpath(ptr);
     return ret;
@@ -228,7 +313,7 @@ EXPORT void *realloc(void *ptr, size_t size) {
         }
     }
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
-    return realloc_impl(ptr, &req);
+    return realloc_impl("realloc", ptr, &req);
 }
 
 EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
@@ -280,17 +365,58 @@ EXPORT void *pvalloc(size_t size) {
     return alloc_aligned(PAGE, rounded, false);
 }
 
-EXPORT size_t malloc_usable_size(void *ptr) { return ptr == NULL ? 0 : usable_size_of(ptr); }
+EXPORT size_t malloc_usable_size(void *ptr) {
+    return ptr == NULL ? 0 : usable_size_of("malloc_usable_size", ptr);
+}
+
+/*
+ * Sized frees: the size (and alignment) must name the block's class, as any size from the one
+ * requested up to the usable size does (jemalloc's rule for sdallocx). sized_binid gives the
+ * class index + 1 they name, UINT_MAX for none; the fast path compares it with the radix-tree
+ * entry's class, and a mismatch goes to sized_free_slow, which reports it.
+ */
+static ALWAYS_INLINE unsigned sized_binid(size_t size, size_t align) {
+    if (likely(align == 0 && size <= SC_LOOKUP_MAXCLASS))
+        return sz_size2index_tab[(size + QUANTUM - 1) >> LG_QUANTUM] + 1u;
+    if (align != 0 && !is_pow2(align))
+        return UINT_MAX;
+    size_t usize = align == 0 ? sz_s2u(size) : sz_sa2u(size, align);
+    return usize == 0 ? UINT_MAX : sz_size2index(usize) + 1;
+}
+
+static NOINLINE void sized_free_slow(const char *op, void *ptr, size_t size, size_t align,
+                                     bool no_tcache, tcache_t *tc) {
+    if (ptr == NULL)
+        return;
+    unsigned binid = rtree_entry_binid(block_check(op, ptr, true));
+    unsigned want = sized_binid(size, align);
+    if (unlikely(want != binid)) {
+        char rounds[64];
+        if (want == UINT_MAX)
+            io_format(rounds, sizeof(rounds), "no size class");
+        else
+            io_format(rounds, sizeof(rounds), "%zu", sz_index2size(want - 1));
+        if (align == 0)
+            io_fatal("%s(%p, %zu): size %zu does not match the %zu-byte block (it rounds to %s)\n",
+                     op, ptr, size, size, sz_index2size(binid - 1), rounds);
+        io_fatal("%s(%p, %zu, %zu): size %zu at alignment %zu does not match the %zu-byte block "
+                 "(it rounds to %s)\n",
+                 op, ptr, align, size, size, align, sz_index2size(binid - 1), rounds);
+    }
+    dalloc_slow(op, ptr, no_tcache, tc);
+}
 
 EXPORT void free_sized(void *ptr, size_t size) {
-    (void)size;
-    free_fastpath(ptr);
+    if (likely(free_fastpath_try(ptr, sized_binid(size, 0))))
+        return;
+    sized_free_slow("free_sized", ptr, size, 0, false, NULL);
 }
 
 EXPORT void free_aligned_sized(void *ptr, size_t align, size_t size) {
-    (void)align;
-    (void)size;
-    free_fastpath(ptr);
+    size_t a = align <= QUANTUM && align != 0 && is_pow2(align) ? 0 : align;
+    if (likely(free_fastpath_try(ptr, sized_binid(size, a))))
+        return;
+    sized_free_slow("free_aligned_sized", ptr, size, a == 0 ? 0 : align, false, NULL);
 }
 
 /* glibc's internal names, used by some programs and by glibc itself. */
@@ -354,14 +480,12 @@ EXPORT void *rallocx(void *ptr, size_t size, int flags) {
         return NULL;
     /* With MALLOCX_ZERO, bytes past the old size are zero: in-place growth zeroes them and a
      * move copies into a region alloc_slow zeroed. */
-    return realloc_impl(ptr, &req);
+    return realloc_impl("rallocx", ptr, &req);
 }
 
 EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags) {
-    rtree_entry_t entry = rtree_read(ptr);
+    rtree_entry_t entry = block_check("xallocx", ptr, false);
     unsigned binid = rtree_entry_binid(entry);
-    if (unlikely(binid == 0))
-        io_fatal("invalid xallocx(%p)\n", ptr);
     size_t old_usize = sz_index2size(binid - 1);
     if (binid - 1 < SC_NBINS)
         return old_usize;
@@ -390,20 +514,23 @@ EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags) {
 
 EXPORT size_t sallocx(const void *ptr, int flags) {
     (void)flags;
-    return usable_size_of(ptr);
+    return usable_size_of("sallocx", ptr);
 }
 
 EXPORT void dallocx(void *ptr, int flags) {
     unsigned tc = ((unsigned)flags >> MALLOCX_TCACHE_SHIFT) & 0xfff;
-    if (likely(tc == 0))
-        free_fastpath(ptr);
-    else
-        dalloc_slow(ptr, true, tc >= 2 ? tcaches_get(tc - 2) : NULL);
+    if (likely(tc == 0) && likely(free_fastpath_try(ptr, 0)))
+        return;
+    dalloc_slow("dallocx", ptr, tc != 0, tc >= 2 ? tcaches_get(tc - 2) : NULL);
 }
 
 EXPORT void sdallocx(void *ptr, size_t size, int flags) {
-    (void)size;
-    dallocx(ptr, flags);
+    unsigned tc = ((unsigned)flags >> MALLOCX_TCACHE_SHIFT) & 0xfff;
+    unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
+    size_t align = lg == 0 || ((size_t)1 << lg) <= QUANTUM ? 0 : (size_t)1 << lg;
+    if (likely(tc == 0) && likely(free_fastpath_try(ptr, sized_binid(size, align))))
+        return;
+    sized_free_slow("sdallocx", ptr, size, align, tc != 0, tc >= 2 ? tcaches_get(tc - 2) : NULL);
 }
 
 EXPORT size_t nallocx(size_t size, int flags) {
@@ -412,4 +539,13 @@ EXPORT size_t nallocx(size_t size, int flags) {
     unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
     size_t usize = lg == 0 ? sz_s2u(size) : sz_sa2u(size, (size_t)1 << lg);
     return usize > (size_t)PTRDIFF_MAX ? 0 : usize;
+}
+
+/* ---- bionic's heap-walking interface ------------------------------------------------------ */
+
+EXPORT void malloc_disable(void) { heapwalk_disable(); }
+EXPORT void malloc_enable(void) { heapwalk_enable(); }
+EXPORT int malloc_iterate(uintptr_t base, size_t size,
+                          void (*callback)(uintptr_t base, size_t size, void *arg), void *arg) {
+    return heapwalk_iterate(base, size, callback, arg);
 }

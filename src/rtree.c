@@ -9,21 +9,20 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/pages.h"
 
-uintptr_t rtree_root[RTREE_ROOT_N];
-rtree_entry_t rtree_zero_leaf[RTREE_LEAF_N];
+rtree_t rtree;
 static mutex_t rtree_lock = MUTEX_INITIALIZER(RANK_RTREE);
 
 static bool rtree_leaf_create(size_t slot) {
     mutex_lock(&rtree_lock);
-    if (rtree_root[slot] == 0) {
-        size_t size = RTREE_LEAF_N * sizeof(rtree_entry_t);
+    if (rtree.root[slot] == 0) {
+        size_t size = RTREE_LEAF_N * sizeof(rtree_slot_t);
         void *leaf = pages_map(size, PAGE);
         if (leaf == NULL) {
             mutex_unlock(&rtree_lock);
             return true;
         }
         base_account_mapped(size);
-        atomic_store_release(&rtree_root[slot], (uintptr_t)leaf - (uintptr_t)rtree_zero_leaf);
+        atomic_store_release(&rtree.root[slot], (uintptr_t)leaf - (uintptr_t)rtree.zero_leaf);
     }
     mutex_unlock(&rtree_lock);
     return false;
@@ -35,20 +34,20 @@ bool rtree_ensure(uintptr_t addr, size_t size) {
     for (uintptr_t slot = first; slot <= last; slot++) {
         if (slot >= RTREE_ROOT_N)
             return true;
-        if (atomic_load_acquire(&rtree_root[slot]) == 0 && rtree_leaf_create(slot))
+        if (atomic_load_acquire(&rtree.root[slot]) == 0 && rtree_leaf_create(slot))
             return true;
     }
     return false;
 }
 
-void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry) {
+void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr_t base) {
     for (uintptr_t a = addr; a < addr + size; a += PAGE)
-        rtree_write(a, entry);
+        rtree_write(a, entry, base);
 }
 
 bool rtree_validate(uintptr_t addr) {
     uintptr_t key = (addr >> LG_PAGE) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
-    return atomic_load_acquire(&rtree_root[key >> RTREE_LEAF_BITS]) != 0;
+    return atomic_load_acquire(&rtree.root[key >> RTREE_LEAF_BITS]) != 0;
 }
 
 void rtree_prefork(void) { mutex_lock(&rtree_lock); }

@@ -8,6 +8,16 @@ uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 size_t sz_index2size_tab[SC_NSIZES];
 bin_info_t bin_infos[SC_NBINS];
+uint64_t sz_region_mul_tab[SC_NSIZES];
+uint8_t sz_region_shift_tab[SC_NSIZES];
+
+/* The inverse of an odd number modulo 2^64 (Newton's iteration doubles the correct bits). */
+static uint64_t sc_inverse_odd(uint64_t odd) {
+    uint64_t inv = odd; /* correct to 3 bits: odd * odd == 1 mod 8 */
+    for (int i = 0; i < 5; i++)
+        inv *= 2 - odd * inv;
+    return inv;
+}
 
 static void bin_info_compute(bin_info_t *info, size_t size) {
     /* The smallest slab with no tail waste: size = odd * 2^k. */
@@ -28,8 +38,13 @@ static void bin_info_compute(bin_info_t *info, size_t size) {
 }
 
 void sc_boot(void) {
-    for (unsigned i = 0; i < SC_NSIZES; i++)
-        sz_index2size_tab[i] = sz_index2size_compute(i);
+    for (unsigned i = 0; i < SC_NSIZES; i++) {
+        size_t size = sz_index2size_compute(i);
+        unsigned shift = (unsigned)__builtin_ctzll(size);
+        sz_index2size_tab[i] = size;
+        sz_region_shift_tab[i] = (uint8_t)shift;
+        sz_region_mul_tab[i] = sc_inverse_odd(size >> shift);
+    }
     for (size_t i = 0; i < ARRAY_SIZE(sz_size2index_tab); i++) {
         sz_size2index_tab[i] = (uint8_t)sz_size2index_compute(i << LG_QUANTUM);
         sz_size2binoff_tab[i] = (uint16_t)((sz_size2index_tab[i] + 1u) * SZ_CACHE_BIN_STRIDE);

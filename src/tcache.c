@@ -6,6 +6,7 @@
 #include "allocator/internal/tcache.h"
 
 #include <limits.h>
+#include <string.h>
 
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
@@ -70,12 +71,16 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
     tc->gc_ticks = 0;
     tc->grown_bytes = 0;
     tc->arena = arena;
+    tc->flushing = NULL;
+    tc->nflushing = 0;
     for (unsigned i = 0; i <= SC_NSIZES; i++) {
         cache_bin_t *cb = &tc->bins[i];
         *cb = (cache_bin_t){0};
         if (i == 0)
             continue;
         cb->size = (uint32_t)(sz_index2size(i - 1) > UINT32_MAX ? 0 : sz_index2size(i - 1));
+        cb->region_mul = sz_region_mul_tab[i - 1];
+        cb->region_count = sz_region_count(i - 1);
         if (i - 1 < tc->nhbins) {
             cb->ncached_max = tcache_nslots_base(i - 1);
             cb->nfill = (uint16_t)(cb->ncached_max / 2 > 0 ? cb->ncached_max / 2 : 1);
@@ -141,7 +146,18 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
     if (cb->ncached <= keep)
         return;
     unsigned nflush = cb->ncached - keep;
-    void **items = cb->stack;
+    /*
+     * Take the oldest nflush regions out of the bin first, keeping the newest at its bottom, and
+     * publish them as the flush in progress (see tcache_t.flushing).
+     */
+    void *items[TCACHE_NSLOTS_SMALL_MAX];
+    assert(nflush <= TCACHE_NSLOTS_SMALL_MAX);
+    memcpy(items, cb->stack, nflush * sizeof(void *));
+    for (unsigned i = 0; i < keep; i++)
+        cb->stack[i] = cb->stack[nflush + i];
+    tc->flushing = items;
+    atomic_store_release(&tc->nflushing, nflush);
+    cb->ncached = keep;
     unsigned szind = bi - 1;
     if (szind < SC_NBINS) {
         /*
@@ -153,13 +169,14 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
         for (unsigned i = 0; i < nflush; i++) {
             ents[i] = rtree_read(items[i]);
             if (unlikely(rtree_entry_binid(ents[i]) != bi))
-                io_fatal("invalid free(%p): freed with the wrong size class\n", items[i]);
+                io_fatal("free(%p): cached with the wrong size class\n", items[i]);
         }
         unsigned remaining = nflush;
         bool merged = false;
         while (remaining > 0) {
             arena_t *arena = arenas[rtree_entry_extent(ents[0])->arena_ind];
             bin_t *bin = &arena->bins[szind];
+            atomic_store_release(&tc->nflushing, remaining);
             mutex_lock(&bin->lock);
             if (arena == tc->arena && !merged) {
                 bin->stats.nrequests += cb->nrequests;
@@ -171,13 +188,12 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
             mutex_unlock(&bin->lock);
         }
     } else {
-        for (unsigned i = 0; i < nflush; i++)
+        for (unsigned i = nflush; i-- > 0;) {
+            atomic_store_release(&tc->nflushing, i + 1);
             arena_dalloc(items[i], rtree_read(items[i]));
+        }
     }
-    /* Keep the newest regions; move them to the bottom of the stack. */
-    for (unsigned i = 0; i < keep; i++)
-        cb->stack[i] = cb->stack[nflush + i];
-    cb->ncached = keep;
+    atomic_store_release(&tc->nflushing, 0);
 }
 
 void tcache_flush_all(tcache_t *tc) {
@@ -215,6 +231,7 @@ void tcache_event(tcache_t *tc) {
 
 /* ---- explicit caches ------------------------------------------------------------------------ */
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 static tcache_t *tcaches[TCACHES_MAX];
 static tcache_t *tcaches_spare; /* destroyed caches, linked through arena (reused as a link) */
 static mutex_t tcaches_lock = MUTEX_INITIALIZER(RANK_CTL);
@@ -279,4 +296,11 @@ bool tcaches_destroy(unsigned ind) {
     tcaches_spare = tc;
     mutex_unlock(&tcaches_lock);
     return true;
+}
+
+void tcaches_foreach_locked(void (*fn)(tcache_t *tc, void *arg), void *arg) {
+    for (unsigned i = 0; i < TCACHES_MAX; i++) {
+        if (tcaches[i] != NULL)
+            fn(tcaches[i], arg);
+    }
 }

@@ -2,11 +2,21 @@
  * tsd: creation, destruction and recycling of per-thread state (see tsd.h). tsd_list_lock
  * guards the list of live states and the free list of recycled ones; a state is allocated from
  * base together with its cache stacks and is never freed, only reused by a later thread.
+ *
+ * A state made during the last round of pthread key destructors (a thread whose first call comes
+ * from a destructor of a key created after ours, in glibc's last round) never meets our key
+ * destructor: no round is left. Such a state stays on the live list after its thread is gone. So
+ * when a thread needs a new state and the live list has doubled since the last look, the live
+ * states are checked against the kernel (tgkill with signal 0 on the recorded pid and tid); those
+ * whose thread no longer exists are flushed and recycled like the key destructor would have.
  */
 #include "allocator/internal/tsd.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
@@ -14,36 +24,91 @@
 __thread tsd_t *tsd_tls __attribute__((tls_model("initial-exec"))) = &tsd_uninit;
 tsd_t tsd_uninit;
 tsd_t tsd_dead;
+tsd_t tsd_disabled;
 
 static pthread_key_t tsd_key;
 static mutex_t tsd_list_lock = MUTEX_INITIALIZER(RANK_TSD_LIST);
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 static tsd_t *tsd_live;
 static tsd_t *tsd_free;
+/* States on tsd_live, and the count at which tsd_reap looks for dead owners again. */
+static size_t tsd_nlive;
+#define TSD_REAP_MIN 32
+static size_t tsd_reap_at = TSD_REAP_MIN;
 
 static bool tsd_cache_allowed(void) { return opt_tcache && !opt_junk_alloc && !opt_junk_free && !opt_zero; }
 
-static void tsd_cleanup(void *arg) {
-    tsd_t *tsd = arg;
-    tcache_flush_all(&tsd->tcache);
-    if (tsd->arena != NULL)
-        __atomic_sub_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
-    tsd_tls = &tsd_dead;
-    mutex_lock(&tsd_list_lock);
+/* Take tsd off the live list. tsd_list_lock held. */
+static void tsd_unlink(tsd_t *tsd) {
     if (tsd->list_prev != NULL)
         tsd->list_prev->list_next = tsd->list_next;
     else
         tsd_live = tsd->list_next;
     if (tsd->list_next != NULL)
         tsd->list_next->list_prev = tsd->list_prev;
+    tsd_nlive--;
+}
+
+/* Give back what a state holds (its thread is leaving or gone); it is off the live list. */
+static void tsd_release(tsd_t *tsd) {
+    tcache_flush_all(&tsd->tcache);
+    if (tsd->arena != NULL)
+        __atomic_sub_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
+    mutex_lock(&tsd_list_lock);
     tsd->list_next = tsd_free;
     tsd_free = tsd;
     mutex_unlock(&tsd_list_lock);
+}
+
+static void tsd_cleanup(void *arg) {
+    tsd_t *tsd = arg;
+    mutex_lock(&tsd_list_lock);
+    /* Under the lock, so malloc_disable never points a departed thread back at its state. */
+    tsd_tls = &tsd_dead;
+    tsd_unlink(tsd);
+    mutex_unlock(&tsd_list_lock);
+    tsd_release(tsd);
+}
+
+/* Has the thread that made tsd exited? Unsure answers (any error but ESRCH) say no. */
+bool tsd_owner_gone(const tsd_t *tsd) {
+    int saved = errno;
+    bool gone = syscall(SYS_tgkill, (long)tsd->owner_pid, (long)tsd->owner_tid, 0L) != 0 &&
+                errno == ESRCH;
+    errno = saved;
+    return gone;
+}
+
+/* Recycle the live states whose thread exited without our key destructor (see the top). */
+static void tsd_reap(void) {
+    tsd_t *gone = NULL;
+    mutex_lock(&tsd_list_lock);
+    for (tsd_t *t = tsd_live, *next; t != NULL; t = next) {
+        next = t->list_next;
+        if (tsd_owner_gone(t)) {
+            tsd_unlink(t);
+            t->list_next = gone;
+            gone = t;
+        }
+    }
+    tsd_reap_at = tsd_nlive * 2 > TSD_REAP_MIN ? tsd_nlive * 2 : TSD_REAP_MIN;
+    mutex_unlock(&tsd_list_lock);
+    while (gone != NULL) {
+        tsd_t *next = gone->list_next;
+        tsd_release(gone);
+        gone = next;
+    }
 }
 
 bool tsd_boot(void) { return pthread_key_create(&tsd_key, tsd_cleanup) != 0; }
 
 tsd_t *tsd_init_thread(void) {
     size_t stack_bytes = tcache_stack_bytes();
+    mutex_lock(&tsd_list_lock);
+    bool reap = tsd_free == NULL && tsd_nlive >= tsd_reap_at;
+    mutex_unlock(&tsd_list_lock);
+    if (reap)
+        tsd_reap();
     mutex_lock(&tsd_list_lock);
     tsd_t *tsd = tsd_free;
     if (tsd != NULL)
@@ -56,6 +121,9 @@ tsd_t *tsd_init_thread(void) {
     }
     void **stacks = (void **)((char *)tsd + ALIGN_UP(sizeof(tsd_t), CACHELINE));
     memset(tsd, 0, sizeof(*tsd));
+    tsd->owner_pid = getpid();
+    tsd->owner_tid = (pid_t)syscall(SYS_gettid);
+    tsd->tls_slot = &tsd_tls;
     tsd->arena = arena_choose();
     __atomic_add_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
     tsd->tcache_enabled = tsd_cache_allowed();
@@ -65,8 +133,10 @@ tsd_t *tsd_init_thread(void) {
     if (tsd_live != NULL)
         tsd_live->list_prev = tsd;
     tsd_live = tsd;
-    mutex_unlock(&tsd_list_lock);
+    tsd_nlive++;
+    /* Under the lock, so a malloc_disable that lists this thread finds tsd_tls set. */
     tsd_tls = tsd;
+    mutex_unlock(&tsd_list_lock);
     /* May allocate (keys past the first 32); tsd_tls is already usable by then. */
     pthread_setspecific(tsd_key, tsd);
     return tsd;
@@ -88,13 +158,26 @@ void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
     mutex_unlock(&tsd_list_lock);
 }
 
+void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
+    for (tsd_t *t = tsd_live; t != NULL; t = t->list_next)
+        fn(t, arg);
+}
+
 void tsd_prefork(void) { mutex_lock(&tsd_list_lock); }
 void tsd_postfork_parent(void) { mutex_unlock(&tsd_list_lock); }
 
 void tsd_postfork_child(void) {
     mutex_postfork_child(&tsd_list_lock);
-    /* Only the forking thread survives; the others' states (and cached regions) are gone. */
+    /*
+     * Only the forking thread survives; the others' states (and cached regions) are gone. When
+     * the fork came between malloc_disable and malloc_enable, its tsd_tls points at
+     * tsd_disabled, and its own state is the key's value.
+     */
     tsd_t *self = tsd_tls;
+    if (self == &tsd_disabled)
+        self = pthread_getspecific(tsd_key);
+    if (self != NULL && !tsd_is_real(self))
+        self = NULL;
     tsd_t *t = tsd_live;
     while (t != NULL) {
         tsd_t *next = t->list_next;
@@ -105,9 +188,14 @@ void tsd_postfork_child(void) {
         t = next;
     }
     tsd_live = NULL;
-    if (tsd_is_real(self)) {
+    tsd_nlive = 0;
+    tsd_reap_at = TSD_REAP_MIN;
+    if (self != NULL) {
         self->list_next = self->list_prev = NULL;
+        self->owner_pid = getpid();
+        self->owner_tid = (pid_t)syscall(SYS_gettid);
         tsd_live = self;
+        tsd_nlive = 1;
         __atomic_add_fetch(&self->arena->nthreads, 1, __ATOMIC_RELAXED);
     }
 }

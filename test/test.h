@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../include/allocator.h"
@@ -304,6 +305,17 @@ static inline size_t test_size_class(size_t size) {
 }
 
 static inline size_t test_page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+
+/*
+ * Milliseconds of CLOCK_MONOTONIC. Tests never assert timing; a test whose claim holds only soon
+ * after an event (pages not purged yet) measures how long it really took and checks the claim
+ * only when that was short, so a descheduled run skips the check instead of failing it.
+ */
+static inline uint64_t test_ms_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
 
 /* ---- Deterministic pseudo-random numbers (one state per thread) ---- */
 

@@ -3,9 +3,10 @@
  *
  * Every power of two from 8 to 64 MiB, for sizes 1, alignment, alignment + 1 and 3 * alignment;
  * size == alignment for 256..4096 with many blocks live at once (a case an allocator can get
- * wrong by serving it from a size class whose slots are not aligned); bad alignments (glibc:
- * posix_memalign returns EINVAL and leaves errno alone, memalign rounds the alignment up to a
- * power of two); impossible sizes give ENOMEM; valloc and pvalloc are page aligned and pvalloc
+ * wrong by serving it from a size class whose slots are not aligned); size 0 at every alignment
+ * gives distinct, aligned, freeable blocks (glibc, mimalloc and tcmalloc do); bad alignments
+ * (glibc: posix_memalign returns EINVAL and leaves errno alone, memalign rounds the alignment up to
+ * a power of two); impossible sizes give ENOMEM; valloc and pvalloc are page aligned and pvalloc
  * rounds the size up to whole pages.
  */
 #include "../test.h"
@@ -86,6 +87,34 @@ static void test_powers_of_two(void) {
             p = aligned_by(FN_ALIGNED_ALLOC, alignment, size);
             check_block(FN_ALIGNED_ALLOC, p, alignment, size);
             free(p);
+        }
+    }
+}
+
+/*
+ * Size 0: a distinct block aligned as asked, for every alignment, several live at once. Each
+ * function once rounded size 0 to the smallest class and returned a block aligned to 16 only.
+ */
+static void test_size_zero(void) {
+    enum { N = 4 };
+    for (int fn = 0; fn < FN_COUNT; fn++) {
+        for (size_t alignment = 8; alignment <= ((size_t)64 << 20); alignment <<= 1) {
+            void *p[N];
+            for (int i = 0; i < N; i++) {
+                p[i] = aligned_by(fn, alignment, test_hide(0));
+                if (!check_block(fn, p[i], alignment, 0)) {
+                    require_ptr_not_null(p[i]);
+                }
+                for (int j = 0; j < i; j++) {
+                    if (!test_check_(p[i] != p[j])) {
+                        test_fail("%s(alignment %zu, size 0) returned %p twice", fn_names[fn],
+                                  alignment, p[i]);
+                    }
+                }
+            }
+            for (int i = 0; i < N; i++) {
+                free(p[i]);
+            }
         }
     }
 }
@@ -296,6 +325,7 @@ int main(void) {
     test_allocator_active();
     test_powers_of_two();
     test_size_equals_alignment();
+    test_size_zero();
     test_bad_alignment();
     test_impossible_sizes();
     test_valloc_pvalloc();

@@ -57,6 +57,8 @@ static void set_arena_decay(void) {
  * Fill and free NBLOCKS blocks (returned for mincore) in a new thread, whose arena is usually
  * created after the background threads started: they must notice arenas born after them.
  */
+static uint64_t churn_free_ms; /* when churn_thread began freeing */
+
 static void *churn_thread(void *arg) {
     void **blocks = arg;
     set_arena_decay();
@@ -65,6 +67,7 @@ static void *churn_thread(void *arg) {
         require_ptr_not_null(blocks[b]);
         memset(blocks[b], 0x77, BLOCK);
     }
+    churn_free_ms = test_ms_now();
     for (int b = 0; b < NBLOCKS; b++)
         free(blocks[b]);
     return NULL;
@@ -76,14 +79,17 @@ static void churn(void **blocks) {
     pthread_join(t, NULL);
 }
 
-/* The blocks go back while the process makes no allocator call at all. */
+/*
+ * The blocks go back while the process makes no allocator call at all: within 300 ms and an
+ * epoch of the frees; 20 s is the margin for a machine whose cores are busy with other work.
+ */
 static bool idle_returns(void *const *blocks) {
     size_t before = resident(blocks);
-    for (int i = 0; i < 40 && resident(blocks) != 0; i++)
+    for (int i = 0; i < 200 && resident(blocks) != 0; i++)
         sleep_ms(100);
     size_t after = resident(blocks);
     if (after != 0)
-        test_fail("idle: %zu of %zu bytes still resident after 4 s", after, before);
+        test_fail("idle: %zu of %zu bytes still resident after 20 s", after, before);
     return after == 0;
 }
 
@@ -116,8 +122,13 @@ int main(void) {
     expect_zu_le(n, max);
 
     churn(blocks);
-    /* The curve starts at once but slowly: a few pages may already be gone. */
-    expect_zu_ge(resident(blocks), NBLOCKS * BLOCK * 9 / 10);
+    /*
+     * The curve starts at once but slowly: 30 ms into a 300 ms window (plus an epoch and a tick
+     * of the coarse clock) under 5% may be gone. Checked only when the check came that soon.
+     */
+    size_t early = resident(blocks);
+    if (test_ms_now() - churn_free_ms < 30)
+        expect_zu_ge(early, NBLOCKS * BLOCK * 9 / 10);
     idle_returns(blocks);
     uint64_t runs = 0;
     sz = sizeof(runs);

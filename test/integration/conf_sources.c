@@ -16,6 +16,13 @@
  * - confirm_conf:true prints every option once, with its value and its source (default,
  *   malloc_conf, MALLOC_CONF).
  * - A valid configuration prints nothing.
+ * - Hostile strings: values and keys of 60,000 characters, embedded separators (':' or '=' in a
+ *   value, spaces), huge and negative numbers of every kind, empty values, "0x" alone: each pair
+ *   is refused with one bounded line naming it and the valid pairs around it still apply;
+ *   malformed text (an empty pair, a trailing comma, a key without a value) prints
+ *   "<allocator>: Malformed conf string: REST" and ends the string, as in jemalloc; the library
+ *   never writes to standard output; abort_conf:true makes malformed text fatal too.
+ * - confirm_conf prints a long string option (a 200-character prof_prefix) whole.
  *
  * The setuid case (MALLOC_CONF and /etc/malloc.conf ignored under AT_SECURE) needs root and a
  * second user: test/programs/setuid_conf.sh.
@@ -237,6 +244,20 @@ static void test_precedence(void) {
     child_says(&c, "tcache:false,dirty_decay_ms:0", "dirty_decay_ms", "0");
     child_free(&c);
 
+    /* Numbers are read as jemalloc reads them (base 0): 010 is octal, 0x10 hex. */
+    c = run_child("narenas:010,dirty_decay_ms:0x20");
+    child_says(&c, "narenas:010,dirty_decay_ms:0x20", "narenas", "8");
+    child_says(&c, "narenas:010,dirty_decay_ms:0x20", "dirty_decay_ms", "32");
+    expect_true(c.err[0] == '\0');
+    child_free(&c);
+    c = run_child("narenas:0x10");
+    child_says(&c, "narenas:0x10", "narenas", "16");
+    child_free(&c);
+    c = run_child("narenas:09");
+    child_says(&c, "narenas:09", "narenas", sym_narenas);
+    once(&c, "narenas:09", "<allocator>: Invalid conf pair: narenas:09");
+    child_free(&c);
+
     /* Within one source, the last pair wins. */
     c = run_child("narenas:5,narenas:6");
     child_says(&c, "narenas:5,narenas:6", "narenas", "6");
@@ -325,6 +346,100 @@ static void test_decay_options(void) {
     c = run_child(conf);
     child_says(&c, conf, "muzzy_decay_ms", "0");
     expect_zu_eq(count(c.err, "<allocator>:"), 1);
+    child_free(&c);
+}
+
+/* A string of n copies of c, then tail; freed by the caller. */
+static char *repeat(char c, size_t n, const char *tail) {
+    char *s = malloc(n + strlen(tail) + 1);
+    require_ptr_not_null(s);
+    memset(s, c, n);
+    strcpy(s + n, tail);
+    return s;
+}
+
+/* The child wrote its one report line on standard output and nothing else. */
+static void only_report(const child_t *c, const char *conf) {
+    if (!test_check_(count(c->out, "\n") == 1 && strncmp(c->out, "err=", 4) == 0)) {
+        test_fail("MALLOC_CONF=%.80s: stdout is not just the report: \"%.300s\"", conf, c->out);
+    }
+}
+
+static void test_hostile_strings(void) {
+    /* Every pair here is refused; the valid ones after them apply. */
+    static const char *const refused[] = {
+        "narenas:99999999999999999999999", "narenas:-1", "narenas:-99999999999999999999",
+        "narenas:18446744073709551617", "narenas:0x", "narenas:", "narenas:3:4", "narenas:2=3",
+        "narenas: 2", "narenas:2 ", "narenas:--2", "narenas:0xfffffffffffffffffffff",
+        "tcache_max:18446744073709551616", "tcache_max:-1", "oversize_threshold:-0x1",
+        "dirty_decay_ms:-9223372036854775809", "dirty_decay_ms:9223372036854775807",
+        "dirty_decay_ms:-2", "muzzy_decay_ms:-9223372036854775808", "lg_prof_sample:64",
+        "tcache:true:false", "tcache:", "tcache:1", "junk:truee", "thp:always,",
+    };
+    char conf[2048] = "";
+    for (size_t i = 0; i + 1 < sizeof(refused) / sizeof(refused[0]); i++) {
+        strcat(conf, refused[i]);
+        strcat(conf, ",");
+    }
+    strcat(conf, "narenas:2,dirty_decay_ms:5,tcache:false");
+    child_t c = run_child(conf);
+    child_says(&c, conf, "narenas", "2");
+    child_says(&c, conf, "dirty_decay_ms", "5");
+    child_says(&c, conf, "tcache", "false");
+    for (size_t i = 0; i + 1 < sizeof(refused) / sizeof(refused[0]); i++) {
+        char line[128];
+        snprintf(line, sizeof(line), ": %s\n", refused[i]);
+        if (!test_check_(count(c.err, line) == 1)) {
+            test_fail("MALLOC_CONF=...%s...: expected one line ending \"%s\"; stderr \"%.600s\"",
+                      refused[i], refused[i], c.err);
+        }
+    }
+    expect_zu_eq(count(c.err, "<allocator>:"), sizeof(refused) / sizeof(refused[0]) - 1);
+    only_report(&c, conf);
+    child_free(&c);
+
+    /* Malformed text ends the string; what came before applies. */
+    static const char *const malformed[][2] = {
+        {"narenas:2,,tcache:false", ",tcache:false"},
+        {"narenas:2,tcache:false,", ","},
+        {"narenas:2,tcache", "tcache"},
+        {"narenas:2,tcache!:false", "tcache!:false"},
+        {"narenas:2,:false", ":false"},
+    };
+    for (size_t i = 0; i < sizeof(malformed) / sizeof(malformed[0]); i++) {
+        c = run_child(malformed[i][0]);
+        child_says(&c, malformed[i][0], "narenas", "2");
+        char line[128];
+        snprintf(line, sizeof(line), "<allocator>: Malformed conf string: %s", malformed[i][1]);
+        once(&c, malformed[i][0], line);
+        expect_zu_eq(count(c.err, "<allocator>:"), 1);
+        only_report(&c, malformed[i][0]);
+        child_free(&c);
+    }
+
+    /* Long values and keys: one bounded line each, and the next pair applies. */
+    char *long_value = repeat('a', 60000, ",narenas:2");
+    char *long_key = repeat('k', 60000, ":1,narenas:2");
+    memcpy(long_value, "stats_print_opts:", 17);
+    const char *longs[] = {long_value, long_key};
+    for (size_t i = 0; i < 2; i++) {
+        c = run_child(longs[i]);
+        child_says(&c, "(60,000 characters)", "narenas", "2");
+        expect_zu_eq(count(c.err, "<allocator>: Invalid conf pair: "), 1);
+        expect_zu_eq(count(c.err, "\n"), 1);
+        expect_zu_le(strlen(c.err), 1024);
+        only_report(&c, "(60,000 characters)");
+        child_free(&c);
+    }
+    free(long_value);
+    free(long_key);
+
+    /* abort_conf:true: malformed text is fatal too. */
+    c = run_child("abort_conf:true,narenas:2,,");
+    if (!test_check_(WIFSIGNALED(c.status) && WTERMSIG(c.status) == SIGABRT)) {
+        test_fail("abort_conf with a malformed string: status 0x%x", (unsigned)c.status);
+    }
+    expect_true(c.out[0] == '\0');
     child_free(&c);
 }
 
@@ -417,6 +532,25 @@ static void test_confirm_conf(void) {
     once(&c, conf, "<allocator>: option narenas = 2 (from MALLOC_CONF)");
     child_free(&c);
 
+    /* A long string option is printed whole. */
+    char *prefix = repeat('p', 200, ",confirm_conf:true");
+    char *long_conf = malloc(strlen(prefix) + 16);
+    require_ptr_not_null(long_conf);
+    strcpy(long_conf, "prof_prefix:");
+    strcat(long_conf, prefix);
+    c = run_child(long_conf);
+    char *want = malloc(400);
+    require_ptr_not_null(want);
+    snprintf(want, 400, "<allocator>: option prof_prefix = \"%.200s\" (from MALLOC_CONF)\n",
+             prefix);
+    if (!test_check_(count(c.err, want) == 1)) {
+        test_fail("confirm_conf: expected \"%s\"; stderr \"%.2000s\"", want, c.err);
+    }
+    child_free(&c);
+    free(want);
+    free(long_conf);
+    free(prefix);
+
     /* Without confirm_conf, nothing is printed. */
     c = run_child("tcache:false");
     expect_zu_eq(count(c.err, "<allocator>: option "), 0);
@@ -440,6 +574,7 @@ int main(int argc, char **argv) {
     test_invalid_pairs();
     test_unbuilt_features();
     test_decay_options();
+    test_hostile_strings();
     test_abort_conf();
     test_confirm_conf();
     return test_done();

@@ -122,16 +122,27 @@ static void test_at_once_and_never(void) {
 static void test_timed(void) {
     unsigned a = new_arena(300, 0);
     void *p = big_touched(a);
+    uint64_t t0 = test_ms_now();
     dallocx(p, MALLOCX_TCACHE_NONE);
+    /* Nothing purges without an allocator call. */
     expect_zu_eq(resident(p, BIG), BIG);
-    /* Reused at once: the same, still resident pages. */
+    /*
+     * Reused at once: the same, still resident pages. The first quarter (a purge step) may go
+     * 100 ms into the window, so what is still resident is checked only if this came within 50.
+     */
     void *q = mallocx(BIG, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
-    expect_ptr_eq(q, p);
-    expect_zu_eq(resident(q, BIG), BIG);
+    require_ptr_not_null(q);
+    bool same = q == p;
+    size_t r = resident(q, BIG);
     dallocx(q, MALLOCX_TCACHE_NONE);
     epoch();
-    expect_zu_ge(get_size(nm("stats.arenas.%u.pdirty", a)) * alloc_page(), BIG);
-    /* After the window, the next activity (here arena.<i>.decay) returns them. */
+    size_t pdirty = get_size(nm("stats.arenas.%u.pdirty", a)) * alloc_page();
+    if (test_ms_now() - t0 < 50) {
+        expect_true(same);
+        expect_zu_eq(r, BIG);
+        expect_zu_ge(pdirty, BIG);
+    }
+    /* After the window, the next activity (here arena.<i>.decay) returns them, however late. */
     sleep_ms(450);
     expect_d_eq(mallctl(nm("arena.%u.decay", a), NULL, NULL, NULL, 0), 0);
     expect_zu_eq(resident(p, BIG), 0);

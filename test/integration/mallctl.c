@@ -13,8 +13,10 @@
  *   thread.tcache.enabled (with its effect on the bin statistics), arenas.dirty_decay_ms (the
  *   default of created arenas), arena.<i>.dirty_decay_ms, max_background_threads.
  * - Error codes: ENOENT (unknown names, interior nodes, out-of-range indices), EINVAL (wrong
- *   *oldlenp, wrong newlen), EPERM (writing read-only, reading write-only), EFAULT (explicit
- *   caches never created, bad decay values, arenas that do not exist).
+ *   *oldlenp, wrong newlen; a failed read acts not: arenas.create and tcache.create make
+ *   nothing and set *oldlenp to 0, and a read/write name keeps its setting), EPERM (writing
+ * read-only, reading write-only), EFAULT (explicit caches never created, bad decay values, arenas
+ * that do not exist).
  * - MIBs: round trips, and changing the index component of arenas.bin.<i>.size,
  *   arenas.lextent.<i>.size and stats.arenas.<i>.* (MALLCTL_ARENAS_ALL included).
  * - Statistics: stats.* change only on an epoch write; arena.<i>.purge and
@@ -704,13 +706,8 @@ static void test_errors(void) {
         }
         size_t mib[8], miblen = 8;
         err = mallctlnametomib(missing[i], mib, &miblen);
-        /* Interior nodes have a MIB; only names that do not exist fail here. */
-        bool interior =
-            strcmp(missing[i], "opt") == 0 || strcmp(missing[i], "arena") == 0 ||
-            strcmp(missing[i], "arena.0") == 0 || strcmp(missing[i], "arenas.bin") == 0 ||
-            strcmp(missing[i], "arenas.bin.0") == 0 || strcmp(missing[i], "thread.tcache") == 0 ||
-            strcmp(missing[i], "tcache") == 0;
-        if (!interior && !test_check_(err == ENOENT)) {
+        /* Interior nodes too: a whole name must end at a leaf (jemalloc 5). */
+        if (!test_check_(err == ENOENT)) {
             test_fail("mallctlnametomib(\"%s\"): error %d, expected ENOENT", missing[i], err);
         }
     }
@@ -757,6 +754,9 @@ static void test_errors(void) {
     sz = sizeof(u);
     expect_d_eq(mallctl("arenas.lookup", &u, &sz, &p, sizeof(p) - 1), EINVAL);
     expect_d_eq(mallctl("arenas.lookup", &u, &sz, NULL, 0), EINVAL);
+    /* Bits above the address space: the radix tree would read p's slot; not an allocation. */
+    void *bad = (void *)((uintptr_t)p | (uintptr_t)1 << 60);
+    expect_d_eq(mallctl("arenas.lookup", &u, &sz, &bad, sizeof(bad)), EINVAL);
     free(p);
 
     /* EPERM: writing read-only names, reading write-only or void names. */
@@ -810,6 +810,109 @@ static void test_errors(void) {
     expect_d_eq(mallctl("max_background_threads", NULL, NULL, &many, sizeof(many)), EINVAL);
 }
 
+/*
+ * A read that fails fails before anything happens. arenas.create and tcache.create with a wrong
+ * (or no) *oldlenp return EINVAL, set *oldlenp to 0 and create nothing (jemalloc's
+ * VERIFY_READ); a read/write name with a wrong *oldlenp leaves its setting as it was. Each once
+ * made an arena, a cache or the change, and then failed.
+ */
+static void test_failed_read_acts_not(void) {
+    unsigned before = 0, after = 0, u = 0;
+    size_t sz = sizeof(before);
+    require_(expect_d_eq(mallctl("arenas.narenas", &before, &sz, NULL, 0), 0));
+    const size_t lens[] = {0, 1, sizeof(unsigned) - 1, sizeof(unsigned) + 1, sizeof(size_t)};
+    for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+        uint64_t big = 0;
+        sz = lens[i];
+        expect_d_eq(mallctl("arenas.create", &big, &sz, NULL, 0), EINVAL);
+        expect_zu_eq(sz, 0);
+        sz = lens[i];
+        expect_d_eq(mallctl("tcache.create", &big, &sz, NULL, 0), EINVAL);
+        expect_zu_eq(sz, 0);
+    }
+    /* No old value to take: nothing to learn the index from, so nothing is made either. */
+    expect_d_eq(mallctl("arenas.create", NULL, NULL, NULL, 0), EINVAL);
+    sz = sizeof(u);
+    expect_d_eq(mallctl("arenas.create", NULL, &sz, NULL, 0), EINVAL);
+    expect_zu_eq(sz, 0);
+    expect_d_eq(mallctl("tcache.create", NULL, NULL, NULL, 0), EINVAL);
+    sz = sizeof(after);
+    expect_d_eq(mallctl("arenas.narenas", &after, &sz, NULL, 0), 0);
+    expect_zu_eq(after, before);
+    /* The next cache made takes the lowest free index: the one a failed call would have taken. */
+    unsigned tc1 = 0, tc2 = 0;
+    sz = sizeof(tc1);
+    require_(expect_d_eq(mallctl("tcache.create", &tc1, &sz, NULL, 0), 0));
+    expect_d_eq(mallctl("tcache.destroy", NULL, NULL, &tc1, sizeof(tc1)), 0);
+    sz = 1;
+    expect_d_eq(mallctl("tcache.create", &tc2, &sz, NULL, 0), EINVAL);
+    sz = sizeof(tc2);
+    require_(expect_d_eq(mallctl("tcache.create", &tc2, &sz, NULL, 0), 0));
+    expect_zu_eq(tc2, tc1);
+    expect_d_eq(mallctl("tcache.destroy", NULL, NULL, &tc2, sizeof(tc2)), 0);
+    /* And a created arena index is the next one, not one past an arena made by a failed call. */
+    unsigned a = 0;
+    sz = sizeof(a);
+    require_(expect_d_eq(mallctl("arenas.create", &a, &sz, NULL, 0), 0));
+    expect_zu_eq(a, before);
+
+    /* Read/write names: a wrong *oldlenp with a new value changes nothing. */
+    unsigned cur = 0, other = 0;
+    sz = sizeof(cur);
+    require_(expect_d_eq(mallctl("thread.arena", &cur, &sz, NULL, 0), 0));
+    other = a;
+    sz = 1;
+    expect_d_eq(mallctl("thread.arena", &u, &sz, &other, sizeof(other)), EINVAL);
+    unsigned now = 0;
+    sz = sizeof(now);
+    expect_d_eq(mallctl("thread.arena", &now, &sz, NULL, 0), 0);
+    expect_zu_eq(now, cur);
+    ssize_t ms = 0, got = 0, want = 0;
+    sz = sizeof(want);
+    expect_d_eq(mallctl(nm("arena.%u.dirty_decay_ms", a), &want, &sz, NULL, 0), 0);
+    ms = want == 1234 ? 4321 : 1234;
+    sz = 1;
+    expect_d_eq(mallctl(nm("arena.%u.dirty_decay_ms", a), &got, &sz, &ms, sizeof(ms)), EINVAL);
+    sz = sizeof(got);
+    expect_d_eq(mallctl(nm("arena.%u.dirty_decay_ms", a), &got, &sz, NULL, 0), 0);
+    expect_d_eq(got, want);
+    sz = sizeof(want);
+    expect_d_eq(mallctl("arenas.dirty_decay_ms", &want, &sz, NULL, 0), 0);
+    ms = want == 1234 ? 4321 : 1234;
+    sz = 1;
+    expect_d_eq(mallctl("arenas.dirty_decay_ms", &got, &sz, &ms, sizeof(ms)), EINVAL);
+    sz = sizeof(got);
+    expect_d_eq(mallctl("arenas.dirty_decay_ms", &got, &sz, NULL, 0), 0);
+    expect_d_eq(got, want);
+    bool en = false, en_now = false, flip = false;
+    sz = sizeof(en);
+    if (mallctl("thread.tcache.enabled", &en, &sz, NULL, 0) == 0) {
+        flip = !en;
+        sz = 0;
+        expect_d_eq(mallctl("thread.tcache.enabled", &u, &sz, &flip, sizeof(flip)), EINVAL);
+        sz = sizeof(en_now);
+        expect_d_eq(mallctl("thread.tcache.enabled", &en_now, &sz, NULL, 0), 0);
+        expect_true(en_now == en);
+    }
+    size_t maxbg = 0, maxbg_now = 0, newmax = 0;
+    sz = sizeof(maxbg);
+    expect_d_eq(mallctl("max_background_threads", &maxbg, &sz, NULL, 0), 0);
+    newmax = maxbg == 1 ? 2 : 1;
+    sz = 1;
+    expect_d_eq(mallctl("max_background_threads", &u, &sz, &newmax, sizeof(newmax)), EINVAL);
+    sz = sizeof(maxbg_now);
+    expect_d_eq(mallctl("max_background_threads", &maxbg_now, &sz, NULL, 0), 0);
+    expect_zu_eq(maxbg_now, maxbg);
+    void *hooks = NULL, *hooks_now = NULL, *bogus = &hooks;
+    sz = sizeof(hooks);
+    expect_d_eq(mallctl(nm("arena.%u.extent_hooks", a), &hooks, &sz, NULL, 0), 0);
+    sz = 1;
+    expect_d_eq(mallctl(nm("arena.%u.extent_hooks", a), &u, &sz, &bogus, sizeof(bogus)), EINVAL);
+    sz = sizeof(hooks_now);
+    expect_d_eq(mallctl(nm("arena.%u.extent_hooks", a), &hooks_now, &sz, NULL, 0), 0);
+    expect_ptr_eq(hooks_now, hooks);
+}
+
 /* ---- MIBs --------------------------------------------------------------------------------- */
 
 static void test_mib(void) {
@@ -835,22 +938,58 @@ static void test_mib(void) {
     mib[2] = 99999;
     expect_d_eq(mallctlbymib(mib, miblen, &v, &sz, NULL, 0), ENOENT);
 
-    /* A MIB cut short names an interior node; completed by hand it works. */
+    /*
+     * A *miblenp smaller than the name's depth: that many components, 0 returned (jemalloc 5's
+     * partial MIB), nothing written past them; completed by hand it works. It once failed
+     * with ENOENT, so the idiom below could not be used.
+     */
     size_t partial[8], plen = 3;
-    require_(expect_d_eq(mallctlnametomib("arenas.bin.0", partial, &plen), 0));
+    partial[3] = 12345;
+    require_(expect_d_eq(mallctlnametomib("arenas.bin.0.size", partial, &plen), 0));
     expect_zu_eq(plen, 3);
+    expect_zu_eq(partial[0], mib[0]);
+    expect_zu_eq(partial[1], mib[1]);
+    expect_zu_eq(partial[2], 0);
+    expect_zu_eq(partial[3], 12345);
     expect_d_eq(mallctlbymib(partial, plen, &v, &sz, NULL, 0), ENOENT);
     partial[2] = 5;
     partial[3] = mib[3];
     sz = sizeof(v);
     expect_d_eq(mallctlbymib(partial, 4, &v, &sz, NULL, 0), 0);
     expect_zu_eq(v, get_size("arenas.bin.5.size"));
-    /* A MIB array too short for the name: nothing is written past it. */
     plen = 2;
     partial[2] = 12345;
-    mallctlnametomib("arenas.bin.0.size", partial, &plen);
-    expect_zu_le(plen, 2);
+    expect_d_eq(mallctlnametomib("arenas.bin.0.size", partial, &plen), 0);
+    expect_zu_eq(plen, 2);
     expect_zu_eq(partial[2], 12345);
+    /* The idiom: arena.<i>.purge built once with two components, then each arena's index. */
+    size_t amib[3], amiblen = 2;
+    require_(expect_d_eq(mallctlnametomib("arena.0.purge", amib, &amiblen), 0));
+    expect_zu_eq(amiblen, 2);
+    size_t full[3], fulllen = 3;
+    require_(expect_d_eq(mallctlnametomib("arena.0.purge", full, &fulllen), 0));
+    amib[2] = full[2];
+    unsigned na = 0;
+    sz = sizeof(na);
+    expect_d_eq(mallctl("arenas.narenas", &na, &sz, NULL, 0), 0);
+    for (unsigned i = 0; i < na; i++) {
+        amib[1] = i;
+        expect_d_eq(mallctlbymib(amib, 3, NULL, NULL, NULL, 0), 0);
+    }
+    /* Depth 0 asks for nothing; an interior name cut at its own depth is not a leaf. */
+    plen = 0;
+    expect_d_eq(mallctlnametomib("arenas.bin.0.size", partial, &plen), 0);
+    expect_zu_eq(plen, 0);
+    plen = 3;
+    expect_d_eq(mallctlnametomib("arenas.bin.0", partial, &plen), ENOENT);
+    /* A cut name still fails where its looked-up part does not exist or goes past a leaf. */
+    plen = 2;
+    expect_d_eq(mallctlnametomib("arenas.nonexistent.0.size", partial, &plen), ENOENT);
+    plen = 1;
+    expect_d_eq(mallctlnametomib("version.x", partial, &plen), ENOENT);
+    plen = 1;
+    expect_d_eq(mallctlnametomib("version", partial, &plen), 0);
+    expect_zu_eq(plen, 1);
     /* Nonsense MIBs. */
     size_t bad[4] = {999, 0, 0, 0};
     sz = sizeof(v);
@@ -1576,6 +1715,7 @@ int main(void) {
     test_constants();
     test_opts();
     test_errors();
+    test_failed_read_acts_not();
     test_mib();
     test_epoch();
     test_merged();

@@ -169,7 +169,9 @@ static void test_nallocx_sallocx(void) {
 static void test_alignment(void) {
     for (unsigned lg = 0; lg <= 26; lg++) {
         size_t align = (size_t)1 << lg;
-        size_t sizes[] = {1, align > 1 ? align - 1 : 1, align, align + 1, align + align / 2, 5000};
+        /* Size 0 too: as for the aligned family, an aligned block of the smallest fitting class. */
+        size_t sizes[] = {0,   1, align > 1 ? align - 1 : 1, align, align + 1, align + align / 2,
+                          5000};
         for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
             size_t size = sizes[i];
             for (int form = 0; form < 2; form++) {
@@ -408,7 +410,12 @@ static void test_rallocx(void) {
         void *c = rallocx(b, 500, MALLOCX_ALIGN(align));
         require_ptr_not_null(c);
         expect_ptr_aligned(c, align);
-        dallocx(c, 0);
+        /* Down to 0 bytes keeps the alignment (it once fell back to the 16-byte class). */
+        void *d = rallocx(c, test_hide(0), MALLOCX_ALIGN(align));
+        require_ptr_not_null(d);
+        expect_ptr_aligned(d, align);
+        expect_zu_eq(sallocx(d, 0), nallocx(0, MALLOCX_ALIGN(align)));
+        dallocx(d, 0);
     }
 }
 

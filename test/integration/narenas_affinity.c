@@ -11,8 +11,14 @@
  * so the least-loaded choice must use every arena up to N - 1 and none beyond. Children get no
  * MALLOC_CONF but the one the case sets; LD_PRELOAD is inherited, so the preload variant checks
  * the same.
+ *
+ * mallopt(M_ARENA_MAX, n) may raise the automatic count, but not past the arena kept for
+ * oversize requests (index opt.narenas, found with arenas.lookup on an oversize block): a child
+ * under narenas:3 that asks for 1000 still spreads its threads over arenas 0..2 only. It once
+ * spread them over 0..15, the oversize arena among them.
  */
 #include "../test.h"
+#include <malloc.h>
 
 #include <pthread.h>
 #include <sched.h>
@@ -49,6 +55,26 @@ static int child(void) {
         printf("child: mallctl opt.narenas failed\n");
         return 1;
     }
+    if (getenv("TEST_ARENA_MAX") != NULL) {
+        if (mallopt(M_ARENA_MAX, atoi(getenv("TEST_ARENA_MAX"))) != 1) {
+            printf("child: mallopt(M_ARENA_MAX) failed\n");
+            return 1;
+        }
+        /* The oversize arena, if any, must be past every automatic one. */
+        size_t threshold = 0;
+        len = sizeof(threshold);
+        if (ctl("opt.oversize_threshold", &threshold, &len, NULL, 0) == 0 && threshold != 0) {
+            void *big = malloc(threshold);
+            unsigned huge = 0;
+            len = sizeof(huge);
+            if (big == NULL || ctl("arenas.lookup", &huge, &len, &big, sizeof(big)) != 0) {
+                printf("child: arenas.lookup of an oversize block failed\n");
+                return 1;
+            }
+            free(big);
+            printf("huge %u\n", huge);
+        }
+    }
     cpu_set_t set;
     int cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set) : -1;
     enum { NTHREADS = 16 };
@@ -72,14 +98,23 @@ static int child(void) {
 
 static char self_path[4096];
 
-/* Runs the child pinned to CPUs 0..ncpus-1 with conf as MALLOC_CONF (NULL: none); parses it. */
-static bool run_child(int ncpus, const char *conf, unsigned *narenas, int *cpus, unsigned *max) {
+/*
+ * Runs the child pinned to CPUs 0..ncpus-1 with conf as MALLOC_CONF (NULL: none), and
+ * arena_max (if not NULL) for mallopt(M_ARENA_MAX); parses what it prints.
+ */
+static char child_out[512];
+static bool run_child_max(int ncpus, const char *conf, const char *arena_max, unsigned *narenas,
+                          int *cpus, unsigned *max) {
     int fd = -1;
     pid_t pid = test_fork_piped(&fd, false);
     if (pid == 0) {
         unsetenv("MALLOC_CONF");
+        unsetenv("TEST_ARENA_MAX");
         if (conf != NULL) {
             setenv("MALLOC_CONF", conf, 1);
+        }
+        if (arena_max != NULL) {
+            setenv("TEST_ARENA_MAX", arena_max, 1);
         }
         const char *list = ncpus == 1 ? "0" : "0,1";
         execlp("taskset", "taskset", "-c", list, self_path, "--child", (char *)NULL);
@@ -94,8 +129,8 @@ static bool run_child(int ncpus, const char *conf, unsigned *narenas, int *cpus,
         execl(self_path, self_path, "--child", (char *)NULL);
         _exit(127);
     }
-    char out[512];
-    int status = test_child_collect(fd, pid, out, sizeof(out));
+    char *out = child_out;
+    int status = test_child_collect(fd, pid, child_out, sizeof(child_out));
     const char *line = strstr(out, "narenas ");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || line == NULL ||
         sscanf(line, "narenas %u cpus %d maxarena %u", narenas, cpus, max) != 3) {
@@ -105,6 +140,10 @@ static bool run_child(int ncpus, const char *conf, unsigned *narenas, int *cpus,
     }
     printf("pinned to %d CPU(s), MALLOC_CONF=%s: %s", ncpus, conf != NULL ? conf : "(none)", line);
     return true;
+}
+
+static bool run_child(int ncpus, const char *conf, unsigned *narenas, int *cpus, unsigned *max) {
+    return run_child_max(ncpus, conf, NULL, narenas, cpus, max);
 }
 
 int main(int argc, char **argv) {
@@ -140,6 +179,19 @@ int main(int argc, char **argv) {
     if (run_child(1, "narenas:3", &narenas, &cpus, &max)) {
         expect_zu_eq(narenas, 3);
         expect_zu_eq(max, 2);
+    }
+    /* M_ARENA_MAX cannot reach the oversize arena (index 3 here). */
+    if (run_child_max(1, "narenas:3", "1000", &narenas, &cpus, &max)) {
+        unsigned huge = 0;
+        const char *h = strstr(child_out, "huge ");
+        require_true(h != NULL && sscanf(h, "huge %u", &huge) == 1);
+        expect_zu_eq(huge, 3);
+        expect_zu_lt(max, huge);
+        expect_zu_eq(max, 2);
+    }
+    /* Lowering it works: two arenas. */
+    if (run_child_max(1, "narenas:3", "2", &narenas, &cpus, &max)) {
+        expect_zu_eq(max, 1);
     }
     return test_done();
 }

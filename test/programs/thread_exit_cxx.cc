@@ -1,5 +1,5 @@
 /*
- * thread_exit_cxx.sh's program (C++, linked with -lallocator): 10,000 threads in waves of 100 (all
+ * thread_exit_cxx.sh's program (C++, linked with -lallocator): 20,000 threads in waves of 100 (all
  * 100 alive at once, so every wave reaches the same peak), each allocating while it ends:
  *   - a C++ thread_local object whose destructor frees what the thread built and allocates again
  *     (a std::string and a std::vector), handing one block to the main thread;
@@ -7,7 +7,7 @@
  *     destructor round; liballocator's own key may already have run by then.
  * Meanwhile a reader thread loops on mallctl("epoch") and mallctl("stats.allocated"). The main
  * thread frees the handed-over blocks after each wave (cross-thread frees of blocks made during
- * teardown). The resident set after the first 1,000 threads and after all 10,000 must be about
+ * teardown). The resident set after the first 1,000 threads and after all 20,000 must be about
  * the same, and so must stats.allocated and stats.metadata: per-thread state and blocks left
  * behind by dead threads would show as growth. Prints the figures and "thread_exit_cxx: ok".
  */
@@ -30,7 +30,7 @@
 
 namespace {
 
-constexpr int kWaves = 100, kPerWave = 100, kKeys = 2;
+constexpr int kWaves = 200, kPerWave = 100, kKeys = 2;
 
 std::atomic<long> failures{0}, tls_dtors{0}, key_dtors{0}, stats_reads{0};
 std::atomic<bool> stop_reader{false};
@@ -209,7 +209,7 @@ int main() {
     std::printf("threads %ld, thread_local destructors %ld, key destructors %ld, stats reads %ld\n",
                 threads, tls_dtors.load(), key_dtors.load(), stats_reads.load());
     at_1000.print("after 1000 threads");
-    at_end.print("after 10000 threads");
+    at_end.print("after all threads");
     bool ok = failures == 0;
     if (tls_dtors != threads || key_dtors < 2 * threads) {
         std::printf("FAIL: destructors did not all run\n");

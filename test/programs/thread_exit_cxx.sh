@@ -1,8 +1,8 @@
 #!/bin/bash
-# 10,000 threads in waves, allocating in C++ thread_local destructors and in pthread key
+# 20,000 threads in waves, allocating in C++ thread_local destructors and in pthread key
 # destructors while another thread reads statistics (thread_exit_cxx.cc): no crash, every
 # destructor ran, and the resident set and stats.allocated after the first 1,000 threads and
-# after all 10,000 are about the same (no leak). Compiled here with g++ -O2 -pthread and linked
+# after all 20,000 are about the same (no leak). Compiled here with g++ -O2 -pthread and linked
 # with -lallocator.
 . "$(dirname "$0")/common.bash"
 

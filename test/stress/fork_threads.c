@@ -1,16 +1,23 @@
 /*
  * fork while other threads allocate: worker threads allocate and free all the time while the main
- * thread (and, now and then, a worker) forks. Each child:
+ * thread (and, now and then, a worker) forks. Meanwhile a churner starts short threads one after
+ * another (each allocates, and its key destructor allocates; some make their first call in the
+ * last destructor round, so thread states are reaped), and a cycler creates, uses and destroys
+ * arenas and explicit thread caches, so forks land inside thread start and exit and inside
+ * arenas.create and arena.<i>.destroy. Each child:
  *   - runs under alarm(10), so an allocator lock left held across fork turns into a SIGALRM death
  *     the parent reports instead of a hung test;
  *   - allocates, checks and frees many sizes (small, large, huge, aligned, calloc, realloc);
  *   - frees blocks the parent allocated before the fork, after checking their contents;
  *   - starts a thread that allocates too, and forks a grandchild once in a while;
+ *   - creates an arena and an explicit thread cache, uses and destroys them, reads statistics;
  *   - leaves with _exit(0), or a distinct code on a failed check.
  * The parent waits for each child and checks how it ended.
  */
 #include "../test.h"
 
+#include <allocator.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -19,8 +26,8 @@
 enum { WORKERS = 2, FORKS = 200, PARENT_BLOCKS = 64 };
 
 static atomic_bool stop;
-static atomic_long worker_ops;
-static atomic_int worker_forks_failed;
+static atomic_long worker_ops, churned_threads, cycled_arenas;
+static atomic_int worker_forks_failed, churn_failures;
 
 static unsigned char *parent_blocks[PARENT_BLOCKS];
 static size_t parent_sizes[PARENT_BLOCKS];
@@ -43,8 +50,95 @@ enum {
     CHILD_ALIGN = 12,
     CHILD_ZERO = 13,
     CHILD_THREAD = 14,
-    CHILD_GRANDCHILD = 15
+    CHILD_GRANDCHILD = 15,
+    CHILD_MALLCTL = 16
 };
+
+/* An arena and an explicit cache: create, use, destroy. Returns false if a call failed. */
+static bool arena_and_tcache_cycle(void) {
+    unsigned ind, tc;
+    size_t sz = sizeof(ind);
+    if (mallctl("arenas.create", &ind, &sz, NULL, 0) != 0)
+        return false;
+    void *a = mallocx(1000, MALLOCX_ARENA(ind) | MALLOCX_TCACHE_NONE);
+    void *b = mallocx((size_t)3 << 20, MALLOCX_ARENA(ind) | MALLOCX_TCACHE_NONE);
+    if (a == NULL || b == NULL)
+        return false;
+    memset(a, 1, 1000);
+    dallocx(a, MALLOCX_TCACHE_NONE);
+    char name[64];
+    snprintf(name, sizeof(name), "arena.%u.destroy", ind); /* frees b too */
+    if (mallctl(name, NULL, NULL, NULL, 0) != 0)
+        return false;
+    sz = sizeof(tc);
+    if (mallctl("tcache.create", &tc, &sz, NULL, 0) != 0)
+        return false;
+    void *c = mallocx(64, MALLOCX_TCACHE(tc));
+    if (c == NULL)
+        return false;
+    dallocx(c, MALLOCX_TCACHE(tc));
+    if (mallctl("tcache.destroy", NULL, NULL, &tc, sizeof(tc)) != 0)
+        return false;
+    uint64_t epoch = 1;
+    size_t allocated;
+    sz = sizeof(allocated);
+    return mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) == 0 &&
+           mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0;
+}
+
+static pthread_key_t churn_key;
+
+/* The value counts rounds (low byte), bit 8 marks a late thread: no call before its last round. */
+static void churn_dtor(void *arg) {
+    uintptr_t v = (uintptr_t)arg, round = v & 0xff, late = v >> 8;
+    if (round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+        pthread_setspecific(churn_key, (void *)(v + 1));
+        if (late)
+            return;
+    }
+    void *p = test_launder(malloc(200 + round));
+    if (p == NULL)
+        atomic_fetch_add(&churn_failures, 1);
+    free(p);
+}
+
+static void *short_thread(void *arg) {
+    uintptr_t n = (uintptr_t)arg;
+    if (n % 2 == 0) {
+        free(test_launder(malloc(100 + n % 1000)));
+        pthread_setspecific(churn_key, (void *)1);
+    } else {
+        pthread_setspecific(churn_key, (void *)(1 | (uintptr_t)1 << 8));
+    }
+    return NULL;
+}
+
+static void *churner(void *arg) {
+    (void)arg;
+    for (uintptr_t n = 0; !atomic_load_explicit(&stop, memory_order_relaxed); n++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, short_thread, (void *)n) != 0 ||
+            pthread_join(t, NULL) != 0) {
+            atomic_fetch_add(&churn_failures, 1);
+            break;
+        }
+        atomic_fetch_add(&churned_threads, 1);
+    }
+    return NULL;
+}
+
+static void *cycler(void *arg) {
+    (void)arg;
+    while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
+        if (!arena_and_tcache_cycle()) {
+            atomic_fetch_add(&churn_failures, 1);
+            break;
+        }
+        atomic_fetch_add(&cycled_arenas, 1);
+        usleep(100);
+    }
+    return NULL;
+}
 
 static void *child_thread(void *arg) {
     uint64_t rng = (uint64_t)(uintptr_t)arg;
@@ -130,6 +224,9 @@ static int child_work(uint64_t seed, bool may_fork, bool own_parent_blocks) {
         pthread_join(t, &ret) != 0 || ret != NULL) {
         return CHILD_THREAD;
     }
+    if (!arena_and_tcache_cycle()) {
+        return CHILD_MALLCTL;
+    }
     if (may_fork) {
         pid_t g = fork();
         if (g == 0) {
@@ -188,7 +285,7 @@ static bool fork_and_check(uint64_t seed, bool may_fork, const char *who) {
     }
     if (!test_check_(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         test_fail("%s: child %d exited with %d (10 NULL, 11 contents, 12 alignment, 13 calloc "
-                  "not zero, 14 thread, 15 grandchild)",
+                  "not zero, 14 thread, 15 grandchild, 16 mallctl)",
                   who, (int)pid, WEXITSTATUS(status));
         return false;
     }
@@ -250,10 +347,13 @@ static void *worker(void *arg) {
 
 int main(void) {
     test_allocator_active();
-    pthread_t workers[WORKERS];
+    require_true(pthread_key_create(&churn_key, churn_dtor) == 0);
+    pthread_t workers[WORKERS], churn_thread, cycle_thread;
     for (uintptr_t i = 0; i < WORKERS; i++) {
         require_true(pthread_create(&workers[i], NULL, worker, (void *)i) == 0);
     }
+    require_true(pthread_create(&churn_thread, NULL, churner, NULL) == 0);
+    require_true(pthread_create(&cycle_thread, NULL, cycler, NULL) == 0);
     uint64_t rng = 4242;
     int ok = 0;
     for (int i = 0; i < FORKS; i++) {
@@ -272,9 +372,15 @@ int main(void) {
     for (int i = 0; i < WORKERS; i++) {
         pthread_join(workers[i], NULL);
     }
+    pthread_join(churn_thread, NULL);
+    pthread_join(cycle_thread, NULL);
     expect_d_eq(ok, FORKS);
+    expect_d_eq(atomic_load(&churn_failures), 0);
+    expect_d_gt(atomic_load(&churned_threads), 0);
+    expect_d_gt(atomic_load(&cycled_arenas), 0);
     expect_d_eq(atomic_load(&worker_forks_failed), 0);
     expect_d_gt(atomic_load(&worker_ops), 0);
-    printf("%d forks, %ld worker operations\n", ok, atomic_load(&worker_ops));
+    printf("%d forks, %ld worker operations, %ld short threads, %ld arenas cycled\n", ok,
+           atomic_load(&worker_ops), atomic_load(&churned_threads), atomic_load(&cycled_arenas));
     return test_done();
 }

@@ -7,25 +7,33 @@
  *   - in destructors of several pthread keys, each of which allocates a new value and sets its key
  *     again a few times, so glibc runs more than one destructor round;
  *   - in a key destructor of a thread that never allocated before, so the allocator sets up its
- *     per-thread state while the thread is being torn down.
+ *     per-thread state while the thread is being torn down;
+ *   - likewise, but only in the last destructor round glibc runs (the key re-arms itself without
+ *     allocating until PTHREAD_DESTRUCTOR_ITERATIONS), so no round is left to run the allocator's
+ *     own key destructor for the state that call creates.
  * Some threads start with a free of a block from their parent as their very first call. Some are
  * detached. Afterwards the resident set must not have grown much beyond a warm-up round: per-thread
- * state (caches, arenas) left behind by dead threads would show as growth.
+ * state (caches, arenas) left behind by dead threads would show as growth, and so must
+ * stats.metadata (thread states are recycled, so after the warm-up round no new ones are needed),
+ * and the threads counted by stats.arenas.<all>.nthreads must come back to about the live ones.
  */
 #include "../test.h"
 
+#include <allocator.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
-enum { NKEYS = 4, CONCURRENT = 8, WARMUP_THREADS = 400, CHURN_THREADS = 3200, HANDOFF = 512 };
+enum { NKEYS = 4, CONCURRENT = 8, WARMUP_THREADS = 400, CHURN_THREADS = 20000, HANDOFF = 512 };
 
 extern int __cxa_thread_atexit_impl(void (*dtor)(void *), void *obj, void *dso_symbol);
 extern void *__dso_handle;
 
 static pthread_key_t keys[NKEYS];
 static pthread_key_t quiet_key; /* set by threads that make no allocator call before exit */
+static pthread_key_t late_key;  /* likewise, but their first call is in the last round */
 
-static atomic_long key_dtor_calls, quiet_dtor_calls, tls_dtor_calls, threads_done;
+static atomic_long key_dtor_calls, quiet_dtor_calls, late_dtor_calls, tls_dtor_calls, threads_done;
 static atomic_int failures_in_dtors;
 
 /* Blocks handed from one thread to a later one. */
@@ -91,6 +99,7 @@ static void key_dtor(void *arg) {
 typedef struct {
     uint64_t id;
     void *first_free; /* freed as the thread's first allocator call, if not NULL */
+    int rounds;       /* late threads: destructor rounds seen so far */
 } start_t;
 
 static void quiet_dtor(void *arg) {
@@ -104,6 +113,25 @@ static void quiet_dtor(void *arg) {
     }
     free(p);
     free(st); /* allocated by the parent */
+}
+
+/* Re-arms (allocation-free below 32 keys) until glibc's last round, then allocates. */
+static void late_dtor(void *arg) {
+    start_t *st = arg;
+    if (++st->rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+        if (pthread_setspecific(late_key, st) != 0) {
+            atomic_fetch_add(&failures_in_dtors, 1);
+        }
+        return;
+    }
+    atomic_fetch_add(&late_dtor_calls, 1);
+    churn_a_little(st->id);
+    void *p = test_launder(calloc(10, 100));
+    if (p == NULL || test_find_not(p, 1000, 0) != 1000) {
+        atomic_fetch_add(&failures_in_dtors, 1);
+    }
+    free(p);
+    free(st);
 }
 
 static void tls_dtor(void *arg) {
@@ -132,8 +160,8 @@ static void *thread_main(void *arg) {
     start_t *st = arg;
     uint64_t id = st->id;
     if (id % 5 == 0) {
-        /* A quiet thread: no allocator call until its key destructor runs. */
-        pthread_setspecific(quiet_key, st);
+        /* A quiet thread: no allocator call until its key destructor runs (the last round). */
+        pthread_setspecific(id % 10 == 0 ? late_key : quiet_key, st);
         atomic_fetch_add(&threads_done, 1);
         return NULL;
     }
@@ -197,6 +225,7 @@ static void run_threads(uint64_t first_id, int count) {
         start_t *st = test_launder(malloc(sizeof(*st)));
         require_ptr_not_null(st);
         st->id = id;
+        st->rounds = 0;
         st->first_free =
             id % 3 == 0 && id % 5 != 0 ? test_launder(malloc((size_t)(id % 700) + 1)) : NULL;
         pthread_t t;
@@ -226,29 +255,60 @@ static void run_threads(uint64_t first_id, int count) {
     }
 }
 
-/* Waits up to 10 s for a counter bumped by destructors of detached threads to reach a value. */
+/* Waits up to 60 s (a margin for busy cores) for a counter bumped by destructors of detached
+ * threads to reach a value; returns as soon as it does. */
 static long wait_for(atomic_long *counter, long value) {
-    for (int i = 0; i < 10000 && atomic_load(counter) < value; i++) {
+    for (int i = 0; i < 60000 && atomic_load(counter) < value; i++) {
         usleep(1000);
     }
     return atomic_load(counter);
 }
 
+static size_t stat_size(const char *name) {
+    uint64_t epoch = 1;
+    size_t v = 0, len = sizeof(v);
+    require_true(mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) == 0);
+    require_true(mallctl(name, &v, &len, NULL, 0) == 0);
+    return v;
+}
+
+/* Threads counted by the arenas: the live ones holding an allocator state. */
+static unsigned stat_nthreads(void) {
+    uint64_t epoch = 1;
+    unsigned v = 0;
+    size_t len = sizeof(v);
+    require_true(mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) == 0);
+    /* 4096: MALLCTL_ARENAS_ALL, the merge of every arena. */
+    require_true(mallctl("stats.arenas.4096.nthreads", &v, &len, NULL, 0) == 0);
+    return v;
+}
+
 int main(void) {
     test_allocator_active();
+    /*
+     * Initialise the allocator before creating the keys: its key then precedes them, so in each
+     * destructor round glibc visits it before theirs (the order that leaves a state created by
+     * late_dtor without a round to clean it up).
+     */
+    free(test_launder(malloc(1)));
     for (int k = 0; k < NKEYS; k++) {
         require_true(pthread_key_create(&keys[k], key_dtor) == 0);
     }
     require_true(pthread_key_create(&quiet_key, quiet_dtor) == 0);
+    require_true(pthread_key_create(&late_key, late_dtor) == 0);
 
     run_threads(0, WARMUP_THREADS);
     size_t rss_warm = test_rss_bytes();
+    size_t metadata_warm = stat_size("stats.metadata");
     run_threads(WARMUP_THREADS, CHURN_THREADS);
     size_t rss_after = test_rss_bytes();
+    size_t metadata_after = stat_size("stats.metadata");
 
-    long total = WARMUP_THREADS + CHURN_THREADS, quiet = 0, busy = 0, with_tls = 0;
+    long total = WARMUP_THREADS + CHURN_THREADS, quiet = 0, late = 0, busy = 0, with_tls = 0;
     for (long id = 0; id < total; id++) {
-        if (id % 5 == 0) {
+        if (id % 10 == 0) {
+            late++;
+        } else if (id % 5 == 0) {
             quiet++;
         } else {
             busy++;
@@ -258,6 +318,7 @@ int main(void) {
     expect_d_eq(atomic_load(&threads_done), total);
     /* Every destructor ran as often as expected: keys k = 0..3 run k + 1 times each. */
     expect_d_eq(wait_for(&quiet_dtor_calls, quiet), quiet);
+    expect_d_eq(wait_for(&late_dtor_calls, late), late);
     expect_d_eq(wait_for(&key_dtor_calls, busy * 10), busy * 10);
     expect_d_eq(wait_for(&tls_dtor_calls, with_tls), with_tls);
     expect_d_eq(atomic_load(&failures_in_dtors), 0);
@@ -274,5 +335,16 @@ int main(void) {
     printf("resident: after %d warm-up threads %zu MB, after %d more %zu MB\n", WARMUP_THREADS,
            rss_warm >> 20, CHURN_THREADS, rss_after >> 20);
     expect_zu_le(rss_after, 2 * rss_warm + ((size_t)64 << 20));
+    /*
+     * A state set up in the last destructor round never meets the allocator's key destructor; it
+     * must still be recycled once its thread is gone (each one is tens of KiB of metadata, and
+     * 2,000 such threads run after the warm-up). The arenas must not count dead threads either.
+     */
+    printf("metadata: after the warm-up %zu KiB, after the rest %zu KiB\n", metadata_warm >> 10,
+           metadata_after >> 10);
+    expect_zu_le(metadata_after, metadata_warm + ((size_t)2 << 20));
+    unsigned nthreads = stat_nthreads();
+    printf("threads counted by the arenas at the end: %u\n", nthreads);
+    expect_zu_le(nthreads, 1 + 2 * 64);
     return test_done();
 }

@@ -43,12 +43,38 @@ int main(void) {
     check(!conf_parse_int("12a", 3, 0, 1000, &v));
     check(!conf_parse_int("", 0, 0, 1000, &v));
     check(!conf_parse_int("99999999999999999999999", 23, 0, 1LL << 62, &v));
+    /* Base 0, as jemalloc's strtoumax/strtoimax: 010 is octal (it was read as 10), 0x hex. */
+    check(conf_parse_int("010", 3, 0, 1000, &v) && v == 8);
+    check(conf_parse_int("0x10", 4, 0, 1000, &v) && v == 16);
+    check(conf_parse_int("0X1f", 4, 0, 1000, &v) && v == 31);
+    check(conf_parse_int("0", 1, 0, 1000, &v) && v == 0);
+    check(conf_parse_int("00", 2, 0, 1000, &v) && v == 0);
+    check(conf_parse_int("-010", 4, -100, 100, &v) && v == -8);
+    check(conf_parse_int("+7", 2, 0, 100, &v) && v == 7);
+    check(conf_parse_int("0777", 4, 0, 1000, &v) && v == 511);
+    check(!conf_parse_int("08", 2, 0, 1000, &v));
+    check(!conf_parse_int("019", 3, 0, 1000, &v));
+    check(!conf_parse_int("0x", 2, 0, 1000, &v));
+    check(!conf_parse_int("0x1g", 4, 0, 1000, &v));
+    check(!conf_parse_int("1f", 2, 0, 1000, &v));
+    check(!conf_parse_int("+", 1, 0, 1000, &v));
+    check(!conf_parse_int("-", 1, -10, 1000, &v));
+    check(!conf_parse_int("+-1", 3, -10, 1000, &v));
+    check(!conf_parse_int(" 1", 2, 0, 1000, &v));
+    check(conf_parse_int("0x4000000000000000", 18, 0, 1LL << 62, &v) && v == 1LL << 62);
+    check(!conf_parse_int("0x4000000000000001", 18, 0, (1LL << 62), &v));
 
     check(apply("tcache", "false") && !opt_tcache);
     check(apply("tcache", "true") && opt_tcache);
     check(!apply("tcache", "maybe") && opt_tcache);
     check(apply("narenas", "3") && opt_narenas == 3);
     check(!apply("narenas", "0") && opt_narenas == 3);
+    check(apply("narenas", "010") && opt_narenas == 8);
+    check(apply("narenas", "0x10") && opt_narenas == 16);
+    check(!apply("narenas", "09") && opt_narenas == 16);  /* not octal: invalid, ignored */
+    check(!apply("narenas", "16k") && opt_narenas == 16); /* trailing garbage */
+    check(apply("tcache_max", "0x2000") && opt_tcache_max == 8192);
+    check(apply("dirty_decay_ms", "0100") && opt_dirty_decay_ms == 64);
     check(apply("dirty_decay_ms", "-1") && opt_dirty_decay_ms == -1);
     check(apply("dirty_decay_ms", "0") && opt_dirty_decay_ms == 0);
     check(!apply("dirty_decay_ms", "-5") && opt_dirty_decay_ms == 0);

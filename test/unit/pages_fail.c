@@ -66,7 +66,7 @@ static void base_room(void) {
 static unsigned leaves_in_use(void) {
     unsigned n = 0;
     for (size_t i = 0; i < RTREE_ROOT_N; i++)
-        n += __atomic_load_n(&rtree_root[i], __ATOMIC_ACQUIRE) != 0;
+        n += __atomic_load_n(&rtree.root[i], __ATOMIC_ACQUIRE) != 0;
     return n;
 }
 

@@ -6,6 +6,7 @@
 
 int main(void) {
     pages_boot();
+    sc_boot();
     /* Nothing registered: any address reads 0, NULL included, without faulting. */
     check_eq(rtree_read(NULL), 0);
     check_eq(rtree_read((void *)(uintptr_t)0x7fff12345000), 0);
@@ -20,14 +21,20 @@ int main(void) {
     check(rtree_entry_extent(e) == &ext);
     check_eq(rtree_entry_binid(e), 17);
     check(rtree_entry_slab(e));
-    check(!rtree_entry_slab(rtree_entry_make(&ext, 200, false)));
-    rtree_write_range(base + ((size_t)1 << 30) - 2 * PAGE, 4 * PAGE, e);
+    check_eq(rtree_entry_shift(e), sz_region_shift_tab[16]);
+    rtree_entry_t big = rtree_entry_make(&ext, SC_NSIZES, false);
+    check(!rtree_entry_slab(big) && rtree_entry_extent(big) == &ext);
+    check_eq(rtree_entry_binid(big), SC_NSIZES);
+    check_eq(rtree_entry_shift(big), LG_VADDR - 1); /* the largest class is a power of two */
+    rtree_write_range(base + ((size_t)1 << 30) - 2 * PAGE, 4 * PAGE, e, 12345);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 2 * PAGE)), e);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) + PAGE + 5)), e);
+    check_eq(rtree_read_base((void *)(base + ((size_t)1 << 30) + PAGE + 5)), 12345);
+    check_eq(rtree_read_base((void *)(base + ((size_t)1 << 30) + 2 * PAGE)), 0);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) + 2 * PAGE)), 0);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 3 * PAGE)), 0);
     /* The shared zero leaf is never written. */
     for (size_t i = 0; i < RTREE_LEAF_N; i += 4096)
-        check_eq(rtree_zero_leaf[i], 0);
+        check(rtree.zero_leaf[i].entry == 0 && rtree.zero_leaf[i].neg_base == 0);
     return unit_finish("rtree");
 }

@@ -21,6 +21,7 @@ typedef struct large_stats_s {
     size_t curlextents;
 } large_stats_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct arena_s {
     unsigned ind;
     unsigned nthreads; /* atomic: threads bound to this arena */
@@ -31,12 +32,9 @@ typedef struct arena_s {
     struct arena_s *next_spare;      /* arenas_lock: destroyed arenas kept for reuse */
 } arena_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 extern arena_t *arenas[ARENAS_MAX];
-extern unsigned narenas_auto;  /* automatic arenas (opt.narenas), fixed at init */
-/* How many of the automatic arenas new threads are spread over (atomic): narenas_auto, or
- * fewer after mallopt(M_ARENA_MAX). Never more: the indices past them are the oversize arena's
- * and those of arenas made with arenas.create. */
-extern unsigned narenas_spread;
+extern unsigned narenas_auto;  /* arenas threads are spread over */
 extern unsigned narenas_total; /* arenas created or reserved (atomic) */
 /* The arena for requests of opt_oversize_threshold or more (UINT_MAX: none); fixed at init. */
 extern unsigned arena_huge_ind;
@@ -47,6 +45,11 @@ static inline arena_t *arena_get(unsigned ind) {
 
 /* Indices below this may name an arena (automatic, oversize, or created). */
 unsigned arenas_limit(void);
+/*
+ * Set the number of automatic arenas (mallopt M_ARENA_MAX), capped below the oversize arena and
+ * any created arena so that no thread is bound to those. Returns the count set.
+ */
+unsigned arenas_auto_set(unsigned n);
 /* Arena ind, created if it does not exist yet (NULL if out of memory). */
 arena_t *arena_get_or_create(unsigned ind);
 /* The arena a new thread should use: the least loaded of the automatic ones. */

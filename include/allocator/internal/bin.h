@@ -9,6 +9,7 @@
 
 #include "allocator/internal/extent.h"
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct bin_stats_s {
     uint64_t nmalloc;   /* regions handed out (to tcaches or callers) */
     uint64_t ndalloc;   /* regions returned */
@@ -21,6 +22,7 @@ typedef struct bin_stats_s {
     size_t curslabs;
 } bin_stats_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct bin_s {
     mutex_t lock;
     extent_t *slabcur;

@@ -77,4 +77,10 @@ void conf_boot(void);
 /* confirm_conf: print each option's effective value and source (narenas: the count in use). */
 void conf_confirm(unsigned narenas);
 
+/*
+ * Option i of the table (name, and its type as the manual writes it: bool, unsigned, ssize_t,
+ * size_t, const char *); false past the last one. For the check that keeps the manual complete.
+ */
+bool conf_option_get(size_t i, const char **name, const char **type);
+
 #endif

@@ -16,6 +16,13 @@ int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp);
 int ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
               size_t newlen);
 
+/*
+ * Every leaf name ("arena.<i>.purge", "stats.arenas.<i>.bins.<j>.nmalloc"), for the check that
+ * keeps the manual page complete. Names are shorter than CTL_NAME_MAX.
+ */
+#define CTL_NAME_MAX 128
+void ctl_names_foreach(void (*cb)(const char *name, void *arg), void *arg);
+
 void ctl_prefork(void);
 void ctl_postfork_parent(void);
 void ctl_postfork_child(void);

@@ -10,6 +10,12 @@
  *
  *     limit = sum over i of backlog[i] * h[i],  h[i] = smoothstep((i + 1) / NSTEPS)
  *
+ * Pages freed since the last epoch boundary are not in the backlog yet. The caller reports the
+ * time of each free with decay_note(); the first such time dates all of them, so when the next
+ * boundary is processed late (the process went quiet, or the first boundary had not passed) they
+ * enter the backlog as old as they are, not as freshly freed: pages freed at t are gone by
+ * t + ms + one epoch however rarely the allocator is called.
+ *
  * ms == 0 means "purge at once" and ms == -1 "never"; the caller handles both without a clock.
  * Times are nanoseconds of a monotonic clock; decay_t is guarded by its owner's lock.
  */
@@ -30,8 +36,10 @@ typedef struct decay_s {
     uint64_t interval_ns; /* length of one epoch: ms / DECAY_NSTEPS */
     uint64_t epoch_ns;    /* start of the current epoch (valid when started) */
     bool started;
-    size_t nunpurged;     /* pages of this state when the last epoch's purge finished */
-    size_t limit;         /* what the backlog allows: set with it, once per epoch */
+    bool fresh;        /* pages past nunpurged were noted freed since the last boundary */
+    uint64_t fresh_ns; /* when the first of them was noted (valid when fresh) */
+    size_t nunpurged;  /* pages of this state when the last epoch's purge finished */
+    size_t limit;      /* what the backlog allows: set with it, once per epoch */
     size_t backlog[DECAY_NSTEPS];
 } decay_t;
 
@@ -47,6 +55,18 @@ static inline bool decay_due(const decay_t *d, uint64_t now_ns) {
            (!d->started || now_ns < d->epoch_ns || now_ns - d->epoch_ns >= d->interval_ns);
 }
 
+/*
+ * Pages of this state are npages now, just after a free at now_ns: if some are beyond what the
+ * backlog and the last purge account for and none were noted yet, they date from now_ns. Call
+ * after decay_advance() for the same now_ns, so a boundary that passed is processed first.
+ */
+static inline void decay_note(decay_t *d, uint64_t now_ns, size_t npages) {
+    if (d->ms > 0 && d->started && !d->fresh && npages > d->nunpurged) {
+        d->fresh = true;
+        d->fresh_ns = now_ns;
+    }
+}
+
 /* Set the window (ms >= -1) and forget the history. npages: pages of this state now. */
 void decay_init(decay_t *d, ssize_t ms, size_t npages);
 /* Is ms a valid setting? */
@@ -56,7 +76,9 @@ static inline bool decay_ms_valid(ssize_t ms) {
 /*
  * Move the epoch forward to now, with npages of this state now. Returns true when at least one
  * epoch ended (the limit may have fallen: the caller purges down to decay_npages_limit() and
- * then calls decay_purged()). The first call only starts the clock.
+ * then calls decay_purged()). The first call only starts the clock. Pages not yet in the backlog
+ * enter it dated by decay_note() (or, never noted, as freed in the epoch that just ended); a call
+ * that ends no epoch notes them itself.
  */
 bool decay_advance(decay_t *d, uint64_t now_ns, size_t npages);
 /* Pages of this state the backlog allows now. */

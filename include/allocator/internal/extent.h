@@ -40,6 +40,7 @@ typedef enum {
 
 #define SLAB_BITMAP_WORDS ((SLAB_MAXREGS + 63) / 64)
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct extent_s {
     /*
      * What a slab free touches comes first, in one cache line with 4 KiB pages: the address,
@@ -60,6 +61,7 @@ typedef struct extent_s {
     uint64_t serial;                      /* allocation order, for address-ordered reuse */
 } CACHE_ALIGNED extent_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct eset_s {
     extent_t *bins[PSZ_NCLASSES];
     uint64_t nonempty[(PSZ_NCLASSES + 63) / 64];
@@ -70,6 +72,7 @@ typedef struct eset_s {
 } eset_t;
 
 /* A mapping obtained from the arena's memory source; never split or merged. */
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct chunk_s {
     uintptr_t addr;
     size_t size;
@@ -86,18 +89,19 @@ typedef struct purge_stats_s {
     uint64_t purged;   /* pages purged */
 } purge_stats_t;
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct extents_s {
     mutex_t lock;
     unsigned arena_ind;
     eset_t dirty;
     eset_t muzzy;
     eset_t retained;
-    decay_t decay_dirty;  /* dirty -> muzzy (or retained) */
-    decay_t decay_muzzy;  /* muzzy -> retained */
-    bool retain;          /* keep fully retained chunks mapped (opt retain) */
-    bool bg_sleeping;     /* atomic: this arena's background thread (if any) waits for dirty
-                             pages, or has not seen the arena yet: a free should wake it */
-    extent_t *spare;      /* recycled extent_t structs */
+    decay_t decay_dirty; /* dirty -> muzzy (or retained) */
+    decay_t decay_muzzy; /* muzzy -> retained */
+    bool retain;         /* keep fully retained chunks mapped (opt retain) */
+    bool bg_sleeping;    /* atomic: this arena's background thread (if any) waits for dirty
+                            pages, or has not seen the arena yet: a free should wake it */
+    extent_t *spare;     /* recycled extent_t structs */
     size_t npages_active;
     size_t mapped;         /* bytes of chunks mapped for this arena */
     int thp;               /* 0 leave chunks to the kernel, 1 ask for huge pages, -1 refuse */
@@ -117,8 +121,8 @@ typedef struct extents_s {
  */
 extern void (*extents_wake_hook)(unsigned arena_ind);
 
-bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms,
-                  ssize_t muzzy_decay_ms, bool retain);
+bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms, ssize_t muzzy_decay_ms,
+                  bool retain);
 
 /*
  * Allocate size bytes (a PAGE multiple) aligned to align (a power of two >= PAGE). Returns an
@@ -145,10 +149,12 @@ uint64_t extents_decay(extents_t *ex, uint64_t now_ns);
 /* The same without working out when more is due (cheap when no epoch has ended). Lock held. */
 void extents_decay_step(extents_t *ex, uint64_t now_ns);
 /*
- * A decay tick, on every extent allocation and free: reads the (coarse, cheap) clock when decay
- * is time-based, so freed pages are dated to within a clock tick. Lock held.
+ * A decay tick, on every extent allocation and free (before the freed pages join their set):
+ * reads the (coarse, cheap) clock when decay is time-based and runs decay if an epoch ended.
+ * Returns the time read, for dating the pages the free adds, or UINT64_MAX if it read none.
+ * Lock held.
  */
-void extents_decay_tick(extents_t *ex);
+uint64_t extents_decay_tick(extents_t *ex);
 /* Set a decay time (ms >= -1) of dirty (muzzy false) or muzzy pages; purges at once for 0. */
 void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms);
 /* Unmap every chunk that is one free extent, whatever its state. Returns bytes. Lock held. */
@@ -157,8 +163,8 @@ size_t extents_release_free_chunks(extents_t *ex);
 size_t extents_purge_all(extents_t *ex);
 /* Pages in each state, for statistics. Lock held. */
 static inline size_t extents_npages(const extents_t *ex, extent_state_t state) {
-    return state == EXTENT_DIRTY   ? ex->dirty.npages
-           : state == EXTENT_MUZZY ? ex->muzzy.npages
+    return state == EXTENT_DIRTY      ? ex->dirty.npages
+           : state == EXTENT_MUZZY    ? ex->muzzy.npages
            : state == EXTENT_RETAINED ? ex->retained.npages
                                       : ex->npages_active;
 }
@@ -197,8 +203,7 @@ static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
  * writing their addresses to out. Returns how many were taken (fewer only if the slab ran out).
  * Works a bitmap word at a time: each set bit is a free region.
  */
-static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void **out,
-                                         unsigned n) {
+static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void **out, unsigned n) {
     unsigned got = 0;
     for (unsigned w = 0; got < n && slab->nfree > 0; w++) {
         uint64_t bits = slab->bitmap[w];

@@ -4,26 +4,36 @@
  *
  *   malloc(size) -> malloc_fastpath: class lookup, pop from the thread cache
  *                   `-> malloc_slow -> alloc_slow(size, align 0, ...) [init, fills, arenas]
- *   free(ptr)    -> free_fastpath: rtree lookup, push onto the thread cache
- *                   `-> free_slow -> dalloc_slow [NULL, flushes, no-cache, invalid pointers]
+ *   free(ptr)    -> free_fastpath: rtree lookup, region-start test, tag test, push and tag
+ *                   `-> free_slow -> dalloc_slow [NULL, flushes, no-cache, invalid pointers,
+ *                                                 tagged blocks: confirm, then abort or carry on]
  *
  * The fast paths read one thread-local pointer, do no atomic read-modify-write, take no lock,
- * and have one unlikely branch each besides the table-range check.
+ * and have one unlikely branch each besides the table-range check (malloc) and the checks that
+ * the pointer is a block of ours that is not free already (free: region start, tag).
  */
 #ifndef ALLOCATOR_INTERNAL_FASTPATH_H
 #define ALLOCATOR_INTERNAL_FASTPATH_H
 
+#include "allocator/internal/heapwalk.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/tsd.h"
 
 /*
  * The calling thread's state, creating it (and initialising the allocator) when needed:
- * tsd_dead inside init or after thread exit (arena 0, no cache), NULL if init failed.
+ * tsd_dead inside init or after thread exit (arena 0, no cache), NULL if init failed. While
+ * malloc_disable holds the heap, a thread it parked waits here for malloc_enable.
  */
 static inline tsd_t *tsd_fetch(void) {
     tsd_t *tsd = tsd_get();
     if (likely(tsd_is_real(tsd)) || tsd == &tsd_dead)
         return tsd;
+    if (tsd == &tsd_disabled) {
+        tsd = heapwalk_wait();
+        /* Parked again by a newer malloc_disable: serve like a departed thread (arena locks
+         * stop it until that one ends). */
+        return tsd == &tsd_disabled ? &tsd_dead : tsd;
+    }
     switch (init_ensure()) {
     case INIT_OK:
         break;
@@ -52,27 +62,46 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
             cb->ncached = n - 1;
             cb->nrequests++;
             tsd->thread_allocated += usize;
+            block_untag(ret);
             return ret;
         }
     }
     return malloc_slow(size);
 }
 
-static ALWAYS_INLINE void free_fastpath(void *ptr) {
+/*
+ * Push ptr onto the thread cache if its class is cached with room, it starts a region of its
+ * class (which also rejects pointers with bits above the address space: they cannot pass the
+ * base test) and it is not tagged free already; then tag it. With want_binid != 0 the class
+ * must also be that one (sized frees). Returns false, having changed nothing, otherwise.
+ */
+static ALWAYS_INLINE bool free_fastpath_try(void *ptr, unsigned want_binid) {
     tsd_t *tsd = tsd_get();
-    rtree_entry_t entry = rtree_read(ptr);
-    size_t off = (size_t)rtree_entry_binid(entry) * sizeof(cache_bin_t);
+    rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
+    rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
+    uintptr_t neg_base = atomic_load_relaxed(&slot->neg_base);
+    unsigned binid = rtree_entry_binid(entry);
+    /* binid * sizeof(cache_bin_t) in one shift (tcache.h, RTREE_BINOFF_SHIFT). */
+    size_t off = (size_t)(entry >> RTREE_BINOFF_SHIFT);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
     uint32_t n = cb->ncached;
-    if (likely(n < cb->ncached_max)) {
+    if (likely((want_binid == 0 || binid == want_binid) && n < cb->ncached_max &&
+               cache_bin_region_start(cb, (uintptr_t)ptr + neg_base, entry) && !block_tagged(ptr))) {
         /* Read everything before writing, as in malloc_fastpath. */
         void **stack = cb->stack;
         uint64_t usize = cb->size;
         cb->ncached = n + 1;
         stack[n] = ptr;
         tsd->thread_deallocated += usize;
-        return;
+        block_tag(ptr);
+        return true;
     }
+    return false;
+}
+
+static ALWAYS_INLINE void free_fastpath(void *ptr) {
+    if (likely(free_fastpath_try(ptr, 0)))
+        return;
     free_slow(ptr);
 }
 

@@ -10,4 +10,12 @@
 /* Register the handlers (once, from init). */
 void fork_boot(void);
 
+/*
+ * Take every allocator lock in rank order, as before a fork, and keep them until
+ * fork_unlock_all (called by the same thread). While they are held, a fork from the holding
+ * thread leaves both parent and child holding them (see fork.c). Initialisation must be done.
+ */
+void fork_lock_all(void);
+void fork_unlock_all(void);
+
 #endif

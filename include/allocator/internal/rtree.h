@@ -4,62 +4,100 @@
  * Two levels over page numbers: a flat root of RTREE_ROOT_N slots (in .bss; untouched slots
  * cost no memory) and leaves of RTREE_LEAF_N entries mapped on demand, each leaf covering
  * 1 GiB of address space. A root slot stores the leaf's address as an offset from
- * rtree_zero_leaf, a never-written all-zero leaf in .bss, so an empty slot (0) reads as that
+ * rtree.zero_leaf, a never-written all-zero leaf in .bss, so an empty slot (0) reads as that
  * leaf and a lookup is two dependent loads with no branch.
  *
- * An entry packs: bits 0..47 the extent_t pointer (bit 0 set for a slab), bits 48..63 the
- * size-class index + 1 of an allocated extent (0 for "no allocation here": free extents and
- * unmapped pages). Slabs register every page; large and free extents their first and last page.
- * Readers are lock-free (relaxed loads: an entry is only read by a thread entitled to the
- * address it names); writers of an extent's entries hold that extent's arena lock; leaf creation
- * takes rtree_lock.
+ * A slot is two words. The entry packs: bits 6..47 the extent_t pointer (extent_t is cache-line
+ * aligned), bit 48 set for a slab, bits 56..63 the size-class index + 1 of an allocated extent
+ * (0 for "no allocation here": free extents and unmapped pages), and bits 0..5 the class's
+ * region shift (sc.h, sz_region_shift_tab), so the free fast path's rotate takes its count
+ * straight from the entry. The base is the address of the extent's first byte (its first
+ * region) for an allocated extent, 0 otherwise: the free fast path subtracts it from the pointer
+ * to test that the pointer starts a region (tcache.h, cache_bin_region_start) without touching
+ * the extent_t. Slabs register every page; large and free extents their first and last page.
+ * Readers are lock-free (relaxed loads: a slot is only read by a thread entitled to the address
+ * it names); writers of an extent's slots hold that extent's arena lock; leaf creation takes
+ * rtree_lock.
  */
 #ifndef ALLOCATOR_INTERNAL_RTREE_H
 #define ALLOCATOR_INTERNAL_RTREE_H
 
 #include "allocator/internal/mutex.h"
+#include "allocator/internal/sc.h"
 
 #define RTREE_LEAF_BITS (30 - LG_PAGE)
 #define RTREE_LEAF_N ((size_t)1 << RTREE_LEAF_BITS)
 #define RTREE_ROOT_BITS (LG_VADDR - 30)
 #define RTREE_ROOT_N ((size_t)1 << RTREE_ROOT_BITS)
-#define RTREE_SZIND_SHIFT 48
-#define RTREE_PTR_MASK (((uintptr_t)1 << RTREE_SZIND_SHIFT) - 1)
+#define RTREE_SZIND_SHIFT 56
+#define RTREE_SLAB_BIT ((uintptr_t)1 << 48)
+#define RTREE_PTR_MASK ((((uintptr_t)1 << 48) - 1) & ~(uintptr_t)63)
+_Static_assert(SC_NSIZES < 256, "the class index + 1 must fit the entry's top byte");
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef uintptr_t rtree_entry_t;
 
-extern uintptr_t rtree_root[RTREE_ROOT_N];
-extern rtree_entry_t rtree_zero_leaf[RTREE_LEAF_N];
+typedef struct rtree_slot_s {
+    rtree_entry_t entry;
+    uintptr_t neg_base; /* the base, negated: the free fast path's offset is then one add */
+} rtree_slot_t;
+
+/* One object, so that one address computation reaches both (the fast path saves a lea). */
+typedef struct rtree_s {
+    uintptr_t root[RTREE_ROOT_N];
+    rtree_slot_t zero_leaf[RTREE_LEAF_N];
+} rtree_t;
+extern rtree_t rtree HIDDEN;
 
 struct extent_s;
 
-static ALWAYS_INLINE rtree_entry_t *rtree_entry_ptr(uintptr_t addr) {
+/*
+ * The slot of addr. Address bits above LG_VADDR are ignored here: callers that may see a
+ * non-canonical pointer reject it first (rtree_addr_valid), or, as the free fast path does,
+ * check the pointer against the slot's base, which such a pointer cannot pass.
+ */
+static ALWAYS_INLINE rtree_slot_t *rtree_slot_ptr(uintptr_t addr) {
     uintptr_t key = (addr >> LG_PAGE) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
-    uintptr_t leaf = (uintptr_t)rtree_zero_leaf + atomic_load_acquire(&rtree_root[key >> RTREE_LEAF_BITS]);
-    return (rtree_entry_t *)leaf + (key & (RTREE_LEAF_N - 1));
+    char *base = (char *)&rtree;
+    uintptr_t leaf = atomic_load_acquire((uintptr_t *)base + (key >> RTREE_LEAF_BITS));
+    return (rtree_slot_t *)(base + leaf + offsetof(rtree_t, zero_leaf)) + (key & (RTREE_LEAF_N - 1));
+}
+
+/* Can addr be in the tree at all (no bits set above LG_VADDR)? */
+static ALWAYS_INLINE bool rtree_addr_valid(const void *addr) {
+    return ((uintptr_t)addr >> LG_VADDR) == 0;
 }
 
 static ALWAYS_INLINE rtree_entry_t rtree_read(const void *addr) {
-    return atomic_load_relaxed(rtree_entry_ptr((uintptr_t)addr));
+    return atomic_load_relaxed(&rtree_slot_ptr((uintptr_t)addr)->entry);
+}
+static ALWAYS_INLINE uintptr_t rtree_read_base(const void *addr) {
+    return -atomic_load_relaxed(&rtree_slot_ptr((uintptr_t)addr)->neg_base);
 }
 
 static ALWAYS_INLINE unsigned rtree_entry_binid(rtree_entry_t e) {
     return (unsigned)(e >> RTREE_SZIND_SHIFT);
 }
 static ALWAYS_INLINE struct extent_s *rtree_entry_extent(rtree_entry_t e) {
-    return (struct extent_s *)(e & RTREE_PTR_MASK & ~(uintptr_t)1);
+    return (struct extent_s *)(e & RTREE_PTR_MASK);
 }
-static ALWAYS_INLINE bool rtree_entry_slab(rtree_entry_t e) { return (e & 1) != 0; }
+static ALWAYS_INLINE bool rtree_entry_slab(rtree_entry_t e) { return (e & RTREE_SLAB_BIT) != 0; }
+/* The region shift of the entry's class (what a rotate by the entry, mod 64, shifts by). */
+static ALWAYS_INLINE unsigned rtree_entry_shift(rtree_entry_t e) { return (unsigned)(e & 63); }
 static inline rtree_entry_t rtree_entry_make(struct extent_s *e, unsigned binid, bool slab) {
-    return (uintptr_t)e | ((uintptr_t)binid << RTREE_SZIND_SHIFT) | (slab ? 1 : 0);
+    uintptr_t shift = binid == 0 ? 0 : sz_region_shift_tab[binid - 1];
+    return (uintptr_t)e | ((uintptr_t)binid << RTREE_SZIND_SHIFT) | (slab ? RTREE_SLAB_BIT : 0) |
+           shift;
 }
 
 /* Make sure leaves exist for [addr, addr+size). Returns true on failure (out of memory). */
 bool rtree_ensure(uintptr_t addr, size_t size);
-/* Write entry to the pages [addr, addr+size) step PAGE; leaves must exist. */
-void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry);
-static inline void rtree_write(uintptr_t addr, rtree_entry_t entry) {
-    atomic_store_relaxed(rtree_entry_ptr(addr), entry);
+/* Write entry and base to the pages [addr, addr+size) step PAGE; leaves must exist. */
+void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr_t base);
+static inline void rtree_write(uintptr_t addr, rtree_entry_t entry, uintptr_t base) {
+    rtree_slot_t *slot = rtree_slot_ptr(addr);
+    atomic_store_relaxed(&slot->entry, entry);
+    atomic_store_relaxed(&slot->neg_base, -base);
 }
 
 void rtree_prefork(void);

@@ -25,6 +25,7 @@
 /* Regions per slab never exceed this (the 16-byte class in a one-page slab). */
 #define SLAB_MAXREGS (PAGE / QUANTUM)
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct bin_info_s {
     size_t reg_size;
     size_t slab_size;
@@ -39,10 +40,33 @@ extern uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
  * ((index + 1) * SZ_CACHE_BIN_STRIDE, the size of tcache.h's cache_bin_t): zero, what the
  * table holds before sc_boot, selects bins[0], which is always empty.
  */
-#define SZ_CACHE_BIN_STRIDE 32
+#define SZ_CACHE_BIN_STRIDE 64
 extern uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 extern size_t sz_index2size_tab[SC_NSIZES];
 extern bin_info_t bin_infos[SC_NBINS];
+
+/*
+ * Exact division test for the free path. A class size is odd * 2^shift; mul is the inverse of
+ * odd modulo 2^64. For an offset off (any 64-bit value) from the start of an extent of that
+ * class, sz_region_ordinal(off) is off / size when size divides off, and more than
+ * UINT64_MAX / size otherwise (multiplying by the inverse undoes a multiple of odd exactly and
+ * sends anything else above that bound; the rotation brings zero low bits down and sends set
+ * ones to the top). So off starts one of an extent's n regions iff the ordinal is below n: one
+ * multiply, one rotate, one compare, whatever the pointer's upper bits hold.
+ */
+extern uint64_t sz_region_mul_tab[SC_NSIZES];
+extern uint8_t sz_region_shift_tab[SC_NSIZES];
+
+static ALWAYS_INLINE uint64_t sz_region_ordinal(uint64_t off, uint64_t mul, unsigned shift) {
+    uint64_t y = off * mul;
+    return (y >> (shift & 63)) | (y << (-shift & 63));
+}
+
+/* Regions of class ind in one extent: a slab's count for small classes, 1 for large ones. */
+static inline uint32_t sz_region_count(unsigned ind) {
+    return ind < SC_NBINS ? bin_infos[ind].nregs : 1;
+}
 
 void sc_boot(void);
 
@@ -84,12 +108,14 @@ static inline size_t sz_s2u(size_t size) {
 /*
  * Usable size for an aligned request (alignment a power of two), or 0 when impossible. Small
  * classes that are multiples of the alignment give naturally aligned regions, since slabs are
- * page aligned; anything else is large with an aligned extent. Size 0 counts as 1: rounded up
- * to the alignment it picks a class the alignment divides, where 0 would pick the 16-byte class.
+ * page aligned; anything else is large with an aligned extent. A request for 0 bytes is served
+ * as one for 1, so it too gets a distinct block with the alignment asked for (as glibc does).
  */
 static inline size_t sz_sa2u(size_t size, size_t alignment) {
+    if (size == 0)
+        size = 1;
     if (alignment <= PAGE) {
-        size_t sz = ALIGN_UP(size == 0 ? 1 : size, alignment);
+        size_t sz = ALIGN_UP(size, alignment);
         if (sz < size)
             return 0;
         if (sz <= SC_SMALL_MAXCLASS)

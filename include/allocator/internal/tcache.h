@@ -34,6 +34,22 @@
 /* What all the bins of one thread may grow beyond their base sizes, together. */
 #define TCACHE_GROW_BYTES ((size_t)512 << 10)
 
+/*
+ * A freed block's first word holds FREE_TAG while the block is free: the free fast path pushes
+ * a block only if its first word is not the tag, and writes the tag; every path that hands a
+ * block out clears it (or junks or zeroes the block). A tag seen on free is confirmed before it
+ * is reported (malloc.c, block_is_free): a live block whose first word happens to equal the tag
+ * is freed as usual. The value fits a sign-extended 32-bit immediate, so the test and the store
+ * are one instruction each.
+ */
+#define FREE_TAG ((uint64_t)(int64_t)(int32_t)0xa110cf7e)
+typedef uint64_t __attribute__((may_alias)) tag_word_t;
+
+static ALWAYS_INLINE bool block_tagged(const void *ptr) { return *(const tag_word_t *)ptr == FREE_TAG; }
+static ALWAYS_INLINE void block_tag(void *ptr) { *(tag_word_t *)ptr = FREE_TAG; }
+static ALWAYS_INLINE void block_untag(void *ptr) { *(tag_word_t *)ptr = 0; }
+
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct cache_bin_s {
     void **stack;
     uint32_t ncached;
@@ -43,9 +59,34 @@ typedef struct cache_bin_s {
     uint8_t dried;   /* ran dry since the last GC visit */
     uint8_t missed;  /* ran dry since the last overflow */
     uint64_t nrequests; /* hits and misses since the last merge into the arena */
-} cache_bin_t;
+    /*
+     * The region-start test of the class (sc.h, sz_region_ordinal; the shift comes from the
+     * radix-tree entry): a pointer at offset off from its extent's base starts a region iff the
+     * ordinal is below region_count. bins[0] has region_count 0: nothing passes.
+     */
+    uint64_t region_mul;
+    uint64_t region_count;
+} CACHE_ALIGNED cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
+/*
+ * entry >> RTREE_BINOFF_SHIFT is the class index + 1 times sizeof(cache_bin_t): the entry's bits
+ * from RTREE_BINOFF_SHIFT up to the class field are zero (rtree.h).
+ */
+#define RTREE_BINOFF_SHIFT (RTREE_SZIND_SHIFT - 6)
+_Static_assert(sizeof(cache_bin_t) == 64, "RTREE_BINOFF_SHIFT assumes 64-byte bins");
+_Static_assert((RTREE_SLAB_BIT | RTREE_PTR_MASK | 63) < ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
+               "entry bits between the slab bit and the class must be zero");
 
+/*
+ * Does offset off (a pointer minus its radix-tree slot's base; the slot holds entry) start a
+ * region of cb's class?
+ */
+static ALWAYS_INLINE bool cache_bin_region_start(const cache_bin_t *cb, uintptr_t off,
+                                                 rtree_entry_t entry) {
+    return sz_region_ordinal(off, cb->region_mul, rtree_entry_shift(entry)) < cb->region_count;
+}
+
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct tcache_s {
     cache_bin_t bins[SC_NSIZES + 1];
     unsigned nhbins; /* classes 0..nhbins-1 are cached */
@@ -53,6 +94,13 @@ typedef struct tcache_s {
     unsigned gc_ticks;
     size_t grown_bytes; /* sum over bins of (ncached_max - base size) * class size */
     arena_t *arena;     /* where fills come from */
+    /*
+     * A flush in progress: the regions it took out of a bin and has not yet returned to their
+     * arenas are flushing[0, nflushing). Both are written before each lock the flush takes, so
+     * whoever holds every lock (malloc_disable) finds each region in exactly one place.
+     */
+    void **flushing;
+    unsigned nflushing;
 } tcache_t;
 
 /* Number of classes cached for opt_tcache_max, and the stack memory a tcache needs. */
@@ -86,6 +134,8 @@ tcache_t *tcaches_get(unsigned ind);
 /* Flush, or flush and release, explicit cache ind. Return false if there is none. */
 bool tcaches_flush(unsigned ind);
 bool tcaches_destroy(unsigned ind);
+/* Call fn on every explicit cache; the caller holds tcaches_lock (through fork_lock_all). */
+void tcaches_foreach_locked(void (*fn)(tcache_t *tc, void *arg), void *arg);
 void tcaches_prefork(void);
 void tcaches_postfork_parent(void);
 void tcaches_postfork_child(void);

@@ -8,27 +8,39 @@
  *
  * A tsd_t is written only by its thread, except its list links (tsd_list_lock) and, after fork,
  * by the child's single thread.
+ *
+ * malloc_disable (heapwalk.c) stops the fast paths of every thread by pointing each live
+ * thread's tsd_tls at tsd_disabled, another empty state, through the tls_slot the thread
+ * recorded; the slow path then waits for malloc_enable. A live thread's tsd_tls is therefore
+ * written by another thread too, but only under tsd_list_lock, and the thread itself writes it
+ * under that lock whenever it joins or leaves the list.
  */
 #ifndef ALLOCATOR_INTERNAL_TSD_H
 #define ALLOCATOR_INTERNAL_TSD_H
 
 #include "allocator/internal/tcache.h"
 
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct tsd_s {
     uint64_t thread_allocated;
     uint64_t thread_deallocated;
     bool tcache_enabled;
     arena_t *arena;
     struct tsd_s *list_next, *list_prev;
+    pid_t owner_pid, owner_tid; /* the thread that made it, for tsd_reap (tsd.c) */
+    struct tsd_s **tls_slot;    /* that thread's tsd_tls, for malloc_disable */
     tcache_t tcache;
 } tsd_t;
 
 extern __thread tsd_t *tsd_tls HIDDEN __attribute__((tls_model("initial-exec")));
 extern tsd_t tsd_uninit HIDDEN;
 extern tsd_t tsd_dead HIDDEN;
+extern tsd_t tsd_disabled HIDDEN;
 
 static ALWAYS_INLINE tsd_t *tsd_get(void) { return tsd_tls; }
-static inline bool tsd_is_real(const tsd_t *tsd) { return tsd != &tsd_uninit && tsd != &tsd_dead; }
+static inline bool tsd_is_real(const tsd_t *tsd) {
+    return tsd != &tsd_uninit && tsd != &tsd_dead && tsd != &tsd_disabled;
+}
 
 /* Initialise the calling thread (the allocator must be initialised). NULL if out of memory. */
 tsd_t *tsd_init_thread(void);
@@ -39,6 +51,13 @@ void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled);
 
 /* Sum of counters over live threads, for statistics (tsd_list_lock inside). */
 void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg);
+/* The same for a caller that holds tsd_list_lock already (through fork_lock_all). */
+void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg);
+/*
+ * Has the thread that made tsd exited without our key destructor (see tsd.c)? Its state then
+ * waits for tsd_reap on the live list, and its tls_slot may name another thread's TLS.
+ */
+bool tsd_owner_gone(const tsd_t *tsd);
 
 void tsd_prefork(void);
 void tsd_postfork_parent(void);

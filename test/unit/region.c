@@ -1,0 +1,98 @@
+/*
+ * The free path's region-start test (sc.h, sz_region_ordinal; tcache.h, cache_bin_region_start):
+ * for every small class, every page of its slab and every 16-byte step (and some odd offsets) in
+ * the page, an offset passes exactly when it starts one of the slab's regions, and then the
+ * ordinal is the region's index. Offsets past the slab, before it (negative) or with bits above
+ * the address space fail; so does anything but offset 0 in a large extent, its last page included.
+ * The fast path's form, with the shift taken from a radix-tree entry and the multiplier and count
+ * from a thread cache's bin, agrees.
+ */
+#include "allocator/internal/tcache.h"
+#include "unit.h"
+
+static unsigned nbad;
+
+static void expect_region(unsigned ind, uint64_t off, bool start) {
+    uint64_t ord = sz_region_ordinal(off, sz_region_mul_tab[ind], sz_region_shift_tab[ind]);
+    bool pass = ord < sz_region_count(ind);
+    size_t size = sz_index2size(ind);
+    bool ok = pass == start && (!start || ord == off / size);
+    if (!ok && nbad++ < 10)
+        fprintf(stderr, "class %zu, offset %#llx: ordinal %#llx, expected %s\n", size,
+                (unsigned long long)off, (unsigned long long)ord,
+                start ? "a region start" : "no region start");
+    check(ok);
+}
+
+static void test_small(void) {
+    for (unsigned ind = 0; ind < SC_NBINS; ind++) {
+        const bin_info_t *info = &bin_infos[ind];
+        size_t size = info->reg_size;
+        for (size_t page = 0; page < info->slab_pages; page++) {
+            for (size_t in = 0; in < PAGE; in += QUANTUM) {
+                uint64_t off = page * PAGE + in;
+                expect_region(ind, off, off % size == 0);
+                expect_region(ind, off + 8, false);
+                expect_region(ind, off + 1, false);
+            }
+        }
+        /* Past the slab, before it, and with bits above the address space. */
+        expect_region(ind, info->slab_size, false);
+        expect_region(ind, (uint64_t)info->nregs * size, false);
+        expect_region(ind, (uint64_t)info->nregs * size * 7, false);
+        expect_region(ind, -(uint64_t)size, false);
+        expect_region(ind, -(uint64_t)QUANTUM, false);
+        for (unsigned bit = LG_VADDR; bit < 64; bit++) {
+            expect_region(ind, (uint64_t)1 << bit, false);
+            expect_region(ind, ((uint64_t)1 << bit) + size, false);
+        }
+    }
+}
+
+static void test_large(void) {
+    for (unsigned ind = SC_NBINS; ind < SC_NSIZES; ind++) {
+        size_t size = sz_index2size(ind);
+        expect_region(ind, 0, true);
+        expect_region(ind, QUANTUM, false);
+        expect_region(ind, PAGE, false);
+        expect_region(ind, size - PAGE, false); /* the last page, which the tree registers */
+        expect_region(ind, size, false);
+        expect_region(ind, -(uint64_t)PAGE, false);
+        expect_region(ind, (uint64_t)1 << 60, false);
+        if (ind < SC_NBINS + 16) {
+            for (size_t off = PAGE; off < size; off += PAGE)
+                expect_region(ind, off, false);
+        }
+    }
+}
+
+/* What free_fastpath computes: shift from the entry, multiplier and count from the bin. */
+static void test_cache_bins(void) {
+    static tcache_t tc;
+    static void *stacks[1];
+    tcache_init(&tc, NULL, stacks, false);
+    static extent_t ext __attribute__((aligned(64)));
+    uintptr_t base = (uintptr_t)0x7f1234560000;
+    for (unsigned binid = 1; binid <= SC_NSIZES; binid++) {
+        const cache_bin_t *cb = &tc.bins[binid];
+        rtree_entry_t e = rtree_entry_make(&ext, binid, binid - 1 < SC_NBINS);
+        check_eq(rtree_entry_binid(e), binid);
+        check(rtree_entry_extent(e) == &ext);
+        size_t size = sz_index2size(binid - 1);
+        check(cache_bin_region_start(cb, 0, e));
+        check(!cache_bin_region_start(cb, QUANTUM / 2, e));
+        check(cache_bin_region_start(cb, size, e) == (binid - 1 < SC_NBINS));
+        uintptr_t bad = (base | (uintptr_t)1 << 60) - base;
+        check(!cache_bin_region_start(cb, bad, e));
+    }
+    /* bins[0] (no class: unknown pointers) passes nothing. */
+    check(!cache_bin_region_start(&tc.bins[0], 0, 0));
+}
+
+int main(void) {
+    sc_boot();
+    test_small();
+    test_large();
+    test_cache_bins();
+    return unit_finish("region");
+}
