@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The allocation fuzzer's shared declarations: the operation source and decoder, the shadow
  * model of live blocks, and the per-thread executor.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
 # test/fuzz/fuzz.sh -- runs the fuzzer (tbin/fuzz/fuzz, test/fuzz/main.c) single-threaded and
 # with threads under each MALLOC_CONF variant below, splitting a wall-clock budget evenly.
 #

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The fuzzer as a libFuzzer target, for coverage-guided runs by hand (`make fuzz-libfuzzer`,
  * README.md): each input is a byte string the same decoder as the driver's (ops.c) turns into

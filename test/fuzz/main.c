@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The fuzzer's driver: runs random operations (ops.c) from a seeded PRNG in one or more threads
  * for a wall-clock budget, checking each against the shadow model (model.c), then frees what is

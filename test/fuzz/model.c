@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The fuzzer's shadow model: a record per live block (address, usable size, request,
  * alignment, contents key), kept in an ordered set by address so that a new or resized block is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The fuzzer's operations: their source (a seeded PRNG or a byte string), the decoder that
  * turns the source into operations, and the executor that runs one against the allocator and

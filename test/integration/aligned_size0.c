@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Aligned requests of size 0 (found by the fuzzer, test/fuzz): posix_memalign, aligned_alloc
  * and memalign with size 0 and an alignment from 32 to a page once returned a block of the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mallopt(M_ARENA_MAX) above the arenas chosen at start (found by the fuzzer, test/fuzz): the
  * indices past the automatic arenas belong to the oversize arena and to arenas made with

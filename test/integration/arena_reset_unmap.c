@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * arena.<i>.reset and .destroy with retain:false and no decay delay (found by the fuzzer,
  * test/fuzz). The reset walks each chunk of the arena, freeing its extents; each free ran decay,

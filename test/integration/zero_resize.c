@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * zero:true and resizing in place (found by the fuzzer, test/fuzz): every byte an allocation
  * adds must read zero, the bytes a realloc, rallocx or xallocx adds to a large block in place
