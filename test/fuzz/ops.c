@@ -771,7 +771,8 @@ static void op_xallocx(fuzz_thread_t *t, const fuzz_op_t *op) {
                     zero ? "xallocx MALLOCX_ZERO growth" : "xallocx growth with zero:true");
     resize_fill(rec, old_us, keep);
     if (got != old_us) {
-        rec->req = size < got ? size : got;
+        /* A sized free must name the class xallocx resized to; its real size always does. */
+        rec->req = got;
         rec->from = OP_XALLOCX;
     }
     model_relink(r, p, got);
