@@ -47,7 +47,8 @@ static inline arena_t *arena_get(unsigned ind) {
 unsigned arenas_limit(void);
 /*
  * Set the number of automatic arenas (mallopt M_ARENA_MAX), capped below the oversize arena and
- * any created arena so that no thread is bound to those. Returns the count set.
+ * any created arena so that no thread is bound to those. Returns the count set. Arenas past a
+ * lowered count stay automatic (never manual, so never reset or destroyed).
  */
 unsigned arenas_auto_set(unsigned n);
 /* Arena ind, created if it does not exist yet (NULL if out of memory). */
