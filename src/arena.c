@@ -46,20 +46,35 @@ static arena_t *arena_new(unsigned ind) {
     return arena;
 }
 
+static unsigned arenas_auto_top(void);
+
 unsigned arenas_limit(void) {
     unsigned n = atomic_load_acquire(&narenas_total);
-    unsigned min = arena_huge_ind != UINT_MAX ? arena_huge_ind + 1 : narenas_auto;
+    unsigned min = arena_huge_ind != UINT_MAX ? arena_huge_ind + 1 : arenas_auto_top();
     return n > min ? n : min;
+}
+
+/*
+ * The most automatic arenas there have been (written under arenas_lock, read atomically). A
+ * lower M_ARENA_MAX only stops new threads from choosing the arenas past it: they stay automatic,
+ * never reset, destroyed or reused as created arenas, and a higher limit reaches them again.
+ */
+static unsigned narenas_auto_top;
+
+static unsigned arenas_auto_top(void) {
+    unsigned top = atomic_load_relaxed(&narenas_auto_top);
+    return top > narenas_auto ? top : narenas_auto;
 }
 
 unsigned arenas_auto_set(unsigned n) {
     mutex_lock(&arenas_lock);
     /*
-     * Automatic arenas are 0..narenas_auto-1; the oversize arena and created ones come after.
-     * Raising the count past either would let arena_choose() bind threads to them.
+     * Automatic arenas are 0..top-1; the oversize arena and created ones come after. Raising
+     * the count past either would let arena_choose() bind threads to them.
      */
+    unsigned top = arenas_auto_top();
     unsigned limit = arena_huge_ind != UINT_MAX ? arena_huge_ind : ARENAS_MAX - 2;
-    for (unsigned i = narenas_auto; i < narenas_total && i < limit; i++) {
+    for (unsigned i = top; i < narenas_total && i < limit; i++) {
         if (arenas[i] != NULL)
             limit = i;
     }
@@ -67,6 +82,7 @@ unsigned arenas_auto_set(unsigned n) {
         n = limit;
     if (n < 1)
         n = 1;
+    atomic_store_relaxed(&narenas_auto_top, n > top ? n : top);
     narenas_auto = n;
     mutex_unlock(&arenas_lock);
     return n;
@@ -118,7 +134,7 @@ arena_t *arena_huge(void) {
 }
 
 static unsigned arena_first_manual(void) {
-    unsigned first = narenas_auto;
+    unsigned first = arenas_auto_top();
     if (arena_huge_ind != UINT_MAX && first <= arena_huge_ind)
         first = arena_huge_ind + 1;
     return first;
@@ -271,7 +287,9 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
     rtree_write(e->addr, entry, e->addr);
     rtree_write(e->addr + usize - PAGE, entry, e->addr);
     mutex_unlock(&arena->ex.lock);
-    if (zero && usize > old && !zeroed)
+    /* The pages gained read zero when asked, and under zero:true, which zeroes every byte
+     * when it is first allocated, resizes included. */
+    if ((zero || opt_zero) && usize > old && !zeroed)
         memset((void *)(e->addr + old), 0, usize - old);
     return false;
 }

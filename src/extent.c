@@ -654,19 +654,26 @@ static void extents_dirtied(extents_t *ex, uint64_t now) {
     }
 }
 
-void extent_dalloc(extents_t *ex, extent_t *e) {
+/*
+ * Free the active extent e into the dirty set, coalesced (e's struct stays the merged one).
+ * With tick, decay first runs as on any free, and the time it read is returned for
+ * extents_dirtied; extents_release_all passes false and runs decay once, after its walk.
+ */
+static uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick) {
     assert(e->state == EXTENT_ACTIVE);
     if (e->slab)
         rtree_write_range(e->addr, e->size, 0, 0);
     else
         extent_clear_boundaries(e);
-    uint64_t now = extents_decay_tick(ex);
+    uint64_t now = tick ? extents_decay_tick(ex) : UINT64_MAX;
     ex->npages_active -= e->size >> LG_PAGE;
     e->state = EXTENT_DIRTY;
     e->slab = false;
     extents_insert_coalesced(ex, e);
-    extents_dirtied(ex, now);
+    return now;
 }
+
+void extent_dalloc(extents_t *ex, extent_t *e) { extents_dirtied(ex, extent_dalloc_one(ex, e, true)); }
 
 bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed) {
     assert(new_size > e->size);
@@ -709,18 +716,27 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
     extents_dirtied(ex, now);
 }
 
+/*
+ * Decay runs once, after the walk: run on each free, it could purge at once (decay time 0) and,
+ * with retain:false, unmap a wholly free chunk and take it off the list being walked.
+ */
 void extents_release_all(extents_t *ex) {
+    bool freed = false;
     for (chunk_t *c = ex->chunks; c != NULL; c = c->next) {
         uintptr_t addr = c->addr, end = c->addr + c->size;
         while (addr < end) {
             rtree_entry_t entry = rtree_read((void *)addr);
             extent_t *e = rtree_entry_extent(entry);
             /* A freed extent survives coalescing as the struct of the merged free extent. */
-            if (rtree_entry_binid(entry) != 0)
-                extent_dalloc(ex, e);
+            if (rtree_entry_binid(entry) != 0) {
+                extent_dalloc_one(ex, e, false);
+                freed = true;
+            }
             addr = e->addr + e->size;
         }
     }
+    if (freed)
+        extents_dirtied(ex, extents_decay_tick(ex));
 }
 
 void extents_unmap_all(extents_t *ex) {

@@ -13,6 +13,9 @@
 #                        the binary's path as $1) when that script exists
 #   stress/NAME.c        tbin/stress/NAME, linked with liballocator.so; 300 s limit
 #   programs/NAME.sh     run with bash; 300 s limit
+#   fuzz/fuzz            test/fuzz/fuzz.sh over tbin/fuzz/fuzz, for FUZZ_CHECK_SECONDS (default
+#                        30) split over its MALLOC_CONF variants; runs beside the unit,
+#                        integration and static tests
 #
 # Unit, integration and static tests run $CHECK_JOBS at a time (make passes its -j level);
 # stress and programs tests always run one at a time, after them, so they have the machine to
@@ -295,6 +298,15 @@ for name in $(names static c); do
         enqueue "$id" "$TIMEOUT_DEFAULT" "$(sidecar_conf static "$name")" "" "$bin"
     fi
 done
+
+if selected "fuzz/fuzz"; then
+    if [ ! -x "$tbin/fuzz/fuzz" ]; then
+        record_fail "fuzz/fuzz" "0.00s" "not built: see the build errors above"
+    else
+        enqueue "fuzz/fuzz" "$TIMEOUT_DEFAULT" "" "" bash "$TOP_SRCDIR/test/fuzz/fuzz.sh" \
+            --seconds "${FUZZ_CHECK_SECONDS:-30}" --bin "$tbin/fuzz/fuzz"
+    fi
+fi
 
 run_queue "$CHECK_JOBS"
 

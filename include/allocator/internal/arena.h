@@ -48,7 +48,8 @@ static inline arena_t *arena_get(unsigned ind) {
 unsigned arenas_limit(void);
 /*
  * Set the number of automatic arenas (mallopt M_ARENA_MAX), capped below the oversize arena and
- * any created arena so that no thread is bound to those. Returns the count set.
+ * any created arena so that no thread is bound to those. Returns the count set. Arenas past a
+ * lowered count stay automatic (never manual, so never reset or destroyed).
  */
 unsigned arenas_auto_set(unsigned n);
 /* Arena ind, created if it does not exist yet (NULL if out of memory). */
@@ -75,7 +76,7 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero);
 void arena_dalloc(void *ptr, rtree_entry_t entry);
 /*
  * Resize the large allocation e in place to usable size usize (a large class). Returns true if
- * it cannot (nothing changed). New bytes are zeroed when zero is set.
+ * it cannot (nothing changed). New bytes are zeroed when zero is set, or with opt_zero.
  */
 bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero);
 /* Purge all of an arena's dirty and muzzy pages; returns the number of pages purged. */
