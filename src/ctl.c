@@ -14,10 +14,10 @@
 #include <string.h>
 
 #include "allocator.h"
+#include "allocator/internal/api.h"
 #include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
-#include "allocator/internal/fastpath.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/stats.h"
 

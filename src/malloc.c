@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * malloc: the public allocation interface. Exported functions are one line each around the
- * fast paths (fastpath.h) or the shared slow bodies here: alloc_slow() serves every allocating
+ * fast paths (api.h) or the shared slow bodies here: alloc_slow() serves every allocating
  * entry point (malloc, calloc, the aligned family, mallocx) and dalloc_slow() every freeing one.
  * The slow paths own lazy initialisation: the first call of the process initialises the
  * allocator, the first call of a thread creates its state. They also check every pointer handed
@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "allocator.h"
+#include "allocator/internal/api.h"
 #include "allocator/internal/background.h"
 #include "allocator/internal/conf.h"
-#include "allocator/internal/fastpath.h"
 #include "allocator/internal/heapwalk.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
