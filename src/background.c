@@ -15,6 +15,7 @@
 #include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/nstime.h"
+#include "allocator/internal/os.h"
 
 typedef enum { BG_STOPPED = 0, BG_RUNNING, BG_STOPPING } bg_state_t;
 
@@ -183,7 +184,7 @@ static void background_thread_reset(bg_thread_t *t) {
 
 void background_boot(void) {
     if (opt_max_background_threads == 0)
-        opt_max_background_threads = init_ncpus();
+        opt_max_background_threads = os_ncpus();
     bg_max = opt_max_background_threads;
     if (bg_max > BACKGROUND_THREADS_MAX)
         bg_max = opt_max_background_threads = BACKGROUND_THREADS_MAX;

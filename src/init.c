@@ -7,9 +7,7 @@
 
 #include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "allocator/internal/arena.h"
@@ -20,6 +18,7 @@
 #include "allocator/internal/gdb.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/nstime.h"
+#include "allocator/internal/os.h"
 #include "allocator/internal/pages.h"
 #include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
@@ -42,17 +41,6 @@ const allocator_gdb_consts_t allocator_gdb_consts = {
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_t init_owner;
 
-unsigned init_ncpus(void) {
-    cpu_set_t set;
-    long r = syscall(SYS_sched_getaffinity, 0, sizeof(set), &set);
-    if (r <= 0)
-        return 1;
-    unsigned n = 0;
-    for (size_t i = 0; i < (size_t)r && i < sizeof(set); i++)
-        n += (unsigned)__builtin_popcount(((unsigned char *)&set)[i]);
-    return n == 0 ? 1 : n;
-}
-
 static bool init_boot(void) {
     if (pages_boot()) {
         /*
@@ -74,7 +62,7 @@ static bool init_boot(void) {
         return true;
     atomic_store_release(&init_state, INIT_A0_READY);
     /* From here a recursive call from this thread is served by arena 0. */
-    unsigned n = opt_narenas != 0 ? opt_narenas : 4 * init_ncpus();
+    unsigned n = opt_narenas != 0 ? opt_narenas : 4 * os_ncpus();
     narenas_auto = n > ARENAS_MAX - 2 ? ARENAS_MAX - 2 : n;
     arena_huge_ind = opt_oversize_threshold != 0 ? narenas_auto : UINT_MAX;
     if (opt_confirm_conf)

@@ -23,6 +23,7 @@
 
 #include "allocator/internal/conf.h"
 #include "allocator/internal/init.h"
+#include "allocator/internal/os.h"
 #include "allocator/internal/tcache.h"
 
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -141,7 +142,7 @@ static void stats_print_general(emitter_t *em) {
     unsigned nhbins = tcache_nhbins();
     emitter_open(em, "arenas", NULL, false);
     emitter_u(em, "narenas", "Arenas", atomic_load_acquire(&narenas_total));
-    emitter_u(em, NULL, "CPUs", init_ncpus());
+    emitter_u(em, NULL, "CPUs", os_ncpus());
     emitter_d(em, "dirty_decay_ms", "", opt_dirty_decay_ms);
     emitter_d(em, "muzzy_decay_ms", "", opt_muzzy_decay_ms);
     emitter_u(em, "quantum", "Quantum size", QUANTUM);

@@ -5,7 +5,7 @@
  * States: UNINIT -> BOOTING (one thread, holding init_lock; arena 0 not ready) -> A0_READY
  * (same thread; arena 0 serves recursive calls made by the initialising thread itself, e.g. from
  * pthread_atfork) -> READY. Other threads block on init_lock until READY. Init reads no clock,
- * counts CPUs with sched_getaffinity (a system call, not sysconf), parses options with a
+ * counts CPUs with a system call (os.h), not sysconf, parses options with a
  * ctype-free parser, and calls no stdio and no dlsym, so it is safe inside glibc's static
  * startup and under interposers.
  */
@@ -28,8 +28,5 @@ static ALWAYS_INLINE init_result_t init_ensure(void) {
         return INIT_OK;
     return init_slow();
 }
-
-/* Number of CPUs this process may run on (affinity mask), at least 1. */
-unsigned init_ncpus(void);
 
 #endif
