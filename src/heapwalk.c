@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "allocator/internal/fork.h"
-#include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
 
@@ -160,8 +159,6 @@ static void heapwalk_quiesce(tsd_t *tsd, void *arg) {
 }
 
 void heapwalk_disable(void) {
-    if (init_ensure() != INIT_OK)
-        return;
     if (heapwalk_disabled_by_self())
         io_fatal("malloc_disable called twice without malloc_enable\n");
     pthread_mutex_lock(&heapwalk_lock);
@@ -310,7 +307,7 @@ static void heapwalk_arena(const heapwalk_visit_t *w, const arena_t *arena) {
 
 int heapwalk_iterate(uintptr_t base, size_t size, void (*fn)(uintptr_t, size_t, void *),
                      void *arg) {
-    if (fn == NULL || init_ensure() != INIT_OK) {
+    if (fn == NULL) {
         errno = EINVAL;
         return -1;
     }

@@ -16,7 +16,6 @@
 #include "allocator/internal/api.h"
 #include "allocator/internal/background.h"
 #include "allocator/internal/conf.h"
-#include "allocator/internal/heapwalk.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
@@ -540,13 +539,4 @@ EXPORT size_t nallocx(size_t size, int flags) {
     unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
     size_t usize = lg == 0 ? sz_s2u(size) : sz_sa2u(size, (size_t)1 << lg);
     return usize > (size_t)PTRDIFF_MAX ? 0 : usize;
-}
-
-/* ---- bionic's heap-walking interface ------------------------------------------------------ */
-
-EXPORT void malloc_disable(void) { heapwalk_disable(); }
-EXPORT void malloc_enable(void) { heapwalk_enable(); }
-EXPORT int malloc_iterate(uintptr_t base, size_t size,
-                          void (*callback)(uintptr_t base, size_t size, void *arg), void *arg) {
-    return heapwalk_iterate(base, size, callback, arg);
 }
