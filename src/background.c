@@ -200,7 +200,7 @@ void background_boot(void) {
 
 void background_start_slow(void) {
     /* Not before constructors (glibc's static startup), and once at a time per process. */
-    if (!atomic_load_relaxed(&nstime_ready) || atomic_load_acquire(&init_state) != INIT_READY)
+    if (!atomic_load_relaxed(&nstime_ready) || !init_ready())
         return;
     /* Busy: another thread is starting or stopping, or pthread_create's allocations came back. */
     if (!mutex_trylock(&bg_ctl_lock))

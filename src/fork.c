@@ -78,7 +78,7 @@ static void fork_child_sequence(void) {
 static bool fork_locked;
 
 static void fork_prepare(void) {
-    fork_locked = atomic_load_acquire(&init_state) == INIT_READY && !fork_held_by_self();
+    fork_locked = init_ready() && !fork_held_by_self();
     if (fork_locked)
         fork_lock_sequence();
 }
@@ -89,7 +89,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
-    if (atomic_load_acquire(&init_state) != INIT_READY)
+    if (!init_ready())
         return;
     /* Re-initialising a lock is safe whether or not the forking thread took it. */
     bool held = fork_held_by_self();

@@ -15,8 +15,8 @@
 #include "allocator.h"
 #include "allocator/internal/api.h"
 #include "allocator/internal/background.h"
+#include "allocator/internal/boot.h"
 #include "allocator/internal/conf.h"
-#include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
 
@@ -456,7 +456,7 @@ static bool mallocx_req(alloc_req_t *req, size_t size, int flags) {
     unsigned a = (unsigned)flags >> MALLOCX_ARENA_SHIFT;
     req->arena = NULL;
     if (a != 0) {
-        if (init_ensure() == INIT_ERROR || a - 1 >= arenas_limit())
+        if (init_ensure(boot_run) == INIT_ERROR || a - 1 >= arenas_limit())
             return false;
         req->arena = arena_get_or_create(a - 1);
         if (req->arena == NULL)
@@ -534,7 +534,7 @@ EXPORT void sdallocx(void *ptr, size_t size, int flags) {
 }
 
 EXPORT size_t nallocx(size_t size, int flags) {
-    if (init_ensure() == INIT_ERROR)
+    if (init_ensure(boot_run) == INIT_ERROR)
         return 0;
     unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
     size_t usize = lg == 0 ? sz_s2u(size) : sz_sa2u(size, (size_t)1 << lg);
