@@ -288,15 +288,19 @@ void background_prefork(void) {
 void background_postfork_parent(void) {
     for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++)
         mutex_unlock(&bg_threads[i].lock);
-    mutex_unlock(&bg_ctl_lock);
 }
 
+void background_postfork_parent_ctl(void) { mutex_unlock(&bg_ctl_lock); }
+
 void background_postfork_child(void) {
-    /* The threads did not follow us: forget them, and start new ones lazily if enabled. */
     for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++) {
         mutex_postfork_child(&bg_threads[i].lock);
         background_thread_reset(&bg_threads[i]);
     }
+}
+
+void background_postfork_child_ctl(void) {
+    /* The threads did not follow us: forget them, and start new ones lazily if enabled. */
     atomic_store_relaxed(&bg_nthreads, 0);
     bg_passes_retired = bg_intervals_retired = bg_span_retired = 0;
     background_arenas_unseen();
