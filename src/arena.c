@@ -371,8 +371,9 @@ void arenas_postfork_parent(void) {
         for (unsigned b = 0; b < SC_NBINS; b++)
             bin_postfork_parent(&a->bins[b]);
     }
-    mutex_unlock(&arenas_lock);
 }
+
+void arenas_postfork_parent_ctl(void) { mutex_unlock(&arenas_lock); }
 
 void arenas_postfork_child(void) {
     unsigned n = narenas_total;
@@ -385,8 +386,9 @@ void arenas_postfork_child(void) {
             bin_postfork_child(&a->bins[b]);
         a->nthreads = 0;
     }
-    mutex_postfork_child(&arenas_lock);
 }
+
+void arenas_postfork_child_ctl(void) { mutex_postfork_child(&arenas_lock); }
 
 void arenas_validate(void) {
     unsigned n = atomic_load_acquire(&narenas_total);

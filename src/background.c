@@ -15,6 +15,7 @@
 #include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/nstime.h"
+#include "allocator/internal/os.h"
 
 typedef enum { BG_STOPPED = 0, BG_RUNNING, BG_STOPPING } bg_state_t;
 
@@ -183,7 +184,7 @@ static void background_thread_reset(bg_thread_t *t) {
 
 void background_boot(void) {
     if (opt_max_background_threads == 0)
-        opt_max_background_threads = init_ncpus();
+        opt_max_background_threads = os_ncpus();
     bg_max = opt_max_background_threads;
     if (bg_max > BACKGROUND_THREADS_MAX)
         bg_max = opt_max_background_threads = BACKGROUND_THREADS_MAX;
@@ -199,7 +200,7 @@ void background_boot(void) {
 
 void background_start_slow(void) {
     /* Not before constructors (glibc's static startup), and once at a time per process. */
-    if (!atomic_load_relaxed(&nstime_ready) || atomic_load_acquire(&init_state) != INIT_READY)
+    if (!atomic_load_relaxed(&nstime_ready) || !init_ready())
         return;
     /* Busy: another thread is starting or stopping, or pthread_create's allocations came back. */
     if (!mutex_trylock(&bg_ctl_lock))
@@ -287,15 +288,19 @@ void background_prefork(void) {
 void background_postfork_parent(void) {
     for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++)
         mutex_unlock(&bg_threads[i].lock);
-    mutex_unlock(&bg_ctl_lock);
 }
 
+void background_postfork_parent_ctl(void) { mutex_unlock(&bg_ctl_lock); }
+
 void background_postfork_child(void) {
-    /* The threads did not follow us: forget them, and start new ones lazily if enabled. */
     for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++) {
         mutex_postfork_child(&bg_threads[i].lock);
         background_thread_reset(&bg_threads[i]);
     }
+}
+
+void background_postfork_child_ctl(void) {
+    /* The threads did not follow us: forget them, and start new ones lazily if enabled. */
     atomic_store_relaxed(&bg_nthreads, 0);
     bg_passes_retired = bg_intervals_retired = bg_span_retired = 0;
     background_arenas_unseen();

@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "allocator/internal/boot.h"
 #include "allocator/internal/conf.h"
-#include "allocator/internal/init.h"
 #include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
 
@@ -40,7 +40,7 @@ struct mallinfo2 {
 
 EXPORT int malloc_trim(size_t pad) {
     (void)pad;
-    if (init_ensure() != INIT_OK)
+    if (init_ensure(boot_run) != INIT_OK)
         return 0;
     tsd_t *tsd = tsd_get();
     if (tsd_is_real(tsd))
@@ -60,7 +60,7 @@ EXPORT int mallopt(int param, int value) {
     case M_ARENA_MAX:
         if (value < 1)
             return 0;
-        if (init_ensure() != INIT_OK)
+        if (init_ensure(boot_run) != INIT_OK)
             return 0;
         arenas_auto_set((unsigned)value);
         return 1;
@@ -81,7 +81,7 @@ EXPORT int mallopt(int param, int value) {
 
 static void compat_totals(stats_totals_t *t) {
     memset(t, 0, sizeof(*t));
-    if (init_ensure() == INIT_OK)
+    if (init_ensure(boot_run) == INIT_OK)
         stats_totals(t);
 }
 
@@ -114,14 +114,14 @@ EXPORT struct mallinfo mallinfo(void) {
 }
 
 EXPORT void malloc_stats(void) {
-    if (init_ensure() == INIT_OK)
+    if (init_ensure(boot_run) == INIT_OK)
         stats_print(io_write_stderr, NULL, NULL);
 }
 
 EXPORT int malloc_info(int options, FILE *fp) {
     if (options != 0)
         return EINVAL;
-    if (init_ensure() != INIT_OK)
+    if (init_ensure(boot_run) != INIT_OK)
         return -1;
     char line[512];
     fputs("<malloc version=\"allocator-" ALLOCATOR_VERSION "\">\n", fp);

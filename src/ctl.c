@@ -17,9 +17,8 @@
 #include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
-#include "allocator/internal/fastpath.h"
-#include "allocator/internal/init.h"
 #include "allocator/internal/stats.h"
+#include "allocator/internal/tsd.h"
 
 #define CTL_ARGS                                                                                   \
     const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp, size_t newlen
@@ -310,10 +309,13 @@ static const ctl_node_t opt_children[] = {
 
 /* ---- thread.* ------------------------------------------------------------------------------ */
 
-/* The caller's real thread state, or NULL (inside init, after thread exit, out of memory). */
+/*
+ * The caller's real thread state, or NULL (inside init, after thread exit, out of memory). The
+ * entry point (api_ctl.c) has fetched it, making it on the thread's first call.
+ */
 static tsd_t *ctl_tsd(void) {
-    tsd_t *tsd = tsd_fetch();
-    return tsd != NULL && tsd_is_real(tsd) ? tsd : NULL;
+    tsd_t *tsd = tsd_get();
+    return tsd_is_real(tsd) ? tsd : NULL;
 }
 
 static int thread_arena_ctl(CTL_ARGS) {
@@ -1055,8 +1057,6 @@ static const ctl_node_t *ctl_walk(const size_t *mib, size_t miblen) {
 
 int ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
               size_t newlen) {
-    if (init_ensure() != INIT_OK)
-        return EAGAIN;
     if (mib == NULL || miblen == 0 || miblen > CTL_MAX_DEPTH)
         return ENOENT;
     const ctl_node_t *node = ctl_walk(mib, miblen);
@@ -1066,8 +1066,6 @@ int ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, voi
 }
 
 int ctl_byname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
-    if (init_ensure() != INIT_OK)
-        return EAGAIN;
     size_t mib[CTL_MAX_DEPTH], depth;
     bool complete;
     const ctl_node_t *node = ctl_resolve(name, mib, CTL_MAX_DEPTH, false, &depth, &complete);
@@ -1077,8 +1075,6 @@ int ctl_byname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t
 }
 
 int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp) {
-    if (init_ensure() != INIT_OK)
-        return EAGAIN;
     if (mibp == NULL || miblenp == NULL)
         return EINVAL;
     /*
@@ -1101,19 +1097,6 @@ int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp) {
 void ctl_prefork(void) { mutex_lock(&ctl_lock); }
 void ctl_postfork_parent(void) { mutex_unlock(&ctl_lock); }
 void ctl_postfork_child(void) { mutex_postfork_child(&ctl_lock); }
-
-EXPORT int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen) {
-    return ctl_byname(name, oldp, oldlenp, newp, newlen);
-}
-
-EXPORT int mallctlnametomib(const char *name, size_t *mibp, size_t *miblenp) {
-    return ctl_nametomib(name, mibp, miblenp);
-}
-
-EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,
-                        size_t newlen) {
-    return ctl_bymib(mib, miblen, oldp, oldlenp, newp, newlen);
-}
 
 /*
  * The documentation check's view of the tree (test/unit/doc_names.c): calls cb once per leaf

@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * fork: the atfork handlers (see fork.h), and the same "every lock, in rank order" sequence for
- * malloc_disable. They run in the locking thread; the witness is told a fork is under way so it
- * accepts many locks of one rank. fork_owner (written only by the thread that holds every lock)
+ * fork: the one ordered list of the allocator's fork hooks (fork_hooks, below), and the
+ * atfork handlers and malloc_disable's "every lock" that walk it. Prefork hooks run in the
+ * list's order, which is the lock rank order (mutex.h), so taking every lock obeys the rule
+ * every other path obeys; both postfork hooks run in the reverse order, so when a child hook
+ * runs, every lock of higher rank is fresh already and the hook may take it as usual. Each
+ * module's hooks know only its own locks and state; this file knows only their order.
+ *
+ * The walks run in the locking thread; the witness is told a fork is under way so it accepts
+ * many locks of one rank. fork_owner (written only by the thread that holds every lock)
  * records who holds them between fork_lock_all and fork_unlock_all.
  */
 #include "allocator/internal/fork.h"
@@ -18,6 +24,33 @@
 #include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
 
+typedef struct fork_hook_s {
+    int rank; /* of the locks the hooks take (mutex.h); 0: outside the order */
+    void (*prefork)(void);
+    void (*postfork_parent)(void);
+    void (*postfork_child)(void);
+} fork_hook_t;
+
+/* Lowest rank first. A NULL prefork takes nothing: its child hook only renews its locks. */
+static const fork_hook_t fork_hooks[] = {
+    /* print_lock: outside the order, as a report holds it while its callback runs. */
+    {0, NULL, NULL, stats_print_postfork_child},
+    {RANK_CTL_OUTER, ctl_prefork, ctl_postfork_parent, ctl_postfork_child},
+    {RANK_BG_CTL, background_prefork_ctl, background_postfork_parent_ctl,
+     background_postfork_child_ctl},
+    {RANK_CTL, arenas_prefork_ctl, arenas_postfork_parent_ctl, arenas_postfork_child_ctl},
+    {RANK_CTL, tcaches_prefork, tcaches_postfork_parent, tcaches_postfork_child},
+    /* stats_lock, destroyed_lock: what they guard is rebuilt, or changes under ctl_lock. */
+    {RANK_CTL, NULL, NULL, stats_postfork_child},
+    {RANK_TSD_LIST, tsd_prefork, tsd_postfork_parent, tsd_postfork_child},
+    /* Every bin of every arena (RANK_BIN), then every arena's extents (RANK_EXTENTS). */
+    {RANK_BIN, arenas_prefork, arenas_postfork_parent, arenas_postfork_child},
+    {RANK_BACKGROUND, background_prefork, background_postfork_parent, background_postfork_child},
+    {RANK_RTREE, rtree_prefork, rtree_postfork_parent, rtree_postfork_child},
+    {RANK_BASE, base_prefork, base_postfork_parent, base_postfork_child},
+};
+#define FORK_NHOOKS (sizeof(fork_hooks) / sizeof(fork_hooks[0]))
+
 static pthread_t fork_owner;
 static bool fork_owned; /* fork_lock_all holds every lock, on behalf of fork_owner */
 
@@ -28,39 +61,24 @@ static bool fork_held_by_self(void) {
 static void fork_lock_sequence(void) {
     if (config_debug)
         witness_fork_begin();
-    ctl_prefork();
-    background_prefork_ctl();
-    arenas_prefork_ctl();
-    tcaches_prefork();
-    tsd_prefork();
-    arenas_prefork(); /* every bin, then every arena's extents */
-    background_prefork();
-    rtree_prefork();
-    base_prefork();
+    for (size_t i = 0; i < FORK_NHOOKS; i++) {
+        if (fork_hooks[i].prefork != NULL)
+            fork_hooks[i].prefork();
+    }
 }
 
 static void fork_unlock_sequence(void) {
-    base_postfork_parent();
-    rtree_postfork_parent();
-    tsd_postfork_parent();
-    tcaches_postfork_parent();
-    arenas_postfork_parent();
-    background_postfork_parent();
-    ctl_postfork_parent();
+    for (size_t i = FORK_NHOOKS; i-- > 0;) {
+        if (fork_hooks[i].postfork_parent != NULL)
+            fork_hooks[i].postfork_parent();
+    }
     if (config_debug)
         witness_fork_end();
 }
 
 static void fork_child_sequence(void) {
-    base_postfork_child();
-    rtree_postfork_child();
-    arenas_postfork_child();
-    background_postfork_child();
-    tsd_postfork_child();
-    tcaches_postfork_child();
-    stats_postfork_child();
-    stats_print_postfork_child();
-    ctl_postfork_child();
+    for (size_t i = FORK_NHOOKS; i-- > 0;)
+        fork_hooks[i].postfork_child();
     if (config_debug)
         witness_fork_end();
 }
@@ -78,7 +96,7 @@ static void fork_child_sequence(void) {
 static bool fork_locked;
 
 static void fork_prepare(void) {
-    fork_locked = atomic_load_acquire(&init_state) == INIT_READY && !fork_held_by_self();
+    fork_locked = init_ready() && !fork_held_by_self();
     if (fork_locked)
         fork_lock_sequence();
 }
@@ -89,7 +107,7 @@ static void fork_parent(void) {
 }
 
 static void fork_child(void) {
-    if (atomic_load_acquire(&init_state) != INIT_READY)
+    if (!init_ready())
         return;
     /* Re-initialising a lock is safe whether or not the forking thread took it. */
     bool held = fork_held_by_self();
@@ -100,7 +118,11 @@ static void fork_child(void) {
     }
 }
 
-void fork_boot(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+void fork_boot(void) {
+    for (size_t i = 1; i < FORK_NHOOKS; i++)
+        assert(fork_hooks[i - 1].rank <= fork_hooks[i].rank);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
 
 void fork_lock_all(void) {
     fork_lock_sequence();

@@ -8,15 +8,12 @@
 #include "allocator/internal/heapwalk.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "allocator/internal/fork.h"
-#include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
+#include "allocator/internal/os.h"
 #include "allocator/internal/pages.h"
 
 static pthread_mutex_t heapwalk_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -55,83 +52,6 @@ static void heapwalk_unpark(tsd_t *tsd, void *arg) {
         atomic_store_release(tsd->tls_slot, tsd);
 }
 
-/* Read a small /proc file into buf (NUL-terminated); returns its length, or -1. */
-static ssize_t heapwalk_read_proc(int tid, const char *leaf, char *buf, size_t size) {
-    char path[64];
-    io_format(path, sizeof(path), "/proc/self/task/%d/%s", tid, leaf);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    ssize_t n;
-    do {
-        n = read(fd, buf, size - 1);
-    } while (n < 0 && errno == EINTR);
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    return n;
-}
-
-static uint64_t heapwalk_parse_u64(const char *s) {
-    uint64_t v = 0;
-    while (*s >= '0' && *s <= '9')
-        v = v * 10 + (uint64_t)(*s++ - '0');
-    return v;
-}
-
-/*
- * What the kernel says of thread tid: its scheduler state letter (0 when it is gone or /proc
- * cannot say), the CPU time it has had (ns) and how often it was scheduled in, from schedstat;
- * without schedstat, CPU time from stat's utime + stime in ticks, counted as 10 ms each.
- */
-typedef struct heapwalk_probe_s {
-    char state;
-    uint64_t run_ns;
-    uint64_t slices;
-} heapwalk_probe_t;
-
-static heapwalk_probe_t heapwalk_thread_probe(int tid) {
-    heapwalk_probe_t pr = {0, 0, 0};
-    char buf[512];
-    ssize_t n = heapwalk_read_proc(tid, "stat", buf, sizeof(buf));
-    if (n <= 0)
-        return pr;
-    /* "pid (comm) S ..."; comm may hold spaces and parentheses, so find the last ')'. */
-    ssize_t close_paren = -1;
-    for (ssize_t i = 0; i < n; i++) {
-        if (buf[i] == ')')
-            close_paren = i;
-    }
-    if (close_paren < 0 || close_paren + 2 >= n)
-        return pr;
-    pr.state = buf[close_paren + 2];
-    char sched[128];
-    if (heapwalk_read_proc(tid, "schedstat", sched, sizeof(sched)) > 0) {
-        /* "run_ns wait_ns slices" */
-        const char *p = sched;
-        pr.run_ns = heapwalk_parse_u64(p);
-        for (int field = 0; field < 2 && *p != '\0'; p++) {
-            if (*p == ' ')
-                field++;
-        }
-        pr.slices = heapwalk_parse_u64(p);
-        return pr;
-    }
-    const char *p = buf + close_paren + 2;
-    for (int field = 3; field < 14 && *p != '\0'; p++) {
-        if (*p == ' ')
-            field++;
-    }
-    uint64_t ticks = heapwalk_parse_u64(p);
-    while (*p >= '0' && *p <= '9')
-        p++;
-    if (*p == ' ')
-        ticks += heapwalk_parse_u64(p + 1);
-    pr.run_ns = ticks * 10000000;
-    return pr;
-}
-
 /*
  * Wait until thread tsd cannot still be inside an allocator call it entered before its tsd_tls
  * was pointed at tsd_disabled (a fast path, or the lock-free part of a slow path: a few dozen
@@ -147,7 +67,7 @@ static void heapwalk_quiesce(tsd_t *tsd, void *arg) {
     int self = *(int *)arg;
     if (tsd->owner_tid == self || tsd->owner_tid == 0)
         return;
-    heapwalk_probe_t first = heapwalk_thread_probe(tsd->owner_tid), now = first;
+    os_thread_t first = os_thread_probe(tsd->owner_tid), now = first;
     for (unsigned waited_us = 0; waited_us < 1000000; waited_us += 50) {
         if (now.state == 0 || now.state == 'S' || now.state == 'Z' || now.state == 'X' ||
             now.run_ns >= first.run_ns + QUIESCE_RUN_NS ||
@@ -155,13 +75,11 @@ static void heapwalk_quiesce(tsd_t *tsd, void *arg) {
             return;
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
-        now = heapwalk_thread_probe(tsd->owner_tid);
+        now = os_thread_probe(tsd->owner_tid);
     }
 }
 
 void heapwalk_disable(void) {
-    if (init_ensure() != INIT_OK)
-        return;
     if (heapwalk_disabled_by_self())
         io_fatal("malloc_disable called twice without malloc_enable\n");
     pthread_mutex_lock(&heapwalk_lock);
@@ -169,7 +87,7 @@ void heapwalk_disable(void) {
     heapwalk_owner = pthread_self();
     atomic_store_release(&heapwalk_disabled, true);
     tsd_foreach_locked(heapwalk_park, NULL);
-    int self = (int)syscall(SYS_gettid);
+    int self = os_gettid();
     tsd_foreach_locked(heapwalk_quiesce, &self);
 }
 
@@ -310,7 +228,7 @@ static void heapwalk_arena(const heapwalk_visit_t *w, const arena_t *arena) {
 
 int heapwalk_iterate(uintptr_t base, size_t size, void (*fn)(uintptr_t, size_t, void *),
                      void *arg) {
-    if (fn == NULL || init_ensure() != INIT_OK) {
+    if (fn == NULL) {
         errno = EINVAL;
         return -1;
     }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * malloc: the public allocation interface. Exported functions are one line each around the
- * fast paths (fastpath.h) or the shared slow bodies here: alloc_slow() serves every allocating
+ * fast paths (api.h) or the shared slow bodies here: alloc_slow() serves every allocating
  * entry point (malloc, calloc, the aligned family, mallocx) and dalloc_slow() every freeing one.
  * The slow paths own lazy initialisation: the first call of the process initialises the
  * allocator, the first call of a thread creates its state. They also check every pointer handed
@@ -13,11 +13,10 @@
 #include <string.h>
 
 #include "allocator.h"
+#include "allocator/internal/api.h"
 #include "allocator/internal/background.h"
+#include "allocator/internal/boot.h"
 #include "allocator/internal/conf.h"
-#include "allocator/internal/fastpath.h"
-#include "allocator/internal/heapwalk.h"
-#include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
 
@@ -457,7 +456,7 @@ static bool mallocx_req(alloc_req_t *req, size_t size, int flags) {
     unsigned a = (unsigned)flags >> MALLOCX_ARENA_SHIFT;
     req->arena = NULL;
     if (a != 0) {
-        if (init_ensure() == INIT_ERROR || a - 1 >= arenas_limit())
+        if (init_ensure(boot_run) == INIT_ERROR || a - 1 >= arenas_limit())
             return false;
         req->arena = arena_get_or_create(a - 1);
         if (req->arena == NULL)
@@ -535,18 +534,9 @@ EXPORT void sdallocx(void *ptr, size_t size, int flags) {
 }
 
 EXPORT size_t nallocx(size_t size, int flags) {
-    if (init_ensure() == INIT_ERROR)
+    if (init_ensure(boot_run) == INIT_ERROR)
         return 0;
     unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
     size_t usize = lg == 0 ? sz_s2u(size) : sz_sa2u(size, (size_t)1 << lg);
     return usize > (size_t)PTRDIFF_MAX ? 0 : usize;
-}
-
-/* ---- bionic's heap-walking interface ------------------------------------------------------ */
-
-EXPORT void malloc_disable(void) { heapwalk_disable(); }
-EXPORT void malloc_enable(void) { heapwalk_enable(); }
-EXPORT int malloc_iterate(uintptr_t base, size_t size,
-                          void (*callback)(uintptr_t base, size_t size, void *arg), void *arg) {
-    return heapwalk_iterate(base, size, callback, arg);
 }

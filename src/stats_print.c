@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "allocator/internal/conf.h"
-#include "allocator/internal/init.h"
+#include "allocator/internal/os.h"
 #include "allocator/internal/tcache.h"
 
 static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -141,7 +141,7 @@ static void stats_print_general(emitter_t *em) {
     unsigned nhbins = tcache_nhbins();
     emitter_open(em, "arenas", NULL, false);
     emitter_u(em, "narenas", "Arenas", atomic_load_acquire(&narenas_total));
-    emitter_u(em, NULL, "CPUs", init_ncpus());
+    emitter_u(em, NULL, "CPUs", os_ncpus());
     emitter_d(em, "dirty_decay_ms", "", opt_dirty_decay_ms);
     emitter_d(em, "muzzy_decay_ms", "", opt_muzzy_decay_ms);
     emitter_u(em, "quantum", "Quantum size", QUANTUM);
@@ -372,8 +372,6 @@ static void stats_print_arena(emitter_t *em, const stats_flags_t *f, const char 
 }
 
 void stats_print(io_write_cb_t *cb, void *opaque, const char *opts) {
-    if (init_ensure() != INIT_OK)
-        return;
     static io_buf_t buf;
     /* Large, so static; guarded by print_lock. */
     static stats_arena_t snap;
@@ -419,11 +417,6 @@ void stats_print(io_write_cb_t *cb, void *opaque, const char *opts) {
     emitter_end(&em);
     io_buf_flush(&buf);
     pthread_mutex_unlock(&print_lock);
-}
-
-EXPORT void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
-                               const char *opts) {
-    stats_print(write_cb, cbopaque, opts);
 }
 
 /*

@@ -94,8 +94,13 @@ void arena_decay_now(arena_t *arena);
  */
 void arena_decay_tick(arena_t *arena);
 
-/* Fork: arenas_prefork_ctl takes arenas_lock; arenas_prefork every bin, then every extents. */
+/*
+ * Fork: the _ctl hooks take, release and renew arenas_lock; the others every bin, then every
+ * extents (released in the reverse order; the child also forgets every arena's thread count).
+ */
 void arenas_prefork_ctl(void);
+void arenas_postfork_parent_ctl(void);
+void arenas_postfork_child_ctl(void);
 void arenas_prefork(void);
 void arenas_postfork_parent(void);
 void arenas_postfork_child(void);

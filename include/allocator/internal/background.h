@@ -50,7 +50,10 @@ typedef struct background_stats_s {
 } background_stats_t;
 void background_stats_get(background_stats_t *out);
 
+/* Fork: the _ctl hooks bg_ctl_lock (the child forgets the threads), the others the sleep locks. */
 void background_prefork_ctl(void);
+void background_postfork_parent_ctl(void);
+void background_postfork_child_ctl(void);
 void background_prefork(void);
 void background_postfork_parent(void);
 void background_postfork_child(void);

@@ -12,6 +12,10 @@
 
 #define CTL_MAX_DEPTH 8
 
+/*
+ * mallctl, mallctlnametomib and mallctlbymib (api_ctl.c calls them once the allocator is
+ * initialised and the calling thread's state is made).
+ */
 int ctl_byname(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen);
 int ctl_nametomib(const char *name, size_t *mibp, size_t *miblenp);
 int ctl_bymib(const size_t *mib, size_t miblen, void *oldp, size_t *oldlenp, void *newp,

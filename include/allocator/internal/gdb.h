@@ -14,7 +14,7 @@
  * the script does not read needs neither (it finds fields by name).
  *
  * Both objects are hidden (not in the dynamic symbol table); gdb finds them through the debug
- * information. They are defined in init.c, which every program using the library links, static
+ * information. They are defined in boot.c, which every program using the library links, static
  * programs included.
  */
 #ifndef ALLOCATOR_INTERNAL_GDB_H

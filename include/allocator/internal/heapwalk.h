@@ -20,6 +20,7 @@
 
 #include "allocator/internal/tsd.h"
 
+/* malloc_disable, malloc_enable, malloc_iterate (the allocator must be initialised). */
 void heapwalk_disable(void);
 void heapwalk_enable(void);
 int heapwalk_iterate(uintptr_t base, size_t size, void (*fn)(uintptr_t base, size_t size, void *arg),

@@ -13,7 +13,7 @@
 #include "allocator/internal/stats.h"
 
 /*
- * Print the report; cb NULL means malloc_message or standard error. opts holds jemalloc 5's
+ * Print the report (the allocator must be initialised); cb NULL means malloc_message or standard error. opts holds jemalloc 5's
  * letters: J JSON; g no constants (version, build, options); m no merged arena; d no destroyed
  * arenas; a no per-arena sections; b no bins; l no large classes; x no mutex counters; e no free
  * extents; h no HPA (there is none). Other characters are ignored.

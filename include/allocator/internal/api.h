@@ -16,8 +16,8 @@
 #ifndef ALLOCATOR_INTERNAL_FASTPATH_H
 #define ALLOCATOR_INTERNAL_FASTPATH_H
 
+#include "allocator/internal/boot.h"
 #include "allocator/internal/heapwalk.h"
-#include "allocator/internal/init.h"
 #include "allocator/internal/tsd.h"
 
 /*
@@ -35,7 +35,7 @@ static inline tsd_t *tsd_fetch(void) {
          * stop it until that one ends). */
         return tsd == &tsd_disabled ? &tsd_dead : tsd;
     }
-    switch (init_ensure()) {
+    switch (init_ensure(boot_run)) {
     case INIT_OK:
         break;
     case INIT_RECURSIVE:
