@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "allocator/internal/extent.h"
+#include "allocator/internal/purge.h"
 #include "allocator/internal/pages.h"
 #include "unit.h"
 

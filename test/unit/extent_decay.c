@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 
 #include "allocator/internal/extent.h"
+#include "allocator/internal/purge.h"
 #include "allocator/internal/nstime.h"
 #include "allocator/internal/pages.h"
 #include "unit.h"

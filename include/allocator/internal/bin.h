@@ -9,6 +9,7 @@
 #define ALLOCATOR_INTERNAL_BIN_H
 
 #include "allocator/internal/extent.h"
+#include "allocator/internal/purge.h"
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct bin_stats_s {
