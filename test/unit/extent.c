@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "allocator/internal/extent.h"
-#include "allocator/internal/purge.h"
 #include "allocator/internal/pages.h"
+#include "allocator/internal/purge.h"
 #include "unit.h"
 
 static extents_t ex;
