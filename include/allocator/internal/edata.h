@@ -12,8 +12,9 @@
  * Descriptors come from base and are recycled through their arena's page allocator (extent.h),
  * never freed. Every field of a free extent is guarded by its arena's extents_t.lock; an active
  * extent's fields are fixed while it is active, except a slab's bitmap and nfree, which its
- * bin's lock guards. This header is only the layout and the slab bitmap's accessors: the sets
- * (eset.h), the address map (emap.h) and the page allocator (extent.h) build on it.
+ * bin's lock guards. This header is only the layout: the slab bitmap's operations are in
+ * slab.h, and the sets (eset.h), the address map (emap.h) and the page allocator (extent.h)
+ * build on it.
  */
 #ifndef ALLOCATOR_INTERNAL_EDATA_H
 #define ALLOCATOR_INTERNAL_EDATA_H
@@ -52,54 +53,5 @@ typedef struct extent_s {
 
 /* The address of the extent's last page (where its end boundary is registered). */
 static inline uintptr_t extent_last_page(const extent_t *e) { return e->addr + e->size - PAGE; }
-
-/* Slab bitmap helpers (bin lock held). */
-static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
-    for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++) {
-        unsigned lo = w * 64;
-        if (nregs >= lo + 64)
-            slab->bitmap[w] = ~(uint64_t)0;
-        else if (nregs > lo)
-            slab->bitmap[w] = ((uint64_t)1 << (nregs - lo)) - 1;
-        else
-            slab->bitmap[w] = 0;
-    }
-    slab->nfree = nregs;
-}
-
-/*
- * Take up to n free regions of reg_size bytes, lowest address first, marking them used and
- * writing their addresses to out. Returns how many were taken (fewer only if the slab ran out).
- * Works a bitmap word at a time: each set bit is a free region.
- */
-static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void **out, unsigned n) {
-    unsigned got = 0;
-    for (unsigned w = 0; got < n && slab->nfree > 0; w++) {
-        uint64_t bits = slab->bitmap[w];
-        if (bits == 0)
-            continue;
-        uintptr_t base = slab->addr + (size_t)w * 64 * reg_size;
-        unsigned took = 0;
-        do {
-            unsigned bit = (unsigned)__builtin_ctzll(bits);
-            bits &= bits - 1;
-            out[got + took++] = (void *)(base + (size_t)bit * reg_size);
-        } while (bits != 0 && got + took < n);
-        slab->bitmap[w] = bits;
-        slab->nfree -= took;
-        got += took;
-    }
-    return got;
-}
-
-/* Mark region ind free. Returns true if it already was (a double free). */
-static inline bool slab_bitmap_give(extent_t *slab, unsigned ind) {
-    uint64_t mask = (uint64_t)1 << (ind & 63);
-    if (slab->bitmap[ind >> 6] & mask)
-        return true;
-    slab->bitmap[ind >> 6] |= mask;
-    slab->nfree++;
-    return false;
-}
 
 #endif
