@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "allocator/internal/base.h"
+#include "allocator/internal/chunk.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/nstime.h"
@@ -212,9 +213,7 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) 
         return NULL;
     }
     e->szind = (uint16_t)szind;
-    rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
-    rtree_write(e->addr, entry, e->addr);
-    rtree_write(e->addr + e->size - PAGE, entry, e->addr);
+    emap_register_large(e, szind);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->nmalloc++;
     ls->nrequests++;
@@ -272,7 +271,7 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
         }
     }
     if (usize > old)
-        rtree_write(old_last, 0, 0);
+        emap_clear_page(old_last);
     large_stats_t *ls = &arena->lstats[e->szind - SC_NBINS];
     ls->ndalloc++;
     ls->curlextents--;
@@ -283,9 +282,7 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
     arena->large_allocated += usize;
     arena->large_allocated -= old;
     e->szind = (uint16_t)szind;
-    rtree_entry_t entry = rtree_entry_make(e, szind + 1, false);
-    rtree_write(e->addr, entry, e->addr);
-    rtree_write(e->addr + usize - PAGE, entry, e->addr);
+    emap_register_large(e, szind);
     mutex_unlock(&arena->ex.lock);
     /* The pages gained read zero when asked, and under zero:true, which zeroes every byte
      * when it is first allocated, resizes included. */

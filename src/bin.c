@@ -55,8 +55,7 @@ static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
         slab->slab = true;
         slab->szind = (uint16_t)binind;
         slab_bitmap_init(slab, info->nregs);
-        rtree_write_range(slab->addr, slab->size, rtree_entry_make(slab, binind + 1, true),
-                          slab->addr);
+        emap_register_slab(slab, binind);
     }
     mutex_unlock(&ex->lock);
     if (slab != NULL) {

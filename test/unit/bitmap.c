@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* Slab bitmaps: taking returns the lowest free region, give detects double frees. */
-#include "allocator/internal/extent.h"
+#include "allocator/internal/slab.h"
 #include "unit.h"
 
 /* The index of the next region slab_regions_take hands out (address 0, 1-byte regions). */

@@ -7,6 +7,7 @@
 
 #include "allocator/internal/extent.h"
 #include "allocator/internal/pages.h"
+#include "allocator/internal/purge.h"
 #include "unit.h"
 
 static extents_t ex;

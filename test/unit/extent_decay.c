@@ -14,6 +14,7 @@
 #include "allocator/internal/extent.h"
 #include "allocator/internal/nstime.h"
 #include "allocator/internal/pages.h"
+#include "allocator/internal/purge.h"
 #include "unit.h"
 
 #define MS 1000000ull

@@ -9,6 +9,8 @@
 #define ALLOCATOR_INTERNAL_BIN_H
 
 #include "allocator/internal/extent.h"
+#include "allocator/internal/purge.h"
+#include "allocator/internal/slab.h"
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct bin_stats_s {
@@ -35,7 +37,8 @@ void bin_init(bin_t *bin);
 
 /*
  * Fill out[0..n) with regions of class binind, taking new slabs from ex. Returns how many were
- * had (fewer only when memory ran out). nrequests is added to the bin's request count. Takes bin->lock, and ex->lock for new slabs.
+ * had (fewer only when memory ran out). nrequests is added to the bin's request count. Takes
+ * bin->lock, and ex->lock for new slabs.
  */
 unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
                          uint64_t nrequests);

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * chunk: where an arena's pages come from and go back to. A chunk is one mapping obtained from
+ * the arena's memory source (extent_hooks_t, jemalloc 5's layout; the default maps through
+ * pages.c), at least CHUNK bytes and CHUNK-aligned unless the source cannot split. Chunks are
+ * recorded in extents_t.chunks for their whole life and are never split or merged by the source;
+ * extents are carved from them. Everything here runs with extents_t.lock held, and so do the
+ * hooks it calls.
+ */
+#ifndef ALLOCATOR_INTERNAL_CHUNK_H
+#define ALLOCATOR_INTERNAL_CHUNK_H
+
+#include "allocator/internal/extent.h"
+
+/* The default memory source: mmap through pages (what arenas use unless told otherwise). */
+extern extent_hooks_t extent_hooks_default;
+
+/* Would ex's source refuse splitting [addr, addr + size) at size_a? (The default never does.) */
+bool chunk_split_refused(extents_t *ex, uintptr_t addr, size_t size, size_t size_a);
+/* Would ex's source refuse merging [a, a + size_a) with the size_b bytes after it? */
+bool chunk_merge_refused(extents_t *ex, uintptr_t a, size_t size_a, size_t size_b);
+/*
+ * Map a new chunk for size bytes at alignment align and record it; returns its one free extent,
+ * in no set and not registered (NULL: no memory).
+ */
+extent_t *chunk_grow(extents_t *ex, size_t size, size_t align);
+/*
+ * Unmap the chunk that is exactly the free extent e (in no set, boundaries cleared). Returns
+ * false, changing nothing, if the source refused; the caller then keeps e.
+ */
+bool chunk_release(extents_t *ex, extent_t *e);
+/* Return every chunk to the memory source and forget them (arena destroy). No extent is active. */
+void extents_unmap_all(extents_t *ex);
+
+#endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * edata: the extent descriptor (jemalloc's name for it), a run of pages and what it holds.
+ *
+ * An extent_t describes [addr, addr + size) inside one chunk. Its state is one of
+ *   ACTIVE    a slab or a large allocation;
+ *   DIRTY     free, pages resident with old contents;
+ *   MUZZY     free, handed to the kernel with MADV_FREE: it may take the pages (they then read
+ *             as zero) or leave them resident with old contents;
+ *   RETAINED  free address space whose pages are not resident and read as zero (fresh from
+ *             mmap, or purged with MADV_DONTNEED), kept for reuse instead of munmap.
+ * Descriptors come from base and are recycled through their arena's page allocator (extent.h),
+ * never freed. Every field of a free extent is guarded by its arena's extents_t.lock; an active
+ * extent's fields are fixed while it is active, except a slab's bitmap and nfree, which its
+ * bin's lock guards. This header is only the layout: the slab bitmap's operations are in
+ * slab.h, and the sets (eset.h), the address map (emap.h) and the page allocator (extent.h)
+ * build on it.
+ */
+#ifndef ALLOCATOR_INTERNAL_EDATA_H
+#define ALLOCATOR_INTERNAL_EDATA_H
+
+#include "allocator/internal/sc.h"
+
+typedef enum {
+    EXTENT_ACTIVE = 0,
+    EXTENT_DIRTY = 1,
+    EXTENT_MUZZY = 2,
+    EXTENT_RETAINED = 3
+} extent_state_t;
+
+#define SLAB_BITMAP_WORDS ((SLAB_MAXREGS + 63) / 64)
+
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
+typedef struct extent_s {
+    /*
+     * What a slab free touches comes first, in one cache line with 4 KiB pages: the address,
+     * the owning arena and the bitmap (bin lock). A set bit is a free region.
+     */
+    uintptr_t addr;
+    unsigned arena_ind;
+    uint32_t nfree;
+    uint64_t bitmap[SLAB_BITMAP_WORDS];
+    uint16_t szind; /* size class while active */
+    uint8_t state;  /* extent_state_t */
+    bool slab;
+    size_t size;
+    uintptr_t chunk_addr; /* the chunk holding this extent, for merge bounds */
+    size_t chunk_size;
+    struct extent_s *next, *prev;         /* eset bin list, or a bin's slab lists */
+    struct extent_s *lru_next, *lru_prev; /* eset LRU list */
+    uint64_t serial;                      /* allocation order, for address-ordered reuse */
+} CACHE_ALIGNED extent_t;
+
+/* The address of the extent's last page (where its end boundary is registered). */
+static inline uintptr_t extent_last_page(const extent_t *e) { return e->addr + e->size - PAGE; }
+
+#endif

@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * bin: a fill takes regions lowest address first, from the current slab, then the non-full
+ * slabs, then new slabs, and counts them; every page of a new slab is registered in the address
+ * map; a full slab that gets a region back joins the non-full list and is reused; an emptied slab
+ * goes back to the page allocator unless it is the current one; a batch free returns what is
+ * its arena's and keeps the rest in order; a double free and a pointer inside a region abort
+ * with the address.
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "allocator/internal/bin.h"
+#include "allocator/internal/pages.h"
+#include "unit.h"
+
+static extents_t ex, ex_other;
+static bin_t bin;
+
+static bool on_nonfull(const extent_t *slab) {
+    for (const extent_t *s = bin.nonfull; s != NULL; s = s->next) {
+        if (s == slab)
+            return true;
+    }
+    return false;
+}
+
+static extent_t *slab_of(const void *p) { return rtree_entry_extent(rtree_read(p)); }
+
+static bool region_free(const void *p, const bin_info_t *info) {
+    const extent_t *slab = slab_of(p);
+    unsigned ind = (unsigned)(((uintptr_t)p - slab->addr) / info->reg_size);
+    return (slab->bitmap[ind / 64] >> (ind % 64)) & 1;
+}
+
+/* Run fn(arg) in a child with stderr captured; true if it died of SIGABRT saying want. */
+static bool aborts_with(void (*fn)(void *), void *arg, const char *want) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return false;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[512];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof(buf) - 1 && (r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(fds[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return false;
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT || strstr(buf, want) == NULL) {
+        fprintf(stderr, "child status %d, said: %s\n", status, buf);
+        return false;
+    }
+    return true;
+}
+
+static unsigned g_binind;
+
+static void free_twice(void *p) {
+    mutex_lock(&bin.lock);
+    bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), p);
+    bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), p);
+    mutex_unlock(&bin.lock);
+}
+
+static void free_interior(void *p) {
+    mutex_lock(&bin.lock);
+    bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), (char *)p + 16);
+    mutex_unlock(&bin.lock);
+}
+
+int main(void) {
+    pages_boot();
+    sc_boot();
+    extents_init(&ex, 7, -1, -1, true);
+    extents_init(&ex_other, 8, -1, -1, true);
+    bin_init(&bin);
+    unsigned binind = g_binind = sz_size2index(64);
+    const bin_info_t *info = &bin_infos[binind];
+    unsigned nregs = info->nregs;
+    check(nregs >= 16);
+
+    /* A fill of more than a slab: the first slab whole, then the start of a second. */
+    unsigned n = nregs + 10;
+    void **out = calloc(2 * (size_t)nregs + 16, sizeof(void *));
+    check_eq(bin_alloc_batch(&bin, binind, &ex, out, n, 3), n);
+    extent_t *s1 = slab_of(out[0]), *s2 = slab_of(out[nregs]);
+    check(s1 != s2);
+    for (unsigned i = 0; i < n; i++) {
+        extent_t *s = i < nregs ? s1 : s2;
+        uintptr_t want = s->addr + (i < nregs ? i : i - nregs) * info->reg_size;
+        check_eq((uintptr_t)out[i], want);
+        rtree_entry_t entry = rtree_read(out[i]);
+        check(rtree_entry_slab(entry));
+        check_eq(rtree_entry_binid(entry), binind + 1);
+        check_eq(rtree_read_base(out[i]), s->addr);
+    }
+    /* Every page of a slab is registered, not only its boundaries. */
+    for (uintptr_t a = s1->addr; a < s1->addr + s1->size; a += PAGE)
+        check(slab_of((void *)a) == s1 && rtree_read_base((void *)a) == s1->addr);
+    check_eq(s1->nfree, 0);
+    check_eq(s2->nfree, nregs - 10);
+    check_eq(s1->arena_ind, 7);
+    check(bin.slabcur == s2);
+    check(bin.nonfull == NULL);
+    check_eq(bin.stats.nmalloc, n);
+    check_eq(bin.stats.curregs, n);
+    check_eq(bin.stats.nfills, 1);
+    check_eq(bin.stats.nrequests, 3);
+    check_eq(bin.stats.nslabs, 2);
+    check_eq(bin.stats.curslabs, 2);
+    check_eq(bin.stats.nreslabs, 0);
+    check_eq(ex.npages_active, 2 * (info->slab_size >> LG_PAGE));
+
+    /* A region back in the full slab: it becomes non-full, and is used once slabcur runs out. */
+    mutex_lock(&bin.lock);
+    bin_dalloc_locked(&bin, binind, &ex, s1, out[5]);
+    bin_validate(&bin, binind);
+    mutex_unlock(&bin.lock);
+    check(region_free(out[5], info));
+    check(on_nonfull(s1));
+    check_eq(bin.stats.ndalloc, 1);
+    check_eq(bin.stats.curregs, n - 1);
+    void **more = out + n;
+    check_eq(bin_alloc_batch(&bin, binind, &ex, more, nregs - 10 + 1, 0), nregs - 10 + 1);
+    check(more[nregs - 10] == out[5]);
+    check(slab_of(more[0]) == s2);
+    check_eq(bin.stats.nreslabs, 1);
+    check(bin.slabcur == s1);
+    check(!on_nonfull(s1));
+    check_eq(bin.stats.nslabs, 2);
+
+    /* s2 (not current) emptied: it goes back to the page allocator and leaves the map. */
+    uintptr_t s2_addr = s2->addr;
+    size_t s2_size = s2->size;
+    mutex_lock(&bin.lock);
+    for (unsigned i = nregs; i < n; i++)
+        bin_dalloc_locked(&bin, binind, &ex, s2, out[i]);
+    check(on_nonfull(s2));
+    for (unsigned i = 0; i < nregs - 10; i++)
+        bin_dalloc_locked(&bin, binind, &ex, s2, more[i]);
+    bin_validate(&bin, binind);
+    mutex_unlock(&bin.lock);
+    check(!on_nonfull(s2));
+    check_eq(bin.stats.curslabs, 1);
+    check_eq(ex.npages_active, info->slab_size >> LG_PAGE);
+    for (uintptr_t a = s2_addr; a < s2_addr + s2_size; a += PAGE) {
+        check_eq(rtree_entry_binid(rtree_read((void *)a)), 0);
+        check_eq(rtree_read_base((void *)a), 0);
+    }
+
+    /* The current slab emptied stays: no slab churn for a bin that drains and refills. */
+    mutex_lock(&bin.lock);
+    for (unsigned i = 0; i < nregs; i++) {
+        if (i != 5)
+            bin_dalloc_locked(&bin, binind, &ex, s1, out[i]);
+    }
+    bin_dalloc_locked(&bin, binind, &ex, s1, more[nregs - 10]);
+    mutex_unlock(&bin.lock);
+    check(bin.slabcur == s1);
+    check_eq(s1->nfree, nregs);
+    check_eq(bin.stats.curslabs, 1);
+    check_eq(bin.stats.curregs, 0);
+    check_eq(bin.stats.ndalloc, bin.stats.nmalloc);
+    check(slab_of(out[0]) == s1 && rtree_entry_slab(rtree_read(out[0])));
+
+    /*
+     * A batch free with regions of two arenas' slabs (the same class): ours go back, the
+     * others are kept, moved to the front in their order.
+     */
+    void *mine[4], *theirs[4];
+    check_eq(bin_alloc_batch(&bin, binind, &ex, mine, 4, 0), 4);
+    bin_t bin_other;
+    bin_init(&bin_other);
+    check_eq(bin_alloc_batch(&bin_other, binind, &ex_other, theirs, 4, 0), 4);
+    check_eq(slab_of(theirs[0])->arena_ind, 8);
+    void *ptrs[8] = {theirs[0], mine[0],   mine[1],   theirs[1],
+                     mine[2],   theirs[2], theirs[3], mine[3]};
+    rtree_entry_t ents[8];
+    for (int i = 0; i < 8; i++)
+        ents[i] = rtree_read(ptrs[i]);
+    uint64_t ndalloc = bin.stats.ndalloc;
+    mutex_lock(&bin.lock);
+    check_eq(bin_dalloc_batch(&bin, binind, &ex, ptrs, ents, 8), 4);
+    mutex_unlock(&bin.lock);
+    for (int i = 0; i < 4; i++) {
+        check(ptrs[i] == theirs[i]);
+        check(ents[i] == rtree_read(theirs[i]));
+        check(region_free(mine[i], info));
+        check(!region_free(theirs[i], info));
+    }
+    check_eq(bin.stats.ndalloc, ndalloc + 4);
+    check_eq(bin_other.stats.curregs, 4);
+
+    /* Misuse is caught by the bitmap and the region arithmetic, and names the address. */
+    void *victim;
+    check_eq(bin_alloc_batch(&bin, binind, &ex, &victim, 1, 0), 1);
+    char want[64];
+    snprintf(want, sizeof(want), "free(%p): double free", victim);
+    check(aborts_with(free_twice, victim, want));
+    snprintf(want, sizeof(want), "free(%p): not the start", (void *)((char *)victim + 16));
+    check(aborts_with(free_interior, victim, want));
+    check(!region_free(victim, info)); /* the children changed nothing here */
+
+    free(out);
+    return unit_finish("bin");
+}

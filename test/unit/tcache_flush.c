@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Thread-cache flush: a flush returns the oldest regions and keeps the newest, in order, at the
+ * bottom of the bin; a batch holding regions of two arenas returns each to its own arena's bin
+ * (one lock pass per arena, counted as one flush each); the cache's request count goes to the
+ * thread's own arena and nowhere else; large cached classes go back the same way; and no flush
+ * is left published (tcache_t.flushing) once it is done.
+ */
+#include "allocator.h"
+#include "allocator/internal/tcache.h"
+#include "allocator/internal/tsd.h"
+#include "unit.h"
+
+#define N 16
+
+static extent_t *slab_of(const void *p) { return rtree_entry_extent(rtree_read(p)); }
+
+static bool region_free(const void *p) {
+    const extent_t *slab = slab_of(p);
+    const bin_info_t *info = &bin_infos[slab->szind];
+    unsigned ind = (unsigned)(((uintptr_t)p - slab->addr) / info->reg_size);
+    return (slab->bitmap[ind / 64] >> (ind % 64)) & 1;
+}
+
+static unsigned count_in(void *const *p, unsigned from, unsigned to, unsigned arena_ind) {
+    unsigned n = 0;
+    for (unsigned i = from; i < to; i++)
+        n += slab_of(p[i])->arena_ind == arena_ind;
+    return n;
+}
+
+int main(void) {
+    free(malloc(1)); /* initialise the allocator and this thread's cache */
+    tsd_t *tsd = tsd_get();
+    check(tsd_is_real(tsd));
+    tcache_t *tc = &tsd->tcache;
+    arena_t *a = tc->arena;
+    unsigned b_ind;
+    size_t sz = sizeof(b_ind);
+    check_eq(mallctl("arenas.create", &b_ind, &sz, NULL, 0), 0);
+    arena_t *b = arena_get(b_ind);
+    check(a != NULL && b != NULL && a != b);
+
+    unsigned ind = sz_size2index(96);
+    unsigned bi = ind + 1;
+    cache_bin_t *cb = &tc->bins[bi];
+    check(cb->ncached_max >= N);
+    tcache_flush_bin(tc, bi, 0);
+    check_eq(cb->ncached, 0);
+
+    /*
+     * Regions of both arenas, freed into this thread's cache in the order A A B A B B A B ...:
+     * the oldest twelve are flushed, the newest four (B A B A) kept.
+     */
+    static const char pattern[N + 1] = "AABABBABBAABBABA";
+    void *p[N];
+    for (unsigned i = 0; i < N; i++) {
+        unsigned ai = pattern[i] == 'A' ? a->ind : b_ind;
+        p[i] = mallocx(96, MALLOCX_ARENA(ai) | MALLOCX_TCACHE_NONE);
+        check(p[i] != NULL);
+        check_eq(slab_of(p[i])->arena_ind, ai);
+    }
+    for (unsigned i = 0; i < N; i++)
+        free(p[i]);
+    check_eq(cb->ncached, N);
+    for (unsigned i = 0; i < N; i++)
+        check(!region_free(p[i])); /* in the cache, not in a slab */
+
+    bin_stats_t sa = a->bins[ind].stats, sb = b->bins[ind].stats;
+    unsigned fa = count_in(p, 0, 12, a->ind), fb = count_in(p, 0, 12, b_ind);
+    check(fa > 0 && fb > 0 && fa + fb == 12);
+    cb->nrequests = 5;
+    tcache_flush_bin(tc, bi, 4);
+    check_eq(cb->ncached, 4);
+    for (unsigned i = 0; i < 4; i++)
+        check(cb->stack[i] == p[12 + i]);
+    for (unsigned i = 0; i < N; i++)
+        check(region_free(p[i]) == (i < 12));
+    check_eq(a->bins[ind].stats.ndalloc, sa.ndalloc + fa);
+    check_eq(b->bins[ind].stats.ndalloc, sb.ndalloc + fb);
+    check_eq(a->bins[ind].stats.curregs, sa.curregs - fa);
+    check_eq(b->bins[ind].stats.curregs, sb.curregs - fb);
+    check_eq(a->bins[ind].stats.nflushes, sa.nflushes + 1);
+    check_eq(b->bins[ind].stats.nflushes, sb.nflushes + 1);
+    check_eq(a->bins[ind].stats.nrequests, sa.nrequests + 5);
+    check_eq(b->bins[ind].stats.nrequests, sb.nrequests);
+    check_eq(cb->nrequests, 0);
+    check_eq(tc->nflushing, 0);
+
+    /* The rest, the other arena's region first: the requests still go to the thread's arena. */
+    check_eq(slab_of(p[12])->arena_ind, b_ind);
+    sa = a->bins[ind].stats, sb = b->bins[ind].stats;
+    cb->nrequests = 7;
+    tcache_flush_bin(tc, bi, 0);
+    check_eq(cb->ncached, 0);
+    for (unsigned i = 12; i < N; i++)
+        check(region_free(p[i]));
+    check_eq(a->bins[ind].stats.ndalloc, sa.ndalloc + 2);
+    check_eq(b->bins[ind].stats.ndalloc, sb.ndalloc + 2);
+    check_eq(a->bins[ind].stats.nrequests, sa.nrequests + 7);
+    check_eq(b->bins[ind].stats.nrequests, sb.nrequests);
+    check_eq(tc->nflushing, 0);
+
+    /* Only the other arena's regions: its bin takes them, and not this cache's requests. */
+    void *q[3];
+    for (unsigned i = 0; i < 3; i++)
+        q[i] = mallocx(96, MALLOCX_ARENA(b_ind) | MALLOCX_TCACHE_NONE);
+    for (unsigned i = 0; i < 3; i++)
+        free(q[i]);
+    sa = a->bins[ind].stats, sb = b->bins[ind].stats;
+    cb->nrequests = 9;
+    tcache_flush_bin(tc, bi, 0);
+    check_eq(b->bins[ind].stats.ndalloc, sb.ndalloc + 3);
+    check_eq(b->bins[ind].stats.nflushes, sb.nflushes + 1);
+    check_eq(b->bins[ind].stats.nrequests, sb.nrequests);
+    check_eq(a->bins[ind].stats.nflushes, sa.nflushes);
+    check_eq(a->bins[ind].stats.nrequests, sa.nrequests);
+    check_eq(cb->nrequests, 9);
+    check_eq(tc->nflushing, 0);
+
+    /* A cached large class: each block goes back to its own arena's large statistics. */
+    unsigned lind = sz_size2index(4 * PAGE);
+    check(lind >= SC_NBINS);
+    if (lind < tc->nhbins) {
+        cache_bin_t *lb = &tc->bins[lind + 1];
+        tcache_flush_bin(tc, lind + 1, 0);
+        void *la = mallocx(4 * PAGE, MALLOCX_ARENA(a->ind) | MALLOCX_TCACHE_NONE);
+        void *lbk = mallocx(4 * PAGE, MALLOCX_ARENA(b_ind) | MALLOCX_TCACHE_NONE);
+        free(la);
+        free(lbk);
+        check_eq(lb->ncached, 2);
+        uint64_t da = a->lstats[lind - SC_NBINS].ndalloc, db = b->lstats[lind - SC_NBINS].ndalloc;
+        tcache_flush_bin(tc, lind + 1, 0);
+        check_eq(lb->ncached, 0);
+        check_eq(a->lstats[lind - SC_NBINS].ndalloc, da + 1);
+        check_eq(b->lstats[lind - SC_NBINS].ndalloc, db + 1);
+        check_eq(tc->nflushing, 0);
+    } else {
+        fprintf(stderr, "tcache_flush: large classes not cached here, that part skipped\n");
+    }
+    return unit_finish("tcache_flush");
+}
