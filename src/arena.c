@@ -40,7 +40,7 @@ static arena_t *arena_new(unsigned ind) {
     extents_init(&arena->ex, ind, opt_dirty_decay_ms, opt_muzzy_decay_ms, opt_retain);
     arena->ex.spare = spare_extents;
     arena->ex.spare_chunks = spare_chunks;
-    arena->ex.thp = opt_thp[0] == 'a' ? 1 : opt_thp[0] == 'n' ? -1 : 0;
+    arena->ex.thp = opt_thp == THP_ALWAYS ? 1 : opt_thp == THP_NEVER ? -1 : 0;
     arena->ex.lg_max_fit = (unsigned)opt_lg_extent_max_active_fit;
     for (unsigned i = 0; i < SC_NBINS; i++)
         bin_init(&arena->bins[i]);

@@ -56,7 +56,9 @@ bool boot_run(void) {
     sc_boot();
     conf_boot();
     io_abort_on_warning = opt_abort;
-    base_thp_mode = opt_metadata_thp[0] == 'a' ? (opt_metadata_thp[1] == 'u' ? 1 : 2) : 0;
+    base_thp_mode = opt_metadata_thp == METADATA_THP_AUTO     ? 1
+                    : opt_metadata_thp == METADATA_THP_ALWAYS ? 2
+                                                              : 0;
     if (arena_get_or_create(0) == NULL)
         return true;
     init_a0_ready();

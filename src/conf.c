@@ -13,46 +13,30 @@
 
 #include "allocator/internal/io.h"
 
-bool opt_abort = false;
-bool opt_abort_conf = false;
-bool opt_confirm_conf = false;
-unsigned opt_narenas = 0;
-bool opt_tcache = true;
-size_t opt_tcache_max = (size_t)32 << 10;
-ssize_t opt_dirty_decay_ms = 10000;
-bool opt_junk_alloc = false;
-bool opt_junk_free = false;
-bool opt_zero = false;
-bool opt_xmalloc = false;
-bool opt_stats_print = false;
-char opt_stats_print_opts[64];
-ssize_t opt_muzzy_decay_ms = 0;
-bool opt_retain = true;
-bool opt_background_thread = false;
-size_t opt_max_background_threads = 0; /* 0: the number of CPUs, resolved at boot */
-size_t opt_oversize_threshold = (size_t)8 << 20;
-size_t opt_lg_extent_max_active_fit = 6;
-const char *opt_dss = "disabled";
-const char *opt_percpu_arena = "disabled";
-const char *opt_thp = "default";
-const char *opt_metadata_thp = "disabled";
-const char *opt_zero_realloc = "free";
-bool opt_prof = false;
-char opt_prof_prefix[256] = "jeprof";
-bool opt_prof_active = true;
-bool opt_prof_thread_active_init = true;
-size_t opt_lg_prof_sample = 19;
-ssize_t opt_lg_prof_interval = -1;
-bool opt_prof_gdump = false;
-bool opt_prof_final = false;
-bool opt_prof_leak = false;
-bool opt_prof_accum = false;
+#define CONF_DEF_BOOL(name, def, max) bool opt_##name = def;
+#define CONF_DEF_UNSIGNED(name, def, max) unsigned opt_##name = def;
+#define CONF_DEF_SSIZE(name, def, max) ssize_t opt_##name = def;
+#define CONF_DEF_SIZE(name, def, max) size_t opt_##name = def;
+#define CONF_DEF_CHARS(name, def, max) char opt_##name[(max) + 1] = def;
+#define CONF_DEF_ENUM(name, def, max)                                                              \
+    conf_##name##_t opt_##name = def;                                                              \
+    _Static_assert(sizeof(opt_##name) == sizeof(int), "conf_apply stores an enum as an int");
+#define CONF_DEF_JUNK(name, def, max) bool opt_##name##_alloc = def, opt_##name##_free = def;
+#define CONF_DEF(kind, name, def, min, max) CONF_DEF_##kind(name, def, max)
+CONF_OPTIONS(CONF_DEF)
 
-static const char *const dss_values[] = {"disabled", NULL};
-static const char *const percpu_values[] = {"disabled", NULL};
-static const char *const thp_values[] = {"default", "always", "never", NULL};
-static const char *const metadata_thp_values[] = {"disabled", "auto", "always", NULL};
-static const char *const zero_realloc_values[] = {"free", "alloc", "abort", NULL};
+const char *const conf_dss_names[] = {[DSS_DISABLED] = "disabled", NULL};
+const char *const conf_percpu_arena_names[] = {[PERCPU_ARENA_DISABLED] = "disabled", NULL};
+const char *const conf_thp_names[] = {
+    [THP_DEFAULT] = "default", [THP_ALWAYS] = "always", [THP_NEVER] = "never", NULL};
+const char *const conf_metadata_thp_names[] = {[METADATA_THP_DISABLED] = "disabled",
+                                               [METADATA_THP_AUTO] = "auto",
+                                               [METADATA_THP_ALWAYS] = "always",
+                                               NULL};
+const char *const conf_zero_realloc_names[] = {[ZERO_REALLOC_FREE] = "free",
+                                               [ZERO_REALLOC_ALLOC] = "alloc",
+                                               [ZERO_REALLOC_ABORT] = "abort",
+                                               NULL};
 
 const char *const conf_src_names[CONF_NSRC] = {"default", "--with-malloc-conf", "malloc_conf",
                                                "/etc/malloc.conf", "MALLOC_CONF"};
@@ -60,66 +44,45 @@ const char *const conf_src_names[CONF_NSRC] = {"default", "--with-malloc-conf", 
 /* The program may define malloc_conf; ours is a weak default so a static link accepts both. */
 EXPORT __attribute__((weak)) const char *malloc_conf = NULL;
 
-/*
- * OPT_BOOL accepts "true"/"false" within [min, max] (a feature not built yet admits only its
- * off value); OPT_INT is an ssize_t (or opt_narenas), OPT_SIZE a size_t, OPT_ENUM one of the
- * listed words (var is a const char *), OPT_STR a bounded copy.
- */
-typedef enum { OPT_BOOL, OPT_INT, OPT_SIZE, OPT_JUNK, OPT_STR, OPT_ENUM } opt_type_t;
+typedef enum {
+    OPT_BOOL,
+    OPT_UNSIGNED,
+    OPT_SSIZE,
+    OPT_SIZE,
+    OPT_CHARS,
+    OPT_ENUM,
+    OPT_JUNK
+} opt_kind_t;
 
+/* The table the parser and the views read, made from CONF_OPTIONS (conf.h says what a kind is). */
 typedef struct {
     const char *name;
-    opt_type_t type;
-    void *var;
+    opt_kind_t kind;
+    void *var; /* NULL for JUNK */
     long long min, max;
-    conf_src_t src; /* where the effective value came from */
-    const char *const *values;
+    const char *const *values; /* ENUM: the words, ended by NULL */
 } opt_desc_t;
 
-static opt_desc_t opt_table[] = {
-    {"abort", OPT_BOOL, &opt_abort, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"abort_conf", OPT_BOOL, &opt_abort_conf, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"confirm_conf", OPT_BOOL, &opt_confirm_conf, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"narenas", OPT_INT, &opt_narenas, 1, 4096 - 2, CONF_SRC_DEFAULT, NULL},
-    {"tcache", OPT_BOOL, &opt_tcache, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"tcache_max", OPT_SIZE, &opt_tcache_max, 0, (long long)8 << 20, CONF_SRC_DEFAULT, NULL},
-    {"dirty_decay_ms", OPT_INT, &opt_dirty_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT,
-     NULL},
-    {"junk", OPT_JUNK, NULL, 0, 0, CONF_SRC_DEFAULT, NULL},
-    {"zero", OPT_BOOL, &opt_zero, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"xmalloc", OPT_BOOL, &opt_xmalloc, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"stats_print", OPT_BOOL, &opt_stats_print, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"stats_print_opts", OPT_STR, opt_stats_print_opts, 0, sizeof(opt_stats_print_opts) - 1,
-     CONF_SRC_DEFAULT, NULL},
-    {"muzzy_decay_ms", OPT_INT, &opt_muzzy_decay_ms, -1, (long long)1 << 40, CONF_SRC_DEFAULT,
-     NULL},
-    {"retain", OPT_BOOL, &opt_retain, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"background_thread", OPT_BOOL, &opt_background_thread, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"max_background_threads", OPT_SIZE, &opt_max_background_threads, 1, 64, CONF_SRC_DEFAULT,
-     NULL},
-    {"oversize_threshold", OPT_SIZE, &opt_oversize_threshold, 0, (long long)1 << 47,
-     CONF_SRC_DEFAULT, NULL},
-    {"lg_extent_max_active_fit", OPT_SIZE, &opt_lg_extent_max_active_fit, 0, 63, CONF_SRC_DEFAULT,
-     NULL},
-    {"dss", OPT_ENUM, &opt_dss, 0, 0, CONF_SRC_DEFAULT, dss_values},
-    {"percpu_arena", OPT_ENUM, &opt_percpu_arena, 0, 0, CONF_SRC_DEFAULT, percpu_values},
-    {"thp", OPT_ENUM, &opt_thp, 0, 0, CONF_SRC_DEFAULT, thp_values},
-    {"metadata_thp", OPT_ENUM, &opt_metadata_thp, 0, 0, CONF_SRC_DEFAULT, metadata_thp_values},
-    {"zero_realloc", OPT_ENUM, &opt_zero_realloc, 0, 0, CONF_SRC_DEFAULT, zero_realloc_values},
-    /* Profiling options are recorded for the profiling work; config.prof is false. */
-    {"prof", OPT_BOOL, &opt_prof, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_prefix", OPT_STR, opt_prof_prefix, 0, sizeof(opt_prof_prefix) - 1, CONF_SRC_DEFAULT,
-     NULL},
-    {"prof_active", OPT_BOOL, &opt_prof_active, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_thread_active_init", OPT_BOOL, &opt_prof_thread_active_init, 0, 1, CONF_SRC_DEFAULT,
-     NULL},
-    {"lg_prof_sample", OPT_SIZE, &opt_lg_prof_sample, 0, 62, CONF_SRC_DEFAULT, NULL},
-    {"lg_prof_interval", OPT_INT, &opt_lg_prof_interval, -1, 62, CONF_SRC_DEFAULT, NULL},
-    {"prof_gdump", OPT_BOOL, &opt_prof_gdump, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_final", OPT_BOOL, &opt_prof_final, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_leak", OPT_BOOL, &opt_prof_leak, 0, 1, CONF_SRC_DEFAULT, NULL},
-    {"prof_accum", OPT_BOOL, &opt_prof_accum, 0, 1, CONF_SRC_DEFAULT, NULL},
-};
+#define CONF_VAR_BOOL(name) &opt_##name
+#define CONF_VAR_UNSIGNED(name) &opt_##name
+#define CONF_VAR_SSIZE(name) &opt_##name
+#define CONF_VAR_SIZE(name) &opt_##name
+#define CONF_VAR_CHARS(name) opt_##name
+#define CONF_VAR_ENUM(name) &opt_##name
+#define CONF_VAR_JUNK(name) NULL
+#define CONF_ROW(kind, name, def, min, max)                                                        \
+    {#name, OPT_##kind, CONF_VAR_##kind(name), min, max, CONF_NAMES_##kind(name)},
+#define CONF_NAMES_ENUM(name) conf_##name##_names
+#define CONF_NAMES_BOOL(name) NULL
+#define CONF_NAMES_UNSIGNED(name) NULL
+#define CONF_NAMES_SSIZE(name) NULL
+#define CONF_NAMES_SIZE(name) NULL
+#define CONF_NAMES_CHARS(name) NULL
+#define CONF_NAMES_JUNK(name) NULL
+static const opt_desc_t opt_table[CONF_NOPTIONS] = {CONF_OPTIONS(CONF_ROW)};
+
+/* Where each option's effective value came from (confirm_conf). */
+static conf_src_t opt_src[CONF_NOPTIONS];
 
 static bool conf_is_key_char(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
@@ -225,12 +188,12 @@ static void conf_report(const char *what, const char *k, size_t klen, const char
 }
 
 bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src_t src) {
-    for (size_t i = 0; i < ARRAY_SIZE(opt_table); i++) {
-        opt_desc_t *o = &opt_table[i];
+    for (size_t i = 0; i < CONF_NOPTIONS; i++) {
+        const opt_desc_t *o = &opt_table[i];
         if (!conf_eq(k, klen, o->name))
             continue;
         long long n;
-        switch (o->type) {
+        switch (o->kind) {
         case OPT_BOOL:
             if (conf_eq(v, vlen, "true") && o->max == 1)
                 *(bool *)o->var = true;
@@ -240,21 +203,23 @@ bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src
                 goto invalid;
             break;
         case OPT_ENUM: {
-            size_t j = 0;
+            int j = 0;
             while (o->values[j] != NULL && !conf_eq(v, vlen, o->values[j]))
                 j++;
             if (o->values[j] == NULL)
                 goto invalid;
-            *(const char **)o->var = o->values[j];
+            *(int *)o->var = j;
             break;
         }
-        case OPT_INT:
+        case OPT_UNSIGNED:
             if (!conf_parse_int(v, vlen, o->min, o->max, &n))
                 goto range;
-            if (o->var == (void *)&opt_narenas)
-                opt_narenas = (unsigned)n;
-            else
-                *(ssize_t *)o->var = (ssize_t)n;
+            *(unsigned *)o->var = (unsigned)n;
+            break;
+        case OPT_SSIZE:
+            if (!conf_parse_int(v, vlen, o->min, o->max, &n))
+                goto range;
+            *(ssize_t *)o->var = (ssize_t)n;
             break;
         case OPT_SIZE:
             if (!conf_parse_int(v, vlen, o->min, o->max, &n))
@@ -276,18 +241,17 @@ bool conf_apply(const char *k, size_t klen, const char *v, size_t vlen, conf_src
                 goto invalid;
             }
             break;
-        case OPT_STR:
+        case OPT_CHARS:
             if (vlen > (size_t)o->max)
                 goto range;
             memcpy(o->var, v, vlen);
             ((char *)o->var)[vlen] = '\0';
             break;
         }
-        o->src = src;
+        opt_src[i] = src;
         return true;
     range:
-        if ((o->type == OPT_INT || o->type == OPT_SIZE) && o->min != o->max &&
-            conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
+        if (o->kind != OPT_CHARS && conf_parse_int(v, vlen, -(1LL << 62), 1LL << 62, &n)) {
             conf_report("Out-of-range conf value", k, klen, v, vlen);
             return false;
         }
@@ -329,52 +293,81 @@ void conf_boot(void) {
         io_fatal("Abort (abort_conf:true) on invalid conf value (see above)\n");
 }
 
+const char *conf_option_name(size_t i) { return i < CONF_NOPTIONS ? opt_table[i].name : NULL; }
+
+conf_value_t conf_option_value(size_t i, unsigned narenas) {
+    const opt_desc_t *o = &opt_table[i];
+    conf_value_t r = {CONF_T_STRING, {.s = NULL}};
+    switch (o->kind) {
+    case OPT_BOOL:
+        r.type = CONF_T_BOOL;
+        r.b = *(const bool *)o->var;
+        break;
+    case OPT_UNSIGNED:
+        r.type = CONF_T_UNSIGNED;
+        r.u = o->var == (void *)&opt_narenas ? narenas : *(const unsigned *)o->var;
+        break;
+    case OPT_SSIZE:
+        r.type = CONF_T_SSIZE;
+        r.d = *(const ssize_t *)o->var;
+        break;
+    case OPT_SIZE:
+        r.type = CONF_T_SIZE;
+        r.z = *(const size_t *)o->var;
+        break;
+    case OPT_CHARS:
+        r.s = (const char *)o->var;
+        break;
+    case OPT_ENUM:
+        r.s = o->values[*(const int *)o->var];
+        break;
+    case OPT_JUNK:
+        r.s = opt_junk_alloc ? (opt_junk_free ? "true" : "alloc")
+                             : (opt_junk_free ? "free" : "false");
+        break;
+    }
+    return r;
+}
+
 void conf_confirm(unsigned narenas) {
-    for (size_t i = 0; i < ARRAY_SIZE(opt_table); i++) {
-        const opt_desc_t *o = &opt_table[i];
+    for (size_t i = 0; i < CONF_NOPTIONS; i++) {
+        conf_value_t v = conf_option_value(i, narenas);
         char val[sizeof(opt_prof_prefix) + 2]; /* the longest string option, quoted */
-        switch (o->type) {
-        case OPT_BOOL:
-            io_format(val, sizeof(val), "%s", *(bool *)o->var ? "true" : "false");
+        switch (v.type) {
+        case CONF_T_BOOL:
+            io_format(val, sizeof(val), "%s", v.b ? "true" : "false");
             break;
-        case OPT_INT:
-            if (o->var == (void *)&opt_narenas)
-                io_format(val, sizeof(val), "%u", narenas);
-            else
-                io_format(val, sizeof(val), "%zd", *(ssize_t *)o->var);
+        case CONF_T_UNSIGNED:
+            io_format(val, sizeof(val), "%u", v.u);
             break;
-        case OPT_SIZE:
-            io_format(val, sizeof(val), "%zu", *(size_t *)o->var);
+        case CONF_T_SSIZE:
+            io_format(val, sizeof(val), "%zd", v.d);
             break;
-        case OPT_JUNK:
-            io_format(val, sizeof(val), "%s",
-                      opt_junk_alloc ? (opt_junk_free ? "true" : "alloc")
-                                     : (opt_junk_free ? "free" : "false"));
+        case CONF_T_SIZE:
+            io_format(val, sizeof(val), "%zu", v.z);
             break;
-        case OPT_STR:
-            io_format(val, sizeof(val), "\"%s\"", (const char *)o->var);
-            break;
-        case OPT_ENUM:
-            io_format(val, sizeof(val), "\"%s\"", *(const char **)o->var);
+        case CONF_T_STRING:
+            /* junk's value is a word, as the option is written; the other strings are quoted */
+            io_format(val, sizeof(val), opt_table[i].kind == OPT_JUNK ? "%s" : "\"%s\"", v.s);
             break;
         }
-        io_printf("<allocator>: option %s = %s (from %s)\n", o->name, val, conf_src_names[o->src]);
+        io_printf("<allocator>: option %s = %s (from %s)\n", opt_table[i].name, val,
+                  conf_src_names[opt_src[i]]);
     }
 }
 
 /*
- * The documentation check's view of the options table (test/unit/doc_names.c): option i's name
+ * The documentation checks' view of the options table (test/unit/doc_names.c): option i's name
  * and the type the manual gives it, or false past the end.
  */
 bool conf_option_get(size_t i, const char **name, const char **type) {
-    if (i >= ARRAY_SIZE(opt_table))
+    if (i >= CONF_NOPTIONS)
         return false;
     static const char *const type_names[] = {
-        [OPT_BOOL] = "bool", [OPT_INT] = "ssize_t", [OPT_SIZE] = "size_t",
-        [OPT_JUNK] = "const char *", [OPT_STR] = "const char *", [OPT_ENUM] = "const char *",
+        [CONF_T_BOOL] = "bool",   [CONF_T_UNSIGNED] = "unsigned",   [CONF_T_SSIZE] = "ssize_t",
+        [CONF_T_SIZE] = "size_t", [CONF_T_STRING] = "const char *",
     };
-    const opt_desc_t *o = &opt_table[i];
-    *name = o->name;
-    *type = o->var == (void *)&opt_narenas ? "unsigned" : type_names[o->type];
+    *name = opt_table[i].name;
+    *type = type_names[conf_option_value(i, 0).type];
     return true;
 }

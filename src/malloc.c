@@ -305,9 +305,9 @@ EXPORT void *realloc(void *ptr, size_t size) {
         return malloc_fastpath(size);
     if (size == 0) {
         /* opt zero_realloc: "free" (glibc's behaviour), "alloc" (a minimal object), "abort". */
-        if (opt_zero_realloc[0] == 'a' && opt_zero_realloc[1] == 'b')
+        if (opt_zero_realloc == ZERO_REALLOC_ABORT)
             io_fatal("realloc(%p, 0) with zero_realloc:abort\n", ptr);
-        if (opt_zero_realloc[0] != 'a') {
+        if (opt_zero_realloc == ZERO_REALLOC_FREE) {
             free_fastpath(ptr);
             return NULL;
         }

@@ -49,69 +49,27 @@ static stats_flags_t stats_flags(const char *opts) {
     return f;
 }
 
-typedef enum { OV_BOOL, OV_UNSIGNED, OV_SIZE, OV_SSIZE, OV_CHARS, OV_STRING, OV_JUNK } ov_type_t;
-
-typedef struct opt_view_s {
-    const char *name;
-    ov_type_t type;
-    const void *var;
-} opt_view_t;
-
-/* The run-time options (conf.h), in jemalloc's order; narenas shows the effective count. */
-static const opt_view_t stats_opts[] = {
-    {"abort", OV_BOOL, &opt_abort},
-    {"abort_conf", OV_BOOL, &opt_abort_conf},
-    {"confirm_conf", OV_BOOL, &opt_confirm_conf},
-    {"retain", OV_BOOL, &opt_retain},
-    {"dss", OV_STRING, &opt_dss},
-    {"narenas", OV_UNSIGNED, &narenas_auto},
-    {"percpu_arena", OV_STRING, &opt_percpu_arena},
-    {"oversize_threshold", OV_SIZE, &opt_oversize_threshold},
-    {"metadata_thp", OV_STRING, &opt_metadata_thp},
-    {"background_thread", OV_BOOL, &opt_background_thread},
-    {"max_background_threads", OV_SIZE, &opt_max_background_threads},
-    {"dirty_decay_ms", OV_SSIZE, &opt_dirty_decay_ms},
-    {"muzzy_decay_ms", OV_SSIZE, &opt_muzzy_decay_ms},
-    {"lg_extent_max_active_fit", OV_SIZE, &opt_lg_extent_max_active_fit},
-    {"junk", OV_JUNK, NULL},
-    {"zero", OV_BOOL, &opt_zero},
-    {"xmalloc", OV_BOOL, &opt_xmalloc},
-    {"tcache", OV_BOOL, &opt_tcache},
-    {"tcache_max", OV_SIZE, &opt_tcache_max},
-    {"thp", OV_STRING, &opt_thp},
-    {"prof", OV_BOOL, &opt_prof},
-    {"prof_prefix", OV_CHARS, opt_prof_prefix},
-    {"prof_active", OV_BOOL, &opt_prof_active},
-    {"prof_thread_active_init", OV_BOOL, &opt_prof_thread_active_init},
-    {"lg_prof_sample", OV_SIZE, &opt_lg_prof_sample},
-    {"prof_accum", OV_BOOL, &opt_prof_accum},
-    {"lg_prof_interval", OV_SSIZE, &opt_lg_prof_interval},
-    {"prof_gdump", OV_BOOL, &opt_prof_gdump},
-    {"prof_final", OV_BOOL, &opt_prof_final},
-    {"prof_leak", OV_BOOL, &opt_prof_leak},
-    {"stats_print", OV_BOOL, &opt_stats_print},
-    {"stats_print_opts", OV_CHARS, opt_stats_print_opts},
-    {"zero_realloc", OV_STRING, &opt_zero_realloc},
-};
-
-static void stats_print_opt(emitter_t *em, const opt_view_t *o) {
-    const void *v = o->var;
-    if (o->type == OV_BOOL)
-        emitter_b(em, o->name, NULL, *(const bool *)v);
-    else if (o->type == OV_UNSIGNED)
-        emitter_u(em, o->name, NULL, *(const unsigned *)v);
-    else if (o->type == OV_SIZE)
-        emitter_u(em, o->name, NULL, *(const size_t *)v);
-    else if (o->type == OV_SSIZE)
-        emitter_d(em, o->name, NULL, *(const ssize_t *)v);
-    else if (o->type == OV_CHARS)
-        emitter_s(em, o->name, NULL, (const char *)v);
-    else if (o->type == OV_STRING)
-        emitter_s(em, o->name, NULL, *(const char *const *)v);
-    else
-        emitter_s(em, o->name, NULL,
-                  opt_junk_alloc ? (opt_junk_free ? "true" : "alloc")
-                                 : (opt_junk_free ? "free" : "false"));
+/* One "opt." line: the options are conf.h's table, in its order; narenas shows the count in use. */
+static void stats_print_opt(emitter_t *em, size_t i) {
+    const char *name = conf_option_name(i);
+    conf_value_t v = conf_option_value(i, narenas_auto);
+    switch (v.type) {
+    case CONF_T_BOOL:
+        emitter_b(em, name, NULL, v.b);
+        break;
+    case CONF_T_UNSIGNED:
+        emitter_u(em, name, NULL, v.u);
+        break;
+    case CONF_T_SIZE:
+        emitter_u(em, name, NULL, v.z);
+        break;
+    case CONF_T_SSIZE:
+        emitter_d(em, name, NULL, v.d);
+        break;
+    case CONF_T_STRING:
+        emitter_s(em, name, NULL, v.s);
+        break;
+    }
 }
 
 static const emitter_col_t bininfo_cols[] = {
@@ -133,8 +91,8 @@ static void stats_print_general(emitter_t *em) {
     emitter_close(em);
     emitter_prefix(em, "opt.");
     emitter_open(em, "opt", "Run-time option settings", false);
-    for (size_t i = 0; i < ARRAY_SIZE(stats_opts); i++)
-        stats_print_opt(em, &stats_opts[i]);
+    for (size_t i = 0; i < CONF_NOPTIONS; i++)
+        stats_print_opt(em, i);
     emitter_close(em);
     emitter_prefix(em, NULL);
 

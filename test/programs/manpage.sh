@@ -1,10 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-2-Clause
 # doc/allocator.3 cannot go stale: its lists are compared with the code's own tables, both ways.
-#   - MALLCTL NAMESPACE: exactly the leaves of src/ctl.c's tree, as tbin/unit/doc_names
-#     --mallctl prints them, with the access the leaf answers to (r-, rw, -w, --) and a type
-#     whose size is what a read returns;
-#   - OPTIONS: exactly the options of src/conf.c's table (doc_names --options), same types;
+#   - MALLCTL NAMESPACE: exactly the leaves of the mallctl tree (src/ctl.c, src/ctl_stats.c), as
+#     tbin/unit/doc_names --mallctl prints them, with the access the leaf answers to (r-, rw, -w,
+#     --) and a type whose size is what a read returns;
+#   - OPTIONS: exactly the options of conf.h's CONF_OPTIONS table (doc_names --options), same types;
 #     the README's options table: the same names;
 #   - SYNOPSIS: every function, variable and MALLOCX_/MALLCTL_ macro include/allocator.h declares;
 #   - DIAGNOSTICS: exactly the messages src/ prints (io_fatal, io_warn, "<allocator>:" io_printf,

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The names the manual page must document, from the code's own tables: every mallctl leaf of
- * ctl.c's tree and every option of conf.c's table. Run as a unit test (no argument) it checks
- * that the walk is sound: every name resolves (numeric levels as 0) to a MIB of one integer per
- * component, answers a read and a write probe with jemalloc's codes, and every option is
- * readable as opt.<name> with the option's type. test/programs/manpage.sh runs it with
+ * The names the manual page must document, from the code's own tables: every leaf of the mallctl
+ * tree (ctl.c, ctl_stats.c) and every option of conf.h's table (CONF_OPTIONS). Run as a unit
+ * test (no argument) it checks that the walk is sound: every name resolves (numeric levels as 0)
+ * to a MIB of one integer per component, answers a read and a write probe with jemalloc's codes,
+ * and every option is readable as opt.<name> with the option's type. test/programs/manpage.sh runs it with
  *   --mallctl  one line per name: "NAME ACCESS SIZE" (ACCESS r-, rw, -w or --; SIZE the bytes
  *              a read returns, or - when a read returns nothing)
  *   --options  one line per option: "NAME<TAB>TYPE"

@@ -9,48 +9,110 @@
 
 #include "allocator/internal/util.h"
 
-extern bool opt_abort;
-extern bool opt_abort_conf;
-extern bool opt_confirm_conf;
-extern unsigned opt_narenas; /* 0: four per CPU this process may run on */
-extern bool opt_tcache;
-extern size_t opt_tcache_max;
-extern ssize_t opt_dirty_decay_ms;
-extern bool opt_junk_alloc;
-extern bool opt_junk_free;
-extern bool opt_zero;
-extern bool opt_xmalloc;
-extern bool opt_stats_print;
-extern char opt_stats_print_opts[64];
-extern ssize_t opt_muzzy_decay_ms;
-extern bool opt_retain;
-extern bool opt_background_thread;
-extern size_t opt_max_background_threads;
-extern size_t opt_oversize_threshold;
-extern size_t opt_lg_extent_max_active_fit;
-extern const char *opt_dss;
-extern const char *opt_percpu_arena;
-extern const char *opt_thp;
-extern const char *opt_metadata_thp;
-extern const char *opt_zero_realloc;
-extern bool opt_prof;
-extern char opt_prof_prefix[256];
-extern bool opt_prof_active;
-extern bool opt_prof_thread_active_init;
-extern size_t opt_lg_prof_sample;
-extern ssize_t opt_lg_prof_interval;
-extern bool opt_prof_gdump;
-extern bool opt_prof_final;
-extern bool opt_prof_leak;
-extern bool opt_prof_accum;
+/*
+ * The run-time options, each defined once, here. A row is X(KIND, name, default, min, max):
+ *   BOOL      bool opt_<name>; "true"/"false", min 0 / max 1 admit each (a feature not built
+ *             yet admits only its off value)
+ *   UNSIGNED  unsigned opt_<name>, in [min, max]
+ *   SSIZE     ssize_t opt_<name>, in [min, max]
+ *   SIZE      size_t opt_<name>, in [min, max]
+ *   CHARS     char opt_<name>[max + 1], a string of at most max characters
+ *   ENUM      conf_<name>_t opt_<name>, one of the words conf_<name>_names lists
+ *   JUNK      the two bools opt_junk_alloc and opt_junk_free, from true, false, alloc or free
+ * From the rows come the opt_* variables, conf_apply's parser, the opt.* mallctl names (ctl.c),
+ * the "opt." lines of the statistics report (stats_print.c), confirm_conf's lines, and the list
+ * the manual page and README checks compare with (conf_option_get). The order is the report's,
+ * which is jemalloc's. An option costs one row (and its lines in doc/allocator.3 and README.md).
+ */
+#define CONF_OPTIONS(X)                                                                            \
+    X(BOOL, abort, false, 0, 1)                                                                    \
+    X(BOOL, abort_conf, false, 0, 1)                                                               \
+    X(BOOL, confirm_conf, false, 0, 1)                                                             \
+    X(BOOL, retain, true, 0, 1)                                                                    \
+    X(ENUM, dss, DSS_DISABLED, 0, 0)                                                               \
+    X(UNSIGNED, narenas, 0, 1, 4096 - 2) /* 0: four per CPU this process may run on */             \
+    X(ENUM, percpu_arena, PERCPU_ARENA_DISABLED, 0, 0)                                             \
+    X(SIZE, oversize_threshold, (size_t)8 << 20, 0, 1LL << 47)                                     \
+    X(ENUM, metadata_thp, METADATA_THP_DISABLED, 0, 0)                                             \
+    X(BOOL, background_thread, false, 0, 1)                                                        \
+    X(SIZE, max_background_threads, 0, 1, 64) /* 0: the number of CPUs, resolved at boot */        \
+    X(SSIZE, dirty_decay_ms, 10000, -1, 1LL << 40)                                                 \
+    X(SSIZE, muzzy_decay_ms, 0, -1, 1LL << 40)                                                     \
+    X(SIZE, lg_extent_max_active_fit, 6, 0, 63)                                                    \
+    X(JUNK, junk, false, 0, 0)                                                                     \
+    X(BOOL, zero, false, 0, 1)                                                                     \
+    X(BOOL, xmalloc, false, 0, 1)                                                                  \
+    X(BOOL, tcache, true, 0, 1)                                                                    \
+    X(SIZE, tcache_max, (size_t)32 << 10, 0, 8LL << 20)                                            \
+    X(ENUM, thp, THP_DEFAULT, 0, 0)                                                                \
+    /* Profiling options are recorded for the profiling work; config.prof is false. */             \
+    X(BOOL, prof, false, 0, 1)                                                                     \
+    X(CHARS, prof_prefix, "jeprof", 0, 255)                                                        \
+    X(BOOL, prof_active, true, 0, 1)                                                               \
+    X(BOOL, prof_thread_active_init, true, 0, 1)                                                   \
+    X(SIZE, lg_prof_sample, 19, 0, 62)                                                             \
+    X(BOOL, prof_accum, false, 0, 1)                                                               \
+    X(SSIZE, lg_prof_interval, -1, -1, 62)                                                         \
+    X(BOOL, prof_gdump, false, 0, 1)                                                               \
+    X(BOOL, prof_final, false, 0, 1)                                                               \
+    X(BOOL, prof_leak, false, 0, 1)                                                                \
+    X(BOOL, stats_print, false, 0, 1)                                                              \
+    X(CHARS, stats_print_opts, "", 0, 63)                                                          \
+    X(ENUM, zero_realloc, ZERO_REALLOC_FREE, 0, 0)
+
+/*
+ * The words of the ENUM options, parsed once by conf_apply; the code compares the enum, and the
+ * opt.* names still read the word (conf_<name>_names[opt_<name>]).
+ */
+typedef enum { DSS_DISABLED } conf_dss_t; /* sbrk is not built */
+typedef enum { PERCPU_ARENA_DISABLED } conf_percpu_arena_t;
+typedef enum { THP_DEFAULT, THP_ALWAYS, THP_NEVER } conf_thp_t;
+typedef enum { METADATA_THP_DISABLED, METADATA_THP_AUTO, METADATA_THP_ALWAYS } conf_metadata_thp_t;
+typedef enum { ZERO_REALLOC_FREE, ZERO_REALLOC_ALLOC, ZERO_REALLOC_ABORT } conf_zero_realloc_t;
+extern const char *const conf_dss_names[];
+extern const char *const conf_percpu_arena_names[];
+extern const char *const conf_thp_names[];
+extern const char *const conf_metadata_thp_names[];
+extern const char *const conf_zero_realloc_names[];
+
+#define CONF_DECL_BOOL(name, max) extern bool opt_##name;
+#define CONF_DECL_UNSIGNED(name, max) extern unsigned opt_##name;
+#define CONF_DECL_SSIZE(name, max) extern ssize_t opt_##name;
+#define CONF_DECL_SIZE(name, max) extern size_t opt_##name;
+#define CONF_DECL_CHARS(name, max) extern char opt_##name[(max) + 1];
+#define CONF_DECL_ENUM(name, max) extern conf_##name##_t opt_##name;
+#define CONF_DECL_JUNK(name, max) extern bool opt_##name##_alloc, opt_##name##_free;
+#define CONF_DECL(kind, name, def, min, max) CONF_DECL_##kind(name, max)
+CONF_OPTIONS(CONF_DECL)
+
+/* CONF_OPT_<name>: the option's index in the table (and the last component of opt.<name>). */
+#define CONF_INDEX(kind, name, def, min, max) CONF_OPT_##name,
+enum { CONF_OPTIONS(CONF_INDEX) CONF_NOPTIONS };
+
+/* An option's value as the opt.* names and the report show it. */
+typedef enum { CONF_T_BOOL, CONF_T_UNSIGNED, CONF_T_SSIZE, CONF_T_SIZE, CONF_T_STRING } conf_type_t;
+typedef struct {
+    conf_type_t type;
+    union {
+        bool b;
+        unsigned u;
+        ssize_t d;
+        size_t z;
+        const char *s;
+    };
+} conf_value_t;
+
+/* Option i's name and value; narenas shows the given count (the one in use), not the request. */
+const char *conf_option_name(size_t i);
+conf_value_t conf_option_value(size_t i, unsigned narenas);
 
 /* Where an option's value came from, in increasing precedence. */
 typedef enum {
     CONF_SRC_DEFAULT,
-    CONF_SRC_BUILTIN,   /* --with-malloc-conf */
-    CONF_SRC_SYMBOL,    /* the program's malloc_conf */
-    CONF_SRC_ETC,       /* the /etc/malloc.conf link */
-    CONF_SRC_ENV,       /* MALLOC_CONF */
+    CONF_SRC_BUILTIN, /* --with-malloc-conf */
+    CONF_SRC_SYMBOL,  /* the program's malloc_conf */
+    CONF_SRC_ETC,     /* the /etc/malloc.conf link */
+    CONF_SRC_ENV,     /* MALLOC_CONF */
     CONF_NSRC
 } conf_src_t;
 
@@ -80,7 +142,8 @@ void conf_confirm(unsigned narenas);
 
 /*
  * Option i of the table (name, and its type as the manual writes it: bool, unsigned, ssize_t,
- * size_t, const char *); false past the last one. For the check that keeps the manual complete.
+ * size_t, const char *); false past the last one. For the checks that keep the manual page and
+ * README's options table complete.
  */
 bool conf_option_get(size_t i, const char **name, const char **type);
 
