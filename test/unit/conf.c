@@ -84,6 +84,46 @@ int main(void) {
     check(apply("tcache_max", "4096") && opt_tcache_max == 4096);
     check(apply("stats_print_opts", "gbl") && strcmp(opt_stats_print_opts, "gbl") == 0);
     check(!apply("no_such_option", "1"));
+    /* Words are parsed to enums once; a word that is not listed (or only starts like one) is
+     * invalid and changes nothing. */
+    check(opt_thp == THP_DEFAULT && opt_metadata_thp == METADATA_THP_DISABLED);
+    check(opt_zero_realloc == ZERO_REALLOC_FREE && opt_dss == DSS_DISABLED);
+    check(apply("thp", "never") && opt_thp == THP_NEVER);
+    check(apply("thp", "always") && opt_thp == THP_ALWAYS);
+    check(!apply("thp", "alwaysx") && opt_thp == THP_ALWAYS);
+    check(!apply("thp", "n") && opt_thp == THP_ALWAYS);
+    check(apply("thp", "default") && opt_thp == THP_DEFAULT);
+    check(apply("metadata_thp", "auto") && opt_metadata_thp == METADATA_THP_AUTO);
+    check(apply("metadata_thp", "always") && opt_metadata_thp == METADATA_THP_ALWAYS);
+    check(!apply("metadata_thp", "au") && opt_metadata_thp == METADATA_THP_ALWAYS);
+    check(apply("zero_realloc", "abort") && opt_zero_realloc == ZERO_REALLOC_ABORT);
+    check(apply("zero_realloc", "alloc") && opt_zero_realloc == ZERO_REALLOC_ALLOC);
+    check(!apply("zero_realloc", "ab") && opt_zero_realloc == ZERO_REALLOC_ALLOC);
+    check(apply("zero_realloc", "free") && opt_zero_realloc == ZERO_REALLOC_FREE);
+    check(!apply("dss", "primary") && opt_dss == DSS_DISABLED);
+    check(!apply("percpu_arena", "percpu") && opt_percpu_arena == PERCPU_ARENA_DISABLED);
+    check_str(conf_zero_realloc_names[ZERO_REALLOC_ABORT], "abort");
+    check_str(conf_metadata_thp_names[METADATA_THP_AUTO], "auto");
+    check_str(conf_thp_names[THP_NEVER], "never");
+    /* A string option longer than its buffer is out of range, and ignored. */
+    char longer[sizeof(opt_prof_prefix) + 1];
+    memset(longer, 'x', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    check(apply("prof_prefix", longer + 1) &&
+          strlen(opt_prof_prefix) == sizeof(opt_prof_prefix) - 1);
+    check(!apply("prof_prefix", longer) && strlen(opt_prof_prefix) == sizeof(opt_prof_prefix) - 1);
+    /* The table's view: names in order, types as the manual writes them. */
+    const char *name, *type;
+    check(conf_option_get(CONF_OPT_narenas, &name, &type));
+    check_str(name, "narenas");
+    check_str(type, "unsigned");
+    check(conf_option_get(CONF_OPT_zero_realloc, &name, &type));
+    check_str(name, "zero_realloc");
+    check_str(type, "const char *");
+    check(conf_option_get(CONF_OPT_dirty_decay_ms, &name, &type) && strcmp(type, "ssize_t") == 0);
+    check(!conf_option_get(CONF_NOPTIONS, &name, &type));
+    check(conf_option_value(CONF_OPT_narenas, 7).u == 7); /* the count in use, as given */
+    check_str(conf_option_value(CONF_OPT_junk, 0).s, "false");
     /* The last setting wins, as later sources override earlier ones. */
     check(apply("xmalloc", "true") && apply("xmalloc", "false") && !opt_xmalloc);
     return unit_finish("conf");
