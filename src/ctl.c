@@ -267,14 +267,6 @@ static void ctl_arena_purge_one(arena_t *a) { arena_purge(a); }
 
 static void ctl_arena_decay_one(arena_t *a) { arena_decay_now(a); }
 
-static int arena_i_initialized_ctl(CTL_ARGS) {
-    (void)miblen;
-    READONLY();
-    bool init = mib[1] == MALLCTL_ARENAS_ALL || arena_get((unsigned)mib[1]) != NULL;
-    READ(init, bool);
-    return 0;
-}
-
 static int arena_i_purge_ctl(CTL_ARGS) {
     (void)miblen;
     NEITHER();
@@ -410,7 +402,8 @@ static int arena_i_extent_hooks_ctl(CTL_ARGS) {
     X(FN, arena_i, reset, arena_i_reset_ctl, _)                                                    \
     X(FN, arena_i, destroy, arena_i_destroy_ctl, _)                                                \
     X(FN, arena_i, extent_hooks, arena_i_extent_hooks_ctl, _)                                      \
-    X(FN, arena_i, initialized, arena_i_initialized_ctl, _)                                        \
+    X(RO, arena_i, initialized, bool,                                                              \
+      mib[1] == MALLCTL_ARENAS_ALL || arena_get((unsigned)mib[1]) != NULL)                         \
     X(FN, arena_i, purge, arena_i_purge_ctl, _)                                                    \
     X(FN, arena_i, decay, arena_i_decay_ctl, _)                                                    \
     X(FN, arena_i, dss, arena_i_dss_ctl, _)                                                        \
