@@ -262,10 +262,21 @@ def main():
     ipath = os.path.join(res, "instructions.csv")
     irows = list(csv.DictReader(open(ipath))) if os.path.exists(ipath) else []
     if irows:
-        p("## Instructions per malloc(64)/free pair (callgrind, (I(2N) - I(N)) / N, "
-          "N = %s; includes the loop and two PLT calls)\n" % irows[0]["n"])
-        p(table(["allocator", "instructions per pair"],
-                [[r["allocator"], r["per_pair"]] for r in irows]))
+        sizes = []
+        per = {}
+        for r in irows:
+            size = r.get("size") or "64"
+            if size not in sizes:
+                sizes.append(size)
+            per[(r["allocator"], size)] = r["per_pair"]
+        names = []
+        for r in irows:
+            if r["allocator"] not in names:
+                names.append(r["allocator"])
+        p("## Instructions per malloc/free pair (callgrind, (I(2N) - I(N)) / N, N = %s, one "
+          "block of the size kept live; includes the loop and two PLT calls)\n" % irows[0]["n"])
+        p(table(["allocator"] + ["%s B" % s for s in sizes],
+                [[a] + [per.get((a, s), "-") for s in sizes] for a in names]))
         p("")
 
     p("## Summary\n")

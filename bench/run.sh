@@ -12,7 +12,7 @@
 # Wall time, peak RSS and CPU time of each run are measured from outside by bench/timeit (fork,
 # wait4).  At the end it prints per workload the median time and median peak RSS of each
 # allocator, liballocator's ratios to each peer, a thread-scaling table, instructions per
-# malloc/free pair (callgrind) and geometric means, and writes to bench/results/ (or --out):
+# malloc/free pair of 64 B, 8 KiB and 20 KB (callgrind) and geometric means, and writes to bench/results/ (or --out):
 #
 #   raw.csv       every run
 #   results.csv   medians and ratios per workload and allocator
@@ -417,24 +417,27 @@ done
 printf '\n' >&2
 
 # ------------------------------------------------------------------------------------------
-# Instruction-count probe: malloc(64)/free pairs under callgrind, N and 2N iterations.
+# Instruction-count probe: malloc/free pairs of 64, 8192 and 20000 bytes (one block of the size
+# kept live) under callgrind, N and 2N iterations.
 # ------------------------------------------------------------------------------------------
 ipp="$res/instructions.csv"
-echo "allocator,instructions_n,instructions_2n,n,per_pair" >"$ipp"
+echo "allocator,size,instructions_n,instructions_2n,n,per_pair" >"$ipp"
 if [ "$callgrind" = 1 ] && command -v valgrind >/dev/null; then
     n=$(q 1000000 200000)
     collected() {
         env ${2:+LD_PRELOAD=$2} ${3:+"MALLOC_CONF=$3"} valgrind --tool=callgrind \
-            --callgrind-out-file=/dev/null "$bin/fastpath" "$1" 2>&1 |
+            --callgrind-out-file=/dev/null "$bin/fastpath" "$1" "$4" 2>&1 |
             awk '/Collected :/ {print $NF}'
     }
     for a in "${allocs[@]}"; do
-        i1=$(collected "$n" "${path[$a]}" "${conf[$a]-}")
-        i2=$(collected $((2 * n)) "${path[$a]}" "${conf[$a]-}")
-        if [ -n "$i1" ] && [ -n "$i2" ]; then
-            per=$(awk -v a="$i1" -v b="$i2" -v n="$n" 'BEGIN {printf "%.1f", (b - a) / n}')
-            echo "$a,$i1,$i2,$n,$per" >>"$ipp"
-        fi
+        for size in 64 8192 20000; do
+            i1=$(collected "$n" "${path[$a]}" "${conf[$a]-}" "$size")
+            i2=$(collected $((2 * n)) "${path[$a]}" "${conf[$a]-}" "$size")
+            if [ -n "$i1" ] && [ -n "$i2" ]; then
+                per=$(awk -v a="$i1" -v b="$i2" -v n="$n" 'BEGIN {printf "%.1f", (b - a) / n}')
+                echo "$a,$size,$i1,$i2,$n,$per" >>"$ipp"
+            fi
+        done
     done
 elif [ "$callgrind" = 1 ]; then
     echo "note=instruction probe skipped: valgrind missing" >>"$res/meta.txt"
