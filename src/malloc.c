@@ -376,8 +376,8 @@ EXPORT size_t malloc_usable_size(void *ptr) {
  * entry's class, and a mismatch goes to sized_free_slow, which reports it.
  */
 static ALWAYS_INLINE unsigned sized_binid(size_t size, size_t align) {
-    if (likely(align == 0 && size <= SC_LOOKUP_MAXCLASS))
-        return sz_size2index_tab[(size + QUANTUM - 1) >> LG_QUANTUM] + 1u;
+    if (likely(align == 0 && size <= SZ_FAST_MAXCLASS))
+        return sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM] / SZ_CACHE_BIN_STRIDE;
     if (align != 0 && !is_pow2(align))
         return UINT_MAX;
     size_t usize = align == 0 ? sz_s2u(size) : sz_sa2u(size, align);

@@ -6,7 +6,7 @@
 #include "allocator/internal/sc.h"
 
 uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
-uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
+uint16_t sz_size2binoff_tab[(SZ_FAST_MAXCLASS >> LG_QUANTUM) + 1];
 size_t sz_index2size_tab[SC_NSIZES];
 bin_info_t bin_infos[SC_NBINS];
 uint64_t sz_region_mul_tab[SC_NSIZES];
@@ -46,9 +46,11 @@ void sc_boot(void) {
         sz_region_shift_tab[i] = (uint8_t)shift;
         sz_region_mul_tab[i] = sc_inverse_odd(size >> shift);
     }
-    for (size_t i = 0; i < ARRAY_SIZE(sz_size2index_tab); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(sz_size2index_tab); i++)
         sz_size2index_tab[i] = (uint8_t)sz_size2index_compute(i << LG_QUANTUM);
-        sz_size2binoff_tab[i] = (uint16_t)((sz_size2index_tab[i] + 1u) * SZ_CACHE_BIN_STRIDE);
+    for (size_t i = 0; i < ARRAY_SIZE(sz_size2binoff_tab); i++) {
+        unsigned ind = sz_size2index_compute(i << LG_QUANTUM);
+        sz_size2binoff_tab[i] = (uint16_t)((ind + 1u) * SZ_CACHE_BIN_STRIDE);
     }
     for (unsigned i = 0; i < SC_NBINS; i++)
         bin_info_compute(&bin_infos[i], sz_index2size_tab[i]);

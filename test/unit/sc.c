@@ -56,7 +56,7 @@ int main(void) {
         check(psz_floor_index(n) < PSZ_NCLASSES);
     }
     /* The fast path's offset table agrees with the index lookup, for every size it covers. */
-    for (size_t size = 0; size <= SC_LOOKUP_MAXCLASS; size++) {
+    for (size_t size = 0; size <= SZ_FAST_MAXCLASS; size++) {
         size_t slot = (size + QUANTUM - 1) >> LG_QUANTUM;
         check_eq(sz_size2binoff_tab[slot], (sz_size2index(size == 0 ? 1 : size) + 1) * SZ_CACHE_BIN_STRIDE);
     }

@@ -3,7 +3,8 @@
  * fastpath: the inline allocation and deallocation fast paths, and the slow paths they
  * tail-call. Call tree:
  *
- *   malloc(size) -> malloc_fastpath: class lookup, pop from the thread cache
+ *   malloc(size) -> malloc_fastpath: class lookup (sizes up to SZ_FAST_MAXCLASS, small and
+ *                   large classes alike), pop from the thread cache
  *                   `-> malloc_slow -> alloc_slow(size, align 0, ...) [init, fills, arenas]
  *   free(ptr)    -> free_fastpath: rtree lookup, region-start test, tag test, push and tag
  *                   `-> free_slow -> dalloc_slow [NULL, flushes, no-cache, invalid pointers,
@@ -52,7 +53,7 @@ void free_slow(void *ptr) NOINLINE;
 
 static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
     tsd_t *tsd = tsd_get();
-    if (likely(size <= SC_LOOKUP_MAXCLASS)) {
+    if (likely(size <= SZ_FAST_MAXCLASS)) {
         size_t off = sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
         cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
         uint32_t n = cb->ncached;

@@ -23,6 +23,12 @@
 #define SC_LARGE_MINCLASS ((size_t)1 << (LG_PAGE + 2))
 #define SC_LARGE_MAXCLASS ((size_t)1 << (LG_VADDR - 1))
 #define SC_LOOKUP_MAXCLASS ((size_t)4096)
+/*
+ * The malloc fast path's table (sz_size2binoff_tab) covers requests up to this: the default
+ * tcache_max, so that every class a thread cache holds by default is served by the fast path.
+ * (A larger tcache_max caches more classes; their hits go through the slow path.)
+ */
+#define SZ_FAST_MAXCLASS ((size_t)32 << 10)
 /* Regions per slab never exceed this (the 16-byte class in a one-page slab). */
 #define SLAB_MAXREGS (PAGE / QUANTUM)
 
@@ -37,12 +43,14 @@ typedef struct bin_info_s {
 
 extern uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 /*
- * The same lookup for the malloc fast path, as a byte offset into a thread cache's bins[]
- * ((index + 1) * SZ_CACHE_BIN_STRIDE, the size of tcache.h's cache_bin_t): zero, what the
- * table holds before sc_boot, selects bins[0], which is always empty.
+ * The same lookup for the malloc fast path, up to SZ_FAST_MAXCLASS (small and large classes
+ * alike), as a byte offset into a thread cache's bins[] ((index + 1) * SZ_CACHE_BIN_STRIDE, the
+ * size of tcache.h's cache_bin_t): zero, what the table holds before sc_boot, selects bins[0],
+ * which is always empty. 4 KiB; a malloc loop of one size touches one of its lines.
  */
 #define SZ_CACHE_BIN_STRIDE 64
-extern uint16_t sz_size2binoff_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
+extern uint16_t sz_size2binoff_tab[(SZ_FAST_MAXCLASS >> LG_QUANTUM) + 1];
+_Static_assert(SZ_FAST_MAXCLASS <= SC_LARGE_MAXCLASS, "the table's classes must exist");
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 extern size_t sz_index2size_tab[SC_NSIZES];
 extern bin_info_t bin_infos[SC_NBINS];
