@@ -372,16 +372,28 @@ EXPORT size_t malloc_usable_size(void *ptr) {
 /*
  * Sized frees: the size (and alignment) must name the block's class, as any size from the one
  * requested up to the usable size does (jemalloc's rule for sdallocx). sized_binid gives the
- * class index + 1 they name, UINT_MAX for none; the fast path compares it with the radix-tree
- * entry's class, and a mismatch goes to sized_free_slow, which reports it.
+ * class index + 1 they name, UINT_MAX for none. The fast path compares the bin offset they name
+ * (sized_binoff: one load from the malloc fast path's table for an unaligned size up to
+ * SZ_FAST_MAXCLASS) with the radix-tree entry's, and a mismatch goes to sized_free_slow, which
+ * reports it.
  */
-static ALWAYS_INLINE unsigned sized_binid(size_t size, size_t align) {
-    if (likely(align == 0 && size <= SZ_FAST_MAXCLASS))
-        return sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM] / SZ_CACHE_BIN_STRIDE;
+static unsigned sized_binid(size_t size, size_t align) {
     if (align != 0 && !is_pow2(align))
         return UINT_MAX;
     size_t usize = align == 0 ? sz_s2u(size) : sz_sa2u(size, align);
     return usize == 0 ? UINT_MAX : sz_size2index(usize) + 1;
+}
+
+static NOINLINE size_t sized_binoff_compute(size_t size, size_t align) {
+    unsigned binid = sized_binid(size, align);
+    /* No entry's offset is SIZE_MAX: a size of no class never matches. */
+    return binid == UINT_MAX ? SIZE_MAX : (size_t)binid * SZ_CACHE_BIN_STRIDE;
+}
+
+static ALWAYS_INLINE size_t sized_binoff(size_t size, size_t align) {
+    if (likely(align == 0 && size <= SZ_FAST_MAXCLASS))
+        return sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
+    return sized_binoff_compute(size, align);
 }
 
 static NOINLINE void sized_free_slow(const char *op, void *ptr, size_t size, size_t align,
@@ -407,14 +419,14 @@ static NOINLINE void sized_free_slow(const char *op, void *ptr, size_t size, siz
 }
 
 EXPORT void free_sized(void *ptr, size_t size) {
-    if (likely(free_fastpath_try(ptr, sized_binid(size, 0))))
+    if (likely(free_fastpath_try(ptr, true, sized_binoff(size, 0))))
         return;
     sized_free_slow("free_sized", ptr, size, 0, false, NULL);
 }
 
 EXPORT void free_aligned_sized(void *ptr, size_t align, size_t size) {
     size_t a = align <= QUANTUM && align != 0 && is_pow2(align) ? 0 : align;
-    if (likely(free_fastpath_try(ptr, sized_binid(size, a))))
+    if (likely(free_fastpath_try(ptr, true, sized_binoff(size, a))))
         return;
     sized_free_slow("free_aligned_sized", ptr, size, a == 0 ? 0 : align, false, NULL);
 }
@@ -519,18 +531,29 @@ EXPORT size_t sallocx(const void *ptr, int flags) {
 
 EXPORT void dallocx(void *ptr, int flags) {
     unsigned tc = ((unsigned)flags >> MALLOCX_TCACHE_SHIFT) & 0xfff;
-    if (likely(tc == 0) && likely(free_fastpath_try(ptr, 0)))
+    if (likely(tc == 0) && likely(free_fastpath_try(ptr, false, 0)))
         return;
     dalloc_slow("dallocx", ptr, tc != 0, tc >= 2 ? tcaches_get(tc - 2) : NULL);
 }
 
-EXPORT void sdallocx(void *ptr, size_t size, int flags) {
+/* sdallocx with flags: an alignment, or a cache choice (which skips the fast path). */
+static NOINLINE void sdallocx_flags(void *ptr, size_t size, int flags) {
     unsigned tc = ((unsigned)flags >> MALLOCX_TCACHE_SHIFT) & 0xfff;
     unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
     size_t align = lg == 0 || ((size_t)1 << lg) <= QUANTUM ? 0 : (size_t)1 << lg;
-    if (likely(tc == 0) && likely(free_fastpath_try(ptr, sized_binid(size, align))))
+    if (likely(tc == 0) && likely(free_fastpath_try(ptr, true, sized_binoff(size, align))))
         return;
     sized_free_slow("sdallocx", ptr, size, align, tc != 0, tc >= 2 ? tcaches_get(tc - 2) : NULL);
+}
+
+EXPORT void sdallocx(void *ptr, size_t size, int flags) {
+    if (unlikely(flags != 0)) {
+        sdallocx_flags(ptr, size, flags);
+        return;
+    }
+    if (likely(free_fastpath_try(ptr, true, sized_binoff(size, 0))))
+        return;
+    sized_free_slow("sdallocx", ptr, size, 0, false, NULL);
 }
 
 EXPORT size_t nallocx(size_t size, int flags) {

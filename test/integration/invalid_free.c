@@ -247,6 +247,14 @@ static void sdallocx_mismatch_large(void) {
     sdallocx(test_launder(p), 4000, 0);
 }
 
+/* Both sizes in the fast path's table above 4 KiB (the 10240-byte class is cached too). */
+static void sdallocx_mismatch_cached_classes(void) {
+    char *p = block(20000);
+    expect_op("sdallocx", p);
+    expect_text(", 10000): size 10000 does not match the 20480-byte block (it rounds to 10240)");
+    sdallocx(test_launder(p), 10000, 0);
+}
+
 static void free_sized_mismatch(void) {
     free_sized_fn fs = (free_sized_fn)test_sym("free_sized");
     require_true(fs != NULL);
@@ -361,6 +369,7 @@ static const invalid_case_t cases[] = {
     {"non-canonical pointer, large", noncanonical_pointer_large},
     {"sdallocx size mismatch", sdallocx_mismatch},
     {"sdallocx size mismatch, large", sdallocx_mismatch_large},
+    {"sdallocx size mismatch, cached classes above 4 KiB", sdallocx_mismatch_cached_classes},
     {"free_sized size mismatch", free_sized_mismatch},
     {"free_aligned_sized size mismatch", free_aligned_sized_mismatch},
     {"realloc of a freed block", realloc_freed},
@@ -466,6 +475,11 @@ static void test_tag_coincidence(void) {
     require_ptr_not_null(p);
     memcpy(p, &(uint64_t){TAG_VALUE}, sizeof(uint64_t));
     fs(p, 4097);
+    /* (A slab region: a large extent could come back untouched, value and all, below.) */
+    p = test_launder(malloc(9000));
+    require_ptr_not_null(p);
+    memcpy(p, &(uint64_t){TAG_VALUE}, sizeof(uint64_t));
+    sdallocx(p, 8500, 0);
 }
 
 /* A freshly allocated block never reads as tagged, though the last free tagged it. */

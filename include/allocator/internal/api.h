@@ -74,20 +74,21 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
 /*
  * Push ptr onto the thread cache if its class is cached with room, it starts a region of its
  * class (which also rejects pointers with bits above the address space: they cannot pass the
- * base test) and it is not tagged free already; then tag it. With want_binid != 0 the class
- * must also be that one (sized frees). Returns false, having changed nothing, otherwise.
+ * base test) and it is not tagged free already; then tag it. With sized (a constant) the class
+ * must also be the one whose bin is at byte offset want_off of bins[] (sized frees: one compare
+ * of the entry's bin offset, no class index computed). Returns false, having changed nothing,
+ * otherwise.
  */
-static ALWAYS_INLINE bool free_fastpath_try(void *ptr, unsigned want_binid) {
+static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_off) {
     tsd_t *tsd = tsd_get();
     rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
     rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
     uintptr_t neg_base = atomic_load_relaxed(&slot->neg_base);
-    unsigned binid = rtree_entry_binid(entry);
     /* binid * sizeof(cache_bin_t) in one shift (tcache.h, RTREE_BINOFF_SHIFT). */
     size_t off = (size_t)(entry >> RTREE_BINOFF_SHIFT);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
     uint32_t n = cb->ncached;
-    if (likely((want_binid == 0 || binid == want_binid) && n < cb->ncached_max &&
+    if (likely((!sized || off == want_off) && n < cb->ncached_max &&
                cache_bin_region_start(cb, (uintptr_t)ptr + neg_base, entry) && !block_tagged(ptr))) {
         /* Read everything before writing, as in malloc_fastpath. */
         void **stack = cb->stack;
@@ -102,7 +103,7 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, unsigned want_binid) {
 }
 
 static ALWAYS_INLINE void free_fastpath(void *ptr) {
-    if (likely(free_fastpath_try(ptr, 0)))
+    if (likely(free_fastpath_try(ptr, false, 0)))
         return;
     free_slow(ptr);
 }
