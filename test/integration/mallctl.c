@@ -1307,8 +1307,11 @@ static void test_thread_counters(void) {
     expect_zu_eq(*allocatedp, get_u64("thread.allocated"));
     expect_zu_eq(*deallocatedp, get_u64("thread.deallocated"));
 
-    static const size_t sizes[] = {1, 100, 1000, 5000, 40000, 300000, 3 << 20, 9 << 20};
+    static const size_t sizes[] = {1,     100,   1000,   5000,    8192,
+                                   20000, 40000, 300000, 3 << 20, 9 << 20};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        /* Once before: a cached size is then a cache hit (malloc's fast path up to 32 KiB). */
+        free(test_launder(malloc(sizes[i])));
         uint64_t a0 = get_u64("thread.allocated");
         uint64_t p0 = *(volatile uint64_t *)allocatedp;
         void *p = test_launder(malloc(sizes[i]));
