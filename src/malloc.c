@@ -73,7 +73,7 @@ static void *alloc_slow(const alloc_req_t *req) {
     void *ret;
     if (tc != NULL) {
         cache_bin_t *cb = &tc->bins[ind + 1];
-        cb->nrequests++;
+        *cache_bin_word(cb) += CACHE_BIN_REQUEST;
         if (cb->ncached != 0) {
             ret = cb->stack[--cb->ncached];
             if (zero)

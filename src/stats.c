@@ -112,7 +112,7 @@ static void stats_add_tcache(tsd_t *tsd, void *arg) {
         return;
     unsigned n = atomic_load_relaxed(&tsd->tcache.nhbins);
     for (unsigned i = 0; i < n && i < SC_NBINS; i++)
-        t->out->bins[i].nrequests += atomic_load_relaxed(&tsd->tcache.bins[i + 1].nrequests);
+        t->out->bins[i].nrequests += cache_bin_nrequests(&tsd->tcache.bins[i + 1]);
 }
 
 bool stats_arena_merge(unsigned ind, stats_arena_t *out) {

@@ -124,10 +124,9 @@ void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
     if (want > cb->ncached_max)
         want = cb->ncached_max;
     void **top = cb->stack + cb->ncached;
-    /* The caller counted this request in cb->nrequests already. */
+    /* The caller counted this request in the bin already. */
     unsigned got = bin_alloc_batch(&arena->bins[binind], binind, &arena->ex, top, want,
-                                   cb->nrequests);
-    cb->nrequests = 0;
+                                   cache_bin_nrequests_take(cb));
     cb->dried = 1;
     cb->missed = 1;
     if (got == 0)
@@ -180,8 +179,7 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
             atomic_store_release(&tc->nflushing, remaining);
             mutex_lock(&bin->lock);
             if (arena == tc->arena && !merged) {
-                bin->stats.nrequests += cb->nrequests;
-                cb->nrequests = 0;
+                bin->stats.nrequests += cache_bin_nrequests_take(cb);
                 merged = true;
             }
             bin->stats.nflushes++;

@@ -1345,6 +1345,29 @@ static void test_thread_counters(void) {
 }
 
 /* thread.arena: moving the thread moves where its new blocks come from. */
+/*
+ * A bin's nrequests counts every request of its class exactly, cache hits included: the thread
+ * cache counts its hits in the word that holds its count of cached regions (tcache.h), and
+ * statistics add what a live thread has not merged yet.
+ */
+static void test_bin_nrequests(void) {
+    enum { N = 1000 };
+    unsigned a = get_unsigned("thread.arena");
+    unsigned j = bin_index(1792); /* a class nothing else here allocates */
+    char name[96];
+    snprintf(name, sizeof(name), "stats.arenas.%u.bins.%u.nrequests", a, j);
+    epoch_advance();
+    uint64_t r0 = get_u64(name);
+    for (int i = 0; i < N; i++)
+        free(test_launder(malloc(1700)));
+    epoch_advance();
+    expect_zu_eq(get_u64(name) - r0, N);
+    /* The same once the cache has merged its count into the arena. */
+    mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
+    epoch_advance();
+    expect_zu_eq(get_u64(name) - r0, N);
+}
+
 static void test_thread_arena(void) {
     unsigned old = get_unsigned("thread.arena");
     unsigned narenas = get_unsigned("arenas.narenas");
@@ -1725,6 +1748,7 @@ int main(void) {
     test_merged();
     test_purge();
     test_thread_counters();
+    test_bin_nrequests();
     test_thread_arena();
     test_tcache_enabled();
     test_settings();

@@ -61,8 +61,7 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
             /* Read everything before writing: the stores cannot then force reloads. */
             void *ret = cb->stack[n - 1];
             uint64_t usize = cb->size;
-            cb->ncached = n - 1;
-            cb->nrequests++;
+            *cache_bin_word(cb) += CACHE_BIN_POP; /* ncached - 1, and one request counted */
             tsd->thread_allocated += usize;
             block_untag(ret);
             return ret;
@@ -93,7 +92,7 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
         /* Read everything before writing, as in malloc_fastpath. */
         void **stack = cb->stack;
         uint64_t usize = cb->size;
-        cb->ncached = n + 1;
+        *cache_bin_word(cb) += CACHE_BIN_PUSH;
         stack[n] = ptr;
         tsd->thread_deallocated += usize;
         block_tag(ptr);

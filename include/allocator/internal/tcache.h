@@ -53,13 +53,22 @@ static ALWAYS_INLINE void block_untag(void *ptr) { *(tag_word_t *)ptr = 0; }
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct cache_bin_s {
     void **stack;
-    uint32_t ncached;
+    /*
+     * One 64-bit word (cache_bin_word): ncached in bits 0..15, and in bits 16..63 the requests
+     * (hits and misses) since the last merge into the arena. A pop adds 0xffff to the word,
+     * which takes one from ncached (never 0 then) and carries one into the count; a push adds
+     * 1 (ncached stays below ncached_max, at most TCACHE_NSLOTS_SMALL_MAX). So the fast paths
+     * keep the count exact with the one read-modify-write that moves ncached. 48 bits of
+     * requests take years to wrap, and the count is merged at every fill and flush.
+     */
+    uint16_t ncached;
+    uint16_t nrequests_lo; /* bits 16..31 of the word: use cache_bin_nrequests */
+    uint32_t nrequests_hi; /* bits 32..63 */
     uint32_t ncached_max;
     uint32_t size;   /* usable size of the class (for thread.allocated) */
     uint16_t nfill;  /* regions fetched by the next miss */
     uint8_t dried;   /* ran dry since the last GC visit */
     uint8_t missed;  /* ran dry since the last overflow */
-    uint64_t nrequests; /* hits and misses since the last merge into the arena */
     /*
      * The region-start test of the class (sc.h, sz_region_ordinal; the shift comes from the
      * radix-tree entry): a pointer at offset off from its extent's base starts a region iff the
@@ -69,6 +78,31 @@ typedef struct cache_bin_s {
     uint64_t region_count;
 } CACHE_ALIGNED cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
+_Static_assert(TCACHE_NSLOTS_SMALL_MAX < 0xffff && TCACHE_NSLOTS_LARGE < 0xffff,
+               "ncached must fit 16 bits");
+_Static_assert(offsetof(cache_bin_t, ncached) % 8 == 0 &&
+                   offsetof(cache_bin_t, nrequests_hi) == offsetof(cache_bin_t, ncached) + 4,
+               "ncached and the request count must share one aligned word");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ncached is the word's low bits");
+
+typedef uint64_t __attribute__((may_alias)) cache_bin_word_t;
+static ALWAYS_INLINE cache_bin_word_t *cache_bin_word(cache_bin_t *cb) {
+    return (cache_bin_word_t *)&cb->ncached;
+}
+#define CACHE_BIN_POP ((uint64_t)0xffff) /* ncached - 1, requests + 1 */
+#define CACHE_BIN_PUSH ((uint64_t)1)
+#define CACHE_BIN_REQUEST ((uint64_t)1 << 16)
+/* Requests since the last merge; a relaxed read, so statistics may read another thread's. */
+static inline uint64_t cache_bin_nrequests(const cache_bin_t *cb) {
+    return atomic_load_relaxed((const cache_bin_word_t *)&cb->ncached) >> 16;
+}
+/* The requests since the last merge, which start again from zero (the owner only). */
+static inline uint64_t cache_bin_nrequests_take(cache_bin_t *cb) {
+    uint64_t w = *cache_bin_word(cb);
+    *cache_bin_word(cb) = w & 0xffff;
+    return w >> 16;
+}
+
 /*
  * entry >> RTREE_BINOFF_SHIFT is the class index + 1 times sizeof(cache_bin_t): the entry's bits
  * from RTREE_BINOFF_SHIFT up to the class field are zero (rtree.h).
