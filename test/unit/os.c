@@ -50,7 +50,8 @@ int main(void) {
     check_eq(me.state, 'R');
     volatile unsigned long spin = 0;
     for (unsigned long i = 0; i < 20000000; i++)
-        spin += i;
+        spin = spin + i;
+    check(spin != 0);
     os_thread_t me2 = os_thread_probe(os_gettid());
     check_eq(me2.state, 'R');
     check(me2.run_ns >= me.run_ns);
