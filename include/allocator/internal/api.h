@@ -56,7 +56,7 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
     if (likely(size <= SZ_FAST_MAXCLASS)) {
         size_t off = sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
         cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
-        uint32_t n = cb->ncached;
+        size_t n = cb->ncached; /* size_t: stack[n - 1] is then one addressing mode */
         if (likely(n != 0)) {
             /* Read everything before writing: the stores cannot then force reloads. */
             void *ret = cb->stack[n - 1];
