@@ -34,21 +34,9 @@ d=$TEST_TMPDIR
 GDB=(gdb -nx -batch -iex 'set debuginfod enabled off' -iex 'set pagination off'
     -iex 'set confirm off')
 # What every run does once the heap is there: the sections gdb_heap_check.py reads.
-cat >"$d/blocks.py" <<EOF
-import gdb
-exp = [l.split() for l in open('$d/expected')]
-freed = [w[1] for w in exp if w[0] == 'freed']
-for name in ('live', 'live_inner'):
-    print('@@ block-' + name)
-    gdb.execute('heap block ' + [w[1] for w in exp if w[0] == name][0])
-for i, a in enumerate(freed):
-    print('@@ block-freed%d' % i)
-    gdb.execute('heap block ' + a)
-print('@@ top')
-gdb.execute('heap top 3')
-EOF
+export GDB_HEAP_EXPECTED="$d/expected"
 heap_cmds=(-ex 'echo @@ text\n' -ex 'heap' -ex 'echo @@ json\n' -ex 'heap json'
-    -ex "source $d/blocks.py")
+    -ex "source $here/gdb_heap_blocks.py")
 
 # 1. Live, stopped at a breakpoint; then a core of that state.
 "${GDB[@]}" -ex 'break heap_ready' -ex 'run' -ex "source $script" "${heap_cmds[@]}" \

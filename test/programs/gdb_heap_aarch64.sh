@@ -45,22 +45,10 @@ find "$d/run" -maxdepth 1 -name 'core*' -delete
     { cat "$d/run.out" >&2; fail "qemu wrote no core of the aarch64 program (status $rc)"; }
 echo "aarch64 program under $QEMU: status $rc, core $(basename "$core")"
 
-cat >"$d/blocks.py" <<EOF
-import gdb
-exp = [l.split() for l in open('$d/expected')]
-freed = [w[1] for w in exp if w[0] == 'freed']
-for name in ('live', 'live_inner'):
-    print('@@ block-' + name)
-    gdb.execute('heap block ' + [w[1] for w in exp if w[0] == name][0])
-for i, a in enumerate(freed):
-    print('@@ block-freed%d' % i)
-    gdb.execute('heap block ' + a)
-print('@@ top')
-gdb.execute('heap top 3')
-EOF
+export GDB_HEAP_EXPECTED="$d/expected"
 gdb-multiarch -nx -batch -iex 'set debuginfod enabled off' -iex "set sysroot $SYSROOT" \
     -ex "source $script" \
-    -ex 'echo @@ text\n' -ex 'heap' -ex 'echo @@ json\n' -ex 'heap json' -ex "source $d/blocks.py" \
+    -ex 'echo @@ text\n' -ex 'heap' -ex 'echo @@ json\n' -ex 'heap json' -ex "source $here/gdb_heap_blocks.py" \
     "$d/prog" "$core" >"$d/core.out" 2>&1
 grep -q '"allocated"' "$d/core.out" ||
     { tail -30 "$d/core.out" >&2; fail "gdb-multiarch: no heap json from the aarch64 core"; }
