@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * fastpath: the inline allocation and deallocation fast paths, and the slow paths they
- * tail-call. Call tree:
+ * api: the API layer's header (only malloc.c, compat.c and api_ctl.c include it): the inline
+ * allocation and deallocation fast paths, the slow paths they tail-call, and tsd_fetch, which
+ * may run the boot sequence or wait for malloc_enable. Call tree:
  *
  *   malloc(size) -> malloc_fastpath: class lookup (sizes up to SZ_FAST_MAXCLASS, small and
  *                   large classes alike), pop from the thread cache
@@ -14,8 +15,8 @@
  * and have one unlikely branch each besides the table-range check (malloc) and the checks that
  * the pointer is a block of ours that is not free already (free: region start, tag).
  */
-#ifndef ALLOCATOR_INTERNAL_FASTPATH_H
-#define ALLOCATOR_INTERNAL_FASTPATH_H
+#ifndef ALLOCATOR_INTERNAL_API_H
+#define ALLOCATOR_INTERNAL_API_H
 
 #include "allocator/internal/boot.h"
 #include "allocator/internal/heapwalk.h"
