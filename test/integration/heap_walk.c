@@ -199,14 +199,9 @@ static void check_walk(void) {
     /* Without malloc_disable the walk disables around itself; freed blocks are gone. */
     read_writable_mappings();
     walk_everything();
-    size_t stale = 0;
-    for (unsigned t = 0; t < NTHREADS; t++) {
-        for (size_t i = 0; i < nlive[t]; i++)
-            stale += find_visit(live[t][i].addr) != NULL;
-    }
     /* Freed blocks may have been reused by the walk's own setup; most must be gone. */
     qsort(visits, nvisits < MAX_VISITS ? nvisits : MAX_VISITS, sizeof(block_t), cmp_block);
-    stale = 0;
+    size_t stale = 0;
     for (unsigned t = 0; t < NTHREADS; t++) {
         for (size_t i = 0; i < nlive[t]; i++)
             stale += find_visit(live[t][i].addr) != NULL;
