@@ -2,8 +2,9 @@
 /*
  * emitter: the text and JSON writer of the statistics report (see emitter.h for the contract).
  * Text is written as it comes; JSON puts each member on a line of its own, indented by one tab
- * per open container, with the comma that separates it from the previous member written first,
- * so closing a container needs no look-back. Strings are escaped into a small stack buffer and
+ * per open container (or, compact, everything on one line without spaces: the last-N records'
+ * dump), with the comma that separates it from the previous member written first, so closing a
+ * container needs no look-back. Strings are escaped into a small stack buffer and
  * written through the caller's io_buf_t; there is no state beyond the emitter_t, and no lock.
  */
 #include "allocator/internal/emitter.h"
@@ -86,13 +87,25 @@ static void emitter_json_indent(emitter_t *em, unsigned depth) {
     emitter_puts(em, tabs + (sizeof(tabs) - 1 - (depth < sizeof(tabs) ? depth : sizeof(tabs) - 1)));
 }
 
+/* JSON: start a line of its own (not compact), indented to depth. */
+static void emitter_json_newline(emitter_t *em, unsigned depth) {
+    if (em->compact)
+        return;
+    emitter_puts(em, "\n");
+    emitter_json_indent(em, depth);
+}
+
+/* JSON: ": " between a key and its value, ":" compact. */
+static const char *emitter_json_colon(const emitter_t *em) { return em->compact ? ":" : ": "; }
+
 /* JSON: start a member (key NULL, or inside an array: an element) on a line of its own. */
 static void emitter_json_member(emitter_t *em, const char *key) {
-    emitter_puts(em, em->comma ? ",\n" : "\n");
-    emitter_json_indent(em, em->depth);
+    if (em->comma)
+        emitter_puts(em, ",");
+    emitter_json_newline(em, em->depth);
     if (key != NULL && !(em->array & 1)) {
         emitter_json_str(em, key, strlen(key));
-        emitter_puts(em, ": ");
+        emitter_puts(em, emitter_json_colon(em));
     }
     em->comma = true;
 }
@@ -104,7 +117,7 @@ void emitter_begin(emitter_t *em) {
 
 void emitter_end(emitter_t *em) {
     if (em->json)
-        emitter_puts(em, "\n}\n");
+        emitter_puts(em, em->compact ? "}" : "\n}\n");
 }
 
 void emitter_text(emitter_t *em, const char *fmt, ...) {
@@ -176,8 +189,7 @@ void emitter_open(emitter_t *em, const char *key, const char *title, bool array)
 void emitter_close(emitter_t *em) {
     if (em->json) {
         em->depth--;
-        emitter_puts(em, "\n");
-        emitter_json_indent(em, em->depth);
+        emitter_json_newline(em, em->depth);
         emitter_puts(em, em->array & 1 ? "]" : "}");
         em->comma = true;
     } else if (em->titled & 1) {
@@ -236,15 +248,16 @@ void emitter_row(emitter_t *em, const char *key, const char *lead, const emitter
         if (key == NULL)
             emitter_json_member(em, NULL);
         else if (!first)
-            emitter_puts(em, ", ");
+            emitter_puts(em, em->compact ? "," : ", ");
         first = false;
         const char *dot = strchr(k, '.');
         emitter_json_str(em, k, dot != NULL ? (size_t)(dot - k) : strlen(k));
         if (dot != NULL) {
-            emitter_puts(em, ": {");
+            emitter_puts(em, em->compact ? ":{" : ": {");
             emitter_json_str(em, dot + 1, strlen(dot + 1));
         }
-        io_buf_printf(em->b, ": %llu%s", (unsigned long long)v[i], dot != NULL ? "}" : "");
+        io_buf_printf(em->b, "%s%llu%s", emitter_json_colon(em), (unsigned long long)v[i],
+                      dot != NULL ? "}" : "");
     }
     if (key != NULL)
         emitter_puts(em, "}");

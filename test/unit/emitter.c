@@ -2,7 +2,7 @@
 /*
  * The emitter, driven into a buffer: the exact text layout of a small document (values, labels,
  * prefixes, titled and untitled sections, a table with aligned columns and a gap), the exact
- * JSON of the same calls, JSON string escaping (quotes, backslash, control characters, invalid
+ * JSON of the same calls (indented, and compact), JSON string escaping (quotes, backslash, control characters, invalid
  * UTF-8 as U+FFFD), and that what it writes is valid JSON, checked by a small validator here
  * (itself checked on good and bad input first).
  */
@@ -35,6 +35,7 @@ static void sink_write(void *opaque, const char *s) {
 
 static sink_t sink;
 static io_buf_t buf;
+static bool compact; /* emit() makes a compact JSON emitter */
 
 /* Run emit on a fresh emitter (text or JSON) and return everything it wrote. */
 static const char *emit(void (*fn)(emitter_t *), bool json) {
@@ -44,6 +45,8 @@ static const char *emit(void (*fn)(emitter_t *), bool json) {
     io_buf_init(&buf, sink_write, &sink);
     emitter_t em;
     emitter_init(&em, &buf, json);
+    if (compact)
+        emitter_compact(&em);
     fn(&em);
     io_buf_flush(&buf);
     check(!sink.overflow);
@@ -317,11 +320,25 @@ static const char doc_json[] =
     "}\n"
     "}\n";
 
+/* The same document compact, as jemalloc's last-N dump is written: one line, no spaces. */
+static const char doc_json_compact[] =
+    "{\"doc\":{\"version\":\"1.2\",\"pages\":7,\"opt\":{\"abort\":true,\"decay_ms\":-1},"
+    "\"table\":[{\"count\":3,\"mutex\":{\"wait\":0},\"extra\":5},"
+    "{\"count\":1234567890,\"mutex\":{\"wait\":42},\"extra\":6}],"
+    "\"count\":8,\"mutex\":{\"wait\":1},\"extra\":2,\"sum\":{\"count\":8,\"mutex\":{\"wait\":1}},"
+    "\"list\":[1,\"s\"]}}";
+
 static void test_doc(void) {
     check_str(emit(doc, false), doc_text);
     const char *json = emit(doc, true);
     check_str(json, doc_json);
     check(json_valid(json));
+    compact = true;
+    json = emit(doc, true);
+    check_str(json, doc_json_compact);
+    check(json_valid(json));
+    check_str(emit(doc, false), doc_text); /* text ignores it */
+    compact = false;
 }
 
 /* ---- Strings ---- */

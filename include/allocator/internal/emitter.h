@@ -34,6 +34,7 @@
 typedef struct emitter_s {
     io_buf_t *b;
     bool json;
+    bool compact;       /* JSON: no newlines or indentation, no space after ':' (emitter_compact) */
     bool comma;         /* JSON: the innermost open container has a member already */
     unsigned depth;     /* JSON: open containers (indentation, one tab each, at most 8) */
     unsigned indent;    /* text: indentation level (two spaces each) */
@@ -55,10 +56,15 @@ typedef struct emitter_col_s {
 /* An emitter writing text, or JSON, to b; b stays the caller's (it flushes it at the end). */
 void emitter_init(emitter_t *em, io_buf_t *b, bool json);
 static inline bool emitter_json(const emitter_t *em) { return em->json; }
+/*
+ * JSON: write it compact from here on, as jemalloc's emitter_output_json_compact does: no
+ * newline, indentation or space between tokens, and no newline after the closing brace.
+ */
+static inline void emitter_compact(emitter_t *em) { em->compact = true; }
 /* Text: the prefix of labels taken from keys (label NULL), until changed; NULL for none. */
 static inline void emitter_prefix(emitter_t *em, const char *prefix) { em->prefix = prefix; }
 
-/* Start and end the document: in JSON "{" and "\n}\n" around it; in text nothing. */
+/* Start and end the document: in JSON "{" and "\n}\n" ("}" compact) around it; in text nothing. */
 void emitter_begin(emitter_t *em);
 void emitter_end(emitter_t *em);
 /* Text only: a formatted line (or part of one), not indented; JSON leaves it out. */
