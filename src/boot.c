@@ -24,6 +24,7 @@
 #include "allocator/internal/nstime.h"
 #include "allocator/internal/os.h"
 #include "allocator/internal/pages.h"
+#include "allocator/internal/prof_recent.h"
 #include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
 
@@ -59,6 +60,7 @@ bool boot_run(void) {
     base_thp_mode = opt_metadata_thp == METADATA_THP_AUTO     ? 1
                     : opt_metadata_thp == METADATA_THP_ALWAYS ? 2
                                                               : 0;
+    prof_recent_boot();
     if (arena_get_or_create(0) == NULL)
         return true;
     init_a0_ready();

@@ -525,7 +525,8 @@ CTL_TABLE(arenas, ARENAS);
     X(DIR, root, tcache, tcache_children, _)                                                       \
     X(IDX, root, arena, arena_i_node, arena_index_ok)                                              \
     X(DIR, root, arenas, arenas_children, _)                                                       \
-    X(DIR, root, stats, ctl_stats_children, _)
+    X(DIR, root, stats, ctl_stats_children, _)                                                     \
+    X(DIR, root, experimental, ctl_experimental_children, _)
 CTL_TABLE(root, ROOT);
 static const ctl_node_t root_node = {"", root_children, NULL, NULL, NULL};
 

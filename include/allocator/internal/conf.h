@@ -56,6 +56,7 @@
     X(BOOL, prof_gdump, false, 0, 1)                                                               \
     X(BOOL, prof_final, false, 0, 1)                                                               \
     X(BOOL, prof_leak, false, 0, 1)                                                                \
+    X(SSIZE, prof_recent_alloc_max, 0, -1, (long long)(SIZE_MAX >> 1)) /* -1: unlimited */         \
     X(BOOL, stats_print, false, 0, 1)                                                              \
     X(CHARS, stats_print_opts, "", 0, 63)                                                          \
     X(ENUM, zero_realloc, ZERO_REALLOC_FREE, 0, 0)

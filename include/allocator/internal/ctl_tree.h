@@ -4,7 +4,8 @@
  * subtrees) and ctl_stats.c (the statistics snapshot and the stats.* subtree). A node is a leaf
  * (a handler), has named children, or has one numeric "<i>" child. A subtree is one list of rows
  * that CTL_TABLE expands twice, once into the handlers of value rows and once into the node
- * table, so each name is written once. Only ctl.c and ctl_stats.c include this header.
+ * table, so each name is written once. Only ctl.c, ctl_stats.c and ctl_experimental.c include
+ * this header.
  */
 #ifndef ALLOCATOR_INTERNAL_CTL_TREE_H
 #define ALLOCATOR_INTERNAL_CTL_TREE_H
@@ -142,5 +143,7 @@ static inline bool ctl_lextent_index_ok(size_t i) { return i < SC_NLARGE; }
 extern const ctl_node_t ctl_stats_children[];
 int ctl_epoch_ctl(CTL_ARGS);
 void ctl_stats_invalidate(void);
+/* ctl_experimental.c: the experimental.* subtree. */
+extern const ctl_node_t ctl_experimental_children[];
 
 #endif
