@@ -286,6 +286,7 @@ static const ctl_name_t readable_names[] = {
     {"opt.prof_final", T_BOOL, false},
     {"opt.prof_leak", T_BOOL, false},
     {"opt.prof_accum", T_BOOL, false},
+    {"opt.prof_recent_alloc_max", T_SSIZE, false},
     {"thread.arena", T_UNSIGNED, true},
     {"thread.allocated", T_U64, false},
     {"thread.allocatedp", T_PTR, false},
@@ -586,6 +587,7 @@ static const opt_default_t opt_defaults[] = {
     {"prof_final", T_BOOL, "false"},
     {"prof_leak", T_BOOL, "false"},
     {"prof_accum", T_BOOL, "false"},
+    {"prof_recent_alloc_max", T_SSIZE, "0"},
 };
 
 /* opt.* equal the defaults, or what the option sources of this run say. */
