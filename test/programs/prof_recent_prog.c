@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * prof_recent_prog: the last-N records seen through the public interface, for prof_recent.sh.
+ * Run with prof:true and lg_prof_sample:0 (every allocation sampled).
+ *
+ *   prof_recent_prog records M OUT   M allocations of sizes 1000 + i from alloc_site(); those
+ *       with i % 3 == 0 are freed by this thread in free_site(), i % 3 == 1 by a second thread
+ *       in thread_free_site(), the rest stay live. No other allocation is made from the first
+ *       of them to the dump, which is written to OUT.json; OUT.txt gets the run-time addresses
+ *       of the three functions and the main thread's uid-free facts the checker needs.
+ *   prof_recent_prog progress N      N live sampled allocations, then a thread that allocates
+ *       and frees 64 bytes in a loop, timing each call, while this thread dumps five times.
+ *       Each batch's write callback waits (up to 60 s) until the allocating thread has made
+ *       progress since the previous batch, so a dump that stopped sampled allocations for its
+ *       whole length fails here. Prints the longest malloc or free of the allocating thread
+ *       during the dumps and outside them, and each dump's length and batch count.
+ * Everything the dump writes goes to memory taken with mmap, so the callback allocates nothing.
+ */
+#define _GNU_SOURCE
+#include <allocator.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    void (*write_cb)(void *, const char *);
+    void *cbopaque;
+} dump_args_t;
+
+typedef struct {
+    char *data;
+    size_t len, cap;
+    unsigned writes;
+} out_t;
+
+static void out_init(out_t *o, size_t cap) {
+    o->data = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (o->data == MAP_FAILED) {
+        perror("mmap");
+        exit(2);
+    }
+    o->cap = cap;
+    o->len = 0;
+    o->writes = 0;
+}
+
+static void out_append(out_t *o, const char *s) {
+    size_t n = strlen(s);
+    o->writes++;
+    if (o->len + n + 1 > o->cap) {
+        fprintf(stderr, "dump larger than %zu bytes\n", o->cap);
+        _exit(2);
+    }
+    memcpy(o->data + o->len, s, n + 1);
+    o->len += n;
+}
+
+static void write_file(const char *path, const char *s, size_t n) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, s, n) != (ssize_t)n || close(fd) != 0) {
+        perror(path);
+        exit(2);
+    }
+}
+
+static uint64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- records ---- */
+
+/* Sites the checker finds by name: not inlined, and not cloned under another name. */
+#ifdef __clang__
+#define SITE __attribute__((noinline))
+#else
+#define SITE __attribute__((noinline, noclone))
+#endif
+
+#define MAX_M 100000
+static void *blocks[MAX_M];
+static volatile unsigned sink_counter;
+
+SITE static void alloc_site(unsigned i) {
+    blocks[i] = malloc(1000 + i);
+    __asm__ volatile("" ::: "memory");
+    sink_counter++;
+}
+
+SITE static void free_site(unsigned i) {
+    free(blocks[i]);
+    __asm__ volatile("" ::: "memory");
+    sink_counter++;
+}
+
+SITE static void thread_free_site(unsigned i) {
+    free(blocks[i]);
+    __asm__ volatile("" ::: "memory");
+    sink_counter++;
+}
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+static int phase; /* 1: the helper may free; 2: it has */
+static unsigned nplanted;
+
+static void *freeing_thread(void *arg) {
+    (void)arg;
+    free(malloc(8)); /* this thread's state, before the planted sequence */
+    pthread_mutex_lock(&lock);
+    while (phase != 1)
+        pthread_cond_wait(&cond, &lock);
+    for (unsigned i = 1; i < nplanted; i += 3)
+        thread_free_site(i);
+    phase = 2;
+    pthread_cond_broadcast(&cond);
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
+static void out_cb(void *opaque, const char *s) { out_append(opaque, s); }
+
+static int records(unsigned m, const char *base) {
+    static out_t out;
+    out_init(&out, (size_t)256 << 20);
+    char path[4096];
+    nplanted = m;
+    pthread_t t;
+    pthread_create(&t, NULL, freeing_thread, NULL);
+    /* Everything that might allocate before the planted sequence: stdio, the path. */
+    snprintf(path, sizeof(path), "%s.txt", base);
+    char facts[256];
+    int flen = snprintf(facts, sizeof(facts), "alloc_site %p\nfree_site %p\nthread_free_site %p\n",
+                        (void *)alloc_site, (void *)free_site, (void *)thread_free_site);
+    write_file(path, facts, (size_t)flen);
+    snprintf(path, sizeof(path), "%s.json", base);
+
+    for (unsigned i = 0; i < m; i++)
+        alloc_site(i);
+    for (unsigned i = 0; i < m; i += 3)
+        free_site(i);
+    pthread_mutex_lock(&lock);
+    phase = 1;
+    pthread_cond_broadcast(&cond);
+    while (phase != 2)
+        pthread_cond_wait(&cond, &lock);
+    pthread_mutex_unlock(&lock);
+
+    dump_args_t args = {out_cb, &out};
+    int err = mallctl("experimental.prof_recent.alloc_dump", NULL, NULL, &args, sizeof(args));
+    if (err != 0) {
+        fprintf(stderr, "alloc_dump: error %d\n", err);
+        return 1;
+    }
+    write_file(path, out.data, out.len);
+    pthread_join(t, NULL);
+    printf("dump: %zu bytes in %u writes\n", out.len, out.writes);
+    return 0;
+}
+
+/* ---- progress ---- */
+
+static atomic_ulong progress_count;
+static atomic_bool dumping, stop;
+static uint64_t max_in_dump, max_outside; /* written by the allocating thread only */
+
+static void *allocating_thread(void *arg) {
+    (void)arg;
+    while (!atomic_load(&stop)) {
+        uint64_t t0 = now_ns();
+        void *p = malloc(64);
+        uint64_t t1 = now_ns();
+        free(p);
+        uint64_t t2 = now_ns();
+        uint64_t lat = t1 - t0 > t2 - t1 ? t1 - t0 : t2 - t1;
+        if (atomic_load(&dumping)) {
+            if (lat > max_in_dump)
+                max_in_dump = lat;
+        } else if (lat > max_outside) {
+            max_outside = lat;
+        }
+        atomic_fetch_add(&progress_count, 1);
+    }
+    return NULL;
+}
+
+typedef struct {
+    out_t out;
+    unsigned long last;
+    unsigned stalls;
+} progress_out_t;
+
+/* After each batch: wait until the allocating thread has moved since the previous one. */
+static void progress_cb(void *opaque, const char *s) {
+    progress_out_t *p = opaque;
+    out_append(&p->out, s);
+    uint64_t deadline = now_ns() + 60ull * 1000000000u;
+    while (atomic_load(&progress_count) == p->last) {
+        if (now_ns() > deadline) {
+            p->stalls++;
+            break;
+        }
+        sched_yield();
+    }
+    p->last = atomic_load(&progress_count);
+}
+
+static int progress(unsigned n) {
+    static progress_out_t po;
+    out_init(&po.out, (size_t)256 << 20);
+    for (unsigned i = 0; i < n; i++)
+        blocks[i] = malloc(100 + i % 1000);
+    pthread_t t;
+    pthread_create(&t, NULL, allocating_thread, NULL);
+    while (atomic_load(&progress_count) < 1000)
+        sched_yield();
+    int bad = 0;
+    for (int rep = 0; rep < 5; rep++) {
+        po.out.len = 0;
+        po.out.writes = 0;
+        po.last = atomic_load(&progress_count);
+        unsigned long before = po.last;
+        dump_args_t args = {progress_cb, &po};
+        atomic_store(&dumping, true);
+        uint64_t t0 = now_ns();
+        int err = mallctl("experimental.prof_recent.alloc_dump", NULL, NULL, &args, sizeof(args));
+        uint64_t t1 = now_ns();
+        atomic_store(&dumping, false);
+        unsigned long during = atomic_load(&progress_count) - before;
+        unsigned nrec = 0;
+        for (const char *q = strstr(po.out.data, "{\"size\":"); q != NULL;
+             q = strstr(q + 1, "{\"size\":"))
+            nrec++;
+        printf("dump %d: %u records, %zu bytes in %u batches, %.1f ms; the allocating thread made "
+               "%lu malloc/free pairs meanwhile\n",
+               rep, nrec, po.out.len, po.out.writes, (double)(t1 - t0) / 1e6, during);
+        if (err != 0 || nrec != n || po.out.writes < 2 || during == 0) {
+            fprintf(stderr, "dump %d: error %d, %u records (want %u), %u batches, %lu pairs\n", rep,
+                    err, nrec, n, po.out.writes, during);
+            bad = 1;
+        }
+    }
+    atomic_store(&stop, true);
+    pthread_join(t, NULL);
+    if (po.stalls != 0) {
+        fprintf(stderr, "%u batches found the allocating thread stopped for 60 s\n", po.stalls);
+        bad = 1;
+    }
+    printf("longest malloc or free of the allocating thread: %.1f us during the dumps, %.1f us "
+           "outside them\n",
+           (double)max_in_dump / 1e3, (double)max_outside / 1e3);
+    return bad;
+}
+
+int main(int argc, char **argv) {
+    bool prof = false;
+    size_t len = sizeof(prof);
+    if (mallctl("config.prof", &prof, &len, NULL, 0) != 0 || !prof) {
+        printf("SKIP: profiling is not built (config.prof is false)\n");
+        return 77;
+    }
+    if (argc == 4 && strcmp(argv[1], "records") == 0) {
+        unsigned m = (unsigned)atoi(argv[2]);
+        return m > 0 && m <= MAX_M ? records(m, argv[3]) : 2;
+    }
+    if (argc == 3 && strcmp(argv[1], "progress") == 0) {
+        unsigned n = (unsigned)atoi(argv[2]);
+        return n > 0 && n <= MAX_M ? progress(n) : 2;
+    }
+    fprintf(stderr, "usage: %s records M OUT | progress N\n", argv[0]);
+    return 2;
+}
