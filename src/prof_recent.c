@@ -28,15 +28,24 @@
 #include "allocator/internal/mutex.h"
 #include "allocator/internal/nstime.h"
 
-/* A backtrace: room for 4 << cls frames, nframes of them used, innermost first. */
+/*
+ * One side of a record: the backtrace, nframes frames innermost first, then the thread's name
+ * (namelen bytes and a NUL, after the frames), in room for 4 << cls words.
+ */
 typedef struct prof_recent_stack_s {
     struct prof_recent_stack_s *next_free; /* on its class's free list */
-    unsigned cls, nframes;
+    unsigned cls, nframes, namelen;
     void *frames[];
 } prof_recent_stack_t;
 
-#define STACK_NCLASSES 6 /* 4, 8, 16, 32, 64 and 128 (PROF_RECENT_FRAMES_MAX) frames */
-_Static_assert((4u << (STACK_NCLASSES - 1)) == PROF_RECENT_FRAMES_MAX, "stack classes");
+/* 4 to 256 words: 128 frames (PROF_RECENT_FRAMES_MAX) and a name of 255 bytes fit. */
+#define STACK_NCLASSES 7
+_Static_assert(PROF_RECENT_FRAMES_MAX + (PROF_RECENT_NAME_MAX + 8) / 8 <= 4u << (STACK_NCLASSES - 1),
+               "stack classes");
+
+static const char *stack_name(const prof_recent_stack_t *s) {
+    return s != NULL && s->namelen != 0 ? (const char *)(s->frames + s->nframes) : NULL;
+}
 
 /* A record. Every field is guarded by prof_recent_lock. */
 struct prof_recent_s {
@@ -70,13 +79,15 @@ static uint64_t prof_recent_now(void) { return nstime_usable() ? nstime_now_prec
 
 /* ---- Records and stacks ------------------------------------------------------------------ */
 
-static prof_recent_stack_t *stack_new(void *const *frames, unsigned nframes) {
-    if (nframes == 0)
+static prof_recent_stack_t *stack_new(void *const *frames, unsigned nframes, const char *name) {
+    size_t namelen = name != NULL ? strnlen(name, PROF_RECENT_NAME_MAX) : 0;
+    if (nframes == 0 && namelen == 0)
         return NULL;
     if (nframes > PROF_RECENT_FRAMES_MAX)
         nframes = PROF_RECENT_FRAMES_MAX;
+    size_t words = nframes + (namelen != 0 ? (namelen + 8) / 8 : 0);
     unsigned cls = 0;
-    while ((4u << cls) < nframes)
+    while ((4u << cls) < words)
         cls++;
     prof_recent_stack_t *s = prof_recent_free_stacks[cls];
     if (s != NULL) {
@@ -88,7 +99,12 @@ static prof_recent_stack_t *stack_new(void *const *frames, unsigned nframes) {
         s->cls = cls;
     }
     s->nframes = nframes;
+    s->namelen = (unsigned)namelen;
     memcpy(s->frames, frames, nframes * sizeof(void *));
+    if (namelen != 0) {
+        memcpy(s->frames + nframes, name, namelen);
+        ((char *)(s->frames + nframes))[namelen] = '\0';
+    }
     return s;
 }
 
@@ -158,8 +174,8 @@ ssize_t prof_recent_max_set(ssize_t max) {
     return old;
 }
 
-void prof_recent_alloc(uint64_t thread_uid, size_t size, size_t usize, void *const *frames,
-                       unsigned nframes, prof_recent_t **slot) {
+void prof_recent_alloc(uint64_t thread_uid, const char *thread_name, size_t size, size_t usize,
+                       void *const *frames, unsigned nframes, prof_recent_t **slot) {
     if (prof_recent_max_get() == 0)
         return;
     uint64_t now = prof_recent_now();
@@ -175,7 +191,7 @@ void prof_recent_alloc(uint64_t thread_uid, size_t size, size_t usize, void *con
                                .usize = usize,
                                .alloc_uid = thread_uid,
                                .alloc_time = now,
-                               .alloc_stack = stack_new(frames, nframes)};
+                               .alloc_stack = stack_new(frames, nframes, thread_name)};
         if (prof_recent_tail != NULL)
             prof_recent_tail->next = rec;
         else
@@ -189,8 +205,8 @@ void prof_recent_alloc(uint64_t thread_uid, size_t size, size_t usize, void *con
     mutex_unlock(&prof_recent_lock);
 }
 
-void prof_recent_dalloc_slow(uint64_t thread_uid, prof_recent_t **slot, void *const *frames,
-                             unsigned nframes) {
+void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_recent_t **slot,
+                             void *const *frames, unsigned nframes) {
     uint64_t now = prof_recent_now();
     mutex_lock(&prof_recent_lock);
     /* Read again under the lock: an eviction may have cut the link since the caller looked. */
@@ -202,7 +218,7 @@ void prof_recent_dalloc_slow(uint64_t thread_uid, prof_recent_t **slot, void *co
         rec->released = true;
         rec->dalloc_uid = thread_uid;
         rec->dalloc_time = now;
-        rec->dalloc_stack = stack_new(frames, nframes);
+        rec->dalloc_stack = stack_new(frames, nframes, thread_name);
     }
     mutex_unlock(&prof_recent_lock);
 }
@@ -228,11 +244,14 @@ typedef struct {
 
 /*
  * The most one record can take in the JSON, and the document's opening and closing: a record's
- * members are under 270 bytes with every number at 20 digits, and each frame is ,"0x" and at
- * most 16 hex digits and a quote (21).
+ * members are under 270 bytes with every number at 20 digits, each frame is ,"0x" and at most
+ * 16 hex digits and a quote (21), and a thread's name is its key (21) and each byte escaped as
+ * \u00XX at worst (6).
  */
 #define DUMP_RECORD_FIXED 320
 #define DUMP_FRAME 24
+#define DUMP_NAME 24
+#define DUMP_NAME_BYTE 6
 #define DUMP_ENDS 160
 #define DUMP_BATCH_MAX 512
 
@@ -269,10 +288,13 @@ static void dump_append(void *opaque, const char *s) {
     dump.len += n;
 }
 
+static size_t dump_bound_stack(const prof_recent_stack_t *s) {
+    return s != NULL ? DUMP_FRAME * s->nframes + DUMP_NAME + DUMP_NAME_BYTE * s->namelen : 0;
+}
+
 static size_t dump_bound(const prof_recent_t *rec) {
-    size_t frames = (rec->alloc_stack != NULL ? rec->alloc_stack->nframes : 0) +
-                    (rec->dalloc_stack != NULL ? rec->dalloc_stack->nframes : 0);
-    return DUMP_RECORD_FIXED + DUMP_FRAME * frames;
+    return DUMP_RECORD_FIXED + dump_bound_stack(rec->alloc_stack) +
+           dump_bound_stack(rec->dalloc_stack);
 }
 
 static void dump_trace(emitter_t *em, const char *key, const prof_recent_stack_t *s) {
@@ -291,10 +313,14 @@ static void dump_record(emitter_t *em, const prof_recent_snap_t *r) {
     emitter_u(em, "usize", "", r->usize);
     emitter_b(em, "released", "", r->released);
     emitter_u(em, "alloc_thread_uid", "", r->alloc_uid);
+    if (stack_name(r->alloc_stack) != NULL)
+        emitter_s(em, "alloc_thread_name", "", stack_name(r->alloc_stack));
     emitter_u(em, "alloc_time", "", r->alloc_time);
     dump_trace(em, "alloc_trace", r->alloc_stack);
     if (r->released) {
         emitter_u(em, "dalloc_thread_uid", "", r->dalloc_uid);
+        if (stack_name(r->dalloc_stack) != NULL)
+            emitter_s(em, "dalloc_thread_name", "", stack_name(r->dalloc_stack));
         emitter_u(em, "dalloc_time", "", r->dalloc_time);
         dump_trace(em, "dalloc_trace", r->dalloc_stack);
     }

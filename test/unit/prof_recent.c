@@ -2,7 +2,7 @@
 /*
  * The last-N record store, fed fake frames and a fake clock: nothing is kept at capacity 0;
  * eviction takes the oldest and clears its block's slot; a free marks the record released with
- * its own thread, time and stack and clears the slot, and a free of an evicted record's block
+ * its own thread, time and stack (and the thread's name, when it has one) and clears the slot, and a free of an evicted record's block
  * does nothing; shrinking evicts the oldest, -1 keeps everything; records and stacks are
  * recycled (a steady store takes no more base memory); deep stacks keep 128 frames. The dump:
  * jemalloc's compact JSON exactly; written in batches of at most one buffer each; the records
@@ -97,7 +97,7 @@ static void reset(void) {
 
 static void test_off(void) {
     check_eq(prof_recent_max_get(), 0);
-    prof_recent_alloc(1, 10, 16, frames_a, 2, &slots[0]);
+    prof_recent_alloc(1, NULL, 10, 16, frames_a, 2, &slots[0]);
     check(slots[0] == NULL);
     check_eq(prof_recent_count(), 0);
     check_str(dump_now(NULL), "{\"sample_interval\":524288,\"recent_alloc_max\":0,\"recent_alloc\":[]}");
@@ -108,14 +108,14 @@ static void test_exact_json(void) {
     reset();
     check_eq(prof_recent_max_set(3), 0);
     fake_now = 100;
-    prof_recent_alloc(7, 10, 16, frames_a, 2, &slots[0]);
+    prof_recent_alloc(7, NULL, 10, 16, frames_a, 2, &slots[0]);
     fake_now = 150;
-    prof_recent_alloc(9, 1000, 1024, NULL, 0, &slots[1]);
+    prof_recent_alloc(9, NULL, 1000, 1024, NULL, 0, &slots[1]);
     check(slots[0] != NULL && slots[1] != NULL);
     fake_now = 200;
-    prof_recent_dalloc(8, &slots[0], frames_d, 1);
+    prof_recent_dalloc(8, NULL, &slots[0], frames_d, 1);
     check(slots[0] == NULL);
-    prof_recent_dalloc(8, &slots[0], frames_d, 1); /* no record any more: nothing */
+    prof_recent_dalloc(8, NULL, &slots[0], frames_d, 1); /* no record any more: nothing */
     check_str(dump_now(NULL),
               "{\"sample_interval\":524288,\"recent_alloc_max\":3,\"recent_alloc\":["
               "{\"size\":10,\"usize\":16,\"released\":true,\"alloc_thread_uid\":7,"
@@ -126,11 +126,48 @@ static void test_exact_json(void) {
     check_eq(sink.writes, 1);
 }
 
+/* Thread names (thread.prof.name), as jemalloc writes them: only when set, escaped, cut. */
+static void test_names(void) {
+    reset();
+    prof_recent_max_set(3);
+    fake_now = 300;
+    prof_recent_alloc(4, "worker \"a\"", 32, 32, NULL, 0, &slots[0]);
+    prof_recent_alloc(5, "", 48, 48, frames_d, 1, &slots[1]);
+    fake_now = 400;
+    prof_recent_dalloc(6, "reaper", &slots[0], frames_d, 1);
+    prof_recent_dalloc(7, NULL, &slots[1], NULL, 0);
+    check_str(dump_now(NULL),
+              "{\"sample_interval\":524288,\"recent_alloc_max\":3,\"recent_alloc\":["
+              "{\"size\":32,\"usize\":32,\"released\":true,\"alloc_thread_uid\":4,"
+              "\"alloc_thread_name\":\"worker \\\"a\\\"\",\"alloc_time\":300,\"alloc_trace\":[],"
+              "\"dalloc_thread_uid\":6,\"dalloc_thread_name\":\"reaper\",\"dalloc_time\":400,"
+              "\"dalloc_trace\":[\"0xabcdef\"]},"
+              "{\"size\":48,\"usize\":48,\"released\":true,\"alloc_thread_uid\":5,"
+              "\"alloc_time\":300,\"alloc_trace\":[\"0xabcdef\"],"
+              "\"dalloc_thread_uid\":7,\"dalloc_time\":400,\"dalloc_trace\":[]}]}");
+    /* A long name keeps its first PROF_RECENT_NAME_MAX bytes, beside a full stack. */
+    char name[400];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = '\0';
+    reset();
+    prof_recent_max_set(1);
+    prof_recent_alloc(1, name, 1, 16, deep, 200, &slots[0]);
+    prof_recent_dalloc(1, name, &slots[0], deep, 200);
+    const char *json = dump_now(NULL);
+    name[PROF_RECENT_NAME_MAX] = '\0';
+    char want[sizeof(name) + 32];
+    snprintf(want, sizeof(want), "\"alloc_thread_name\":\"%s\",", name);
+    check(strstr(json, want) != NULL);
+    snprintf(want, sizeof(want), "\"dalloc_thread_name\":\"%s\",", name);
+    check(strstr(json, want) != NULL);
+    check_eq(count_of(json, "\"0x"), 2 * 128);
+}
+
 static void test_eviction(void) {
     reset();
     prof_recent_max_set(3);
     for (unsigned i = 0; i < 5; i++)
-        prof_recent_alloc(1, i + 1, 16, frames_a, 2, &slots[i]);
+        prof_recent_alloc(1, NULL, i + 1, 16, frames_a, 2, &slots[i]);
     check_eq(prof_recent_count(), 3);
     /* The two oldest went, and their blocks' links with them. */
     check(slots[0] == NULL && slots[1] == NULL);
@@ -139,8 +176,8 @@ static void test_eviction(void) {
     check_eq(sizes_of(dump_now(NULL), sizes, 8), 3);
     check(sizes[0] == 3 && sizes[1] == 4 && sizes[2] == 5);
     /* A freed record is evicted in its turn like any other. */
-    prof_recent_dalloc(2, &slots[2], frames_d, 1);
-    prof_recent_alloc(1, 6, 16, frames_a, 2, &slots[5]);
+    prof_recent_dalloc(2, NULL, &slots[2], frames_d, 1);
+    prof_recent_alloc(1, NULL, 6, 16, frames_a, 2, &slots[5]);
     check_eq(sizes_of(dump_now(NULL), sizes, 8), 3);
     check(sizes[0] == 4 && sizes[1] == 5 && sizes[2] == 6);
     check_eq(count_of(sink.data, "\"released\":true"), 0);
@@ -150,11 +187,11 @@ static void test_shrink_and_unlimited(void) {
     reset();
     check_eq(prof_recent_max_set(-1), 0);
     for (unsigned i = 0; i < 1000; i++)
-        prof_recent_alloc(1, i, 16, frames_a, 2, &slots[i]);
+        prof_recent_alloc(1, NULL, i, 16, frames_a, 2, &slots[i]);
     check_eq(prof_recent_count(), 1000);
     check_eq(count_of(dump_now(NULL), "{\"size\":"), 1000);
     check(strstr(sink.data, "\"recent_alloc_max\":-1,") != NULL);
-    prof_recent_dalloc(3, &slots[995], frames_d, 1);
+    prof_recent_dalloc(3, NULL, &slots[995], frames_d, 1);
     check_eq(prof_recent_max_set(10), -1);
     check_eq(prof_recent_count(), 10);
     unsigned linked = 0;
@@ -175,21 +212,21 @@ static void test_recycling(void) {
     reset();
     prof_recent_max_set(100);
     for (unsigned i = 0; i < 100; i++) {
-        prof_recent_alloc(1, i, 16, deep, 1 + i % 128, &slots[i]);
-        prof_recent_dalloc(1, &slots[i], deep, 1 + (i * 7) % 128);
+        prof_recent_alloc(1, NULL, i, 16, deep, 1 + i % 128, &slots[i]);
+        prof_recent_dalloc(1, NULL, &slots[i], deep, 1 + (i * 7) % 128);
     }
     size_t before = base_allocated_bytes();
     for (unsigned round = 0; round < 20; round++) {
         for (unsigned i = 0; i < 100; i++) {
-            prof_recent_alloc(1, i, 16, deep, 1 + i % 128, &slots[i]);
-            prof_recent_dalloc(1, &slots[i], deep, 1 + (i * 7) % 128);
+            prof_recent_alloc(1, NULL, i, 16, deep, 1 + i % 128, &slots[i]);
+            prof_recent_dalloc(1, NULL, &slots[i], deep, 1 + (i * 7) % 128);
         }
     }
     check_eq(base_allocated_bytes(), before);
     /* Deeper than 128: the innermost 128 frames. */
     reset();
     prof_recent_max_set(1);
-    prof_recent_alloc(1, 1, 16, deep, 200, &slots[0]);
+    prof_recent_alloc(1, NULL, 1, 16, deep, 200, &slots[0]);
     check_eq(count_of(dump_now(NULL), "\"0x"), 128);
     check(strstr(sink.data, "\"0x7f\"]") != NULL); /* deep[127] */
 }
@@ -205,7 +242,7 @@ static void mid_dump(unsigned nwrites) {
     check_eq(prof_recent_count(), PINNED);
     /* 60 new records: they evict only each other, keeping the newest PINNED of them. */
     for (unsigned i = 0; i < 60; i++)
-        prof_recent_alloc(2, 1000 + i, 16, frames_a, 2, &slots[100 + i]);
+        prof_recent_alloc(2, NULL, 1000 + i, 16, frames_a, 2, &slots[100 + i]);
     check_eq(prof_recent_count(), 2 * PINNED);
     unsigned pinned_linked = 0;
     for (unsigned i = 0; i < PINNED; i++)
@@ -213,8 +250,8 @@ static void mid_dump(unsigned nwrites) {
     check_eq(pinned_linked, PINNED);
     check(slots[100 + 9] == NULL && slots[100 + 10] != NULL);
     /* Free the newest pinned record (its batch is still to come) and the oldest (written). */
-    prof_recent_dalloc(3, &slots[PINNED - 1], frames_d, 1);
-    prof_recent_dalloc(3, &slots[0], frames_d, 1);
+    prof_recent_dalloc(3, NULL, &slots[PINNED - 1], frames_d, 1);
+    prof_recent_dalloc(3, NULL, &slots[0], frames_d, 1);
     /* Shrink: the new records go down to 20 now, the pinned ones wait for the end. */
     check_eq(prof_recent_max_set(20), PINNED);
     check_eq(prof_recent_count(), PINNED + 20);
@@ -227,7 +264,7 @@ static void test_dump_during_changes(void) {
     reset();
     prof_recent_max_set(PINNED);
     for (unsigned i = 0; i < PINNED; i++)
-        prof_recent_alloc(1, i + 1, 16, deep, 128, &slots[i]);
+        prof_recent_alloc(1, NULL, i + 1, 16, deep, 128, &slots[i]);
     const char *json = dump_now(mid_dump);
     /* 128 frames a record: a buffer holds fewer than 20, so several batches, each one write. */
     check(sink.writes >= 3);
@@ -315,7 +352,7 @@ static void test_fork_during_dump(void) {
     reset();
     prof_recent_max_set(3);
     for (unsigned i = 0; i < 5; i++)
-        prof_recent_alloc(1, i + 1, 16, frames_a, 2, &slots[i]);
+        prof_recent_alloc(1, NULL, i + 1, 16, frames_a, 2, &slots[i]);
     pthread_t t;
     pthread_create(&t, NULL, parked_dumper, NULL);
     pthread_mutex_lock(&park_lock);
@@ -323,7 +360,7 @@ static void test_fork_during_dump(void) {
         pthread_cond_wait(&park_cond, &park_lock);
     pthread_mutex_unlock(&park_lock);
     /* The dumper holds the dump lock: new records are kept beside the pinned ones. */
-    prof_recent_alloc(1, 6, 16, frames_a, 2, &slots[5]);
+    prof_recent_alloc(1, NULL, 6, 16, frames_a, 2, &slots[5]);
     check_eq(prof_recent_count(), 4);
     /* The allocator's atfork handlers (this test's malloc is the library's) run the hooks. */
     pid_t pid = fork();
@@ -353,6 +390,7 @@ int main(void) {
         deep[i] = (void *)(uintptr_t)i;
     test_off();
     test_exact_json();
+    test_names();
     test_eviction();
     test_shrink_and_unlimited();
     test_recycling();

@@ -30,6 +30,8 @@ typedef struct prof_recent_s prof_recent_t;
 
 /* Frames kept per stack; deeper backtraces keep their innermost frames. jemalloc's limit. */
 #define PROF_RECENT_FRAMES_MAX 128
+/* Bytes of a thread's name kept (thread.prof.name); longer names are cut. */
+#define PROF_RECENT_NAME_MAX 255
 
 /*
  * The store's capacity now: -1 unlimited, 0 off (nothing is recorded). Read without a lock, so
@@ -43,35 +45,37 @@ ssize_t prof_recent_max_get(void);
 ssize_t prof_recent_max_set(ssize_t max);
 
 /*
- * A sampled allocation of size bytes (usize usable) by the thread with uid thread_uid, with
- * that thread's backtrace frames[0..nframes), innermost first. *slot is the sampled block's
+ * A sampled allocation of size bytes (usize usable) by the thread with uid thread_uid and name
+ * thread_name (thread.prof.name; NULL or "" when it has none, as jemalloc's dump then leaves
+ * the name out), with that thread's backtrace frames[0..nframes), innermost first. *slot is the sampled block's
  * link to its record (NULL on entry): the store points it at the new record. Does nothing when
  * the capacity is 0 or memory for the record is exhausted (*slot stays NULL). Takes
  * prof_recent_lock: never call it holding an arena lock.
  */
-void prof_recent_alloc(uint64_t thread_uid, size_t size, size_t usize, void *const *frames,
-                       unsigned nframes, prof_recent_t **slot);
+void prof_recent_alloc(uint64_t thread_uid, const char *thread_name, size_t size, size_t usize,
+                       void *const *frames, unsigned nframes, prof_recent_t **slot);
 
 /*
- * The sampled block whose link is *slot is being freed by thread thread_uid, with backtrace
- * frames[0..nframes): the record becomes released, takes the thread, the time and the stack,
+ * The sampled block whose link is *slot is being freed by thread thread_uid (named
+ * thread_name), with backtrace frames[0..nframes): the record becomes released, takes the
+ * thread, the time and the stack,
  * and *slot is cleared. A no-op when *slot is NULL (no record, or it was evicted). Call it for
  * every sampled block whose slot is set (prof_recent_linked), whatever the capacity is now: a
  * record made earlier may still name the block, and the store must unlink it before the
  * block's metadata is reused.
  */
-void prof_recent_dalloc_slow(uint64_t thread_uid, prof_recent_t **slot, void *const *frames,
-                             unsigned nframes);
+void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_recent_t **slot,
+                             void *const *frames, unsigned nframes);
 
 /* Does the block whose link is *slot have a record? (A racy hint; prof_recent_dalloc rechecks.) */
 static inline bool prof_recent_linked(prof_recent_t *const *slot) {
     return atomic_load_relaxed(slot) != NULL;
 }
 
-static inline void prof_recent_dalloc(uint64_t thread_uid, prof_recent_t **slot,
-                                      void *const *frames, unsigned nframes) {
+static inline void prof_recent_dalloc(uint64_t thread_uid, const char *thread_name,
+                                      prof_recent_t **slot, void *const *frames, unsigned nframes) {
     if (prof_recent_linked(slot))
-        prof_recent_dalloc_slow(thread_uid, slot, frames, nframes);
+        prof_recent_dalloc_slow(thread_uid, thread_name, slot, frames, nframes);
 }
 
 /*
