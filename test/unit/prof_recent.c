@@ -383,6 +383,72 @@ static void test_fork_during_dump(void) {
     check_eq(prof_recent_count(), 3);
 }
 
+/* ---- Threads recording and freeing while dumps run and the capacity changes ---- */
+
+#define NWORKERS 4
+#define WORKER_SLOTS 64
+static prof_recent_t *worker_slots[NWORKERS][WORKER_SLOTS];
+static volatile bool workers_stop;
+static volatile unsigned long worker_ops[NWORKERS];
+
+static bool workers_made(unsigned long ops) {
+    for (unsigned w = 0; w < NWORKERS; w++)
+        if (worker_ops[w] < ops)
+            return false;
+    return true;
+}
+
+static void *worker(void *arg) {
+    unsigned w = (unsigned)(uintptr_t)arg;
+    for (unsigned long i = 0; !workers_stop; i++) {
+        prof_recent_t **slot = &worker_slots[w][i % WORKER_SLOTS];
+        /* A block is freed before its slot is used again, as prof frees a block first. */
+        prof_recent_dalloc(w, "w", slot, deep, (unsigned)(i % 40));
+        check(*slot == NULL);
+        prof_recent_alloc(w, NULL, i, 16, deep, (unsigned)(1 + i % 130), slot);
+        worker_ops[w]++;
+    }
+    return NULL;
+}
+
+static void test_concurrent(void) {
+    reset();
+    prof_recent_max_set(200);
+    pthread_t t[NWORKERS];
+    for (unsigned w = 0; w < NWORKERS; w++)
+        pthread_create(&t[w], NULL, worker, (void *)(uintptr_t)w);
+    static const ssize_t caps[] = {200, 50, -1, 0, 300, 1};
+    /* At least 60 rounds, and until every worker has done its share meanwhile. */
+    for (unsigned round = 0; round < 60 || !workers_made(2000); round++) {
+        ssize_t cap = caps[round % 6];
+        prof_recent_max_set(cap);
+        const char *json = dump_now(NULL);
+        unsigned n = count_of(json, "{\"size\":");
+        if (cap >= 0)
+            check(n <= (size_t)cap * 2); /* what it pinned, beside at most cap new ones */
+        check(json[sink.len - 1] == '}');
+        size_t held = prof_recent_count();
+        if (cap >= 0)
+            check(held <= (size_t)cap + NWORKERS); /* trimmed at the end; workers add since */
+    }
+    workers_stop = true;
+    for (unsigned w = 0; w < NWORKERS; w++)
+        pthread_join(t[w], NULL);
+    /* Every slot still linked has a record, and freeing them all unlinks them all. */
+    prof_recent_max_set(-1);
+    size_t linked = 0;
+    for (unsigned w = 0; w < NWORKERS; w++)
+        for (unsigned i = 0; i < WORKER_SLOTS; i++)
+            linked += worker_slots[w][i] != NULL;
+    check(linked <= prof_recent_count());
+    for (unsigned w = 0; w < NWORKERS; w++)
+        for (unsigned i = 0; i < WORKER_SLOTS; i++) {
+            prof_recent_dalloc(w, NULL, &worker_slots[w][i], NULL, 0);
+            check(worker_slots[w][i] == NULL);
+        }
+    check_eq(count_of(dump_now(NULL), "\"released\":false"), 0);
+}
+
 int main(void) {
     free(malloc(1)); /* boot the allocator (and its atfork handlers) before the store is used */
     nstime_hook = fake_clock;
@@ -397,5 +463,6 @@ int main(void) {
     test_dump_during_changes();
     test_one_dumper();
     test_fork_during_dump();
+    test_concurrent();
     return unit_finish("prof_recent");
 }
