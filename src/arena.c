@@ -202,7 +202,10 @@ void *arena_malloc_small(arena_t *arena, unsigned binind, bool zero) {
     return ret;
 }
 
-void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) {
+/* A large extent of class usize; registered as sampled, reporting class report, unless that is
+ * UINT_MAX. */
+static extent_t *arena_large_new(arena_t *arena, size_t usize, size_t align, bool zero,
+                                 unsigned report) {
     unsigned szind = sz_size2index(usize);
     assert(szind >= SC_NBINS && sz_index2size(szind) == usize);
     bool zeroed;
@@ -213,7 +216,10 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) 
         return NULL;
     }
     e->szind = (uint16_t)szind;
-    emap_register_large(e, szind);
+    if (report == UINT_MAX)
+        emap_register_large(e, szind);
+    else
+        emap_register_sampled(e, report);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->nmalloc++;
     ls->nrequests++;
@@ -222,7 +228,23 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) 
     mutex_unlock(&arena->ex.lock);
     if (zero && !zeroed)
         memset((void *)e->addr, 0, usize);
-    return (void *)e->addr;
+    return e;
+}
+
+void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) {
+    extent_t *e = arena_large_new(arena, usize, align, zero, UINT_MAX);
+    return e != NULL ? (void *)e->addr : NULL;
+}
+
+extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, size_t align, bool zero) {
+    unsigned report = sz_size2index(usize);
+    size_t lsize = usize < SC_LARGE_MINCLASS ? SC_LARGE_MINCLASS : usize;
+    extent_t *e = arena_large_new(arena, lsize, align, zero, report);
+    if (e != NULL) {
+        e->prof_tctx = NULL;
+        e->prof_recent = NULL;
+    }
+    return e;
 }
 
 void arena_dalloc(void *ptr, rtree_entry_t entry) {
@@ -238,6 +260,7 @@ void arena_dalloc(void *ptr, rtree_entry_t entry) {
     }
     if (unlikely((uintptr_t)ptr != e->addr))
         io_fatal("free(%p): not the start of an allocation\n", ptr);
+    szind = e->szind; /* a sampled block's entry names the class it reports */
     mutex_lock(&arena->ex.lock);
     large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
     ls->ndalloc++;
@@ -402,4 +425,15 @@ void arenas_validate(void) {
         extents_validate(&a->ex);
         mutex_unlock(&a->ex.lock);
     }
+}
+
+size_t arenas_mapped_estimate(void) {
+    size_t sum = 0;
+    unsigned n = atomic_load_acquire(&narenas_total);
+    for (unsigned i = 0; i < n; i++) {
+        arena_t *a = arena_get(i);
+        if (a != NULL)
+            sum += atomic_load_relaxed(&a->ex.mapped);
+    }
+    return sum;
 }

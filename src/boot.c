@@ -24,6 +24,7 @@
 #include "allocator/internal/nstime.h"
 #include "allocator/internal/os.h"
 #include "allocator/internal/pages.h"
+#include "allocator/internal/prof.h"
 #include "allocator/internal/prof_recent.h"
 #include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
@@ -75,5 +76,6 @@ bool boot_run(void) {
     background_boot();
     fork_boot();
     stats_print_boot();
+    prof_boot();
     return false;
 }

@@ -60,7 +60,7 @@ static int max_background_threads_ctl(CTL_ARGS) {
     X(RO, config, malloc_conf, const char *, ALLOCATOR_MALLOC_CONF)                                \
     X(RO, config, opt_safety_checks, bool, false)                                                  \
     X(RO, config, prof, bool, config_prof)                                                         \
-    X(RO, config, prof_libgcc, bool, false)                                                        \
+    X(RO, config, prof_libgcc, bool, config_prof)                                                  \
     X(RO, config, prof_libunwind, bool, false)                                                     \
     X(RO, config, stats, bool, config_stats)                                                       \
     X(RO, config, utrace, bool, false)                                                             \
@@ -198,6 +198,7 @@ CTL_TABLE(thread_tcache, THREAD_TCACHE);
     X(FN, thread, deallocated, thread_deallocated_ctl, _)                                          \
     X(FN, thread, deallocatedp, thread_deallocatedp_ctl, _)                                        \
     X(DIR, thread, tcache, thread_tcache_children, _)                                              \
+    X(DIR, thread, prof, ctl_thread_prof_children, _)                                              \
     X(FN, thread, idle, thread_idle_ctl, _)
 CTL_TABLE(thread, THREAD);
 
@@ -525,6 +526,7 @@ CTL_TABLE(arenas, ARENAS);
     X(DIR, root, tcache, tcache_children, _)                                                       \
     X(IDX, root, arena, arena_i_node, arena_index_ok)                                              \
     X(DIR, root, arenas, arenas_children, _)                                                       \
+    X(DIR, root, prof, ctl_prof_children, _)                                                       \
     X(DIR, root, stats, ctl_stats_children, _)                                                     \
     X(DIR, root, experimental, ctl_experimental_children, _)
 CTL_TABLE(root, ROOT);

@@ -20,6 +20,12 @@ void emap_register_large(extent_t *e, unsigned szind) {
     rtree_write(extent_last_page(e), entry, e->addr);
 }
 
+void emap_register_sampled(extent_t *e, unsigned szind) {
+    rtree_entry_t entry = rtree_entry_make(e, szind + 1, false) | RTREE_PROF_BIT;
+    rtree_write(e->addr, entry, e->addr + 1);
+    rtree_write(extent_last_page(e), entry, e->addr + 1);
+}
+
 void emap_register_free(extent_t *e) {
     rtree_entry_t entry = rtree_entry_make(e, 0, false);
     rtree_write(e->addr, entry, 0);

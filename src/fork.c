@@ -20,6 +20,7 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/ctl.h"
 #include "allocator/internal/init.h"
+#include "allocator/internal/prof.h"
 #include "allocator/internal/prof_recent.h"
 #include "allocator/internal/rtree.h"
 #include "allocator/internal/stats_print.h"
@@ -43,6 +44,7 @@ static const fork_hook_t fork_hooks[] = {
     {RANK_CTL, tcaches_prefork, tcaches_postfork_parent, tcaches_postfork_child},
     /* stats_lock, destroyed_lock: what they guard is rebuilt, or changes under ctl_lock. */
     {RANK_CTL, NULL, NULL, stats_postfork_child},
+    {RANK_PROF_DUMP, prof_prefork, prof_postfork_parent, prof_postfork_child}, /* and RANK_PROF */
     {RANK_PROF_RECENT, prof_recent_prefork, prof_recent_postfork_parent,
      prof_recent_postfork_child},
     {RANK_TSD_LIST, tsd_prefork, tsd_postfork_parent, tsd_postfork_child},

@@ -19,6 +19,8 @@
 #include "allocator/internal/conf.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
+#include "allocator/internal/prof.h"
+#include "allocator/internal/tevent.h"
 
 #define JUNK_ALLOC_BYTE 0xa5
 #define JUNK_FREE_BYTE 0x5a
@@ -40,7 +42,31 @@ static COLD void *alloc_fail(void) {
     return NULL;
 }
 
-static void *alloc_slow(const alloc_req_t *req) {
+/*
+ * A sampled allocation (prof.h): the backtrace (no lock held), its counts in the stack table,
+ * and a large extent of its own registered so that its free leaves the fast path. NULL if
+ * memory for it cannot be had (the caller then serves the request as usual, unsampled).
+ */
+static PROF_FRAME void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, size_t usize,
+                                      arena_t *arena) {
+    prof_bt_t bt;
+    prof_backtrace(tsd, &bt);
+    prof_tctx_t *tctx = prof_tctx_get(tsd, &bt);
+    bool zero = req->zero || opt_zero;
+    extent_t *e = arena_malloc_sampled(arena, usize, req->align > PAGE ? req->align : PAGE, zero);
+    if (e == NULL)
+        return NULL;
+    if (tctx != NULL)
+        prof_sampled_alloc(e, tctx, usize);
+    /* The last-N records (prof_recent.h) take bt and e->prof_recent here. */
+    tsd->thread_allocated += usize;
+    void *ret = (void *)e->addr;
+    if (opt_junk_alloc && !zero)
+        memset(ret, JUNK_ALLOC_BYTE, usize);
+    return ret;
+}
+
+static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     tsd_t *tsd = tsd_fetch();
     if (unlikely(tsd == NULL))
         return alloc_fail();
@@ -59,6 +85,12 @@ static void *alloc_slow(const alloc_req_t *req) {
     }
     if (arena == NULL)
         arena = arena_get(0);
+    if (likely(tsd_is_real(tsd)) && unlikely((tsd->event_left -= (int64_t)usize) < 0) &&
+        tevent_trigger(tsd)) {
+        void *ret = alloc_sampled(tsd, req, usize, arena);
+        if (ret != NULL)
+            return ret;
+    }
     tcache_t *tc = NULL;
     if (req->tcache != NULL) {
         tc = req->tcache;
@@ -107,9 +139,21 @@ static void *alloc_slow(const alloc_req_t *req) {
     return ret;
 }
 
-void *malloc_slow(size_t size) {
+PROF_FRAME void *malloc_slow(size_t size) {
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     return alloc_slow(&req);
+}
+
+PROF_FRAME void *malloc_event(void *ret, size_t size) {
+    tsd_t *tsd = tsd_get();
+    cache_bin_t *cb =
+        (cache_bin_t *)((char *)tsd->tcache.bins + sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM]);
+    block_tag(ret);
+    cb->stack[cb->ncached] = ret;
+    *cache_bin_word(cb) -= CACHE_BIN_POP; /* the pop and its request, undone */
+    tsd->thread_allocated -= cb->size;
+    tsd->event_left += cb->size; /* alloc_slow counts it again */
+    return malloc_slow(size);
 }
 
 /* ---- checking a block handed back ---------------------------------------------------------- */
@@ -184,6 +228,14 @@ static rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) 
         io_fatal("%s(%p): not allocated by this allocator, or freed already\n", op, ptr);
     unsigned ind = binid - 1;
     size_t usize = sz_index2size(ind);
+    if (unlikely(rtree_entry_prof(entry))) {
+        /* A sampled block: its extent holds it alone, at the extent's start. */
+        uintptr_t start = rtree_entry_extent(entry)->addr;
+        if ((uintptr_t)ptr != start)
+            io_fatal("%s(%p): not the start of an allocation (inside the %zu-byte block at %p)\n",
+                     op, ptr, usize, (void *)start);
+        return entry;
+    }
     uintptr_t off = (uintptr_t)ptr - base;
     if (unlikely(sz_region_ordinal(off, sz_region_mul_tab[ind], sz_region_shift_tab[ind]) >=
                  sz_region_count(ind)))
@@ -197,11 +249,29 @@ static rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) 
     return entry;
 }
 
+/* Free a sampled block (its entry has the prof bit): uncount it, give its extent back. */
+static NOINLINE void dalloc_sampled(void *ptr, rtree_entry_t entry) {
+    extent_t *e = rtree_entry_extent(entry);
+    size_t usize = sz_index2size(rtree_entry_binid(entry) - 1);
+    tsd_t *tsd = tsd_fetch();
+    if (tsd != NULL && tsd_is_real(tsd))
+        tsd->thread_deallocated += usize;
+    if (opt_junk_free)
+        memset(ptr, JUNK_FREE_BYTE, usize);
+    /* The last-N records (prof_recent.h) are told of the free here, with e->prof_recent. */
+    prof_sampled_free(e, usize);
+    arena_dalloc(ptr, entry);
+}
+
 /* Free ptr into tc_explicit when given, else the thread's cache unless no_tcache. */
 static void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tc_explicit) {
     if (ptr == NULL)
         return;
     rtree_entry_t entry = block_check(op, ptr, true);
+    if (unlikely(rtree_entry_prof(entry))) {
+        dalloc_sampled(ptr, entry);
+        return;
+    }
     unsigned binid = rtree_entry_binid(entry);
     bool had_state = tsd_is_real(tsd_get());
     tsd_t *tsd = tsd_fetch();
@@ -267,7 +337,7 @@ static size_t usable_size_of(const char *op, const void *ptr) {
  * class stays or a large extent can grow or shrink where it is, else allocate, copy and free
  * the old block the same way req allocates.
  */
-static void *realloc_impl(const char *op, void *ptr, const alloc_req_t *req) {
+static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_t *req) {
     rtree_entry_t entry = block_check(op, ptr, false);
     unsigned binid = rtree_entry_binid(entry);
     size_t align = req->align;
@@ -279,7 +349,8 @@ static void *realloc_impl(const char *op, void *ptr, const alloc_req_t *req) {
     bool arena_ok = req->arena == NULL || rtree_entry_extent(entry)->arena_ind == req->arena->ind;
     if (usize == old_usize && aligned && arena_ok)
         return ptr;
-    if (binid - 1 >= SC_NBINS && usize >= SC_LARGE_MINCLASS && aligned && arena_ok) {
+    if (binid - 1 >= SC_NBINS && usize >= SC_LARGE_MINCLASS && aligned && arena_ok &&
+        !rtree_entry_prof(entry)) {
         if (!arena_ralloc_large_inplace(rtree_entry_extent(entry), usize, req->zero)) {
             tsd_t *tsd = tsd_get();
             if (tsd_is_real(tsd)) {
@@ -499,7 +570,7 @@ EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags) {
     rtree_entry_t entry = block_check("xallocx", ptr, false);
     unsigned binid = rtree_entry_binid(entry);
     size_t old_usize = sz_index2size(binid - 1);
-    if (binid - 1 < SC_NBINS)
+    if (binid - 1 < SC_NBINS || rtree_entry_prof(entry))
         return old_usize;
     bool zero = (flags & MALLOCX_ZERO) != 0;
     size_t max = size + extra < size ? SC_LARGE_MAXCLASS : size + extra;

@@ -37,6 +37,9 @@ static size_t tsd_nlive;
 #define TSD_REAP_MIN 32
 static size_t tsd_reap_at = TSD_REAP_MIN;
 
+static uint64_t tsd_next_uid; /* atomic */
+void (*tsd_exit_hook)(tsd_t *tsd);
+
 static bool tsd_cache_allowed(void) { return opt_tcache && !opt_junk_alloc && !opt_junk_free && !opt_zero; }
 
 /* Take tsd off the live list. tsd_list_lock held. */
@@ -52,6 +55,8 @@ static void tsd_unlink(tsd_t *tsd) {
 
 /* Give back what a state holds (its thread is leaving or gone); it is off the live list. */
 static void tsd_release(tsd_t *tsd) {
+    if (tsd_exit_hook != NULL)
+        tsd_exit_hook(tsd);
     tcache_flush_all(&tsd->tcache);
     if (tsd->arena != NULL)
         __atomic_sub_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
@@ -121,7 +126,8 @@ tsd_t *tsd_init_thread(void) {
             return NULL;
     }
     void **stacks = (void **)((char *)tsd + ALIGN_UP(sizeof(tsd_t), CACHELINE));
-    memset(tsd, 0, sizeof(*tsd));
+    memset(tsd, 0, sizeof(*tsd)); /* event_armed 0: the first allocation arms the events */
+    tsd->prof_thread_uid = __atomic_fetch_add(&tsd_next_uid, 1, __ATOMIC_RELAXED);
     tsd->owner_pid = getpid();
     tsd->owner_tid = (pid_t)syscall(SYS_gettid);
     tsd->tls_slot = &tsd_tls;

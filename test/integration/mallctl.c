@@ -293,6 +293,11 @@ static const ctl_name_t readable_names[] = {
     {"thread.deallocated", T_U64, false},
     {"thread.deallocatedp", T_PTR, false},
     {"thread.tcache.enabled", T_BOOL, true},
+    {"prof.active", T_BOOL, false},
+    {"prof.thread_active_init", T_BOOL, false},
+    {"prof.gdump", T_BOOL, false},
+    {"prof.lg_sample", T_SIZE, false},
+    {"prof.interval", T_U64, false},
     {"arena.0.initialized", T_BOOL, false},
     {"arena.0.dss", T_STR, true},
     {"arena.0.dirty_decay_ms", T_SSIZE, true},
@@ -527,8 +532,8 @@ static void test_constants(void) {
     expect_d_eq(get_bool("config.debug"), ALLOCATOR_DEBUG != 0);
     expect_true(get_bool("config.fill"));
     expect_true(get_bool("config.xmalloc"));
-    expect_false(get_bool("config.prof"));
-    expect_false(get_bool("config.prof_libgcc"));
+    expect_true(get_bool("config.prof"));
+    expect_true(get_bool("config.prof_libgcc"));
     expect_false(get_bool("config.prof_libunwind"));
     expect_false(get_bool("config.lazy_lock"));
     expect_false(get_bool("config.utrace"));

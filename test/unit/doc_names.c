@@ -17,6 +17,9 @@
 #include "allocator/internal/ctl.h"
 #include "unit.h"
 
+/* The profiler's names answer only with profiling on (jemalloc's ENOENT otherwise). */
+const char *malloc_conf = "prof:true";
+
 typedef struct {
     char name[CTL_NAME_MAX];
     char access[3];

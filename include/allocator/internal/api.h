@@ -5,11 +5,16 @@
  * may run the boot sequence or wait for malloc_enable. Call tree:
  *
  *   malloc(size) -> malloc_fastpath: class lookup (sizes up to SZ_FAST_MAXCLASS, small and
- *                   large classes alike), pop from the thread cache
- *                   `-> malloc_slow -> alloc_slow(size, align 0, ...) [init, fills, arenas]
+ *                   large classes alike), pop from the thread cache, count down the thread
+ *                   event counter (tevent.h)
+ *                   `-> malloc_slow -> alloc_slow(size, align 0, ...) [init, fills, arenas,
+ *                                      thread events: sampled allocations (prof.h)]
+ *                   `-> malloc_event [an event due: undo the pop] -> malloc_slow
  *   free(ptr)    -> free_fastpath: rtree lookup, region-start test, tag test, push and tag
  *                   `-> free_slow -> dalloc_slow [NULL, flushes, no-cache, invalid pointers,
- *                                                 tagged blocks: confirm, then abort or carry on]
+ *                                                 tagged blocks: confirm, then abort or carry on,
+ *                                                 sampled blocks (their entries fail the
+ *                                                 region-start test: emap.h)]
  *
  * The fast paths read one thread-local pointer, do no atomic read-modify-write, take no lock,
  * and have one unlikely branch each besides the table-range check (malloc) and the checks that
@@ -50,6 +55,8 @@ static inline tsd_t *tsd_fetch(void) {
 }
 
 void *malloc_slow(size_t size) NOINLINE;
+/* The fast path popped ret and found a thread event due: put ret back and go the slow way. */
+void *malloc_event(void *ret, size_t size) NOINLINE COLD;
 void free_slow(void *ptr) NOINLINE;
 
 static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
@@ -65,6 +72,9 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
             *cache_bin_word(cb) += CACHE_BIN_POP; /* ncached - 1, and one request counted */
             tsd->thread_allocated += usize;
             block_untag(ret);
+            /* The thread event counter (tevent.h): one subtract, and the sign it leaves. */
+            if (unlikely((tsd->event_left -= (int64_t)usize) < 0))
+                return malloc_event(ret, size);
             return ret;
         }
     }

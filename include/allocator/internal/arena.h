@@ -72,6 +72,12 @@ bool arena_destroy(arena_t *arena);
 
 void *arena_malloc_small(arena_t *arena, unsigned binind, bool zero);
 void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero);
+/*
+ * A sampled block (prof.h) of usize bytes (any class): a large extent of its own, at least
+ * SC_LARGE_MINCLASS, registered as sampled (emap.h) so its free leaves the fast path and its
+ * usable size is usize's class. Its prof fields are cleared. NULL when out of memory.
+ */
+extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, size_t align, bool zero);
 /* Free ptr, whose rtree entry is entry, to the arena that owns it. */
 void arena_dalloc(void *ptr, rtree_entry_t entry);
 /*
@@ -86,6 +92,8 @@ size_t arena_purge(arena_t *arena);
  * each arena's extents lock in turn). Returns the bytes given back.
  */
 size_t arenas_release_free_chunks(void);
+/* Bytes mapped for every arena, read without their locks (heap profiling's gdump). */
+size_t arenas_mapped_estimate(void);
 /* Run the arena's decay now (mallctl arena.<i>.decay). */
 void arena_decay_now(arena_t *arena);
 /*

@@ -45,7 +45,6 @@
     X(BOOL, tcache, true, 0, 1)                                                                    \
     X(SIZE, tcache_max, (size_t)32 << 10, 0, 8LL << 20)                                            \
     X(ENUM, thp, THP_DEFAULT, 0, 0)                                                                \
-    /* Profiling options are recorded for the profiling work; config.prof is false. */             \
     X(BOOL, prof, false, 0, 1)                                                                     \
     X(CHARS, prof_prefix, "jeprof", 0, 255)                                                        \
     X(BOOL, prof_active, true, 0, 1)                                                               \

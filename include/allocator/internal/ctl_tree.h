@@ -139,6 +139,10 @@ static inline unsigned ctl_narenas(void) { return arenas_limit(); }
 static inline bool ctl_bin_index_ok(size_t i) { return i < SC_NBINS; }
 static inline bool ctl_lextent_index_ok(size_t i) { return i < SC_NLARGE; }
 
+/* ctl_prof.c: the prof.* and thread.prof.* subtrees. */
+extern const ctl_node_t ctl_prof_children[];
+extern const ctl_node_t ctl_thread_prof_children[];
+
 /* ctl_stats.c: the stats.* subtree, the epoch name, and dropping the snapshot (ctl_lock held). */
 extern const ctl_node_t ctl_stats_children[];
 int ctl_epoch_ctl(CTL_ARGS);

@@ -49,6 +49,13 @@ typedef struct extent_s {
     struct extent_s *next, *prev;         /* eset bin list, or a bin's slab lists */
     struct extent_s *lru_next, *lru_prev; /* eset LRU list */
     uint64_t serial;                      /* allocation order, for address-ordered reuse */
+    /*
+     * A sampled block's (prof.h; its radix-tree entry has RTREE_PROF_BIT): its counts, and its
+     * last-N record (prof_recent.h, which writes and clears it). Set before the block is handed
+     * out, read when it is freed.
+     */
+    struct prof_tctx_s *prof_tctx;
+    struct prof_recent_s *prof_recent;
 } CACHE_ALIGNED extent_t;
 
 /* The address of the extent's last page (where its end boundary is registered). */

@@ -4,6 +4,10 @@
  * registers depends on what it is:
  *   slab      every page: the slab, its class + 1, the slab bit, base = its first byte;
  *   large     first and last page: the extent, its class + 1, base = its first byte;
+ *   sampled   a large extent holding one sampled block (prof.h): first and last page, the class
+ *             the block reports + 1 (a small one for a promoted small request), the prof bit,
+ *             and base = its first byte + 1, so the free fast path's region-start test (an odd
+ *             offset never starts a region) sends its free to the slow path at no cost;
  *   free      first and last page: the extent, class 0, base 0 (so coalescing finds a free
  *             neighbour from the page just before or after it);
  * and an unregistered page reads as 0. Frees, size queries and heap walks read the tree
@@ -25,6 +29,8 @@ void emap_register_slab(extent_t *slab, unsigned binind);
 void emap_deregister_slab(const extent_t *slab);
 /* Register an active large extent of class szind on its first and last page. */
 void emap_register_large(extent_t *e, unsigned szind);
+/* Register a large extent holding a sampled block that reports class szind (see above). */
+void emap_register_sampled(extent_t *e, unsigned szind);
 /* Register a free extent's boundaries (first and last page). */
 void emap_register_free(extent_t *e);
 /* Clear an extent's boundary entries (first and last page). */

@@ -16,6 +16,8 @@ typedef enum {
     RANK_CTL_OUTER,    /* ctl_lock: the mallctl snapshot and state-changing handlers */
     RANK_BG_CTL,       /* bg_ctl_lock: starting and stopping background threads */
     RANK_CTL,          /* arenas_lock, tcaches_lock, stats_lock */
+    RANK_PROF_DUMP,    /* prof_dump_lock: one heap profile dump at a time, its sequence numbers */
+    RANK_PROF,         /* prof_lock: the stack table, thread records and counts (prof.h) */
     RANK_PROF_RECENT,  /* prof_recent_lock: the last-N allocation records */
     RANK_TSD_LIST,     /* tsd_list_lock: the list of live thread states */
     RANK_BIN,          /* arena->bins[i].lock; never two at once outside fork */

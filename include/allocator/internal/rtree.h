@@ -10,7 +10,8 @@
  *
  * A slot is two words. The entry packs: bits 6..47 the extent_t pointer (extent_t is cache-line
  * aligned), bit 48 set for a slab, bits 56..63 the size-class index + 1 of an allocated extent
- * (0 for "no allocation here": free extents and unmapped pages), and bits 0..5 the class's
+ * (0 for "no allocation here": free extents and unmapped pages), bit 49 set for a sampled block
+ * (prof.h: a block promoted to a large extent of its own), and bits 0..5 the class's
  * region shift (sc.h, sz_region_shift_tab), so the free fast path's rotate takes its count
  * straight from the entry. The base is the address of the extent's first byte (its first
  * region) for an allocated extent, 0 otherwise: the free fast path subtracts it from the pointer
@@ -32,6 +33,7 @@
 #define RTREE_ROOT_N ((size_t)1 << RTREE_ROOT_BITS)
 #define RTREE_SZIND_SHIFT 56
 #define RTREE_SLAB_BIT ((uintptr_t)1 << 48)
+#define RTREE_PROF_BIT ((uintptr_t)1 << 49)
 #define RTREE_PTR_MASK ((((uintptr_t)1 << 48) - 1) & ~(uintptr_t)63)
 _Static_assert(SC_NSIZES < 256, "the class index + 1 must fit the entry's top byte");
 
@@ -83,6 +85,7 @@ static ALWAYS_INLINE struct extent_s *rtree_entry_extent(rtree_entry_t e) {
     return (struct extent_s *)(e & RTREE_PTR_MASK);
 }
 static ALWAYS_INLINE bool rtree_entry_slab(rtree_entry_t e) { return (e & RTREE_SLAB_BIT) != 0; }
+static ALWAYS_INLINE bool rtree_entry_prof(rtree_entry_t e) { return (e & RTREE_PROF_BIT) != 0; }
 /* The region shift of the entry's class (what a rotate by the entry, mod 64, shifts by). */
 static ALWAYS_INLINE unsigned rtree_entry_shift(rtree_entry_t e) { return (unsigned)(e & 63); }
 static inline rtree_entry_t rtree_entry_make(struct extent_s *e, unsigned binid, bool slab) {

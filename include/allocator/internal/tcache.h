@@ -109,7 +109,8 @@ static inline uint64_t cache_bin_nrequests_take(cache_bin_t *cb) {
  */
 #define RTREE_BINOFF_SHIFT (RTREE_SZIND_SHIFT - 6)
 _Static_assert(sizeof(cache_bin_t) == 64, "RTREE_BINOFF_SHIFT assumes 64-byte bins");
-_Static_assert((RTREE_SLAB_BIT | RTREE_PTR_MASK | 63) < ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
+_Static_assert((RTREE_SLAB_BIT | RTREE_PROF_BIT | RTREE_PTR_MASK | 63) <
+                   ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
                "entry bits between the slab bit and the class must be zero");
 
 /*

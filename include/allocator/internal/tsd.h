@@ -25,11 +25,27 @@
 typedef struct tsd_s {
     uint64_t thread_allocated;
     uint64_t thread_deallocated;
+    /*
+     * The thread event counter (tevent.h): bytes left before the next event is due. Every
+     * allocation takes its usable size off; the malloc fast path does it in its cache-hit branch
+     * and leaves for the slow path when the count goes negative. event_armed is the value it
+     * was last set to (the bytes since then are event_armed - event_left). The empty states
+     * never reach the test: their caches always miss.
+     */
+    int64_t event_left;
+    int64_t event_armed;
     bool tcache_enabled;
     arena_t *arena;
     struct tsd_s *list_next, *list_prev;
     pid_t owner_pid, owner_tid; /* the thread that made it, for tsd_reap (tsd.c) */
     struct tsd_s **tls_slot;    /* that thread's tsd_tls, for malloc_disable */
+    /* Profiling (prof.h): this thread's uid (assigned at creation, increasing), its bytes left
+     * until the next sample, its record (NULL until needed), and a flag set while the thread
+     * is inside the profiler (an allocation then is served, never sampled). */
+    uint64_t prof_thread_uid;
+    int64_t prof_sample_left;
+    struct prof_tdata_s *prof_tdata;
+    bool prof_busy;
     tcache_t tcache;
 } tsd_t;
 
@@ -43,6 +59,9 @@ static inline bool tsd_is_real(const tsd_t *tsd) {
     return tsd != &tsd_uninit && tsd != &tsd_dead && tsd != &tsd_disabled;
 }
 
+/* Called with a state whose thread is leaving (or gone), before its cache is flushed: set once
+ * at boot by the layer above that keeps per-thread records (the profiler). */
+extern void (*tsd_exit_hook)(tsd_t *tsd) HIDDEN;
 /* Initialise the calling thread (the allocator must be initialised). NULL if out of memory. */
 tsd_t *tsd_init_thread(void);
 /* Create the pthread key; called once by init. Returns true on failure. */

@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * prof: heap profiling, jemalloc's design. Each thread samples its allocations by bytes: the
+ * distance to the next sampled byte is drawn from an exponential distribution whose mean is
+ * 2^lg_prof_sample (a Poisson process over the bytes allocated), so an allocation of size s is
+ * sampled with probability 1 - exp(-s / 2^lg_prof_sample), and jeprof's scaling turns the
+ * sampled counts back into estimates of the true ones. A sampled allocation's backtrace (libgcc's
+ * unwinder, never under an allocator lock) is counted in the stack table under (stack, thread),
+ * and its block keeps a pointer to that count until it is freed.
+ *
+ * Files: prof.c (state, the sampler, backtraces, thread records), prof_data.c (the stack table),
+ * prof_dump.c (heap_v2 files, the leak summary). prof_lock (RANK_PROF) guards the stack table,
+ * the thread records and every count; prof_dump_lock (RANK_PROF_DUMP, taken first) serialises
+ * dumps and their sequence numbers. Neither is held while an arena lock is taken.
+ */
+#ifndef ALLOCATOR_INTERNAL_PROF_H
+#define ALLOCATOR_INTERNAL_PROF_H
+
+#include "allocator/internal/edata.h"
+#include "allocator/internal/tsd.h"
+
+/*
+ * Functions that may be on the stack between an exported entry point and the unwinder carry
+ * PROF_FRAME: they live in one section, and backtraces drop the frames inside it, so a profile
+ * starts at the program's call of malloc. (A function with a section of its own is not split
+ * into hot and cold parts, so no part of it lands elsewhere.)
+ */
+#define PROF_FRAME __attribute__((section("allocator_prof_frames"), noinline))
+
+#define PROF_BT_MAX 128
+#define PROF_THREAD_NAME_MAX 16 /* bytes with the terminating NUL, as jemalloc's */
+
+typedef struct prof_bt_s {
+    unsigned n;
+    void *frames[PROF_BT_MAX];
+} prof_bt_t;
+
+typedef struct prof_cnt_s {
+    uint64_t curobjs, curbytes;     /* live sampled objects and their bytes */
+    uint64_t accumobjs, accumbytes; /* every sampled allocation (prof_accum) */
+} prof_cnt_t;
+
+typedef struct prof_gctx_s prof_gctx_t;
+typedef struct prof_tctx_s prof_tctx_t;
+typedef struct prof_tdata_s prof_tdata_t;
+
+/* One stack's counts for one thread; a sampled block points to it (extent_t.prof_tctx). */
+struct prof_tctx_s {
+    prof_gctx_t *gctx;
+    prof_tdata_t *tdata;
+    prof_tctx_t *gnext; /* the stack's list (NULL-terminated); unlinked after prof.reset */
+    prof_tctx_t *tnext; /* the thread's list */
+    prof_cnt_t cnt;
+    bool retired; /* unlinked by prof.reset: counts only its own blocks' frees until reused */
+};
+
+/* A thread's record: it outlives the thread while its counts are not zero. */
+struct prof_tdata_s {
+    uint64_t uid;
+    char name[PROF_THREAD_NAME_MAX];
+    bool active;   /* thread.prof.active */
+    bool attached; /* its thread is alive */
+    uint64_t prng;
+    prof_tdata_t *next; /* every record */
+    prof_tctx_t *tctxs; /* its counts, one per stack */
+    uint64_t cache_gen; /* cache[] is valid for this prof_reset_gen */
+    prof_tctx_t *cache[64];
+};
+
+/* Runtime state (prof_lock is not needed to read these). */
+extern bool prof_active;             /* prof.active (atomic) */
+extern bool prof_thread_active_init; /* prof.thread_active_init (atomic) */
+extern bool prof_gdump_on;           /* prof.gdump (atomic) */
+extern size_t prof_lg_sample;        /* prof.lg_sample (changed by prof.reset) */
+extern uint64_t prof_interval;       /* bytes between interval dumps; 0: none */
+extern mutex_t prof_lock;
+extern mutex_t prof_dump_lock;
+
+/* After conf_boot: the runtime state from the options, the exit hooks. */
+void prof_boot(void);
+
+/* The thread's uid (assigned when its state is made, increasing from 0). */
+static inline uint64_t prof_thread_uid(const tsd_t *tsd) { return tsd->prof_thread_uid; }
+
+/* The thread's record, made on first use; NULL when out of memory. */
+prof_tdata_t *prof_tdata_get(tsd_t *tsd);
+/* Bytes to the next sampled byte: 1 + an exponential draw with mean 2^lg_prof_sample. */
+int64_t prof_sample_interval(tsd_t *tsd);
+/* Draw one interval from prng state *state with mean 2^lg (the sampler, for unit tests). */
+uint64_t prof_interval_draw(uint64_t *state, size_t lg);
+/* Natural logarithm and exponential without libm (for the sampler and the leak summary). */
+double prof_ln(double x);
+double prof_exp(double x);
+/* Is a sample due now to be taken (profiling and the thread active, not inside the profiler)? */
+bool prof_sample_wanted(tsd_t *tsd);
+/* The calling thread's backtrace, without the allocator's frames. Sets tsd->prof_busy meanwhile. */
+void prof_backtrace(tsd_t *tsd, prof_bt_t *bt);
+
+/* prof_data.c: the stack table. */
+/* The counts of (bt, tsd's thread), made if needed; NULL when out of memory. prof_lock free. */
+prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt);
+/* Count a sampled block of usize bytes just made in e (the caller filled nothing yet). */
+void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize);
+/* Uncount the sampled block of e (usize as counted) before it is freed. */
+void prof_sampled_free(extent_t *e, size_t usize);
+/* prof.reset: forget every count (blocks still live stop being counted); new lg_sample. */
+void prof_reset(size_t lg_sample);
+/* The thread is leaving: its record stays for its counts, and can be reused once they are 0. */
+void prof_thread_exit(tsd_t *tsd);
+/* A new record, reusing one whose thread left and whose counts are all zero. prof_lock held. */
+prof_tdata_t *prof_tdata_new_locked(void);
+/* Sum of every count; the number of stacks with live objects. prof_lock held. */
+void prof_cnt_all_locked(prof_cnt_t *all, size_t *nstacks);
+/* Visit every stack with counts to show: fn(gctx, sum over its threads). prof_lock held. */
+void prof_gctx_foreach_locked(void (*fn)(const prof_gctx_t *g, const prof_cnt_t *sum, void *arg),
+                              void *arg);
+/* A stack's frames and its per-thread counts. */
+unsigned prof_gctx_frames(const prof_gctx_t *g, void *const **frames);
+const prof_tctx_t *prof_gctx_tctxs(const prof_gctx_t *g);
+/* Every thread record. prof_lock held. */
+prof_tdata_t *prof_tdatas_locked(void);
+
+/* prof_dump.c */
+/* Write a heap_v2 profile: to filename if given, else <prefix>.<pid>.<seq>.<kind><kseq>.heap. */
+bool prof_dump(char kind, const char *filename);
+/* The events' dumps, from an allocating thread outside any lock. */
+void prof_event_dumps(tsd_t *tsd, uint64_t bytes);
+/* Write the profile to fd (unit tests). Returns true if a write failed. */
+bool prof_dump_fd(int fd);
+/* The child's dumps start their sequence numbers again (its pid is new). */
+void prof_dump_postfork_child(void);
+/* At exit: the final dump (prof_final) and the leak summary (prof_leak). */
+void prof_atexit(void);
+
+void prof_prefork(void);
+void prof_postfork_parent(void);
+void prof_postfork_child(void);
+
+#endif

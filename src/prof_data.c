@@ -1,0 +1,280 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * prof_data: the stack table (jemalloc's gctx/tctx idea). A stack (prof_gctx_t) is one distinct
+ * backtrace, found by hash in a chained table; under it, one prof_tctx_t per thread that
+ * allocated from that stack holds the counts (live objects and bytes, and with prof_accum every
+ * sampled allocation), and each sampled block points at its tctx. A thread record
+ * (prof_tdata_t) lists its tctxs and keeps a small cache from stack hash to tctx, so a thread
+ * that samples the same stack again finds its counts without walking the stack's list.
+ *
+ * Everything here is allocated from base (metadata, never from the arenas being profiled) and
+ * recycled, never unmapped: tctxs go to a free list, and a record whose thread left and whose
+ * counts are all zero is reused by the next thread. prof_lock guards all of it. prof.reset
+ * unlinks every tctx; one that still has live blocks stays "retired", counting only their frees
+ * (which the next dump no longer sees), and is recycled when the last of them is freed.
+ */
+#include <string.h>
+
+#include "allocator/internal/base.h"
+#include "allocator/internal/conf.h"
+#include "allocator/internal/prof.h"
+
+struct prof_gctx_s {
+    prof_gctx_t *next; /* hash chain */
+    uint64_t hash;
+    prof_tctx_t *tctxs;
+    unsigned n;
+    void *frames[];
+};
+
+#define PROF_NBUCKETS 4096
+static prof_gctx_t *prof_buckets[PROF_NBUCKETS];
+static prof_tdata_t *prof_tdata_list;
+static prof_tctx_t *prof_tctx_free; /* recycled, through gnext */
+static uint64_t prof_reset_gen = 1;
+
+static uint64_t prof_bt_hash(const prof_bt_t *bt) {
+    uint64_t h = 0xcbf29ce484222325ULL ^ bt->n;
+    for (unsigned i = 0; i < bt->n; i++) {
+        h ^= (uint64_t)(uintptr_t)bt->frames[i];
+        h *= 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    return h;
+}
+
+static bool prof_gctx_is(const prof_gctx_t *g, uint64_t hash, const prof_bt_t *bt) {
+    return g->hash == hash && g->n == bt->n &&
+           memcmp(g->frames, bt->frames, bt->n * sizeof(void *)) == 0;
+}
+
+static prof_gctx_t *prof_gctx_find_locked(uint64_t hash, const prof_bt_t *bt) {
+    prof_gctx_t **head = &prof_buckets[hash % PROF_NBUCKETS];
+    for (prof_gctx_t *g = *head; g != NULL; g = g->next) {
+        if (prof_gctx_is(g, hash, bt))
+            return g;
+    }
+    prof_gctx_t *g = base_alloc(sizeof(*g) + bt->n * sizeof(void *), CACHELINE);
+    if (g == NULL)
+        return NULL;
+    g->hash = hash;
+    g->tctxs = NULL;
+    g->n = bt->n;
+    memcpy(g->frames, bt->frames, bt->n * sizeof(void *));
+    g->next = *head;
+    *head = g;
+    return g;
+}
+
+static prof_tctx_t *prof_tctx_new_locked(prof_gctx_t *g, prof_tdata_t *td) {
+    prof_tctx_t *t = prof_tctx_free;
+    if (t != NULL)
+        prof_tctx_free = t->gnext;
+    else if ((t = base_alloc(sizeof(*t), 16)) == NULL)
+        return NULL;
+    memset(t, 0, sizeof(*t));
+    t->gctx = g;
+    t->tdata = td;
+    t->gnext = g->tctxs;
+    g->tctxs = t;
+    t->tnext = td->tctxs;
+    td->tctxs = t;
+    return t;
+}
+
+prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
+    prof_tdata_t *td = prof_tdata_get(tsd);
+    if (td == NULL)
+        return NULL;
+    uint64_t hash = prof_bt_hash(bt);
+    unsigned slot = (unsigned)(hash >> 58);
+    mutex_lock(&prof_lock);
+    if (td->cache_gen != prof_reset_gen) {
+        memset(td->cache, 0, sizeof(td->cache));
+        td->cache_gen = prof_reset_gen;
+    }
+    prof_tctx_t *t = td->cache[slot];
+    if (t == NULL || !prof_gctx_is(t->gctx, hash, bt)) {
+        t = NULL;
+        prof_gctx_t *g = prof_gctx_find_locked(hash, bt);
+        if (g != NULL) {
+            for (t = g->tctxs; t != NULL && t->tdata != td; t = t->gnext) {
+            }
+            if (t == NULL)
+                t = prof_tctx_new_locked(g, td);
+        }
+        if (t != NULL)
+            td->cache[slot] = t;
+    }
+    mutex_unlock(&prof_lock);
+    return t;
+}
+
+void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize) {
+    mutex_lock(&prof_lock);
+    tctx->cnt.curobjs++;
+    tctx->cnt.curbytes += usize;
+    if (opt_prof_accum) {
+        tctx->cnt.accumobjs++;
+        tctx->cnt.accumbytes += usize;
+    }
+    e->prof_tctx = tctx;
+    mutex_unlock(&prof_lock);
+}
+
+void prof_sampled_free(extent_t *e, size_t usize) {
+    mutex_lock(&prof_lock);
+    prof_tctx_t *t = e->prof_tctx;
+    e->prof_tctx = NULL;
+    if (t != NULL) {
+        t->cnt.curobjs--;
+        t->cnt.curbytes -= usize;
+        if (t->retired && t->cnt.curobjs == 0) {
+            t->gnext = prof_tctx_free;
+            prof_tctx_free = t;
+        }
+    }
+    mutex_unlock(&prof_lock);
+}
+
+/* Take t off its stack's list (the thread's list is the caller's business). */
+static void prof_tctx_unlink_locked(prof_tctx_t *t) {
+    prof_tctx_t **p = &t->gctx->tctxs;
+    while (*p != t)
+        p = &(*p)->gnext;
+    *p = t->gnext;
+}
+
+/* Retire t (prof.reset, or its record is reused): recycle it now unless blocks point to it. */
+static void prof_tctx_retire_locked(prof_tctx_t *t) {
+    prof_tctx_unlink_locked(t);
+    if (t->cnt.curobjs == 0) {
+        t->gnext = prof_tctx_free;
+        prof_tctx_free = t;
+    } else {
+        t->retired = true;
+        t->cnt.accumobjs = t->cnt.accumbytes = 0;
+    }
+}
+
+void prof_reset(size_t lg_sample) {
+    mutex_lock(&prof_dump_lock);
+    mutex_lock(&prof_lock);
+    for (prof_tdata_t *td = prof_tdata_list; td != NULL; td = td->next) {
+        for (prof_tctx_t *t = td->tctxs, *next; t != NULL; t = next) {
+            next = t->tnext;
+            prof_tctx_retire_locked(t);
+        }
+        td->tctxs = NULL;
+    }
+    prof_reset_gen++;
+    atomic_store_relaxed(&prof_lg_sample, lg_sample);
+    mutex_unlock(&prof_lock);
+    mutex_unlock(&prof_dump_lock);
+}
+
+static bool prof_tdata_idle_locked(const prof_tdata_t *td) {
+    for (const prof_tctx_t *t = td->tctxs; t != NULL; t = t->tnext) {
+        if (t->cnt.curobjs != 0 || t->cnt.accumobjs != 0)
+            return false;
+    }
+    return true;
+}
+
+prof_tdata_t *prof_tdata_new_locked(void) {
+    for (prof_tdata_t *td = prof_tdata_list; td != NULL; td = td->next) {
+        if (!td->attached && prof_tdata_idle_locked(td)) {
+            for (prof_tctx_t *t = td->tctxs, *next; t != NULL; t = next) {
+                next = t->tnext;
+                prof_tctx_retire_locked(t);
+            }
+            td->tctxs = NULL;
+            td->cache_gen = 0;
+            return td;
+        }
+    }
+    prof_tdata_t *td = base_alloc(sizeof(*td), CACHELINE);
+    if (td == NULL)
+        return NULL;
+    memset(td, 0, sizeof(*td));
+    td->next = prof_tdata_list;
+    prof_tdata_list = td;
+    return td;
+}
+
+void prof_thread_exit(tsd_t *tsd) {
+    prof_tdata_t *td = tsd->prof_tdata;
+    if (td == NULL)
+        return;
+    mutex_lock(&prof_lock);
+    td->attached = false;
+    mutex_unlock(&prof_lock);
+    tsd->prof_tdata = NULL;
+}
+
+prof_tdata_t *prof_tdatas_locked(void) { return prof_tdata_list; }
+
+static void prof_cnt_add(prof_cnt_t *sum, const prof_cnt_t *c) {
+    sum->curobjs += c->curobjs;
+    sum->curbytes += c->curbytes;
+    sum->accumobjs += c->accumobjs;
+    sum->accumbytes += c->accumbytes;
+}
+
+void prof_gctx_foreach_locked(void (*fn)(const prof_gctx_t *g, const prof_cnt_t *sum, void *arg),
+                              void *arg) {
+    for (size_t b = 0; b < PROF_NBUCKETS; b++) {
+        for (const prof_gctx_t *g = prof_buckets[b]; g != NULL; g = g->next) {
+            prof_cnt_t sum = {0, 0, 0, 0};
+            for (const prof_tctx_t *t = g->tctxs; t != NULL; t = t->gnext)
+                prof_cnt_add(&sum, &t->cnt);
+            if (sum.curobjs != 0 || sum.accumobjs != 0)
+                fn(g, &sum, arg);
+        }
+    }
+}
+
+static void prof_cnt_all_one(const prof_gctx_t *g, const prof_cnt_t *sum, void *arg) {
+    void **a = arg;
+    prof_cnt_add(a[0], sum);
+    if (sum->curobjs != 0)
+        ++*(size_t *)a[1];
+    (void)g;
+}
+
+void prof_cnt_all_locked(prof_cnt_t *all, size_t *nstacks) {
+    memset(all, 0, sizeof(*all));
+    *nstacks = 0;
+    void *a[2] = {all, nstacks};
+    prof_gctx_foreach_locked(prof_cnt_all_one, a);
+}
+
+unsigned prof_gctx_frames(const prof_gctx_t *g, void *const **frames) {
+    *frames = g->frames;
+    return g->n;
+}
+
+const prof_tctx_t *prof_gctx_tctxs(const prof_gctx_t *g) { return g->tctxs; }
+
+void prof_prefork(void) {
+    mutex_lock(&prof_dump_lock);
+    mutex_lock(&prof_lock);
+}
+
+void prof_postfork_parent(void) {
+    mutex_unlock(&prof_lock);
+    mutex_unlock(&prof_dump_lock);
+}
+
+void prof_postfork_child(void) {
+    mutex_postfork_child(&prof_lock);
+    mutex_postfork_child(&prof_dump_lock);
+    /* Only the forking thread lives on: the others' records keep their counts, detached. */
+    tsd_t *self = tsd_get();
+    prof_tdata_t *keep = tsd_is_real(self) ? self->prof_tdata : NULL;
+    for (prof_tdata_t *td = prof_tdata_list; td != NULL; td = td->next) {
+        if (td != keep)
+            td->attached = false;
+    }
+    prof_dump_postfork_child();
+}
