@@ -3,14 +3,15 @@
  * ctl_experimental: the experimental.* subtree of the mallctl tree (ctl.c resolves it), which
  * holds jemalloc 5.3's experimental.prof_recent names: alloc_max reads and sets the capacity of
  * the last-N allocation records, alloc_dump writes them as JSON through a callback (both in
- * prof_recent.c). Like jemalloc's, both are ENOENT unless the process profiles (opt.prof; the
- * option is true only when asked for). No ctl lock is taken: the store has its own, and a dump's callback may call mallctl.
+ * prof_recent.c). Like jemalloc's, both are ENOENT unless the process profiles (config.prof and
+ * opt.prof). No ctl lock is taken: the store has its own, and a dump's callback may call mallctl.
  */
 #include "allocator/internal/conf.h"
 #include "allocator/internal/ctl_tree.h"
+#include "allocator/internal/prof.h"
 #include "allocator/internal/prof_recent.h"
 
-static bool ctl_prof_on(void) { return opt_prof; }
+static bool ctl_prof_on(void) { return config_prof && opt_prof; }
 
 /* experimental.prof_recent.alloc_max (ssize_t, read/write): -1 unlimited, 0 off. */
 static int prof_recent_alloc_max_ctl(CTL_ARGS) {
@@ -44,7 +45,9 @@ static int prof_recent_alloc_dump_ctl(CTL_ARGS) {
         return EINVAL;
     ctl_write_cb_pair_t pair;
     memcpy(&pair, newp, sizeof(pair));
-    prof_recent_dump((uint64_t)1 << opt_lg_prof_sample, pair.write_cb, pair.cbopaque);
+    /* The sampling rate in force (prof.reset may have changed it), as jemalloc writes it. */
+    prof_recent_dump((uint64_t)1 << atomic_load_relaxed(&prof_lg_sample), pair.write_cb,
+                     pair.cbopaque);
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
 #include "allocator/internal/prof.h"
+#include "allocator/internal/prof_recent.h"
 #include "allocator/internal/tevent.h"
 
 #define JUNK_ALLOC_BYTE 0xa5
@@ -58,7 +59,11 @@ static PROF_FRAME void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, size_t
         return NULL;
     if (tctx != NULL)
         prof_sampled_alloc(e, tctx, usize);
-    /* The last-N records (prof_recent.h) take bt and e->prof_recent here. */
+    if (prof_recent_max_get() != 0) {
+        prof_tdata_t *td = tsd->prof_tdata;
+        prof_recent_alloc(prof_thread_uid(tsd), td != NULL ? td->name : NULL, req->size, usize,
+                          bt.frames, bt.n, &e->prof_recent);
+    }
     tsd->thread_allocated += usize;
     void *ret = (void *)e->addr;
     if (opt_junk_alloc && !zero)
@@ -249,8 +254,23 @@ static rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) 
     return entry;
 }
 
+/*
+ * The last-N record of e's sampled block is told of its free, with this thread's backtrace
+ * (none for a thread without a state of its own: after its exit, or inside the profiler).
+ */
+static PROF_FRAME void dalloc_sampled_recent(tsd_t *tsd, extent_t *e) {
+    prof_bt_t bt;
+    bt.n = 0;
+    bool real = tsd != NULL && tsd_is_real(tsd);
+    if (real && !tsd->prof_busy)
+        prof_backtrace(tsd, &bt);
+    prof_tdata_t *td = real ? tsd->prof_tdata : NULL;
+    prof_recent_dalloc_slow(real ? prof_thread_uid(tsd) : 0, td != NULL ? td->name : NULL,
+                            &e->prof_recent, bt.frames, bt.n);
+}
+
 /* Free a sampled block (its entry has the prof bit): uncount it, give its extent back. */
-static NOINLINE void dalloc_sampled(void *ptr, rtree_entry_t entry) {
+static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry) {
     extent_t *e = rtree_entry_extent(entry);
     size_t usize = sz_index2size(rtree_entry_binid(entry) - 1);
     tsd_t *tsd = tsd_fetch();
@@ -258,7 +278,9 @@ static NOINLINE void dalloc_sampled(void *ptr, rtree_entry_t entry) {
         tsd->thread_deallocated += usize;
     if (opt_junk_free)
         memset(ptr, JUNK_FREE_BYTE, usize);
-    /* The last-N records (prof_recent.h) are told of the free here, with e->prof_recent. */
+    /* Whatever the capacity is now: a record made earlier may still link the block. */
+    if (prof_recent_linked(&e->prof_recent))
+        dalloc_sampled_recent(tsd, e);
     prof_sampled_free(e, usize);
     arena_dalloc(ptr, entry);
 }
@@ -305,7 +327,8 @@ static void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tc_
     arena_dalloc(ptr, entry);
 }
 
-void free_slow(void *ptr) { dalloc_slow("free", ptr, false, NULL); }
+/* PROF_FRAME: a sampled block's free takes a backtrace below it (dalloc_sampled_recent). */
+PROF_FRAME void free_slow(void *ptr) { dalloc_slow("free", ptr, false, NULL); }
 
 /* ---- the standard interface ---------------------------------------------------------------- */
 
@@ -467,7 +490,7 @@ static ALWAYS_INLINE size_t sized_binoff(size_t size, size_t align) {
     return sized_binoff_compute(size, align);
 }
 
-static NOINLINE void sized_free_slow(const char *op, void *ptr, size_t size, size_t align,
+static PROF_FRAME void sized_free_slow(const char *op, void *ptr, size_t size, size_t align,
                                      bool no_tcache, tcache_t *tc) {
     if (ptr == NULL)
         return;

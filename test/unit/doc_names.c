@@ -104,8 +104,6 @@ int main(int argc, char **argv) {
     /* The ctl_* calls expect what mallctl provides: the allocator and this thread's state made. */
     void *volatile p = malloc(1); /* volatile: a compiler may drop a malloc that is only freed */
     free(p);
-    /* Probe the names that exist only in a profiling process (prof.*, experimental.prof_*) too. */
-    opt_prof = true;
     ctl_names_foreach(collect, NULL);
     check(nleaves <= LEAVES_MAX);
     for (size_t i = 0; i < nleaves && i < LEAVES_MAX; i++)
