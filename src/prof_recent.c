@@ -151,13 +151,29 @@ static void evict_oldest_unpinned(void) {
     record_evict(rec);
 }
 
-/* Down to the capacity: all records, or while a dump runs, those it does not pin. */
+/*
+ * Down to the capacity (all records, or while a dump runs, those it does not pin), at most
+ * TRIM_CHUNK evictions at a time: the lock is released between chunks, so that a large
+ * eviction (a shrink, or the end of a dump of many records) makes sampled allocations in other
+ * threads wait for one chunk at most. The lock is held on entry and on return.
+ */
+#define TRIM_CHUNK 256
 static void trim(void) {
-    ssize_t max = prof_recent_max;
-    if (max < 0)
-        return;
-    while ((prof_recent_dumping ? prof_recent_nnew : prof_recent_n) > (size_t)max)
-        evict_oldest_unpinned();
+    for (;;) {
+        ssize_t max = prof_recent_max;
+        if (max < 0)
+            return;
+        unsigned k = 0;
+        while ((prof_recent_dumping ? prof_recent_nnew : prof_recent_n) > (size_t)max) {
+            if (k++ == TRIM_CHUNK)
+                break;
+            evict_oldest_unpinned();
+        }
+        if (k <= TRIM_CHUNK)
+            return;
+        mutex_unlock(&prof_recent_lock);
+        mutex_lock(&prof_recent_lock);
+    }
 }
 
 /* ---- The store's interface --------------------------------------------------------------- */
@@ -439,6 +455,9 @@ void prof_recent_postfork_child(void) {
     if (prof_recent_dumping && pthread_equal(prof_recent_dumper, pthread_self()))
         return;
     pthread_mutex_init(&prof_recent_dump_lock, NULL);
-    if (prof_recent_dumping)
+    if (prof_recent_dumping) {
+        mutex_lock(&prof_recent_lock);
         dump_finish_locked();
+        mutex_unlock(&prof_recent_lock);
+    }
 }
