@@ -12,8 +12,10 @@
  *       and frees 64 bytes in a loop, timing each call, while this thread dumps five times.
  *       Each batch's write callback waits (up to 60 s) until the allocating thread has made
  *       progress since the previous batch, so a dump that stopped sampled allocations for its
- *       whole length fails here. Prints the longest malloc or free of the allocating thread
- *       during the dumps and outside them, and each dump's length and batch count.
+ *       whole length fails here. Before each dump this thread sleeps as long as the previous
+ *       dump took, for comparison. Prints each dump's length and batch count, and the
+ *       allocating thread's longest malloc or free (and how many took over 10 us, 100 us, 1 ms)
+ *       during the dumps and during the sleeps.
  * Everything the dump writes goes to memory taken with mmap, so the callback allocates nothing.
  */
 #define _GNU_SOURCE
@@ -171,27 +173,49 @@ static int records(unsigned m, const char *base) {
 /* ---- progress ---- */
 
 static atomic_ulong progress_count;
-static atomic_bool dumping, stop;
-static uint64_t max_in_dump, max_outside; /* written by the allocating thread only */
+static atomic_bool stop;
+
+/*
+ * The allocating thread's calls, by window: 1 while a dump runs, 2 while this thread sleeps as
+ * long as the dump took (the machine's own noise, to compare with), 0 otherwise (not counted).
+ */
+enum { W_NONE, W_DUMP, W_IDLE, W_N };
+static atomic_int window;
+typedef struct {
+    unsigned long pairs, over_10us, over_100us, over_1ms;
+    uint64_t longest;
+} lat_t;
+static lat_t lat[W_N]; /* written by the allocating thread only */
+
+static void lat_add(lat_t *l, uint64_t ns) {
+    l->over_10us += ns > 10000;
+    l->over_100us += ns > 100000;
+    l->over_1ms += ns > 1000000;
+    if (ns > l->longest)
+        l->longest = ns;
+}
 
 static void *allocating_thread(void *arg) {
     (void)arg;
     while (!atomic_load(&stop)) {
+        int w = atomic_load(&window);
         uint64_t t0 = now_ns();
-        void *p = malloc(64);
+        void *volatile p = malloc(64); /* volatile: the pair may not be optimised away */
         uint64_t t1 = now_ns();
         free(p);
         uint64_t t2 = now_ns();
-        uint64_t lat = t1 - t0 > t2 - t1 ? t1 - t0 : t2 - t1;
-        if (atomic_load(&dumping)) {
-            if (lat > max_in_dump)
-                max_in_dump = lat;
-        } else if (lat > max_outside) {
-            max_outside = lat;
-        }
+        lat_add(&lat[w], t1 - t0);
+        lat_add(&lat[w], t2 - t1);
+        lat[w].pairs++;
         atomic_fetch_add(&progress_count, 1);
     }
     return NULL;
+}
+
+static void sleep_ns(uint64_t ns) {
+    struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
 }
 
 typedef struct {
@@ -210,7 +234,7 @@ static void progress_cb(void *opaque, const char *s) {
             p->stalls++;
             break;
         }
-        sched_yield();
+        sleep_ns(20000);
     }
     p->last = atomic_load(&progress_count);
 }
@@ -225,17 +249,22 @@ static int progress(unsigned n) {
     while (atomic_load(&progress_count) < 1000)
         sched_yield();
     int bad = 0;
+    uint64_t last_dump = 150000000;
     for (int rep = 0; rep < 5; rep++) {
+        atomic_store(&window, W_IDLE);
+        sleep_ns(last_dump);
+        atomic_store(&window, W_NONE);
         po.out.len = 0;
         po.out.writes = 0;
         po.last = atomic_load(&progress_count);
         unsigned long before = po.last;
         dump_args_t args = {progress_cb, &po};
-        atomic_store(&dumping, true);
+        atomic_store(&window, W_DUMP);
         uint64_t t0 = now_ns();
         int err = mallctl("experimental.prof_recent.alloc_dump", NULL, NULL, &args, sizeof(args));
         uint64_t t1 = now_ns();
-        atomic_store(&dumping, false);
+        atomic_store(&window, W_NONE);
+        last_dump = t1 - t0;
         unsigned long during = atomic_load(&progress_count) - before;
         unsigned nrec = 0;
         for (const char *q = strstr(po.out.data, "{\"size\":"); q != NULL;
@@ -256,9 +285,12 @@ static int progress(unsigned n) {
         fprintf(stderr, "%u batches found the allocating thread stopped for 60 s\n", po.stalls);
         bad = 1;
     }
-    printf("longest malloc or free of the allocating thread: %.1f us during the dumps, %.1f us "
-           "outside them\n",
-           (double)max_in_dump / 1e3, (double)max_outside / 1e3);
+    static const char *const what[W_N] = {NULL, "during the dumps", "idle windows as long"};
+    for (int w = W_DUMP; w < W_N; w++)
+        printf("allocating thread, %s: %lu malloc/free pairs, longest call %.1f us; calls over "
+               "10 us %lu, over 100 us %lu, over 1 ms %lu\n",
+               what[w], lat[w].pairs, (double)lat[w].longest / 1e3, lat[w].over_10us,
+               lat[w].over_100us, lat[w].over_1ms);
     return bad;
 }
 
