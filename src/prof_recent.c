@@ -124,10 +124,18 @@ static prof_recent_t *record_new(void) {
     return rec;
 }
 
-/* Unlinked from the list already: cut the block's link to it, and recycle it. */
+/*
+ * Unlinked from the list already: cut the block's link to it, and recycle it. The link is cut
+ * only if it still names this record: a block freed without prof_recent_dalloc (arena.<i>.reset
+ * and destroy free every block of the arena at once) leaves its record linked to metadata that
+ * a later sampled block may reuse, whose own link must survive.
+ */
 static void record_evict(prof_recent_t *rec) {
-    if (rec->slot != NULL)
-        atomic_store_relaxed(rec->slot, NULL);
+    if (rec->slot != NULL) {
+        prof_recent_t *expect = rec;
+        __atomic_compare_exchange_n(rec->slot, &expect, NULL, false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED);
+    }
     stack_free(rec->alloc_stack);
     stack_free(rec->dalloc_stack);
     rec->next = prof_recent_free_records;
@@ -227,8 +235,7 @@ void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_
     mutex_lock(&prof_recent_lock);
     /* Read again under the lock: an eviction may have cut the link since the caller looked. */
     prof_recent_t *rec = *slot;
-    if (rec != NULL) {
-        assert(rec->slot == slot);
+    if (rec != NULL && rec->slot == slot) {
         atomic_store_relaxed(slot, NULL);
         rec->slot = NULL;
         rec->released = true;

@@ -183,6 +183,28 @@ static void test_eviction(void) {
     check_eq(count_of(sink.data, "\"released\":true"), 0);
 }
 
+/*
+ * A block freed without the store hearing of it (arena reset): its metadata, slot included, is
+ * reused by a new sampled block, which gets its own record; evicting the stale record leaves the
+ * new link alone, and the new block's free releases the new record.
+ */
+static void test_stale_link(void) {
+    reset();
+    prof_recent_max_set(2);
+    prof_recent_alloc(1, NULL, 111, 112, frames_a, 2, &slots[0]);
+    slots[0] = NULL; /* reused: a sampled block's slot starts NULL */
+    prof_recent_alloc(1, NULL, 222, 224, frames_a, 2, &slots[0]);
+    prof_recent_t *fresh = slots[0];
+    prof_recent_alloc(1, NULL, 333, 336, frames_a, 2, &slots[1]); /* evicts the stale record */
+    check(slots[0] == fresh);
+    prof_recent_dalloc(2, NULL, &slots[0], frames_d, 1);
+    check(slots[0] == NULL);
+    size_t sizes[4];
+    check_eq(sizes_of(dump_now(NULL), sizes, 4), 2);
+    check(sizes[0] == 222 && sizes[1] == 333);
+    check(strstr(sink.data, "{\"size\":222,\"usize\":224,\"released\":true,") != NULL);
+}
+
 static void test_shrink_and_unlimited(void) {
     reset();
     check_eq(prof_recent_max_set(-1), 0);
@@ -458,6 +480,7 @@ int main(void) {
     test_exact_json();
     test_names();
     test_eviction();
+    test_stale_link();
     test_shrink_and_unlimited();
     test_recycling();
     test_dump_during_changes();
