@@ -154,6 +154,28 @@ static void test_dump_and_names(void) {
     }
     for (int i = 0; i < 3; i++)
         free(keep[i]);
+    /* prof.active and thread.prof.active off: nothing is sampled. */
+    bool off = false, on = true;
+    reset(0);
+    expect_d_eq(mallctl("prof.active", NULL, NULL, &off, sizeof(off)), 0);
+    keep[0] = malloc(100);
+    expect_d_eq(mallctl("prof.active", NULL, NULL, &on, sizeof(on)), 0);
+    expect_d_eq(mallctl("thread.prof.active", NULL, NULL, &off, sizeof(off)), 0);
+    keep[1] = malloc(100);
+    expect_d_eq(mallctl("thread.prof.active", NULL, NULL, &on, sizeof(on)), 0);
+    text = dump_named("inactive.heap");
+    if (text != NULL) {
+        expect_d_eq(live_count(text), 0);
+        free(text);
+    }
+    keep[2] = malloc(100);
+    text = dump_named("active.heap");
+    if (text != NULL) {
+        expect_d_eq(live_count(text), 1);
+        free(text);
+    }
+    for (int i = 0; i < 3; i++)
+        free(keep[i]);
     /* Unnamed dumps: jeprof.<pid>.<seq>.m<mseq>.heap. */
     const char *none = NULL;
     expect_d_eq(mallctl("prof.dump", NULL, NULL, &none, sizeof(none)), 0);
