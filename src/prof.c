@@ -58,13 +58,17 @@ static uint64_t prof_prng_next(uint64_t *state) {
 #define PROF_LN2 0.69314718055994530942
 
 double prof_ln(double x) {
-    /* x = m * 2^e with m in [1, 2); ln m = 2 atanh(t), t = (m - 1) / (m + 1) <= 1/3. */
+    /* x = m * 2^e; ln m = 2 atanh(t), t = (m - 1) / (m + 1), by its series. */
     uint64_t bits;
     memcpy(&bits, &x, sizeof(bits));
     int e = (int)((bits >> 52) & 0x7ff) - 1023;
     bits = (bits & (((uint64_t)1 << 52) - 1)) | ((uint64_t)1023 << 52);
     double m;
     memcpy(&m, &bits, sizeof(m));
+    if (m > 1.4142135623730951) { /* m in [1/sqrt 2, sqrt 2): |t| <= 0.172 */
+        m *= 0.5;
+        e++;
+    }
     double t = (m - 1) / (m + 1), t2 = t * t;
     double s = 1 + t2 * (1.0 / 3 + t2 * (1.0 / 5 + t2 * (1.0 / 7 + t2 * (1.0 / 9 + t2 / 11))));
     return e * PROF_LN2 + 2 * t * s;

@@ -15,17 +15,15 @@ bool tevent_trigger(tsd_t *tsd) {
     int64_t next = TEVENT_MAX;
     bool sample = false;
     if (opt_prof) {
-        if (first) {
+        if (first)
             tsd->prof_sample_left = prof_sample_interval(tsd);
-        } else {
-            tsd->prof_sample_left -= used;
-            if (tsd->prof_sample_left < 0) {
-                sample = prof_sample_wanted(tsd);
-                tsd->prof_sample_left = prof_sample_interval(tsd);
-            }
-            if (!tsd->prof_busy)
-                prof_event_dumps(tsd, (uint64_t)used);
+        tsd->prof_sample_left -= used;
+        if (tsd->prof_sample_left < 0) {
+            sample = prof_sample_wanted(tsd);
+            tsd->prof_sample_left = prof_sample_interval(tsd);
         }
+        if (!tsd->prof_busy)
+            prof_event_dumps(tsd, (uint64_t)used);
         if (tsd->prof_sample_left < next)
             next = tsd->prof_sample_left;
         if (prof_interval != 0 && (int64_t)prof_interval < next)

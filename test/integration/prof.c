@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Heap profiling through the public interface (prof.conf turns it on, with prof_final,
+ * prof_leak and an interval dump every MiB). prof.reset to lg_sample 0 samples every allocation,
+ * so the counts below are exact:
+ * - sampled blocks behave: usable size of the requested class, realloc in place within it,
+ *   calloc zeroed, alignment kept, sized free accepted; thread.allocated stays exact;
+ * - prof.dump to a named file writes heap_v2/1, the live count, stacks and MAPPED_LIBRARIES;
+ *   without a name it writes jeprof.<pid>.<seq>.m<mseq>.heap with both numbers counting up;
+ * - thread.prof.name appears on the thread's per-thread line, and bad names are EFAULT;
+ * - prof.reset clears the counts, and blocks sampled before it are freed without harm;
+ * - interval dumps (i) appear, and gdump (u) writes one when the mapped memory peaks;
+ * - a forked child profiles on its own: its dump is named with its pid and sequence 0, and its
+ *   final dump (f) and leak summary are written at its exit.
+ * The dumps go to the test's scratch directory (the default prefix is relative).
+ */
+#include "../test.h"
+
+#include <allocator.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Through dlsym: the .preload build is not linked with the library. */
+typedef int mallctl_fn(const char *, void *, size_t *, void *, size_t);
+static mallctl_fn *mallctl_f;
+static void (*sdallocx_f)(void *, size_t, int);
+static size_t (*nallocx_f)(size_t, int);
+#define mallctl mallctl_f
+#define sdallocx sdallocx_f
+#define nallocx nallocx_f
+
+static char *read_file(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    return buf;
+}
+
+static size_t count_files(const char *pattern) {
+    glob_t g;
+    size_t n = glob(pattern, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+    globfree(&g);
+    return n;
+}
+
+static void reset(size_t lg) { expect_d_eq(mallctl("prof.reset", NULL, NULL, &lg, sizeof(lg)), 0); }
+
+static char *dump_named(const char *name) {
+    expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
+    char *text = read_file(name);
+    expect_ptr_not_null(text);
+    return text;
+}
+
+/* The live-object count of the header's "t*:" line, or -1. */
+static long live_count(const char *text) {
+    const char *t = strstr(text, "\n  t*: ");
+    return t == NULL ? -1 : strtol(t + 7, NULL, 10);
+}
+
+static void test_blocks(void) {
+    uint64_t *allocp;
+    size_t sz = sizeof(allocp);
+    require_(expect_d_eq(mallctl("thread.allocatedp", &allocp, &sz, NULL, 0), 0));
+    uint64_t a0 = *allocp;
+    char *p = test_launder(malloc(24));
+    require_ptr_not_null(p);
+    expect_zu_eq(*allocp - a0, 32);
+    expect_zu_eq(malloc_usable_size(p), 32);
+    memset(p, 7, 32);
+    expect_ptr_eq(test_launder(realloc(p, 30)), p); /* the same class: stays */
+    sdallocx(p, 24, 0);
+    unsigned char *z = test_launder(calloc(10, 100));
+    require_ptr_not_null(z);
+    bool zero = true;
+    for (size_t i = 0; i < 1000; i++)
+        zero &= z[i] == 0;
+    expect_true(zero);
+    free(z);
+    void *a = test_launder(aligned_alloc(4096, 100));
+    expect_ptr_aligned(a, 4096);
+    expect_zu_eq(malloc_usable_size(a), nallocx(100, 12)); /* MALLOCX_LG_ALIGN(12) */
+    free(a);
+    void *big = test_launder(malloc(100000));
+    require_ptr_not_null(big);
+    expect_zu_eq(malloc_usable_size(big), nallocx(100000, 0));
+    big = test_launder(realloc(big, 300000));
+    require_ptr_not_null(big);
+    free(big);
+}
+
+static void *named_thread(void *arg) {
+    const char *name = "worker-7", *bad = "bad\001name", *got = NULL;
+    size_t sz = sizeof(got);
+    expect_d_eq(mallctl("thread.prof.name", NULL, NULL, &name, sizeof(name)), 0);
+    expect_d_eq(mallctl("thread.prof.name", &got, &sz, NULL, 0), 0);
+    expect_true(got != NULL && strcmp(got, "worker-7") == 0);
+    expect_d_eq(mallctl("thread.prof.name", NULL, NULL, &bad, sizeof(bad)), EFAULT);
+    *(void **)arg = malloc(5000);
+    return NULL;
+}
+
+static void test_dump_and_names(void) {
+    reset(0);
+    void *keep[10];
+    for (int i = 0; i < 10; i++)
+        keep[i] = malloc(1000);
+    void *from_thread = NULL;
+    pthread_t t;
+    require_(expect_d_eq(pthread_create(&t, NULL, named_thread, &from_thread), 0));
+    pthread_join(t, NULL);
+    char *text = dump_named("named.heap");
+    if (text != NULL) {
+        expect_true(strncmp(text, "heap_v2/1\n", 10) == 0);
+        expect_d_ge(live_count(text), 11);
+        expect_str_contains(text, "\n@ 0x");
+        expect_str_contains(text, "\nMAPPED_LIBRARIES:\n");
+        expect_str_contains(text, "] worker-7\n");
+        free(text);
+    }
+    /* prof.reset forgets everything; freeing what was sampled before it is harmless. */
+    reset(0);
+    text = dump_named("after_reset.heap");
+    if (text != NULL) {
+        expect_true(strstr(text, "\n  t*: 0: 0 [0: 0]\n") != NULL);
+        expect_true(strstr(text, "\n@ ") == NULL);
+        free(text);
+    }
+    for (int i = 0; i < 10; i++)
+        free(keep[i]);
+    free(from_thread);
+    for (int i = 0; i < 3; i++)
+        keep[i] = malloc(2000);
+    text = dump_named("three.heap");
+    if (text != NULL) {
+        expect_d_eq(live_count(text), 3);
+        free(text);
+    }
+    for (int i = 0; i < 3; i++)
+        free(keep[i]);
+    /* prof.active and thread.prof.active off: nothing is sampled. */
+    bool off = false, on = true;
+    reset(0);
+    expect_d_eq(mallctl("prof.active", NULL, NULL, &off, sizeof(off)), 0);
+    keep[0] = malloc(100);
+    expect_d_eq(mallctl("prof.active", NULL, NULL, &on, sizeof(on)), 0);
+    expect_d_eq(mallctl("thread.prof.active", NULL, NULL, &off, sizeof(off)), 0);
+    keep[1] = malloc(100);
+    expect_d_eq(mallctl("thread.prof.active", NULL, NULL, &on, sizeof(on)), 0);
+    text = dump_named("inactive.heap");
+    if (text != NULL) {
+        expect_d_eq(live_count(text), 0);
+        free(text);
+    }
+    keep[2] = malloc(100);
+    text = dump_named("active.heap");
+    if (text != NULL) {
+        expect_d_eq(live_count(text), 1);
+        free(text);
+    }
+    for (int i = 0; i < 3; i++)
+        free(keep[i]);
+    /* Unnamed dumps: jeprof.<pid>.<seq>.m<mseq>.heap. */
+    const char *none = NULL;
+    expect_d_eq(mallctl("prof.dump", NULL, NULL, &none, sizeof(none)), 0);
+    expect_d_eq(mallctl("prof.dump", NULL, NULL, &none, sizeof(none)), 0);
+    char pat[64];
+    snprintf(pat, sizeof(pat), "jeprof.%d.*.m0.heap", (int)getpid());
+    expect_zu_eq(count_files(pat), 1);
+    snprintf(pat, sizeof(pat), "jeprof.%d.*.m1.heap", (int)getpid());
+    expect_zu_eq(count_files(pat), 1);
+}
+
+static void test_event_dumps(void) {
+    char pat[64];
+    /* lg_prof_interval:20: a dump per MiB allocated. */
+    for (int i = 0; i < 64; i++)
+        free(malloc(64 << 10));
+    snprintf(pat, sizeof(pat), "jeprof.%d.*.i*.heap", (int)getpid());
+    expect_zu_ge(count_files(pat), 1);
+    bool on = true, off = false;
+    expect_d_eq(mallctl("prof.gdump", NULL, NULL, &on, sizeof(on)), 0);
+    void *blocks[64];
+    for (int i = 0; i < 64; i++)
+        blocks[i] = malloc(1 << 20);
+    expect_d_eq(mallctl("prof.gdump", NULL, NULL, &off, sizeof(off)), 0);
+    snprintf(pat, sizeof(pat), "jeprof.%d.*.u*.heap", (int)getpid());
+    expect_zu_ge(count_files(pat), 1);
+    for (int i = 0; i < 64; i++)
+        free(blocks[i]);
+}
+
+__attribute__((noinline)) static void *child_alloc(void) { return malloc(3000); }
+
+static void test_fork(void) {
+    int fds[2];
+    require_(expect_d_eq(pipe(fds), 0));
+    pid_t pid = fork();
+    require_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        void *keep = child_alloc();
+        const char *none = NULL;
+        int err = mallctl("prof.dump", NULL, NULL, &none, sizeof(none));
+        test_launder(keep);
+        exit(err == 0 ? 0 : 3); /* exit, not _exit: the final dump and the summary run */
+    }
+    close(fds[1]);
+    char out[4096];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof(out) - 1 && (r = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
+        len += (size_t)r;
+    out[len] = '\0';
+    close(fds[0]);
+    int status;
+    require_(expect_d_eq(waitpid(pid, &status, 0), pid));
+    expect_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char path[64];
+    snprintf(path, sizeof(path), "jeprof.%d.0.m0.heap", (int)pid);
+    char *text = read_file(path);
+    if (expect_ptr_not_null(text)) {
+        expect_d_ge(live_count(text), 1);
+        free(text);
+    }
+    snprintf(path, sizeof(path), "jeprof.%d.1.f.heap", (int)pid);
+    expect_zu_eq(count_files(path), 1);
+    expect_str_contains(out, "<allocator>: Leak approximation summary: ~");
+    expect_str_contains(out, "<allocator>: Run jeprof on dump output for leak detail\n");
+}
+
+int main(void) {
+    if (!test_allocator_active())
+        return test_done();
+    mallctl_f = (mallctl_fn *)test_sym("mallctl");
+    sdallocx_f = (void (*)(void *, size_t, int))test_sym("sdallocx");
+    nallocx_f = (size_t(*)(size_t, int))test_sym("nallocx");
+    require_true(mallctl_f != NULL && sdallocx_f != NULL && nallocx_f != NULL);
+    const char *dir = getenv("TEST_TMPDIR");
+    require_true(dir != NULL && chdir(dir) == 0);
+    bool prof = false;
+    size_t sz = sizeof(prof);
+    expect_d_eq(mallctl("opt.prof", &prof, &sz, NULL, 0), 0);
+    require_true(prof);
+    reset(0);
+    test_blocks();
+    test_dump_and_names();
+    test_event_dumps();
+    test_fork();
+    reset(19);
+    return test_done();
+}
