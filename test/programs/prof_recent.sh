@@ -7,7 +7,7 @@
 #     allocations (all 100 of them, last, when unlimited), oldest first, each with its size, a
 #     usable size at least as large, the right release state, the allocating stack (a frame in
 #     alloc_site) and, once freed, the freeing thread and stack (free_site in the allocating
-#     thread, thread_free_site in another, whose uid differs);
+#     thread, thread_free_site in another, whose uid differs), and both threads' names;
 #   - progress: five dumps of 10,000 records while another thread allocates: each dump holds the
 #     10,000 records, takes several batches, and the allocating thread moves between every two
 #     batches (the program waits for it, up to 60 s). The longest malloc or free of that thread
@@ -73,8 +73,9 @@ if cap >= 0 and len(recs) != n:
 if len(recs) < n:
     print("\n".join(bad), file=sys.stderr); sys.exit(1)
 recs = recs[len(recs) - n:]
-alloc_keys = ["size", "usize", "released", "alloc_thread_uid", "alloc_time", "alloc_trace"]
-dalloc_keys = ["dalloc_thread_uid", "dalloc_time", "dalloc_trace"]
+alloc_keys = ["size", "usize", "released", "alloc_thread_uid", "alloc_thread_name", "alloc_time",
+              "alloc_trace"]
+dalloc_keys = ["dalloc_thread_uid", "dalloc_thread_name", "dalloc_time", "dalloc_trace"]
 main_uid = recs[0]["alloc_thread_uid"]
 for k, r in enumerate(recs):
     i = m - n + k
@@ -87,8 +88,9 @@ for k, r in enumerate(recs):
         problem("record %d: size %d usize %d, want size %d" % (k, r["size"], r["usize"], 1000 + i))
     if r["released"] != want_released:
         problem("record %d (planted %d): released %s" % (k, i, r["released"]))
-    if r["alloc_thread_uid"] != main_uid:
-        problem("record %d: alloc_thread_uid %s, want %s" % (k, r["alloc_thread_uid"], main_uid))
+    if r["alloc_thread_uid"] != main_uid or r["alloc_thread_name"] != "planter":
+        problem("record %d: alloc_thread_uid %s, want %s, name %s" %
+                (k, r["alloc_thread_uid"], main_uid, r["alloc_thread_name"]))
     for key in ("alloc_trace",) + (("dalloc_trace",) if want_released else ()):
         if not r[key] or not all(re.fullmatch(r"0x[0-9a-f]+", a) for a in r[key]):
             problem("record %d: %s %s" % (k, key, r[key]))
@@ -99,6 +101,8 @@ for k, r in enumerate(recs):
         if not has_frame(r["dalloc_trace"], site):
             problem("record %d: dalloc_trace has no frame in %s" % (k, site))
         same = r["dalloc_thread_uid"] == r["alloc_thread_uid"]
+        if r["dalloc_thread_name"] != ("planter" if i % 3 == 0 else "freer"):
+            problem("record %d: dalloc_thread_name %s" % (k, r["dalloc_thread_name"]))
         if same != (i % 3 == 0):
             problem("record %d: dalloc_thread_uid %s, alloc_thread_uid %s" %
                     (k, r["dalloc_thread_uid"], r["alloc_thread_uid"]))

@@ -5,7 +5,8 @@
  *
  *   prof_recent_prog records M OUT   M allocations of sizes 1000 + i from alloc_site(); those
  *       with i % 3 == 0 are freed by this thread in free_site(), i % 3 == 1 by a second thread
- *       in thread_free_site(), the rest stay live. No other allocation is made from the first
+ *       in thread_free_site(), the rest stay live. The threads are named "planter" and
+ *       "freer" (thread.prof.name). No other allocation is made from the first
  *       of them to the dump, which is written to OUT.json; OUT.txt gets the run-time addresses
  *       of the three functions and the main thread's uid-free facts the checker needs.
  *   prof_recent_prog progress N      N live sampled allocations, then a thread that allocates
@@ -116,9 +117,17 @@ static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static int phase; /* 1: the helper may free; 2: it has */
 static unsigned nplanted;
 
+static void set_name(const char *name) {
+    if (mallctl("thread.prof.name", NULL, NULL, &name, sizeof(name)) != 0) {
+        fprintf(stderr, "thread.prof.name failed\n");
+        exit(2);
+    }
+}
+
 static void *freeing_thread(void *arg) {
     (void)arg;
     free(malloc(8)); /* this thread's state, before the planted sequence */
+    set_name("freer");
     pthread_mutex_lock(&lock);
     while (phase != 1)
         pthread_cond_wait(&cond, &lock);
@@ -137,6 +146,7 @@ static int records(unsigned m, const char *base) {
     out_init(&out, (size_t)256 << 20);
     char path[4096];
     nplanted = m;
+    set_name("planter");
     pthread_t t;
     pthread_create(&t, NULL, freeing_thread, NULL);
     /* Everything that might allocate before the planted sequence: stdio, the path. */
