@@ -277,6 +277,7 @@ typedef struct {
 #define DUMP_NAME_BYTE 6
 #define DUMP_ENDS 160
 #define DUMP_BATCH_MAX 512
+#define DUMP_COPY_CHUNK 32
 
 static pthread_mutex_t prof_recent_dump_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -374,28 +375,37 @@ static void dump_finish_locked(void) {
 /*
  * Copy the next records from *cursor (pinned, so still listed) while their JSON fits in what
  * is left of the batch; advance *cursor, NULL after the last pinned record. Returns how many.
+ * The lock is taken for DUMP_COPY_CHUNK records at a time; between chunks *cursor stays valid,
+ * since pinned records are neither evicted nor relinked (only the last one's next changes).
  */
 static unsigned dump_copy_batch(prof_recent_t **cursor, size_t used) {
     unsigned k = 0;
-    mutex_lock(&prof_recent_lock);
-    for (prof_recent_t *rec = *cursor; rec != NULL && k < DUMP_BATCH_MAX; k++) {
-        size_t bound = dump_bound(rec);
-        if (k > 0 && used + bound + DUMP_ENDS >= sizeof(dump.out))
-            break;
-        used += bound;
-        dump.snaps[k] = (prof_recent_snap_t){.size = rec->size,
-                                             .usize = rec->usize,
-                                             .alloc_uid = rec->alloc_uid,
-                                             .alloc_time = rec->alloc_time,
-                                             .dalloc_uid = rec->dalloc_uid,
-                                             .dalloc_time = rec->dalloc_time,
-                                             .alloc_stack = rec->alloc_stack,
-                                             .dalloc_stack = rec->dalloc_stack,
-                                             .released = rec->released};
-        rec = rec == prof_recent_pinned_last ? NULL : rec->next;
-        *cursor = rec;
+    bool full = false;
+    while (*cursor != NULL && !full && k < DUMP_BATCH_MAX) {
+        /* DUMP_COPY_CHUNK records per hold of the lock: a few microseconds each. */
+        mutex_lock(&prof_recent_lock);
+        for (unsigned c = 0; *cursor != NULL && c < DUMP_COPY_CHUNK && k < DUMP_BATCH_MAX;
+             c++, k++) {
+            prof_recent_t *rec = *cursor;
+            size_t bound = dump_bound(rec);
+            if (k > 0 && used + bound + DUMP_ENDS >= sizeof(dump.out)) {
+                full = true;
+                break;
+            }
+            used += bound;
+            dump.snaps[k] = (prof_recent_snap_t){.size = rec->size,
+                                                 .usize = rec->usize,
+                                                 .alloc_uid = rec->alloc_uid,
+                                                 .alloc_time = rec->alloc_time,
+                                                 .dalloc_uid = rec->dalloc_uid,
+                                                 .dalloc_time = rec->dalloc_time,
+                                                 .alloc_stack = rec->alloc_stack,
+                                                 .dalloc_stack = rec->dalloc_stack,
+                                                 .released = rec->released};
+            *cursor = rec == prof_recent_pinned_last ? NULL : rec->next;
+        }
+        mutex_unlock(&prof_recent_lock);
     }
-    mutex_unlock(&prof_recent_lock);
     return k;
 }
 
