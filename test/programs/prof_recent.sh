@@ -8,10 +8,11 @@
 #     usable size at least as large, the right release state, the allocating stack (a frame in
 #     alloc_site) and, once freed, the freeing thread and stack (free_site in the allocating
 #     thread, thread_free_site in another, whose uid differs), and both threads' names;
-#   - progress: five dumps of 10,000 records while another thread allocates: each dump holds the
-#     10,000 records, takes several batches, and the allocating thread moves between every two
-#     batches (the program waits for it, up to 60 s). The longest malloc or free of that thread
-#     during the dumps is printed (a figure for the record, not checked).
+#   - progress: ten dumps of 10,000 records while another thread allocates: each dump holds the
+#     10,000 records and takes several batches; in the first five the allocating thread moves
+#     between every two batches (the program waits for it, up to 60 s). The longest malloc or
+#     free of that thread during the last five dumps, and during idle windows as long, is
+#     printed (a figure for the record, not checked).
 . "$(dirname "$0")/common.bash"
 
 CC=${CC:-cc}
