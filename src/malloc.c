@@ -491,7 +491,7 @@ static ALWAYS_INLINE size_t sized_binoff(size_t size, size_t align) {
 }
 
 static PROF_FRAME void sized_free_slow(const char *op, void *ptr, size_t size, size_t align,
-                                     bool no_tcache, tcache_t *tc) {
+                                       bool no_tcache, tcache_t *tc) {
     if (ptr == NULL)
         return;
     unsigned binid = rtree_entry_binid(block_check(op, ptr, true));

@@ -40,7 +40,8 @@ typedef struct prof_recent_stack_s {
 
 /* 4 to 256 words: 128 frames (PROF_RECENT_FRAMES_MAX) and a name of 255 bytes fit. */
 #define STACK_NCLASSES 7
-_Static_assert(PROF_RECENT_FRAMES_MAX + (PROF_RECENT_NAME_MAX + 8) / 8 <= 4u << (STACK_NCLASSES - 1),
+_Static_assert(PROF_RECENT_FRAMES_MAX + (PROF_RECENT_NAME_MAX + 8) / 8 <=
+                   4u << (STACK_NCLASSES - 1),
                "stack classes");
 
 static const char *stack_name(const prof_recent_stack_t *s) {
@@ -71,8 +72,6 @@ static bool prof_recent_dumping;
 static pthread_t prof_recent_dumper;
 static prof_recent_t *prof_recent_pinned_last; /* NULL: the store was empty when it began */
 static size_t prof_recent_nnew;
-
-void (*prof_recent_batch_hook)(unsigned nbatches);
 
 /* Monotonic nanoseconds (jemalloc's default profiling clock); 0 before constructors have run. */
 static uint64_t prof_recent_now(void) { return nstime_usable() ? nstime_now_precise() : 0; }
@@ -419,8 +418,8 @@ void prof_recent_dump(uint64_t sample_interval, io_write_cb_t *write_cb, void *c
             return;
         pthread_mutex_lock(&prof_recent_dump_lock);
     }
-    dump.write_cb = write_cb != NULL ? write_cb
-                                     : (malloc_message != NULL ? malloc_message : io_write_stderr);
+    dump.write_cb =
+        write_cb != NULL ? write_cb : (malloc_message != NULL ? malloc_message : io_write_stderr);
     dump.cbopaque = cbopaque;
     dump.len = 0;
     io_buf_init(&dump.staging, dump_append, NULL);
@@ -434,7 +433,6 @@ void prof_recent_dump(uint64_t sample_interval, io_write_cb_t *write_cb, void *c
     emitter_u(&em, "sample_interval", "", sample_interval);
     emitter_d(&em, "recent_alloc_max", "", max);
     emitter_open(&em, "recent_alloc", NULL, true);
-    unsigned nbatches = 0;
     do {
         unsigned k = dump_copy_batch(&cursor, dump.len + dump.staging.len);
         for (unsigned i = 0; i < k; i++)
@@ -445,9 +443,6 @@ void prof_recent_dump(uint64_t sample_interval, io_write_cb_t *write_cb, void *c
         }
         io_buf_flush(&dump.staging);
         dump_write_out();
-        nbatches++;
-        if (prof_recent_batch_hook != NULL)
-            prof_recent_batch_hook(nbatches);
     } while (cursor != NULL);
 
     mutex_lock(&prof_recent_lock);

@@ -64,8 +64,7 @@ static void test_alloc_max(void) {
     expect_d_eq(max_get(), -1);
 
     nv = -2;
-    expect_d_eq(mallctl("experimental.prof_recent.alloc_max", NULL, NULL, &nv, sizeof(nv)),
-                EINVAL);
+    expect_d_eq(mallctl("experimental.prof_recent.alloc_max", NULL, NULL, &nv, sizeof(nv)), EINVAL);
     int small = 3;
     expect_d_eq(mallctl("experimental.prof_recent.alloc_max", NULL, NULL, &small, sizeof(small)),
                 EINVAL);
@@ -93,8 +92,7 @@ static void test_alloc_dump(void) {
                 EINVAL);
     expect_zu_eq(out.calls, 0);
 
-    expect_d_eq(mallctl("experimental.prof_recent.alloc_dump", NULL, NULL, &args, sizeof(args)),
-                0);
+    expect_d_eq(mallctl("experimental.prof_recent.alloc_dump", NULL, NULL, &args, sizeof(args)), 0);
     expect_zu_ge(out.calls, 1);
     expect_str_contains(out.data, "{\"sample_interval\":524288,\"recent_alloc_max\":5,"
                                   "\"recent_alloc\":[");
@@ -102,12 +100,12 @@ static void test_alloc_dump(void) {
     expect_true(out.len >= 2 && strcmp(out.data + out.len - 2, "]}") == 0);
 
     /* No callback: malloc_message hears it (looked up: a preloaded run links no library). */
-    void (**hook)(void *, const char *) = (void (**)(void *, const char *))test_sym("malloc_message");
+    void (**hook)(void *, const char *) =
+        (void (**)(void *, const char *))test_sym("malloc_message");
     require_ptr_not_null(hook);
     *hook = message;
     dump_args_t none = {NULL, NULL};
-    expect_d_eq(mallctl("experimental.prof_recent.alloc_dump", NULL, NULL, &none, sizeof(none)),
-                0);
+    expect_d_eq(mallctl("experimental.prof_recent.alloc_dump", NULL, NULL, &none, sizeof(none)), 0);
     *hook = NULL;
     expect_zu_ge(msg.calls, 1);
     expect_true(strncmp(msg.data, "{\"sample_interval\":524288,", 26) == 0);

@@ -2,13 +2,14 @@
 /*
  * The last-N record store, fed fake frames and a fake clock: nothing is kept at capacity 0;
  * eviction takes the oldest and clears its block's slot; a free marks the record released with
- * its own thread, time and stack (and the thread's name, when it has one) and clears the slot, and a free of an evicted record's block
- * does nothing; shrinking evicts the oldest, -1 keeps everything; records and stacks are
- * recycled (a steady store takes no more base memory); deep stacks keep 128 frames. The dump:
- * jemalloc's compact JSON exactly; written in batches of at most one buffer each; the records
- * present when it began stay (new records, frees and a shrink during the dump act on the
- * others, and take effect on the pinned ones when it ends); one dumper at a time; a dump from a
- * dump's callback returns; a fork child whose parent was dumping in another thread can dump.
+ * its own thread, time and stack (and the thread's name, when it has one) and clears the slot, and
+ * a free of an evicted record's block does nothing; shrinking evicts the oldest, -1 keeps
+ * everything; records and stacks are recycled (a steady store takes no more base memory); deep
+ * stacks keep 128 frames. The dump: jemalloc's compact JSON exactly; written in batches of at most
+ * one buffer each; the records present when it began stay (new records, frees and a shrink during
+ * the dump act on the others, and take effect on the pinned ones when it ends); one dumper at a
+ * time; a dump from a dump's callback returns; a fork child whose parent was dumping in another
+ * thread can dump.
  */
 #include "allocator/internal/prof_recent.h"
 
@@ -100,7 +101,8 @@ static void test_off(void) {
     prof_recent_alloc(1, NULL, 10, 16, frames_a, 2, &slots[0]);
     check(slots[0] == NULL);
     check_eq(prof_recent_count(), 0);
-    check_str(dump_now(NULL), "{\"sample_interval\":524288,\"recent_alloc_max\":0,\"recent_alloc\":[]}");
+    check_str(dump_now(NULL),
+              "{\"sample_interval\":524288,\"recent_alloc_max\":0,\"recent_alloc\":[]}");
     check_eq(sink.writes, 1);
 }
 

@@ -47,9 +47,9 @@ ssize_t prof_recent_max_set(ssize_t max);
 /*
  * A sampled allocation of size bytes (usize usable) by the thread with uid thread_uid and name
  * thread_name (thread.prof.name; NULL or "" when it has none, as jemalloc's dump then leaves
- * the name out), with that thread's backtrace frames[0..nframes), innermost first. *slot is the sampled block's
- * link to its record (NULL on entry): the store points it at the new record. Does nothing when
- * the capacity is 0 or memory for the record is exhausted (*slot stays NULL). Takes
+ * the name out), with that thread's backtrace frames[0..nframes), innermost first. *slot is the
+ * sampled block's link to its record (NULL on entry): the store points it at the new record. Does
+ * nothing when the capacity is 0 or memory for the record is exhausted (*slot stays NULL). Takes
  * prof_recent_lock: never call it holding an arena lock.
  */
 void prof_recent_alloc(uint64_t thread_uid, const char *thread_name, size_t size, size_t usize,
@@ -98,12 +98,7 @@ void prof_recent_postfork_child(void);
 
 /* ---- For the unit test ------------------------------------------------------------------- */
 
-/* Records held now, and those a dump in progress holds beyond the capacity's. */
+/* Records held now, with those a dump in progress keeps beyond the capacity. */
 size_t prof_recent_count(void);
-/*
- * Test hook: called by prof_recent_dump after each batch is written (with no lock of the store
- * held), with the number of batches written so far. NULL by default.
- */
-extern void (*prof_recent_batch_hook)(unsigned nbatches);
 
 #endif
