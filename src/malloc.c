@@ -314,11 +314,11 @@ static ALWAYS_INLINE void *alloc_aligned(size_t align, size_t size, bool zero) {
     return alloc_slow(&req);
 }
 
-EXPORT void *malloc(size_t size) { return malloc_fastpath(size); }
+EXPORT PROF_ENTRY void *malloc(size_t size) { return malloc_fastpath(size); }
 
 EXPORT void free(void *ptr) { free_fastpath(ptr); }
 
-EXPORT void *calloc(size_t n, size_t size) {
+EXPORT PROF_ENTRY void *calloc(size_t n, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(n, size, &total))) {
         errno = ENOMEM;
@@ -371,7 +371,7 @@ static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_
     return ret;
 }
 
-EXPORT void *realloc(void *ptr, size_t size) {
+EXPORT PROF_ENTRY void *realloc(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_fastpath(size);
     if (size == 0) {
@@ -387,7 +387,7 @@ EXPORT void *realloc(void *ptr, size_t size) {
     return realloc_impl("realloc", ptr, &req);
 }
 
-EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
+EXPORT PROF_ENTRY void *reallocarray(void *ptr, size_t n, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(n, size, &total))) {
         errno = ENOMEM;
@@ -396,7 +396,7 @@ EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
     return realloc(ptr, total);
 }
 
-EXPORT int posix_memalign(void **memptr, size_t align, size_t size) {
+EXPORT PROF_ENTRY int posix_memalign(void **memptr, size_t align, size_t size) {
     if (unlikely(align < sizeof(void *) || !is_pow2(align)))
         return EINVAL;
     int saved = errno;
@@ -409,7 +409,7 @@ EXPORT int posix_memalign(void **memptr, size_t align, size_t size) {
     return 0;
 }
 
-EXPORT void *aligned_alloc(size_t align, size_t size) {
+EXPORT PROF_ENTRY void *aligned_alloc(size_t align, size_t size) {
     if (unlikely(!is_pow2(align))) {
         errno = EINVAL;
         return NULL;
@@ -417,7 +417,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size) {
     return alloc_aligned(align, size, false);
 }
 
-EXPORT void *memalign(size_t align, size_t size) {
+EXPORT PROF_ENTRY void *memalign(size_t align, size_t size) {
     if (unlikely(align > ((SIZE_MAX >> 1) + 1))) {
         errno = EINVAL; /* cannot be rounded up to a power of two */
         return NULL;
@@ -425,9 +425,9 @@ EXPORT void *memalign(size_t align, size_t size) {
     return alloc_aligned(pow2_ceil(align), size, false);
 }
 
-EXPORT void *valloc(size_t size) { return alloc_aligned(PAGE, size, false); }
+EXPORT PROF_ENTRY void *valloc(size_t size) { return alloc_aligned(PAGE, size, false); }
 
-EXPORT void *pvalloc(size_t size) {
+EXPORT PROF_ENTRY void *pvalloc(size_t size) {
     size_t rounded = ALIGN_UP(size == 0 ? 1 : size, PAGE);
     if (unlikely(rounded < size)) {
         errno = ENOMEM;
@@ -503,14 +503,14 @@ EXPORT void free_aligned_sized(void *ptr, size_t align, size_t size) {
 }
 
 /* glibc's internal names, used by some programs and by glibc itself. */
-EXPORT void *__libc_malloc(size_t size) { return malloc_fastpath(size); }
+EXPORT PROF_ENTRY void *__libc_malloc(size_t size) { return malloc_fastpath(size); }
 EXPORT void __libc_free(void *ptr) { free_fastpath(ptr); }
-EXPORT void *__libc_calloc(size_t n, size_t size) { return calloc(n, size); }
-EXPORT void *__libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
-EXPORT void *__libc_memalign(size_t align, size_t size) { return memalign(align, size); }
-EXPORT void *__libc_valloc(size_t size) { return valloc(size); }
-EXPORT void *__libc_pvalloc(size_t size) { return pvalloc(size); }
-EXPORT int __posix_memalign(void **memptr, size_t align, size_t size) {
+EXPORT PROF_ENTRY void *__libc_calloc(size_t n, size_t size) { return calloc(n, size); }
+EXPORT PROF_ENTRY void *__libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
+EXPORT PROF_ENTRY void *__libc_memalign(size_t align, size_t size) { return memalign(align, size); }
+EXPORT PROF_ENTRY void *__libc_valloc(size_t size) { return valloc(size); }
+EXPORT PROF_ENTRY void *__libc_pvalloc(size_t size) { return pvalloc(size); }
+EXPORT PROF_ENTRY int __posix_memalign(void **memptr, size_t align, size_t size) {
     return posix_memalign(memptr, align, size);
 }
 
@@ -548,7 +548,7 @@ static bool mallocx_req(alloc_req_t *req, size_t size, int flags) {
     return true;
 }
 
-EXPORT void *mallocx(size_t size, int flags) {
+EXPORT PROF_ENTRY void *mallocx(size_t size, int flags) {
     if (likely(flags == 0))
         return malloc_fastpath(size);
     alloc_req_t req;
@@ -557,7 +557,7 @@ EXPORT void *mallocx(size_t size, int flags) {
     return alloc_slow(&req);
 }
 
-EXPORT void *rallocx(void *ptr, size_t size, int flags) {
+EXPORT PROF_ENTRY void *rallocx(void *ptr, size_t size, int flags) {
     alloc_req_t req;
     if (!mallocx_req(&req, size, flags))
         return NULL;

@@ -26,6 +26,9 @@
  * into hot and cold parts, so no part of it lands elsewhere.)
  */
 #define PROF_FRAME __attribute__((section("allocator_prof_frames"), noinline))
+/* The exported allocating entry points: in the section too (a build without tail calls keeps
+ * their frames), inlining left to the compiler. */
+#define PROF_ENTRY __attribute__((section("allocator_prof_frames")))
 
 #define PROF_BT_MAX 128
 #define PROF_THREAD_NAME_MAX 16 /* bytes with the terminating NUL, as jemalloc's */
