@@ -47,8 +47,8 @@ static COLD void *alloc_fail(void) {
  * and a large extent of its own registered so that its free leaves the fast path. NULL if
  * memory for it cannot be had (the caller then serves the request as usual, unsampled).
  */
-static PROF_FRAME void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, size_t usize,
-                                      arena_t *arena) {
+static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, size_t usize,
+                                         arena_t *arena) {
     prof_bt_t bt;
     prof_backtrace(tsd, &bt);
     prof_tctx_t *tctx = prof_tctx_get(tsd, &bt);
@@ -144,16 +144,27 @@ PROF_FRAME void *malloc_slow(size_t size) {
     return alloc_slow(&req);
 }
 
+/*
+ * The fast path popped ret and took the thread event counter below zero (it has counted ret
+ * already): run the events; if this allocation is to be sampled, ret goes back to its bin and a
+ * sampled block is made here, where the unwinder has one allocator frame to walk.
+ */
 PROF_FRAME void *malloc_event(void *ret, size_t size) {
     tsd_t *tsd = tsd_get();
+    if (!tevent_trigger(tsd))
+        return ret;
     cache_bin_t *cb =
         (cache_bin_t *)((char *)tsd->tcache.bins + sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM]);
+    size_t usize = cb->size;
     block_tag(ret);
     cb->stack[cb->ncached] = ret;
     *cache_bin_word(cb) -= CACHE_BIN_POP; /* the pop and its request, undone */
-    tsd->thread_allocated -= cb->size;
-    tsd->event_left += cb->size; /* alloc_slow counts it again */
-    return malloc_slow(size);
+    tsd->thread_allocated -= usize;     /* alloc_sampled counts it */
+    alloc_req_t req = {size, 0, false, false, NULL, NULL};
+    arena_t *arena = tsd->arena != NULL ? tsd->arena : arena_get(0);
+    void *p = alloc_sampled(tsd, &req, usize, arena);
+    /* No memory for the sampled block: serve it as usual (the counter is armed again). */
+    return p != NULL ? p : alloc_slow(&req);
 }
 
 /* ---- checking a block handed back ---------------------------------------------------------- */

@@ -9,7 +9,8 @@
  *                   event counter (tevent.h)
  *                   `-> malloc_slow -> alloc_slow(size, align 0, ...) [init, fills, arenas,
  *                                      thread events: sampled allocations (prof.h)]
- *                   `-> malloc_event [an event due: undo the pop] -> malloc_slow
+ *                   `-> malloc_event [an event due: run it; to sample: undo the pop,
+ *                                     alloc_sampled]
  *   free(ptr)    -> free_fastpath: rtree lookup, region-start test, tag test, push and tag
  *                   `-> free_slow -> dalloc_slow [NULL, flushes, no-cache, invalid pointers,
  *                                                 tagged blocks: confirm, then abort or carry on,
@@ -55,7 +56,7 @@ static inline tsd_t *tsd_fetch(void) {
 }
 
 void *malloc_slow(size_t size) NOINLINE;
-/* The fast path popped ret and found a thread event due: put ret back and go the slow way. */
+/* The fast path popped ret and found a thread event due: run it; ret, or a sampled block. */
 void *malloc_event(void *ret, size_t size) NOINLINE COLD;
 void free_slow(void *ptr) NOINLINE;
 
