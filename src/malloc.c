@@ -74,8 +74,9 @@ static void *alloc_slow(const alloc_req_t *req) {
     if (tc != NULL) {
         cache_bin_t *cb = &tc->bins[ind + 1];
         *cache_bin_word(cb) += CACHE_BIN_REQUEST;
-        if (cb->ncached != 0) {
-            ret = cb->stack[--cb->ncached];
+        if (cache_bin_ncached(cb) != 0) {
+            ret = cb->stack[cache_bin_ncached(cb) - 1];
+            cb->top--;
             if (zero)
                 memset(ret, 0, usize);
         } else if (ind < SC_NBINS) {
@@ -121,7 +122,8 @@ typedef struct block_find_s {
 } block_find_t;
 
 static bool cache_bin_holds(const cache_bin_t *cb, const void *ptr) {
-    uint32_t n = atomic_load_relaxed(&cb->ncached);
+    uint32_t top = atomic_load_relaxed(&cb->top);
+    uint32_t n = top > cb->low ? top - cb->low : 0;
     if (n > cb->ncached_max)
         n = cb->ncached_max; /* a racy read of another thread's bin */
     for (uint32_t i = 0; i < n; i++) {
@@ -221,10 +223,11 @@ static void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tc_
         tcache_t *tc = tc_explicit != NULL ? tc_explicit : &tsd->tcache;
         if (binid - 1 < tc->nhbins) {
             cache_bin_t *cb = &tc->bins[binid];
-            if (cb->ncached >= cb->ncached_max)
+            if (cache_bin_ncached(cb) >= cb->ncached_max)
                 tcache_bin_overflow(tc, binid);
             block_tag(ptr);
-            cb->stack[cb->ncached++] = ptr;
+            cb->stack[cache_bin_ncached(cb)] = ptr;
+            cb->top++;
             tcache_event(tc);
             return;
         }

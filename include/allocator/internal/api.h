@@ -57,10 +57,10 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
     if (likely(size <= SZ_FAST_MAXCLASS)) {
         size_t off = sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
         cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
-        size_t n = cb->ncached; /* size_t: stack[n - 1] is then one addressing mode */
-        if (likely(n != 0)) {
+        size_t top = cb->top; /* size_t: stacks[top - 1] is then one addressing mode */
+        if (likely(top != cb->low)) {
             /* Read everything before writing: the stores cannot then force reloads. */
-            void *ret = cb->stack[n - 1];
+            void *ret = tsd_stacks(tsd)[top - 1];
             uint64_t usize = cb->size;
             *cache_bin_word(cb) += CACHE_BIN_POP; /* ncached - 1, and one request counted */
             tsd->thread_allocated += usize;
@@ -87,14 +87,13 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
     /* binid * sizeof(cache_bin_t) in one shift (tcache.h, RTREE_BINOFF_SHIFT). */
     size_t off = (size_t)(entry >> RTREE_BINOFF_SHIFT);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
-    uint32_t n = cb->ncached;
-    if (likely((!sized || off == want_off) && n < cb->ncached_max &&
+    size_t top = cb->top;
+    if (likely((!sized || off == want_off) && top < cb->full &&
                cache_bin_region_start(cb, (uintptr_t)ptr + neg_base, entry) && !block_tagged(ptr))) {
         /* Read everything before writing, as in malloc_fastpath. */
-        void **stack = cb->stack;
         uint64_t usize = cb->size;
         *cache_bin_word(cb) += CACHE_BIN_PUSH;
-        stack[n] = ptr;
+        tsd_stacks(tsd)[top] = ptr;
         tsd->thread_deallocated += usize;
         block_tag(ptr);
         return true;

@@ -32,6 +32,9 @@ typedef struct tsd_s {
     struct tsd_s **tls_slot;    /* that thread's tsd_tls, for malloc_disable */
     tcache_t tcache;
 } tsd_t;
+/* A thread's own cache's stack area follows its tsd_t, here (tcache.h, cache_bin_t). */
+#define TSD_STACKS_OFFSET ALIGN_UP(sizeof(tsd_t), CACHELINE)
+static ALWAYS_INLINE void **tsd_stacks(tsd_t *tsd) { return (void **)((char *)tsd + TSD_STACKS_OFFSET); }
 
 extern __thread tsd_t *tsd_tls HIDDEN __attribute__((tls_model("initial-exec")));
 extern tsd_t tsd_uninit HIDDEN;
