@@ -59,10 +59,13 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
         cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
         size_t top = cb->top; /* size_t: stacks[top - 1] is then one addressing mode */
         if (likely(top != cb->low)) {
-            /* Read everything before writing: the stores cannot then force reloads. */
-            void *ret = tsd_stacks(tsd)[top - 1];
+            /*
+             * The bin's last use before the block is read: the compiler can then load the
+             * block straight into the return register.
+             */
             uint64_t usize = cb->size;
-            *cache_bin_word(cb) += CACHE_BIN_POP; /* ncached - 1, and one request counted */
+            *cache_bin_word(cb) += CACHE_BIN_POP; /* top - 1, and one request counted */
+            void *ret = tsd_stacks(tsd)[top - 1];
             tsd->thread_allocated += usize;
             block_untag(ret);
             return ret;
