@@ -57,7 +57,7 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
     if (likely(size <= SZ_FAST_MAXCLASS)) {
         size_t off = sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
         cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
-        size_t top = cb->top; /* size_t: stacks[top - 1] is then one addressing mode */
+        unsigned long top = cb->top; /* size_t: stacks[top - 1] is then one addressing mode */
         if (likely(top != cb->low)) {
             /*
              * The bin's last use before the block is read: the compiler can then load the
@@ -85,18 +85,16 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
 static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_off) {
     tsd_t *tsd = tsd_get();
     rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
-    rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
+    size_t off = rtree_slot_binoff(slot); /* (class index + 1) * sizeof(cache_bin_t) */
     uintptr_t neg_base = atomic_load_relaxed(&slot->neg_base);
-    /* binid * sizeof(cache_bin_t) in one shift (tcache.h, RTREE_BINOFF_SHIFT). */
-    size_t off = (size_t)(entry >> RTREE_BINOFF_SHIFT);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
-    size_t top = cb->top;
-    if (likely((!sized || off == want_off) && top < cb->full &&
-               cache_bin_region_start(cb, (uintptr_t)ptr + neg_base, entry) && !block_tagged(ptr))) {
+    /* The region test first: its rotate's count then has the count register to itself. */
+    if (likely((!sized || off == want_off) && cache_bin_region_start(cb, (uintptr_t)ptr + neg_base) &&
+               !block_tagged(ptr) && cb->top < cb->full)) {
         /* Read everything before writing, as in malloc_fastpath. */
         uint64_t usize = cb->size;
+        tsd_stacks(tsd)[cb->top] = ptr;
         *cache_bin_word(cb) += CACHE_BIN_PUSH;
-        tsd_stacks(tsd)[top] = ptr;
         tsd->thread_deallocated += usize;
         block_tag(ptr);
         return true;

@@ -71,17 +71,18 @@ typedef struct cache_bin_s {
     uint16_t nrequests_lo; /* bits 16..31 of the word: use cache_bin_nrequests */
     uint32_t nrequests_hi; /* bits 32..63 */
     uint32_t ncached_max;  /* set with cache_bin_set_max, which keeps full */
-    uint32_t full;         /* low + ncached_max: the push test is top < full */
     uint32_t size;         /* usable size of the class (for thread.allocated) */
+    uint16_t full;         /* low + ncached_max: the push test is top < full */
     uint16_t low;          /* the area index of stack[0] */
     uint16_t nfill;        /* regions fetched by the next miss */
     uint8_t dried;         /* ran dry since the last GC visit */
     uint8_t missed;        /* ran dry since the last overflow */
     /*
-     * The region-start test of the class (sc.h, sz_region_ordinal; the shift comes from the
-     * radix-tree entry): a pointer at offset off from its extent's base starts a region iff the
-     * ordinal is below region_count. bins[0] has region_count 0: nothing passes.
+     * The region-start test of the class (sc.h, sz_region_ordinal): a pointer at offset off
+     * from its extent's base starts a region iff the ordinal is below region_count. bins[0] has
+     * region_count 0: nothing passes.
      */
+    uint8_t region_shift;
     uint64_t region_mul;
     uint64_t region_count;
 } CACHE_ALIGNED cache_bin_t;
@@ -100,7 +101,7 @@ static inline void cache_bin_set_ncached(cache_bin_t *cb, uint32_t n) {
 }
 static inline void cache_bin_set_max(cache_bin_t *cb, uint32_t n) {
     cb->ncached_max = n;
-    cb->full = cb->low + n;
+    cb->full = (uint16_t)(cb->low + n);
 }
 
 typedef uint64_t __attribute__((may_alias)) cache_bin_word_t;
@@ -121,22 +122,18 @@ static inline uint64_t cache_bin_nrequests_take(cache_bin_t *cb) {
     return w >> 16;
 }
 
-/*
- * entry >> RTREE_BINOFF_SHIFT is the class index + 1 times sizeof(cache_bin_t): the entry's bits
- * from RTREE_BINOFF_SHIFT up to the class field are zero (rtree.h).
- */
-#define RTREE_BINOFF_SHIFT (RTREE_SZIND_SHIFT - 6)
-_Static_assert(sizeof(cache_bin_t) == 64, "RTREE_BINOFF_SHIFT assumes 64-byte bins");
-_Static_assert((RTREE_SLAB_BIT | RTREE_PTR_MASK | 63) < ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
-               "entry bits between the slab bit and the class must be zero");
+/* The radix-tree entry's top 16 bits are the class index + 1 times sizeof(cache_bin_t). */
+_Static_assert(sizeof(cache_bin_t) == 64 && RTREE_SZIND_SHIFT - RTREE_BINOFF_SHIFT == 6,
+               "the entry's bin offset assumes 64-byte bins");
+_Static_assert((RTREE_SLAB_BIT | RTREE_PTR_MASK) < ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
+               "the entry's flags and pointer must stay below its bin offset");
 
 /*
  * Does offset off (a pointer minus its radix-tree slot's base; the slot holds entry) start a
  * region of cb's class?
  */
-static ALWAYS_INLINE bool cache_bin_region_start(const cache_bin_t *cb, uintptr_t off,
-                                                 rtree_entry_t entry) {
-    return sz_region_ordinal(off, cb->region_mul, rtree_entry_shift(entry)) < cb->region_count;
+static ALWAYS_INLINE bool cache_bin_region_start(const cache_bin_t *cb, uintptr_t off) {
+    return sz_region_ordinal(off, cb->region_mul, cb->region_shift) < cb->region_count;
 }
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
