@@ -109,6 +109,8 @@ static void *alloc_slow(const alloc_req_t *req) {
 }
 
 void *malloc_slow(size_t size) {
+    if (size <= SZ_FAST_MAXCLASS && sz_size2binoff_tab[size] == 0)
+        sz_binoff_fill(size); /* the fast path's next call of this size hits */
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     return alloc_slow(&req);
 }
@@ -395,7 +397,7 @@ static NOINLINE size_t sized_binoff_compute(size_t size, size_t align) {
 
 static ALWAYS_INLINE size_t sized_binoff(size_t size, size_t align) {
     if (likely(align == 0 && size <= SZ_FAST_MAXCLASS))
-        return sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
+        return sz_size2binoff_tab[size]; /* an unfilled 0 matches no entry: the slow path */
     return sized_binoff_compute(size, align);
 }
 

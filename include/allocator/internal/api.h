@@ -55,7 +55,7 @@ void free_slow(void *ptr) NOINLINE;
 static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
     tsd_t *tsd = tsd_get();
     if (likely(size <= SZ_FAST_MAXCLASS)) {
-        size_t off = sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
+        size_t off = sz_size2binoff_tab[size]; /* 0 (bins[0], empty) until filled */
         cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
         unsigned long top = cb->top; /* size_t: stacks[top - 1] is then one addressing mode */
         if (likely(top != cb->low)) {
