@@ -106,8 +106,9 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     if (tc != NULL) {
         cache_bin_t *cb = &tc->bins[ind + 1];
         *cache_bin_word(cb) += CACHE_BIN_REQUEST;
-        if (cb->ncached != 0) {
-            ret = cb->stack[--cb->ncached];
+        if (cache_bin_ncached(cb) != 0) {
+            ret = cb->stack[cache_bin_ncached(cb) - 1];
+            cb->top--;
             if (zero)
                 memset(ret, 0, usize);
         } else if (ind < SC_NBINS) {
@@ -140,6 +141,8 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
 }
 
 PROF_FRAME void *malloc_slow(size_t size) {
+    if (size <= SZ_FAST_MAXCLASS && sz_size2binoff_tab[size] == 0)
+        sz_binoff_fill(size); /* the fast path's next call of this size hits */
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     return alloc_slow(&req);
 }
@@ -153,11 +156,10 @@ PROF_FRAME void *malloc_event(void *ret, size_t size) {
     tsd_t *tsd = tsd_get();
     if (!tevent_trigger(tsd))
         return ret;
-    cache_bin_t *cb =
-        (cache_bin_t *)((char *)tsd->tcache.bins + sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM]);
+    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + sz_size2binoff_tab[size]);
     size_t usize = cb->size;
     block_tag(ret);
-    cb->stack[cb->ncached] = ret;
+    tsd_stacks(tsd)[cb->top] = ret;
     *cache_bin_word(cb) -= CACHE_BIN_POP; /* the pop and its request, undone */
     tsd->thread_allocated -= usize;     /* alloc_sampled counts it */
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
@@ -176,7 +178,8 @@ typedef struct block_find_s {
 } block_find_t;
 
 static bool cache_bin_holds(const cache_bin_t *cb, const void *ptr) {
-    uint32_t n = atomic_load_relaxed(&cb->ncached);
+    uint32_t top = atomic_load_relaxed(&cb->top);
+    uint32_t n = top > cb->low ? top - cb->low : 0;
     if (n > cb->ncached_max)
         n = cb->ncached_max; /* a racy read of another thread's bin */
     for (uint32_t i = 0; i < n; i++) {
@@ -302,10 +305,11 @@ static void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tc_
         tcache_t *tc = tc_explicit != NULL ? tc_explicit : &tsd->tcache;
         if (binid - 1 < tc->nhbins) {
             cache_bin_t *cb = &tc->bins[binid];
-            if (cb->ncached >= cb->ncached_max)
+            if (cache_bin_ncached(cb) >= cb->ncached_max)
                 tcache_bin_overflow(tc, binid);
             block_tag(ptr);
-            cb->stack[cb->ncached++] = ptr;
+            cb->stack[cache_bin_ncached(cb)] = ptr;
+            cb->top++;
             tcache_event(tc);
             return;
         }
@@ -474,7 +478,7 @@ static NOINLINE size_t sized_binoff_compute(size_t size, size_t align) {
 
 static ALWAYS_INLINE size_t sized_binoff(size_t size, size_t align) {
     if (likely(align == 0 && size <= SZ_FAST_MAXCLASS))
-        return sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
+        return sz_size2binoff_tab[size]; /* an unfilled 0 matches no entry: the slow path */
     return sized_binoff_compute(size, align);
 }
 
