@@ -119,7 +119,7 @@ static void heapwalk_collect_tcache(tcache_t *tc, void *arg) {
     }
     for (unsigned i = 1; i <= tc->nhbins; i++) {
         const cache_bin_t *cb = &tc->bins[i];
-        for (uint32_t j = 0; j < cb->ncached; j++) {
+        for (uint32_t j = 0; j < cache_bin_ncached(cb); j++) {
             if (c->v != NULL)
                 c->v[c->n] = (uintptr_t)cb->stack[j];
             c->n++;

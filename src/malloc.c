@@ -48,8 +48,8 @@ static COLD void *alloc_fail(void) {
  * and a large extent of its own registered so that its free leaves the fast path. NULL if
  * memory for it cannot be had (the caller then serves the request as usual, unsampled).
  */
-static PROF_FRAME void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, size_t usize,
-                                      arena_t *arena) {
+static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, size_t usize,
+                                         arena_t *arena) {
     prof_bt_t bt;
     prof_backtrace(tsd, &bt);
     prof_tctx_t *tctx = prof_tctx_get(tsd, &bt);
@@ -111,8 +111,9 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     if (tc != NULL) {
         cache_bin_t *cb = &tc->bins[ind + 1];
         *cache_bin_word(cb) += CACHE_BIN_REQUEST;
-        if (cb->ncached != 0) {
-            ret = cb->stack[--cb->ncached];
+        if (cache_bin_ncached(cb) != 0) {
+            ret = cb->stack[cache_bin_ncached(cb) - 1];
+            cb->top--;
             if (zero)
                 memset(ret, 0, usize);
         } else if (ind < SC_NBINS) {
@@ -145,20 +146,32 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
 }
 
 PROF_FRAME void *malloc_slow(size_t size) {
+    if (size <= SZ_FAST_MAXCLASS && sz_size2binoff_tab[size] == 0)
+        sz_binoff_fill(size); /* the fast path's next call of this size hits */
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     return alloc_slow(&req);
 }
 
+/*
+ * The fast path popped ret and took the thread event counter below zero (it has counted ret
+ * already): run the events; if this allocation is to be sampled, ret goes back to its bin and a
+ * sampled block is made here, where the unwinder has one allocator frame to walk.
+ */
 PROF_FRAME void *malloc_event(void *ret, size_t size) {
     tsd_t *tsd = tsd_get();
-    cache_bin_t *cb =
-        (cache_bin_t *)((char *)tsd->tcache.bins + sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM]);
+    if (!tevent_trigger(tsd))
+        return ret;
+    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + sz_size2binoff_tab[size]);
+    size_t usize = cb->size;
     block_tag(ret);
-    cb->stack[cb->ncached] = ret;
+    tsd_stacks(tsd)[cb->top] = ret;
     *cache_bin_word(cb) -= CACHE_BIN_POP; /* the pop and its request, undone */
-    tsd->thread_allocated -= cb->size;
-    tsd->event_left += cb->size; /* alloc_slow counts it again */
-    return malloc_slow(size);
+    tsd->thread_allocated -= usize;     /* alloc_sampled counts it */
+    alloc_req_t req = {size, 0, false, false, NULL, NULL};
+    arena_t *arena = tsd->arena != NULL ? tsd->arena : arena_get(0);
+    void *p = alloc_sampled(tsd, &req, usize, arena);
+    /* No memory for the sampled block: serve it as usual (the counter is armed again). */
+    return p != NULL ? p : alloc_slow(&req);
 }
 
 /* ---- checking a block handed back ---------------------------------------------------------- */
@@ -170,7 +183,8 @@ typedef struct block_find_s {
 } block_find_t;
 
 static bool cache_bin_holds(const cache_bin_t *cb, const void *ptr) {
-    uint32_t n = atomic_load_relaxed(&cb->ncached);
+    uint32_t top = atomic_load_relaxed(&cb->top);
+    uint32_t n = top > cb->low ? top - cb->low : 0;
     if (n > cb->ncached_max)
         n = cb->ncached_max; /* a racy read of another thread's bin */
     for (uint32_t i = 0; i < n; i++) {
@@ -313,10 +327,11 @@ static void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tc_
         tcache_t *tc = tc_explicit != NULL ? tc_explicit : &tsd->tcache;
         if (binid - 1 < tc->nhbins) {
             cache_bin_t *cb = &tc->bins[binid];
-            if (cb->ncached >= cb->ncached_max)
+            if (cache_bin_ncached(cb) >= cb->ncached_max)
                 tcache_bin_overflow(tc, binid);
             block_tag(ptr);
-            cb->stack[cb->ncached++] = ptr;
+            cb->stack[cache_bin_ncached(cb)] = ptr;
+            cb->top++;
             tcache_event(tc);
             return;
         }
@@ -337,11 +352,11 @@ static ALWAYS_INLINE void *alloc_aligned(size_t align, size_t size, bool zero) {
     return alloc_slow(&req);
 }
 
-EXPORT void *malloc(size_t size) { return malloc_fastpath(size); }
+EXPORT PROF_ENTRY void *malloc(size_t size) { return malloc_fastpath(size); }
 
 EXPORT void free(void *ptr) { free_fastpath(ptr); }
 
-EXPORT void *calloc(size_t n, size_t size) {
+EXPORT PROF_ENTRY void *calloc(size_t n, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(n, size, &total))) {
         errno = ENOMEM;
@@ -394,7 +409,7 @@ static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_
     return ret;
 }
 
-EXPORT void *realloc(void *ptr, size_t size) {
+EXPORT PROF_ENTRY void *realloc(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_fastpath(size);
     if (size == 0) {
@@ -410,7 +425,7 @@ EXPORT void *realloc(void *ptr, size_t size) {
     return realloc_impl("realloc", ptr, &req);
 }
 
-EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
+EXPORT PROF_ENTRY void *reallocarray(void *ptr, size_t n, size_t size) {
     size_t total;
     if (unlikely(__builtin_mul_overflow(n, size, &total))) {
         errno = ENOMEM;
@@ -419,7 +434,7 @@ EXPORT void *reallocarray(void *ptr, size_t n, size_t size) {
     return realloc(ptr, total);
 }
 
-EXPORT int posix_memalign(void **memptr, size_t align, size_t size) {
+EXPORT PROF_ENTRY int posix_memalign(void **memptr, size_t align, size_t size) {
     if (unlikely(align < sizeof(void *) || !is_pow2(align)))
         return EINVAL;
     int saved = errno;
@@ -432,7 +447,7 @@ EXPORT int posix_memalign(void **memptr, size_t align, size_t size) {
     return 0;
 }
 
-EXPORT void *aligned_alloc(size_t align, size_t size) {
+EXPORT PROF_ENTRY void *aligned_alloc(size_t align, size_t size) {
     if (unlikely(!is_pow2(align))) {
         errno = EINVAL;
         return NULL;
@@ -440,7 +455,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size) {
     return alloc_aligned(align, size, false);
 }
 
-EXPORT void *memalign(size_t align, size_t size) {
+EXPORT PROF_ENTRY void *memalign(size_t align, size_t size) {
     if (unlikely(align > ((SIZE_MAX >> 1) + 1))) {
         errno = EINVAL; /* cannot be rounded up to a power of two */
         return NULL;
@@ -448,9 +463,9 @@ EXPORT void *memalign(size_t align, size_t size) {
     return alloc_aligned(pow2_ceil(align), size, false);
 }
 
-EXPORT void *valloc(size_t size) { return alloc_aligned(PAGE, size, false); }
+EXPORT PROF_ENTRY void *valloc(size_t size) { return alloc_aligned(PAGE, size, false); }
 
-EXPORT void *pvalloc(size_t size) {
+EXPORT PROF_ENTRY void *pvalloc(size_t size) {
     size_t rounded = ALIGN_UP(size == 0 ? 1 : size, PAGE);
     if (unlikely(rounded < size)) {
         errno = ENOMEM;
@@ -486,7 +501,7 @@ static NOINLINE size_t sized_binoff_compute(size_t size, size_t align) {
 
 static ALWAYS_INLINE size_t sized_binoff(size_t size, size_t align) {
     if (likely(align == 0 && size <= SZ_FAST_MAXCLASS))
-        return sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
+        return sz_size2binoff_tab[size]; /* an unfilled 0 matches no entry: the slow path */
     return sized_binoff_compute(size, align);
 }
 
@@ -526,14 +541,14 @@ EXPORT void free_aligned_sized(void *ptr, size_t align, size_t size) {
 }
 
 /* glibc's internal names, used by some programs and by glibc itself. */
-EXPORT void *__libc_malloc(size_t size) { return malloc_fastpath(size); }
+EXPORT PROF_ENTRY void *__libc_malloc(size_t size) { return malloc_fastpath(size); }
 EXPORT void __libc_free(void *ptr) { free_fastpath(ptr); }
-EXPORT void *__libc_calloc(size_t n, size_t size) { return calloc(n, size); }
-EXPORT void *__libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
-EXPORT void *__libc_memalign(size_t align, size_t size) { return memalign(align, size); }
-EXPORT void *__libc_valloc(size_t size) { return valloc(size); }
-EXPORT void *__libc_pvalloc(size_t size) { return pvalloc(size); }
-EXPORT int __posix_memalign(void **memptr, size_t align, size_t size) {
+EXPORT PROF_ENTRY void *__libc_calloc(size_t n, size_t size) { return calloc(n, size); }
+EXPORT PROF_ENTRY void *__libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
+EXPORT PROF_ENTRY void *__libc_memalign(size_t align, size_t size) { return memalign(align, size); }
+EXPORT PROF_ENTRY void *__libc_valloc(size_t size) { return valloc(size); }
+EXPORT PROF_ENTRY void *__libc_pvalloc(size_t size) { return pvalloc(size); }
+EXPORT PROF_ENTRY int __posix_memalign(void **memptr, size_t align, size_t size) {
     return posix_memalign(memptr, align, size);
 }
 
@@ -571,7 +586,7 @@ static bool mallocx_req(alloc_req_t *req, size_t size, int flags) {
     return true;
 }
 
-EXPORT void *mallocx(size_t size, int flags) {
+EXPORT PROF_ENTRY void *mallocx(size_t size, int flags) {
     if (likely(flags == 0))
         return malloc_fastpath(size);
     alloc_req_t req;
@@ -580,7 +595,7 @@ EXPORT void *mallocx(size_t size, int flags) {
     return alloc_slow(&req);
 }
 
-EXPORT void *rallocx(void *ptr, size_t size, int flags) {
+EXPORT PROF_ENTRY void *rallocx(void *ptr, size_t size, int flags) {
     alloc_req_t req;
     if (!mallocx_req(&req, size, flags))
         return NULL;

@@ -138,7 +138,8 @@ bool prof_sample_wanted(tsd_t *tsd) {
 
 /* ---- backtraces ----------------------------------------------------------------------------- */
 
-static _Unwind_Reason_Code prof_unwind_cb(struct _Unwind_Context *ctx, void *arg) {
+/* _Unwind_Backtrace's callback (prof_backtrace, prof.h): one frame. */
+_Unwind_Reason_Code prof_unwind_frame(struct _Unwind_Context *ctx, void *arg) {
     prof_bt_t *bt = arg;
     uintptr_t ip = _Unwind_GetIP(ctx);
     if (ip == 0)
@@ -149,16 +150,4 @@ static _Unwind_Reason_Code prof_unwind_cb(struct _Unwind_Context *ctx, void *arg
         return _URC_NO_REASON;
     bt->frames[bt->n++] = (void *)ip;
     return bt->n == PROF_BT_MAX ? _URC_END_OF_STACK : _URC_NO_REASON;
-}
-
-PROF_FRAME void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
-    /*
-     * The unwinder may allocate (libgcc sorts a static program's frame tables on first use):
-     * such a malloc is served as usual, and prof_busy keeps it from being sampled.
-     */
-    bool was = tsd->prof_busy;
-    tsd->prof_busy = true;
-    bt->n = 0;
-    _Unwind_Backtrace(prof_unwind_cb, bt);
-    tsd->prof_busy = was;
 }

@@ -6,7 +6,7 @@
 #include "allocator/internal/sc.h"
 
 uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
-uint16_t sz_size2binoff_tab[(SZ_FAST_MAXCLASS >> LG_QUANTUM) + 1];
+uint16_t sz_size2binoff_tab[SZ_FAST_MAXCLASS + 1];
 size_t sz_index2size_tab[SC_NSIZES];
 bin_info_t bin_infos[SC_NBINS];
 uint64_t sz_region_mul_tab[SC_NSIZES];
@@ -38,6 +38,20 @@ static void bin_info_compute(bin_info_t *info, size_t size) {
     info->div_magic = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
 }
 
+void sz_binoff_fill(size_t size) {
+    size_t lo = size - size % SZ_BINOFF_PAGE_N, hi = lo + SZ_BINOFF_PAGE_N;
+    if (hi > ARRAY_SIZE(sz_size2binoff_tab))
+        hi = ARRAY_SIZE(sz_size2binoff_tab);
+    /* Class by class: each run of sizes that rounds to one class gets its offset. */
+    for (size_t s = lo; s < hi;) {
+        unsigned ind = sz_size2index_compute(s == 0 ? 1 : s);
+        size_t end = sz_index2size_compute(ind) + 1;
+        uint16_t off = (uint16_t)((ind + 1u) * SZ_CACHE_BIN_STRIDE);
+        for (; s < end && s < hi; s++) /* racing fillers store the same values */
+            atomic_store_relaxed(&sz_size2binoff_tab[s], off);
+    }
+}
+
 void sc_boot(void) {
     for (unsigned i = 0; i < SC_NSIZES; i++) {
         size_t size = sz_index2size_compute(i);
@@ -48,10 +62,7 @@ void sc_boot(void) {
     }
     for (size_t i = 0; i < ARRAY_SIZE(sz_size2index_tab); i++)
         sz_size2index_tab[i] = (uint8_t)sz_size2index_compute(i << LG_QUANTUM);
-    for (size_t i = 0; i < ARRAY_SIZE(sz_size2binoff_tab); i++) {
-        unsigned ind = sz_size2index_compute(i << LG_QUANTUM);
-        sz_size2binoff_tab[i] = (uint16_t)((ind + 1u) * SZ_CACHE_BIN_STRIDE);
-    }
+    sz_binoff_fill(0);
     for (unsigned i = 0; i < SC_NBINS; i++)
         bin_info_compute(&bin_infos[i], sz_index2size_tab[i]);
 }

@@ -74,6 +74,7 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
     tc->arena = arena;
     tc->flushing = NULL;
     tc->nflushing = 0;
+    void **area = stacks;
     for (unsigned i = 0; i <= SC_NSIZES; i++) {
         cache_bin_t *cb = &tc->bins[i];
         *cb = (cache_bin_t){0};
@@ -81,9 +82,12 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
             continue;
         cb->size = (uint32_t)(sz_index2size(i - 1) > UINT32_MAX ? 0 : sz_index2size(i - 1));
         cb->region_mul = sz_region_mul_tab[i - 1];
+        cb->region_shift = sz_region_shift_tab[i - 1];
         cb->region_count = sz_region_count(i - 1);
         if (i - 1 < tc->nhbins) {
-            cb->ncached_max = tcache_nslots_base(i - 1);
+            cb->low = (uint16_t)(stacks - area);
+            cb->top = cb->low;
+            cache_bin_set_max(cb, tcache_nslots_base(i - 1));
             cb->nfill = (uint16_t)(cb->ncached_max / 2 > 0 ? cb->ncached_max / 2 : 1);
             cb->stack = stacks;
             stacks += tcache_nslots_cap(i - 1);
@@ -96,7 +100,7 @@ static void tcache_bin_resize(tcache_t *tc, unsigned bi, uint32_t n) {
     cache_bin_t *cb = &tc->bins[bi];
     size_t size = sz_index2size(bi - 1);
     tc->grown_bytes = tc->grown_bytes + (size_t)n * size - (size_t)cb->ncached_max * size;
-    cb->ncached_max = n;
+    cache_bin_set_max(cb, n);
 }
 
 void tcache_bin_overflow(tcache_t *tc, unsigned bi) {
@@ -123,7 +127,7 @@ void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
     unsigned want = cb->nfill;
     if (want > cb->ncached_max)
         want = cb->ncached_max;
-    void **top = cb->stack + cb->ncached;
+    void **top = cb->stack + cache_bin_ncached(cb);
     /* The caller counted this request in the bin already. */
     unsigned got = bin_alloc_batch(&arena->bins[binind], binind, &arena->ex, top, want,
                                    cache_bin_nrequests_take(cb));
@@ -137,15 +141,15 @@ void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
         top[i] = top[j];
         top[j] = t;
     }
-    cb->ncached += got - 1;
+    cache_bin_set_ncached(cb, cache_bin_ncached(cb) + got - 1);
     return top[got - 1];
 }
 
 void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
     cache_bin_t *cb = &tc->bins[bi];
-    if (cb->ncached <= keep)
+    if (cache_bin_ncached(cb) <= keep)
         return;
-    unsigned nflush = cb->ncached - keep;
+    unsigned nflush = cache_bin_ncached(cb) - keep;
     /*
      * Take the oldest nflush regions out of the bin first, keeping the newest at its bottom, and
      * publish them as the flush in progress (see tcache_t.flushing).
@@ -157,7 +161,7 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
         cb->stack[i] = cb->stack[nflush + i];
     tc->flushing = items;
     atomic_store_release(&tc->nflushing, nflush);
-    cb->ncached = keep;
+    cache_bin_set_ncached(cb, keep);
     unsigned szind = bi - 1;
     if (szind < SC_NBINS) {
         /*
@@ -211,7 +215,7 @@ void tcache_event(tcache_t *tc) {
         uint32_t base = tcache_nslots_base(bi - 1);
         if (cb->ncached_max > base)
             tcache_bin_resize(tc, bi, cb->ncached_max / 2 > base ? cb->ncached_max / 2 : base);
-        uint32_t keep = cb->ncached / 2;
+        uint32_t keep = cache_bin_ncached(cb) / 2;
         if (keep > cb->ncached_max / 2)
             keep = cb->ncached_max / 2;
         tcache_flush_bin(tc, bi, keep);

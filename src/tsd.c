@@ -121,11 +121,11 @@ tsd_t *tsd_init_thread(void) {
         tsd_free = tsd->list_next;
     mutex_unlock(&tsd_list_lock);
     if (tsd == NULL) {
-        tsd = base_alloc(ALIGN_UP(sizeof(tsd_t), CACHELINE) + stack_bytes, CACHELINE);
+        tsd = base_alloc(TSD_STACKS_OFFSET + stack_bytes, CACHELINE);
         if (tsd == NULL)
             return NULL;
     }
-    void **stacks = (void **)((char *)tsd + ALIGN_UP(sizeof(tsd_t), CACHELINE));
+    void **stacks = (void **)((char *)tsd + TSD_STACKS_OFFSET);
     memset(tsd, 0, sizeof(*tsd)); /* event_armed 0: the first allocation arms the events */
     tsd->prof_thread_uid = __atomic_fetch_add(&tsd_next_uid, 1, __ATOMIC_RELAXED);
     tsd->owner_pid = getpid();
@@ -152,7 +152,7 @@ tsd_t *tsd_init_thread(void) {
 void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled) {
     if (enabled == tsd->tcache_enabled)
         return;
-    void **stacks = (void **)((char *)tsd + ALIGN_UP(sizeof(tsd_t), CACHELINE));
+    void **stacks = (void **)((char *)tsd + TSD_STACKS_OFFSET);
     tcache_flush_all(&tsd->tcache);
     tcache_init(&tsd->tcache, tsd->arena, stacks, enabled);
     tsd->tcache_enabled = enabled;

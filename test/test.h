@@ -552,4 +552,78 @@ static inline size_t test_rss_bytes(void) {
     return (size_t)resident * test_page_size();
 }
 
+/* ---- mallctl readers and the size mixes of random workloads, shared by the tests ---- */
+
+/* Reads name into v (size bytes); a failure or a short read fails the test. */
+static inline bool test_ctl_read_(const char *file, int line, const char *name, void *v,
+                                  size_t size) {
+    size_t len = size;
+    int err = mallctl(name, v, &len, NULL, 0);
+    if (!test_check_(err == 0 && len == size)) {
+        test_fail_(file, line, "mallctl(\"%s\"): error %d, length %zu (want %zu)", name, err,
+                   len, size);
+        return false;
+    }
+    return true;
+}
+static inline size_t test_ctl_size_(const char *file, int line, const char *name) {
+    size_t v = 0;
+    test_ctl_read_(file, line, name, &v, sizeof(v));
+    return v;
+}
+static inline uint64_t test_ctl_u64_(const char *file, int line, const char *name) {
+    uint64_t v = 0;
+    test_ctl_read_(file, line, name, &v, sizeof(v));
+    return v;
+}
+static inline unsigned test_ctl_unsigned_(const char *file, int line, const char *name) {
+    unsigned v = 0;
+    test_ctl_read_(file, line, name, &v, sizeof(v));
+    return v;
+}
+#define test_ctl_size(name) test_ctl_size_(__FILE__, __LINE__, name)
+#define test_ctl_u64(name) test_ctl_u64_(__FILE__, __LINE__, name)
+#define test_ctl_unsigned(name) test_ctl_unsigned_(__FILE__, __LINE__, name)
+
+/* A statistic of type size_t, read after advancing the epoch (statistics are refreshed then). */
+static inline size_t test_stat_size_(const char *file, int line, const char *name) {
+    uint64_t epoch = 1;
+    int err = mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+    if (!test_check_(err == 0))
+        test_fail_(file, line, "mallctl(\"epoch\"): error %d", err);
+    return test_ctl_size_(file, line, name);
+}
+#define test_stat_size(name) test_stat_size_(__FILE__, __LINE__, name)
+
+/* The arena that owns p ("arenas.lookup"); UINT32_MAX, and a failed test, if it fails. */
+static inline unsigned test_arena_of_(const char *file, int line, void *p) {
+    unsigned a = UINT32_MAX;
+    size_t len = sizeof(a);
+    int err = mallctl("arenas.lookup", &a, &len, &p, sizeof(p));
+    if (!test_check_(err == 0)) {
+        test_fail_(file, line, "arenas.lookup(%p): error %d", p, err);
+        return UINT32_MAX;
+    }
+    return a;
+}
+#define test_arena_of(p) test_arena_of_(__FILE__, __LINE__, p)
+
+/*
+ * A random workload's request sizes: each band is drawn with the given weight, out of 1000 in
+ * all, and its size uniformly in [lo, hi]; the last band takes whatever weight remains.
+ */
+typedef struct {
+    unsigned permille;
+    size_t lo, hi;
+} test_size_band_t;
+static inline size_t test_rand_size(uint64_t *rng, const test_size_band_t *bands, size_t nbands) {
+    uint64_t pick = test_rand(rng) % 1000;
+    size_t i = 0;
+    for (unsigned below = bands[0].permille; i + 1 < nbands && pick >= below;
+         below += bands[++i].permille) {
+    }
+    return test_rand_range(rng, bands[i].lo, bands[i].hi);
+}
+#define TEST_RAND_SIZE(rng, bands) test_rand_size(rng, bands, sizeof(bands) / sizeof((bands)[0]))
+
 #endif /* TEST_H */

@@ -551,6 +551,25 @@ static void resize_fill(const fuzz_rec_t *rec, size_t old_us, size_t keep) {
     pattern_fill(rec, keep, rec->usize);
 }
 
+/*
+ * A resize by op (realloc, rallocx, xallocx) took rec from usable size old_us to us: what it
+ * kept must be intact, growth must be zero where zero (MALLOCX_ZERO) or zero:true asks for it,
+ * then the model's pattern covers the new size.
+ */
+static void resize_settle(fuzz_rec_t *rec, size_t old_us, size_t us, bool zero, const char *op) {
+    char what[64];
+    rec->usize = us;
+    size_t keep = old_us < us ? old_us : us;
+    snprintf(what, sizeof(what), "contents after %s", op);
+    pattern_verify_kept(rec, old_us, keep, what);
+    if (us > old_us && (zero || fuzz_conf.opt_zero)) {
+        snprintf(what, sizeof(what), "%s %s growth", op,
+                 zero ? "MALLOCX_ZERO" : "with zero:true");
+        zero_verify(rec, old_us, us, what);
+    }
+    resize_fill(rec, old_us, keep);
+}
+
 /* ---- the operations ------------------------------------------------------------------------ */
 
 static void op_alloc(fuzz_thread_t *t, const fuzz_op_t *op) {
@@ -675,12 +694,7 @@ static void op_realloc(fuzz_thread_t *t, const fuzz_op_t *op) {
     CHECK(us == nallocx(size == 0 ? 1 : size, 0), "%s(%p, %zu) = %p: usable size %zu, nallocx %zu",
           op_name(op->kind), old, size, p, us, nallocx(size == 0 ? 1 : size, 0));
     rec->addr = (uintptr_t)p;
-    rec->usize = us;
-    size_t keep = old_us < us ? old_us : us;
-    pattern_verify_kept(rec, old_us, keep, "contents after realloc");
-    if (us > old_us && fuzz_conf.opt_zero)
-        zero_verify(rec, old_us, us, "realloc growth with zero:true");
-    resize_fill(rec, old_us, keep);
+    resize_settle(rec, old_us, us, false, "realloc");
     rec->req = size;
     rec->align = 0;
     rec->from = op->kind;
@@ -723,13 +737,7 @@ static void op_rallocx(fuzz_thread_t *t, const fuzz_op_t *op) {
               size, arena - 1, p, got);
     }
     rec->addr = (uintptr_t)p;
-    rec->usize = us;
-    size_t keep = old_us < us ? old_us : us;
-    pattern_verify_kept(rec, old_us, keep, "contents after rallocx");
-    if (us > old_us && (zero || fuzz_conf.opt_zero))
-        zero_verify(rec, old_us, us,
-                    zero ? "rallocx MALLOCX_ZERO growth" : "rallocx growth with zero:true");
-    resize_fill(rec, old_us, keep);
+    resize_settle(rec, old_us, us, zero, "rallocx");
     rec->req = size;
     rec->align = align;
     rec->from = OP_RALLOCX;
@@ -763,13 +771,7 @@ static void op_xallocx(fuzz_thread_t *t, const fuzz_op_t *op) {
               "past size + extra",
               p, size, extra, old_us, got);
     }
-    rec->usize = got;
-    size_t keep = old_us < got ? old_us : got;
-    pattern_verify_kept(rec, old_us, keep, "contents after xallocx");
-    if (got > old_us && (zero || fuzz_conf.opt_zero))
-        zero_verify(rec, old_us, got,
-                    zero ? "xallocx MALLOCX_ZERO growth" : "xallocx growth with zero:true");
-    resize_fill(rec, old_us, keep);
+    resize_settle(rec, old_us, got, zero, "xallocx");
     if (got != old_us) {
         /* A sized free must name the class xallocx resized to; its real size always does. */
         rec->req = got;

@@ -62,13 +62,6 @@ static int ctl_arena(const char *what, unsigned ind) {
     return mallctl(name, NULL, NULL, NULL, 0);
 }
 
-static unsigned arena_of(void *p) {
-    unsigned ind = 0;
-    size_t sz = sizeof(ind);
-    expect_d_eq(mallctl("arenas.lookup", &ind, &sz, &p, sizeof(p)), 0);
-    return ind;
-}
-
 /*
  * The size of block i: 64 bytes and up in steps of 97, small and (past 4 pages) large; every
  * eighth block is made large whatever the build's page size, so that freeing every other block
@@ -110,7 +103,7 @@ static void test_custom_source(bool can_split) {
         ps[i] = mallocx(size, flags);
         require_ptr_not_null(ps[i]);
         memset(ps[i], 0x5c, size);
-        expect_d_eq((int)arena_of(ps[i]), (int)ai);
+        expect_d_eq((int)test_arena_of(ps[i]), (int)ai);
     }
     expect_d_gt(nalloc, 0);
     if (can_split)
@@ -148,7 +141,7 @@ static void test_custom_source(bool can_split) {
     expect_d_eq((int)again, (int)ai);
     void *p = mallocx(5000, MALLOCX_ARENA(again) | MALLOCX_TCACHE_NONE);
     require_ptr_not_null(p);
-    expect_d_eq((int)arena_of(p), (int)again);
+    expect_d_eq((int)test_arena_of(p), (int)again);
     dallocx(p, MALLOCX_TCACHE_NONE);
     /* Its hooks are the default source, whose functions can be called by a user's wrapper. */
     snprintf(name, sizeof(name), "arena.%u.extent_hooks", again);

@@ -39,19 +39,6 @@ static const char *nm(const char *fmt, unsigned a) {
     return buf;
 }
 
-static size_t get_size(const char *name) {
-    size_t v = 0, sz = sizeof(v);
-    expect_d_eq(mallctl(name, &v, &sz, NULL, 0), 0);
-    return v;
-}
-
-static uint64_t get_u64(const char *name) {
-    uint64_t v = 0;
-    size_t sz = sizeof(v);
-    expect_d_eq(mallctl(name, &v, &sz, NULL, 0), 0);
-    return v;
-}
-
 static void epoch(void) {
     uint64_t e = 1;
     expect_d_eq(mallctl("epoch", NULL, NULL, &e, sizeof(e)), 0);
@@ -92,8 +79,8 @@ static void test_at_once_and_never(void) {
     dallocx(p, MALLOCX_TCACHE_NONE);
     expect_zu_eq(resident(p, BIG), 0);
     epoch();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", a)), 0);
-    expect_zu_ge(get_u64(nm("stats.arenas.%u.dirty_purged", a)) * alloc_page(), BIG);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", a)), 0);
+    expect_zu_ge(test_ctl_u64(nm("stats.arenas.%u.dirty_purged", a)) * alloc_page(), BIG);
 
     unsigned b = new_arena(-1, -1);
     p = big_touched(b);
@@ -105,18 +92,18 @@ static void test_at_once_and_never(void) {
     expect_d_eq(mallctl(nm("arena.%u.decay", b), NULL, NULL, NULL, 0), 0);
     expect_zu_eq(resident(p, BIG), BIG);
     epoch();
-    expect_zu_ge(get_size(nm("stats.arenas.%u.pdirty", b)) * alloc_page(), BIG);
-    expect_zu_eq(get_u64(nm("stats.arenas.%u.dirty_purged", b)), 0);
+    expect_zu_ge(test_ctl_size(nm("stats.arenas.%u.pdirty", b)) * alloc_page(), BIG);
+    expect_zu_eq(test_ctl_u64(nm("stats.arenas.%u.dirty_purged", b)), 0);
     /* arena.<i>.purge returns it all. */
     expect_d_eq(mallctl(nm("arena.%u.purge", b), NULL, NULL, NULL, 0), 0);
     expect_zu_eq(resident(p, BIG), 0);
     epoch();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", b)), 0);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pmuzzy", b)), 0);
-    expect_zu_ge(get_u64(nm("stats.arenas.%u.dirty_purged", b)) * alloc_page(), BIG);
-    expect_zu_ge(get_u64(nm("stats.arenas.%u.dirty_npurge", b)), 1);
-    expect_zu_ge(get_u64(nm("stats.arenas.%u.dirty_nmadvise", b)), 1);
-    expect_zu_ge(get_size(nm("stats.arenas.%u.retained", b)), BIG);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", b)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pmuzzy", b)), 0);
+    expect_zu_ge(test_ctl_u64(nm("stats.arenas.%u.dirty_purged", b)) * alloc_page(), BIG);
+    expect_zu_ge(test_ctl_u64(nm("stats.arenas.%u.dirty_npurge", b)), 1);
+    expect_zu_ge(test_ctl_u64(nm("stats.arenas.%u.dirty_nmadvise", b)), 1);
+    expect_zu_ge(test_ctl_size(nm("stats.arenas.%u.retained", b)), BIG);
 }
 
 /* Freed pages stay for a while (a realloc loop does not refault), then go. */
@@ -137,7 +124,7 @@ static void test_timed(void) {
     size_t r = resident(q, BIG);
     dallocx(q, MALLOCX_TCACHE_NONE);
     epoch();
-    size_t pdirty = get_size(nm("stats.arenas.%u.pdirty", a)) * alloc_page();
+    size_t pdirty = test_ctl_size(nm("stats.arenas.%u.pdirty", a)) * alloc_page();
     if (test_ms_now() - t0 < 50) {
         expect_true(same);
         expect_zu_eq(r, BIG);
@@ -148,7 +135,7 @@ static void test_timed(void) {
     expect_d_eq(mallctl(nm("arena.%u.decay", a), NULL, NULL, NULL, 0), 0);
     expect_zu_eq(resident(p, BIG), 0);
     epoch();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", a)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", a)), 0);
 }
 
 static void test_muzzy(void) {
@@ -156,15 +143,15 @@ static void test_muzzy(void) {
     void *p = big_touched(a);
     dallocx(p, MALLOCX_TCACHE_NONE);
     epoch();
-    size_t pmuzzy = get_size(nm("stats.arenas.%u.pmuzzy", a));
+    size_t pmuzzy = test_ctl_size(nm("stats.arenas.%u.pmuzzy", a));
     if (pmuzzy == 0) {
         /* A kernel without MADV_FREE: pages skip the muzzy state. */
-        expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", a)), 0);
+        expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", a)), 0);
         return;
     }
     expect_zu_ge(pmuzzy * alloc_page(), BIG);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", a)), 0);
-    expect_zu_ge(get_u64(nm("stats.arenas.%u.dirty_purged", a)) * alloc_page(), BIG);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", a)), 0);
+    expect_zu_ge(test_ctl_u64(nm("stats.arenas.%u.dirty_purged", a)) * alloc_page(), BIG);
     /* Muzzy pages are reused before retained ones: the same address comes back. */
     void *q = mallocx(BIG, MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE);
     expect_ptr_eq(q, p);
@@ -173,8 +160,8 @@ static void test_muzzy(void) {
     /* Setting muzzy decay to 0 returns them at once. */
     set_decay(a, "muzzy", 0);
     epoch();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pmuzzy", a)), 0);
-    expect_zu_ge(get_u64(nm("stats.arenas.%u.muzzy_purged", a)) * alloc_page(), BIG);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pmuzzy", a)), 0);
+    expect_zu_ge(test_ctl_u64(nm("stats.arenas.%u.muzzy_purged", a)) * alloc_page(), BIG);
     expect_zu_eq(resident(p, BIG), 0);
 }
 

@@ -14,13 +14,6 @@ static void *given;
 static void *got_first, *got_second;
 static unsigned worker_arena, first_arena;
 
-static unsigned arena_of(void *p) {
-    unsigned a = 0;
-    size_t sz = sizeof(a);
-    expect_d_eq(mallctl("arenas.lookup", &a, &sz, &p, sizeof(p)), 0);
-    return a;
-}
-
 static void *worker(void *arg) {
     (void)arg;
     free(given); /* this thread's first call */
@@ -28,7 +21,7 @@ static void *worker(void *arg) {
     size_t sz = sizeof(worker_arena);
     if (mallctl("thread.arena", &worker_arena, &sz, NULL, 0) != 0)
         worker_arena = UINT32_MAX;
-    first_arena = arena_of(got_first);
+    first_arena = test_arena_of(got_first);
     free(got_first);
     got_second = malloc(8); /* a block this thread freed: from its cache */
     free(got_second);
@@ -44,7 +37,7 @@ int main(void) {
     for (int round = 0; round < 8; round++) {
         given = malloc(8);
         require_ptr_not_null(given);
-        unsigned given_arena = arena_of(given);
+        unsigned given_arena = test_arena_of(given);
         pthread_t t;
         require_true(pthread_create(&t, NULL, worker, NULL) == 0);
         pthread_join(t, NULL);

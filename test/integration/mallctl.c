@@ -91,21 +91,6 @@ static uint64_t epoch_advance(void) {
     return e;
 }
 
-static size_t get_size(const char *name) {
-    size_t v = 0;
-    GET(name, v);
-    return v;
-}
-static unsigned get_unsigned(const char *name) {
-    unsigned v = 0;
-    GET(name, v);
-    return v;
-}
-static uint64_t get_u64(const char *name) {
-    uint64_t v = 0;
-    GET(name, v);
-    return v;
-}
 static ssize_t get_ssize(const char *name) {
     ssize_t v = 0;
     GET(name, v);
@@ -117,16 +102,6 @@ static bool get_bool(const char *name) {
     return v;
 }
 
-static unsigned arena_of(void *p) {
-    unsigned a = UINT32_MAX;
-    size_t sz = sizeof(a);
-    int err = mallctl("arenas.lookup", &a, &sz, &p, sizeof(p));
-    if (!test_check_(err == 0)) {
-        test_fail("arenas.lookup(%p): error %d", p, err);
-    }
-    return a;
-}
-
 static unsigned arena_create(void) {
     unsigned a = UINT32_MAX;
     size_t sz = sizeof(a);
@@ -135,13 +110,13 @@ static unsigned arena_create(void) {
 }
 
 /* The smallest large class: 4 pages of the build's page size (16 KiB with 4 KiB pages). */
-static size_t large_min(void) { return get_size("arenas.lextent.0.size"); }
+static size_t large_min(void) { return test_ctl_size("arenas.lextent.0.size"); }
 
 /* The small bin index of the class of size bytes. */
 static unsigned bin_index(size_t size) {
-    unsigned nbins = get_unsigned("arenas.nbins");
+    unsigned nbins = test_ctl_unsigned("arenas.nbins");
     for (unsigned j = 0; j < nbins; j++) {
-        if (get_size(nm("arenas.bin.%u.size", j)) >= size) {
+        if (test_ctl_size(nm("arenas.bin.%u.size", j)) >= size) {
             return j;
         }
     }
@@ -152,7 +127,7 @@ static unsigned bin_index(size_t size) {
 /* stats.arenas.<a>.bins.<j>.curregs after an epoch refresh. */
 static size_t curregs(unsigned a, unsigned j) {
     epoch_advance();
-    return get_size(nm("stats.arenas.%u.bins.%u.curregs", a, j));
+    return test_ctl_size(nm("stats.arenas.%u.bins.%u.curregs", a, j));
 }
 
 /* ---- option sources ----------------------------------------------------------------------- */
@@ -457,8 +432,8 @@ static void test_constants(void) {
         expect_d_eq(strcmp(version, ALLOCATOR_VERSION), 0);
     }
 
-    expect_zu_eq(get_size("arenas.quantum"), 16);
-    size_t page = get_size("arenas.page");
+    expect_zu_eq(test_ctl_size("arenas.quantum"), 16);
+    size_t page = test_ctl_size("arenas.page");
     expect_zu_eq(page, (size_t)1 << ALLOCATOR_LG_PAGE);
     expect_zu_ge(page, test_page_size());
     if (ALLOCATOR_LG_PAGE == 12) {
@@ -467,18 +442,18 @@ static void test_constants(void) {
     }
 
     /* Small classes: 16-byte quantum then four per doubling, below 4 pages. */
-    unsigned nbins = get_unsigned("arenas.nbins");
+    unsigned nbins = test_ctl_unsigned("arenas.nbins");
     expect_zu_eq(nbins, 4 * (ALLOCATOR_LG_PAGE + 2) - 21);
     if (ALLOCATOR_LG_PAGE == 12) {
         expect_zu_eq(nbins, 35);
     }
-    expect_zu_eq(get_size("arenas.bin.0.size"), 16);
+    expect_zu_eq(test_ctl_size("arenas.bin.0.size"), 16);
     size_t prev = 0;
     for (unsigned j = 0; j < nbins; j++) {
-        size_t size = get_size(nm("arenas.bin.%u.size", j));
+        size_t size = test_ctl_size(nm("arenas.bin.%u.size", j));
         uint32_t nregs = 0;
         GET(nm("arenas.bin.%u.nregs", j), nregs);
-        size_t slab = get_size(nm("arenas.bin.%u.slab_size", j));
+        size_t slab = test_ctl_size(nm("arenas.bin.%u.slab_size", j));
         if (!test_check_(size > prev && size == test_size_class(size) &&
                          size == test_size_class(prev + 1))) {
             test_fail("arenas.bin.%u.size = %zu after %zu: not the next size class", j, size, prev);
@@ -493,13 +468,13 @@ static void test_constants(void) {
     expect_zu_eq(prev, 4 * page - page / 2); /* 14336 with 4 KiB pages */
 
     /* Large classes: from 4 pages to 2^(LG_VADDR - 1), continuing the same spacing. */
-    unsigned nlextents = get_unsigned("arenas.nlextents");
-    expect_zu_eq(get_size("arenas.lextent.0.size"), 4 * page);
+    unsigned nlextents = test_ctl_unsigned("arenas.nlextents");
+    expect_zu_eq(test_ctl_size("arenas.lextent.0.size"), 4 * page);
     if (ALLOCATOR_LG_PAGE == 12) {
-        expect_zu_eq(get_size("arenas.lextent.0.size"), 16384);
+        expect_zu_eq(test_ctl_size("arenas.lextent.0.size"), 16384);
     }
     for (unsigned j = 0; j < nlextents; j++) {
-        size_t size = get_size(nm("arenas.lextent.%u.size", j));
+        size_t size = test_ctl_size(nm("arenas.lextent.%u.size", j));
         if (!test_check_(size > prev && size == test_size_class(prev + 1))) {
             test_fail("arenas.lextent.%u.size = %zu after %zu: not the next size class", j, size,
                       prev);
@@ -511,15 +486,15 @@ static void test_constants(void) {
     expect_zu_eq(nbins + nlextents, 4 * (ALLOCATOR_LG_VADDR - 1) - 21 + 1);
 
     /* The thread cache covers classes up to opt.tcache_max. */
-    size_t tcache_max = get_size("arenas.tcache_max");
-    size_t opt_tcache_max = get_size("opt.tcache_max");
-    unsigned nhbins = get_unsigned("arenas.nhbins");
+    size_t tcache_max = test_ctl_size("arenas.tcache_max");
+    size_t opt_tcache_max = test_ctl_size("opt.tcache_max");
+    unsigned nhbins = test_ctl_unsigned("arenas.nhbins");
     expect_zu_le(tcache_max, opt_tcache_max);
     if (opt_tcache_max >= 16) {
         expect_zu_eq(tcache_max, test_size_class(tcache_max));
         expect_zu_gt(test_size_class(tcache_max + 1), opt_tcache_max);
-        size_t last = nhbins <= nbins ? get_size(nm("arenas.bin.%u.size", nhbins - 1))
-                                      : get_size(nm("arenas.lextent.%u.size", nhbins - 1 - nbins));
+        size_t last = nhbins <= nbins ? test_ctl_size(nm("arenas.bin.%u.size", nhbins - 1))
+                                      : test_ctl_size(nm("arenas.lextent.%u.size", nhbins - 1 - nbins));
         expect_zu_eq(last, tcache_max);
     }
     if (conf_value("tcache_max") == NULL) {
@@ -546,8 +521,8 @@ static void test_constants(void) {
 
     /* Background threads are not built: none run, none can be started. */
     expect_false(get_bool("background_thread"));
-    expect_zu_eq(get_size("stats.background_thread.num_threads"), 0);
-    expect_zu_eq(get_u64("stats.background_thread.num_runs"), 0);
+    expect_zu_eq(test_ctl_size("stats.background_thread.num_threads"), 0);
+    expect_zu_eq(test_ctl_u64("stats.background_thread.num_runs"), 0);
 }
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -721,14 +696,14 @@ static void test_errors(void) {
     }
     expect_d_eq(mallctl(NULL, &s, &sz, NULL, 0), ENOENT);
     sz = sizeof(s);
-    expect_d_eq(mallctl(nm("arenas.bin.%u.size", get_unsigned("arenas.nbins")), &s, &sz, NULL, 0),
+    expect_d_eq(mallctl(nm("arenas.bin.%u.size", test_ctl_unsigned("arenas.nbins")), &s, &sz, NULL, 0),
                 ENOENT);
     sz = sizeof(s);
     expect_d_eq(
-        mallctl(nm("arenas.lextent.%u.size", get_unsigned("arenas.nlextents")), &s, &sz, NULL, 0),
+        mallctl(nm("arenas.lextent.%u.size", test_ctl_unsigned("arenas.nlextents")), &s, &sz, NULL, 0),
         ENOENT);
     /* An arena index that may exist but has not been initialised: no statistics. */
-    unsigned narenas = get_unsigned("arenas.narenas");
+    unsigned narenas = test_ctl_unsigned("arenas.narenas");
     epoch_advance();
     for (unsigned a = 0; a < narenas; a++) {
         bool init = false;
@@ -930,12 +905,12 @@ static void test_mib(void) {
     miblen = 8;
     require_(expect_d_eq(mallctlnametomib("arenas.bin.0.size", mib, &miblen), 0));
     expect_zu_eq(miblen, 4);
-    unsigned nbins = get_unsigned("arenas.nbins");
+    unsigned nbins = test_ctl_unsigned("arenas.nbins");
     for (unsigned j = 0; j < nbins; j++) {
         mib[2] = j;
         size_t v = 0, sz = sizeof(v);
         int err = mallctlbymib(mib, miblen, &v, &sz, NULL, 0);
-        size_t want = get_size(nm("arenas.bin.%u.size", j));
+        size_t want = test_ctl_size(nm("arenas.bin.%u.size", j));
         if (!test_check_(err == 0 && v == want)) {
             test_fail("arenas.bin.%u.size by MIB: error %d, %zu; by name %zu", j, err, v, want);
         }
@@ -964,7 +939,7 @@ static void test_mib(void) {
     partial[3] = mib[3];
     sz = sizeof(v);
     expect_d_eq(mallctlbymib(partial, 4, &v, &sz, NULL, 0), 0);
-    expect_zu_eq(v, get_size("arenas.bin.5.size"));
+    expect_zu_eq(v, test_ctl_size("arenas.bin.5.size"));
     plen = 2;
     partial[2] = 12345;
     expect_d_eq(mallctlnametomib("arenas.bin.0.size", partial, &plen), 0);
@@ -1011,12 +986,12 @@ static void test_mib(void) {
     /* arenas.lextent.<i>.size */
     miblen = 8;
     require_(expect_d_eq(mallctlnametomib("arenas.lextent.0.size", mib, &miblen), 0));
-    unsigned nlextents = get_unsigned("arenas.nlextents");
+    unsigned nlextents = test_ctl_unsigned("arenas.nlextents");
     for (unsigned j = 0; j < nlextents; j += 7) {
         mib[2] = j;
         sz = sizeof(v);
         int err = mallctlbymib(mib, miblen, &v, &sz, NULL, 0);
-        size_t want = get_size(nm("arenas.lextent.%u.size", j));
+        size_t want = test_ctl_size(nm("arenas.lextent.%u.size", j));
         if (!test_check_(err == 0 && v == want)) {
             test_fail("arenas.lextent.%u.size by MIB: error %d, %zu; by name %zu", j, err, v, want);
         }
@@ -1040,7 +1015,7 @@ static void test_mib(void) {
     size_t bmib[8], bmiblen = 8;
     require_(expect_d_eq(mallctlnametomib("stats.arenas.0.bins.0.nmalloc", bmib, &bmiblen), 0));
     expect_zu_eq(bmiblen, 6);
-    unsigned narenas = get_unsigned("arenas.narenas");
+    unsigned narenas = test_ctl_unsigned("arenas.narenas");
     size_t psum = 0;
     for (unsigned i = 0; i <= narenas; i++) {
         unsigned ind = i == narenas ? MALLCTL_ARENAS_ALL : i;
@@ -1055,7 +1030,7 @@ static void test_mib(void) {
                       ind, err, v, err2, byname);
         }
         if (ind == a) {
-            expect_zu_ge(v * get_size("arenas.page"), 4 * (64 << 10));
+            expect_zu_ge(v * test_ctl_size("arenas.page"), 4 * (64 << 10));
         }
         if (i < narenas && err == 0) {
             psum += v;
@@ -1117,34 +1092,34 @@ static void test_epoch(void) {
     GET("epoch", e2);
     expect_zu_eq(e2, e1); /* reading does not advance */
 
-    size_t before = get_size("stats.allocated");
-    size_t active_before = get_size("stats.active");
+    size_t before = test_ctl_size("stats.allocated");
+    size_t active_before = test_ctl_size("stats.active");
     void *p = test_launder(malloc(64 * MiB));
     require_ptr_not_null(p);
     memset(p, 1, 4096);
-    expect_zu_eq(get_size("stats.allocated"), before);
-    expect_zu_eq(get_size("stats.active"), active_before);
+    expect_zu_eq(test_ctl_size("stats.allocated"), before);
+    expect_zu_eq(test_ctl_size("stats.active"), active_before);
     epoch_advance();
-    size_t after = get_size("stats.allocated");
+    size_t after = test_ctl_size("stats.allocated");
     expect_zu_ge(after, before + 64 * MiB);
     expect_zu_lt(after, before + 64 * MiB + 4 * MiB);
-    expect_zu_ge(get_size("stats.active"), active_before + 64 * MiB);
+    expect_zu_ge(test_ctl_size("stats.active"), active_before + 64 * MiB);
     free(p);
-    expect_zu_eq(get_size("stats.allocated"), after);
+    expect_zu_eq(test_ctl_size("stats.allocated"), after);
     epoch_advance();
-    expect_zu_le(get_size("stats.allocated"), after - 64 * MiB);
+    expect_zu_le(test_ctl_size("stats.allocated"), after - 64 * MiB);
 
     /* Relations that hold in every snapshot. */
-    size_t allocated = get_size("stats.allocated");
-    size_t active = get_size("stats.active");
-    size_t resident = get_size("stats.resident");
-    size_t mapped = get_size("stats.mapped");
-    size_t metadata = get_size("stats.metadata");
+    size_t allocated = test_ctl_size("stats.allocated");
+    size_t active = test_ctl_size("stats.active");
+    size_t resident = test_ctl_size("stats.resident");
+    size_t mapped = test_ctl_size("stats.mapped");
+    size_t metadata = test_ctl_size("stats.metadata");
     expect_zu_le(allocated, active);
     expect_zu_le(active, resident);
     expect_zu_le(resident, mapped);
     expect_zu_gt(metadata, 0);
-    expect_zu_eq(active % get_size("arenas.page"), 0);
+    expect_zu_eq(active % test_ctl_size("arenas.page"), 0);
 }
 
 /* stats.arenas.MALLCTL_ARENAS_ALL.* is the sum over the initialised arenas. */
@@ -1163,7 +1138,7 @@ static void test_merged(void) {
         "bins.3.nmalloc", "bins.3.curregs", "bins.3.nslabs",   "lextents.0.nmalloc",
         "small.nfills",   "small.nflushes",
     };
-    unsigned narenas = get_unsigned("arenas.narenas");
+    unsigned narenas = test_ctl_unsigned("arenas.narenas");
     for (size_t f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
         uint64_t sum = 0, merged = 0;
         bool is_unsigned = strcmp(fields[f], "nthreads") == 0;
@@ -1185,36 +1160,36 @@ static void test_merged(void) {
                       (uintmax_t)merged, err, (uintmax_t)sum);
         }
     }
-    size_t page = get_size("arenas.page");
-    size_t pactive = get_size(nm("stats.arenas.%u.pactive", MALLCTL_ARENAS_ALL));
-    expect_zu_eq(get_size("stats.active"), pactive * page);
-    expect_zu_eq(get_size("stats.allocated"),
-                 get_size(nm("stats.arenas.%u.small.allocated", MALLCTL_ARENAS_ALL)) +
-                     get_size(nm("stats.arenas.%u.large.allocated", MALLCTL_ARENAS_ALL)));
-    expect_zu_eq(get_size("stats.retained"),
-                 get_size(nm("stats.arenas.%u.retained", MALLCTL_ARENAS_ALL)));
+    size_t page = test_ctl_size("arenas.page");
+    size_t pactive = test_ctl_size(nm("stats.arenas.%u.pactive", MALLCTL_ARENAS_ALL));
+    expect_zu_eq(test_ctl_size("stats.active"), pactive * page);
+    expect_zu_eq(test_ctl_size("stats.allocated"),
+                 test_ctl_size(nm("stats.arenas.%u.small.allocated", MALLCTL_ARENAS_ALL)) +
+                     test_ctl_size(nm("stats.arenas.%u.large.allocated", MALLCTL_ARENAS_ALL)));
+    expect_zu_eq(test_ctl_size("stats.retained"),
+                 test_ctl_size(nm("stats.arenas.%u.retained", MALLCTL_ARENAS_ALL)));
     /* The fresh arena holds exactly what was put there. */
-    expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), 3 * MiB);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.small.allocated", a)), nallocx(200, 0));
-    expect_zu_eq(get_u64(nm("stats.arenas.%u.large.nmalloc", a)), 1);
-    expect_zu_eq(get_u64(nm("stats.arenas.%u.small.nmalloc", a)), 1);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pactive", a)) * page,
-                 3 * MiB + get_size(nm("arenas.bin.%u.slab_size", bin_index(200))));
-    expect_zu_eq(get_unsigned(nm("stats.arenas.%u.nthreads", a)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.large.allocated", a)), 3 * MiB);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.small.allocated", a)), nallocx(200, 0));
+    expect_zu_eq(test_ctl_u64(nm("stats.arenas.%u.large.nmalloc", a)), 1);
+    expect_zu_eq(test_ctl_u64(nm("stats.arenas.%u.small.nmalloc", a)), 1);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pactive", a)) * page,
+                 3 * MiB + test_ctl_size(nm("arenas.bin.%u.slab_size", bin_index(200))));
+    expect_zu_eq(test_ctl_unsigned(nm("stats.arenas.%u.nthreads", a)), 0);
     expect_true(get_bool(nm("arena.%u.initialized", a)));
     expect_true(get_bool(nm("arena.%u.initialized", MALLCTL_ARENAS_ALL)));
     dallocx(big, MALLOCX_TCACHE_NONE);
     dallocx(small, MALLOCX_TCACHE_NONE);
     epoch_advance();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), 0);
-    expect_zu_eq(get_u64(nm("stats.arenas.%u.large.ndalloc", a)), 1);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.small.allocated", a)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.large.allocated", a)), 0);
+    expect_zu_eq(test_ctl_u64(nm("stats.arenas.%u.large.ndalloc", a)), 1);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.small.allocated", a)), 0);
 }
 
 /* arena.<i>.purge empties a fresh arena's dirty pages; MALLCTL_ARENAS_ALL purges them all. */
 static void test_purge(void) {
     unsigned a = arena_create();
-    size_t page = get_size("arenas.page");
+    size_t page = test_ctl_size("arenas.page");
     ssize_t decay = get_ssize(nm("arena.%u.dirty_decay_ms", a));
     int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
     enum { NBLOCKS = 12 };
@@ -1238,13 +1213,13 @@ static void test_purge(void) {
         dallocx(smalls[i], MALLOCX_TCACHE_NONE);
     }
     epoch_advance();
-    size_t pdirty = get_size(nm("stats.arenas.%u.pdirty", a));
-    uint64_t purged0 = get_u64(nm("stats.arenas.%u.dirty_purged", a));
-    uint64_t npurge0 = get_u64(nm("stats.arenas.%u.dirty_npurge", a));
-    size_t retained0 = get_size(nm("stats.arenas.%u.retained", a));
+    size_t pdirty = test_ctl_size(nm("stats.arenas.%u.pdirty", a));
+    uint64_t purged0 = test_ctl_u64(nm("stats.arenas.%u.dirty_purged", a));
+    uint64_t npurge0 = test_ctl_u64(nm("stats.arenas.%u.dirty_npurge", a));
+    size_t retained0 = test_ctl_size(nm("stats.arenas.%u.retained", a));
     /* Only the 1024-byte bin's current slab stays active, empty. */
-    expect_zu_le(get_size(nm("stats.arenas.%u.pactive", a)) * page,
-                 get_size(nm("arenas.bin.%u.slab_size", bin_index(1024))));
+    expect_zu_le(test_ctl_size(nm("stats.arenas.%u.pactive", a)) * page,
+                 test_ctl_size(nm("arenas.bin.%u.slab_size", bin_index(1024))));
     if (decay != 0) {
         /* Several MiB freed and nothing asked for purging: the pages are dirty. */
         expect_zu_ge(pdirty * page, 3 * MiB);
@@ -1254,32 +1229,32 @@ static void test_purge(void) {
     }
     CALL(nm("arena.%u.purge", a));
     /* Not visible before the epoch advances. */
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", a)), pdirty);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", a)), pdirty);
     epoch_advance();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", a)), 0);
-    expect_zu_eq(get_u64(nm("stats.arenas.%u.dirty_purged", a)), purged0 + pdirty);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.retained", a)), retained0 + pdirty * page);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", a)), 0);
+    expect_zu_eq(test_ctl_u64(nm("stats.arenas.%u.dirty_purged", a)), purged0 + pdirty);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.retained", a)), retained0 + pdirty * page);
     if (pdirty != 0) {
-        expect_zu_gt(get_u64(nm("stats.arenas.%u.dirty_npurge", a)), npurge0);
-        expect_zu_gt(get_u64(nm("stats.arenas.%u.dirty_nmadvise", a)), 0);
+        expect_zu_gt(test_ctl_u64(nm("stats.arenas.%u.dirty_npurge", a)), npurge0);
+        expect_zu_gt(test_ctl_u64(nm("stats.arenas.%u.dirty_nmadvise", a)), 0);
     }
 
     /* Make dirty pages in the thread's arena and in the new one; purge all. */
-    unsigned ta = get_unsigned("thread.arena");
+    unsigned ta = test_ctl_unsigned("thread.arena");
     void *p = mallocx(2 * MiB, flags);
     void *q = malloc(1536 << 10);
     require_ptr_not_null(p);
     require_ptr_not_null(q);
     memset(p, 1, 2 * MiB);
     memset(q, 1, 1536 << 10);
-    expect_zu_eq(arena_of(q), ta);
+    expect_zu_eq(test_arena_of(q), ta);
     dallocx(p, MALLOCX_TCACHE_NONE);
     free(q);
     CALL(nm("arena.%u.purge", MALLCTL_ARENAS_ALL));
     epoch_advance();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", MALLCTL_ARENAS_ALL)), 0);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", a)), 0);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", ta)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", MALLCTL_ARENAS_ALL)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", a)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", ta)), 0);
     CALL(nm("arena.%u.decay", MALLCTL_ARENAS_ALL));
     CALL(nm("arena.%u.decay", a));
 
@@ -1291,7 +1266,7 @@ static void test_purge(void) {
     require_ptr_not_null(p);
     memset(p, 1, 2 * MiB);
     dallocx(p, MALLOCX_TCACHE_NONE);
-    unsigned narenas = get_unsigned("arenas.narenas");
+    unsigned narenas = test_ctl_unsigned("arenas.narenas");
     int err = mallctl(nm("arena.%u.purge", narenas), NULL, NULL, NULL, 0);
     if (!test_check_(err == 0)) {
         test_fail("arena.%u.purge (arenas.narenas, jemalloc's alias of all arenas): error %d",
@@ -1299,7 +1274,7 @@ static void test_purge(void) {
     }
     epoch_advance();
     if (err == 0) {
-        expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", MALLCTL_ARENAS_ALL)), 0);
+        expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", MALLCTL_ARENAS_ALL)), 0);
     }
 }
 
@@ -1311,29 +1286,29 @@ static void test_thread_counters(void) {
     GET("thread.deallocatedp", deallocatedp);
     require_ptr_not_null(allocatedp);
     require_ptr_not_null(deallocatedp);
-    expect_zu_eq(*allocatedp, get_u64("thread.allocated"));
-    expect_zu_eq(*deallocatedp, get_u64("thread.deallocated"));
+    expect_zu_eq(*allocatedp, test_ctl_u64("thread.allocated"));
+    expect_zu_eq(*deallocatedp, test_ctl_u64("thread.deallocated"));
 
     static const size_t sizes[] = {1,     100,   1000,   5000,    8192,
                                    20000, 40000, 300000, 3 << 20, 9 << 20};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         /* Once before: a cached size is then a cache hit (malloc's fast path up to 32 KiB). */
         free(test_launder(malloc(sizes[i])));
-        uint64_t a0 = get_u64("thread.allocated");
+        uint64_t a0 = test_ctl_u64("thread.allocated");
         uint64_t p0 = *(volatile uint64_t *)allocatedp;
         void *p = test_launder(malloc(sizes[i]));
         require_ptr_not_null(p);
-        uint64_t a1 = get_u64("thread.allocated");
+        uint64_t a1 = test_ctl_u64("thread.allocated");
         uint64_t p1 = *(volatile uint64_t *)allocatedp;
         size_t usize = malloc_usable_size(p);
         if (!test_check_(a1 - a0 >= sizes[i] && a1 - a0 >= usize && p1 - p0 >= usize)) {
             test_fail("malloc(%zu) (usable %zu): thread.allocated moved by %ju, *allocatedp by %ju",
                       sizes[i], usize, (uintmax_t)(a1 - a0), (uintmax_t)(p1 - p0));
         }
-        uint64_t d0 = get_u64("thread.deallocated");
+        uint64_t d0 = test_ctl_u64("thread.deallocated");
         uint64_t q0 = *(volatile uint64_t *)deallocatedp;
         free(p);
-        uint64_t d1 = get_u64("thread.deallocated");
+        uint64_t d1 = test_ctl_u64("thread.deallocated");
         uint64_t q1 = *(volatile uint64_t *)deallocatedp;
         if (!test_check_(d1 - d0 >= usize && q1 - q0 >= usize)) {
             test_fail("free of %zu usable bytes: thread.deallocated moved by %ju, *deallocatedp "
@@ -1359,55 +1334,55 @@ static void test_thread_counters(void) {
  */
 static void test_bin_nrequests(void) {
     enum { N = 1000 };
-    unsigned a = get_unsigned("thread.arena");
+    unsigned a = test_ctl_unsigned("thread.arena");
     unsigned j = bin_index(1792); /* a class nothing else here allocates */
     char name[96];
     snprintf(name, sizeof(name), "stats.arenas.%u.bins.%u.nrequests", a, j);
     epoch_advance();
-    uint64_t r0 = get_u64(name);
+    uint64_t r0 = test_ctl_u64(name);
     for (int i = 0; i < N; i++)
         free(test_launder(malloc(1700)));
     epoch_advance();
-    expect_zu_eq(get_u64(name) - r0, N);
+    expect_zu_eq(test_ctl_u64(name) - r0, N);
     /* The same once the cache has merged its count into the arena. */
     mallctl("thread.tcache.flush", NULL, NULL, NULL, 0);
     epoch_advance();
-    expect_zu_eq(get_u64(name) - r0, N);
+    expect_zu_eq(test_ctl_u64(name) - r0, N);
 }
 
 static void test_thread_arena(void) {
-    unsigned old = get_unsigned("thread.arena");
-    unsigned narenas = get_unsigned("arenas.narenas");
+    unsigned old = test_ctl_unsigned("thread.arena");
+    unsigned narenas = test_ctl_unsigned("arenas.narenas");
     expect_zu_lt(old, narenas);
     void *before = malloc(100);
     void *before_large = malloc(100000);
     require_ptr_not_null(before);
     require_ptr_not_null(before_large);
-    expect_zu_eq(arena_of(before), old);
-    expect_zu_eq(arena_of(before_large), old);
+    expect_zu_eq(test_arena_of(before), old);
+    expect_zu_eq(test_arena_of(before_large), old);
 
     unsigned a = arena_create();
     expect_zu_eq(a, narenas); /* a new arena takes the next index */
-    expect_zu_eq(get_unsigned("arenas.narenas"), narenas + 1);
+    expect_zu_eq(test_ctl_unsigned("arenas.narenas"), narenas + 1);
     unsigned prev = UINT32_MAX;
     size_t sz = sizeof(prev);
     expect_d_eq(mallctl("thread.arena", &prev, &sz, &a, sizeof(a)), 0);
     expect_zu_eq(prev, old);
-    expect_zu_eq(get_unsigned("thread.arena"), a);
+    expect_zu_eq(test_ctl_unsigned("thread.arena"), a);
     static const size_t sizes[] = {16, 100, 3000, 14336, 20000, 100000, 1 << 20};
     void *blocks[sizeof(sizes) / sizeof(sizes[0])];
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         blocks[i] = malloc(sizes[i]);
         require_ptr_not_null(blocks[i]);
-        if (!test_check_(arena_of(blocks[i]) == a)) {
+        if (!test_check_(test_arena_of(blocks[i]) == a)) {
             test_fail("after thread.arena = %u, malloc(%zu) came from arena %u", a, sizes[i],
-                      arena_of(blocks[i]));
+                      test_arena_of(blocks[i]));
         }
     }
     epoch_advance();
-    expect_zu_eq(get_unsigned(nm("stats.arenas.%u.nthreads", a)), 1);
+    expect_zu_eq(test_ctl_unsigned(nm("stats.arenas.%u.nthreads", a)), 1);
     /* Blocks made before keep their arena. */
-    expect_zu_eq(arena_of(before), old);
+    expect_zu_eq(test_arena_of(before), old);
     /* arenas.lookup of something that is not an allocation. */
     int local;
     void *notours = &local;
@@ -1423,10 +1398,10 @@ static void test_thread_arena(void) {
     free(before);
     free(before_large);
     expect_d_eq(mallctl("thread.arena", NULL, NULL, &old, sizeof(old)), 0);
-    expect_zu_eq(get_unsigned("thread.arena"), old);
+    expect_zu_eq(test_ctl_unsigned("thread.arena"), old);
     void *after = malloc(100);
     require_ptr_not_null(after);
-    expect_zu_eq(arena_of(after), old);
+    expect_zu_eq(test_arena_of(after), old);
     free(after);
 }
 
@@ -1435,7 +1410,7 @@ static void test_tcache_enabled(void) {
     bool opt_tcache = get_bool("opt.tcache");
     bool enabled = get_bool("thread.tcache.enabled");
     expect_d_eq(enabled, opt_tcache);
-    unsigned ta = get_unsigned("thread.arena");
+    unsigned ta = test_ctl_unsigned("thread.arena");
     unsigned j = bin_index(3072);
 
     bool off = false, old = true;
@@ -1507,7 +1482,7 @@ static void test_settings(void) {
     memset(p, 3, 1 << 20);
     dallocx(p, MALLOCX_TCACHE_NONE);
     epoch_advance();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.pdirty", a)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.pdirty", a)), 0);
     /* -1 never purges by itself. */
     ssize_t never = -1;
     SET(nm("arena.%u.dirty_decay_ms", a), never);
@@ -1516,9 +1491,9 @@ static void test_settings(void) {
     memset(p, 3, 1 << 20);
     dallocx(p, MALLOCX_TCACHE_NONE);
     epoch_advance();
-    expect_zu_ge(get_size(nm("stats.arenas.%u.pdirty", a)) * get_size("arenas.page"), 1 << 20);
+    expect_zu_ge(test_ctl_size(nm("stats.arenas.%u.pdirty", a)) * test_ctl_size("arenas.page"), 1 << 20);
     CALL(nm("arena.%u.purge", a));
-    unsigned missing = get_unsigned("arenas.narenas") + 5;
+    unsigned missing = test_ctl_unsigned("arenas.narenas") + 5;
     ssize_t v = 10;
     expect_d_eq(mallctl(nm("arena.%u.dirty_decay_ms", missing), NULL, NULL, &v, sizeof(v)), ENOENT);
 
@@ -1537,18 +1512,18 @@ static void test_settings(void) {
     SET("arenas.muzzy_decay_ms", opt_muzzy);
 
     /* max_background_threads */
-    size_t opt_max = get_size("opt.max_background_threads");
-    size_t cur = get_size("max_background_threads");
+    size_t opt_max = test_ctl_size("opt.max_background_threads");
+    size_t cur = test_ctl_size("max_background_threads");
     expect_zu_eq(cur, opt_max);
     size_t one = 1, prev = 0;
     sz = sizeof(prev);
     expect_d_eq(mallctl("max_background_threads", &prev, &sz, &one, sizeof(one)), 0);
     expect_zu_eq(prev, cur);
-    expect_zu_eq(get_size("max_background_threads"), 1);
+    expect_zu_eq(test_ctl_size("max_background_threads"), 1);
     /* opt.* is the option as the process started with it; the write changes the live value. */
-    expect_zu_eq(get_size("opt.max_background_threads"), opt_max);
+    expect_zu_eq(test_ctl_size("opt.max_background_threads"), opt_max);
     SET("max_background_threads", cur);
-    expect_zu_eq(get_size("max_background_threads"), cur);
+    expect_zu_eq(test_ctl_size("max_background_threads"), cur);
 }
 
 /* ---- explicit thread caches --------------------------------------------------------------- */
@@ -1566,21 +1541,21 @@ static void test_destroy(void) {
     }
     require_ptr_not_null(mallocx(6 * large_min(), flags)); /* large: not counted as small */
     epoch_advance();
-    uint64_t destroyed0 = get_u64(nm("stats.arenas.%u.small.nmalloc", MALLCTL_ARENAS_DESTROYED));
-    expect_zu_eq(get_u64(nm("stats.arenas.%u.small.nmalloc", a)), 10);
+    uint64_t destroyed0 = test_ctl_u64(nm("stats.arenas.%u.small.nmalloc", MALLCTL_ARENAS_DESTROYED));
+    expect_zu_eq(test_ctl_u64(nm("stats.arenas.%u.small.nmalloc", a)), 10);
     CALL(nm("arena.%u.reset", a));
     epoch_advance();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.small.allocated", a)), 0);
-    expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.small.allocated", a)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.large.allocated", a)), 0);
     void *p = mallocx(200, flags);
     require_ptr_not_null(p);
-    expect_zu_eq(arena_of(p), a);
+    expect_zu_eq(test_arena_of(p), a);
     CALL(nm("arena.%u.destroy", a));
     expect_false(get_bool(nm("arena.%u.initialized", a)));
     epoch_advance();
     size_t v = 0, sz = sizeof(v);
     expect_d_eq(mallctl(nm("stats.arenas.%u.pactive", a), &v, &sz, NULL, 0), ENOENT);
-    expect_zu_ge(get_u64(nm("stats.arenas.%u.small.nmalloc", MALLCTL_ARENAS_DESTROYED)),
+    expect_zu_ge(test_ctl_u64(nm("stats.arenas.%u.small.nmalloc", MALLCTL_ARENAS_DESTROYED)),
                  destroyed0 + 11);
     expect_d_eq(mallctl(nm("arena.%u.destroy", a), NULL, NULL, NULL, 0), EFAULT);
 }
@@ -1599,7 +1574,7 @@ static void test_explicit_tcache(void) {
     expect_zu_eq(curregs(a, j), 0);
     void *p = mallocx(96, flags);
     require_ptr_not_null(p);
-    expect_zu_eq(arena_of(p), a);
+    expect_zu_eq(test_arena_of(p), a);
     size_t filled = curregs(a, j);
     expect_zu_ge(filled, 1); /* a fill of the explicit cache */
     dallocx(p, MALLOCX_TCACHE(tc));
@@ -1626,17 +1601,17 @@ static void test_explicit_tcache(void) {
      * 32 KiB, and then a freed large block goes back to the arena at once.
      */
     size_t big_size = large_min() + large_min() / 4;
-    bool big_cached = big_size <= get_size("arenas.tcache_max");
+    bool big_cached = big_size <= test_ctl_size("arenas.tcache_max");
     void *big = mallocx(big_size, flags);
     require_ptr_not_null(big);
     epoch_advance();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), big_size);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.large.allocated", a)), big_size);
     dallocx(big, MALLOCX_TCACHE(tc));
     epoch_advance();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), big_cached ? big_size : 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.large.allocated", a)), big_cached ? big_size : 0);
     expect_d_eq(mallctl("tcache.destroy", NULL, NULL, &tc, sizeof(tc)), 0);
     epoch_advance();
-    expect_zu_eq(get_size(nm("stats.arenas.%u.large.allocated", a)), 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.large.allocated", a)), 0);
     expect_d_eq(mallctl("tcache.destroy", NULL, NULL, &tc2, sizeof(tc2)), 0);
     /* Gone: flushing or destroying again fails. */
     expect_d_eq(mallctl("tcache.flush", NULL, NULL, &tc, sizeof(tc)), EFAULT);
@@ -1687,7 +1662,7 @@ static void test_resident(void) {
     CALL("thread.tcache.flush");
     CALL(nm("arena.%u.purge", MALLCTL_ARENAS_ALL));
     epoch_advance();
-    size_t lib0 = get_size("stats.resident");
+    size_t lib0 = test_ctl_size("stats.resident");
     size_t rss0 = kernel_rss();
 
     size_t total = 0;
@@ -1704,7 +1679,7 @@ static void test_resident(void) {
         total += malloc_usable_size(smalls[i]);
     }
     epoch_advance();
-    size_t lib1 = get_size("stats.resident");
+    size_t lib1 = test_ctl_size("stats.resident");
     size_t rss1 = kernel_rss();
     size_t dlib = lib1 > lib0 ? lib1 - lib0 : 0;
     size_t drss = rss1 > rss0 ? rss1 - rss0 : 0;
@@ -1718,7 +1693,7 @@ static void test_resident(void) {
                   drss);
     }
     /* The library's resident covers everything allocated, and not wildly more. */
-    expect_zu_ge(lib1, get_size("stats.allocated"));
+    expect_zu_ge(lib1, test_ctl_size("stats.allocated"));
     expect_zu_le(lib1, rss1 + rss1 / 10);
 
     for (int i = 0; i < NBLOCKS; i++) {
@@ -1731,7 +1706,7 @@ static void test_resident(void) {
     CALL("thread.tcache.flush");
     CALL(nm("arena.%u.purge", MALLCTL_ARENAS_ALL));
     epoch_advance();
-    size_t lib2 = get_size("stats.resident");
+    size_t lib2 = test_ctl_size("stats.resident");
     size_t rss2 = kernel_rss();
     printf("after free and purge: library %zu, kernel Rss %zu\n", lib2, rss2);
     expect_zu_le(lib2, lib0 + 8 * MiB);

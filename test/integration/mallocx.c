@@ -26,23 +26,6 @@
 
 /* ---- mallctl helpers ---------------------------------------------------------------------- */
 
-static size_t ctl_size(const char *name) {
-    size_t v = 0, sz = sizeof(v);
-    if (!test_check_(mallctl(name, &v, &sz, NULL, 0) == 0)) {
-        test_fail("mallctl(\"%s\") failed", name);
-    }
-    return v;
-}
-
-static unsigned ctl_unsigned(const char *name) {
-    unsigned v = 0;
-    size_t sz = sizeof(v);
-    if (!test_check_(mallctl(name, &v, &sz, NULL, 0) == 0)) {
-        test_fail("mallctl(\"%s\") failed", name);
-    }
-    return v;
-}
-
 static unsigned arena_create(void) {
     unsigned a = UINT32_MAX;
     size_t sz = sizeof(a);
@@ -51,15 +34,6 @@ static unsigned arena_create(void) {
 }
 
 /* The arena holding p (arenas.lookup), or UINT32_MAX. */
-static unsigned arena_of(void *p) {
-    unsigned a = UINT32_MAX;
-    size_t sz = sizeof(a);
-    if (!test_check_(mallctl("arenas.lookup", &a, &sz, &p, sizeof(p)) == 0)) {
-        test_fail("arenas.lookup(%p) failed", p);
-    }
-    return a;
-}
-
 /* stats.arenas.<a>.bins.<j>.curregs, refreshed. */
 static size_t curregs(unsigned a, unsigned j) {
     uint64_t e = 1;
@@ -67,15 +41,15 @@ static size_t curregs(unsigned a, unsigned j) {
     mallctl("epoch", &e, &sz, &e, sz);
     char name[96];
     snprintf(name, sizeof(name), "stats.arenas.%u.bins.%u.curregs", a, j);
-    return ctl_size(name);
+    return test_ctl_size(name);
 }
 
 static unsigned bin_index(size_t size) {
-    unsigned nbins = ctl_unsigned("arenas.nbins");
+    unsigned nbins = test_ctl_unsigned("arenas.nbins");
     for (unsigned j = 0; j < nbins; j++) {
         char name[64];
         snprintf(name, sizeof(name), "arenas.bin.%u.size", j);
-        if (ctl_size(name) >= size) {
+        if (test_ctl_size(name) >= size) {
             return j;
         }
     }
@@ -87,7 +61,7 @@ static unsigned bin_index(size_t size) {
  * build's pages are larger, so that the same sizes stay large (the smallest large class, 4
  * pages, is 16 units) and lie the same way in a chunk in --with-lg-page=14 and 16 builds.
  */
-static size_t unit(void) { return ctl_size("arenas.lextent.0.size") / 16; }
+static size_t unit(void) { return test_ctl_size("arenas.lextent.0.size") / 16; }
 
 /* Write the first and last byte of p[0..n) and one in each MiB (cheap for huge blocks). */
 static void touch(void *p, size_t n, unsigned char b) {
@@ -265,8 +239,8 @@ static void test_rallocx_zero(void) {
     /* Small to small and small to large: the new region comes from dirty memory. */
     const size_t U = unit();
     char name[64];
-    snprintf(name, sizeof(name), "arenas.bin.%u.size", ctl_unsigned("arenas.nbins") - 1);
-    const size_t small_max = ctl_size(name); /* 14336 with 4 KiB pages */
+    snprintf(name, sizeof(name), "arenas.bin.%u.size", test_ctl_unsigned("arenas.nbins") - 1);
+    const size_t small_max = test_ctl_size(name); /* 14336 with 4 KiB pages */
     const size_t grow[][2] = {{100, 200}, {100, 3000}, {3000, 40 * U}, {500, small_max}};
     for (size_t i = 0; i < sizeof(grow) / sizeof(grow[0]); i++) {
         size_t from = grow[i][0], to = grow[i][1];
@@ -540,16 +514,16 @@ static void test_arena(void) {
             int flags = MALLOCX_ARENA(a) | (tc ? MALLOCX_TCACHE_NONE : 0);
             void *p = mallocx(sizes[i], flags);
             require_ptr_not_null(p);
-            if (!test_check_(arena_of(p) == a)) {
+            if (!test_check_(test_arena_of(p) == a)) {
                 test_fail("mallocx(%zu, MALLOCX_ARENA(%u)%s) came from arena %u", sizes[i], a,
-                          tc ? " | MALLOCX_TCACHE_NONE" : "", arena_of(p));
+                          tc ? " | MALLOCX_TCACHE_NONE" : "", test_arena_of(p));
             }
             /* Growing by moving keeps the arena the flags name. */
             void *q = rallocx(p, sizes[i] * 4 + 1, flags);
             require_ptr_not_null(q);
-            if (!test_check_(arena_of(q) == a)) {
+            if (!test_check_(test_arena_of(q) == a)) {
                 test_fail("rallocx(%zu -> %zu, MALLOCX_ARENA(%u)) moved the block to arena %u",
-                          sizes[i], sizes[i] * 4 + 1, a, arena_of(q));
+                          sizes[i], sizes[i] * 4 + 1, a, test_arena_of(q));
             }
             dallocx(q, flags);
         }
@@ -558,12 +532,12 @@ static void test_arena(void) {
     void *p = mallocx(5000, MALLOCX_ARENA(a) | MALLOCX_ZERO | MALLOCX_ALIGN(8192));
     require_ptr_not_null(p);
     expect_ptr_aligned(p, 8192);
-    expect_zu_eq(arena_of(p), a);
+    expect_zu_eq(test_arena_of(p), a);
     expect_all_bytes(p, sallocx(p, 0), 0);
     dallocx(p, 0);
 
     /* No arena there: NULL. */
-    unsigned narenas = ctl_unsigned("arenas.narenas");
+    unsigned narenas = test_ctl_unsigned("arenas.narenas");
     expect_ptr_null(mallocx(100, MALLOCX_ARENA(narenas + 10)));
     expect_ptr_null(mallocx(100, MALLOCX_ARENA(4000) | MALLOCX_TCACHE_NONE));
 }
@@ -574,7 +548,7 @@ static void test_arena(void) {
  * no arena has been made with arenas.create (which would make them exist by the way).
  */
 static void test_auto_arenas(void) {
-    unsigned narenas = ctl_unsigned("arenas.narenas");
+    unsigned narenas = test_ctl_unsigned("arenas.narenas");
     for (unsigned i = 0; i < narenas; i++) {
         void *b = mallocx(100, MALLOCX_ARENA(i) | MALLOCX_TCACHE_NONE);
         if (!test_check_(b != NULL)) {
@@ -582,7 +556,7 @@ static void test_auto_arenas(void) {
                       narenas);
             continue;
         }
-        expect_zu_eq(arena_of(b), i);
+        expect_zu_eq(test_arena_of(b), i);
         dallocx(b, MALLOCX_TCACHE_NONE);
     }
 }
@@ -592,12 +566,12 @@ static void test_auto_arenas(void) {
 static void test_tcache_none(void) {
     /* Start with an empty cache, so that the bins count only blocks in use. */
     expect_d_eq(mallctl("thread.tcache.flush", NULL, NULL, NULL, 0), 0);
-    unsigned ta = ctl_unsigned("thread.arena");
+    unsigned ta = test_ctl_unsigned("thread.arena");
     unsigned j = bin_index(5000);
     size_t c0 = curregs(ta, j);
     void *p = mallocx(5000, MALLOCX_TCACHE_NONE);
     require_ptr_not_null(p);
-    expect_zu_eq(arena_of(p), ta);
+    expect_zu_eq(test_arena_of(p), ta);
     expect_zu_eq(curregs(ta, j), c0 + 1); /* one region, no cache fill */
     dallocx(p, MALLOCX_TCACHE_NONE);
     expect_zu_eq(curregs(ta, j), c0); /* back in the bin at once */

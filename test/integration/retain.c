@@ -15,14 +15,6 @@
 
 #define HUGE ((size_t)24 << 20)
 
-static size_t stat_size(const char *name) {
-    uint64_t e = 1;
-    expect_d_eq(mallctl("epoch", NULL, NULL, &e, sizeof(e)), 0);
-    size_t v = 0, sz = sizeof(v);
-    expect_d_eq(mallctl(name, &v, &sz, NULL, 0), 0);
-    return v;
-}
-
 static void purge_all(void) {
     char name[64];
     snprintf(name, sizeof(name), "arena.%u.purge", (unsigned)MALLCTL_ARENAS_ALL);
@@ -41,10 +33,10 @@ int main(void) {
         char *p = malloc(HUGE);
         require_ptr_not_null(p);
         memset(p, 1, HUGE);
-        size_t mapped = stat_size("stats.mapped"), retained = stat_size("stats.retained");
+        size_t mapped = test_stat_size("stats.mapped"), retained = test_stat_size("stats.retained");
         free(p);
         purge_all();
-        size_t mapped2 = stat_size("stats.mapped"), retained2 = stat_size("stats.retained");
+        size_t mapped2 = test_stat_size("stats.mapped"), retained2 = test_stat_size("stats.retained");
         expect_zu_le(mapped2 + HUGE, mapped);
         if (RETAIN_OFF) {
             /* Gone from the address space. */

@@ -24,16 +24,7 @@ static block_t exchange[EXCHANGE];
 /* Blocks each thread leaves behind for the main thread to check and free after join. */
 static block_t leftovers[NTHREADS][64];
 
-static size_t random_size(uint64_t *rng) {
-    uint64_t pick = test_rand(rng) % 1000;
-    if (pick < 900) {
-        return test_rand_range(rng, 0, 512);
-    }
-    if (pick < 995) {
-        return test_rand_range(rng, 513, 32768);
-    }
-    return test_rand_range(rng, 32769, (size_t)2 << 20);
-}
+static const test_size_band_t size_bands[] = {{900, 0, 512}, {95, 513, 32768}, {5, 32769, (size_t)2 << 20}};
 
 static void *worker(void *arg) {
     int id = (int)(intptr_t)arg;
@@ -67,7 +58,7 @@ static void *worker(void *arg) {
                 }
                 continue;
             }
-            size_t n = random_size(&rng) + 1; /* realloc to 0 would free */
+            size_t n = TEST_RAND_SIZE(&rng, size_bands) + 1; /* realloc to 0 would free */
             unsigned char *q = test_launder(realloc(b->p, n));
             require_ptr_not_null(q);
             size_t keep = n < b->size ? n : b->size;
@@ -80,7 +71,7 @@ static void *worker(void *arg) {
             test_fill(q, n, b->seed);
             continue;
         }
-        b->size = random_size(&rng);
+        b->size = TEST_RAND_SIZE(&rng, size_bands);
         b->seed = next_seed++;
         if (test_rand(&rng) % 8 == 0) {
             b->p = test_launder(calloc(1, b->size));

@@ -26,20 +26,11 @@ typedef struct {
 typedef void (*free_sized_fn)(void *, size_t);
 static free_sized_fn free_sized_f;
 
-static size_t random_size(uint64_t *rng) {
-    uint64_t pick = test_rand(rng) % 1000;
-    if (pick < 850) {
-        return test_rand_range(rng, 1, 256);
-    }
-    if (pick < 990) {
-        return test_rand_range(rng, 257, 8192);
-    }
-    return test_rand_range(rng, 8193, 300000);
-}
+static const test_size_band_t size_bands[] = {{850, 1, 256}, {140, 257, 8192}, {10, 8193, 300000}};
 
 static item_t produce_one(uint64_t *rng, uint64_t seed) {
     item_t it;
-    it.size = (uint32_t)random_size(rng);
+    it.size = (uint32_t)TEST_RAND_SIZE(rng, size_bands);
     it.seed = seed;
     it.p = test_launder(malloc(it.size));
     require_ptr_not_null(it.p);
@@ -54,7 +45,7 @@ static bool consume_one(item_t *it, uint64_t *rng) {
     }
     uint64_t what = test_rand(rng) % 16;
     if (what == 0) {
-        size_t n = random_size(rng);
+        size_t n = TEST_RAND_SIZE(rng, size_bands);
         unsigned char *q = test_launder(realloc(it->p, n));
         require_ptr_not_null(q);
         size_t keep = n < it->size ? n : it->size;

@@ -33,16 +33,7 @@ static atomic_int worker_forks_failed, churn_failures;
 static unsigned char *parent_blocks[PARENT_BLOCKS];
 static size_t parent_sizes[PARENT_BLOCKS];
 
-static size_t random_size(uint64_t *rng) {
-    uint64_t pick = test_rand(rng) % 100;
-    if (pick < 80) {
-        return test_rand_range(rng, 1, 1024);
-    }
-    if (pick < 99 || test_rand(rng) % 4 != 0) {
-        return test_rand_range(rng, 1025, 32768);
-    }
-    return test_rand_range(rng, 32769, (size_t)2 << 20);
-}
+static const test_size_band_t size_bands[] = {{800, 1, 1024}, {197, 1025, 32768}, {3, 32769, (size_t)2 << 20}};
 
 /* Exit codes of a child that found something wrong. */
 enum {
@@ -144,7 +135,7 @@ static void *cycler(void *arg) {
 static void *child_thread(void *arg) {
     uint64_t rng = (uint64_t)(uintptr_t)arg;
     for (int i = 0; i < 100; i++) {
-        size_t n = random_size(&rng);
+        size_t n = TEST_RAND_SIZE(&rng, size_bands);
         unsigned char *p = test_launder(malloc(n));
         if (p == NULL) {
             return (void *)1;
@@ -172,7 +163,7 @@ static int child_work(uint64_t seed, bool may_fork, bool own_parent_blocks) {
     void *blocks[NB];
     size_t sizes[NB];
     for (int i = 0; i < NB; i++) {
-        sizes[i] = random_size(&rng);
+        sizes[i] = TEST_RAND_SIZE(&rng, size_bands);
         if (i % 7 == 0) {
             blocks[i] = test_launder(calloc(1, sizes[i]));
             if (blocks[i] == NULL) {
@@ -198,7 +189,7 @@ static int child_work(uint64_t seed, bool may_fork, bool own_parent_blocks) {
         test_fill(blocks[i], sizes[i], (uint64_t)i + 1000);
     }
     for (int i = 0; i < NB; i += 3) {
-        size_t n = random_size(&rng);
+        size_t n = TEST_RAND_SIZE(&rng, size_bands);
         unsigned char *q = test_launder(realloc(blocks[i], n));
         if (q == NULL) {
             return CHILD_NULL;
@@ -244,7 +235,7 @@ static int child_work(uint64_t seed, bool may_fork, bool own_parent_blocks) {
 
 static void make_parent_blocks(uint64_t *rng) {
     for (int i = 0; i < PARENT_BLOCKS; i++) {
-        parent_sizes[i] = random_size(rng);
+        parent_sizes[i] = TEST_RAND_SIZE(rng, size_bands);
         parent_blocks[i] = test_launder(malloc(parent_sizes[i]));
         require_ptr_not_null(parent_blocks[i]);
         test_fill(parent_blocks[i], parent_sizes[i], (uint64_t)i);
@@ -312,7 +303,7 @@ static void *worker(void *arg) {
             slots[k] = NULL;
         } else {
             sizes[k] =
-                test_rand(&rng) % 64 == 0 ? random_size(&rng) : test_rand_range(&rng, 1, 2048);
+                test_rand(&rng) % 64 == 0 ? TEST_RAND_SIZE(&rng, size_bands) : test_rand_range(&rng, 1, 2048);
             slots[k] = test_launder(malloc(sizes[k]));
             require_ptr_not_null(slots[k]);
             test_fill(slots[k], sizes[k], k + (id << 32));

@@ -24,14 +24,7 @@ static _Atomic(uintptr_t) held[WORKERS][SLOTS];
 static atomic_bool stop;
 static atomic_long ops;
 
-static size_t random_size(uint64_t *rng) {
-    uint64_t pick = test_rand(rng) % 100;
-    if (pick < 85)
-        return test_rand_range(rng, 1, 2048);
-    if (pick < 99)
-        return test_rand_range(rng, 2049, 65536);
-    return test_rand_range(rng, 65537, (size_t)3 << 20);
-}
+static const test_size_band_t size_bands[] = {{850, 1, 2048}, {140, 2049, 65536}, {10, 65537, (size_t)3 << 20}};
 
 static void *worker(void *arg) {
     unsigned w = (unsigned)(uintptr_t)arg;
@@ -45,7 +38,7 @@ static void *worker(void *arg) {
             free((void *)old);
         if (from != w)
             continue;
-        size_t n = random_size(&rng);
+        size_t n = TEST_RAND_SIZE(&rng, size_bands);
         void *p = malloc(n);
         if (p == NULL)
             abort();

@@ -22,19 +22,7 @@ typedef struct {
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
 static block_t shared[SHARED];
 
-static size_t random_size(uint64_t *rng) {
-    uint64_t pick = test_rand(rng) % 1000;
-    if (pick < 700) {
-        return test_rand_range(rng, 1, 1024);
-    }
-    if (pick < 950) {
-        return test_rand_range(rng, 1025, 65536);
-    }
-    if (pick < 998) {
-        return test_rand_range(rng, 65537, (size_t)1 << 20);
-    }
-    return test_rand_range(rng, (size_t)1 << 20, (size_t)16 << 20);
-}
+static const test_size_band_t size_bands[] = {{700, 1, 1024}, {250, 1025, 65536}, {48, 65537, (size_t)1 << 20}, {2, (size_t)1 << 20, (size_t)16 << 20}};
 
 /* Resizes b to n bytes, checking the kept prefix; returns false on a failed check. */
 static bool resize(block_t *b, size_t n, uint64_t new_seed) {
@@ -74,7 +62,7 @@ static void *worker(void *arg) {
     for (int op = 0; op < OPS; op++) {
         block_t *b = &slots[test_rand(&rng) % SLOTS];
         if (b->p == NULL) {
-            size_t n = random_size(&rng);
+            size_t n = TEST_RAND_SIZE(&rng, size_bands);
             uint64_t how = test_rand(&rng) % 4;
             if (how == 0) {
                 size_t alignment = (size_t)16 << (test_rand(&rng) % 10);
@@ -107,7 +95,7 @@ static void *worker(void *arg) {
             /* Small steps (in place, usually) or a jump to a random size. */
             size_t n = what < 6 && b->size < ((size_t)1 << 20) ? b->size + b->size / 8 + 1
                        : what < 9                              ? b->size / 2 + 1
-                                                               : random_size(&rng);
+                                                               : TEST_RAND_SIZE(&rng, size_bands);
             if (!resize(b, n, seed++)) {
                 return NULL;
             }
@@ -122,7 +110,7 @@ static void *worker(void *arg) {
             shared[k] = *b;
             pthread_mutex_unlock(&shared_lock);
             *b = theirs;
-            if (b->p != NULL && !resize(b, random_size(&rng), seed++)) {
+            if (b->p != NULL && !resize(b, TEST_RAND_SIZE(&rng, size_bands), seed++)) {
                 return NULL;
             }
         }

@@ -265,14 +265,6 @@ static long wait_for(atomic_long *counter, long value) {
     return atomic_load(counter);
 }
 
-static size_t stat_size(const char *name) {
-    uint64_t epoch = 1;
-    size_t v = 0, len = sizeof(v);
-    require_true(mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch)) == 0);
-    require_true(mallctl(name, &v, &len, NULL, 0) == 0);
-    return v;
-}
-
 /* Threads counted by the arenas: the live ones holding an allocator state. */
 static unsigned stat_nthreads(void) {
     uint64_t epoch = 1;
@@ -300,10 +292,10 @@ int main(void) {
 
     run_threads(0, WARMUP_THREADS);
     size_t rss_warm = test_rss_bytes();
-    size_t metadata_warm = stat_size("stats.metadata");
+    size_t metadata_warm = test_stat_size("stats.metadata");
     run_threads(WARMUP_THREADS, CHURN_THREADS);
     size_t rss_after = test_rss_bytes();
-    size_t metadata_after = stat_size("stats.metadata");
+    size_t metadata_after = test_stat_size("stats.metadata");
 
     long total = WARMUP_THREADS + CHURN_THREADS, quiet = 0, late = 0, busy = 0, with_tls = 0;
     for (long id = 0; id < total; id++) {

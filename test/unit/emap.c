@@ -35,7 +35,7 @@ int main(void) {
     check(rtree_entry_extent(slab) == &ext);
     check(rtree_entry_slab(slab));
     check_eq(rtree_entry_binid(slab), binind + 1);
-    check_eq(rtree_entry_shift(slab), sz_region_shift_tab[binind]);
+    check_eq(rtree_slot_binoff(rtree_slot_ptr(addr + 3 * PAGE)), (binind + 1) * 64);
     check_span(addr, end, slab, addr);
     check_span(addr - PAGE, addr, 0, 0);
     check_span(end, end + PAGE, 0, 0);
@@ -48,7 +48,7 @@ int main(void) {
     rtree_entry_t large = rtree_read((void *)addr);
     check(rtree_entry_extent(large) == &ext && !rtree_entry_slab(large));
     check_eq(rtree_entry_binid(large), szind + 1);
-    check_eq(rtree_entry_shift(large), sz_region_shift_tab[szind]);
+    check_eq(rtree_slot_binoff(rtree_slot_ptr(end - PAGE)), (szind + 1) * 64);
     check_span(addr, addr + PAGE, large, addr);
     check_span(end - PAGE, end, large, addr);
     check_span(addr + PAGE, end - PAGE, 0, 0);

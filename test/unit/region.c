@@ -67,7 +67,7 @@ static void test_large(void) {
     }
 }
 
-/* What free_fastpath computes: shift from the entry, multiplier and count from the bin. */
+/* What free_fastpath computes: the bin from the entry's offset; multiplier, shift, count from it. */
 static void test_cache_bins(void) {
     static tcache_t tc;
     static void *stacks[1];
@@ -75,19 +75,20 @@ static void test_cache_bins(void) {
     static extent_t ext __attribute__((aligned(64)));
     uintptr_t base = (uintptr_t)0x7f1234560000;
     for (unsigned binid = 1; binid <= SC_NSIZES; binid++) {
-        const cache_bin_t *cb = &tc.bins[binid];
         rtree_entry_t e = rtree_entry_make(&ext, binid, binid - 1 < SC_NBINS);
+        const cache_bin_t *cb = (const cache_bin_t *)((char *)tc.bins + (e >> RTREE_BINOFF_SHIFT));
+        check(cb == &tc.bins[binid]);
         check_eq(rtree_entry_binid(e), binid);
         check(rtree_entry_extent(e) == &ext);
         size_t size = sz_index2size(binid - 1);
-        check(cache_bin_region_start(cb, 0, e));
-        check(!cache_bin_region_start(cb, QUANTUM / 2, e));
-        check(cache_bin_region_start(cb, size, e) == (binid - 1 < SC_NBINS));
+        check(cache_bin_region_start(cb, 0));
+        check(!cache_bin_region_start(cb, QUANTUM / 2));
+        check(cache_bin_region_start(cb, size) == (binid - 1 < SC_NBINS));
         uintptr_t bad = (base | (uintptr_t)1 << 60) - base;
-        check(!cache_bin_region_start(cb, bad, e));
+        check(!cache_bin_region_start(cb, bad));
     }
     /* bins[0] (no class: unknown pointers) passes nothing. */
-    check(!cache_bin_region_start(&tc.bins[0], 0, 0));
+    check(!cache_bin_region_start(&tc.bins[0], 0));
 }
 
 int main(void) {

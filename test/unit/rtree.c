@@ -22,15 +22,16 @@ int main(void) {
     check(rtree_entry_extent(e) == &ext);
     check_eq(rtree_entry_binid(e), 17);
     check(rtree_entry_slab(e));
-    check_eq(rtree_entry_shift(e), sz_region_shift_tab[16]);
+    check_eq(e >> RTREE_BINOFF_SHIFT, 17 * 64); /* the bin offset the free fast path reads */
     rtree_entry_t big = rtree_entry_make(&ext, SC_NSIZES, false);
     check(!rtree_entry_slab(big) && rtree_entry_extent(big) == &ext);
     check_eq(rtree_entry_binid(big), SC_NSIZES);
-    check_eq(rtree_entry_shift(big), LG_VADDR - 1); /* the largest class is a power of two */
+    check_eq(big >> RTREE_BINOFF_SHIFT, (uintptr_t)SC_NSIZES * 64);
     rtree_write_range(base + ((size_t)1 << 30) - 2 * PAGE, 4 * PAGE, e, 12345);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 2 * PAGE)), e);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) + PAGE + 5)), e);
     check_eq(rtree_read_base((void *)(base + ((size_t)1 << 30) + PAGE + 5)), 12345);
+    check_eq(rtree_slot_binoff(rtree_slot_ptr(base + ((size_t)1 << 30) + PAGE)), 17 * 64);
     check_eq(rtree_read_base((void *)(base + ((size_t)1 << 30) + 2 * PAGE)), 0);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) + 2 * PAGE)), 0);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 3 * PAGE)), 0);

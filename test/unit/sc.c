@@ -56,9 +56,19 @@ int main(void) {
         check(psz_floor_index(n) < PSZ_NCLASSES);
     }
     /* The fast path's offset table agrees with the index lookup, for every size it covers. */
-    for (size_t size = 0; size <= SZ_FAST_MAXCLASS; size++) {
-        size_t slot = (size + QUANTUM - 1) >> LG_QUANTUM;
-        check_eq(sz_size2binoff_tab[slot], (sz_size2index(size == 0 ? 1 : size) + 1) * SZ_CACHE_BIN_STRIDE);
-    }
+    for (size_t size = 0; size <= SZ_FAST_MAXCLASS; size++)
+        check_eq(sz_size2binoff(size), (sz_size2index(size == 0 ? 1 : size) + 1) * SZ_CACHE_BIN_STRIDE);
+    /* It is filled a page at a time: emptied, one size's lookup fills that page and no other. */
+    size_t page = SZ_FAST_MAXCLASS / SZ_BINOFF_PAGE_N - 1; /* a whole page: sizes near 30 KiB */
+    size_t lo = page * SZ_BINOFF_PAGE_N, hi = lo + SZ_BINOFF_PAGE_N;
+    for (size_t s = lo - 1; s <= hi; s++)
+        sz_size2binoff_tab[s] = 0;
+    check_eq(sz_size2binoff(lo + 100), (sz_size2index(lo + 100) + 1) * SZ_CACHE_BIN_STRIDE);
+    check_eq(sz_size2binoff_tab[lo - 1], 0);
+    check_eq(sz_size2binoff_tab[hi], 0);
+    for (size_t s = lo; s < hi; s++)
+        check_eq(sz_size2binoff_tab[s], (sz_size2index(s) + 1) * SZ_CACHE_BIN_STRIDE);
+    sz_binoff_fill(lo - 1);
+    sz_binoff_fill(hi);
     return unit_finish("sc");
 }

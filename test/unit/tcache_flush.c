@@ -14,7 +14,7 @@
 #define N 16
 
 
-/* Replace the bin's count of requests since its last merge (it shares a word with ncached). */
+/* Replace the bin's count of requests since its last merge (it shares a word with top). */
 static void cache_bin_nrequests_set(cache_bin_t *cb, uint64_t n) {
     *cache_bin_word(cb) = (*cache_bin_word(cb) & 0xffff) | n << 16;
 }
@@ -51,7 +51,7 @@ int main(void) {
     cache_bin_t *cb = &tc->bins[bi];
     check(cb->ncached_max >= N);
     tcache_flush_bin(tc, bi, 0);
-    check_eq(cb->ncached, 0);
+    check_eq(cache_bin_ncached(cb), 0);
 
     /*
      * Regions of both arenas, freed into this thread's cache in the order A A B A B B A B ...:
@@ -67,7 +67,7 @@ int main(void) {
     }
     for (unsigned i = 0; i < N; i++)
         free(p[i]);
-    check_eq(cb->ncached, N);
+    check_eq(cache_bin_ncached(cb), N);
     for (unsigned i = 0; i < N; i++)
         check(!region_free(p[i])); /* in the cache, not in a slab */
 
@@ -76,7 +76,7 @@ int main(void) {
     check(fa > 0 && fb > 0 && fa + fb == 12);
     cache_bin_nrequests_set(cb, 5);
     tcache_flush_bin(tc, bi, 4);
-    check_eq(cb->ncached, 4);
+    check_eq(cache_bin_ncached(cb), 4);
     for (unsigned i = 0; i < 4; i++)
         check(cb->stack[i] == p[12 + i]);
     for (unsigned i = 0; i < N; i++)
@@ -97,7 +97,7 @@ int main(void) {
     sa = a->bins[ind].stats, sb = b->bins[ind].stats;
     cache_bin_nrequests_set(cb, 7);
     tcache_flush_bin(tc, bi, 0);
-    check_eq(cb->ncached, 0);
+    check_eq(cache_bin_ncached(cb), 0);
     for (unsigned i = 12; i < N; i++)
         check(region_free(p[i]));
     check_eq(a->bins[ind].stats.ndalloc, sa.ndalloc + 2);
@@ -133,10 +133,10 @@ int main(void) {
         void *lbk = mallocx(4 * PAGE, MALLOCX_ARENA(b_ind) | MALLOCX_TCACHE_NONE);
         free(la);
         free(lbk);
-        check_eq(lb->ncached, 2);
+        check_eq(cache_bin_ncached(lb), 2);
         uint64_t da = a->lstats[lind - SC_NBINS].ndalloc, db = b->lstats[lind - SC_NBINS].ndalloc;
         tcache_flush_bin(tc, lind + 1, 0);
-        check_eq(lb->ncached, 0);
+        check_eq(cache_bin_ncached(lb), 0);
         check_eq(a->lstats[lind - SC_NBINS].ndalloc, da + 1);
         check_eq(b->lstats[lind - SC_NBINS].ndalloc, db + 1);
         check_eq(tc->nflushing, 0);

@@ -55,9 +55,9 @@ int main(void) {
      * within a few cycles the whole set sits in the cache, and from then on the cycle runs
      * from the cache alone: no flush and no fill.
      */
-    for (int i = 0; i < 64 && cb->ncached != cap; i++)
+    for (int i = 0; i < 64 && cache_bin_ncached(cb) != cap; i++)
         cycle(512, cap);
-    check_eq(cb->ncached, cap);
+    check_eq(cache_bin_ncached(cb), cap);
     uint64_t flushes = bin->stats.nflushes, fills = bin->stats.nfills;
     for (int i = 0; i < 10; i++)
         cycle(512, cap);
@@ -75,7 +75,7 @@ int main(void) {
     for (unsigned i = 0; i < tc->nhbins; i++) {
         check(tc->bins[i + 1].ncached_max >= tcache_nslots_base(i));
         check(tc->bins[i + 1].ncached_max <= tcache_nslots_cap(i));
-        check(tc->bins[i + 1].ncached <= tc->bins[i + 1].ncached_max);
+        check(cache_bin_ncached(&tc->bins[i + 1]) <= tc->bins[i + 1].ncached_max);
     }
 
     /* Idle: each GC visit finds the bins unused, halves them back to base and flushes. */
@@ -86,7 +86,7 @@ int main(void) {
     check_eq(tc->grown_bytes, 0);
     for (unsigned i = 0; i < tc->nhbins; i++) {
         check_eq(tc->bins[i + 1].ncached_max, tcache_nslots_base(i));
-        check(tc->bins[i + 1].ncached <= tc->bins[i + 1].ncached_max / 2);
+        check(cache_bin_ncached(&tc->bins[i + 1]) <= tc->bins[i + 1].ncached_max / 2);
     }
 
     /*

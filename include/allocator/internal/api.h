@@ -9,7 +9,8 @@
  *                   event counter (tevent.h)
  *                   `-> malloc_slow -> alloc_slow(size, align 0, ...) [init, fills, arenas,
  *                                      thread events: sampled allocations (prof.h)]
- *                   `-> malloc_event [an event due: undo the pop] -> malloc_slow
+ *                   `-> malloc_event [an event due: run it; to sample: undo the pop,
+ *                                     alloc_sampled]
  *   free(ptr)    -> free_fastpath: rtree lookup, region-start test, tag test, push and tag
  *                   `-> free_slow -> dalloc_slow [NULL, flushes, no-cache, invalid pointers,
  *                                                 tagged blocks: confirm, then abort or carry on,
@@ -55,25 +56,29 @@ static inline tsd_t *tsd_fetch(void) {
 }
 
 void *malloc_slow(size_t size) NOINLINE;
-/* The fast path popped ret and found a thread event due: put ret back and go the slow way. */
+/* The fast path popped ret and found a thread event due: run it; ret, or a sampled block. */
 void *malloc_event(void *ret, size_t size) NOINLINE COLD;
 void free_slow(void *ptr) NOINLINE;
 
 static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
     tsd_t *tsd = tsd_get();
     if (likely(size <= SZ_FAST_MAXCLASS)) {
-        size_t off = sz_size2binoff_tab[(size + QUANTUM - 1) >> LG_QUANTUM];
+        size_t off = sz_size2binoff_tab[size]; /* 0 (bins[0], empty) until filled */
         cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
-        size_t n = cb->ncached; /* size_t: stack[n - 1] is then one addressing mode */
-        if (likely(n != 0)) {
-            /* Read everything before writing: the stores cannot then force reloads. */
-            void *ret = cb->stack[n - 1];
+        unsigned long top = cb->top; /* size_t: stacks[top - 1] is then one addressing mode */
+        if (likely(top != cb->low)) {
+            /*
+             * The bin's last use before the block is read: the compiler can then load the
+             * block straight into the return register.
+             */
             uint64_t usize = cb->size;
-            *cache_bin_word(cb) += CACHE_BIN_POP; /* ncached - 1, and one request counted */
+            *cache_bin_word(cb) += CACHE_BIN_POP; /* top - 1, and one request counted */
             tsd->thread_allocated += usize;
-            block_untag(ret);
             /* The thread event counter (tevent.h): one subtract, and the sign it leaves. */
-            if (unlikely((tsd->event_left -= (int64_t)usize) < 0))
+            bool event = (tsd->event_left -= (int64_t)usize) < 0;
+            void *ret = tsd_stacks(tsd)[top - 1];
+            block_untag(ret);
+            if (unlikely(event))
                 return malloc_event(ret, size);
             return ret;
         }
@@ -92,19 +97,16 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
 static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_off) {
     tsd_t *tsd = tsd_get();
     rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
-    rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
+    size_t off = rtree_slot_binoff(slot); /* (class index + 1) * sizeof(cache_bin_t) */
     uintptr_t neg_base = atomic_load_relaxed(&slot->neg_base);
-    /* binid * sizeof(cache_bin_t) in one shift (tcache.h, RTREE_BINOFF_SHIFT). */
-    size_t off = (size_t)(entry >> RTREE_BINOFF_SHIFT);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
-    uint32_t n = cb->ncached;
-    if (likely((!sized || off == want_off) && n < cb->ncached_max &&
-               cache_bin_region_start(cb, (uintptr_t)ptr + neg_base, entry) && !block_tagged(ptr))) {
+    /* The region test first: its rotate's count then has the count register to itself. */
+    if (likely((!sized || off == want_off) && cache_bin_region_start(cb, (uintptr_t)ptr + neg_base) &&
+               !block_tagged(ptr) && cb->top < cb->full)) {
         /* Read everything before writing, as in malloc_fastpath. */
-        void **stack = cb->stack;
         uint64_t usize = cb->size;
+        tsd_stacks(tsd)[cb->top] = ptr;
         *cache_bin_word(cb) += CACHE_BIN_PUSH;
-        stack[n] = ptr;
         tsd->thread_deallocated += usize;
         block_tag(ptr);
         return true;

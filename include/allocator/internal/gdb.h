@@ -22,7 +22,7 @@
 
 #include "allocator/internal/util.h"
 
-#define ALLOCATOR_GDB_LAYOUT 3
+#define ALLOCATOR_GDB_LAYOUT 4
 
 typedef struct allocator_gdb_consts_s {
     unsigned lg_page;

@@ -9,11 +9,11 @@
  * leaf and a lookup is two dependent loads with no branch.
  *
  * A slot is two words. The entry packs: bits 6..47 the extent_t pointer (extent_t is cache-line
- * aligned), bit 48 set for a slab, bits 56..63 the size-class index + 1 of an allocated extent
- * (0 for "no allocation here": free extents and unmapped pages), bit 49 set for a sampled block
- * (prof.h: a block promoted to a large extent of its own), and bits 0..5 the class's
- * region shift (sc.h, sz_region_shift_tab), so the free fast path's rotate takes its count
- * straight from the entry. The base is the address of the extent's first byte (its first
+ * aligned), bit 0 set for a slab, bit 1 set for a sampled block (prof.h: a block promoted to a
+ * large extent of its own), and bits 48..63 the size-class index + 1 of an allocated
+ * extent (0 for "no allocation here": free extents and unmapped pages) times 64, which is the
+ * byte offset of the class's bin in a thread cache's bins[] (tcache.h): the free fast path reads
+ * those 16 bits alone and adds them to its cache's address. The base is the address of the extent's first byte (its first
  * region) for an allocated extent, 0 otherwise: the free fast path subtracts it from the pointer
  * to test that the pointer starts a region (tcache.h, cache_bin_region_start) without touching
  * the extent_t. Slabs register every page; large and free extents their first and last page.
@@ -31,11 +31,12 @@
 #define RTREE_LEAF_N ((size_t)1 << RTREE_LEAF_BITS)
 #define RTREE_ROOT_BITS (LG_VADDR - 30)
 #define RTREE_ROOT_N ((size_t)1 << RTREE_ROOT_BITS)
-#define RTREE_SZIND_SHIFT 56
-#define RTREE_SLAB_BIT ((uintptr_t)1 << 48)
-#define RTREE_PROF_BIT ((uintptr_t)1 << 49)
+#define RTREE_BINOFF_SHIFT 48 /* entry >> this: (class index + 1) * 64 */
+#define RTREE_SZIND_SHIFT 54  /* entry >> this: class index + 1 */
+#define RTREE_SLAB_BIT ((uintptr_t)1 << 0)
+#define RTREE_PROF_BIT ((uintptr_t)1 << 1)
 #define RTREE_PTR_MASK ((((uintptr_t)1 << 48) - 1) & ~(uintptr_t)63)
-_Static_assert(SC_NSIZES < 256, "the class index + 1 must fit the entry's top byte");
+_Static_assert(SC_NSIZES < 1024, "(the class index + 1) * 64 must fit the entry's top 16 bits");
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef uintptr_t rtree_entry_t;
@@ -86,12 +87,14 @@ static ALWAYS_INLINE struct extent_s *rtree_entry_extent(rtree_entry_t e) {
 }
 static ALWAYS_INLINE bool rtree_entry_slab(rtree_entry_t e) { return (e & RTREE_SLAB_BIT) != 0; }
 static ALWAYS_INLINE bool rtree_entry_prof(rtree_entry_t e) { return (e & RTREE_PROF_BIT) != 0; }
-/* The region shift of the entry's class (what a rotate by the entry, mod 64, shifts by). */
-static ALWAYS_INLINE unsigned rtree_entry_shift(rtree_entry_t e) { return (unsigned)(e & 63); }
+/* The entry's bin offset, (class index + 1) * 64, read as its own 16 bits (one load). */
+static ALWAYS_INLINE size_t rtree_slot_binoff(rtree_slot_t *slot) {
+    _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the offset is the entry's top half-word");
+    typedef uint16_t __attribute__((may_alias)) half_t;
+    return *((const half_t *)&slot->entry + 3);
+}
 static inline rtree_entry_t rtree_entry_make(struct extent_s *e, unsigned binid, bool slab) {
-    uintptr_t shift = binid == 0 ? 0 : sz_region_shift_tab[binid - 1];
-    return (uintptr_t)e | ((uintptr_t)binid << RTREE_SZIND_SHIFT) | (slab ? RTREE_SLAB_BIT : 0) |
-           shift;
+    return (uintptr_t)e | ((uintptr_t)binid << RTREE_SZIND_SHIFT) | (slab ? RTREE_SLAB_BIT : 0);
 }
 
 /* Make sure leaves exist for [addr, addr+size). Returns true on failure (out of memory). */

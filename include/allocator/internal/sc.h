@@ -45,11 +45,27 @@ extern uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 /*
  * The same lookup for the malloc fast path, up to SZ_FAST_MAXCLASS (small and large classes
  * alike), as a byte offset into a thread cache's bins[] ((index + 1) * SZ_CACHE_BIN_STRIDE, the
- * size of tcache.h's cache_bin_t): zero, what the table holds before sc_boot, selects bins[0],
- * which is always empty. 4 KiB; a malloc loop of one size touches one of its lines.
+ * size of tcache.h's cache_bin_t), indexed by the request size itself: no rounding on the fast
+ * path. 64 KiB of .bss, filled a page at a time when first used: sc_boot fills the first page
+ * (sizes up to SZ_BINOFF_PAGE_N - 1), and the slow path fills the page of a size it finds
+ * unfilled (sz_binoff_fill), so a program touches only the pages of the sizes it asks for. Zero,
+ * what an unfilled entry holds, selects bins[0], which is always empty: the fast path then takes
+ * the slow path, which fills the page.
  */
 #define SZ_CACHE_BIN_STRIDE 64
-extern uint16_t sz_size2binoff_tab[(SZ_FAST_MAXCLASS >> LG_QUANTUM) + 1];
+#define SZ_BINOFF_PAGE_N ((size_t)4096 / sizeof(uint16_t))
+extern uint16_t sz_size2binoff_tab[SZ_FAST_MAXCLASS + 1];
+/* Fill the table's page that holds size (size <= SZ_FAST_MAXCLASS); any thread, any time. */
+void sz_binoff_fill(size_t size);
+/* The bin offset of a request of size bytes (<= SZ_FAST_MAXCLASS), filling its page if needed. */
+static inline size_t sz_size2binoff(size_t size) {
+    size_t off = sz_size2binoff_tab[size];
+    if (unlikely(off == 0)) {
+        sz_binoff_fill(size);
+        off = sz_size2binoff_tab[size];
+    }
+    return off;
+}
 _Static_assert(SZ_FAST_MAXCLASS <= SC_LARGE_MAXCLASS, "the table's classes must exist");
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 extern size_t sz_index2size_tab[SC_NSIZES];

@@ -5,7 +5,7 @@
  * that index under the caller's own synchronisation); no locks, no atomics.
  *
  * bins[] is indexed by size-class index + 1 so that the rtree entry's class field addresses it
- * directly; bins[0] and the bins of classes that are not cached have ncached_max == 0, so the
+ * directly; bins[0] and the bins of classes that are not cached have full == 0, so the
  * free fast path's single "is there room" test also rejects unknown pointers and big classes.
  * Misses fill a small bin in one batch under one bin lock; overflows flush the oldest half,
  * grouped by owning arena. Every TCACHE_GC_TICKS slow-path events one bin is garbage
@@ -50,51 +50,70 @@ static ALWAYS_INLINE bool block_tagged(const void *ptr) { return *(const tag_wor
 static ALWAYS_INLINE void block_tag(void *ptr) { *(tag_word_t *)ptr = FREE_TAG; }
 static ALWAYS_INLINE void block_untag(void *ptr) { *(tag_word_t *)ptr = 0; }
 
+/*
+ * A bin's stack is slots [low, low + ncached_max) of its cache's stack area, the memory that
+ * follows the cache's owner (tsd.h, TSD_STACKS_OFFSET, for a thread's own cache). The fast paths
+ * index the area from the thread state with the bin's absolute top: no stack pointer to load.
+ */
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct cache_bin_s {
-    void **stack;
+    void **stack; /* area + low: the bin's first slot (for the slow paths) */
     /*
-     * One 64-bit word (cache_bin_word): ncached in bits 0..15, and in bits 16..63 the requests
+     * One 64-bit word (cache_bin_word): top in bits 0..15, the area index one past the last
+     * cached region (low when the bin is empty, low + ncached), and in bits 16..63 the requests
      * (hits and misses) since the last merge into the arena. A pop adds 0xffff to the word,
-     * which takes one from ncached (never 0 then) and carries one into the count; a push adds
-     * 1 (ncached stays below ncached_max, at most TCACHE_NSLOTS_SMALL_MAX). So the fast paths
-     * keep the count exact with the one read-modify-write that moves ncached. 48 bits of
-     * requests take years to wrap, and the count is merged at every fill and flush.
+     * which takes one from top (never 0 then: top > low >= 0) and carries one into the count; a
+     * push adds 1 (top stays below full, at most 0xffff). So the fast paths keep the count
+     * exact with the one read-modify-write that moves top. 48 bits of requests take years to
+     * wrap, and the count is merged at every fill and flush.
      */
-    uint16_t ncached;
+    uint16_t top;
     uint16_t nrequests_lo; /* bits 16..31 of the word: use cache_bin_nrequests */
     uint32_t nrequests_hi; /* bits 32..63 */
-    uint32_t ncached_max;
-    uint32_t size;   /* usable size of the class (for thread.allocated) */
-    uint16_t nfill;  /* regions fetched by the next miss */
-    uint8_t dried;   /* ran dry since the last GC visit */
-    uint8_t missed;  /* ran dry since the last overflow */
+    uint32_t ncached_max;  /* set with cache_bin_set_max, which keeps full */
+    uint32_t size;         /* usable size of the class (for thread.allocated) */
+    uint16_t full;         /* low + ncached_max: the push test is top < full */
+    uint16_t low;          /* the area index of stack[0] */
+    uint16_t nfill;        /* regions fetched by the next miss */
+    uint8_t dried;         /* ran dry since the last GC visit */
+    uint8_t missed;        /* ran dry since the last overflow */
     /*
-     * The region-start test of the class (sc.h, sz_region_ordinal; the shift comes from the
-     * radix-tree entry): a pointer at offset off from its extent's base starts a region iff the
-     * ordinal is below region_count. bins[0] has region_count 0: nothing passes.
+     * The region-start test of the class (sc.h, sz_region_ordinal): a pointer at offset off
+     * from its extent's base starts a region iff the ordinal is below region_count. bins[0] has
+     * region_count 0: nothing passes.
      */
+    uint8_t region_shift;
     uint64_t region_mul;
     uint64_t region_count;
 } CACHE_ALIGNED cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
-_Static_assert(TCACHE_NSLOTS_SMALL_MAX < 0xffff && TCACHE_NSLOTS_LARGE < 0xffff,
-               "ncached must fit 16 bits");
-_Static_assert(offsetof(cache_bin_t, ncached) % 8 == 0 &&
-                   offsetof(cache_bin_t, nrequests_hi) == offsetof(cache_bin_t, ncached) + 4,
-               "ncached and the request count must share one aligned word");
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "ncached is the word's low bits");
+_Static_assert((uint64_t)(SC_NSIZES + 1) * TCACHE_NSLOTS_SMALL_MAX < 0xffff &&
+                   TCACHE_NSLOTS_LARGE <= TCACHE_NSLOTS_SMALL_MAX,
+               "a cache's whole stack area must be indexable by 16 bits");
+_Static_assert(offsetof(cache_bin_t, top) % 8 == 0 &&
+                   offsetof(cache_bin_t, nrequests_hi) == offsetof(cache_bin_t, top) + 4,
+               "top and the request count must share one aligned word");
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "top is the word's low bits");
+
+static inline uint32_t cache_bin_ncached(const cache_bin_t *cb) { return (uint32_t)(cb->top - cb->low); }
+static inline void cache_bin_set_ncached(cache_bin_t *cb, uint32_t n) {
+    cb->top = (uint16_t)(cb->low + n);
+}
+static inline void cache_bin_set_max(cache_bin_t *cb, uint32_t n) {
+    cb->ncached_max = n;
+    cb->full = (uint16_t)(cb->low + n);
+}
 
 typedef uint64_t __attribute__((may_alias)) cache_bin_word_t;
 static ALWAYS_INLINE cache_bin_word_t *cache_bin_word(cache_bin_t *cb) {
-    return (cache_bin_word_t *)&cb->ncached;
+    return (cache_bin_word_t *)&cb->top;
 }
-#define CACHE_BIN_POP ((uint64_t)0xffff) /* ncached - 1, requests + 1 */
+#define CACHE_BIN_POP ((uint64_t)0xffff) /* top - 1, requests + 1 */
 #define CACHE_BIN_PUSH ((uint64_t)1)
 #define CACHE_BIN_REQUEST ((uint64_t)1 << 16)
 /* Requests since the last merge; a relaxed read, so statistics may read another thread's. */
 static inline uint64_t cache_bin_nrequests(const cache_bin_t *cb) {
-    return atomic_load_relaxed((const cache_bin_word_t *)&cb->ncached) >> 16;
+    return atomic_load_relaxed((const cache_bin_word_t *)&cb->top) >> 16;
 }
 /* The requests since the last merge, which start again from zero (the owner only). */
 static inline uint64_t cache_bin_nrequests_take(cache_bin_t *cb) {
@@ -103,23 +122,18 @@ static inline uint64_t cache_bin_nrequests_take(cache_bin_t *cb) {
     return w >> 16;
 }
 
-/*
- * entry >> RTREE_BINOFF_SHIFT is the class index + 1 times sizeof(cache_bin_t): the entry's bits
- * from RTREE_BINOFF_SHIFT up to the class field are zero (rtree.h).
- */
-#define RTREE_BINOFF_SHIFT (RTREE_SZIND_SHIFT - 6)
-_Static_assert(sizeof(cache_bin_t) == 64, "RTREE_BINOFF_SHIFT assumes 64-byte bins");
-_Static_assert((RTREE_SLAB_BIT | RTREE_PROF_BIT | RTREE_PTR_MASK | 63) <
-                   ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
-               "entry bits between the slab bit and the class must be zero");
+/* The radix-tree entry's top 16 bits are the class index + 1 times sizeof(cache_bin_t). */
+_Static_assert(sizeof(cache_bin_t) == 64 && RTREE_SZIND_SHIFT - RTREE_BINOFF_SHIFT == 6,
+               "the entry's bin offset assumes 64-byte bins");
+_Static_assert((RTREE_SLAB_BIT | RTREE_PROF_BIT | RTREE_PTR_MASK) < ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
+               "the entry's flags and pointer must stay below its bin offset");
 
 /*
  * Does offset off (a pointer minus its radix-tree slot's base; the slot holds entry) start a
  * region of cb's class?
  */
-static ALWAYS_INLINE bool cache_bin_region_start(const cache_bin_t *cb, uintptr_t off,
-                                                 rtree_entry_t entry) {
-    return sz_region_ordinal(off, cb->region_mul, rtree_entry_shift(entry)) < cb->region_count;
+static ALWAYS_INLINE bool cache_bin_region_start(const cache_bin_t *cb, uintptr_t off) {
+    return sz_region_ordinal(off, cb->region_mul, cb->region_shift) < cb->region_count;
 }
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */

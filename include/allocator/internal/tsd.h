@@ -48,6 +48,9 @@ typedef struct tsd_s {
     bool prof_busy;
     tcache_t tcache;
 } tsd_t;
+/* A thread's own cache's stack area follows its tsd_t, here (tcache.h, cache_bin_t). */
+#define TSD_STACKS_OFFSET ALIGN_UP(sizeof(tsd_t), CACHELINE)
+static ALWAYS_INLINE void **tsd_stacks(tsd_t *tsd) { return (void **)((char *)tsd + TSD_STACKS_OFFSET); }
 
 extern __thread tsd_t *tsd_tls HIDDEN __attribute__((tls_model("initial-exec")));
 extern tsd_t tsd_uninit HIDDEN;
