@@ -299,8 +299,14 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry) {
     arena_dalloc(ptr, entry);
 }
 
-/* Free ptr into tc_explicit when given, else the thread's cache unless no_tcache. */
-static void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tc_explicit) {
+/*
+ * Free ptr into tc_explicit when given, else the thread's cache unless no_tcache. In the
+ * profiler's section, as are the freeing entry points: a sampled block's free takes a backtrace
+ * below them (dalloc_sampled_recent), which must start at the program's call even when a build
+ * without tail calls or inlining keeps their frames.
+ */
+static PROF_ENTRY void dalloc_slow(const char *op, void *ptr, bool no_tcache,
+                                    tcache_t *tc_explicit) {
     if (ptr == NULL)
         return;
     rtree_entry_t entry = block_check(op, ptr, true);
@@ -342,7 +348,6 @@ static void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tc_
     arena_dalloc(ptr, entry);
 }
 
-/* PROF_FRAME: a sampled block's free takes a backtrace below it (dalloc_sampled_recent). */
 PROF_FRAME void free_slow(void *ptr) { dalloc_slow("free", ptr, false, NULL); }
 
 /* ---- the standard interface ---------------------------------------------------------------- */
@@ -354,7 +359,7 @@ static ALWAYS_INLINE void *alloc_aligned(size_t align, size_t size, bool zero) {
 
 EXPORT PROF_ENTRY void *malloc(size_t size) { return malloc_fastpath(size); }
 
-EXPORT void free(void *ptr) { free_fastpath(ptr); }
+EXPORT PROF_ENTRY void free(void *ptr) { free_fastpath(ptr); }
 
 EXPORT PROF_ENTRY void *calloc(size_t n, size_t size) {
     size_t total;
@@ -527,13 +532,13 @@ static PROF_FRAME void sized_free_slow(const char *op, void *ptr, size_t size, s
     dalloc_slow(op, ptr, no_tcache, tc);
 }
 
-EXPORT void free_sized(void *ptr, size_t size) {
+EXPORT PROF_ENTRY void free_sized(void *ptr, size_t size) {
     if (likely(free_fastpath_try(ptr, true, sized_binoff(size, 0))))
         return;
     sized_free_slow("free_sized", ptr, size, 0, false, NULL);
 }
 
-EXPORT void free_aligned_sized(void *ptr, size_t align, size_t size) {
+EXPORT PROF_ENTRY void free_aligned_sized(void *ptr, size_t align, size_t size) {
     size_t a = align <= QUANTUM && align != 0 && is_pow2(align) ? 0 : align;
     if (likely(free_fastpath_try(ptr, true, sized_binoff(size, a))))
         return;
@@ -542,7 +547,7 @@ EXPORT void free_aligned_sized(void *ptr, size_t align, size_t size) {
 
 /* glibc's internal names, used by some programs and by glibc itself. */
 EXPORT PROF_ENTRY void *__libc_malloc(size_t size) { return malloc_fastpath(size); }
-EXPORT void __libc_free(void *ptr) { free_fastpath(ptr); }
+EXPORT PROF_ENTRY void __libc_free(void *ptr) { free_fastpath(ptr); }
 EXPORT PROF_ENTRY void *__libc_calloc(size_t n, size_t size) { return calloc(n, size); }
 EXPORT PROF_ENTRY void *__libc_realloc(void *ptr, size_t size) { return realloc(ptr, size); }
 EXPORT PROF_ENTRY void *__libc_memalign(size_t align, size_t size) { return memalign(align, size); }
@@ -638,7 +643,7 @@ EXPORT size_t sallocx(const void *ptr, int flags) {
     return usable_size_of("sallocx", ptr);
 }
 
-EXPORT void dallocx(void *ptr, int flags) {
+EXPORT PROF_ENTRY void dallocx(void *ptr, int flags) {
     unsigned tc = ((unsigned)flags >> MALLOCX_TCACHE_SHIFT) & 0xfff;
     if (likely(tc == 0) && likely(free_fastpath_try(ptr, false, 0)))
         return;
@@ -655,7 +660,7 @@ static NOINLINE void sdallocx_flags(void *ptr, size_t size, int flags) {
     sized_free_slow("sdallocx", ptr, size, align, tc != 0, tc >= 2 ? tcaches_get(tc - 2) : NULL);
 }
 
-EXPORT void sdallocx(void *ptr, size_t size, int flags) {
+EXPORT PROF_ENTRY void sdallocx(void *ptr, size_t size, int flags) {
     if (unlikely(flags != 0)) {
         sdallocx_flags(ptr, size, flags);
         return;

@@ -5,9 +5,10 @@
 #   - records: with prof_recent_alloc_max:20 (and :-1), the dump parses as JSON (python3's json),
 #     has jemalloc 5.3's members in jemalloc's order, and holds exactly the last 20 planted
 #     allocations (all 100 of them, last, when unlimited), oldest first, each with its size, a
-#     usable size at least as large, the right release state, the allocating stack (a frame in
-#     alloc_site) and, once freed, the freeing thread and stack (free_site in the allocating
-#     thread, thread_free_site in another, whose uid differs), and both threads' names;
+#     usable size at least as large, the right release state, the allocating stack (starting in
+#     alloc_site: no allocator frame above the program's call) and, once freed, the freeing
+#     thread and stack (starting in free_site in the allocating thread, thread_free_site in
+#     another, whose uid differs), and both threads' names;
 #   - progress: ten dumps of 10,000 records while another thread allocates: each dump holds the
 #     10,000 records and takes several batches; in the first five the allocating thread moves
 #     between every two batches (the program waits for it, up to 60 s). The longest malloc or
@@ -64,9 +65,10 @@ for line in open(facts):
     base, size = sizes[name]
     lo = int(addr, 16)
     ranges[name] = (lo, lo + size)
-def has_frame(trace, name):
+def first_frame_in(trace, name):
+    # The innermost frame: the program's call, with no frame of the allocator above it.
     lo, hi = ranges[name]
-    return any(lo < int(a, 16) <= hi for a in trace)
+    return len(trace) > 0 and lo < int(trace[0], 16) <= hi
 recs = d["recent_alloc"]
 n = m if cap < 0 else min(cap, m)
 if cap >= 0 and len(recs) != n:
@@ -95,12 +97,12 @@ for k, r in enumerate(recs):
     for key in ("alloc_trace",) + (("dalloc_trace",) if want_released else ()):
         if not r[key] or not all(re.fullmatch(r"0x[0-9a-f]+", a) for a in r[key]):
             problem("record %d: %s %s" % (k, key, r[key]))
-    if not has_frame(r["alloc_trace"], "alloc_site"):
-        problem("record %d: alloc_trace has no frame in alloc_site" % k)
+    if not first_frame_in(r["alloc_trace"], "alloc_site"):
+        problem("record %d: alloc_trace does not start in alloc_site: %s" % (k, r["alloc_trace"][:3]))
     if want_released:
         site = "free_site" if i % 3 == 0 else "thread_free_site"
-        if not has_frame(r["dalloc_trace"], site):
-            problem("record %d: dalloc_trace has no frame in %s" % (k, site))
+        if not first_frame_in(r["dalloc_trace"], site):
+            problem("record %d: dalloc_trace does not start in %s: %s" % (k, site, r["dalloc_trace"][:3]))
         same = r["dalloc_thread_uid"] == r["alloc_thread_uid"]
         if r["dalloc_thread_name"] != ("planter" if i % 3 == 0 else "freer"):
             problem("record %d: dalloc_thread_name %s" % (k, r["dalloc_thread_name"]))
