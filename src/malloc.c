@@ -306,7 +306,7 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry) {
  * without tail calls or inlining keeps their frames.
  */
 static PROF_ENTRY void dalloc_slow(const char *op, void *ptr, bool no_tcache,
-                                    tcache_t *tc_explicit) {
+                                   tcache_t *tc_explicit) {
     if (ptr == NULL)
         return;
     rtree_entry_t entry = block_check(op, ptr, true);
