@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -550,6 +551,65 @@ static inline size_t test_rss_bytes(void) {
         fclose(f);
     }
     return (size_t)resident * test_page_size();
+}
+
+/* ---- running this program again as a child under another MALLOC_CONF ---- */
+
+extern char **environ;
+
+typedef struct {
+    int status; /* from waitpid */
+    char *out;  /* standard output */
+    char *err;  /* standard error */
+} test_child_t;
+
+/*
+ * Runs /proc/self/exe (argv[0] name, one argument arg) with the environment minus MALLOC_CONF
+ * plus MALLOC_CONF=conf (conf NULL: unset) and no core dumps; collects its status and output.
+ */
+static inline test_child_t test_run_self(const char *name, const char *arg, const char *conf) {
+    test_child_t c = {-1, NULL, NULL};
+    FILE *out = tmpfile(), *err = tmpfile();
+    require_true(out != NULL && err != NULL);
+    size_t n = 0;
+    while (environ[n] != NULL)
+        n++;
+    char **env = calloc(n + 2, sizeof(char *));
+    require_ptr_not_null(env);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(environ[i], "MALLOC_CONF=", 12) != 0)
+            env[k++] = environ[i];
+    }
+    char *conf_var = NULL;
+    if (conf != NULL) {
+        conf_var = malloc(strlen(conf) + 13);
+        require_ptr_not_null(conf_var);
+        strcpy(conf_var, "MALLOC_CONF=");
+        strcat(conf_var, conf);
+        env[k++] = conf_var;
+    }
+    env[k] = NULL;
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    require_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        dup2(fileno(out), 1);
+        dup2(fileno(err), 2);
+        char *argv[] = {(char *)name, (char *)arg, NULL};
+        execve("/proc/self/exe", argv, env);
+        _exit(127);
+    }
+    require_true(waitpid(pid, &c.status, 0) == pid);
+    c.out = test_read_stream(out);
+    c.err = test_read_stream(err);
+    require_true(c.out != NULL && c.err != NULL);
+    free(env);
+    free(conf_var);
+    return c;
 }
 
 /* ---- mallctl readers and the size mixes of random workloads, shared by the tests ---- */

@@ -32,12 +32,10 @@
 
 #include <sched.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 const char *malloc_conf = "narenas:3";
 
-extern char **environ;
 
 /*
  * What the symbol should give. The library reads the program's malloc_conf only when the
@@ -102,60 +100,10 @@ static void child_report(void) {
 
 /* ---- the parent --------------------------------------------------------------------------- */
 
-typedef struct {
-    int status; /* from waitpid */
-    char *out;  /* standard output */
-    char *err;  /* standard error */
-} child_t;
+typedef test_child_t child_t;
 
 /* Runs this program as a child with MALLOC_CONF = conf (NULL: unset); collects its output. */
-static child_t run_child(const char *conf) {
-    child_t c = {-1, NULL, NULL};
-    FILE *out = tmpfile(), *err = tmpfile();
-    require_true(out != NULL && err != NULL);
-    /* The environment minus MALLOC_CONF, plus the value wanted. */
-    size_t n = 0;
-    while (environ[n] != NULL) {
-        n++;
-    }
-    char **env = calloc(n + 2, sizeof(char *));
-    require_ptr_not_null(env);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(environ[i], "MALLOC_CONF=", 12) != 0) {
-            env[k++] = environ[i];
-        }
-    }
-    char *conf_var = NULL;
-    if (conf != NULL) {
-        conf_var = malloc(strlen(conf) + 13);
-        require_ptr_not_null(conf_var);
-        strcpy(conf_var, "MALLOC_CONF=");
-        strcat(conf_var, conf);
-        env[k++] = conf_var;
-    }
-    env[k] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    require_true(pid >= 0);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        dup2(fileno(out), 1);
-        dup2(fileno(err), 2);
-        char *argv[] = {"conf_sources", "--child", NULL};
-        execve("/proc/self/exe", argv, env);
-        _exit(127);
-    }
-    require_true(waitpid(pid, &c.status, 0) == pid);
-    c.out = test_read_stream(out);
-    c.err = test_read_stream(err);
-    require_true(c.out != NULL && c.err != NULL);
-    free(env);
-    free(conf_var);
-    return c;
-}
+static child_t run_child(const char *conf) { return test_run_self("conf_sources", "--child", conf); }
 
 static void child_free(child_t *c) {
     free(c->out);

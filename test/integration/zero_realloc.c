@@ -12,9 +12,7 @@
 
 #include <malloc.h>
 #include <signal.h>
-#include <sys/resource.h>
 
-extern char **environ;
 
 /* The child: one realloc(p, 0), then what came of it on standard output. */
 static int child(void) {
@@ -36,50 +34,15 @@ static int child(void) {
     return 0;
 }
 
-typedef struct {
-    int status;
-    char *out, *err;
-} child_t;
+typedef test_child_t child_t;
 
+/* Runs this program as a child with zero_realloc:value added to MALLOC_CONF. */
 static child_t run_child(const char *value) {
-    child_t c = {-1, NULL, NULL};
-    FILE *out = tmpfile(), *err = tmpfile();
-    require_true(out != NULL && err != NULL);
-    size_t n = 0;
-    while (environ[n] != NULL)
-        n++;
-    char **env = calloc(n + 2, sizeof(char *));
-    require_ptr_not_null(env);
     const char *old = getenv("MALLOC_CONF");
     char conf[512];
-    snprintf(conf, sizeof(conf), "MALLOC_CONF=%s%szero_realloc:%s", old != NULL ? old : "",
+    snprintf(conf, sizeof(conf), "%s%szero_realloc:%s", old != NULL ? old : "",
              old != NULL && *old != '\0' ? "," : "", value);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (strncmp(environ[i], "MALLOC_CONF=", 12) != 0)
-            env[k++] = environ[i];
-    }
-    env[k++] = conf;
-    env[k] = NULL;
-    fflush(stdout);
-    fflush(stderr);
-    pid_t pid = fork();
-    require_true(pid >= 0);
-    if (pid == 0) {
-        struct rlimit no_core = {0, 0};
-        setrlimit(RLIMIT_CORE, &no_core);
-        dup2(fileno(out), 1);
-        dup2(fileno(err), 2);
-        char *argv[] = {"zero_realloc", "--child", NULL};
-        execve("/proc/self/exe", argv, env);
-        _exit(127);
-    }
-    require_true(waitpid(pid, &c.status, 0) == pid);
-    c.out = test_read_stream(out);
-    c.err = test_read_stream(err);
-    require_true(c.out != NULL && c.err != NULL);
-    free(env);
-    return c;
+    return test_run_self("zero_realloc", "--child", conf);
 }
 
 static bool exited_0(const child_t *c) {
