@@ -60,7 +60,7 @@ static int max_background_threads_ctl(CTL_ARGS) {
     X(RO, config, malloc_conf, const char *, ALLOCATOR_MALLOC_CONF)                                \
     X(RO, config, opt_safety_checks, bool, false)                                                  \
     X(RO, config, prof, bool, config_prof)                                                         \
-    X(RO, config, prof_libgcc, bool, config_prof)                                                  \
+    X(RO, config, prof_libgcc, bool, config_prof_libgcc)                                           \
     X(RO, config, prof_libunwind, bool, false)                                                     \
     X(RO, config, stats, bool, config_stats)                                                       \
     X(RO, config, utrace, bool, false)                                                             \

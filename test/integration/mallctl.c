@@ -508,7 +508,7 @@ static void test_constants(void) {
     expect_true(get_bool("config.fill"));
     expect_true(get_bool("config.xmalloc"));
     expect_true(get_bool("config.prof"));
-    expect_true(get_bool("config.prof_libgcc"));
+    expect_d_eq(get_bool("config.prof_libgcc"), ALLOCATOR_PROF_LIBGCC != 0);
     expect_false(get_bool("config.prof_libunwind"));
     expect_false(get_bool("config.lazy_lock"));
     expect_false(get_bool("config.utrace"));

@@ -14,6 +14,7 @@ static const bool config_debug = ALLOCATOR_DEBUG != 0;
 static const bool config_stats = true;
 static const bool config_fill = true;
 static const bool config_prof = true;
+static const bool config_prof_libgcc = ALLOCATOR_PROF_LIBGCC != 0;
 
 /* The page size the build assumes; the kernel's may be smaller, never larger. */
 #define LG_PAGE ALLOCATOR_LG_PAGE

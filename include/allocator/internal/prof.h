@@ -109,7 +109,9 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
     bool was = tsd->prof_busy;
     tsd->prof_busy = true;
     bt->n = 0;
+#if ALLOCATOR_PROF_LIBGCC /* platform: see configure.ac */
     _Unwind_Backtrace(prof_unwind_frame, bt);
+#endif
     tsd->prof_busy = was;
 }
 
