@@ -13,6 +13,7 @@
 
 #include "allocator.h"
 #include "allocator/internal/arena.h"
+#include "allocator/internal/base.h"
 #include "allocator/internal/chunk.h"
 #include "allocator/internal/dss.h"
 #include "allocator/internal/pages.h"
@@ -40,6 +41,25 @@ static bool in_dss(const void *p, size_t n) {
     dss_stats(&s);
     return s.base != 0 && (uintptr_t)p >= s.base && (uintptr_t)p + n <= s.end &&
            s.end <= (uintptr_t)sbrk(0);
+}
+
+/*
+ * Metadata the next chunk needs, made beforehand, so that a failing mmap fails only the chunk:
+ * a fresh base block with room (as pages_fail.c's base_room) and the radix-tree leaves of the
+ * break just above the allocator's part.
+ */
+static void metadata_room(void) {
+    bool fresh = false;
+    for (int i = 0; i < 64 && !fresh; i++) {
+        size_t before = base_mapped_bytes();
+        check(base_alloc(((size_t)64 << 10) - 8, 8) != NULL);
+        fresh = base_mapped_bytes() != before;
+    }
+    check(fresh);
+    check(base_alloc(16, 8) != NULL);
+    dss_stats_t s;
+    dss_stats(&s);
+    check(!emap_ensure(s.end, 16 * MiB));
 }
 
 static void fill(void *p, size_t n, int c) { memset(p, c, n); }
@@ -88,6 +108,7 @@ int main(void) {
     unsigned b = arena_new(DSS_SECONDARY);
     void *warm = mallocx(100, FLAGS(b)); /* b's first chunk, and its metadata, from mmap */
     check(warm != NULL && !in_dss(warm, 100));
+    metadata_room();
     pages_fail_after = -1;
     void *q = mallocx(5 * MiB, FLAGS(b));
     pages_fail_after = 0;
