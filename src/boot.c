@@ -18,6 +18,7 @@
 #include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
+#include "allocator/internal/dss.h"
 #include "allocator/internal/fork.h"
 #include "allocator/internal/gdb.h"
 #include "allocator/internal/io.h"
@@ -56,6 +57,7 @@ bool boot_run(void) {
     }
     sc_boot();
     conf_boot();
+    dss_boot();
     io_abort_on_warning = opt_abort;
     base_thp_mode = opt_metadata_thp == METADATA_THP_AUTO     ? 1
                     : opt_metadata_thp == METADATA_THP_ALWAYS ? 2

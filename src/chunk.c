@@ -4,23 +4,46 @@
  * when no free extent fits a request (chunk_grow, from extent_alloc), unmapped when it has become
  * one free retained extent and retain is off (chunk_release, from purge.c), and all chunks go
  * back when an arena is destroyed. chunk_t records are recycled through extents_t.spare_chunks.
+ * The default source takes chunks from the program break (dss.c) before mmap (dss:primary) or
+ * when mmap fails (dss:secondary); memory of the break is never unmapped: dalloc declines it
+ * unless it is the break's top (dss_dalloc lowers the break), and destroy hands it back to
+ * dss.c for reuse. Purging works on it as on mapped memory (madvise).
  * Called with extents_t.lock held; the radix tree's leaves for a chunk are created (emap_ensure)
  * before any of its entries is written.
  */
 #include "allocator/internal/chunk.h"
 
 #include "allocator/internal/base.h"
+#include "allocator/internal/dss.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
 
 /* ---- the default memory source ------------------------------------------------------------ */
 
+static uint8_t chunk_dss[ARENAS_MAX]; /* conf_dss_t by arena index, atomic */
+
+conf_dss_t chunk_dss_get(unsigned arena_ind) {
+    return arena_ind < ARENAS_MAX ? (conf_dss_t)atomic_load_relaxed(&chunk_dss[arena_ind])
+                                  : dss_default_get();
+}
+
+void chunk_dss_set(unsigned arena_ind, conf_dss_t dss) {
+    if (arena_ind < ARENAS_MAX)
+        atomic_store_relaxed(&chunk_dss[arena_ind], (uint8_t)dss);
+}
+
 static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t alignment,
                         bool *zero, bool *commit, unsigned arena_ind) {
-    (void)h, (void)arena_ind;
+    (void)h;
     if (new_addr != NULL)
         return NULL; /* placement at a given address is not offered */
-    void *p = pages_map(size, alignment < PAGE ? PAGE : alignment);
+    size_t align = alignment < PAGE ? PAGE : alignment;
+    conf_dss_t dss = chunk_dss_get(arena_ind);
+    void *p = dss == DSS_PRIMARY ? dss_alloc(size, align) : NULL;
+    if (p == NULL)
+        p = pages_map(size, align);
+    if (p == NULL && dss == DSS_SECONDARY)
+        p = dss_alloc(size, align);
     if (p != NULL) {
         *zero = true;
         *commit = true;
@@ -31,6 +54,8 @@ static void *hook_alloc(extent_hooks_t *h, void *new_addr, size_t size, size_t a
 static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committed,
                         unsigned arena_ind) {
     (void)h, (void)committed, (void)arena_ind;
+    if (dss_contains(addr))
+        return !dss_dalloc(addr, size);
     pages_unmap(addr, size);
     return false;
 }
@@ -38,7 +63,10 @@ static bool hook_dalloc(extent_hooks_t *h, void *addr, size_t size, bool committ
 static void hook_destroy(extent_hooks_t *h, void *addr, size_t size, bool committed,
                          unsigned arena_ind) {
     (void)h, (void)committed, (void)arena_ind;
-    pages_unmap(addr, size);
+    if (dss_contains(addr))
+        dss_recycle(addr, size);
+    else
+        pages_unmap(addr, size);
 }
 
 static bool hook_commit(extent_hooks_t *h, void *addr, size_t size, size_t offset, size_t length,
@@ -95,6 +123,40 @@ bool chunk_merge_refused(extents_t *ex, uintptr_t a, size_t size_a, size_t size_
     return h != &extent_hooks_default &&
            (h->merge == NULL ||
             h->merge(h, (void *)a, size_a, (void *)(a + size_a), size_b, true, ex->arena_ind));
+}
+
+/*
+ * Pieces of the break that dss.c keeps but that hold no chunk (the padding below a chunk from
+ * the break) become chunks of ex of their own, one retained extent each.
+ */
+static void chunk_adopt_pads(extents_t *ex) {
+    uintptr_t addr;
+    size_t size;
+    while (dss_pad_take(&addr, &size)) {
+        chunk_t *c = ex->spare_chunks;
+        if (c != NULL)
+            ex->spare_chunks = c->next;
+        else
+            c = base_alloc(sizeof(chunk_t), sizeof(void *));
+        extent_t *e = NULL;
+        if (c == NULL || emap_ensure(addr, size) || (e = extent_struct_new(ex)) == NULL) {
+            if (c != NULL) {
+                c->next = ex->spare_chunks;
+                ex->spare_chunks = c;
+            }
+            dss_recycle((void *)addr, size);
+            return;
+        }
+        c->addr = addr;
+        c->size = size;
+        c->next = ex->chunks;
+        ex->chunks = c;
+        e->addr = e->chunk_addr = addr;
+        e->size = e->chunk_size = size;
+        e->state = EXTENT_RETAINED;
+        ex->mapped += size;
+        extents_insert_coalesced(ex, e);
+    }
 }
 
 /* Map a new chunk for size/align; its free extent is returned, not inserted (NULL: no memory). */
@@ -159,6 +221,8 @@ extent_t *chunk_grow(extents_t *ex, size_t size, size_t align) {
             pages_set_thp(addr, chunk_size, false);
     }
     ex->mapped += chunk_size;
+    if (h == &extent_hooks_default)
+        chunk_adopt_pads(ex);
     return e;
 }
 

@@ -25,7 +25,8 @@
 #define CONF_DEF(kind, name, def, min, max) CONF_DEF_##kind(name, def, max)
 CONF_OPTIONS(CONF_DEF)
 
-const char *const conf_dss_names[] = {[DSS_DISABLED] = "disabled", NULL};
+const char *const conf_dss_names[] = {
+    [DSS_DISABLED] = "disabled", [DSS_PRIMARY] = "primary", [DSS_SECONDARY] = "secondary", NULL};
 const char *const conf_percpu_arena_names[] = {[PERCPU_ARENA_DISABLED] = "disabled", NULL};
 const char *const conf_thp_names[] = {
     [THP_DEFAULT] = "default", [THP_ALWAYS] = "always", [THP_NEVER] = "never", NULL};

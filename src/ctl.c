@@ -14,8 +14,10 @@
 
 #include "allocator.h"
 #include "allocator/internal/background.h"
+#include "allocator/internal/chunk.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/ctl_tree.h"
+#include "allocator/internal/dss.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/stats.h"
 #include "allocator/internal/tsd.h"
@@ -282,12 +284,30 @@ static int arena_i_decay_ctl(CTL_ARGS) {
     return 0;
 }
 
+/*
+ * arena.<i>.dss: an arena's setting, or with <i> all arenas (or narenas, jemalloc's older
+ * spelling) the setting of arenas created from now on, as jemalloc does; existing arenas keep
+ * theirs. An unknown word is EINVAL, an arena that does not exist EFAULT (jemalloc's errors).
+ */
 static int arena_i_dss_ctl(CTL_ARGS) {
-    (void)mib, (void)miblen;
+    (void)miblen;
     WRITE_VALUE(v, const char *);
-    if (has_v && (v == NULL || strcmp(v, "disabled") != 0))
-        return EFAULT; /* sbrk is not built yet */
-    READ(conf_dss_names[opt_dss], const char *);
+    int dss = -1;
+    for (int i = 0; has_v && v != NULL && conf_dss_names[i] != NULL; i++)
+        if (strcmp(v, conf_dss_names[i]) == 0)
+            dss = i;
+    if (has_v && dss < 0)
+        return EINVAL;
+    bool all = mib[1] == MALLCTL_ARENAS_ALL || mib[1] == ctl_narenas();
+    if (!all && arena_get((unsigned)mib[1]) == NULL)
+        return EFAULT;
+    READ(conf_dss_names[all ? dss_default_get() : chunk_dss_get((unsigned)mib[1])], const char *);
+    if (dss >= 0) {
+        if (all)
+            dss_default_set((conf_dss_t)dss);
+        else
+            chunk_dss_set((unsigned)mib[1], (conf_dss_t)dss);
+    }
     return 0;
 }
 

@@ -11,8 +11,10 @@
 #include "allocator.h"
 #include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
+#include "allocator/internal/chunk.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/ctl_tree.h"
+#include "allocator/internal/dss.h"
 #include "allocator/internal/stats.h"
 
 static uint64_t ctl_epoch;
@@ -142,6 +144,14 @@ static ssize_t ctl_arena_decay_ms(size_t ind, bool muzzy) {
     return muzzy ? a->ex.decay_muzzy.ms : a->ex.decay_dirty.ms;
 }
 
+/* An arena's dss setting; for the merge of all arenas, the one new arenas get. */
+static const char *ctl_arena_dss(size_t ind) {
+    if (ind == MALLCTL_ARENAS_DESTROYED)
+        return "N/A";
+    arena_t *a = ind < ARENAS_MAX ? arena_get((unsigned)ind) : NULL;
+    return conf_dss_names[a == NULL ? dss_default_get() : chunk_dss_get((unsigned)ind)];
+}
+
 /* stats.arenas.<i>.small.*, large.*, bins.<j>.*, lextents.<j>.* */
 #define SA_SMALL(X)                                                                                \
     X(ASTAT, sa_small, allocated, size_t, A->small_allocated)                                      \
@@ -183,7 +193,7 @@ CTL_INDEXED(sa_lextents_j);
 /* stats.arenas.<i>.* */
 #define SA(X)                                                                                      \
     X(ASTAT, sa, nthreads, unsigned, A->nthreads)                                                  \
-    X(ASTAT, sa, dss, const char *, conf_dss_names[opt_dss])                                       \
+    X(ASTAT, sa, dss, const char *, ctl_arena_dss(mib[2]))                                         \
     X(ASTAT, sa, dirty_decay_ms, ssize_t, ctl_arena_decay_ms(mib[2], false))                       \
     X(ASTAT, sa, muzzy_decay_ms, ssize_t, ctl_arena_decay_ms(mib[2], true))                        \
     X(ASTAT, sa, pactive, size_t, A->pactive)                                                      \

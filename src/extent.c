@@ -14,6 +14,7 @@
 
 #include "allocator/internal/base.h"
 #include "allocator/internal/chunk.h"
+#include "allocator/internal/dss.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/purge.h"
 
@@ -86,6 +87,7 @@ bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms, ssi
     ex->bg_sleeping = true; /* no background thread has looked at it yet: wake one on a free */
     ex->lg_max_fit = 63;
     ex->hooks = &extent_hooks_default;
+    chunk_dss_set(arena_ind, dss_default_get());
     return false;
 }
 

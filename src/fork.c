@@ -19,6 +19,7 @@
 #include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/ctl.h"
+#include "allocator/internal/dss.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/prof.h"
 #include "allocator/internal/rtree.h"
@@ -47,6 +48,7 @@ static const fork_hook_t fork_hooks[] = {
     {RANK_TSD_LIST, tsd_prefork, tsd_postfork_parent, tsd_postfork_child},
     /* Every bin of every arena (RANK_BIN), then every arena's extents (RANK_EXTENTS). */
     {RANK_BIN, arenas_prefork, arenas_postfork_parent, arenas_postfork_child},
+    {RANK_DSS, dss_prefork, dss_postfork_parent, dss_postfork_child},
     {RANK_BACKGROUND, background_prefork, background_postfork_parent, background_postfork_child},
     {RANK_RTREE, rtree_prefork, rtree_postfork_parent, rtree_postfork_child},
     {RANK_BASE, base_prefork, base_postfork_parent, base_postfork_child},

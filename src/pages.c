@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * pages: mmap, munmap and madvise, behind the narrow interface in pages.h. Alignment beyond the
- * kernel's page is had by mapping size + align and trimming both ends. Stateless but for the
- * page size read at boot and an atomic byte counter; callable from any thread, any lock held.
+ * pages: mmap, munmap, madvise and sbrk, behind the narrow interface in pages.h. Alignment beyond
+ * the kernel's page is had by mapping size + align and trimming both ends. Stateless but for the
+ * page size read at boot and an atomic byte counter; callable from any thread, any lock held
+ * (pages_brk only under dss.c's lock, which owns the break).
  */
 #include "allocator/internal/pages.h"
 
@@ -126,6 +127,13 @@ void pages_set_thp(void *addr, size_t size, bool huge) {
     if (madvise(addr, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) != 0)
         io_warn("madvise(%p, %zu, %s) failed\n", addr, size, huge ? "MADV_HUGEPAGE" : "MADV_NOHUGEPAGE");
     errno = saved;
+}
+
+void *pages_brk(intptr_t incr) {
+    int saved = errno;
+    void *old = sbrk(incr);
+    errno = saved;
+    return old == (void *)-1 ? NULL : old;
 }
 
 size_t pages_mapped_bytes(void) { return atomic_load_relaxed(&pages_mapped); }

@@ -41,6 +41,7 @@ variants=(
     "background_thread:true,dirty_decay_ms:20,muzzy_decay_ms:20"
     "tcache_max:1024"
     "thp:always"
+    "dss:primary,retain:false"
 )
 
 nruns=$((${#variants[@]} * 2))

@@ -247,7 +247,6 @@ static void test_invalid_pairs(void) {
 /* Options of features that are not built are refused, and keep their only value. */
 static void test_unbuilt_features(void) {
     static const char *const pairs[][3] = {
-        {"dss:primary", "dss", "disabled"},
         {"percpu_arena:percpu", "percpu_arena", "disabled"},
     };
     char all[256] = "";
@@ -270,7 +269,7 @@ static void test_unbuilt_features(void) {
         child_says(&c, all, pairs[i][1], pairs[i][2]);
         expect_zu_eq(count(c.err, pairs[i][0]), 1);
     }
-    expect_zu_eq(count(c.err, "<allocator>:"), 2);
+    expect_zu_eq(count(c.err, "<allocator>:"), sizeof(pairs) / sizeof(pairs[0]));
     child_free(&c);
     /* Their built values are accepted silently. */
     const char *ok = "dss:disabled,percpu_arena:disabled";
@@ -396,7 +395,7 @@ static void test_abort_conf(void) {
     static const char *const bad[] = {
         "abort_conf:true,bogus_option:1",
         "bogus_option:1,abort_conf:true", /* the error came first: still fatal */
-        "abort_conf:true,dss:primary",
+        "abort_conf:true,dss:tertiary",
         "abort_conf:true,narenas:x",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -432,7 +431,7 @@ static void test_confirm_conf(void) {
     once(&c, conf, "<allocator>: option dirty_decay_ms = 10000 (from default)");
     once(&c, conf, "<allocator>: option abort_conf = false (from default)");
     once(&c, conf, "<allocator>: option junk = false (from default)");
-    once(&c, conf, "<allocator>: option dss = \"disabled\" (from default)");
+    once(&c, conf, "<allocator>: option dss = \"secondary\" (from default)");
     /* Every option, each once. */
     static const char *const names[] = {
         "abort",

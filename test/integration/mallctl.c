@@ -542,7 +542,7 @@ static const opt_default_t opt_defaults[] = {
     {"dirty_decay_ms", T_SSIZE, "10000"},
     {"muzzy_decay_ms", T_SSIZE, "0"},
     {"retain", T_BOOL, "true"},
-    {"dss", T_STR, "disabled"},
+    {"dss", T_STR, "secondary"},
     {"junk", T_STR, "false"},
     {"zero", T_BOOL, "false"},
     {"xmalloc", T_BOOL, "false"},
@@ -779,10 +779,42 @@ static void test_errors(void) {
     expect_d_eq(
         mallctl(nm("arena.%u.dirty_decay_ms", MALLCTL_ARENAS_ALL), NULL, NULL, &d, sizeof(d)),
         EFAULT);
-    const char *dss = "primary";
-    expect_d_eq(mallctl("arena.0.dss", NULL, NULL, &dss, sizeof(dss)), EFAULT);
+    /*
+     * arena.<i>.dss: an unknown word is EINVAL, an arena that does not exist (destroyed) EFAULT,
+     * an index past every arena ENOENT; the old value is read before a new one is set.
+     */
+    const char *dss = "tertiary", *old = NULL;
+    size_t oldlen = sizeof(old);
+    expect_d_eq(mallctl("arena.0.dss", NULL, NULL, &dss, sizeof(dss)), EINVAL);
+    dss = NULL;
+    expect_d_eq(mallctl("arena.0.dss", NULL, NULL, &dss, sizeof(dss)), EINVAL);
+    const char *opt_dss = NULL; /* arena 0's setting is the option's (MALLOC_CONF may set it) */
+    expect_d_eq(mallctl("opt.dss", &opt_dss, &oldlen, NULL, 0), 0);
+    expect_d_eq(mallctl("arena.0.dss", &old, &oldlen, NULL, 0), 0);
+    expect_true(old != NULL && opt_dss != NULL && strcmp(old, opt_dss) == 0);
+    unsigned gone;
+    size_t ulen = sizeof(gone);
+    expect_d_eq(mallctl("arenas.create", &gone, &ulen, NULL, 0), 0);
+    expect_d_eq(mallctl(nm("arena.%u.destroy", gone), NULL, NULL, NULL, 0), 0);
     dss = "disabled";
+    expect_d_eq(mallctl(nm("arena.%u.dss", gone), NULL, NULL, &dss, sizeof(dss)), EFAULT);
+    expect_d_eq(mallctl(nm("arena.%u.dss", gone), &old, &oldlen, NULL, 0), EFAULT);
+    expect_d_eq(mallctl(nm("arena.%u.dss", 4000), &old, &oldlen, NULL, 0), ENOENT);
+    unsigned again; /* the destroyed index is taken again, as the checks below expect */
+    expect_d_eq(mallctl("arenas.create", &again, &ulen, NULL, 0), 0);
+    expect_zu_eq(again, gone);
     expect_d_eq(mallctl("arena.0.dss", NULL, NULL, &dss, sizeof(dss)), 0);
+    expect_d_eq(mallctl("arena.0.dss", &old, &oldlen, NULL, 0), 0);
+    expect_true(old != NULL && strcmp(old, "disabled") == 0);
+    dss = "secondary";
+    expect_d_eq(mallctl("arena.0.dss", &old, &oldlen, &dss, sizeof(dss)), 0);
+    expect_true(old != NULL && strcmp(old, "disabled") == 0);
+    oldlen = 1; /* a wrong length fails before the new value takes effect */
+    dss = "primary";
+    expect_d_eq(mallctl("arena.0.dss", &old, &oldlen, &dss, sizeof(dss)), EINVAL);
+    oldlen = sizeof(old);
+    expect_d_eq(mallctl("arena.0.dss", &old, &oldlen, NULL, 0), 0);
+    expect_true(old != NULL && strcmp(old, "secondary") == 0);
     ssize_t m = -2;
     expect_d_eq(mallctl("arenas.muzzy_decay_ms", NULL, NULL, &m, sizeof(m)), EFAULT);
     expect_d_eq(mallctl("arena.0.muzzy_decay_ms", NULL, NULL, &m, sizeof(m)), EFAULT);

@@ -15,6 +15,9 @@
  * snapshot, and exercises the allocator from threads and a forked child. static_startup.sh runs
  * this binary with and without LD_LIBRARY_PATH, and with statistics printed at exit.
  *
+ * With dss:primary (static_startup.sh's last run), main checks that the blocks glibc's startup
+ * made came from the program break: sbrk works that early.
+ *
  * early_calls.h wraps the clock, ctype, sysconf and stdio functions the same way: none of them
  * may be called (by liballocator's init or anything else) before that first constructor.
  *
@@ -88,7 +91,16 @@ static void early_forget(void *p) {
     }
 }
 
+/*
+ * The break at the first allocation: the allocator's part of the break lies above it. (&end will
+ * not do: a static PIE's break starts far from the program.)
+ */
+static uintptr_t brk_first;
+
 void *__wrap_malloc(size_t size) {
+    if (brk_first == 0) {
+        brk_first = (uintptr_t)sbrk(0);
+    }
     __atomic_add_fetch(&n_malloc, 1, __ATOMIC_RELAXED);
     early_caller(__builtin_return_address(0));
     void *p = __real_malloc(size);
@@ -105,6 +117,9 @@ void __wrap_free(void *ptr) {
 }
 
 void *__wrap_calloc(size_t nmemb, size_t size) {
+    if (brk_first == 0) {
+        brk_first = (uintptr_t)sbrk(0);
+    }
     __atomic_add_fetch(&n_calloc, 1, __ATOMIC_RELAXED);
     early_caller(__builtin_return_address(0));
     void *p = __real_calloc(nmemb, size);
@@ -268,6 +283,42 @@ static void test_fork(void) {
     free(parent);
 }
 
+/*
+ * dss:primary: every block still live from before constructors, and a new chunk, lie between
+ * the break as it was at the first allocation and the break now. musl's sbrk refuses to move the
+ * break, so there the allocator uses mmap, and only the blocks' contents are checked.
+ */
+static void test_dss(void) {
+    const char *dss = NULL;
+    size_t sz = sizeof(dss);
+    expect_d_eq(mallctl("opt.dss", &dss, &sz, NULL, 0), 0);
+    if (dss == NULL || strcmp(dss, "primary") != 0) {
+        return;
+    }
+    size_t big = (size_t)5 << 20;
+    char *p = malloc(big);
+    require_ptr_not_null(p);
+    memset(p, 9, big);
+    uintptr_t lo = brk_first, hi = (uintptr_t)sbrk(0);
+    int from_break = 0, live = 0;
+    for (int i = 0; i < n_early; i++) {
+        if (early[i].p != NULL) {
+            live++;
+            from_break += (uintptr_t)early[i].p >= lo && (uintptr_t)early[i].p + early[i].size <= hi;
+        }
+    }
+    bool big_in = (uintptr_t)p >= lo && (uintptr_t)p + big <= hi;
+#ifdef __GLIBC__
+    expect_d_gt(live, 0);
+    expect_d_eq(from_break, live);
+    expect_true(big_in);
+#endif
+    expect_all_bytes(p, big, 9);
+    free(p);
+    printf("dss: %d of %d early blocks and %s 5 MiB block from the break\n", from_break, live,
+           big_in ? "a" : "no");
+}
+
 int main(void) {
     printf("before constructors: malloc %lu, free %lu, calloc %lu, realloc %lu; %d blocks live\n",
            snap_malloc, snap_free, snap_calloc, snap_realloc, snap_live);
@@ -310,6 +361,7 @@ int main(void) {
     free(malloc(10));
     expect_zu_eq(__atomic_load_n(&n_malloc, __ATOMIC_RELAXED), before + 1);
 
+    test_dss();
     test_threads();
     test_fork();
 

@@ -5,7 +5,8 @@
 # statistics printed at exit, which must come from liballocator.
 # The program prints where its allocations before constructors came from ("early caller:"
 # offsets); addr2line names those functions, and one must be glibc's own startup (_dl_*: what
-# _dl_non_dynamic_init calls), so the blocks the program checked are glibc's.
+# _dl_non_dynamic_init calls), so the blocks the program checked are glibc's. A run with
+# dss:primary has the program check that those blocks came from the program break.
 # STATIC_RUNNER, when set, is a command that runs the binary (an emulator for a cross-built one:
 # test/programs/cross_aarch64.sh sets "qemu-aarch64-static", and ADDR2LINE and NM to the cross
 # tools).
@@ -57,6 +58,18 @@ if out=$(run "LD_LIBRARY_PATH=/nonexistent:/tmp" env -u MALLOC_CONF \
     LD_LIBRARY_PATH=/nonexistent:/tmp "${runner[@]}" "$bin"); then
     printf '%s\n' "$out" | grep -v '^early caller: '
     name_callers "$out"
+else
+    status=1
+fi
+
+# With dss:primary, glibc's early blocks come from the program break (the program checks).
+if out=$(run "MALLOC_CONF=dss:primary" env MALLOC_CONF=dss:primary LD_LIBRARY_PATH=/nonexistent \
+    "${runner[@]}" "$bin"); then
+    printf '%s\n' "$out" | grep '^dss: '
+    if ! printf '%s\n' "$out" | grep -q '^dss: '; then
+        echo "FAIL: static_startup.sh: dss:primary: the program made no dss check" >&2
+        status=1
+    fi
 else
     status=1
 fi

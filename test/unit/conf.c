@@ -87,7 +87,7 @@ int main(void) {
     /* Words are parsed to enums once; a word that is not listed (or only starts like one) is
      * invalid and changes nothing. */
     check(opt_thp == THP_DEFAULT && opt_metadata_thp == METADATA_THP_DISABLED);
-    check(opt_zero_realloc == ZERO_REALLOC_FREE && opt_dss == DSS_DISABLED);
+    check(opt_zero_realloc == ZERO_REALLOC_FREE && opt_dss == DSS_SECONDARY);
     check(apply("thp", "never") && opt_thp == THP_NEVER);
     check(apply("thp", "always") && opt_thp == THP_ALWAYS);
     check(!apply("thp", "alwaysx") && opt_thp == THP_ALWAYS);
@@ -100,7 +100,12 @@ int main(void) {
     check(apply("zero_realloc", "alloc") && opt_zero_realloc == ZERO_REALLOC_ALLOC);
     check(!apply("zero_realloc", "ab") && opt_zero_realloc == ZERO_REALLOC_ALLOC);
     check(apply("zero_realloc", "free") && opt_zero_realloc == ZERO_REALLOC_FREE);
-    check(!apply("dss", "primary") && opt_dss == DSS_DISABLED);
+    check(apply("dss", "primary") && opt_dss == DSS_PRIMARY);
+    check(!apply("dss", "prim") && opt_dss == DSS_PRIMARY);
+    check(!apply("dss", "tertiary") && opt_dss == DSS_PRIMARY);
+    check(apply("dss", "disabled") && opt_dss == DSS_DISABLED);
+    check(apply("dss", "secondary") && opt_dss == DSS_SECONDARY);
+    check_str(conf_dss_names[DSS_PRIMARY], "primary");
     check(!apply("percpu_arena", "percpu") && opt_percpu_arena == PERCPU_ARENA_DISABLED);
     check_str(conf_zero_realloc_names[ZERO_REALLOC_ABORT], "abort");
     check_str(conf_metadata_thp_names[METADATA_THP_AUTO], "auto");

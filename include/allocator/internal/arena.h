@@ -12,7 +12,6 @@
 
 #include "allocator/internal/bin.h"
 
-#define ARENAS_MAX 4096
 #define SC_NLARGE (SC_NSIZES - SC_NBINS)
 
 typedef struct large_stats_s {

@@ -2,7 +2,9 @@
 /*
  * chunk: where an arena's pages come from and go back to. A chunk is one mapping obtained from
  * the arena's memory source (extent_hooks_t, jemalloc 5's layout; the default maps through
- * pages.c), at least CHUNK bytes and CHUNK-aligned unless the source cannot split. Chunks are
+ * pages.c, or dss.c for the program break), at least CHUNK bytes and CHUNK-aligned unless the
+ * source cannot split, or (default source only) a page-aligned piece of the break below a chunk,
+ * the padding that aligned it (dss.h), adopted as retained pages. Chunks are
  * recorded in extents_t.chunks for their whole life and are never split or merged by the source;
  * extents are carved from them. Everything here runs with extents_t.lock held, and so do the
  * hooks it calls.
@@ -10,10 +12,21 @@
 #ifndef ALLOCATOR_INTERNAL_CHUNK_H
 #define ALLOCATOR_INTERNAL_CHUNK_H
 
+#include "allocator/internal/conf.h"
 #include "allocator/internal/extent.h"
 
-/* The default memory source: mmap through pages (what arenas use unless told otherwise). */
+/*
+ * The default memory source: mmap through pages, and the program break through dss as the
+ * arena's dss setting says (what arenas use unless told otherwise).
+ */
 extern extent_hooks_t extent_hooks_default;
+
+/*
+ * An arena's dss setting (arena.<i>.dss), read by the default source's alloc for the arena index
+ * it is given; extents_init sets a new arena's to dss_default_get(). Any thread, no lock.
+ */
+conf_dss_t chunk_dss_get(unsigned arena_ind);
+void chunk_dss_set(unsigned arena_ind, conf_dss_t dss);
 
 /* Would ex's source refuse splitting [addr, addr + size) at size_a? (The default never does.) */
 bool chunk_split_refused(extents_t *ex, uintptr_t addr, size_t size, size_t size_a);

@@ -29,7 +29,7 @@
     X(BOOL, abort_conf, false, 0, 1)                                                               \
     X(BOOL, confirm_conf, false, 0, 1)                                                             \
     X(BOOL, retain, true, 0, 1)                                                                    \
-    X(ENUM, dss, DSS_DISABLED, 0, 0)                                                               \
+    X(ENUM, dss, DSS_SECONDARY, 0, 0)                                                              \
     X(UNSIGNED, narenas, 0, 1, 4096 - 2) /* 0: four per CPU this process may run on */             \
     X(ENUM, percpu_arena, PERCPU_ARENA_DISABLED, 0, 0)                                             \
     X(SIZE, oversize_threshold, (size_t)8 << 20, 0, 1LL << 47)                                     \
@@ -63,7 +63,8 @@
  * The words of the ENUM options, parsed once by conf_apply; the code compares the enum, and the
  * opt.* names still read the word (conf_<name>_names[opt_<name>]).
  */
-typedef enum { DSS_DISABLED } conf_dss_t; /* sbrk is not built */
+/* dss: where chunks come from; jemalloc's words and order (arena.<i>.dss reads them too). */
+typedef enum { DSS_DISABLED, DSS_PRIMARY, DSS_SECONDARY } conf_dss_t;
 typedef enum { PERCPU_ARENA_DISABLED } conf_percpu_arena_t;
 typedef enum { THP_DEFAULT, THP_ALWAYS, THP_NEVER } conf_thp_t;
 typedef enum { METADATA_THP_DISABLED, METADATA_THP_AUTO, METADATA_THP_ALWAYS } conf_metadata_thp_t;

@@ -28,6 +28,9 @@
 #include "allocator/internal/eset.h"
 #include "allocator/internal/mutex.h"
 
+/* Arena indices are below this (arena.h's table; chunk.c keeps each arena's dss setting). */
+#define ARENAS_MAX 4096
+
 /* A mapping obtained from the arena's memory source; never split or merged. */
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct chunk_s {

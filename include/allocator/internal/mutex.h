@@ -21,6 +21,7 @@ typedef enum {
     RANK_TSD_LIST,     /* tsd_list_lock: the list of live thread states */
     RANK_BIN,          /* arena->bins[i].lock; never two at once outside fork */
     RANK_EXTENTS,      /* arena->extent_lock: free extent sets, chunks, large stats */
+    RANK_DSS,          /* dss_lock: the program break, moved only under it */
     RANK_BACKGROUND,   /* a background thread's sleep lock (taken to wake it) */
     RANK_RTREE,        /* rtree leaf creation */
     RANK_BASE,         /* the metadata allocator */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * pages: the allocator's only contact with the kernel's memory calls (mmap, munmap, madvise).
+ * pages: the allocator's only contact with the kernel's memory calls (mmap, munmap, madvise,
+ * sbrk).
  *
  * Contracts:
  *  - pages_map(size, align): size and align are multiples of PAGE, align a power of two.
@@ -13,6 +14,10 @@
  *  - pages_purge_lazy(addr, size): MADV_FREE: the kernel may discard the contents (the next
  *    touch then reads zeros) or leave them; until it does, the pages stay resident. Returns true
  *    when refused (a kernel before 4.5 has no MADV_FREE: every later call returns true at once).
+ *  - pages_brk(incr): libc's sbrk (so that the program's own sbrk calls see where the break is):
+ *    moves the program break by incr bytes (0: reads it) and returns the break before the move,
+ *    or NULL when the kernel refused (the break is unchanged; errno is left as the caller had
+ *    it). Only dss.c calls it, under its lock. Pages the break gains read as zero.
  */
 #ifndef ALLOCATOR_INTERNAL_PAGES_H
 #define ALLOCATOR_INTERNAL_PAGES_H
@@ -32,6 +37,7 @@ bool pages_purge_lazy(void *addr, size_t size);
 bool pages_can_purge_lazy(void);
 /* Ask for (huge true) or against transparent huge pages on a range (opt thp, metadata_thp). */
 void pages_set_thp(void *addr, size_t size, bool huge);
+void *pages_brk(intptr_t incr);
 /* Statistics: bytes currently mapped through pages_map (all users). */
 size_t pages_mapped_bytes(void);
 
