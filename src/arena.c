@@ -171,6 +171,8 @@ void arena_reset(arena_t *arena) {
         mutex_lock(&bin->lock);
         bin->slabcur = NULL;
         bin->nonfull = NULL;
+        bin->spare = NULL;
+        bin->spare_bytes = 0;
         bin->stats.curregs = 0;
         bin->stats.curslabs = 0;
         mutex_unlock(&bin->lock);
@@ -315,6 +317,8 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
 }
 
 size_t arena_purge(arena_t *arena) {
+    for (unsigned b = 0; b < SC_NBINS; b++)
+        bin_spare_release(&arena->bins[b], &arena->ex);
     mutex_lock(&arena->ex.lock);
     size_t n = extents_purge_all(&arena->ex);
     mutex_unlock(&arena->ex.lock);

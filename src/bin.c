@@ -12,7 +12,31 @@ void bin_init(bin_t *bin) {
     mutex_init(&bin->lock, RANK_BIN);
     bin->slabcur = NULL;
     bin->nonfull = NULL;
+    bin->spare = NULL;
+    bin->spare_bytes = 0;
     bin->stats = (bin_stats_t){0};
+}
+
+/* Return an empty slab, which the bin no longer counts, to the page allocator. */
+static void bin_slab_dalloc(bin_t *bin, extents_t *ex, extent_t *slab) {
+    bin->stats.curslabs--;
+    mutex_lock(&ex->lock);
+    extent_dalloc(ex, slab);
+    mutex_unlock(&ex->lock);
+}
+
+size_t bin_spare_release(bin_t *bin, extents_t *ex) {
+    mutex_lock(&bin->lock);
+    size_t size = bin->spare_bytes;
+    while (bin->spare != NULL) {
+        extent_t *slab = bin->spare;
+        bin->spare = slab->next;
+        slab->next = NULL;
+        bin_slab_dalloc(bin, ex, slab);
+    }
+    bin->spare_bytes = 0;
+    mutex_unlock(&bin->lock);
+    return size;
 }
 
 static void bin_nonfull_insert(bin_t *bin, extent_t *slab) {
@@ -74,6 +98,11 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
         extent_t *slab = bin->slabcur;
         if (slab == NULL || slab->nfree == 0) {
             slab = bin_nonfull_pick(bin);
+            if (slab == NULL && (slab = bin->spare) != NULL) {
+                bin->spare = slab->next;
+                bin->spare_bytes -= slab->size;
+                slab->next = NULL;
+            }
             if (slab != NULL)
                 bin->stats.nreslabs++;
             else if ((slab = bin_slab_new(bin, binind, ex)) == NULL)
@@ -91,8 +120,8 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
 }
 
 /*
- * slab just became non-full (nfree 1) or empty: move it between the lists, or give it back to
- * ex. slabcur is on no list and stays where it is.
+ * slab just became non-full (nfree 1) or empty: move it between the lists, keep it as the
+ * spare, or give it back to ex. slabcur is on no list and stays where it is.
  */
 static NOINLINE void bin_slab_transition(bin_t *bin, const bin_info_t *info, extents_t *ex,
                                          extent_t *slab) {
@@ -101,10 +130,12 @@ static NOINLINE void bin_slab_transition(bin_t *bin, const bin_info_t *info, ext
     if (slab->nfree == info->nregs) {
         if (info->nregs > 1)
             bin_nonfull_remove(bin, slab);
-        bin->stats.curslabs--;
-        mutex_lock(&ex->lock);
-        extent_dalloc(ex, slab);
-        mutex_unlock(&ex->lock);
+        if (bin->spare_bytes + info->slab_size <= BIN_SPARE_BYTES) {
+            slab->next = bin->spare;
+            bin->spare = slab;
+            bin->spare_bytes += info->slab_size;
+        } else
+            bin_slab_dalloc(bin, ex, slab);
     } else {
         bin_nonfull_insert(bin, slab);
     }
@@ -170,4 +201,14 @@ void bin_validate(bin_t *bin, unsigned binind) {
         if (count != s->nfree)
             io_fatal("bin %u: slab %p bitmap disagrees with nfree\n", binind, (void *)s->addr);
     }
+    size_t spare_bytes = 0;
+    for (extent_t *sp = bin->spare; sp != NULL; sp = sp->next) {
+        if (!sp->slab || sp->szind != binind || sp->nfree != info->nregs || sp == bin->slabcur)
+            io_fatal("bin %u: spare slab %p is not an empty slab of the bin\n", binind,
+                     (void *)sp->addr);
+        spare_bytes += sp->size;
+    }
+    if (spare_bytes != bin->spare_bytes || spare_bytes > BIN_SPARE_BYTES)
+        io_fatal("bin %u: spare slabs hold %zu bytes, the bin counts %zu\n", binind, spare_bytes,
+                 bin->spare_bytes);
 }

@@ -118,7 +118,17 @@ void tcache_bin_overflow(tcache_t *tc, unsigned bi) {
             return;
         }
     }
-    tcache_flush_bin(tc, bi, cb->ncached_max / 2);
+    /*
+     * No allocation of the class since the last merge of the count (fills and flushes that
+     * reach this thread's arena merge it), and no fill since the GC's last visit: the thread
+     * only frees these blocks, which usually belong to other threads' slabs (a consumer of a
+     * producer's blocks). Keeping half would only halve each flush's batch, and so double the
+     * bin locks taken per block; keep none. (A fill resets the count, so the count alone would
+     * also take a thread whose last allocation of the class missed for one that never
+     * allocates it.)
+     */
+    bool freer = cache_bin_nrequests(cb) == 0 && !cb->dried;
+    tcache_flush_bin(tc, bi, freer ? 0 : cb->ncached_max / 2);
 }
 
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {

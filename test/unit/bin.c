@@ -3,7 +3,8 @@
  * bin: a fill takes regions lowest address first, from the current slab, then the non-full
  * slabs, then new slabs, and counts them; every page of a new slab is registered in the address
  * map; a full slab that gets a region back joins the non-full list and is reused; an emptied slab
- * goes back to the page allocator unless it is the current one; a batch free returns what is
+ * that is not the current one becomes a spare (up to BIN_SPARE_BYTES of them, taken by the next
+ * fills before new slabs) or goes back to the page allocator; a batch free returns what is
  * its arena's and keeps the rest in order; a double free and a pointer inside a region abort
  * with the address.
  */
@@ -139,7 +140,11 @@ int main(void) {
     check(!on_nonfull(s1));
     check_eq(bin.stats.nslabs, 2);
 
-    /* s2 (not current) emptied: it goes back to the page allocator and leaves the map. */
+    /*
+     * s2 (not current) emptied: it becomes the bin's spare, off the non-full list but still a
+     * registered slab counted in curslabs, so the next slab the bin needs costs no page-allocator
+     * round trip. Releasing the spares gives it back to the page allocator and the map.
+     */
     uintptr_t s2_addr = s2->addr;
     size_t s2_size = s2->size;
     mutex_lock(&bin.lock);
@@ -151,12 +156,21 @@ int main(void) {
     bin_validate(&bin, binind);
     mutex_unlock(&bin.lock);
     check(!on_nonfull(s2));
+    check(bin.spare == s2 && s2->next == NULL);
+    check_eq(bin.spare_bytes, s2_size);
+    check_eq(bin.stats.curslabs, 2);
+    check_eq(ex.npages_active, 2 * (info->slab_size >> LG_PAGE));
+    check(slab_of((void *)s2_addr) == s2);
+    check_eq(bin_spare_release(&bin, &ex), s2_size);
+    check(bin.spare == NULL);
+    check_eq(bin.spare_bytes, 0);
     check_eq(bin.stats.curslabs, 1);
     check_eq(ex.npages_active, info->slab_size >> LG_PAGE);
     for (uintptr_t a = s2_addr; a < s2_addr + s2_size; a += PAGE) {
         check_eq(rtree_entry_binid(rtree_read((void *)a)), 0);
         check_eq(rtree_read_base((void *)a), 0);
     }
+    check_eq(bin_spare_release(&bin, &ex), 0);
 
     /* The current slab emptied stays: no slab churn for a bin that drains and refills. */
     mutex_lock(&bin.lock);
@@ -172,6 +186,47 @@ int main(void) {
     check_eq(bin.stats.curregs, 0);
     check_eq(bin.stats.ndalloc, bin.stats.nmalloc);
     check(slab_of(out[0]) == s1 && rtree_entry_slab(rtree_read(out[0])));
+
+    /*
+     * Slabs emptied one after the other by frees (another thread's, typically) while the bin
+     * fills: spares are kept up to BIN_SPARE_BYTES, the rest go back; fills take the spares
+     * (counted as reused slabs) before making new ones.
+     */
+    {
+        unsigned nslabs = (unsigned)(BIN_SPARE_BYTES / info->slab_size) + 2;
+        check(nslabs >= 3);
+        void **many = calloc((size_t)nslabs * nregs + nregs, sizeof(void *));
+        /* s1 (current, empty) is used up first, then nslabs new slabs. */
+        check_eq(bin_alloc_batch(&bin, binind, &ex, many, (nslabs + 1) * nregs, 0),
+                 (nslabs + 1) * nregs);
+        uint64_t made = bin.stats.nslabs;
+        size_t active = ex.npages_active;
+        mutex_lock(&bin.lock);
+        for (unsigned i = 0; i < nslabs * nregs; i++)
+            bin_dalloc_locked(&bin, binind, &ex, slab_of(many[i]), many[i]);
+        bin_validate(&bin, binind);
+        mutex_unlock(&bin.lock);
+        size_t kept = BIN_SPARE_BYTES / info->slab_size;
+        check_eq(bin.spare_bytes, kept * info->slab_size);
+        check_eq(bin.stats.curslabs, 1 + kept);
+        check_eq(ex.npages_active, active - (nslabs - kept) * (info->slab_size >> LG_PAGE));
+        uint64_t reslabs = bin.stats.nreslabs;
+        check_eq(bin_alloc_batch(&bin, binind, &ex, many, (unsigned)kept * nregs, 0),
+                 (unsigned)kept * nregs);
+        check(bin.spare == NULL);
+        check_eq(bin.spare_bytes, 0);
+        check_eq(bin.stats.nslabs, made);
+        check_eq(bin.stats.nreslabs, reslabs + kept);
+        mutex_lock(&bin.lock);
+        for (unsigned i = 0; i < (unsigned)kept * nregs; i++)
+            bin_dalloc_locked(&bin, binind, &ex, slab_of(many[i]), many[i]);
+        for (unsigned i = nslabs * nregs; i < (nslabs + 1) * nregs; i++)
+            bin_dalloc_locked(&bin, binind, &ex, slab_of(many[i]), many[i]);
+        bin_validate(&bin, binind);
+        mutex_unlock(&bin.lock);
+        check_eq(bin.stats.curregs, 0);
+        free(many);
+    }
 
     /*
      * A batch free with regions of two arenas' slabs (the same class): ours go back, the

@@ -4,7 +4,8 @@
  * bottom of the bin; a batch holding regions of two arenas returns each to its own arena's bin
  * (one lock pass per arena, counted as one flush each); the cache's request count goes to the
  * thread's own arena and nowhere else; large cached classes go back the same way; and no flush
- * is left published (tcache_t.flushing) once it is done.
+ * is left published (tcache_t.flushing) once it is done. A bin that overflows without an
+ * allocation since its count was last merged is flushed whole, else half of it.
  */
 #include "allocator.h"
 #include "allocator/internal/tcache.h"
@@ -122,6 +123,38 @@ int main(void) {
     check_eq(a->bins[ind].stats.nrequests, sa.nrequests);
     check_eq(cache_bin_nrequests(cb), 9);
     check_eq(tc->nflushing, 0);
+
+    /*
+     * A bin that overflows with no allocation of its class since the count's last merge and no
+     * fill since the GC's last visit (a thread that only frees another thread's blocks) is
+     * flushed whole: a flush of half would only halve the batch each bin lock takes. With
+     * allocations, or a recent fill, half is kept.
+     */
+    {
+        unsigned max = cb->ncached_max;
+        void **r = calloc(max, sizeof(void *));
+        for (int round = 0; round < 3; round++) {
+            for (unsigned i = 0; i < max; i++)
+                r[i] = mallocx(96, MALLOCX_ARENA(b_ind) | MALLOCX_TCACHE_NONE);
+            for (unsigned i = 0; i < max; i++)
+                free(r[i]);
+            check_eq(cache_bin_ncached(cb), max);
+            cb->missed = 0; /* not run dry: the overflow flushes rather than grows */
+            /* 0: no allocation at all; 1: allocations; 2: none since a fill (which merged). */
+            cache_bin_nrequests_set(cb, round == 1 ? 3 : 0);
+            cb->dried = round == 2;
+            sb = b->bins[ind].stats;
+            tcache_bin_overflow(tc, bi);
+            check_eq(cb->ncached_max, max);
+            unsigned kept = round == 0 ? 0 : max / 2;
+            check_eq(cache_bin_ncached(cb), kept);
+            check_eq(b->bins[ind].stats.ndalloc, sb.ndalloc + (max - kept));
+            for (unsigned i = 0; i < max; i++)
+                check(region_free(r[i]) == (i < max - kept));
+            tcache_flush_bin(tc, bi, 0);
+        }
+        free(r);
+    }
 
     /* A cached large class: each block goes back to its own arena's large statistics. */
     unsigned lind = sz_size2index(4 * PAGE);

@@ -30,10 +30,17 @@ typedef struct bin_s {
     mutex_t lock;
     extent_t *slabcur;
     extent_t *nonfull; /* doubly linked through next/prev */
+    extent_t *spare;   /* empty slabs kept for the next ones needed, linked through next */
+    size_t spare_bytes; /* their total size */
     bin_stats_t stats;
 } CACHE_ALIGNED bin_t;
 
+/* A bin keeps empty slabs while they total less than this (4 slabs of 1 page, 1 of 3 or 4). */
+#define BIN_SPARE_BYTES ((size_t)4 * PAGE)
+
 void bin_init(bin_t *bin);
+/* Give the bin's spare slabs back to ex; returns their size in bytes. Takes both locks. */
+size_t bin_spare_release(bin_t *bin, extents_t *ex);
 
 /*
  * Fill out[0..n) with regions of class binind, taking new slabs from ex. Returns how many were

@@ -7,8 +7,11 @@
  * bins[] is indexed by size-class index + 1 so that the rtree entry's class field addresses it
  * directly; bins[0] and the bins of classes that are not cached have full == 0, so the
  * free fast path's single "is there room" test also rejects unknown pointers and big classes.
- * Misses fill a small bin in one batch under one bin lock; overflows flush the oldest half,
- * grouped by owning arena. Every TCACHE_GC_TICKS slow-path events one bin is garbage
+ * Misses fill a small bin in one batch under one bin lock; overflows flush the oldest half
+ * (all of it when the class was neither allocated since the request count's last merge nor
+ * filled since the GC's last visit: a thread that only frees the class, such as a consumer of
+ * another thread's blocks), grouped by owning
+ * arena. Every TCACHE_GC_TICKS slow-path events one bin is garbage
  * collected: if it did not run dry since the last visit, half its cached regions are flushed.
  *
  * A bin starts at its base size (at most TCACHE_BIN_BYTES) and grows, doubling up to its cap
