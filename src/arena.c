@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * arena: creation and choice of arenas, and the paths that reach an arena without a thread
- * cache (large allocations, tcache-less small allocations, frees routed by the rtree).
- * arenas_lock guards creation; each arena's bins and extents have their own locks.
+ * cache (large allocations, tcache-less small allocations, frees routed by the rtree), and
+ * the passing of wholly free chunks between automatic arenas (arena_chunk_adopt). arenas_lock
+ * guards creation; each arena's bins and extents have their own locks.
  */
 #include "allocator/internal/arena.h"
 
@@ -22,6 +23,38 @@ unsigned arena_huge_ind = UINT_MAX;
 static mutex_t arenas_lock = MUTEX_INITIALIZER(RANK_CTL);
 
 static arena_t *arenas_spare; /* destroyed arenas' structs, for reuse */
+
+static unsigned arenas_auto_top(void);
+
+/*
+ * extents_adopt_hook: ex's arena (automatic, ex's lock held) would map a new chunk; take a wholly
+ * free dirty chunk from another automatic arena whose extents lock is free instead. Threads are
+ * spread over arenas, and a thread's blocks return to its arena wherever they are freed, so
+ * without this an arena's freed pages serve only that arena: with producers feeding consumers,
+ * each producer's arena keeps as much as it ever held, and the process the sum of those peaks
+ * rather than the peak of their sum. A trylock, because ex's lock is held (same rank): a busy
+ * arena is passed over. The oversize arena neither gives nor takes (its chunks are huge blocks').
+ */
+static extent_t *arena_chunk_adopt(extents_t *ex, size_t size, size_t align) {
+    unsigned top = arenas_auto_top();
+    if (ex->arena_ind >= top || ex->arena_ind == arena_huge_ind || size > CHUNK || align > CHUNK)
+        return NULL;
+    for (unsigned i = 0; i < top; i++) {
+        arena_t *a = arena_get(i);
+        if (a == NULL || &a->ex == ex || i == arena_huge_ind ||
+            atomic_load_relaxed(&a->ex.dirty.npages) < (CHUNK >> LG_PAGE) ||
+            !mutex_trylock_unordered(&a->ex.lock))
+            continue;
+        chunk_t *c;
+        extent_t *e = chunk_detach_dirty(&a->ex, size, align, &c);
+        mutex_unlock(&a->ex.lock);
+        if (e != NULL) {
+            chunk_attach(ex, c, e);
+            return e;
+        }
+    }
+    return NULL;
+}
 
 /* arenas_lock held. A reused struct keeps its recycled metadata (extent and chunk records). */
 static arena_t *arena_new(unsigned ind) {
@@ -44,10 +77,9 @@ static arena_t *arena_new(unsigned ind) {
     arena->ex.lg_max_fit = (unsigned)opt_lg_extent_max_active_fit;
     for (unsigned i = 0; i < SC_NBINS; i++)
         bin_init(&arena->bins[i]);
+    extents_adopt_hook = arena_chunk_adopt;
     return arena;
 }
-
-static unsigned arenas_auto_top(void);
 
 unsigned arenas_limit(void) {
     unsigned n = atomic_load_acquire(&narenas_total);

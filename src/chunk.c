@@ -3,11 +3,12 @@
  * chunk: the default memory source and the chunk life cycle (see chunk.h): a chunk is mapped
  * when no free extent fits a request (chunk_grow, from extent_alloc), unmapped when it has become
  * one free retained extent and retain is off (chunk_release, from purge.c), and all chunks go
- * back when an arena is destroyed. chunk_t records are recycled through extents_t.spare_chunks.
- * The default source takes chunks from the program break (dss.c) before mmap (dss:primary) or
- * when mmap fails (dss:secondary); memory of the break is never unmapped: dalloc declines it
- * unless it is the break's top (dss_dalloc lowers the break), and destroy hands it back to
- * dss.c for reuse. Purging works on it as on mapped memory (madvise).
+ * back when an arena is destroyed; a wholly free dirty chunk may move to another arena that needs
+ * one (chunk_detach_dirty, chunk_attach). chunk_t records are recycled through
+ * extents_t.spare_chunks. The default source takes chunks from the program break (dss.c) before
+ * mmap (dss:primary) or when mmap fails (dss:secondary); memory of the break is never unmapped:
+ * dalloc declines it unless it is the break's top (dss_dalloc lowers the break), and destroy
+ * hands it back to dss.c for reuse. Purging works on it as on mapped memory (madvise).
  * Called with extents_t.lock held; the radix tree's leaves for a chunk are created (emap_ensure)
  * before any of its entries is written.
  */
@@ -242,6 +243,35 @@ bool chunk_release(extents_t *ex, extent_t *e) {
     ex->mapped -= e->size;
     ex->nchunks_unmapped++;
     return true;
+}
+
+extent_t *chunk_detach_dirty(extents_t *ex, size_t size, size_t align, chunk_t **cp) {
+    if (ex->hooks != &extent_hooks_default || ex->dirty.npages < (size >> LG_PAGE))
+        return NULL;
+    /* Extents never cross chunks: a free one of a chunk's size or more is the chunk if whole. */
+    extent_t *e = eset_fit(&ex->dirty, size > CHUNK ? size : CHUNK, align, SIZE_MAX);
+    if (e == NULL || e->addr != e->chunk_addr || e->size != e->chunk_size)
+        return NULL;
+    chunk_t **pc = &ex->chunks;
+    while (*pc != NULL && (*pc)->addr != e->chunk_addr)
+        pc = &(*pc)->next;
+    if (*pc == NULL)
+        return NULL;
+    chunk_t *c = *pc;
+    *pc = c->next;
+    c->next = NULL;
+    eset_remove(&ex->dirty, e);
+    emap_clear_boundaries(e);
+    ex->mapped -= c->size;
+    *cp = c;
+    return e;
+}
+
+void chunk_attach(extents_t *ex, chunk_t *c, extent_t *e) {
+    c->next = ex->chunks;
+    ex->chunks = c;
+    ex->mapped += c->size;
+    e->arena_ind = ex->arena_ind;
 }
 
 void extents_unmap_all(extents_t *ex) {

@@ -2,7 +2,8 @@
 /*
  * extent: the page allocator's allocation and free (see extent.h). Allocation takes the smallest
  * fitting free extent, dirty first (its pages are already resident, so reuse costs no page
- * fault), then muzzy, then retained, then a new chunk (chunk.c), and carves the request out of
+ * fault), then muzzy, then retained, then another arena's wholly free dirty chunk (arena.c,
+ * through extents_adopt_hook), then a new chunk (chunk.c), and carves the request out of
  * it, the rest going back to its set. A freed extent coalesces with free neighbours of the same
  * state within its chunk, found through the address map (emap.h) at the pages just before and
  * after it. Both run decay's tick (purge.c). All of it runs under extents_t.lock, held by the
@@ -17,6 +18,8 @@
 #include "allocator/internal/dss.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/purge.h"
+
+extent_t *(*extents_adopt_hook)(extents_t *ex, size_t size, size_t align);
 
 /* ---- extent_t structs ---------------------------------------------------------------------- */
 
@@ -167,8 +170,15 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
             break; /* out of metadata, or the memory source refused a split */
         }
     }
-    /* A new chunk is aligned to max(CHUNK, align), so the carve starts at its base. */
-    extent_t *e = chunk_grow(ex, size, align);
+    /*
+     * Another arena's wholly free dirty chunk, else a new one (aligned to max(CHUNK, align), so
+     * the carve starts at its base).
+     */
+    extent_t *e = NULL;
+    if (extents_adopt_hook != NULL && ex->hooks == &extent_hooks_default)
+        e = extents_adopt_hook(ex, size, align);
+    if (e == NULL)
+        e = chunk_grow(ex, size, align);
     if (e == NULL)
         return NULL;
     return extent_alloc_from(ex, e, size, align, zeroed);

@@ -42,6 +42,20 @@ extent_t *chunk_grow(extents_t *ex, size_t size, size_t align);
  * false, changing nothing, if the source refused; the caller then keeps e.
  */
 bool chunk_release(extents_t *ex, extent_t *e);
+/*
+ * Chunks move between arenas: an arena about to map a chunk takes a wholly free dirty one from
+ * another arena instead (arena.c, through extents_adopt_hook), so memory freed into one arena
+ * serves another without being purged and faulted in again.
+ *
+ * chunk_detach_dirty: take out of ex (default source, lock held) a chunk that is one free dirty
+ * extent of at least size bytes, aligned to align: off ex's set, the address map and its chunk
+ * list. Returns the extent (in no set, boundaries cleared) and the chunk's record in *cp, or NULL
+ * with nothing changed. For ex the pages leave as if allocated.
+ * chunk_attach: record c, detached from another arena with its extent e, as ex's (lock held). e
+ * is then what chunk_grow returns: ex's, in no set, not registered.
+ */
+extent_t *chunk_detach_dirty(extents_t *ex, size_t size, size_t align, chunk_t **cp);
+void chunk_attach(extents_t *ex, chunk_t *c, extent_t *e);
 /* Return every chunk to the memory source and forget them (arena destroy). No extent is active. */
 void extents_unmap_all(extents_t *ex);
 

@@ -81,6 +81,12 @@ bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms, ssi
  * to be zero. Lock held.
  */
 extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed);
+/*
+ * Called by extent_alloc (ex's lock held) when nothing free fits, before mapping a new chunk: a
+ * chunk of size bytes or more at alignment align taken from another arena (chunk.h, chunk_attach
+ * done), as chunk_grow returns one, or NULL. Installed by arena.c; NULL until then.
+ */
+extern extent_t *(*extents_adopt_hook)(extents_t *ex, size_t size, size_t align);
 /* Free an ACTIVE extent: clears its rtree entries, coalesces, may purge. Lock held. */
 void extent_dalloc(extents_t *ex, extent_t *e);
 /*
