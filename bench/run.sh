@@ -192,7 +192,7 @@ CC=${CC:-cc}
 BENCH_CFLAGS="-O2 -std=gnu11 -pthread -Wall -Wextra -fno-builtin-malloc -fno-builtin-calloc \
 -fno-builtin-realloc -fno-builtin-free"
 for prog in timeit fixed batch larson prodcons falseshare realloc large aligned threadchurn \
-    frag fastpath; do
+    frag fastpath xfree churn; do
     if [ ! -x "$bin/$prog" ] || [ "$bench/$prog.c" -nt "$bin/$prog" ]; then
         # shellcheck disable=SC2086
         $CC $BENCH_CFLAGS -o "$bin/$prog" "$bench/$prog.c"
@@ -263,6 +263,9 @@ add huge_2m_64m 1 @/large "$(q 40 10)" 2097152 67108864 25 4
 add aligned 1 @/aligned "$(q 24000 2000)" 512 2097152 65536
 add thread_churn 2 @/threadchurn "$(q 1200 150)" 2 500
 add frag 1 @/frag "$(q 400000 100000)"
+add xfree_64 4 @/xfree 2 2 "$(q 10000000 1000000)" 64 4096 8
+add churn_server 8 @/churn 8 "$(q 500 60)" 1000 50000 16 8192
+add churn_pair 2 @/churn 2 1 "$(q 3000000 300000)" 64 16 256
 if [ -n "$python" ]; then
     add python 1 env PYTHONMALLOC=malloc "$python" "$bench/alloc_heavy.py" "$(q 2 1)" \
         "$(q 20000 5000)"
