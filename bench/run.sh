@@ -192,7 +192,7 @@ CC=${CC:-cc}
 BENCH_CFLAGS="-O2 -std=gnu11 -pthread -Wall -Wextra -fno-builtin-malloc -fno-builtin-calloc \
 -fno-builtin-realloc -fno-builtin-free"
 for prog in timeit fixed batch larson prodcons falseshare realloc large aligned threadchurn \
-    frag fastpath xfree churn; do
+    frag fastpath xfree churn hugeloop randsmall manythreads minimise script; do
     if [ ! -x "$bin/$prog" ] || [ "$bench/$prog.c" -nt "$bin/$prog" ]; then
         # shellcheck disable=SC2086
         $CC $BENCH_CFLAGS -o "$bin/$prog" "$bench/$prog.c"
@@ -266,6 +266,12 @@ add frag 1 @/frag "$(q 400000 100000)"
 add xfree_64 4 @/xfree 2 2 "$(q 10000000 1000000)" 64 4096 8
 add churn_server 8 @/churn 8 "$(q 500 60)" 1000 50000 16 8192
 add churn_pair 2 @/churn 2 1 "$(q 3000000 300000)" 64 16 256
+add hugeloop 1 @/hugeloop "$(q 200 30)" 5000000 25000000 4
+add randsmall 1 @/randsmall "$(q 50000000 4000000)" 8 512 8
+add minimise 1 @/minimise "$(q 4 1)" "$(q 15 13)"
+add script 1 @/script "$(q 5000 600)" 64
+add threads_32 32 @/manythreads 32 "$(q 3000000 300000)" 50 262144
+add threads_64 64 @/manythreads 64 "$(q 3000000 300000)" 50 262144
 if [ -n "$python" ]; then
     add python 1 env PYTHONMALLOC=malloc "$python" "$bench/alloc_heavy.py" "$(q 2 1)" \
         "$(q 20000 5000)"
