@@ -161,6 +161,15 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     for (int i = 0; i < 4; i++) {
         if (i == 1 && max_dirty == SIZE_MAX)
             continue;
+        /*
+         * No dirty extent fits a request of a chunk or more: its pages will be fresh ones, while
+         * decay would keep the huge pieces it passed over resident beside it for its whole
+         * window. Give back as many pages as it takes, from dirty extents of a chunk or more, so
+         * that a loop of huge blocks of varying sizes holds about one request's worth of idle
+         * memory, not a window's worth.
+         */
+        if (i == 2 && size >= CHUNK)
+            extents_purge_passed_over(ex, size >> LG_PAGE);
         extent_t *e = eset_fit(order[i], size, align, limits[i]);
         if (e != NULL) {
             eset_remove(order[i], e);

@@ -184,6 +184,35 @@ size_t extents_purge_all(extents_t *ex) {
     return n;
 }
 
+size_t extents_purge_passed_over(extents_t *ex, size_t npages) {
+    size_t purged = 0;
+    bool lazy = ex->decay_muzzy.ms != 0 &&
+                (ex->hooks != &extent_hooks_default || pages_can_purge_lazy());
+    extent_t *e = ex->dirty.lru_head;
+    while (e != NULL && purged < npages) {
+        extent_t *next = e->lru_next;
+        if (e->size >= CHUNK) {
+            eset_remove(&ex->dirty, e);
+            emap_clear_boundaries(e);
+            size_t n = e->size >> LG_PAGE;
+            extent_state_t to = extent_purge_one(ex, e, EXTENT_DIRTY, lazy);
+            e->state = (uint8_t)to;
+            extents_insert_coalesced(ex, e);
+            if (to == EXTENT_DIRTY)
+                break; /* the memory source cannot purge */
+            ex->purge_dirty.nmadvise++;
+            purged += n;
+        }
+        e = next;
+    }
+    if (purged != 0) {
+        ex->purge_dirty.npurge++;
+        ex->purge_dirty.purged += purged;
+        decay_purged(&ex->decay_dirty, ex->dirty.npages);
+    }
+    return purged;
+}
+
 /*
  * After pages became dirty (now: what the tick before the free read): purge at once if so
  * configured, date the new pages, wake a sleeping thread.

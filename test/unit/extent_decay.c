@@ -3,8 +3,9 @@
  * Decay inside the page allocator, driven by a fake clock: freed pages stay dirty at first and go
  * back gradually over dirty_decay_ms; with muzzy decay on they pass through MADV_FREE first;
  * pages freed before an epoch boundary that is processed late are dated by their free;
- * 0 purges at once and -1 never; reuse prefers dirty, then muzzy, then retained; purge_all
- * empties both states; retain:false unmaps a chunk that becomes wholly free. Residency is read
+ * 0 purges at once and -1 never; reuse prefers dirty, then muzzy, then retained; a huge
+ * request that no dirty extent fits purges the huge dirty extents it passed over, up to its size,
+ * and leaves smaller ones; purge_all empties both states; retain:false unmaps a chunk that becomes wholly free. Residency is read
  * with mincore.
  */
 #include <errno.h>
@@ -250,6 +251,54 @@ static void test_retain(void) {
     mutex_unlock(&unmap.lock);
 }
 
+/*
+ * Huge blocks of varying sizes: a request of a chunk or more that fits no dirty extent takes
+ * fresh pages, so the dirty extents of a chunk or more that it passed over go back (least
+ * recently freed first, whole, until its size is reached) instead of staying resident beside it
+ * for the decay window; dirty extents below a chunk stay for reuse.
+ */
+static void test_huge_purges_passed_over(void) {
+    static extents_t ex;
+    extents_init(&ex, 0, 10000, 0, true); /* a long window: decay purges nothing here */
+    mutex_lock(&ex.lock);
+    extents_decay(&ex, fake_now);
+    size_t chunk_pages = CHUNK / PAGE;
+    extent_t *s1 = alloc_touched(&ex, 8);
+    extent_t *s2 = alloc_touched(&ex, 8); /* keeps s1's pages from coalescing with the rest */
+    extent_t *a = alloc_touched(&ex, 3 * chunk_pages);
+    extent_t *b = alloc_touched(&ex, 2 * chunk_pages);
+    extent_t *c = alloc_touched(&ex, 2 * chunk_pages);
+    uintptr_t s1_addr = s1->addr, a_addr = a->addr, b_addr = b->addr, c_addr = c->addr;
+    extent_dalloc(&ex, s1);
+    extent_dalloc(&ex, a);
+    extent_dalloc(&ex, b);
+    extent_dalloc(&ex, c);
+    check_eq(ex.dirty.npages, 8 + 7 * chunk_pages);
+    check_eq(ex.purge_dirty.purged, 0);
+    /* Four chunks fit none: a (oldest huge, 3 chunks) and b (2) go, whole; c, the newest, and
+     * the small s1 stay dirty and resident. */
+    extent_t *big = alloc_touched(&ex, 4 * chunk_pages);
+    check_eq(ex.purge_dirty.purged, 5 * chunk_pages);
+    check_eq(ex.dirty.npages, 8 + 2 * chunk_pages);
+    check_eq(resident_pages(a_addr, 3 * CHUNK), 0);
+    check_eq(resident_pages(b_addr, 2 * CHUNK), 0);
+    check_eq(resident_pages(c_addr, 2 * CHUNK), 2 * chunk_pages);
+    check_eq(resident_pages(s1_addr, 8 * PAGE), 8);
+    /* Below a chunk, a request that fits no dirty extent purges nothing. */
+    extent_t *s3 = alloc_touched(&ex, chunk_pages - 8);
+    extent_dalloc(&ex, s3);
+    size_t purged = ex.purge_dirty.purged;
+    extent_t *s4 = alloc_touched(&ex, 16);
+    check_eq(ex.purge_dirty.purged, purged);
+    extents_validate(&ex);
+    extent_dalloc(&ex, s4);
+    extent_dalloc(&ex, big);
+    extent_dalloc(&ex, s2);
+    extents_purge_all(&ex);
+    check_eq(ex.dirty.npages, 0);
+    mutex_unlock(&ex.lock);
+}
+
 int main(void) {
     pages_boot();
     sc_boot();
@@ -258,6 +307,7 @@ int main(void) {
     test_late_first_boundary();
     test_muzzy_and_reuse_order();
     test_immediate_and_never();
+    test_huge_purges_passed_over();
     test_retain();
     return unit_finish("extent_decay");
 }

@@ -42,6 +42,14 @@ void extents_dirtied(extents_t *ex, uint64_t now);
 void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms);
 /* Unmap every chunk that is one free extent, whatever its state. Returns bytes. Lock held. */
 size_t extents_release_free_chunks(extents_t *ex);
+/*
+ * A request of npages that no dirty extent fits is about to take fresh pages: purge the free
+ * dirty extents of a chunk or more that it passed over (pieces of earlier huge blocks), least
+ * recently freed first, until npages or more went, so that the resident set does not grow by the
+ * request while they sit idle. Smaller dirty extents stay for the slabs and small blocks that
+ * reuse them. Returns pages purged. Lock held.
+ */
+size_t extents_purge_passed_over(extents_t *ex, size_t npages);
 /* Purge every dirty and muzzy page back to the system (retained). Returns pages purged. */
 size_t extents_purge_all(extents_t *ex);
 
