@@ -12,6 +12,7 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/io.h"
+#include "allocator/internal/os.h"
 
 unsigned tcache_nhbins(void) {
     if (opt_tcache_max < QUANTUM)
@@ -43,6 +44,36 @@ uint32_t tcache_nslots_base(unsigned ind) {
     if (by_bytes < TCACHE_NSLOTS_BYTES_MIN)
         by_bytes = TCACHE_NSLOTS_BYTES_MIN;
     return by_bytes < n ? (uint32_t)by_bytes : n;
+}
+
+/*
+ * How far every thread's cache budget is halved (0..TCACHE_SHARE_SHIFT_MAX): 0 while the threads
+ * are at most TCACHE_THREADS_PER_CPU per CPU, one more for each doubling past that. Only the
+ * threads on a CPU at a time use their caches; the others sit on what they cached, so with 64
+ * threads on 2 CPUs full-size caches held a third of the peak (bench/manythreads).
+ */
+static unsigned tcache_share_shift;
+
+unsigned tcache_share_shift_for(size_t nthreads, unsigned ncpus) {
+    size_t full = (size_t)TCACHE_THREADS_PER_CPU * (ncpus == 0 ? 1 : ncpus);
+    unsigned shift = 0;
+    while (shift < TCACHE_SHARE_SHIFT_MAX && (full << shift) < nthreads)
+        shift++;
+    return shift;
+}
+
+void tcache_threads_set(size_t nthreads) {
+    static unsigned ncpus; /* read once: a system call, and callers hold tsd_list_lock */
+    if (ncpus == 0)
+        ncpus = os_ncpus();
+    atomic_store_relaxed(&tcache_share_shift, tcache_share_shift_for(nthreads, ncpus));
+}
+
+unsigned tcache_share_shift_get(void) { return atomic_load_relaxed(&tcache_share_shift); }
+
+uint32_t tcache_nslots_share(unsigned ind) {
+    uint32_t n = tcache_nslots_base(ind) >> tcache_share_shift_get();
+    return n == 0 ? 1 : n;
 }
 
 uint32_t tcache_nslots_cap(unsigned ind) {
@@ -87,7 +118,7 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
         if (i - 1 < tc->nhbins) {
             cb->low = (uint16_t)(stacks - area);
             cb->top = cb->low;
-            cache_bin_set_max(cb, tcache_nslots_base(i - 1));
+            cache_bin_set_max(cb, tcache_nslots_share(i - 1));
             cb->nfill = (uint16_t)(cb->ncached_max / 2 > 0 ? cb->ncached_max / 2 : 1);
             cb->stack = stacks;
             stacks += tcache_nslots_cap(i - 1);
@@ -110,7 +141,11 @@ void tcache_bin_overflow(tcache_t *tc, unsigned bi) {
         size_t size = sz_index2size(bi - 1);
         uint32_t cap = tcache_nslots_cap(bi - 1);
         uint32_t want = cb->ncached_max * 2 < cap ? cb->ncached_max * 2 : cap;
-        size_t room = (TCACHE_GROW_BYTES - tc->grown_bytes) / size;
+        /* grown_bytes counts from the sizes the bins started at; it goes below zero (wraps)
+         * when the GC shrinks them further because more threads share the CPUs now. */
+        ptrdiff_t budget = (ptrdiff_t)(TCACHE_GROW_BYTES >> tcache_share_shift_get());
+        ptrdiff_t grown = (ptrdiff_t)tc->grown_bytes;
+        size_t room = grown < budget ? (size_t)(budget - grown) / size : 0;
         if (want > cb->ncached_max + room)
             want = cb->ncached_max + (uint32_t)room;
         if (want > cb->ncached_max) {
@@ -222,7 +257,7 @@ void tcache_event(tcache_t *tc) {
     cache_bin_t *cb = &tc->bins[bi];
     if (!cb->dried) {
         /* Not used up since the last visit: give back half, and shrink toward the base. */
-        uint32_t base = tcache_nslots_base(bi - 1);
+        uint32_t base = tcache_nslots_share(bi - 1);
         if (cb->ncached_max > base)
             tcache_bin_resize(tc, bi, cb->ncached_max / 2 > base ? cb->ncached_max / 2 : base);
         uint32_t keep = cache_bin_ncached(cb) / 2;

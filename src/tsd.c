@@ -51,6 +51,7 @@ static void tsd_unlink(tsd_t *tsd) {
     if (tsd->list_next != NULL)
         tsd->list_next->list_prev = tsd->list_prev;
     tsd_nlive--;
+    tcache_threads_set(tsd_nlive);
 }
 
 /* Give back what a state holds (its thread is leaving or gone); it is off the live list. */
@@ -141,6 +142,7 @@ tsd_t *tsd_init_thread(void) {
         tsd_live->list_prev = tsd;
     tsd_live = tsd;
     tsd_nlive++;
+    tcache_threads_set(tsd_nlive);
     /* Under the lock, so a malloc_disable that lists this thread finds tsd_tls set. */
     tsd_tls = tsd;
     mutex_unlock(&tsd_list_lock);
@@ -196,6 +198,7 @@ void tsd_postfork_child(void) {
     }
     tsd_live = NULL;
     tsd_nlive = 0;
+    tcache_threads_set(0);
     tsd_reap_at = TSD_REAP_MIN;
     if (self != NULL) {
         self->list_next = self->list_prev = NULL;
@@ -203,6 +206,7 @@ void tsd_postfork_child(void) {
         self->owner_tid = (pid_t)syscall(SYS_gettid);
         tsd_live = self;
         tsd_nlive = 1;
+        tcache_threads_set(tsd_nlive);
         __atomic_add_fetch(&self->arena->nthreads, 1, __ATOMIC_RELAXED);
     }
 }

@@ -20,6 +20,12 @@
  * would otherwise flush to the arena and fill back from it. All of a thread's bins together
  * grow by at most TCACHE_GROW_BYTES; the GC shrinks a bin that did not run dry back toward its
  * base size and gives the bytes back.
+ *
+ * Threads that outnumber the CPUs share them: only those running use their caches, the others
+ * sit on what they cached. So the sizes scale with the live thread count (tsd.c reports it):
+ * past TCACHE_THREADS_PER_CPU per CPU, the base sizes (tcache_nslots_share) and the growth
+ * budget halve for every doubling. New caches start at the shared size; the GC shrinks existing
+ * bins to it when it visits them, as for any bin that did not run dry.
  */
 #ifndef ALLOCATOR_INTERNAL_TCACHE_H
 #define ALLOCATOR_INTERNAL_TCACHE_H
@@ -37,6 +43,13 @@
 #define TCACHE_BIN_BYTES_CAP ((size_t)128 << 10)
 /* What all the bins of one thread may grow beyond their base sizes, together. */
 #define TCACHE_GROW_BYTES ((size_t)512 << 10)
+/*
+ * Up to this many threads per CPU, each cache has the sizes above; past it, bins start at half
+ * their base size, and the growth budget is half, for every doubling of the thread count, down
+ * to 1 / 2^TCACHE_SHARE_SHIFT_MAX (at least one region per bin).
+ */
+#define TCACHE_THREADS_PER_CPU 2
+#define TCACHE_SHARE_SHIFT_MAX 3
 
 /*
  * A freed block's first word holds FREE_TAG while the block is free: the free fast path pushes
@@ -161,6 +174,13 @@ unsigned tcache_nhbins(void);
 /* A bin's starting size and the most it may grow to, in regions, for size-class index ind. */
 uint32_t tcache_nslots_base(unsigned ind);
 uint32_t tcache_nslots_cap(unsigned ind);
+/* The number of live threads changed (tsd.c): rescale every cache's sizes. */
+void tcache_threads_set(size_t nthreads);
+/* The halvings for nthreads threads on ncpus CPUs (0..TCACHE_SHARE_SHIFT_MAX). */
+unsigned tcache_share_shift_for(size_t nthreads, unsigned ncpus);
+unsigned tcache_share_shift_get(void);
+/* A bin's starting size now: its base size after the halvings, at least 1. */
+uint32_t tcache_nslots_share(unsigned ind);
 size_t tcache_stack_bytes(void);
 /* Set up tc; stacks is tcache_stack_bytes() of memory (NULL with enabled false). */
 void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled);
