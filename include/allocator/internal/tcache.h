@@ -48,7 +48,7 @@
  * their base size, and the growth budget is half, for every doubling of the thread count, down
  * to 1 / 2^TCACHE_SHARE_SHIFT_MAX (at least one region per bin).
  */
-#define TCACHE_THREADS_PER_CPU 2
+#define TCACHE_THREADS_PER_CPU 4
 #define TCACHE_SHARE_SHIFT_MAX 3
 
 /*
