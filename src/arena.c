@@ -8,6 +8,7 @@
 #include "allocator/internal/arena.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <string.h>
 
 #include "allocator/internal/base.h"
@@ -157,6 +158,17 @@ arena_t *arena_choose(void) {
     if (arena == NULL)
         arena = arena_get(0);
     return arena;
+}
+
+arena_t *arena_percpu(arena_t *cur) {
+    int cpu = sched_getcpu();
+    if (cpu < 0 || narenas_auto == 0)
+        return cur;
+    unsigned ind = (unsigned)cpu % narenas_auto;
+    if (cur != NULL && cur->ind == ind)
+        return cur;
+    arena_t *arena = arena_get_or_create(ind);
+    return arena != NULL ? arena : cur;
 }
 
 arena_t *arena_huge(void) {

@@ -27,7 +27,8 @@ CONF_OPTIONS(CONF_DEF)
 
 const char *const conf_dss_names[] = {
     [DSS_DISABLED] = "disabled", [DSS_PRIMARY] = "primary", [DSS_SECONDARY] = "secondary", NULL};
-const char *const conf_percpu_arena_names[] = {[PERCPU_ARENA_DISABLED] = "disabled", NULL};
+const char *const conf_percpu_arena_names[] = {
+    [PERCPU_ARENA_DISABLED] = "disabled", [PERCPU_ARENA_PERCPU] = "percpu", NULL};
 const char *const conf_thp_names[] = {
     [THP_DEFAULT] = "default", [THP_ALWAYS] = "always", [THP_NEVER] = "never", NULL};
 const char *const conf_metadata_thp_names[] = {[METADATA_THP_DISABLED] = "disabled",

@@ -121,6 +121,9 @@ static int thread_arena_ctl(CTL_ARGS) {
     if (has_v && v != old) {
         if (v >= atomic_load_acquire(&narenas_total) && v >= narenas_auto)
             return EFAULT;
+        /* Under percpu_arena the CPU chooses among the automatic arenas (jemalloc's EPERM). */
+        if (opt_percpu_arena == PERCPU_ARENA_PERCPU && v < narenas_auto)
+            return EPERM;
         arena_t *arena = arena_get_or_create(v);
         if (arena == NULL)
             return EAGAIN;

@@ -76,6 +76,8 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     if (unlikely(tsd == NULL))
         return alloc_fail();
     background_maybe_start();
+    if (opt_percpu_arena == PERCPU_ARENA_PERCPU)
+        tsd_arena_percpu(tsd);
     size_t usize = req->align == 0 ? sz_s2u(req->size) : sz_sa2u(req->size, req->align);
     if (unlikely(usize == 0 || usize > (size_t)PTRDIFF_MAX))
         return alloc_fail();

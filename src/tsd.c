@@ -107,6 +107,20 @@ static void tsd_reap(void) {
     }
 }
 
+void tsd_arena_percpu(tsd_t *tsd) {
+    arena_t *old = tsd->arena;
+    if (old == NULL || old->ind >= narenas_auto)
+        return;
+    arena_t *arena = arena_percpu(old);
+    if (arena == old)
+        return;
+    __atomic_sub_fetch(&old->nthreads, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&arena->nthreads, 1, __ATOMIC_RELAXED);
+    tsd->arena = arena;
+    if (tsd->tcache.arena == old)
+        tsd->tcache.arena = arena;
+}
+
 bool tsd_boot(void) { return pthread_key_create(&tsd_key, tsd_cleanup) != 0; }
 
 tsd_t *tsd_init_thread(void) {
@@ -132,7 +146,9 @@ tsd_t *tsd_init_thread(void) {
     tsd->owner_pid = getpid();
     tsd->owner_tid = (pid_t)syscall(SYS_gettid);
     tsd->tls_slot = &tsd_tls;
-    tsd->arena = arena_choose();
+    tsd->arena = opt_percpu_arena == PERCPU_ARENA_PERCPU ? arena_percpu(NULL) : NULL;
+    if (tsd->arena == NULL)
+        tsd->arena = arena_choose();
     __atomic_add_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
     tsd->tcache_enabled = tsd_cache_allowed();
     tcache_init(&tsd->tcache, tsd->arena, stacks, tsd->tcache_enabled);

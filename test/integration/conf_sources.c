@@ -11,7 +11,7 @@
  * - An invalid pair prints "<allocator>: Invalid conf pair: NAME:VALUE" exactly once, is
  *   ignored, and the program goes on with the other pairs.
  * - Options for features not built yet (background_thread:true, retain:false, dss:primary,
- *   percpu_arena:percpu, muzzy_decay_ms:1000) are rejected the same way and keep their values.
+ *   percpu_arena:phycpu, muzzy_decay_ms:1000) are rejected the same way and keep their values.
  * - abort_conf:true with an invalid pair anywhere aborts (the child dies of SIGABRT); without
  *   one the program runs.
  * - confirm_conf:true prints every option once, with its value and its source (default,
@@ -247,7 +247,7 @@ static void test_invalid_pairs(void) {
 /* Options of features that are not built are refused, and keep their only value. */
 static void test_unbuilt_features(void) {
     static const char *const pairs[][3] = {
-        {"percpu_arena:percpu", "percpu_arena", "disabled"},
+        {"percpu_arena:phycpu", "percpu_arena", "disabled"},
     };
     char all[256] = "";
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {

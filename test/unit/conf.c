@@ -106,7 +106,9 @@ int main(void) {
     check(apply("dss", "disabled") && opt_dss == DSS_DISABLED);
     check(apply("dss", "secondary") && opt_dss == DSS_SECONDARY);
     check_str(conf_dss_names[DSS_PRIMARY], "primary");
-    check(!apply("percpu_arena", "percpu") && opt_percpu_arena == PERCPU_ARENA_DISABLED);
+    check(apply("percpu_arena", "percpu") && opt_percpu_arena == PERCPU_ARENA_PERCPU);
+    check(!apply("percpu_arena", "phycpu") && opt_percpu_arena == PERCPU_ARENA_PERCPU);
+    check(apply("percpu_arena", "disabled") && opt_percpu_arena == PERCPU_ARENA_DISABLED);
     check_str(conf_zero_realloc_names[ZERO_REALLOC_ABORT], "abort");
     check_str(conf_metadata_thp_names[METADATA_THP_AUTO], "auto");
     check_str(conf_thp_names[THP_NEVER], "never");

@@ -55,6 +55,11 @@ unsigned arenas_auto_set(unsigned n);
 arena_t *arena_get_or_create(unsigned ind);
 /* The arena a new thread should use: the least loaded of the automatic ones. */
 arena_t *arena_choose(void);
+/*
+ * percpu_arena: the automatic arena of the CPU the calling thread runs on (CPU number modulo the
+ * automatic arenas); cur if that is the one, or if the CPU cannot be had.
+ */
+arena_t *arena_percpu(arena_t *cur);
 /* The dedicated arena for oversize requests, created on first use (NULL: none). */
 arena_t *arena_huge(void);
 /*

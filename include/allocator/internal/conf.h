@@ -66,7 +66,7 @@
  */
 /* dss: where chunks come from; jemalloc's words and order (arena.<i>.dss reads them too). */
 typedef enum { DSS_DISABLED, DSS_PRIMARY, DSS_SECONDARY } conf_dss_t;
-typedef enum { PERCPU_ARENA_DISABLED } conf_percpu_arena_t;
+typedef enum { PERCPU_ARENA_DISABLED, PERCPU_ARENA_PERCPU } conf_percpu_arena_t;
 typedef enum { THP_DEFAULT, THP_ALWAYS, THP_NEVER } conf_thp_t;
 typedef enum { METADATA_THP_DISABLED, METADATA_THP_AUTO, METADATA_THP_ALWAYS } conf_metadata_thp_t;
 typedef enum { ZERO_REALLOC_FREE, ZERO_REALLOC_ALLOC, ZERO_REALLOC_ABORT } conf_zero_realloc_t;

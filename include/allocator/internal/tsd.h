@@ -71,6 +71,12 @@ tsd_t *tsd_init_thread(void);
 bool tsd_boot(void);
 /* Turn the thread cache on or off for the calling thread (flushing it when turning off). */
 void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled);
+/*
+ * percpu_arena: move the thread to the arena of the CPU it runs on now, unless it was bound to a
+ * manual arena (thread.arena). Its cache stays: cached regions go back to their own arenas when
+ * flushed, whichever arena the cache fills from.
+ */
+void tsd_arena_percpu(tsd_t *tsd);
 
 /* Sum of counters over live threads, for statistics (tsd_list_lock inside). */
 void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg);
