@@ -243,7 +243,7 @@ add() {
 }
 
 for s in 16 64 256 1024; do
-    add "fixed_$s" 1 @/fixed "$s" "$(q 75000000 4000000)"
+    add "fixed_$s" 1 @/fixed "$s" "$(q 50000000 4000000)"
 done
 for o in lifo fifo random; do
     add "batch_$o" 1 @/batch "$o" 20000 "$(q 120 15)"
@@ -264,14 +264,14 @@ add aligned 1 @/aligned "$(q 24000 2000)" 512 2097152 65536
 add thread_churn 2 @/threadchurn "$(q 1200 150)" 2 500
 add frag 1 @/frag "$(q 400000 100000)"
 add xfree_64 4 @/xfree 2 2 "$(q 10000000 1000000)" 64 4096 8
-add churn_server 8 @/churn 8 "$(q 500 60)" 1000 50000 16 8192
+add churn_server 8 @/churn 8 "$(q 300 60)" 1000 50000 16 8192
 add churn_pair 2 @/churn 2 1 "$(q 3000000 300000)" 64 16 256
-add hugeloop 1 @/hugeloop "$(q 200 30)" 5000000 25000000 4
-add randsmall 1 @/randsmall "$(q 50000000 4000000)" 8 512 8
+add hugeloop 1 @/hugeloop "$(q 100 30)" 5000000 25000000 4
+add randsmall 1 @/randsmall "$(q 40000000 4000000)" 8 512 8
 add minimise 1 @/minimise "$(q 4 1)" "$(q 15 13)"
 add script 1 @/script "$(q 5000 600)" 64
-add threads_32 32 @/manythreads 32 "$(q 3000000 300000)" 50 262144
-add threads_64 64 @/manythreads 64 "$(q 3000000 300000)" 50 262144
+add threads_32 32 @/manythreads 32 "$(q 1500000 300000)" 50 262144
+add threads_64 64 @/manythreads 64 "$(q 1500000 300000)" 50 262144
 if [ -n "$python" ]; then
     add python 1 env PYTHONMALLOC=malloc "$python" "$bench/alloc_heavy.py" "$(q 2 1)" \
         "$(q 20000 5000)"
