@@ -279,6 +279,43 @@ def main():
                 [[a] + [per.get((a, s), "-") for s in sizes] for a in names]))
         p("")
 
+    # Every allocator against the others, in the form of issue 15's table: geomeans of each
+    # one's time and peak RSS relative to jemalloc, and relative to the best of the *other*
+    # allocators on each workload (variants and builds of liballocator are measured against the
+    # peers only, never against liballocator or each other).
+    main_allocs = [a for a in ORDER if a in present]
+    cols = main_allocs + variants
+
+    def rel_best(w, a, f):
+        if a in variants:
+            rivals = peers
+        else:
+            rivals = [b for b in main_allocs if b != a]
+        x = get(w, a, f)
+        vals = [get(w, b, f) for b in rivals if get(w, b, f)]
+        return x / min(vals) if x and vals else None
+
+    if len(main_allocs) > 1:
+        p("## All allocators (geometric means over the workloads)\n")
+        arows = []
+        if "jemalloc" in present:
+            for f, label in (("time", "time, relative to jemalloc"),
+                             ("rss", "peak RSS, relative to jemalloc")):
+                arows.append([label] + [fmt_ratio(geomean(
+                    [get(w, a, f) / get(w, "jemalloc", f) for w in workloads
+                     if get(w, a, f) and get(w, "jemalloc", f)])) for a in cols])
+        for f, label in (("time", "time / the best other allocator on each workload"),
+                         ("rss", "peak RSS / the best other on each workload")):
+            arows.append([label] + [fmt_ratio(geomean([rel_best(w, a, f) for w in workloads]))
+                                    for a in cols])
+        for f, label in (("time", "workloads above 1.15x the best other: time"),
+                         ("rss", "workloads above 1.15x the best other: peak RSS")):
+            arows.append([label] + ["%d" % sum(1 for w in workloads
+                                               if (rel_best(w, a, f) or 0) > 1.15)
+                                    for a in cols])
+        p(table(["geomean over workloads"] + [short(a) for a in cols], arows))
+        p("")
+
     p("## Summary\n")
     sm = []
     for a in others:
