@@ -32,7 +32,8 @@
 #
 # Environment: TOP_SRCDIR, TOP_BUILDDIR (required); HAVE_STATIC (yes/no), CHECK_CONFS, TESTS
 # (patterns "tier/name", "tier", "tier/%" or "tier/*"), CHECK_JOBS (default 1), TEST_TIMEOUT
-# (limit for unit, integration and static tests; default 120 s).
+# (limit for unit, integration and static tests; default 120 s), CHECK_LOGDIR (where the logs go;
+# default tbin/logs: a run inside another, programs/page_sizes, keeps its own).
 
 set -u
 
@@ -53,7 +54,7 @@ export ALLOCATOR_SO ALLOCATOR_SH TOP_SRCDIR TOP_BUILDDIR
 case $CHECK_JOBS in '' | *[!0-9]* | 0) CHECK_JOBS=1 ;; esac
 
 tbin="$TOP_BUILDDIR/tbin"
-logdir="$tbin/logs"
+logdir=${CHECK_LOGDIR:-$tbin/logs}
 rm -rf "$logdir"
 mkdir -p "$logdir" || exit 1
 # Scratch space: one TEST_TMPDIR per run inside it, and the parallel runs' result files.
