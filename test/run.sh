@@ -12,7 +12,8 @@
 #   static/NAME.c        tbin/static/NAME, linked -static; run through static/NAME.sh (given
 #                        the binary's path as $1) when that script exists
 #   stress/NAME.c        tbin/stress/NAME, linked with liballocator.so; 300 s limit
-#   programs/NAME.sh     run with bash; 300 s limit
+#   programs/NAME.sh     run with bash; 300 s limit, unless the script has a line
+#                        "# run.sh limit: SECONDS"
 #   fuzz/fuzz            test/fuzz/fuzz.sh over tbin/fuzz/fuzz, for FUZZ_CHECK_SECONDS (default
 #                        30) split over its MALLOC_CONF variants; runs beside the unit,
 #                        integration and static tests
@@ -319,7 +320,9 @@ done
 
 for name in $(names programs sh); do
     selected "programs/$name" || continue
-    enqueue "programs/$name" "$TIMEOUT_LONG" "" "" bash "$TOP_SRCDIR/test/programs/$name.sh"
+    # A script may raise its own limit with a line "# run.sh limit: SECONDS".
+    limit=$(sed -n 's/^# run\.sh limit: \([0-9][0-9]*\)$/\1/p' "$TOP_SRCDIR/test/programs/$name.sh")
+    enqueue "programs/$name" "${limit:-$TIMEOUT_LONG}" "" "" bash "$TOP_SRCDIR/test/programs/$name.sh"
 done
 
 run_queue 1
