@@ -36,7 +36,7 @@ import time
 
 import gdb
 
-SUPPORTED_LAYOUTS = (4,)
+SUPPORTED_LAYOUTS = (5,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # Sanity bounds for a walk through memory that may be damaged or caught mid-update.
