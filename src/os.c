@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -28,30 +27,6 @@ unsigned os_ncpus(void) {
 }
 
 int os_gettid(void) { return (int)syscall(SYS_gettid); }
-
-size_t os_page_size(void) {
-    /*
-     * glibc fills getauxval's copy of the auxiliary vector (_dl_aux_init) before anything in a
-     * static program can run, IRELATIVE resolvers and constructors included; elsewhere the
-     * dynamic loader has done it. Should it say 0 all the same, the kernel's copy tells.
-     */
-    unsigned long ps = getauxval(AT_PAGESZ);
-    if (ps != 0)
-        return ps;
-    int fd = open("/proc/self/auxv", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    unsigned long pair[2];
-    ssize_t n;
-    while ((n = read(fd, pair, sizeof(pair))) == (ssize_t)sizeof(pair) && pair[0] != AT_NULL) {
-        if (pair[0] == AT_PAGESZ) {
-            ps = pair[1];
-            break;
-        }
-    }
-    close(fd);
-    return ps;
-}
 
 /* Read a small /proc file into buf (NUL-terminated); returns its length, or -1. */
 static ssize_t os_read_proc(int tid, const char *leaf, char *buf, size_t size) {

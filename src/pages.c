@@ -9,17 +9,42 @@
 #include "allocator/internal/pages.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "allocator/internal/io.h"
-#include "allocator/internal/os.h"
 
 unsigned pages_lg_page = LG_PAGE_MIN;
 size_t pages_os_page = (size_t)1 << LG_PAGE_MIN;
 long pages_fail_after;
 static size_t pages_mapped;
+
+size_t pages_kernel_page(void) {
+    /*
+     * glibc fills getauxval's copy of the auxiliary vector (_dl_aux_init) before anything in a
+     * static program can run, IRELATIVE resolvers and constructors included; elsewhere the
+     * dynamic loader has done it. Should it say 0 all the same, the kernel's copy tells.
+     */
+    unsigned long ps = getauxval(AT_PAGESZ);
+    if (ps != 0)
+        return ps;
+    int fd = open("/proc/self/auxv", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    unsigned long pair[2];
+    ssize_t n;
+    while ((n = read(fd, pair, sizeof(pair))) == (ssize_t)sizeof(pair) && pair[0] != AT_NULL) {
+        if (pair[0] == AT_PAGESZ) {
+            ps = pair[1];
+            break;
+        }
+    }
+    close(fd);
+    return ps;
+}
 
 /* The test-only page setting (pages.h): its lg, or 0 when unset or refused (with a message). */
 static unsigned pages_test_lg_page(unsigned lg_os) {
@@ -48,7 +73,7 @@ static unsigned pages_test_lg_page(unsigned lg_os) {
 }
 
 bool pages_boot(void) {
-    size_t ps = os_page_size();
+    size_t ps = pages_kernel_page();
     if (ps == 0 || !is_pow2(ps))
         ps = (size_t)1 << LG_PAGE_MIN;
     pages_os_page = ps;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * pages_boot: the page size is the kernel's (os_page_size agrees with sysconf and the auxiliary
+ * pages_boot: the page size is the kernel's (pages_kernel_page agrees with sysconf and the auxiliary
  * vector); the test-only ALLOCATOR_TEST_LG_PAGE is honoured in debug builds that read the page
  * at boot, within the kernel's page and LG_PAGE_MAX, and ignored otherwise; a page set larger
  * than the kernel's still maps page-aligned memory.
@@ -11,7 +11,6 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
-#include "allocator/internal/os.h"
 #include "unit.h"
 
 static unsigned lg_kernel;
@@ -39,8 +38,8 @@ static unsigned boot_with(const char *v) {
 int main(void) {
     free(malloc(1)); /* the library boots now, at the page this run was started with */
     size_t kernel = (size_t)sysconf(_SC_PAGESIZE);
-    check_eq(os_page_size(), kernel);
-    check_eq(os_page_size(), (size_t)getauxval(AT_PAGESZ));
+    check_eq(pages_kernel_page(), kernel);
+    check_eq(pages_kernel_page(), (size_t)getauxval(AT_PAGESZ));
     lg_kernel = lg_floor(kernel);
 
     unsigned fixed = config_lg_page;

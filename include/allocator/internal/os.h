@@ -9,9 +9,6 @@
  *    sched_getaffinity reports; taskset and cgroup cpusets shrink it), at least 1. It asks the
  *    kernel on every call; callers that need it often keep the answer.
  *  - os_gettid(): the calling thread's kernel id.
- *  - os_page_size(): the kernel's page size, from the auxiliary vector (getauxval(AT_PAGESZ),
- *    or /proc/self/auxv should that say 0); 0 when neither can tell. Safe in glibc's static
- *    startup: the vector is read before any code of the program runs.
  *  - os_thread_probe(tid): what the kernel says of thread tid of this process (through
  *    /proc/self/task/<tid>): its scheduler state letter ('R', 'S', ...; 0 when the thread is
  *    gone or /proc cannot say), the CPU time it has had (ns) and how often it was scheduled in,
@@ -25,7 +22,6 @@
 
 unsigned os_ncpus(void);
 int os_gettid(void);
-size_t os_page_size(void);
 
 typedef struct os_thread_s {
     char state;

@@ -39,7 +39,14 @@ extern unsigned pages_lg_page HIDDEN;
 #define PAGES_TEST_LG_PAGE_ENV "ALLOCATOR_TEST_LG_PAGE"
 
 /*
- * The first step of boot: reads the kernel's page (os_page_size) and sets pages_os_page and
+ * The kernel's page size, from the auxiliary vector (getauxval(AT_PAGESZ), or /proc/self/auxv
+ * should that say 0); 0 when neither can tell. Safe in glibc's static startup: glibc reads the
+ * vector before any code of the program runs.
+ */
+size_t pages_kernel_page(void);
+
+/*
+ * The first step of boot: reads the kernel's page (pages_kernel_page) and sets pages_os_page and
  * pages_lg_page. Returns true (after printing why) if the kernel's page is larger than any this
  * build serves (LG_PAGE_MAX: --with-lg-page's value, else 64 KiB).
  */
