@@ -36,7 +36,7 @@ import time
 
 import gdb
 
-SUPPORTED_LAYOUTS = (4,)
+SUPPORTED_LAYOUTS = (5,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # Sanity bounds for a walk through memory that may be damaged or caught mid-update.
@@ -161,13 +161,17 @@ class Library:
         if 'big' in endian:
             raise HeapError('heap: big-endian targets are not supported')
         c = self.value('allocator_gdb_consts')
+        # The page size: fixed at build time, or read at boot (pages_lg_page).
         self.lg_page = int(c['lg_page'])
+        if self.lg_page == 0:
+            self.lg_page = int(self.value('pages_lg_page'))
         self.page = 1 << self.lg_page
         self.chunk = 1 << int(c['lg_chunk'])
+        self.lg_grain = int(c['rtree_lg_grain'])
         self.leaf_bits = int(c['rtree_leaf_bits'])
         self.root_bits = int(c['rtree_root_bits'])
         self.szind_shift = int(c['rtree_szind_shift'])
-        self.nbins = int(c['nbins'])
+        self.nbins = 4 * (self.lg_page + 2) - 21
         self.nsizes = int(c['nsizes'])
         self.ptr_mask = int(c['rtree_ptr_mask'])
         self.slot_size = int(c['rtree_slot_size'])
@@ -189,8 +193,12 @@ class Library:
         extent_t = slabcur_t.target()
         self.extent = Struct(extent_t, ['addr', 'arena_ind', 'nfree', 'szind', 'state', 'slab',
                                         'size'], 'extent_t')
+        # The bitmap ends extent_t, as long as the page size needs (edata.h,
+        # extent_struct_size): read that much of each extent.
         off, bitmap_t = field_offset(extent_t, 'bitmap', 'extent_t')
-        self.bitmap_span = (off, off + bitmap_t.sizeof)
+        words = ((self.page // 16) + 63) // 64
+        self.bitmap_span = (off, off + 8 * words)
+        self.extent_bytes = max(self.extent.size, (off + 8 * words + 63) // 64 * 64)
 
         tsd_live = self.symbol('tsd_live', static=True)
         self.tsd_live_addr = int(tsd_live.value().address)
@@ -272,12 +280,17 @@ class Library:
     def u32(self, addr):
         return struct.unpack('<I', self.read(addr, 4))[0]
 
-    # The radix tree: entries of consecutive pages from addr (one read per leaf).
+    # The radix tree: entries of consecutive pages from addr (one read per leaf; a page is
+    # 2^(lg_page - lg_grain) slots, all written alike: the first one's entry is the page's).
     def rtree_entries(self, addr, npages):
+        step = 1 << (self.lg_page - self.lg_grain)
+        return self.rtree_grain_entries(addr, npages * step)[::step]
+
+    def rtree_grain_entries(self, addr, npages):
         out = []
         nkeys = 1 << (self.root_bits + self.leaf_bits)
         leaf_n = 1 << self.leaf_bits
-        page = addr >> self.lg_page
+        page = addr >> self.lg_grain
         while npages > 0:
             key = page & (nkeys - 1)
             slot = key >> self.leaf_bits
@@ -392,7 +405,7 @@ class Heap:
                           'tree' % (arena['ind'], pos, base + j * page, base))
                 i = j
                 continue
-            raw = lib.read(eaddr, lib.extent.size)
+            raw = lib.read(eaddr, lib.extent_bytes)
             e = lib.extent.decode(raw)
             if e['addr'] != pos or e['size'] == 0 or e['size'] % page or \
                     pos + e['size'] > base + size:

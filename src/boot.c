@@ -32,21 +32,21 @@
 
 const unsigned allocator_gdb_layout = ALLOCATOR_GDB_LAYOUT;
 const allocator_gdb_consts_t allocator_gdb_consts = {
-    .lg_page = LG_PAGE,
+    .lg_page = ALLOCATOR_LG_PAGE,
     .lg_chunk = LG_CHUNK,
+    .rtree_lg_grain = RTREE_LG_GRAIN,
     .rtree_leaf_bits = RTREE_LEAF_BITS,
     .rtree_root_bits = RTREE_ROOT_BITS,
     .rtree_szind_shift = RTREE_SZIND_SHIFT,
     .rtree_slot_size = sizeof(rtree_slot_t),
     .rtree_ptr_mask = RTREE_PTR_MASK,
-    .nbins = SC_NBINS,
     .nsizes = SC_NSIZES,
 };
 
 bool boot_run(void) {
     if (pages_boot()) {
         /*
-         * The kernel's page is larger than the build's: no memory can be handed out. After
+         * The kernel's page is larger than any this build serves: no memory can be handed out. After
          * constructors the program hears ENOMEM and decides; before them (glibc's static startup,
          * which dies on the first NULL) nobody can, so end the process cleanly here.
          */

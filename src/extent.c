@@ -28,11 +28,11 @@ extent_t *extent_struct_new(extents_t *ex) {
     if (e != NULL) {
         ex->spare = e->next;
     } else {
-        e = base_alloc(sizeof(extent_t), CACHELINE);
+        e = base_alloc(extent_struct_size(), CACHELINE);
         if (e == NULL)
             return NULL;
     }
-    memset(e, 0, sizeof(*e));
+    memset(e, 0, extent_struct_size());
     e->arena_ind = ex->arena_ind;
     return e;
 }

@@ -1,34 +1,97 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * pages: mmap, munmap, madvise and sbrk, behind the narrow interface in pages.h. Alignment beyond
- * the kernel's page is had by mapping size + align and trimming both ends. Stateless but for the
- * page size read at boot and an atomic byte counter; callable from any thread, any lock held
- * (pages_brk only under dss.c's lock, which owns the break).
+ * the kernel's page is had by mapping size + align and trimming both ends (so is a PAGE larger
+ * than the kernel's). Stateless but for the page sizes set at boot and an atomic byte counter;
+ * callable from any thread, any lock held (pages_brk only under dss.c's lock, which owns the
+ * break).
  */
 #include "allocator/internal/pages.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "allocator/internal/io.h"
 
-size_t pages_os_page = PAGE;
+unsigned pages_lg_page = LG_PAGE_MIN;
+size_t pages_os_page = (size_t)1 << LG_PAGE_MIN;
 long pages_fail_after;
 static size_t pages_mapped;
 
-bool pages_boot(void) {
+size_t pages_kernel_page(void) {
+    /*
+     * glibc fills getauxval's copy of the auxiliary vector (_dl_aux_init) before anything in a
+     * static program can run, IRELATIVE resolvers and constructors included; elsewhere the
+     * dynamic loader has done it. Should it say 0 all the same, the kernel's copy tells.
+     */
     unsigned long ps = getauxval(AT_PAGESZ);
-    if (ps == 0)
-        ps = PAGE;
+    if (ps != 0)
+        return ps;
+    int fd = open("/proc/self/auxv", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    unsigned long pair[2];
+    ssize_t n;
+    while ((n = read(fd, pair, sizeof(pair))) == (ssize_t)sizeof(pair) && pair[0] != AT_NULL) {
+        if (pair[0] == AT_PAGESZ) {
+            ps = pair[1];
+            break;
+        }
+    }
+    close(fd);
+    return ps;
+}
+
+/* The test-only page setting (pages.h): its lg, or 0 when unset or refused (with a message). */
+static unsigned pages_test_lg_page(unsigned lg_os) {
+    const char *v = secure_getenv(PAGES_TEST_LG_PAGE_ENV);
+    if (v == NULL)
+        return 0;
+    if (!config_debug) {
+        io_printf("<allocator>: %s is honoured only in debug builds; ignored\n",
+                  PAGES_TEST_LG_PAGE_ENV);
+        return 0;
+    }
+    unsigned lg = 0;
+    bool ok = *v != '\0';
+    for (const char *c = v; ok && *c != '\0'; c++) {
+        ok = *c >= '0' && *c <= '9' && lg < 100;
+        lg = lg * 10 + (unsigned)(*c - '0');
+    }
+    if (!ok || config_lg_page != 0 || lg < lg_os || lg < LG_PAGE_MIN || lg > LG_PAGE_MAX) {
+        io_printf("<allocator>: %s=%s: not a page size this build can use on this kernel "
+                  "(%u to %u%s); ignored\n",
+                  PAGES_TEST_LG_PAGE_ENV, v, lg_os, LG_PAGE_MAX,
+                  config_lg_page != 0 ? ", and --with-lg-page fixed it" : "");
+        return 0;
+    }
+    return lg;
+}
+
+bool pages_boot(void) {
+    size_t ps = pages_kernel_page();
+    if (ps == 0 || !is_pow2(ps))
+        ps = (size_t)1 << LG_PAGE_MIN;
     pages_os_page = ps;
-    if (ps > PAGE) {
-        io_printf("<allocator>: this build assumes %zu-byte pages but the kernel uses %lu-byte "
-                  "pages; rebuild with --with-lg-page=%u\n",
-                  PAGE, ps, lg_floor(ps));
+    unsigned lg_os = lg_floor(ps);
+    if (lg_os > LG_PAGE_MAX) {
+        if (config_lg_page != 0)
+            io_printf("<allocator>: this build assumes %zu-byte pages but the kernel uses %zu-byte "
+                      "pages; rebuild without --with-lg-page, or with --with-lg-page=%u\n",
+                      (size_t)1 << LG_PAGE_MAX, ps, lg_os);
+        else
+            io_printf("<allocator>: the kernel uses %zu-byte pages; this allocator serves pages "
+                      "of at most %zu bytes\n",
+                      ps, (size_t)1 << LG_PAGE_MAX);
         return true;
     }
+    unsigned lg = pages_test_lg_page(lg_os);
+    if (config_lg_page == 0)
+        pages_lg_page = lg != 0 ? lg : lg_os < LG_PAGE_MIN ? LG_PAGE_MIN : lg_os;
     return false;
 }
 

@@ -30,8 +30,8 @@ static bool rtree_leaf_create(size_t slot) {
 }
 
 bool rtree_ensure(uintptr_t addr, size_t size) {
-    uintptr_t first = (addr >> LG_PAGE) >> RTREE_LEAF_BITS;
-    uintptr_t last = ((addr + size - 1) >> LG_PAGE) >> RTREE_LEAF_BITS;
+    uintptr_t first = (addr >> RTREE_LG_GRAIN) >> RTREE_LEAF_BITS;
+    uintptr_t last = ((addr + size - 1) >> RTREE_LG_GRAIN) >> RTREE_LEAF_BITS;
     for (uintptr_t slot = first; slot <= last; slot++) {
         if (slot >= RTREE_ROOT_N)
             return true;
@@ -42,12 +42,18 @@ bool rtree_ensure(uintptr_t addr, size_t size) {
 }
 
 void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr_t base) {
-    for (uintptr_t a = addr; a < addr + size; a += PAGE)
-        rtree_write(a, entry, base);
+    rtree_slot_t *slot = NULL;
+    for (uintptr_t a = addr; a < addr + size; a += RTREE_GRAIN, slot++) {
+        /* Slots are consecutive within a leaf: look the slot up again only at a leaf's start. */
+        if (slot == NULL || (a & (((uintptr_t)1 << 30) - 1)) == 0)
+            slot = rtree_slot_ptr(a);
+        atomic_store_relaxed(&slot->entry, entry);
+        atomic_store_relaxed(&slot->neg_base, -base);
+    }
 }
 
 bool rtree_validate(uintptr_t addr) {
-    uintptr_t key = (addr >> LG_PAGE) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
+    uintptr_t key = (addr >> RTREE_LG_GRAIN) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
     return atomic_load_acquire(&rtree.root[key >> RTREE_LEAF_BITS]) != 0;
 }
 

@@ -8,7 +8,7 @@
 uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
 uint16_t sz_size2binoff_tab[SZ_FAST_MAXCLASS + 1];
 size_t sz_index2size_tab[SC_NSIZES];
-bin_info_t bin_infos[SC_NBINS];
+bin_info_t bin_infos[SC_NBINS_MAX];
 uint64_t sz_region_mul_tab[SC_NSIZES];
 uint8_t sz_region_shift_tab[SC_NSIZES];
 

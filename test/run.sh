@@ -12,7 +12,8 @@
 #   static/NAME.c        tbin/static/NAME, linked -static; run through static/NAME.sh (given
 #                        the binary's path as $1) when that script exists
 #   stress/NAME.c        tbin/stress/NAME, linked with liballocator.so; 300 s limit
-#   programs/NAME.sh     run with bash; 300 s limit
+#   programs/NAME.sh     run with bash; 300 s limit, unless the script has a line
+#                        "# run.sh limit: SECONDS"
 #   fuzz/fuzz            test/fuzz/fuzz.sh over tbin/fuzz/fuzz, for FUZZ_CHECK_SECONDS (default
 #                        30) split over its MALLOC_CONF variants; runs beside the unit,
 #                        integration and static tests
@@ -32,7 +33,8 @@
 #
 # Environment: TOP_SRCDIR, TOP_BUILDDIR (required); HAVE_STATIC (yes/no), CHECK_CONFS, TESTS
 # (patterns "tier/name", "tier", "tier/%" or "tier/*"), CHECK_JOBS (default 1), TEST_TIMEOUT
-# (limit for unit, integration and static tests; default 120 s).
+# (limit for unit, integration and static tests; default 120 s), CHECK_LOGDIR (where the logs go;
+# default tbin/logs: a run inside another, programs/page_sizes, keeps its own).
 
 set -u
 
@@ -53,7 +55,7 @@ export ALLOCATOR_SO ALLOCATOR_SH TOP_SRCDIR TOP_BUILDDIR
 case $CHECK_JOBS in '' | *[!0-9]* | 0) CHECK_JOBS=1 ;; esac
 
 tbin="$TOP_BUILDDIR/tbin"
-logdir="$tbin/logs"
+logdir=${CHECK_LOGDIR:-$tbin/logs}
 rm -rf "$logdir"
 mkdir -p "$logdir" || exit 1
 # Scratch space: one TEST_TMPDIR per run inside it, and the parallel runs' result files.
@@ -318,7 +320,9 @@ done
 
 for name in $(names programs sh); do
     selected "programs/$name" || continue
-    enqueue "programs/$name" "$TIMEOUT_LONG" "" "" bash "$TOP_SRCDIR/test/programs/$name.sh"
+    # A script may raise its own limit with a line "# run.sh limit: SECONDS".
+    limit=$(sed -n 's/^# run\.sh limit: \([0-9][0-9]*\)$/\1/p' "$TOP_SRCDIR/test/programs/$name.sh")
+    enqueue "programs/$name" "${limit:-$TIMEOUT_LONG}" "" "" bash "$TOP_SRCDIR/test/programs/$name.sh"
 done
 
 run_queue 1

@@ -422,6 +422,22 @@ static void test_names_and_types(void) {
 
 /* ---- constants ---------------------------------------------------------------------------- */
 
+/*
+ * The page the library should have chosen: --with-lg-page's, else the test-only setting's in a
+ * debug build (README, "Page size"), else the kernel's.
+ */
+static unsigned expected_lg_page(void) {
+    if (ALLOCATOR_LG_PAGE != 0)
+        return ALLOCATOR_LG_PAGE;
+    const char *v = getenv("ALLOCATOR_TEST_LG_PAGE");
+    if (ALLOCATOR_DEBUG && v != NULL)
+        return (unsigned)atoi(v);
+    unsigned lg = 0;
+    while (((size_t)1 << lg) < test_page_size())
+        lg++;
+    return lg;
+}
+
 static void test_constants(void) {
     const char *version = NULL;
     if (GET("version", version) && expect_ptr_not_null(version)) {
@@ -434,17 +450,18 @@ static void test_constants(void) {
 
     expect_zu_eq(test_ctl_size("arenas.quantum"), 16);
     size_t page = test_ctl_size("arenas.page");
-    expect_zu_eq(page, (size_t)1 << ALLOCATOR_LG_PAGE);
+    unsigned lg_page = expected_lg_page();
+    expect_zu_eq(page, (size_t)1 << lg_page);
     expect_zu_ge(page, test_page_size());
-    if (ALLOCATOR_LG_PAGE == 12) {
+    if (lg_page == 12) {
         expect_zu_eq(page, 4096);
         expect_zu_eq(page, test_page_size());
     }
 
     /* Small classes: 16-byte quantum then four per doubling, below 4 pages. */
     unsigned nbins = test_ctl_unsigned("arenas.nbins");
-    expect_zu_eq(nbins, 4 * (ALLOCATOR_LG_PAGE + 2) - 21);
-    if (ALLOCATOR_LG_PAGE == 12) {
+    expect_zu_eq(nbins, 4 * (lg_page + 2) - 21);
+    if (lg_page == 12) {
         expect_zu_eq(nbins, 35);
     }
     expect_zu_eq(test_ctl_size("arenas.bin.0.size"), 16);
@@ -470,7 +487,7 @@ static void test_constants(void) {
     /* Large classes: from 4 pages to 2^(LG_VADDR - 1), continuing the same spacing. */
     unsigned nlextents = test_ctl_unsigned("arenas.nlextents");
     expect_zu_eq(test_ctl_size("arenas.lextent.0.size"), 4 * page);
-    if (ALLOCATOR_LG_PAGE == 12) {
+    if (lg_page == 12) {
         expect_zu_eq(test_ctl_size("arenas.lextent.0.size"), 16384);
     }
     for (unsigned j = 0; j < nlextents; j++) {

@@ -81,7 +81,8 @@ def check_json(j, exp, what):
     print('%s: live blocks per class as the program holds them: %s' % (
         what, ', '.join('%d x%d' % (s, n) for s, n in sorted(exp['class'].items()))))
     for size, n in sorted(exp['large'].items()):
-        # Large with 4 KiB pages; with larger pages (--with-lg-page=16) a class below 4 pages
+        # Large with 4 KiB pages; with larger pages (a 64 KiB kernel, or ALLOCATOR_TEST_LG_PAGE=16
+        # in a debug build) a class below 4 pages
         # is small, in slabs, and only the class table has it.
         small = classes.get(size, {}).get('small', False)
         got = n if small else sum(1 for b in j['large'] if b['size'] == size and not b['cached'])

@@ -29,9 +29,11 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/auxv.h>
 #include <sys/wait.h>
 
 #include "early_calls.h"
+#include "allocator/internal/config_gen.h"
 
 #ifndef __GLIBC__
 void malloc_stats(void); /* glibc's extra; liballocator defines it, musl's headers do not */
@@ -345,6 +347,26 @@ int main(void) {
     }
     expect_d_eq(snap_bad_nallocx, 0);
     expect_true(ctor_alloc_ok);
+
+    /*
+     * The page size was read from the auxiliary vector in glibc's static startup (the first
+     * allocation above came before constructors): the kernel's page, or the test-only setting's
+     * in a debug build, or the one --with-lg-page fixed. Under qemu -p (cross_aarch64.sh) the
+     * kernel's page is the one qemu reports.
+     */
+    size_t page = 0, len = sizeof(page);
+    bool debug = false;
+    size_t dlen = sizeof(debug);
+    require_true(mallctl("arenas.page", &page, &len, NULL, 0) == 0);
+    require_true(mallctl("config.debug", &debug, &dlen, NULL, 0) == 0);
+    size_t want = (size_t)getauxval(AT_PAGESZ);
+    const char *lg = getenv("ALLOCATOR_TEST_LG_PAGE");
+    if (debug && lg != NULL)
+        want = (size_t)1 << atoi(lg);
+    if (ALLOCATOR_LG_PAGE != 0)
+        want = (size_t)1 << ALLOCATOR_LG_PAGE;
+    expect_zu_eq(page, want);
+    printf("page: %zu (kernel %lu)\n", page, getauxval(AT_PAGESZ));
 
     /* The extended interface is linked in and agrees. */
     void *x = mallocx(100, 0);

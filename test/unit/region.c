@@ -8,6 +8,7 @@
  * The fast path's form, with the shift taken from a radix-tree entry and the multiplier and count
  * from a thread cache's bin, agrees.
  */
+#include "allocator/internal/pages.h"
 #include "allocator/internal/tcache.h"
 #include "unit.h"
 
@@ -92,6 +93,7 @@ static void test_cache_bins(void) {
 }
 
 int main(void) {
+    pages_boot(); /* the page size: the kernel's, or the test-only setting's */
     sc_boot();
     test_small();
     test_large();

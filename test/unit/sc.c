@@ -1,10 +1,21 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Size classes: the tables agree with the closed forms, four classes per doubling, slabs. */
+/*
+ * Size classes: the tables agree with the closed forms, four classes per doubling, slabs; at
+ * every page size the build serves (sc_boot recomputed for each, as boot would after reading it).
+ */
+#include "allocator/internal/edata.h"
 #include "allocator/internal/sc.h"
 #include "unit.h"
 
-int main(void) {
+static void check_tables(void) {
     sc_boot();
+    check_eq(SC_NBINS, 4 * (LG_PAGE + 2) - 21);
+    check(SC_NBINS >= SC_NBINS_MIN && SC_NBINS <= SC_NBINS_MAX);
+    check_eq(SC_LARGE_MINCLASS, 4 * PAGE);
+    check(SLAB_BITMAP_WORDS <= SLAB_BITMAP_WORDS_MAX);
+    /* A descriptor holds the bitmap of the slab with the most regions. */
+    check(extent_struct_size() >= offsetof(extent_t, bitmap) + SLAB_BITMAP_WORDS * 8);
+    check_eq(extent_struct_size() % CACHELINE, 0);
     /* The first classes are quantum multiples, then four per doubling. */
     size_t expect[] = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640};
     for (unsigned i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
@@ -44,6 +55,7 @@ int main(void) {
     for (unsigned i = 0; i < SC_NBINS; i++) {
         const bin_info_t *b = &bin_infos[i];
         check_eq(b->slab_size % PAGE, 0);
+        check_eq(b->slab_size, (size_t)b->slab_pages * PAGE);
         check_eq(b->slab_size, (size_t)b->nregs * b->reg_size);
         check(b->nregs >= 1 && b->nregs <= SLAB_MAXREGS);
         for (unsigned r = 0; r < b->nregs; r++)
@@ -70,5 +82,20 @@ int main(void) {
         check_eq(sz_size2binoff_tab[s], (sz_size2index(s) + 1) * SZ_CACHE_BIN_STRIDE);
     sz_binoff_fill(lo - 1);
     sz_binoff_fill(hi);
+}
+
+int main(void) {
+    if (config_lg_page != 0) {
+        check_tables();
+        return unit_finish("sc");
+    }
+    unsigned checked = 0;
+    for (unsigned lg = LG_PAGE_MIN; lg <= LG_PAGE_MAX; lg++) {
+        pages_lg_page = lg;
+        check_eq(PAGE, (size_t)1 << lg);
+        check_tables();
+        checked++;
+    }
+    check_eq(checked, 5); /* 4 KiB to 64 KiB */
     return unit_finish("sc");
 }

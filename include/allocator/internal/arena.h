@@ -13,6 +13,8 @@
 #include "allocator/internal/bin.h"
 
 #define SC_NLARGE (SC_NSIZES - SC_NBINS)
+/* Arrays over the large classes hold this many: as many as the smallest page has. */
+#define SC_NLARGE_MAX (SC_NSIZES - SC_NBINS_MIN)
 
 typedef struct large_stats_s {
     uint64_t nmalloc;
@@ -26,8 +28,8 @@ typedef struct arena_s {
     unsigned ind;
     unsigned nthreads; /* atomic: threads bound to this arena */
     extents_t ex;
-    bin_t bins[SC_NBINS];
-    large_stats_t lstats[SC_NLARGE]; /* ex.lock */
+    bin_t bins[SC_NBINS_MAX];
+    large_stats_t lstats[SC_NLARGE_MAX]; /* ex.lock */
     size_t large_allocated;          /* ex.lock: bytes in active large extents */
     struct arena_s *next_spare;      /* arenas_lock: destroyed arenas kept for reuse */
 } arena_t;

@@ -28,21 +28,16 @@ typedef enum {
     EXTENT_RETAINED = 3
 } extent_state_t;
 
-#define SLAB_BITMAP_WORDS ((SLAB_MAXREGS + 63) / 64)
+/* Bitmap words of a slab with the most regions: at this page size, and at any page size. */
+#define SLAB_BITMAP_WORDS ((unsigned)((SLAB_MAXREGS + 63) / 64))
+#define SLAB_BITMAP_WORDS_MAX ((SLAB_MAXREGS_MAX + 63) / 64)
 
-/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
+/*
+ * The bitmap ends the structure: its length follows the page size (4 words with 4 KiB pages, 64
+ * with 64 KiB ones), so a descriptor takes extent_struct_size() bytes (extent.h), not sizeof.
+ * Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h).
+ */
 typedef struct extent_s {
-    /*
-     * What a slab free touches comes first, in one cache line with 4 KiB pages: the address,
-     * the owning arena and the bitmap (bin lock). A set bit is a free region.
-     */
-    uintptr_t addr;
-    unsigned arena_ind;
-    uint32_t nfree;
-    uint64_t bitmap[SLAB_BITMAP_WORDS];
-    uint16_t szind; /* size class while active */
-    uint8_t state;  /* extent_state_t */
-    bool slab;
     size_t size;
     uintptr_t chunk_addr; /* the chunk holding this extent, for merge bounds */
     size_t chunk_size;
@@ -56,7 +51,25 @@ typedef struct extent_s {
      */
     struct prof_tctx_s *prof_tctx;
     struct prof_recent_s *prof_recent;
+    /*
+     * What a slab free touches is together, in the third cache line (the whole bitmap with
+     * 4 KiB pages): the address, the owning arena, the class and the bitmap (bin lock). A set
+     * bit is a free region.
+     */
+    uintptr_t addr CACHE_ALIGNED;
+    unsigned arena_ind;
+    uint32_t nfree;
+    uint16_t szind; /* size class while active */
+    uint8_t state;  /* extent_state_t */
+    bool slab;
+    uint64_t bitmap[];
 } CACHE_ALIGNED extent_t;
+
+/* Bytes of a descriptor, bitmap included, at this page size (192 with 4 KiB pages). */
+static inline size_t extent_struct_size(void) {
+    size_t n = ALIGN_UP(offsetof(extent_t, bitmap) + SLAB_BITMAP_WORDS * sizeof(uint64_t), CACHELINE);
+    return n < sizeof(extent_t) ? sizeof(extent_t) : n;
+}
 
 /* The address of the extent's last page (where its end boundary is registered). */
 static inline uintptr_t extent_last_page(const extent_t *e) { return e->addr + e->size - PAGE; }

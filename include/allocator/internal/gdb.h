@@ -6,7 +6,8 @@
  * tree, reads extents, slab bitmaps, bins, bin_infos[], the thread states on tsd.c's live list
  * and their caches, the explicit caches and base's counters, all by field name through the
  * types in the debug information. What the types cannot say (the page size, the radix tree's
- * geometry) is in allocator_gdb_consts, and allocator_gdb_layout names the version of the
+ * geometry) is in allocator_gdb_consts (and pages_lg_page, the page size read at boot, unless
+ * --with-lg-page fixed it; extent_t's bitmap is as long as that page needs, edata.h), and allocator_gdb_layout names the version of the
  * whole layout: the script refuses a version it does not know.
  *
  * Changing the layout or the meaning of a field of any structure the script reads (each says
@@ -22,18 +23,18 @@
 
 #include "allocator/internal/util.h"
 
-#define ALLOCATOR_GDB_LAYOUT 4
+#define ALLOCATOR_GDB_LAYOUT 5
 
 typedef struct allocator_gdb_consts_s {
-    unsigned lg_page;
+    unsigned lg_page;           /* --with-lg-page's value; 0: read pages_lg_page (pages.h) */
     unsigned lg_chunk;
-    unsigned rtree_leaf_bits;   /* a leaf maps 2^rtree_leaf_bits pages */
+    unsigned rtree_lg_grain;    /* a radix-tree key is the address >> rtree_lg_grain */
+    unsigned rtree_leaf_bits;   /* a leaf maps 2^rtree_leaf_bits grains */
     unsigned rtree_root_bits;   /* the root has 2^rtree_root_bits slots */
     unsigned rtree_szind_shift; /* entry: class index + 1 from here up */
     unsigned rtree_slot_size;   /* bytes per radix-tree slot (the entry is its first word) */
     unsigned long long rtree_ptr_mask; /* entry & mask: the extent_t address */
-    unsigned nbins;             /* small classes */
-    unsigned nsizes;            /* all classes */
+    unsigned nsizes;            /* all classes (the small ones: 4 * (lg_page + 2) - 21) */
 } allocator_gdb_consts_t;
 
 extern const unsigned allocator_gdb_layout HIDDEN;

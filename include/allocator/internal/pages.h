@@ -24,10 +24,32 @@
 
 #include "allocator/internal/util.h"
 
-/* The kernel's page size, read at boot; PAGE (the build's) is a multiple of it. */
+/* The kernel's page size, read at boot; PAGE is a multiple of it. */
 extern size_t pages_os_page;
+/* LG_PAGE unless --with-lg-page fixed it (config.h): set by pages_boot, never changed after. */
+extern unsigned pages_lg_page HIDDEN;
 
-/* Returns true (after printing why) if the kernel's page is larger than the build's PAGE. */
+/*
+ * The test-only page setting: in debug builds (--enable-debug), with this environment variable
+ * set to N (12..16, at least the kernel's page, at most LG_PAGE_MAX), the allocator uses pages
+ * of 2^N bytes instead of the kernel's; legal, since such a page is a whole run of the kernel's.
+ * The test suite runs at 16 and 64 KiB pages on a 4 KiB kernel this way. Release builds and
+ * --with-lg-page builds ignore it, saying so on stderr.
+ */
+#define PAGES_TEST_LG_PAGE_ENV "ALLOCATOR_TEST_LG_PAGE"
+
+/*
+ * The kernel's page size, from the auxiliary vector (getauxval(AT_PAGESZ), or /proc/self/auxv
+ * should that say 0); 0 when neither can tell. Safe in glibc's static startup: glibc reads the
+ * vector before any code of the program runs.
+ */
+size_t pages_kernel_page(void);
+
+/*
+ * The first step of boot: reads the kernel's page (pages_kernel_page) and sets pages_os_page and
+ * pages_lg_page. Returns true (after printing why) if the kernel's page is larger than any this
+ * build serves (LG_PAGE_MAX: --with-lg-page's value, else 64 KiB).
+ */
 bool pages_boot(void);
 void *pages_map(size_t size, size_t align);
 void pages_unmap(void *addr, size_t size);

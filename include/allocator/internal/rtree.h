@@ -2,7 +2,7 @@
 /*
  * rtree: the radix tree from addresses to extents.
  *
- * Two levels over page numbers: a flat root of RTREE_ROOT_N slots (in .bss; untouched slots
+ * Two levels over grain numbers: a flat root of RTREE_ROOT_N slots (in .bss; untouched slots
  * cost no memory) and leaves of RTREE_LEAF_N entries mapped on demand, each leaf covering
  * 1 GiB of address space. A root slot stores the leaf's address as an offset from
  * rtree.zero_leaf, a never-written all-zero leaf in .bss, so an empty slot (0) reads as that
@@ -17,6 +17,12 @@
  * region) for an allocated extent, 0 otherwise: the free fast path subtracts it from the pointer
  * to test that the pointer starts a region (tcache.h, cache_bin_region_start) without touching
  * the extent_t. Slabs register every page; large and free extents their first and last page.
+ *
+ * The key is the address's grain, RTREE_LG_GRAIN bits: the smallest page the build serves, a
+ * constant, so the free fast path shifts by an immediate whatever page size boot chose. With a
+ * larger page, registering a page writes each of its grains (PAGE >> RTREE_LG_GRAIN slots: 16
+ * for a 64 KiB page in a build that also serves 4 KiB), and a lookup anywhere in a registered
+ * page finds its entry.
  * Readers are lock-free (relaxed loads: a slot is only read by a thread entitled to the address
  * it names); writers of an extent's slots hold that extent's arena lock; leaf creation takes
  * rtree_lock.
@@ -27,7 +33,9 @@
 #include "allocator/internal/mutex.h"
 #include "allocator/internal/sc.h"
 
-#define RTREE_LEAF_BITS (30 - LG_PAGE)
+#define RTREE_LG_GRAIN LG_PAGE_MIN
+#define RTREE_GRAIN ((size_t)1 << RTREE_LG_GRAIN)
+#define RTREE_LEAF_BITS (30 - RTREE_LG_GRAIN)
 #define RTREE_LEAF_N ((size_t)1 << RTREE_LEAF_BITS)
 #define RTREE_ROOT_BITS (LG_VADDR - 30)
 #define RTREE_ROOT_N ((size_t)1 << RTREE_ROOT_BITS)
@@ -61,7 +69,7 @@ struct extent_s;
  * check the pointer against the slot's base, which such a pointer cannot pass.
  */
 static ALWAYS_INLINE rtree_slot_t *rtree_slot_ptr(uintptr_t addr) {
-    uintptr_t key = (addr >> LG_PAGE) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
+    uintptr_t key = (addr >> RTREE_LG_GRAIN) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
     char *base = (char *)&rtree;
     uintptr_t leaf = atomic_load_acquire((uintptr_t *)base + (key >> RTREE_LEAF_BITS));
     return (rtree_slot_t *)(base + leaf + offsetof(rtree_t, zero_leaf)) + (key & (RTREE_LEAF_N - 1));
@@ -99,12 +107,16 @@ static inline rtree_entry_t rtree_entry_make(struct extent_s *e, unsigned binid,
 
 /* Make sure leaves exist for [addr, addr+size). Returns true on failure (out of memory). */
 bool rtree_ensure(uintptr_t addr, size_t size);
-/* Write entry and base to the pages [addr, addr+size) step PAGE; leaves must exist. */
+/* Write entry and base to the pages [addr, addr+size) (page aligned); leaves must exist. */
 void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr_t base);
+/* The same for the one page at addr (page aligned). */
 static inline void rtree_write(uintptr_t addr, rtree_entry_t entry, uintptr_t base) {
     rtree_slot_t *slot = rtree_slot_ptr(addr);
-    atomic_store_relaxed(&slot->entry, entry);
-    atomic_store_relaxed(&slot->neg_base, -base);
+    /* A page's grains are consecutive slots of one leaf (a leaf maps 1 GiB, page aligned). */
+    for (size_t i = 0; i < (PAGE >> RTREE_LG_GRAIN); i++) {
+        atomic_store_relaxed(&slot[i].entry, entry);
+        atomic_store_relaxed(&slot[i].neg_base, -base);
+    }
 }
 
 void rtree_prefork(void);

@@ -9,6 +9,12 @@
  *
  * Each small class ("bin") has a slab of slab_pages pages holding nregs regions, chosen so that
  * the slab has no tail waste (slab_pages = the odd part of the size, or size / PAGE).
+ *
+ * The classes themselves do not depend on the page size; where the small ones end (SC_NBINS,
+ * SC_SMALL_MAXCLASS, SC_LARGE_MINCLASS), the slab geometry (bin_infos) and what follows from
+ * them do. Unless --with-lg-page fixed it, LG_PAGE is read at boot (config.h), so those are
+ * values read at run time, and arrays over the small classes are sized for the most of them
+ * any page allows (SC_NBINS_MAX). sc_boot computes every table once, after the page is known.
  */
 #ifndef ALLOCATOR_INTERNAL_SC_H
 #define ALLOCATOR_INTERNAL_SC_H
@@ -17,7 +23,10 @@
 
 /* Index of the class 2^k (k >= 6): the last class of its doubling. */
 #define SC_POW2_INDEX(k) (4 * (k)-21)
-#define SC_NBINS (SC_POW2_INDEX(LG_PAGE + 2))
+#define SC_NBINS ((unsigned)SC_POW2_INDEX(LG_PAGE + 2))
+/* Bounds for arrays over the small classes (constants: the largest and smallest page's). */
+#define SC_NBINS_MAX (SC_POW2_INDEX(LG_PAGE_MAX + 2))
+#define SC_NBINS_MIN (SC_POW2_INDEX(LG_PAGE_MIN + 2))
 #define SC_NSIZES (SC_POW2_INDEX(LG_VADDR - 1) + 1)
 #define SC_SMALL_MAXCLASS (((size_t)1 << (LG_PAGE + 2)) - ((size_t)1 << (LG_PAGE - 1)))
 #define SC_LARGE_MINCLASS ((size_t)1 << (LG_PAGE + 2))
@@ -31,6 +40,7 @@
 #define SZ_FAST_MAXCLASS ((size_t)32 << 10)
 /* Regions per slab never exceed this (the 16-byte class in a one-page slab). */
 #define SLAB_MAXREGS (PAGE / QUANTUM)
+#define SLAB_MAXREGS_MAX (((size_t)1 << LG_PAGE_MAX) / QUANTUM)
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct bin_info_s {
@@ -69,7 +79,7 @@ static inline size_t sz_size2binoff(size_t size) {
 _Static_assert(SZ_FAST_MAXCLASS <= SC_LARGE_MAXCLASS, "the table's classes must exist");
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 extern size_t sz_index2size_tab[SC_NSIZES];
-extern bin_info_t bin_infos[SC_NBINS];
+extern bin_info_t bin_infos[SC_NBINS_MAX];
 
 /*
  * Exact division test for the free path. A class size is odd * 2^shift; mul is the inverse of
@@ -93,6 +103,7 @@ static inline uint32_t sz_region_count(unsigned ind) {
     return ind < SC_NBINS ? bin_infos[ind].nregs : 1;
 }
 
+/* Computes every table above for the page size LG_PAGE (set before: pages_boot). */
 void sc_boot(void);
 
 /* Slow computation of the class index; used above the lookup table and by sc_boot. */
@@ -158,8 +169,11 @@ static inline unsigned sz_region_index(const bin_info_t *info, uintptr_t slab_ad
     return (unsigned)((diff * info->div_magic) >> 32);
 }
 
-/* Page-size classes for free-extent bins: four per doubling over page counts. */
-#define PSZ_NCLASSES (4 * (LG_VADDR - LG_PAGE) + 1)
+/*
+ * Page-size classes for free-extent bins: four per doubling over page counts (as many as the
+ * smallest page needs; with a larger page the top ones stay empty).
+ */
+#define PSZ_NCLASSES (4 * (LG_VADDR - LG_PAGE_MIN) + 1)
 static inline unsigned psz_floor_index(size_t npages) {
     if (npages <= 4)
         return (unsigned)npages - 1;

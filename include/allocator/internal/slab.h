@@ -2,7 +2,8 @@
 /*
  * slab: the region bitmap of a slab, an extent holding the regions of one small class. A set bit
  * is a free region; nfree counts them. The bitmap's storage is extent_t.bitmap (edata.h), in the
- * first cache line with the address and nfree that a slab free also reads. The slab's bin lock
+ * cache line of the address and nfree that a slab free also reads (its first 40 bytes, the
+ * whole of it with 4 KiB pages). The slab's bin lock
  * guards both.
  */
 #ifndef ALLOCATOR_INTERNAL_SLAB_H

@@ -19,8 +19,8 @@ typedef struct stats_eclass_s {
 } stats_eclass_t;
 
 typedef struct stats_arena_s {
-    bin_stats_t bins[SC_NBINS];
-    large_stats_t large[SC_NLARGE];
+    bin_stats_t bins[SC_NBINS_MAX];
+    large_stats_t large[SC_NLARGE_MAX];
     size_t small_allocated;
     size_t large_allocated;
     size_t pactive;
@@ -32,7 +32,7 @@ typedef struct stats_arena_s {
     unsigned nthreads;
     ssize_t dirty_decay_ms, muzzy_decay_ms; /* of the last arena merged in */
     /* Mutex contention: times a lock was found held. */
-    uint64_t bins_nwait[SC_NBINS];
+    uint64_t bins_nwait[SC_NBINS_MAX];
     uint64_t extents_nwait;
 } stats_arena_t;
 
