@@ -28,10 +28,6 @@ uint64_t prof_interval;
 mutex_t prof_lock = MUTEX_INITIALIZER(RANK_PROF);
 mutex_t prof_dump_lock = MUTEX_INITIALIZER(RANK_PROF_DUMP);
 
-/* The allocator's own frames (PROF_FRAME), which backtraces leave out. */
-extern const char __start_allocator_prof_frames[] HIDDEN;
-extern const char __stop_allocator_prof_frames[] HIDDEN;
-
 void prof_boot(void) {
     if (!opt_prof)
         return;
@@ -41,6 +37,7 @@ void prof_boot(void) {
     atomic_store_relaxed(&prof_lg_sample, opt_lg_prof_sample);
     prof_interval = opt_lg_prof_interval >= 0 ? (uint64_t)1 << opt_lg_prof_interval : 0;
     tsd_exit_hook = prof_thread_exit;
+    prof_unwind_boot();
     if (opt_prof_final || opt_prof_leak)
         atexit(prof_atexit);
 }

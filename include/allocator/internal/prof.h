@@ -99,18 +99,36 @@ double prof_exp(double x);
 /* Is a sample due now to be taken (profiling and the thread active, not inside the profiler)? */
 bool prof_sample_wanted(tsd_t *tsd);
 /*
- * The calling thread's backtrace, without the allocator's frames, taken with libgcc's unwinder.
- * Inline, so that the unwinder walks one allocator frame fewer (each costs about 1,500
- * instructions). The unwinder may allocate (libgcc sorts a static program's frame tables on
- * first use): such a malloc is served as usual, and prof_busy keeps it from being sampled.
+ * prof_unwind.c: the calling thread's return addresses, innermost first, walked with cached
+ * rows of the DWARF CFI (x86_64), as _Unwind_Backtrace reports them: frames[0] is inside
+ * prof_unwind itself (where it captured the registers), frames[1] in its caller, and so on.
+ * Leading frames whose address is in [skip_lo, skip_hi) are left out (not counted in max).
+ * Returns 0 when it cannot answer exactly (the caller then uses _Unwind_Backtrace).
+ */
+unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
+/* The rows' cache, from base memory (prof_boot); without it every frame is computed anew. */
+void prof_unwind_boot(void);
+/* How many slots of the cache hold a row (tests). */
+unsigned prof_unwind_cached(void);
+extern const char __start_allocator_prof_frames[] HIDDEN;
+extern const char __stop_allocator_prof_frames[] HIDDEN;
+
+/*
+ * The calling thread's backtrace, without the allocator's frames: prof_unwind's cached walk,
+ * or libgcc's unwinder where that walk gives up. Inline, so that the unwinder walks one
+ * allocator frame fewer (each costs libgcc about 1,500 instructions). The unwinder may allocate
+ * (libgcc sorts a static program's frame tables on first use): such a malloc is served as usual,
+ * and prof_busy keeps it from being sampled.
  */
 _Unwind_Reason_Code prof_unwind_frame(struct _Unwind_Context *ctx, void *arg);
 static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
     bool was = tsd->prof_busy;
     tsd->prof_busy = true;
-    bt->n = 0;
+    bt->n = prof_unwind(bt->frames, PROF_BT_MAX, (uintptr_t)__start_allocator_prof_frames,
+                        (uintptr_t)__stop_allocator_prof_frames);
 #if ALLOCATOR_PROF_LIBGCC /* platform: see configure.ac */
-    _Unwind_Backtrace(prof_unwind_frame, bt);
+    if (bt->n == 0)
+        _Unwind_Backtrace(prof_unwind_frame, bt);
 #endif
     tsd->prof_busy = was;
 }

@@ -1,0 +1,549 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * prof_unwind: sampled backtraces without libgcc's per-frame cost (prof.h). libgcc's
+ * _Unwind_Backtrace finds and interprets each frame's DWARF call-frame information (CFI) anew on
+ * every call, about 1,700 instructions a frame. A program's sampled stacks go through few return
+ * addresses, so this walker keeps, per return address, the one row of the CFI table it needs
+ * (CFA = SP or RBP + k, the return address and the saved RBP at CFA + k), computed once by a
+ * small CFI interpreter from the FDE that libgcc's _Unwind_Find_FDE finds, and walks the stack
+ * with those rows: about 40 instructions a frame. It gives up (the caller then takes the whole
+ * trace with _Unwind_Backtrace, the reference) on anything it does not model: a PC without an
+ * FDE or outside every loaded object (JIT code), signal frames, DWARF expressions, registers
+ * saved in other registers, a CFA on any register but RSP or RBP, a stack read that would leave
+ * the bounds below. Where it answers, its frames are exactly _Unwind_Backtrace's (unit/prof_unwind
+ * and programs/prof_unwind compare them on many stacks). x86_64 only; elsewhere it always gives up.
+ *
+ * The cache is a fixed table of seqlocked slots from base memory (prof_unwind_boot), shared by
+ * every thread without a lock: a reader that sees a slot being written treats it as a miss, and
+ * a writer that finds the slot busy does not cache. Each row is tagged with the count of objects
+ * unloaded so far (dl_iterate_phdr's dlpi_subs), read at the start of every walk: after a dlclose
+ * every older row misses, so no row outlives the code it describes. Stack reads are bounded: each
+ * frame's CFA must be above the previous one and within PROF_UNWIND_STACK_MAX of the first.
+ */
+#include "allocator/internal/prof.h"
+
+#include <link.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "allocator/internal/base.h"
+
+#if defined(__x86_64__) /* platform: the register capture below is x86_64 code */
+static const bool prof_unwind_arch = true;
+/* prof_unwind_regs(r): r[0] = the caller's RSP once the call returns, r[1] = the return address,
+ * r[2] = the caller's RBP. */
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".globl prof_unwind_regs\n"
+        ".hidden prof_unwind_regs\n"
+        ".type prof_unwind_regs, @function\n"
+        "prof_unwind_regs:\n"
+        ".cfi_startproc\n"
+        "    leaq 8(%rsp), %rax\n"
+        "    movq %rax, (%rdi)\n"
+        "    movq (%rsp), %rax\n"
+        "    movq %rax, 8(%rdi)\n"
+        "    movq %rbp, 16(%rdi)\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        ".size prof_unwind_regs, .-prof_unwind_regs\n");
+#else
+static const bool prof_unwind_arch = false;
+static void prof_unwind_regs(uintptr_t *r) { r[0] = r[1] = r[2] = 0; }
+#endif
+void prof_unwind_regs(uintptr_t *r) HIDDEN;
+
+/* libgcc's FDE lookup (unwind-dw2-fde.h; exported by libgcc_s and libgcc_eh). */
+struct dwarf_eh_bases {
+    void *tbase;
+    void *dbase;
+    void *func;
+};
+const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
+
+/* x86_64's DWARF registers. */
+#define DW_RBP 6
+#define DW_RSP 7
+#define DW_RA 16
+
+#define PROF_UNWIND_STACK_MAX ((uintptr_t)1 << 30)
+#define PROF_UNWIND_LG_SLOTS 11
+#define PROF_UNWIND_SLOTS (1u << PROF_UNWIND_LG_SLOTS)
+
+/* One row, as the walker uses it. */
+enum { RULE_BAD = 0, RULE_OK = 1, RULE_END = 2 };
+typedef struct {
+    unsigned kind;     /* RULE_* */
+    bool cfa_rbp;      /* CFA = RBP + cfa_off, else RSP + cfa_off */
+    bool rbp_saved;    /* the caller's RBP is at CFA + rbp_off, else RBP is unchanged */
+    int32_t cfa_off;
+    int32_t ra_off;    /* the return address is at CFA + ra_off */
+    int32_t rbp_off;
+} prof_unwind_rule_t;
+
+typedef struct {
+    uint64_t seq; /* odd while being written */
+    uint64_t pc;
+    uint64_t gen; /* dlpi_subs when the row was computed */
+    uint64_t rule;
+} prof_unwind_slot_t;
+
+static prof_unwind_slot_t *prof_unwind_cache;
+
+void prof_unwind_boot(void) {
+    if (!prof_unwind_arch || !config_prof_libgcc || prof_unwind_cache != NULL)
+        return;
+    prof_unwind_slot_t *c = base_alloc(sizeof(*c) * PROF_UNWIND_SLOTS, 64);
+    if (c != NULL) /* base memory is zeroed: every slot empty (pc 0) */
+        atomic_store_release(&prof_unwind_cache, c);
+}
+
+unsigned prof_unwind_cached(void) {
+    prof_unwind_slot_t *c = atomic_load_acquire(&prof_unwind_cache);
+    unsigned n = 0;
+    for (unsigned i = 0; c != NULL && i < PROF_UNWIND_SLOTS; i++)
+        n += atomic_load_relaxed(&c[i].pc) != 0;
+    return n;
+}
+
+/* Rules fit a word: cfa_off in the low 32 bits, ra_off and rbp_off in 12 bits each. */
+static uint64_t rule_pack(const prof_unwind_rule_t *r) {
+    return (uint64_t)(uint32_t)r->cfa_off | (uint64_t)((uint32_t)r->ra_off & 0xfff) << 32 |
+           (uint64_t)((uint32_t)r->rbp_off & 0xfff) << 44 | (uint64_t)r->kind << 56 |
+           (uint64_t)r->cfa_rbp << 58 | (uint64_t)r->rbp_saved << 59;
+}
+
+static int32_t sext12(uint64_t v) { return (int32_t)((v & 0xfff) ^ 0x800) - 0x800; }
+
+static void rule_unpack(uint64_t w, prof_unwind_rule_t *r) {
+    r->cfa_off = (int32_t)(uint32_t)w;
+    r->ra_off = sext12(w >> 32);
+    r->rbp_off = sext12(w >> 44);
+    r->kind = (unsigned)(w >> 56) & 3;
+    r->cfa_rbp = (w >> 58) & 1;
+    r->rbp_saved = (w >> 59) & 1;
+}
+
+static size_t slot_index(uintptr_t pc) {
+    return (size_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ULL) >> (64 - PROF_UNWIND_LG_SLOTS));
+}
+
+static bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_t *rule) {
+    prof_unwind_slot_t *s = &c[slot_index(pc)];
+    uint64_t seq = atomic_load_acquire(&s->seq);
+    if (seq & 1)
+        return false;
+    uint64_t spc = atomic_load_relaxed(&s->pc);
+    uint64_t sgen = atomic_load_relaxed(&s->gen);
+    uint64_t w = atomic_load_relaxed(&s->rule);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (atomic_load_relaxed(&s->seq) != seq || spc != pc || sgen != gen)
+        return false;
+    *rule = w;
+    return true;
+}
+
+static void cache_put(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_t rule) {
+    prof_unwind_slot_t *s = &c[slot_index(pc)];
+    uint64_t seq = atomic_load_relaxed(&s->seq);
+    if ((seq & 1) || !__atomic_compare_exchange_n(&s->seq, &seq, seq + 1, false, __ATOMIC_ACQUIRE,
+                                                      __ATOMIC_RELAXED))
+        return; /* another writer: leave it the slot */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    atomic_store_relaxed(&s->pc, pc);
+    atomic_store_relaxed(&s->gen, gen);
+    atomic_store_relaxed(&s->rule, rule);
+    atomic_store_release(&s->seq, seq + 2);
+}
+
+/* ---- the objects loaded: the unload count, and whether a PC is inside one ------------------- */
+
+typedef struct {
+    uintptr_t pc;
+    bool found;
+    uint64_t subs;
+} phdr_arg_t;
+
+static int phdr_subs(struct dl_phdr_info *info, size_t size, void *arg) {
+    phdr_arg_t *a = arg;
+    if (size < offsetof(struct dl_phdr_info, dlpi_subs) + sizeof(info->dlpi_subs))
+        return -1; /* no count: the cache cannot tell when code goes away */
+    a->subs = info->dlpi_subs;
+    if (a->pc == 0)
+        return 1;
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t start = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && a->pc - start < ph->p_memsz) {
+            a->found = true;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- the CFI interpreter -------------------------------------------------------------------- */
+
+typedef struct {
+    const uint8_t *p, *end;
+    bool bad;
+} cursor_t;
+
+static uint8_t rd_u8(cursor_t *c) {
+    if (c->p >= c->end) {
+        c->bad = true;
+        return 0;
+    }
+    return *c->p++;
+}
+
+static uint64_t rd_uleb(cursor_t *c) {
+    uint64_t v = 0;
+    for (unsigned shift = 0;; shift += 7) {
+        uint8_t b = rd_u8(c);
+        if (shift < 64)
+            v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80) || c->bad)
+            return v;
+    }
+}
+
+static int64_t rd_sleb(cursor_t *c) {
+    uint64_t v = 0;
+    unsigned shift = 0;
+    uint8_t b;
+    do {
+        b = rd_u8(c);
+        if (shift < 64)
+            v |= (uint64_t)(b & 0x7f) << shift;
+        shift += 7;
+    } while ((b & 0x80) && !c->bad);
+    if (shift < 64 && (b & 0x40))
+        v |= ~(uint64_t)0 << shift;
+    return (int64_t)v;
+}
+
+static uint64_t rd_fixed(cursor_t *c, unsigned n) {
+    if ((size_t)(c->end - c->p) < n) {
+        c->bad = true;
+        return 0;
+    }
+    uint64_t v = 0;
+    memcpy(&v, c->p, n); /* little-endian */
+    c->p += n;
+    return v;
+}
+
+/* Skip a pointer in encoding enc (only its size matters here). */
+static void skip_encoded(cursor_t *c, uint8_t enc) {
+    if (enc == 0xff) /* DW_EH_PE_omit */
+        return;
+    switch (enc & 0x0f) {
+    case 0x00: rd_fixed(c, 8); break;                 /* absptr */
+    case 0x01: case 0x09: rd_uleb(c); break;          /* uleb128, sleb128 */
+    case 0x02: case 0x0a: rd_fixed(c, 2); break;      /* udata2, sdata2 */
+    case 0x03: case 0x0b: rd_fixed(c, 4); break;      /* udata4, sdata4 */
+    case 0x04: case 0x0c: rd_fixed(c, 8); break;      /* udata8, sdata8 */
+    default: c->bad = true;
+    }
+    if ((enc & 0x70) == 0x50) /* DW_EH_PE_aligned */
+        c->bad = true;
+}
+
+/* A register's rule, for the three registers the walker uses. */
+enum { HOW_UNSAVED, HOW_OFFSET, HOW_UNDEFINED, HOW_OTHER };
+typedef struct {
+    uint64_t cfa_reg;
+    int64_t cfa_off;
+    bool cfa_expr;
+    uint8_t how[3]; /* RBP, RSP, RA */
+    int64_t off[3];
+} row_t;
+
+typedef struct {
+    uint64_t code_align;
+    int64_t data_align;
+    row_t stack[8]; /* DW_CFA_remember_state */
+    unsigned depth;
+} cfi_t;
+
+static int reg_slot(uint64_t reg) {
+    return reg == DW_RBP ? 0 : reg == DW_RSP ? 1 : reg == DW_RA ? 2 : -1;
+}
+
+static void set_how(row_t *row, uint64_t reg, uint8_t how, int64_t off) {
+    int i = reg_slot(reg);
+    if (i >= 0) {
+        row->how[i] = how;
+        row->off[i] = off;
+    }
+}
+
+/*
+ * Run the CFA program [c->p, c->end) from location loc, stopping before the first row whose
+ * location is past target, as libgcc's execute_cfa_program does. False on an instruction it
+ * does not know or may not model.
+ */
+static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_t target) {
+    while (c->p < c->end && !c->bad && loc <= target) {
+        uint8_t op = rd_u8(c), lo = op & 0x3f;
+        uint64_t reg;
+        switch (op >> 6) {
+        case 1: /* DW_CFA_advance_loc */
+            loc += lo * cfi->code_align;
+            continue;
+        case 2: /* DW_CFA_offset */
+            set_how(row, lo, HOW_OFFSET, (int64_t)rd_uleb(c) * cfi->data_align);
+            continue;
+        case 3: /* DW_CFA_restore: libgcc makes the register unsaved */
+            if (lo == DW_RA)
+                return false;
+            set_how(row, lo, HOW_UNSAVED, 0);
+            continue;
+        default:
+            break;
+        }
+        switch (op) {
+        case 0x00: /* DW_CFA_nop */
+            break;
+        case 0x02: loc += rd_fixed(c, 1) * cfi->code_align; break; /* advance_loc1 */
+        case 0x03: loc += rd_fixed(c, 2) * cfi->code_align; break; /* advance_loc2 */
+        case 0x04: loc += rd_fixed(c, 4) * cfi->code_align; break; /* advance_loc4 */
+        case 0x05: /* DW_CFA_offset_extended */
+            reg = rd_uleb(c);
+            set_how(row, reg, HOW_OFFSET, (int64_t)rd_uleb(c) * cfi->data_align);
+            break;
+        case 0x11: /* DW_CFA_offset_extended_sf */
+            reg = rd_uleb(c);
+            set_how(row, reg, HOW_OFFSET, rd_sleb(c) * cfi->data_align);
+            break;
+        case 0x2f: /* DW_CFA_GNU_negative_offset_extended */
+            reg = rd_uleb(c);
+            set_how(row, reg, HOW_OFFSET, -(int64_t)rd_uleb(c) * cfi->data_align);
+            break;
+        case 0x06: /* DW_CFA_restore_extended */
+        case 0x08: /* DW_CFA_same_value */
+            reg = rd_uleb(c);
+            if (reg == DW_RA)
+                return false;
+            set_how(row, reg, HOW_UNSAVED, 0);
+            break;
+        case 0x07: /* DW_CFA_undefined */
+            set_how(row, rd_uleb(c), HOW_UNDEFINED, 0);
+            break;
+        case 0x09: /* DW_CFA_register */
+            set_how(row, rd_uleb(c), HOW_OTHER, 0);
+            rd_uleb(c);
+            break;
+        case 0x14: /* DW_CFA_val_offset */
+            set_how(row, rd_uleb(c), HOW_OTHER, 0);
+            rd_uleb(c);
+            break;
+        case 0x15: /* DW_CFA_val_offset_sf */
+            set_how(row, rd_uleb(c), HOW_OTHER, 0);
+            rd_sleb(c);
+            break;
+        case 0x10: /* DW_CFA_expression */
+        case 0x16: /* DW_CFA_val_expression */
+            set_how(row, rd_uleb(c), HOW_OTHER, 0);
+            reg = rd_uleb(c); /* the expression's length */
+            if (reg > (uint64_t)(c->end - c->p))
+                return false;
+            c->p += reg;
+            break;
+        case 0x0a: /* DW_CFA_remember_state */
+            if (cfi->depth == sizeof(cfi->stack) / sizeof(cfi->stack[0]))
+                return false;
+            cfi->stack[cfi->depth++] = *row;
+            break;
+        case 0x0b: /* DW_CFA_restore_state (the CFA too, as libgcc) */
+            if (cfi->depth == 0)
+                return false;
+            *row = cfi->stack[--cfi->depth];
+            break;
+        case 0x0c: /* DW_CFA_def_cfa */
+            row->cfa_reg = rd_uleb(c);
+            row->cfa_off = (int64_t)rd_uleb(c);
+            row->cfa_expr = false;
+            break;
+        case 0x12: /* DW_CFA_def_cfa_sf */
+            row->cfa_reg = rd_uleb(c);
+            row->cfa_off = rd_sleb(c) * cfi->data_align;
+            row->cfa_expr = false;
+            break;
+        case 0x0d: /* DW_CFA_def_cfa_register */
+            row->cfa_reg = rd_uleb(c);
+            row->cfa_expr = false;
+            break;
+        case 0x0e: /* DW_CFA_def_cfa_offset (the CFA's kind deliberately unchanged) */
+            row->cfa_off = (int64_t)rd_uleb(c);
+            break;
+        case 0x13: /* DW_CFA_def_cfa_offset_sf */
+            row->cfa_off = rd_sleb(c) * cfi->data_align;
+            break;
+        case 0x0f: /* DW_CFA_def_cfa_expression */
+            row->cfa_expr = true;
+            reg = rd_uleb(c);
+            if (reg > (uint64_t)(c->end - c->p))
+                return false;
+            c->p += reg;
+            break;
+        case 0x2e: /* DW_CFA_GNU_args_size: matters to landing pads only */
+            rd_uleb(c);
+            break;
+        default: /* DW_CFA_set_loc, DW_CFA_GNU_window_save, vendor extensions */
+            return false;
+        }
+    }
+    return !c->bad;
+}
+
+/* The rule for return address pc, from its FDE. RULE_BAD for anything not modelled. */
+static prof_unwind_rule_t rule_compute(uintptr_t pc) {
+    prof_unwind_rule_t r = {.kind = RULE_BAD};
+    struct dwarf_eh_bases bases;
+    const uint8_t *fde = _Unwind_Find_FDE((void *)(pc - 1), &bases);
+    if (fde == NULL)
+        return r;
+    uint32_t len, cie_off;
+    memcpy(&len, fde, 4);
+    memcpy(&cie_off, fde + 4, 4);
+    if (len == 0xffffffffu || len < 8 || cie_off == 0)
+        return r; /* 64-bit DWARF, or not an FDE */
+    const uint8_t *cie = fde + 4 - cie_off;
+    uint32_t cie_len, cie_id;
+    memcpy(&cie_len, cie, 4);
+    memcpy(&cie_id, cie + 4, 4);
+    if (cie_len == 0xffffffffu || cie_len < 8 || cie_id != 0)
+        return r;
+
+    cursor_t c = {cie + 8, cie + 4 + cie_len, false};
+    uint8_t version = rd_u8(&c);
+    if (version != 1 && version != 3)
+        return r;
+    const char *aug = (const char *)c.p;
+    size_t aug_len = strnlen(aug, (size_t)(c.end - c.p));
+    c.p += aug_len + 1;
+    cfi_t cfi = {.code_align = rd_uleb(&c), .data_align = rd_sleb(&c), .depth = 0};
+    uint64_t ra_reg = version == 1 ? rd_u8(&c) : rd_uleb(&c);
+    uint8_t fde_enc = 0;
+    bool has_z = aug[0] == 'z';
+    if (c.bad || ra_reg != DW_RA || (aug[0] != '\0' && !has_z))
+        return r;
+    if (has_z) {
+        uint64_t n = rd_uleb(&c);
+        if (c.bad || n > (uint64_t)(c.end - c.p))
+            return r;
+        cursor_t a = {c.p, c.p + n, false};
+        for (const char *s = aug + 1; *s != '\0'; s++) {
+            if (*s == 'R')
+                fde_enc = rd_u8(&a);
+            else if (*s == 'P')
+                skip_encoded(&a, rd_u8(&a));
+            else if (*s == 'L')
+                rd_u8(&a);
+            else /* 'S' (a signal frame), or an augmentation libgcc may treat specially */
+                return r;
+        }
+        if (a.bad)
+            return r;
+        c.p += n;
+    }
+    row_t row = {.cfa_reg = 0, .cfa_off = 0, .cfa_expr = true};
+    if (!cfi_run(&cfi, &c, &row, 0, 0) || c.p != c.end)
+        return r; /* a CIE's program has no locations: it must run to its end */
+
+    cursor_t f = {fde + 8, fde + 4 + len, false};
+    skip_encoded(&f, fde_enc);         /* pc_begin: bases.func has it */
+    skip_encoded(&f, fde_enc & 0x0f);  /* pc_range */
+    if (has_z) {
+        uint64_t n = rd_uleb(&f);
+        if (f.bad || n > (uint64_t)(f.end - f.p))
+            return r;
+        f.p += n;
+    }
+    if (f.bad || !cfi_run(&cfi, &f, &row, (uintptr_t)bases.func, pc - 1))
+        return r;
+
+    if (row.cfa_expr || (row.cfa_reg != DW_RSP && row.cfa_reg != DW_RBP) || row.how[1] != HOW_UNSAVED)
+        return r;
+    if (row.cfa_off < INT32_MIN || row.cfa_off > INT32_MAX)
+        return r;
+    r.cfa_rbp = row.cfa_reg == DW_RBP;
+    r.cfa_off = (int32_t)row.cfa_off;
+    if (row.how[2] == HOW_UNDEFINED) { /* the outermost frame (_start, clone) */
+        r.kind = RULE_END;
+        return r;
+    }
+    if (row.how[2] != HOW_OFFSET || row.off[2] < -2048 || row.off[2] > 2047)
+        return r;
+    r.ra_off = (int32_t)row.off[2];
+    if (row.how[0] == HOW_OFFSET && row.off[0] >= -2048 && row.off[0] <= 2047) {
+        r.rbp_saved = true;
+        r.rbp_off = (int32_t)row.off[0];
+    } else if (row.how[0] != HOW_UNSAVED) {
+        return r;
+    }
+    r.kind = RULE_OK;
+    return r;
+}
+
+/* ---- the walk ------------------------------------------------------------------------------- */
+
+static bool stack_ok(uintptr_t addr, uintptr_t lo, uintptr_t hi) {
+    return addr >= lo && addr <= hi - sizeof(uintptr_t) && addr % sizeof(uintptr_t) == 0;
+}
+
+PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
+                              uintptr_t skip_hi) {
+    if (!prof_unwind_arch || !config_prof_libgcc || max == 0)
+        return 0;
+    uintptr_t regs[3];
+    prof_unwind_regs(regs);
+    uintptr_t sp = regs[0], pc = regs[1], rbp = regs[2];
+    uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX;
+    if (hi < lo)
+        return 0;
+    phdr_arg_t subs = {0, false, 0};
+    if (dl_iterate_phdr(phdr_subs, &subs) != 1)
+        return 0;
+    prof_unwind_slot_t *cache = atomic_load_acquire(&prof_unwind_cache);
+    unsigned n = 0;
+    for (;;) {
+        if (pc == 0)
+            return n;
+        if (n != 0 || pc - skip_lo >= skip_hi - skip_lo)
+            frames[n++] = (void *)pc;
+        if (n == max)
+            return n;
+        uint64_t w;
+        if (cache == NULL || !cache_get(cache, pc, subs.subs, &w)) {
+            /* Only code inside a loaded object has rows worth keeping: the unload count says
+             * when such code goes away, and says nothing of code made at run time. */
+            phdr_arg_t in = {pc, false, 0};
+            prof_unwind_rule_t nr = {.kind = RULE_BAD};
+            if (dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
+                nr = rule_compute(pc);
+            w = rule_pack(&nr);
+            if (cache != NULL && in.found && in.subs == subs.subs)
+                cache_put(cache, pc, subs.subs, w);
+        }
+        prof_unwind_rule_t r;
+        rule_unpack(w, &r);
+        if (r.kind == RULE_END)
+            return n;
+        if (r.kind != RULE_OK)
+            return 0;
+        uintptr_t cfa = (r.cfa_rbp ? rbp : sp) + (uintptr_t)(intptr_t)r.cfa_off;
+        if (cfa <= sp || cfa > hi)
+            return 0;
+        uintptr_t ra_at = cfa + (uintptr_t)(intptr_t)r.ra_off;
+        uintptr_t rbp_at = cfa + (uintptr_t)(intptr_t)r.rbp_off;
+        if (!stack_ok(ra_at, lo, hi) || (r.rbp_saved && !stack_ok(rbp_at, lo, hi)))
+            return 0;
+        if (r.rbp_saved)
+            rbp = *(const uintptr_t *)rbp_at;
+        pc = *(const uintptr_t *)ra_at;
+        sp = cfa;
+    }
+}

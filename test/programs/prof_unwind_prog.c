@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * programs/prof_unwind: the profiler's cached CFI walk (prof_unwind, linked in from
+ * liballocator.a) must report exactly the frames libgcc's _Unwind_Backtrace reports, on many
+ * stacks: recursion through functions built at -O0 and at -O2 without frame pointers, large
+ * frames, VLAs and alloca (RBP-based CFAs), frames in a shared library, a thread's stack, a
+ * stack deeper than the walk's limit, and each stack twice (rows computed, then cached). A
+ * signal handler's stack may instead make the walk give up (return 0), but never differ. Then
+ * the shared library is closed and another build of it, with other frame sizes at the same
+ * code offsets, is opened in its place: rows cached for the first must not be used for it.
+ *
+ * Usage: prof_unwind_prog LIB_A.so LIB_B.so
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unwind.h>
+
+unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
+void prof_unwind_boot(void);
+unsigned prof_unwind_cached(void);
+
+#define MAX 128
+
+typedef int (*shape_next_t)(int depth, unsigned code);
+typedef int (*shape_fn_t)(int depth, unsigned code, shape_next_t next);
+#define DECL(name) int name##_o0(int, unsigned, shape_next_t); int name##_o2(int, unsigned, shape_next_t)
+DECL(shape_big);
+DECL(shape_vla);
+DECL(shape_alloca);
+DECL(shape_small);
+
+static shape_fn_t shapes[12];
+static unsigned nshapes;
+static unsigned compared, gave_up, failures;
+static volatile int in_signal;
+
+typedef struct {
+    unsigned n;
+    void *ip[MAX];
+} trace_t;
+
+static _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
+    trace_t *t = arg;
+    uintptr_t ip = _Unwind_GetIP(ctx);
+    if (ip == 0)
+        return _URC_END_OF_STACK;
+    t->ip[t->n++] = (void *)ip;
+    return t->n == MAX ? _URC_END_OF_STACK : _URC_NO_REASON;
+}
+
+/* Both walks from here: the fast one's frames [2..] against libgcc's [1..] (each first reports
+ * its own call site in compare, and the fast one first its own frame). */
+static __attribute__((noinline)) void compare(const char *what) {
+    static trace_t fast, ref;
+    fast.n = prof_unwind(fast.ip, MAX, 0, 0);
+    ref.n = 0;
+    _Unwind_Backtrace(collect, &ref);
+    if (fast.n == 0) {
+        gave_up++;
+        if (!in_signal) {
+            printf("FAIL %s: the fast walk gave up on an ordinary stack\n", what);
+            failures++;
+        }
+        return;
+    }
+    compared++;
+    bool ok = fast.n >= 2 && ref.n >= 1;
+    unsigned n = fast.n - 2;
+    if (ok && (fast.n == MAX || ref.n == MAX)) /* both cut at MAX: the common prefix */
+        n = ref.n - 1 < n ? ref.n - 1 : n;
+    else if (ok && n != ref.n - 1)
+        ok = false;
+    for (unsigned i = 0; ok && i < n; i++)
+        ok = fast.ip[i + 2] == ref.ip[i + 1];
+    if (!ok) {
+        failures++;
+        printf("FAIL %s: fast %u frames, libgcc %u\n", what, fast.n, ref.n);
+        for (unsigned i = 0; i < fast.n || i < ref.n; i++)
+            printf("  %3u %18p %18p\n", i, i < fast.n ? fast.ip[i] : NULL,
+                   i + 1 < ref.n + 1 && i >= 1 && i - 1 < ref.n ? ref.ip[i - 1] : NULL);
+    }
+}
+
+static const char *what_now;
+
+/* Recurse through the shapes chosen by code's digits, compare at the bottom (twice). */
+static int next_shape(int depth, unsigned code) {
+    if (depth == 0) {
+        compare(what_now);
+        compare(what_now);
+        return 0;
+    }
+    return shapes[(code + (unsigned)depth * 7) % nshapes](depth - 1, code, next_shape);
+}
+
+static void run_shapes(const char *what, int depth, unsigned codes) {
+    what_now = what;
+    for (unsigned code = 1; code <= codes; code++)
+        next_shape(depth, code);
+}
+
+static void *thread_main(void *arg) {
+    (void)arg;
+    run_shapes("thread", 9, 40);
+    return NULL;
+}
+
+static void on_signal(int sig) {
+    (void)sig;
+    in_signal = 1;
+    compare("signal handler");
+    in_signal = 0;
+}
+
+static unsigned lib_first;
+
+static void *lib_load(const char *path) {
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        printf("FAIL dlopen %s: %s\n", path, dlerror());
+        exit(1);
+    }
+    const char *names[] = {"shape_big", "shape_vla", "shape_alloca", "shape_small"};
+    nshapes = lib_first;
+    for (unsigned i = 0; i < 4; i++)
+        shapes[nshapes++] = (shape_fn_t)dlsym(h, names[i]);
+    return h;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s LIB_A.so LIB_B.so\n", argv[0]);
+        return 2;
+    }
+    shape_fn_t mine[] = {shape_big_o0, shape_vla_o0, shape_alloca_o0, shape_small_o0,
+                         shape_big_o2, shape_vla_o2, shape_alloca_o2, shape_small_o2};
+    memcpy(shapes, mine, sizeof(mine));
+    prof_unwind_boot();
+    nshapes = lib_first = 8;
+
+    what_now = "main";
+    compare("main");
+    run_shapes("program's shapes", 6, 60);
+    run_shapes("deep", 200, 3);
+
+    void *h = lib_load(argv[1]);
+    run_shapes("with library A", 8, 60);
+    pthread_t t;
+    if (pthread_create(&t, NULL, thread_main, NULL) != 0 || pthread_join(t, NULL) != 0)
+        return 1;
+    signal(SIGUSR1, on_signal);
+    raise(SIGUSR1);
+
+    /* The other build in the same place: its return addresses match A's, its frames do not. */
+    for (int round = 0; round < 4; round++) {
+        dlclose(h);
+        h = lib_load(argv[round % 2 == 0 ? 2 : 1]);
+        run_shapes(round % 2 == 0 ? "library B after A" : "library A after B", 8, 30);
+    }
+    dlclose(h);
+
+    unsigned cached = prof_unwind_cached();
+    printf("%u stacks compared, %u given up (signal), %u failures, %u rows cached\n", compared,
+           gave_up, failures, cached);
+    return failures == 0 && compared > 500 && cached > 20 ? 0 : 1;
+}
