@@ -28,6 +28,7 @@
 
 #include "allocator/internal/base.h"
 
+void prof_unwind_regs(uintptr_t *r) HIDDEN;
 #if defined(__x86_64__) /* platform: the register capture below is x86_64 code */
 static const bool prof_unwind_arch = true;
 /* prof_unwind_regs(r): r[0] = the caller's RSP once the call returns, r[1] = the return address,
@@ -49,9 +50,8 @@ __asm__(".text\n"
         ".size prof_unwind_regs, .-prof_unwind_regs\n");
 #else
 static const bool prof_unwind_arch = false;
-static void prof_unwind_regs(uintptr_t *r) { r[0] = r[1] = r[2] = 0; }
+void prof_unwind_regs(uintptr_t *r) { r[0] = r[1] = r[2] = 0; }
 #endif
-void prof_unwind_regs(uintptr_t *r) HIDDEN;
 
 /* libgcc's FDE lookup (unwind-dw2-fde.h; exported by libgcc_s and libgcc_eh). */
 struct dwarf_eh_bases {
@@ -402,7 +402,12 @@ static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_
 static prof_unwind_rule_t rule_compute(uintptr_t pc) {
     prof_unwind_rule_t r = {.kind = RULE_BAD};
     struct dwarf_eh_bases bases;
+#if ALLOCATOR_PROF_LIBGCC /* platform: without libgcc's unwinder nothing may name it */
     const uint8_t *fde = _Unwind_Find_FDE((void *)(pc - 1), &bases);
+#else
+    const uint8_t *fde = NULL;
+    bases.func = NULL;
+#endif
     if (fde == NULL)
         return r;
     uint32_t len, cie_off;
