@@ -4,12 +4,12 @@
  * distance to the next sampled byte is drawn from an exponential distribution whose mean is
  * 2^lg_prof_sample (a Poisson process over the bytes allocated), so an allocation of size s is
  * sampled with probability 1 - exp(-s / 2^lg_prof_sample), and jeprof's scaling turns the
- * sampled counts back into estimates of the true ones. A sampled allocation's backtrace (libgcc's
- * unwinder, never under an allocator lock) is counted in the stack table under (stack, thread),
+ * sampled counts back into estimates of the true ones. A sampled allocation's backtrace (cached
+ * CFI rows, else libgcc's unwinder; never under an allocator lock) is counted in the stack table under (stack, thread),
  * and its block keeps a pointer to that count until it is freed.
  *
  * Files: prof.c (state, the sampler, backtraces, thread records), prof_data.c (the stack table),
- * prof_dump.c (heap_v2 files, the leak summary). prof_lock (RANK_PROF) guards the stack table,
+ * prof_dump.c (heap_v2 files, the leak summary), prof_unwind.c (the backtrace walk). prof_lock (RANK_PROF) guards the stack table,
  * the thread records and every count; prof_dump_lock (RANK_PROF_DUMP, taken first) serialises
  * dumps and their sequence numbers. Neither is held while an arena lock is taken.
  */
