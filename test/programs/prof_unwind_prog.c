@@ -8,6 +8,7 @@
  * signal handler's stack may instead make the walk give up (return 0), but never differ. Then
  * the shared library is closed and another build of it, with other frame sizes at the same
  * code offsets, is opened in its place: rows cached for the first must not be used for it.
+ * Two shapes in assembly add remember/restore_state (answered) and a CFA expression (given up).
  *
  * Usage: prof_unwind_prog LIB_A.so LIB_B.so
  */
@@ -35,10 +36,59 @@ DECL(shape_vla);
 DECL(shape_alloca);
 DECL(shape_small);
 
-static shape_fn_t shapes[12];
+/*
+ * Two shapes in assembly with CFI that compilers emit only in some functions:
+ * - shape_asm_state saves its CFI state before an early exit (never taken) and restores it
+ *   after (DW_CFA_remember_state / restore_state), as functions with several epilogues do;
+ * - shape_asm_expr gives its CFA as a DWARF expression (RBP + 16, DW_CFA_def_cfa_expression),
+ *   which the cached walk does not evaluate: with it on the stack the walk must give up.
+ */
+int shape_asm_state(int depth, unsigned code, shape_next_t next);
+int shape_asm_expr(int depth, unsigned code, shape_next_t next);
+__asm__(".text\n"
+        "shape_asm_state:\n"
+        ".cfi_startproc\n"
+        "    push %rbx\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset rbx, -16\n"
+        "    cmp $-12345, %edi\n"
+        "    jne 1f\n"
+        ".cfi_remember_state\n"
+        "    pop %rbx\n"
+        ".cfi_def_cfa_offset 8\n"
+        ".cfi_restore rbx\n"
+        "    xor %eax, %eax\n"
+        "    ret\n"
+        "1:\n"
+        ".cfi_restore_state\n"
+        "    sub $32, %rsp\n"
+        ".cfi_adjust_cfa_offset 32\n"
+        "    call *%rdx\n"
+        "    add $32, %rsp\n"
+        ".cfi_adjust_cfa_offset -32\n"
+        "    pop %rbx\n"
+        ".cfi_def_cfa_offset 8\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        "shape_asm_expr:\n"
+        ".cfi_startproc\n"
+        "    push %rbp\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset rbp, -16\n"
+        "    mov %rsp, %rbp\n"
+        ".cfi_escape 0x0f, 0x02, 0x76, 0x10\n" /* DW_CFA_def_cfa_expression: DW_OP_breg6 16 */
+        "    sub $16, %rsp\n"
+        "    call *%rdx\n"
+        "    leave\n"
+        ".cfi_def_cfa rsp, 8\n"
+        "    ret\n"
+        ".cfi_endproc\n");
+
+static shape_fn_t shapes[16];
 static unsigned nshapes;
 static unsigned compared, gave_up, failures;
 static volatile int in_signal;
+static int expect_give_up; /* shape_asm_expr is on the stack */
 
 typedef struct {
     unsigned n;
@@ -61,6 +111,14 @@ static __attribute__((noinline)) void compare(const char *what) {
     fast.n = prof_unwind(fast.ip, MAX, 0, 0);
     ref.n = 0;
     _Unwind_Backtrace(collect, &ref);
+    if (expect_give_up) {
+        if (fast.n != 0) {
+            printf("FAIL %s: the fast walk went through a CFA expression\n", what);
+            failures++;
+        }
+        gave_up++;
+        return;
+    }
     if (fast.n == 0) {
         gave_up++;
         if (!in_signal) {
@@ -142,7 +200,15 @@ int main(int argc, char **argv) {
                          shape_big_o2, shape_vla_o2, shape_alloca_o2, shape_small_o2};
     memcpy(shapes, mine, sizeof(mine));
     prof_unwind_boot();
-    nshapes = lib_first = 8;
+    shapes[8] = shape_asm_state;
+    nshapes = lib_first = 9;
+    run_shapes("remember/restore_state", 6, 30);
+    what_now = "CFA expression";
+    expect_give_up = 1;
+    shape_asm_expr(0, 1, next_shape);
+    shape_asm_expr(0, 1, next_shape);
+    expect_give_up = 0;
+    unsigned expr_gave_up = gave_up;
 
     what_now = "main";
     compare("main");
@@ -168,5 +234,9 @@ int main(int argc, char **argv) {
     unsigned cached = prof_unwind_cached();
     printf("%u stacks compared, %u given up (signal), %u failures, %u rows cached\n", compared,
            gave_up, failures, cached);
+    if (expr_gave_up != 4) { /* two walks, each compared twice */
+        printf("FAIL: %u walks gave up under the CFA expression, not 4\n", expr_gave_up);
+        failures++;
+    }
     return failures == 0 && compared > 500 && cached > 20 ? 0 : 1;
 }
