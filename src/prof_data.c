@@ -277,4 +277,5 @@ void prof_postfork_child(void) {
             td->attached = false;
     }
     prof_dump_postfork_child();
+    prof_unwind_postfork_child();
 }

@@ -6,19 +6,20 @@
  * addresses, so this walker keeps, per return address, the one row of the CFI table it needs
  * (CFA = SP or RBP + k, the return address and the saved RBP at CFA + k), computed once by a
  * small CFI interpreter from the FDE that libgcc's _Unwind_Find_FDE finds, and walks the stack
- * with those rows: about 40 instructions a frame. It gives up (the caller then takes the whole
+ * with those rows: about 60 instructions a frame. It gives up (the caller then takes the whole
  * trace with _Unwind_Backtrace, the reference) on anything it does not model: a PC without an
  * FDE or outside every loaded object (JIT code), signal frames, DWARF expressions, registers
  * saved in other registers, a CFA on any register but RSP or RBP, a stack read that would leave
- * the bounds below. Where it answers, its frames are exactly _Unwind_Backtrace's (unit/prof_unwind
- * and programs/prof_unwind compare them on many stacks). x86_64 only; elsewhere it always gives up.
+ * the bounds below. Where it answers, its frames are exactly _Unwind_Backtrace's
+ * (programs/prof_unwind compares them on many stacks). x86_64 only; elsewhere it always gives up.
  *
  * The cache is a fixed table of seqlocked slots from base memory (prof_unwind_boot), shared by
  * every thread without a lock: a reader that sees a slot being written treats it as a miss, and
  * a writer that finds the slot busy does not cache. Each row is tagged with the count of objects
  * unloaded so far (dl_iterate_phdr's dlpi_subs), read at the start of every walk: after a dlclose
  * every older row misses, so no row outlives the code it describes. Stack reads are bounded: each
- * frame's CFA must be above the previous one and within PROF_UNWIND_STACK_MAX of the first.
+ * frame's CFA must be above the previous one, and every read within PROF_UNWIND_STACK_MAX above
+ * the first frame's SP (pthread_getattr_np, which would give the true bounds, allocates).
  */
 #include "allocator/internal/prof.h"
 
@@ -96,6 +97,17 @@ void prof_unwind_boot(void) {
     prof_unwind_slot_t *c = base_alloc(sizeof(*c) * PROF_UNWIND_SLOTS, 64);
     if (c != NULL) /* base memory is zeroed: every slot empty (pc 0) */
         atomic_store_release(&prof_unwind_cache, c);
+}
+
+void prof_unwind_postfork_child(void) {
+    prof_unwind_slot_t *c = atomic_load_acquire(&prof_unwind_cache);
+    for (unsigned i = 0; c != NULL && i < PROF_UNWIND_SLOTS; i++) {
+        uint64_t seq = atomic_load_relaxed(&c[i].seq);
+        if (seq & 1) { /* its row may be half written: empty it */
+            atomic_store_relaxed(&c[i].pc, 0);
+            atomic_store_release(&c[i].seq, seq + 1);
+        }
+    }
 }
 
 unsigned prof_unwind_cached(void) {

@@ -108,6 +108,8 @@ bool prof_sample_wanted(tsd_t *tsd);
 unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
 /* The rows' cache, from base memory (prof_boot); without it every frame is computed anew. */
 void prof_unwind_boot(void);
+/* In a forked child: slots a vanished thread was writing are emptied, so they cache again. */
+void prof_unwind_postfork_child(void);
 /* How many slots of the cache hold a row (tests). */
 unsigned prof_unwind_cached(void);
 extern const char __start_allocator_prof_frames[] HIDDEN;
