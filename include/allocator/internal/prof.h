@@ -5,8 +5,8 @@
  * 2^lg_prof_sample (a Poisson process over the bytes allocated), so an allocation of size s is
  * sampled with probability 1 - exp(-s / 2^lg_prof_sample), and jeprof's scaling turns the
  * sampled counts back into estimates of the true ones. A sampled allocation's backtrace (cached
- * CFI rows, else libgcc's unwinder; never under an allocator lock) is counted in the stack table under (stack, thread),
- * and its block keeps a pointer to that count until it is freed.
+ * CFI rows, else libgcc's unwinder; never under an allocator lock) is counted in the stack
+ * table under (stack, thread), and its block keeps a pointer to that count until it is freed.
  *
  * Files: prof.c (state, the sampler, backtraces, thread records), prof_data.c (the stack table),
  * prof_dump.c (heap_v2 files, the leak summary), prof_unwind.c (the backtrace walk). prof_lock (RANK_PROF) guards the stack table,
@@ -118,7 +118,7 @@ extern const char __stop_allocator_prof_frames[] HIDDEN;
 /*
  * The calling thread's backtrace, without the allocator's frames: prof_unwind's cached walk,
  * or libgcc's unwinder where that walk gives up. Inline, so that the unwinder walks one
- * allocator frame fewer (each costs libgcc about 1,500 instructions). The unwinder may allocate
+ * allocator frame fewer (each costs libgcc about 1,500 instructions, the cached walk 60). The unwinder may allocate
  * (libgcc sorts a static program's frame tables on first use): such a malloc is served as usual,
  * and prof_busy keeps it from being sampled.
  */
