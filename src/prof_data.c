@@ -257,6 +257,7 @@ unsigned prof_gctx_frames(const prof_gctx_t *g, void *const **frames) {
 const prof_tctx_t *prof_gctx_tctxs(const prof_gctx_t *g) { return g->tctxs; }
 
 void prof_prefork(void) {
+    prof_unwind_prefork(); /* first: walks under way take no allocator lock to end */
     mutex_lock(&prof_dump_lock);
     mutex_lock(&prof_lock);
 }
@@ -264,6 +265,7 @@ void prof_prefork(void) {
 void prof_postfork_parent(void) {
     mutex_unlock(&prof_lock);
     mutex_unlock(&prof_dump_lock);
+    prof_unwind_postfork_parent();
 }
 
 void prof_postfork_child(void) {

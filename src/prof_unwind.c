@@ -24,6 +24,7 @@
 #include "allocator/internal/prof.h"
 
 #include <link.h>
+#include <sched.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -90,6 +91,10 @@ typedef struct {
 } prof_unwind_slot_t;
 
 static prof_unwind_slot_t *prof_unwind_cache;
+/* Walks under way, and a fork waiting for them to end (prof_unwind_prefork). */
+static unsigned prof_unwind_inflight;
+static bool prof_unwind_forking;
+static __thread unsigned prof_unwind_mine; /* this thread's (a signal handler may fork in one) */
 
 void prof_unwind_boot(void) {
     if (!prof_unwind_arch || !config_prof_libgcc || prof_unwind_cache != NULL)
@@ -100,6 +105,8 @@ void prof_unwind_boot(void) {
 }
 
 void prof_unwind_postfork_child(void) {
+    __atomic_store_n(&prof_unwind_inflight, prof_unwind_mine, __ATOMIC_SEQ_CST); /* only ours */
+    __atomic_store_n(&prof_unwind_forking, false, __ATOMIC_SEQ_CST);
     prof_unwind_slot_t *c = atomic_load_acquire(&prof_unwind_cache);
     for (unsigned i = 0; c != NULL && i < PROF_UNWIND_SLOTS; i++) {
         uint64_t seq = atomic_load_relaxed(&c[i].seq);
@@ -511,12 +518,8 @@ static bool stack_ok(uintptr_t addr, uintptr_t lo, uintptr_t hi) {
     return addr >= lo && addr <= hi - sizeof(uintptr_t) && addr % sizeof(uintptr_t) == 0;
 }
 
-PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
-                              uintptr_t skip_hi) {
-    if (!prof_unwind_arch || !config_prof_libgcc || max == 0)
-        return 0;
-    uintptr_t regs[3];
-    prof_unwind_regs(regs);
+static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
+                                          uintptr_t skip_lo, uintptr_t skip_hi) {
     uintptr_t sp = regs[0], pc = regs[1], rbp = regs[2];
     uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX;
     if (hi < lo)
@@ -563,4 +566,31 @@ PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
         pc = *(const uintptr_t *)ra_at;
         sp = cfa;
     }
+}
+
+PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
+                              uintptr_t skip_hi) {
+    if (!prof_unwind_arch || !config_prof_libgcc || max == 0)
+        return 0;
+    uintptr_t regs[3];
+    prof_unwind_regs(regs);
+    /* dl_iterate_phdr's lock is not renewed in a forked child: no walk may hold it at fork. */
+    prof_unwind_mine++;
+    __atomic_add_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
+    unsigned n = 0;
+    if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST))
+        n = unwind_walk(regs, frames, max, skip_lo, skip_hi);
+    __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
+    prof_unwind_mine--;
+    return n;
+}
+
+void prof_unwind_prefork(void) {
+    __atomic_store_n(&prof_unwind_forking, true, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&prof_unwind_inflight, __ATOMIC_SEQ_CST) != prof_unwind_mine)
+        sched_yield();
+}
+
+void prof_unwind_postfork_parent(void) {
+    __atomic_store_n(&prof_unwind_forking, false, __ATOMIC_SEQ_CST);
 }

@@ -108,7 +108,13 @@ bool prof_sample_wanted(tsd_t *tsd);
 unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
 /* The rows' cache, from base memory (prof_boot); without it every frame is computed anew. */
 void prof_unwind_boot(void);
-/* In a forked child: slots a vanished thread was writing are emptied, so they cache again. */
+/*
+ * Fork: glibc does not renew dl_iterate_phdr's lock in the child, so the prefork hook makes new
+ * walks give up and waits for those under way to end; the child also empties the slots a
+ * vanished thread was writing, so they cache again.
+ */
+void prof_unwind_prefork(void);
+void prof_unwind_postfork_parent(void);
 void prof_unwind_postfork_child(void);
 /* How many slots of the cache hold a row (tests). */
 unsigned prof_unwind_cached(void);
