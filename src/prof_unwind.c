@@ -94,7 +94,12 @@ static prof_unwind_slot_t *prof_unwind_cache;
 /* Walks under way, and a fork waiting for them to end (prof_unwind_prefork). */
 static unsigned prof_unwind_inflight;
 static bool prof_unwind_forking;
-static __thread unsigned prof_unwind_mine; /* this thread's (a signal handler may fork in one) */
+
+/* Is the calling thread inside a walk (a signal handler may fork in one)? */
+static unsigned unwind_mine(void) {
+    tsd_t *tsd = tsd_get();
+    return tsd_is_real(tsd) && tsd->prof_unwinding;
+}
 
 void prof_unwind_boot(void) {
     if (!prof_unwind_arch || !config_prof_libgcc || prof_unwind_cache != NULL)
@@ -105,7 +110,7 @@ void prof_unwind_boot(void) {
 }
 
 void prof_unwind_postfork_child(void) {
-    __atomic_store_n(&prof_unwind_inflight, prof_unwind_mine, __ATOMIC_SEQ_CST); /* only ours */
+    __atomic_store_n(&prof_unwind_inflight, unwind_mine(), __ATOMIC_SEQ_CST); /* only ours */
     __atomic_store_n(&prof_unwind_forking, false, __ATOMIC_SEQ_CST);
     prof_unwind_slot_t *c = atomic_load_acquire(&prof_unwind_cache);
     for (unsigned i = 0; c != NULL && i < PROF_UNWIND_SLOTS; i++) {
@@ -575,19 +580,24 @@ PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
     uintptr_t regs[3];
     prof_unwind_regs(regs);
     /* dl_iterate_phdr's lock is not renewed in a forked child: no walk may hold it at fork. */
-    prof_unwind_mine++;
+    tsd_t *tsd = tsd_get();
+    bool real = tsd_is_real(tsd);
+    if (real)
+        tsd->prof_unwinding = true;
     __atomic_add_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
     unsigned n = 0;
     if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST))
         n = unwind_walk(regs, frames, max, skip_lo, skip_hi);
     __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
-    prof_unwind_mine--;
+    if (real)
+        tsd->prof_unwinding = false;
     return n;
 }
 
 void prof_unwind_prefork(void) {
     __atomic_store_n(&prof_unwind_forking, true, __ATOMIC_SEQ_CST);
-    while (__atomic_load_n(&prof_unwind_inflight, __ATOMIC_SEQ_CST) != prof_unwind_mine)
+    unsigned mine = unwind_mine();
+    while (__atomic_load_n(&prof_unwind_inflight, __ATOMIC_SEQ_CST) != mine)
         sched_yield();
 }
 

@@ -41,11 +41,13 @@ typedef struct tsd_s {
     struct tsd_s **tls_slot;    /* that thread's tsd_tls, for malloc_disable */
     /* Profiling (prof.h): this thread's uid (assigned at creation, increasing), its bytes left
      * until the next sample, its record (NULL until needed), and a flag set while the thread
-     * is inside the profiler (an allocation then is served, never sampled). */
+     * is inside the profiler (an allocation then is served, never sampled), another while it
+     * walks its stack (prof_unwind.c: a fork from a signal handler must not wait for it). */
     uint64_t prof_thread_uid;
     int64_t prof_sample_left;
     struct prof_tdata_s *prof_tdata;
     bool prof_busy;
+    bool prof_unwinding;
     tcache_t tcache;
 } tsd_t;
 /* A thread's own cache's stack area follows its tsd_t, here (tcache.h, cache_bin_t). */
