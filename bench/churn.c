@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "rng.h"
+#include "threads.h"
 
 static _Atomic(unsigned char *) *table;
 static size_t nslots, minsz, maxsz;
@@ -81,15 +82,8 @@ int main(int argc, char **argv) {
     if (table == NULL || pthread_barrier_init(&barrier, NULL, (unsigned)nthreads) != 0) {
         return 1;
     }
-    pthread_t tid[256];
-    for (int t = 0; t < nthreads; t++) {
-        if (pthread_create(&tid[t], NULL, worker, (void *)(uintptr_t)(seed + (uint64_t)t)) != 0) {
-            return 1;
-        }
-    }
-    for (int t = 0; t < nthreads; t++) {
-        pthread_join(tid[t], NULL);
-    }
+    if (threads_run(nthreads, worker, seed) != 0)
+        return 1;
     for (size_t i = 0; i < nslots; i++) {
         free(atomic_load_explicit(&table[i], memory_order_relaxed));
     }

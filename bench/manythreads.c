@@ -19,6 +19,7 @@
 #include <stdlib.h>
 
 #include "rng.h"
+#include "threads.h"
 
 static unsigned long steps_each;
 static pthread_barrier_t start, stop;
@@ -83,14 +84,7 @@ int main(int argc, char **argv) {
         pthread_barrier_init(&stop, NULL, (unsigned)nthreads) != 0) {
         return 1;
     }
-    pthread_t tid[256];
-    for (int t = 0; t < nthreads; t++) {
-        if (pthread_create(&tid[t], NULL, worker, (void *)(uintptr_t)(seed + (uint64_t)t)) != 0) {
-            return 1;
-        }
-    }
-    for (int t = 0; t < nthreads; t++) {
-        pthread_join(tid[t], NULL);
-    }
+    if (threads_run(nthreads, worker, seed) != 0)
+        return 1;
     return 0;
 }
