@@ -73,19 +73,24 @@ static int prof_reset_ctl(CTL_ARGS) {
 PROF(CTL_DEF)
 const ctl_node_t ctl_prof_children[] = {PROF(CTL_ROW) CTL_END};
 
-/* The caller's thread record (the entry point fetched its state), or NULL. */
-static prof_tdata_t *ctl_prof_tdata(void) {
+/*
+ * The caller's thread record (the entry point fetched its state) into *td: 0, or ENOENT without
+ * profiling, EAGAIN if the thread has no record.
+ */
+static int ctl_prof_tdata(prof_tdata_t **td) {
+    if (!opt_prof)
+        return ENOENT;
     tsd_t *tsd = tsd_get();
-    return tsd_is_real(tsd) ? prof_tdata_get(tsd) : NULL;
+    *td = tsd_is_real(tsd) ? prof_tdata_get(tsd) : NULL;
+    return *td == NULL ? EAGAIN : 0;
 }
 
 static int thread_prof_name_ctl(CTL_ARGS) {
     (void)mib, (void)miblen;
-    if (!opt_prof)
-        return ENOENT;
-    prof_tdata_t *td = ctl_prof_tdata();
-    if (td == NULL)
-        return EAGAIN;
+    prof_tdata_t *td;
+    int err = ctl_prof_tdata(&td);
+    if (err != 0)
+        return err;
     WRITE_VALUE(name, const char *);
     if (has_name) {
         /* jemalloc's rule: printable characters only; longer names are cut. */
@@ -113,11 +118,10 @@ static int thread_prof_name_ctl(CTL_ARGS) {
 
 static int thread_prof_active_ctl(CTL_ARGS) {
     (void)mib, (void)miblen;
-    if (!opt_prof)
-        return ENOENT;
-    prof_tdata_t *td = ctl_prof_tdata();
-    if (td == NULL)
-        return EAGAIN;
+    prof_tdata_t *td;
+    int err = ctl_prof_tdata(&td);
+    if (err != 0)
+        return err;
     WRITE_VALUE(v, bool);
     READ(td->active, bool);
     if (has_v)
