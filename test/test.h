@@ -34,6 +34,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <semaphore.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -610,6 +612,53 @@ static inline test_child_t test_run_self(const char *name, const char *arg, cons
     free(env);
     free(conf_var);
     return c;
+}
+
+/* ---- threads bound to arenas ---- */
+
+typedef struct {
+    pthread_barrier_t all_alive;
+    sem_t chosen;
+} test_arenas_sync_t;
+typedef struct {
+    test_arenas_sync_t *sync;
+    unsigned arena;
+} test_arenas_slot_t;
+
+static inline void *test_thread_arena_(void *arg) {
+    test_arenas_slot_t *slot = arg;
+    free(test_launder(malloc(64)));
+    size_t sz = sizeof(slot->arena);
+    if (mallctl("thread.arena", &slot->arena, &sz, NULL, 0) != 0)
+        slot->arena = UINT32_MAX;
+    sem_post(&slot->sync->chosen);
+    pthread_barrier_wait(&slot->sync->all_alive);
+    return NULL;
+}
+
+/*
+ * Starts n threads (n <= 64) one after another, each once the previous one has its arena, and
+ * keeps them all alive until the last has chosen (so none frees its arena for the next): got[i]
+ * is the arena of the i-th (UINT32_MAX if thread.arena failed).
+ */
+static inline void test_thread_arenas(unsigned n, unsigned *got) {
+    test_arenas_sync_t sync;
+    pthread_t tids[64];
+    test_arenas_slot_t slots[64];
+    require_true(n <= 64 && pthread_barrier_init(&sync.all_alive, NULL, n) == 0);
+    require_true(sem_init(&sync.chosen, 0, 0) == 0);
+    for (unsigned i = 0; i < n; i++) {
+        slots[i].sync = &sync;
+        require_true(pthread_create(&tids[i], NULL, test_thread_arena_, &slots[i]) == 0);
+        while (sem_wait(&sync.chosen) != 0)
+            ;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        pthread_join(tids[i], NULL);
+        got[i] = slots[i].arena;
+    }
+    pthread_barrier_destroy(&sync.all_alive);
+    sem_destroy(&sync.chosen);
 }
 
 /* ---- mallctl readers and the size mixes of random workloads, shared by the tests ---- */

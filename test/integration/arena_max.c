@@ -10,21 +10,6 @@
 #include "../test.h"
 
 #include <malloc.h>
-#include <pthread.h>
-
-static pthread_barrier_t all_alive;
-
-/* Reports the thread's arena, then waits until every thread has one, so that none exits and
- * frees its arena for the next before all are bound. */
-static void *report_arena(void *arg) {
-    unsigned *out = arg;
-    free(test_launder(malloc(64)));
-    size_t sz = sizeof(*out);
-    if (mallctl("thread.arena", out, &sz, NULL, 0) != 0)
-        *out = UINT32_MAX;
-    pthread_barrier_wait(&all_alive);
-    return NULL;
-}
 
 int main(void) {
     if (!test_allocator_active())
@@ -45,15 +30,11 @@ int main(void) {
 
     /* New threads spread over the automatic arenas only. */
     enum { NTHREADS = 48 };
-    pthread_t tids[NTHREADS];
     unsigned got[NTHREADS];
     /* More threads alive at once than the raised limit: least-loaded placement reaches every
      * arena it allows. */
-    require_true(pthread_barrier_init(&all_alive, NULL, NTHREADS) == 0);
-    for (int i = 0; i < NTHREADS; i++)
-        require_true(pthread_create(&tids[i], NULL, report_arena, &got[i]) == 0);
+    test_thread_arenas(NTHREADS, got);
     for (int i = 0; i < NTHREADS; i++) {
-        pthread_join(tids[i], NULL);
         if (!expect_zu_lt(got[i], nauto))
             test_fail("thread %d bound to arena %u; the automatic arenas are 0..%u, %u was "
                       "created", i, got[i], nauto - 1, created);
@@ -70,13 +51,8 @@ int main(void) {
 
     /* A lower limit still applies: one arena for every new thread. */
     expect_d_eq(mallopt(M_ARENA_MAX, 1), 1);
-    pthread_barrier_destroy(&all_alive);
-    require_true(pthread_barrier_init(&all_alive, NULL, 4) == 0);
+    test_thread_arenas(4, got);
     for (int i = 0; i < 4; i++)
-        require_true(pthread_create(&tids[i], NULL, report_arena, &got[i]) == 0);
-    for (int i = 0; i < 4; i++) {
-        pthread_join(tids[i], NULL);
         expect_zu_eq(got[i], 0);
-    }
     return test_done();
 }

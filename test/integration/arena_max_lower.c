@@ -11,42 +11,16 @@
 
 #include <malloc.h>
 #include <pthread.h>
-#include <semaphore.h>
-
-static pthread_barrier_t all_alive;
-static sem_t chosen;
-
-/* Reports the thread's arena once it has one; all stay alive until every one has chosen. */
-static void *report_arena(void *arg) {
-    unsigned *out = arg;
-    free(test_launder(malloc(64)));
-    size_t sz = sizeof(*out);
-    if (mallctl("thread.arena", out, &sz, NULL, 0) != 0)
-        *out = UINT32_MAX;
-    sem_post(&chosen);
-    pthread_barrier_wait(&all_alive);
-    return NULL;
-}
 
 /* The highest arena among n threads alive at once, started one after another (each has chosen
  * its arena before the next starts), so least-loaded placement uses every arena it may. */
 static unsigned spread(unsigned n) {
-    pthread_t tids[64];
     unsigned got[64], max = 0;
-    require_true(n <= 64 && pthread_barrier_init(&all_alive, NULL, n) == 0);
-    require_true(sem_init(&chosen, 0, 0) == 0);
+    test_thread_arenas(n, got);
     for (unsigned i = 0; i < n; i++) {
-        require_true(pthread_create(&tids[i], NULL, report_arena, &got[i]) == 0);
-        while (sem_wait(&chosen) != 0)
-            ;
-    }
-    for (unsigned i = 0; i < n; i++) {
-        pthread_join(tids[i], NULL);
         if (got[i] > max)
             max = got[i];
     }
-    pthread_barrier_destroy(&all_alive);
-    sem_destroy(&chosen);
     return max;
 }
 
