@@ -36,7 +36,7 @@ import time
 
 import gdb
 
-SUPPORTED_LAYOUTS = (5,)
+SUPPORTED_LAYOUTS = (6,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # Sanity bounds for a walk through memory that may be damaged or caught mid-update.
@@ -216,7 +216,7 @@ class Library:
                              optional=['flushing', 'nflushing'])
         self.tcache_bins_off, _ = field_offset(tcache_t, 'bins', 'tcache_t')
         cache_bin_t = tbins_t.target()
-        self.cache_bin = Struct(cache_bin_t, ['stack', 'top', 'low', 'ncached_max'], 'cache_bin_t')
+        self.cache_bin = Struct(cache_bin_t, ['stack', 'top', 'low', 'full'], 'cache_bin_t')
         self.cache_bins_n = tbins_t.sizeof // self.cache_bin.size
 
         infos = self.symbol('bin_infos')
@@ -445,14 +445,16 @@ class Heap:
         total = 0
         for bi in range(1, n):
             stack = cb.get(raw, 'stack', bi * cb.size)
-            # top and low are area indices: the bin holds stack[0, top - low)
-            ncached = cb.get(raw, 'top', bi * cb.size) - cb.get(raw, 'low', bi * cb.size)
+            # top, low and full are area indices: the bin holds stack[0, top - low), at most
+            # full - low
+            low = cb.get(raw, 'low', bi * cb.size)
+            ncached = cb.get(raw, 'top', bi * cb.size) - low
+            nmax = cb.get(raw, 'full', bi * cb.size) - low
             if ncached == 0:
                 continue
-            if ncached < 0 or ncached > MAX_CACHED or ncached > cb.get(raw, 'ncached_max', bi * cb.size) + 1:
+            if ncached < 0 or ncached > MAX_CACHED or ncached > nmax + 1:
                 self.warn('%s: cache bin of class %d says it holds %d blocks (max %d)'
-                          % (owner['name'], bi - 1, ncached,
-                             cb.get(raw, 'ncached_max', bi * cb.size)))
+                          % (owner['name'], bi - 1, ncached, nmax))
                 continue
             try:
                 ptrs = struct.unpack('<%dQ' % ncached, lib.read(stack, 8 * ncached))

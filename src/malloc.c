@@ -187,8 +187,8 @@ typedef struct block_find_s {
 static bool cache_bin_holds(const cache_bin_t *cb, const void *ptr) {
     uint32_t top = atomic_load_relaxed(&cb->top);
     uint32_t n = top > cb->low ? top - cb->low : 0;
-    if (n > cb->ncached_max)
-        n = cb->ncached_max; /* a racy read of another thread's bin */
+    if (n > cache_bin_ncached_max(cb))
+        n = cache_bin_ncached_max(cb); /* a racy read of another thread's bin */
     for (uint32_t i = 0; i < n; i++) {
         if (atomic_load_relaxed(&cb->stack[i]) == ptr)
             return true;
@@ -335,7 +335,7 @@ static PROF_ENTRY void dalloc_slow(const char *op, void *ptr, bool no_tcache,
         tcache_t *tc = tc_explicit != NULL ? tc_explicit : &tsd->tcache;
         if (binid - 1 < tc->nhbins) {
             cache_bin_t *cb = &tc->bins[binid];
-            if (cache_bin_ncached(cb) >= cb->ncached_max)
+            if (cache_bin_ncached(cb) >= cache_bin_ncached_max(cb))
                 tcache_bin_overflow(tc, binid);
             block_tag(ptr);
             cb->stack[cache_bin_ncached(cb)] = ptr;

@@ -119,7 +119,7 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
             cb->low = (uint16_t)(stacks - area);
             cb->top = cb->low;
             cache_bin_set_max(cb, tcache_nslots_share(i - 1));
-            cb->nfill = (uint16_t)(cb->ncached_max / 2 > 0 ? cb->ncached_max / 2 : 1);
+            cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2 > 0 ? cache_bin_ncached_max(cb) / 2 : 1);
             cb->stack = stacks;
             stacks += tcache_nslots_cap(i - 1);
         }
@@ -130,7 +130,7 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
 static void tcache_bin_resize(tcache_t *tc, unsigned bi, uint32_t n) {
     cache_bin_t *cb = &tc->bins[bi];
     size_t size = sz_index2size(bi - 1);
-    tc->grown_bytes = tc->grown_bytes + (size_t)n * size - (size_t)cb->ncached_max * size;
+    tc->grown_bytes = tc->grown_bytes + (size_t)n * size - (size_t)cache_bin_ncached_max(cb) * size;
     cache_bin_set_max(cb, n);
 }
 
@@ -140,15 +140,15 @@ void tcache_bin_overflow(tcache_t *tc, unsigned bi) {
         cb->missed = 0;
         size_t size = sz_index2size(bi - 1);
         uint32_t cap = tcache_nslots_cap(bi - 1);
-        uint32_t want = cb->ncached_max * 2 < cap ? cb->ncached_max * 2 : cap;
+        uint32_t want = cache_bin_ncached_max(cb) * 2 < cap ? cache_bin_ncached_max(cb) * 2 : cap;
         /* grown_bytes counts from the sizes the bins started at; it goes below zero (wraps)
          * when the GC shrinks them further because more threads share the CPUs now. */
         ptrdiff_t budget = (ptrdiff_t)(TCACHE_GROW_BYTES >> tcache_share_shift_get());
         ptrdiff_t grown = (ptrdiff_t)tc->grown_bytes;
         size_t room = grown < budget ? (size_t)(budget - grown) / size : 0;
-        if (want > cb->ncached_max + room)
-            want = cb->ncached_max + (uint32_t)room;
-        if (want > cb->ncached_max) {
+        if (want > cache_bin_ncached_max(cb) + room)
+            want = cache_bin_ncached_max(cb) + (uint32_t)room;
+        if (want > cache_bin_ncached_max(cb)) {
             tcache_bin_resize(tc, bi, want);
             return;
         }
@@ -163,15 +163,15 @@ void tcache_bin_overflow(tcache_t *tc, unsigned bi) {
      * allocates it.)
      */
     bool freer = cache_bin_nrequests(cb) == 0 && !cb->dried;
-    tcache_flush_bin(tc, bi, freer ? 0 : cb->ncached_max / 2);
+    tcache_flush_bin(tc, bi, freer ? 0 : cache_bin_ncached_max(cb) / 2);
 }
 
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
     cache_bin_t *cb = &tc->bins[binind + 1];
     arena_t *arena = tc->arena;
     unsigned want = cb->nfill;
-    if (want > cb->ncached_max)
-        want = cb->ncached_max;
+    if (want > cache_bin_ncached_max(cb))
+        want = cache_bin_ncached_max(cb);
     void **top = cb->stack + cache_bin_ncached(cb);
     /* The caller counted this request in the bin already. */
     unsigned got = bin_alloc_batch(&arena->bins[binind], binind, &arena->ex, top, want,
@@ -258,19 +258,19 @@ void tcache_event(tcache_t *tc) {
     if (!cb->dried) {
         /* Not used up since the last visit: give back half, and shrink toward the base. */
         uint32_t base = tcache_nslots_share(bi - 1);
-        if (cb->ncached_max > base)
-            tcache_bin_resize(tc, bi, cb->ncached_max / 2 > base ? cb->ncached_max / 2 : base);
+        if (cache_bin_ncached_max(cb) > base)
+            tcache_bin_resize(tc, bi, cache_bin_ncached_max(cb) / 2 > base ? cache_bin_ncached_max(cb) / 2 : base);
         uint32_t keep = cache_bin_ncached(cb) / 2;
-        if (keep > cb->ncached_max / 2)
-            keep = cb->ncached_max / 2;
+        if (keep > cache_bin_ncached_max(cb) / 2)
+            keep = cache_bin_ncached_max(cb) / 2;
         tcache_flush_bin(tc, bi, keep);
         if (cb->nfill > 1)
             cb->nfill /= 2;
-    } else if (cb->nfill < cb->ncached_max / 2) {
+    } else if (cb->nfill < cache_bin_ncached_max(cb) / 2) {
         cb->nfill *= 2;
     }
-    if (cb->nfill > cb->ncached_max / 2 && cb->ncached_max > 1)
-        cb->nfill = (uint16_t)(cb->ncached_max / 2);
+    if (cb->nfill > cache_bin_ncached_max(cb) / 2 && cache_bin_ncached_max(cb) > 1)
+        cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2);
     cb->dried = 0;
     tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
     if (tc->arena != NULL)

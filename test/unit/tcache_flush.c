@@ -50,7 +50,7 @@ int main(void) {
     unsigned ind = sz_size2index(96);
     unsigned bi = ind + 1;
     cache_bin_t *cb = &tc->bins[bi];
-    check(cb->ncached_max >= N);
+    check(cache_bin_ncached_max(cb) >= N);
     tcache_flush_bin(tc, bi, 0);
     check_eq(cache_bin_ncached(cb), 0);
 
@@ -131,7 +131,7 @@ int main(void) {
      * allocations, or a recent fill, half is kept.
      */
     {
-        unsigned max = cb->ncached_max;
+        unsigned max = cache_bin_ncached_max(cb);
         void **r = calloc(max, sizeof(void *));
         for (int round = 0; round < 3; round++) {
             for (unsigned i = 0; i < max; i++)
@@ -145,7 +145,7 @@ int main(void) {
             cb->dried = round == 2;
             sb = b->bins[ind].stats;
             tcache_bin_overflow(tc, bi);
-            check_eq(cb->ncached_max, max);
+            check_eq(cache_bin_ncached_max(cb), max);
             unsigned kept = round == 0 ? 0 : max / 2;
             check_eq(cache_bin_ncached(cb), kept);
             check_eq(b->bins[ind].stats.ndalloc, sb.ndalloc + (max - kept));

@@ -22,7 +22,7 @@ static void cycle(size_t size, unsigned n) {
 static size_t grown_sum(const tcache_t *tc) {
     size_t sum = 0;
     for (unsigned i = 0; i < tc->nhbins; i++)
-        sum += (size_t)(tc->bins[i + 1].ncached_max - tcache_nslots_base(i)) * sz_index2size(i);
+        sum += (size_t)(cache_bin_ncached_max(&tc->bins[i + 1]) - tcache_nslots_base(i)) * sz_index2size(i);
     return sum;
 }
 
@@ -36,18 +36,18 @@ int main(void) {
     cache_bin_t *cb = &tc->bins[ind + 1];
     uint32_t base = tcache_nslots_base(ind), cap = tcache_nslots_cap(ind);
     check(cap > base);
-    check_eq(cb->ncached_max, base);
+    check_eq(cache_bin_ncached_max(cb), base);
     bin_t *bin = &arena_get(0)->bins[ind];
 
     /* A working set of cap blocks: the bin grows, doubling, until the whole set fits. */
     unsigned cycles = 0;
-    while (cb->ncached_max < cap && cycles < 16) {
-        uint32_t before = cb->ncached_max;
+    while (cache_bin_ncached_max(cb) < cap && cycles < 16) {
+        uint32_t before = cache_bin_ncached_max(cb);
         cycle(512, cap);
-        check(cb->ncached_max == cap || cb->ncached_max == before * 2);
+        check(cache_bin_ncached_max(cb) == cap || cache_bin_ncached_max(cb) == before * 2);
         cycles++;
     }
-    check_eq(cb->ncached_max, cap);
+    check_eq(cache_bin_ncached_max(cb), cap);
     check(cycles >= 2 && cycles <= 8);
     check_eq(tc->grown_bytes, grown_sum(tc));
     /*
@@ -73,9 +73,9 @@ int main(void) {
     check(tc->grown_bytes > TCACHE_GROW_BYTES / 2);
     check_eq(tc->grown_bytes, grown_sum(tc));
     for (unsigned i = 0; i < tc->nhbins; i++) {
-        check(tc->bins[i + 1].ncached_max >= tcache_nslots_base(i));
-        check(tc->bins[i + 1].ncached_max <= tcache_nslots_cap(i));
-        check(cache_bin_ncached(&tc->bins[i + 1]) <= tc->bins[i + 1].ncached_max);
+        check(cache_bin_ncached_max(&tc->bins[i + 1]) >= tcache_nslots_base(i));
+        check(cache_bin_ncached_max(&tc->bins[i + 1]) <= tcache_nslots_cap(i));
+        check(cache_bin_ncached(&tc->bins[i + 1]) <= cache_bin_ncached_max(&tc->bins[i + 1]));
     }
 
     /* Idle: each GC visit finds the bins unused, halves them back to base and flushes. */
@@ -85,8 +85,8 @@ int main(void) {
     }
     check_eq(tc->grown_bytes, 0);
     for (unsigned i = 0; i < tc->nhbins; i++) {
-        check_eq(tc->bins[i + 1].ncached_max, tcache_nslots_base(i));
-        check(cache_bin_ncached(&tc->bins[i + 1]) <= tc->bins[i + 1].ncached_max / 2);
+        check_eq(cache_bin_ncached_max(&tc->bins[i + 1]), tcache_nslots_base(i));
+        check(cache_bin_ncached(&tc->bins[i + 1]) <= cache_bin_ncached_max(&tc->bins[i + 1]) / 2);
     }
 
     /*
@@ -99,14 +99,14 @@ int main(void) {
     for (unsigned i = 0; i < m; i++)
         blocks[i] = malloc(512);
     unsigned freed = 0;
-    while (cb->ncached_max == base && freed < m)
+    while (cache_bin_ncached_max(cb) == base && freed < m)
         free(blocks[freed++]);
-    uint32_t grown = cb->ncached_max;
+    uint32_t grown = cache_bin_ncached_max(cb);
     check(grown > base);
     uint64_t flushes_before = bin->stats.nflushes;
     while (freed < m)
         free(blocks[freed++]);
     check(bin->stats.nflushes > flushes_before); /* the second overflow did happen */
-    check_eq(cb->ncached_max, grown);
+    check_eq(cache_bin_ncached_max(cb), grown);
     return unit_finish("tcache_grow");
 }

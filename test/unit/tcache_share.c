@@ -30,7 +30,7 @@ static void test_shift(void) {
 static size_t full_bytes(const tcache_t *tc) {
     size_t n = 0;
     for (unsigned i = 0; i < tc->nhbins; i++)
-        n += (size_t)tc->bins[i + 1].ncached_max * sz_index2size(i);
+        n += (size_t)cache_bin_ncached_max(&tc->bins[i + 1]) * sz_index2size(i);
     return n;
 }
 
@@ -40,14 +40,14 @@ static void test_new_caches(void) {
     check_eq(tcache_share_shift_get(), 0);
     tcache_init(&few, NULL, stacks, true);
     for (unsigned i = 0; i < few.nhbins; i++)
-        check_eq(few.bins[i + 1].ncached_max, tcache_nslots_base(i));
+        check_eq(cache_bin_ncached_max(&few.bins[i + 1]), tcache_nslots_base(i));
     tcache_threads_set(100000);
     check_eq(tcache_share_shift_get(), TCACHE_SHARE_SHIFT_MAX);
     tcache_init(&many, NULL, stacks, true);
     for (unsigned i = 0; i < many.nhbins; i++) {
         uint32_t want = tcache_nslots_base(i) >> TCACHE_SHARE_SHIFT_MAX;
-        check_eq(many.bins[i + 1].ncached_max, want == 0 ? 1 : want);
-        check(many.bins[i + 1].nfill >= 1 && many.bins[i + 1].nfill <= many.bins[i + 1].ncached_max);
+        check_eq(cache_bin_ncached_max(&many.bins[i + 1]), want == 0 ? 1 : want);
+        check(many.bins[i + 1].nfill >= 1 && many.bins[i + 1].nfill <= cache_bin_ncached_max(&many.bins[i + 1]));
     }
     /* A full cache holds several times less (bins of one region cannot halve further). */
     check(full_bytes(&many) * 4 < full_bytes(&few));
@@ -61,7 +61,7 @@ static void test_gc_and_growth(void) {
     unsigned ind = sz_size2index(64);
     cache_bin_t *cb = &tc.bins[ind + 1];
     uint32_t base = tcache_nslots_base(ind);
-    check_eq(cb->ncached_max, base);
+    check_eq(cache_bin_ncached_max(cb), base);
     /* Many threads now: the GC's visits (every TCACHE_GC_TICKS events, bin after bin) bring the
      * bin, unused since, down to the shared size and no further. */
     tcache_threads_set(100000);
@@ -69,7 +69,7 @@ static void test_gc_and_growth(void) {
     check(share < base);
     for (unsigned k = 0; k < 8 * TCACHE_GC_TICKS * tc.nhbins; k++)
         tcache_event(&tc);
-    check_eq(cb->ncached_max, share);
+    check_eq(cache_bin_ncached_max(cb), share);
     /* Running dry and then overflowing grows it, within the smaller budget only. */
     size_t size = sz_index2size(ind);
     size_t budget = TCACHE_GROW_BYTES >> TCACHE_SHARE_SHIFT_MAX;
@@ -77,9 +77,9 @@ static void test_gc_and_growth(void) {
         cb->missed = 1;
         tcache_bin_overflow(&tc, ind + 1);
     }
-    check(cb->ncached_max > share);
-    check((size_t)(cb->ncached_max - share) * size <= budget + (size_t)(base - share) * size);
-    check(cb->ncached_max <= tcache_nslots_cap(ind));
+    check(cache_bin_ncached_max(cb) > share);
+    check((size_t)(cache_bin_ncached_max(cb) - share) * size <= budget + (size_t)(base - share) * size);
+    check(cache_bin_ncached_max(cb) <= tcache_nslots_cap(ind));
     tcache_threads_set(1);
 }
 

@@ -27,26 +27,26 @@ int main(void) {
     for (unsigned i = 0; i < tc.nhbins; i++) {
         const cache_bin_t *cb = &tc.bins[i + 1];
         size_t size = sz_index2size(i);
-        check(cb->ncached_max >= 1);
-        check(cb->ncached_max <= TCACHE_NSLOTS_SMALL_MAX);
-        check((size_t)cb->ncached_max * size <= TCACHE_BIN_BYTES ||
-              cb->ncached_max == TCACHE_NSLOTS_BYTES_MIN);
+        check(cache_bin_ncached_max(cb) >= 1);
+        check(cache_bin_ncached_max(cb) <= TCACHE_NSLOTS_SMALL_MAX);
+        check((size_t)cache_bin_ncached_max(cb) * size <= TCACHE_BIN_BYTES ||
+              cache_bin_ncached_max(cb) == TCACHE_NSLOTS_BYTES_MIN);
         if (i < SC_NBINS && size * TCACHE_NSLOTS_SMALL_MIN <= TCACHE_BIN_BYTES)
-            check(cb->ncached_max >= TCACHE_NSLOTS_SMALL_MIN);
-        check(cb->nfill >= 1 && cb->nfill <= cb->ncached_max);
-        check_eq(cb->ncached_max, tcache_nslots_base(i));
+            check(cache_bin_ncached_max(cb) >= TCACHE_NSLOTS_SMALL_MIN);
+        check(cb->nfill >= 1 && cb->nfill <= cache_bin_ncached_max(cb));
+        check_eq(cache_bin_ncached_max(cb), tcache_nslots_base(i));
         uint32_t cap = tcache_nslots_cap(i);
-        check(cap >= cb->ncached_max);
+        check(cap >= cache_bin_ncached_max(cb));
         check(cap <= TCACHE_NSLOTS_SMALL_MAX);
-        check((size_t)cap * size <= TCACHE_BIN_BYTES_CAP || cap == cb->ncached_max);
+        check((size_t)cap * size <= TCACHE_BIN_BYTES_CAP || cap == cache_bin_ncached_max(cb));
         if (i + 1 < tc.nhbins)
             check_eq(tc.bins[i + 2].stack - cb->stack, cap);
-        total_bytes += (size_t)cb->ncached_max * size;
+        total_bytes += (size_t)cache_bin_ncached_max(cb) * size;
         total_slots += cap;
     }
     check_eq(total_slots * sizeof(void *), need);
-    check(tc.bins[0].ncached_max == 0); /* the always-empty bin */
-    check(tc.bins[tc.nhbins + 1].ncached_max == 0); /* first uncached class */
+    check(cache_bin_ncached_max(&tc.bins[0]) == 0); /* the always-empty bin */
+    check(cache_bin_ncached_max(&tc.bins[tc.nhbins + 1]) == 0); /* first uncached class */
     /* All bins full at once: under 2 MiB (without the byte cap, about 5 MiB). */
     check(total_bytes < ((size_t)2 << 20));
     fprintf(stderr, "tcache_size: %u classes cached, %zu slots, at most %zu KiB cached\n",

@@ -23,7 +23,7 @@
 
 #include "allocator/internal/util.h"
 
-#define ALLOCATOR_GDB_LAYOUT 5
+#define ALLOCATOR_GDB_LAYOUT 6
 
 typedef struct allocator_gdb_consts_s {
     unsigned lg_page;           /* --with-lg-page's value; 0: read pages_lg_page (pages.h) */

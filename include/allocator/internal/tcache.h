@@ -67,7 +67,7 @@ static ALWAYS_INLINE void block_tag(void *ptr) { *(tag_word_t *)ptr = FREE_TAG; 
 static ALWAYS_INLINE void block_untag(void *ptr) { *(tag_word_t *)ptr = 0; }
 
 /*
- * A bin's stack is slots [low, low + ncached_max) of its cache's stack area, the memory that
+ * A bin's stack is slots [low, full) of its cache's stack area, the memory that
  * follows the cache's owner (tsd.h, TSD_STACKS_OFFSET, for a thread's own cache). The fast paths
  * index the area from the thread state with the bin's absolute top: no stack pointer to load.
  */
@@ -86,9 +86,8 @@ typedef struct cache_bin_s {
     uint16_t top;
     uint16_t nrequests_lo; /* bits 16..31 of the word: use cache_bin_nrequests */
     uint32_t nrequests_hi; /* bits 32..63 */
-    uint32_t ncached_max;  /* set with cache_bin_set_max, which keeps full */
     uint32_t size;         /* usable size of the class (for thread.allocated) */
-    uint16_t full;         /* low + ncached_max: the push test is top < full */
+    uint16_t full;         /* low + the bin's size (cache_bin_ncached_max): the push test */
     uint16_t low;          /* the area index of stack[0] */
     uint16_t nfill;        /* regions fetched by the next miss */
     uint8_t dried;         /* ran dry since the last GC visit */
@@ -115,10 +114,9 @@ static inline uint32_t cache_bin_ncached(const cache_bin_t *cb) { return (uint32
 static inline void cache_bin_set_ncached(cache_bin_t *cb, uint32_t n) {
     cb->top = (uint16_t)(cb->low + n);
 }
-static inline void cache_bin_set_max(cache_bin_t *cb, uint32_t n) {
-    cb->ncached_max = n;
-    cb->full = (uint16_t)(cb->low + n);
-}
+/* The most regions the bin may hold now (it grows and shrinks, tcache.c). */
+static inline uint32_t cache_bin_ncached_max(const cache_bin_t *cb) { return (uint32_t)(cb->full - cb->low); }
+static inline void cache_bin_set_max(cache_bin_t *cb, uint32_t n) { cb->full = (uint16_t)(cb->low + n); }
 
 typedef uint64_t __attribute__((may_alias)) cache_bin_word_t;
 static ALWAYS_INLINE cache_bin_word_t *cache_bin_word(cache_bin_t *cb) {
@@ -158,7 +156,7 @@ typedef struct tcache_s {
     unsigned nhbins; /* classes 0..nhbins-1 are cached */
     unsigned gc_bin;
     unsigned gc_ticks;
-    size_t grown_bytes; /* sum over bins of (ncached_max - base size) * class size */
+    size_t grown_bytes; /* sum over bins of (cache_bin_ncached_max - base size) * class size */
     arena_t *arena;     /* where fills come from */
     /*
      * A flush in progress: the regions it took out of a bin and has not yet returned to their
