@@ -148,8 +148,8 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
 }
 
 PROF_FRAME void *malloc_slow(size_t size) {
-    if (size <= SZ_FAST_MAXCLASS && sz_size2binoff_tab[size] == 0)
-        sz_binoff_fill(size); /* the fast path's next call of this size hits */
+    if (size <= SZ_FAST_MAXCLASS)
+        (void)sz_size2binoff(size); /* fills its page: the fast path's next call of it hits */
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     return alloc_slow(&req);
 }
@@ -491,7 +491,7 @@ EXPORT size_t malloc_usable_size(void *ptr) {
  * class index + 1 they name, UINT_MAX for none. The fast path compares the bin offset they name
  * (sized_binoff: one load from the malloc fast path's table for an unaligned size up to
  * SZ_FAST_MAXCLASS) with the radix-tree entry's, and a mismatch goes to sized_free_slow, which
- * reports it.
+ * reports it (or, when the size's table page was not filled yet, fills it and frees).
  */
 static unsigned sized_binid(size_t size, size_t align) {
     if (align != 0 && !is_pow2(align))
@@ -516,6 +516,8 @@ static PROF_FRAME void sized_free_slow(const char *op, void *ptr, size_t size, s
                                        bool no_tcache, tcache_t *tc) {
     if (ptr == NULL)
         return;
+    if (align == 0 && size <= SZ_FAST_MAXCLASS)
+        (void)sz_size2binoff(size); /* an unfilled page sent it here: fill it for the next */
     unsigned binid = rtree_entry_binid(block_check(op, ptr, true));
     unsigned want = sized_binid(size, align);
     if (unlikely(want != binid)) {
