@@ -96,9 +96,9 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
  */
 static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_off) {
     tsd_t *tsd = tsd_get();
-    rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
-    size_t off = rtree_slot_binoff(slot); /* (class index + 1) * sizeof(cache_bin_t) */
-    uintptr_t neg_base = atomic_load_relaxed(&slot->neg_base);
+    size_t off; /* (class index + 1) * sizeof(cache_bin_t) */
+    uintptr_t neg_base;
+    rtree_read_fast((uintptr_t)ptr, &off, &neg_base);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
     /* The region test first: its rotate's count then has the count register to itself. */
     if (likely((!sized || off == want_off) && cache_bin_region_start(cb, (uintptr_t)ptr + neg_base) &&

@@ -70,9 +70,13 @@ struct extent_s;
  */
 static ALWAYS_INLINE rtree_slot_t *rtree_slot_ptr(uintptr_t addr) {
     uintptr_t key = (addr >> RTREE_LG_GRAIN) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
-    char *base = (char *)&rtree;
-    uintptr_t leaf = atomic_load_acquire((uintptr_t *)base + (key >> RTREE_LEAF_BITS));
-    return (rtree_slot_t *)(base + leaf + offsetof(rtree_t, zero_leaf)) + (key & (RTREE_LEAF_N - 1));
+    /* One register holds the zero leaf's address; the root is reached from it backwards. */
+    char *zero = (char *)rtree.zero_leaf;
+    const uintptr_t *root = (const uintptr_t *)(zero - offsetof(rtree_t, zero_leaf));
+    uintptr_t leaf = atomic_load_acquire(root + (key >> RTREE_LEAF_BITS));
+    /* The leaf's offset and the slot's, summed first: the loads then address zero + sum. */
+    uintptr_t off = leaf + (key & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
+    return (rtree_slot_t *)(zero + off);
 }
 
 /* Can addr be in the tree at all (no bits set above LG_VADDR)? */
@@ -101,6 +105,36 @@ static ALWAYS_INLINE size_t rtree_slot_binoff(rtree_slot_t *slot) {
     typedef uint16_t __attribute__((may_alias)) half_t;
     return *((const half_t *)&slot->entry + 3);
 }
+/*
+ * The free fast path's read of addr's slot: the entry's bin offset (its top 16 bits, see
+ * rtree_slot_binoff) and the negated base. On x86_64 both loads address zero leaf + slot offset
+ * directly, saving the add that compilers emit to form the slot's address first.
+ */
+static ALWAYS_INLINE void rtree_read_fast(uintptr_t addr, size_t *binoff, uintptr_t *neg_base) {
+    uintptr_t key = (addr >> RTREE_LG_GRAIN) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
+    char *zero = (char *)rtree.zero_leaf;
+#if defined(__x86_64__)
+    /* One register for the root and the leaves: the root is reached from it backwards. */
+    __asm__("" : "+r"(zero));
+#endif
+    const uintptr_t *root = (const uintptr_t *)(zero - offsetof(rtree_t, zero_leaf));
+    uintptr_t leaf = atomic_load_acquire(root + (key >> RTREE_LEAF_BITS));
+    uintptr_t off = leaf + (key & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
+#if defined(__x86_64__)
+    uintptr_t b, n;
+    __asm__("movzwl %c[boff](%[z],%[o]), %k[b]\n\tmov %c[noff](%[z],%[o]), %[n]"
+            : [b] "=&r"(b), [n] "=r"(n)
+            : [z] "r"(zero), [o] "r"(off), [boff] "i"(offsetof(rtree_slot_t, entry) + 6),
+              [noff] "i"(offsetof(rtree_slot_t, neg_base)));
+    *binoff = b;
+    *neg_base = n;
+#else
+    rtree_slot_t *slot = (rtree_slot_t *)(zero + off);
+    *binoff = rtree_slot_binoff(slot);
+    *neg_base = atomic_load_relaxed(&slot->neg_base);
+#endif
+}
+
 static inline rtree_entry_t rtree_entry_make(struct extent_s *e, unsigned binid, bool slab) {
     return (uintptr_t)e | ((uintptr_t)binid << RTREE_SZIND_SHIFT) | (slab ? RTREE_SLAB_BIT : 0);
 }
