@@ -390,10 +390,13 @@ void arena_decay_now(arena_t *arena) {
     mutex_unlock(&arena->ex.lock);
 }
 
+static bool arena_decay_pending(const arena_t *arena) {
+    const extents_t *ex = &arena->ex;
+    return atomic_load_relaxed(&ex->dirty.npages) != 0 || atomic_load_relaxed(&ex->muzzy.npages) != 0;
+}
+
 static void arena_decay_try(arena_t *arena, uint64_t now) {
     extents_t *ex = &arena->ex;
-    if (atomic_load_relaxed(&ex->dirty.npages) == 0 && atomic_load_relaxed(&ex->muzzy.npages) == 0)
-        return;
     if (!mutex_trylock(&ex->lock))
         return; /* someone else is working on it and will tick it */
     extents_decay_step(ex, now);
@@ -403,13 +406,17 @@ static void arena_decay_try(arena_t *arena, uint64_t now) {
 void arena_decay_tick(arena_t *arena) {
     if (!nstime_usable())
         return;
+    /* The clock is read only when some pages are waiting for it. */
+    arena_t *huge = arena_huge_ind != UINT_MAX ? arena_get(arena_huge_ind) : NULL;
+    bool mine = arena_decay_pending(arena);
+    bool theirs = huge != NULL && huge != arena && arena_decay_pending(huge);
+    if (!mine && !theirs)
+        return;
     uint64_t now = nstime_now();
-    arena_decay_try(arena, now);
-    if (arena_huge_ind != UINT_MAX) {
-        arena_t *huge = arena_get(arena_huge_ind);
-        if (huge != NULL && huge != arena)
-            arena_decay_try(huge, now);
-    }
+    if (mine)
+        arena_decay_try(arena, now);
+    if (theirs)
+        arena_decay_try(huge, now);
 }
 
 void arenas_prefork_ctl(void) { mutex_lock(&arenas_lock); }

@@ -92,11 +92,15 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     }
     if (arena == NULL)
         arena = arena_get(0);
-    if (likely(tsd_is_real(tsd)) && unlikely((tsd->event_left -= (int64_t)usize) < 0) &&
-        tevent_trigger(tsd)) {
-        void *ret = alloc_sampled(tsd, req, usize, arena);
-        if (ret != NULL)
-            return ret;
+    if (likely(tsd_is_real(tsd)) && unlikely((tsd->event_left -= (int64_t)usize) < 0)) {
+        unsigned due = tevent_trigger(tsd);
+        if (due & TEVENT_TICK)
+            tevent_tick(tsd);
+        if (due & TEVENT_SAMPLE) {
+            void *ret = alloc_sampled(tsd, req, usize, arena);
+            if (ret != NULL)
+                return ret;
+        }
     }
     tcache_t *tc = NULL;
     if (req->tcache != NULL) {
@@ -161,14 +165,21 @@ PROF_FRAME void *malloc_slow(size_t size) {
  */
 PROF_FRAME void *malloc_event(void *ret, size_t size) {
     tsd_t *tsd = tsd_get();
-    if (!tevent_trigger(tsd))
+    unsigned due = tevent_trigger(tsd);
+    if (!(due & TEVENT_SAMPLE)) {
+        /* ret is out of its bin already: the GC may flush the bin under it. */
+        if (due & TEVENT_TICK)
+            tevent_tick(tsd);
         return ret;
+    }
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + sz_size2binoff_tab[size]);
     size_t usize = cb->size;
     block_tag(ret);
     tsd_stacks(tsd)[cb->top] = ret;
     *cache_bin_word(cb) -= CACHE_BIN_POP; /* the pop and its request, undone */
     tsd->thread_allocated -= usize;     /* alloc_sampled counts it */
+    if (due & TEVENT_TICK)
+        tevent_tick(tsd); /* after the push: the GC may have shrunk the bin */
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     arena_t *arena = tsd->arena != NULL ? tsd->arena : arena_get(0);
     void *p = alloc_sampled(tsd, &req, usize, arena);

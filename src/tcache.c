@@ -250,9 +250,17 @@ void tcache_flush_all(tcache_t *tc) {
 }
 
 void tcache_event(tcache_t *tc) {
-    if (++tc->gc_ticks < TCACHE_GC_TICKS || tc->nhbins == 0)
+    if (++tc->gc_ticks < TCACHE_GC_TICKS)
         return;
     tc->gc_ticks = 0;
+    tcache_gc(tc);
+    if (tc->arena != NULL)
+        arena_decay_tick(tc->arena);
+}
+
+void tcache_gc(tcache_t *tc) {
+    if (tc->nhbins == 0)
+        return;
     unsigned bi = tc->gc_bin + 1;
     cache_bin_t *cb = &tc->bins[bi];
     if (!cb->dried) {
@@ -273,8 +281,6 @@ void tcache_event(tcache_t *tc) {
         cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2);
     cb->dried = 0;
     tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
-    if (tc->arena != NULL)
-        arena_decay_tick(tc->arena);
 }
 
 /* ---- explicit caches ------------------------------------------------------------------------ */

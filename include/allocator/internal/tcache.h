@@ -11,8 +11,9 @@
  * (all of it when the class was neither allocated since the request count's last merge nor
  * filled since the GC's last visit: a thread that only frees the class, such as a consumer of
  * another thread's blocks), grouped by owning
- * arena. Every TCACHE_GC_TICKS slow-path events one bin is garbage
- * collected: if it did not run dry since the last visit, half its cached regions are flushed.
+ * arena. Every TCACHE_GC_TICKS slow-path events, and every TEVENT_TICK_BYTES the thread
+ * allocates (tevent.h), one bin is garbage collected: if it did not run dry since the last
+ * visit, half its cached regions are flushed.
  *
  * A bin starts at its base size (at most TCACHE_BIN_BYTES) and grows, doubling up to its cap
  * (tcache_nslots_cap), when it overflows after running dry since its last overflow: the
@@ -189,8 +190,15 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep);
 /* Bin bi is full and a region is to be pushed: grow it or flush half of it. */
 void tcache_bin_overflow(tcache_t *tc, unsigned bi);
 void tcache_flush_all(tcache_t *tc);
-/* Called on slow-path events: advances the incremental GC. */
+/*
+ * Called on slow-path events (fills, flushes, cache misses and slow frees): every
+ * TCACHE_GC_TICKS of them, one step of the GC and the arena's decay tick. The thread event
+ * counter (tevent.h) runs the same step for every TEVENT_TICK_BYTES allocated, so a thread
+ * whose calls all hit the fast path still collects and decays.
+ */
 void tcache_event(tcache_t *tc);
+/* One step of the incremental GC: visit the next bin (a no-op without cached classes). */
+void tcache_gc(tcache_t *tc);
 
 /*
  * Explicit caches (mallctl "tcache.create", flags MALLOCX_TCACHE(tc)): a table of caches that

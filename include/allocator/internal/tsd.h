@@ -34,6 +34,7 @@ typedef struct tsd_s {
      */
     int64_t event_left;
     int64_t event_armed;
+    int64_t tick_left; /* bytes until the next GC and decay tick (tevent.h) */
     bool tcache_enabled;
     arena_t *arena;
     struct tsd_s *list_next, *list_prev;
