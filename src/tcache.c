@@ -112,8 +112,6 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
         if (i == 0)
             continue;
         cb->size = (uint32_t)(sz_index2size(i - 1) > UINT32_MAX ? 0 : sz_index2size(i - 1));
-        cb->region_mul = sz_region_mul_tab[i - 1];
-        cb->region_shift = sz_region_shift_tab[i - 1];
         cb->region_count = sz_region_count(i - 1);
         if (i - 1 < tc->nhbins) {
             cb->low = (uint16_t)(stacks - area);

@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * The free path's region-start test (sc.h, sz_region_ordinal; tcache.h, cache_bin_region_start):
+ * The free path's region-start test (sc.h, sz_region_ordinal; rtree.h, rtree_read_fast):
  * for every small class, every page of its slab and every 16-byte step (and some odd offsets) in
  * the page, an offset passes exactly when it starts one of the slab's regions, and then the
  * ordinal is the region's index. Offsets past the slab, before it (negative) or with bits above
  * the address space fail; so does anything but offset 0 in a large extent, its last page included.
- * The fast path's form, with the shift taken from a radix-tree entry and the multiplier and count
+ * The fast path's form, with the multiplier and shift taken from a radix-tree slot and the count
  * from a thread cache's bin, agrees.
  */
 #include "allocator/internal/pages.h"
@@ -68,28 +68,51 @@ static void test_large(void) {
     }
 }
 
-/* What free_fastpath computes: the bin from the entry's offset; multiplier, shift, count from it. */
+/*
+ * What free_fastpath computes: the bin from the slot's entry, the ordinal from the slot's own
+ * copy of the class's constants (rtree_read_fast), the count from the bin.
+ */
+static bool fast_start(const tcache_t *tc, uintptr_t p, const cache_bin_t **cbp) {
+    size_t off;
+    uint64_t ord;
+    rtree_read_fast(p, &off, &ord);
+    *cbp = (const cache_bin_t *)((const char *)tc->bins + off);
+    return ord < (*cbp)->region_count;
+}
+
 static void test_cache_bins(void) {
     static tcache_t tc;
     static void *stacks[1];
     tcache_init(&tc, NULL, stacks, false);
     static extent_t ext __attribute__((aligned(64)));
     uintptr_t base = (uintptr_t)0x7f1234560000;
+    check(!rtree_ensure(base, 2 * PAGE));
+    const cache_bin_t *cb;
     for (unsigned binid = 1; binid <= SC_NSIZES; binid++) {
         rtree_entry_t e = rtree_entry_make(&ext, binid, binid - 1 < SC_NBINS);
-        const cache_bin_t *cb = (const cache_bin_t *)((char *)tc.bins + (e >> RTREE_BINOFF_SHIFT));
-        check(cb == &tc.bins[binid]);
         check_eq(rtree_entry_binid(e), binid);
         check(rtree_entry_extent(e) == &ext);
+        rtree_write_range(base, 2 * PAGE, e, base);
         size_t size = sz_index2size(binid - 1);
-        check(cache_bin_region_start(cb, 0));
-        check(!cache_bin_region_start(cb, QUANTUM / 2));
-        check(cache_bin_region_start(cb, size) == (binid - 1 < SC_NBINS));
-        uintptr_t bad = (base | (uintptr_t)1 << 60) - base;
-        check(!cache_bin_region_start(cb, bad));
+        check(fast_start(&tc, base, &cb));
+        check(cb == &tc.bins[binid]);
+        check(!fast_start(&tc, base + QUANTUM / 2, &cb));
+        if (size < 2 * PAGE)
+            check(fast_start(&tc, base + size, &cb) == (binid - 1 < SC_NBINS));
+        check(!fast_start(&tc, base + PAGE + QUANTUM / 2, &cb));
+        /* Bits above the address space: the same slot, and no region start. */
+        check(!fast_start(&tc, base | (uintptr_t)1 << 60, &cb));
+        check(!fast_start(&tc, (base + size) | (uintptr_t)1 << 62, &cb));
+        /* A sampled block's entry (base = start + 1, emap.h) passes nothing. */
+        rtree_write_range(base, 2 * PAGE, e | RTREE_PROF_BIT, base + 1);
+        check(!fast_start(&tc, base, &cb));
     }
-    /* bins[0] (no class: unknown pointers) passes nothing. */
-    check(!cache_bin_region_start(&tc.bins[0], 0));
+    /* No class (free extents, unknown pointers): bins[0], which passes nothing. */
+    rtree_write_range(base, 2 * PAGE, 0, 0);
+    check(!fast_start(&tc, base, &cb));
+    check(cb == &tc.bins[0]);
+    check(!fast_start(&tc, (uintptr_t)0x123456789000, &cb));
+    check(cb == &tc.bins[0]);
 }
 
 int main(void) {

@@ -97,11 +97,11 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
 static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_off) {
     tsd_t *tsd = tsd_get();
     size_t off; /* (class index + 1) * sizeof(cache_bin_t) */
-    uintptr_t neg_base;
-    rtree_read_fast((uintptr_t)ptr, &off, &neg_base);
+    uint64_t ordinal;
+    rtree_read_fast((uintptr_t)ptr, &off, &ordinal);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
     /* The region test first: its rotate's count then has the count register to itself. */
-    if (likely((!sized || off == want_off) && cache_bin_region_start(cb, (uintptr_t)ptr + neg_base) &&
+    if (likely((!sized || off == want_off) && ordinal < cb->region_count &&
                !block_tagged(ptr) && cb->top < cb->full)) {
         /* Read everything before writing, as in malloc_fastpath. */
         uint64_t usize = cb->size;

@@ -94,12 +94,10 @@ typedef struct cache_bin_s {
     uint8_t dried;         /* ran dry since the last GC visit */
     uint8_t missed;        /* ran dry since the last overflow */
     /*
-     * The region-start test of the class (sc.h, sz_region_ordinal): a pointer at offset off
-     * from its extent's base starts a region iff the ordinal is below region_count. bins[0] has
-     * region_count 0: nothing passes.
+     * The class's region count for the free fast path's region-start test (its multiplier and
+     * shift are in the radix-tree slot: rtree_read_fast): a pointer starts a region iff its
+     * ordinal is below region_count. bins[0] has region_count 0: nothing passes.
      */
-    uint8_t region_shift;
-    uint64_t region_mul;
     uint64_t region_count;
 } CACHE_ALIGNED cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
@@ -142,14 +140,6 @@ _Static_assert(sizeof(cache_bin_t) == 64 && RTREE_SZIND_SHIFT - RTREE_BINOFF_SHI
                "the entry's bin offset assumes 64-byte bins");
 _Static_assert((RTREE_SLAB_BIT | RTREE_PROF_BIT | RTREE_PTR_MASK) < ((uintptr_t)1 << RTREE_BINOFF_SHIFT),
                "the entry's flags and pointer must stay below its bin offset");
-
-/*
- * Does offset off (a pointer minus its radix-tree slot's base; the slot holds entry) start a
- * region of cb's class?
- */
-static ALWAYS_INLINE bool cache_bin_region_start(const cache_bin_t *cb, uintptr_t off) {
-    return sz_region_ordinal(off, cb->region_mul, cb->region_shift) < cb->region_count;
-}
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct tcache_s {
