@@ -8,15 +8,17 @@
  * rtree.zero_leaf, a never-written all-zero leaf in .bss, so an empty slot (0) reads as that
  * leaf and a lookup is two dependent loads with no branch.
  *
- * A slot is two words. The entry packs: bits 6..47 the extent_t pointer (extent_t is cache-line
+ * A slot is four words. The entry packs: bits 6..47 the extent_t pointer (extent_t is cache-line
  * aligned), bit 0 set for a slab, bit 1 set for a sampled block (prof.h: a block promoted to a
- * large extent of its own), and bits 48..63 the size-class index + 1 of an allocated
- * extent (0 for "no allocation here": free extents and unmapped pages) times 64, which is the
- * byte offset of the class's bin in a thread cache's bins[] (tcache.h): the free fast path reads
- * those 16 bits alone and adds them to its cache's address. The base is the address of the extent's first byte (its first
- * region) for an allocated extent, 0 otherwise: the free fast path subtracts it from the pointer
- * to test that the pointer starts a region (tcache.h, cache_bin_region_start) without touching
- * the extent_t. Slabs register every page; large and free extents their first and last page.
+ * large extent of its own), and bits 48..63 the size-class index + 1 of an allocated extent (0
+ * for "no allocation here": free extents and unmapped pages) times 64, which is the byte offset
+ * of the class's bin in a thread cache's bins[] (tcache.h): the free fast path reads those 16
+ * bits alone and adds them to its cache's address. The base is the address of the extent's first
+ * byte (its first region) for an allocated extent, 0 otherwise, and the last two words are the
+ * class's region-start multiplier and shift (sc.h, sz_region_ordinal): the free fast path tests
+ * that the pointer starts a region from the slot alone (rtree_read_fast) without touching the
+ * extent_t or waiting for the bin. Slabs register every page; large and free extents their first
+ * and last page.
  *
  * The key is the address's grain, RTREE_LG_GRAIN bits: the smallest page the build serves, a
  * constant, so the free fast path shifts by an immediate whatever page size boot chose. With a
