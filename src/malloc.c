@@ -116,7 +116,7 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     void *ret;
     if (tc != NULL) {
         cache_bin_t *cb = &tc->bins[ind + 1];
-        *cache_bin_word(cb) += CACHE_BIN_REQUEST;
+        cb->nrequests++;
         if (cache_bin_ncached(cb) != 0) {
             ret = cb->stack[cache_bin_ncached(cb) - 1];
             cb->top--;
@@ -176,7 +176,8 @@ PROF_FRAME void *malloc_event(void *ret, size_t size) {
     size_t usize = cb->size;
     block_tag(ret);
     tsd_stacks(tsd)[cb->top] = ret;
-    *cache_bin_word(cb) -= CACHE_BIN_POP; /* the pop and its request, undone */
+    cb->top++; /* the pop and its request, undone */
+    cb->nrequests--;
     tsd->thread_allocated -= usize;     /* alloc_sampled counts it */
     if (due & TEVENT_TICK)
         tevent_tick(tsd); /* after the push: the GC may have shrunk the bin */

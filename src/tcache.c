@@ -114,7 +114,7 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
         cb->size = (uint32_t)(sz_index2size(i - 1) > UINT32_MAX ? 0 : sz_index2size(i - 1));
         cb->region_count = sz_region_count(i - 1);
         if (i - 1 < tc->nhbins) {
-            cb->low = (uint16_t)(stacks - area);
+            cb->low = (uint32_t)(stacks - area);
             cb->top = cb->low;
             cache_bin_set_max(cb, tcache_nslots_share(i - 1));
             cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2 > 0 ? cache_bin_ncached_max(cb) / 2 : 1);

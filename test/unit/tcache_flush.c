@@ -17,7 +17,7 @@
 
 /* Replace the bin's count of requests since its last merge (it shares a word with top). */
 static void cache_bin_nrequests_set(cache_bin_t *cb, uint64_t n) {
-    *cache_bin_word(cb) = (*cache_bin_word(cb) & 0xffff) | n << 16;
+    cb->nrequests = n;
 }
 static extent_t *slab_of(const void *p) { return rtree_entry_extent(rtree_read(p)); }
 

@@ -72,7 +72,8 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
              * block straight into the return register.
              */
             uint64_t usize = cb->size;
-            *cache_bin_word(cb) += CACHE_BIN_POP; /* top - 1, and one request counted */
+            cache_bin_top_dec(cb, top);
+            cb->nrequests++;
             tsd->thread_allocated += usize;
             /* The thread event counter (tevent.h): one subtract, and the sign it leaves. */
             bool event = (tsd->event_left -= (int64_t)usize) < 0;
@@ -101,12 +102,13 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
     rtree_read_fast((uintptr_t)ptr, &off, &ordinal);
     cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
     /* The region test first: its rotate's count then has the count register to itself. */
+    unsigned long top = cb->top;
     if (likely((!sized || off == want_off) && ordinal < cb->region_count &&
-               !block_tagged(ptr) && cb->top < cb->full)) {
+               !block_tagged(ptr) && top < cb->full)) {
         /* Read everything before writing, as in malloc_fastpath. */
         uint64_t usize = cb->size;
-        tsd_stacks(tsd)[cb->top] = ptr;
-        *cache_bin_word(cb) += CACHE_BIN_PUSH;
+        tsd_stacks(tsd)[top] = ptr;
+        cache_bin_top_inc(cb);
         tsd->thread_deallocated += usize;
         block_tag(ptr);
         return true;

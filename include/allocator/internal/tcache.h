@@ -76,23 +76,21 @@ static ALWAYS_INLINE void block_untag(void *ptr) { *(tag_word_t *)ptr = 0; }
 typedef struct cache_bin_s {
     void **stack; /* area + low: the bin's first slot (for the slow paths) */
     /*
-     * One 64-bit word (cache_bin_word): top in bits 0..15, the area index one past the last
-     * cached region (low when the bin is empty, low + ncached), and in bits 16..63 the requests
-     * (hits and misses) since the last merge into the arena. A pop adds 0xffff to the word,
-     * which takes one from top (never 0 then: top > low >= 0) and carries one into the count; a
-     * push adds 1 (top stays below full, at most 0xffff). So the fast paths keep the count
-     * exact with the one read-modify-write that moves top. 48 bits of requests take years to
-     * wrap, and the count is merged at every fill and flush.
+     * The area index one past the last cached region (low when the bin is empty, low +
+     * ncached). top, low and full are 32 bits, and the fast paths read and write top only at
+     * that width: a narrower read of a wider store just made (the bin's next call reads what
+     * the last one wrote) misses the store-forwarding fast path and waits for the store to
+     * retire, which made a malloc+free loop twice as slow when top shared a 64-bit word with
+     * the request count (read as 16 bits, updated as 64).
      */
-    uint16_t top;
-    uint16_t nrequests_lo; /* bits 16..31 of the word: use cache_bin_nrequests */
-    uint32_t nrequests_hi; /* bits 32..63 */
-    uint32_t size;         /* usable size of the class (for thread.allocated) */
-    uint16_t full;         /* low + the bin's size (cache_bin_ncached_max): the push test */
-    uint16_t low;          /* the area index of stack[0] */
-    uint16_t nfill;        /* regions fetched by the next miss */
-    uint8_t dried;         /* ran dry since the last GC visit */
-    uint8_t missed;        /* ran dry since the last overflow */
+    uint32_t top;
+    uint32_t size; /* usable size of the class (for thread.allocated) */
+    uint32_t full; /* low + the bin's size (cache_bin_ncached_max): the push test */
+    uint32_t low;  /* the area index of stack[0] */
+    uint64_t nrequests; /* requests (hits and misses) since the last merge into the arena */
+    uint16_t nfill;     /* regions fetched by the next miss */
+    uint8_t dried;      /* ran dry since the last GC visit */
+    uint8_t missed;     /* ran dry since the last overflow */
     /*
      * The class's region count for the free fast path's region-start test (its multiplier and
      * shift are in the radix-tree slot: rtree_read_fast): a pointer starts a region iff its
@@ -104,35 +102,49 @@ _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab a
 _Static_assert((uint64_t)(SC_NSIZES + 1) * TCACHE_NSLOTS_SMALL_MAX < 0xffff &&
                    TCACHE_NSLOTS_LARGE <= TCACHE_NSLOTS_SMALL_MAX,
                "a cache's whole stack area must be indexable by 16 bits");
-_Static_assert(offsetof(cache_bin_t, top) % 8 == 0 &&
-                   offsetof(cache_bin_t, nrequests_hi) == offsetof(cache_bin_t, top) + 4,
-               "top and the request count must share one aligned word");
-_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "top is the word's low bits");
-
 static inline uint32_t cache_bin_ncached(const cache_bin_t *cb) { return (uint32_t)(cb->top - cb->low); }
 static inline void cache_bin_set_ncached(cache_bin_t *cb, uint32_t n) {
-    cb->top = (uint16_t)(cb->low + n);
+    cb->top = cb->low + n;
 }
 /* The most regions the bin may hold now (it grows and shrinks, tcache.c). */
 static inline uint32_t cache_bin_ncached_max(const cache_bin_t *cb) { return (uint32_t)(cb->full - cb->low); }
-static inline void cache_bin_set_max(cache_bin_t *cb, uint32_t n) { cb->full = (uint16_t)(cb->low + n); }
+static inline void cache_bin_set_max(cache_bin_t *cb, uint32_t n) { cb->full = cb->low + n; }
 
-typedef uint64_t __attribute__((may_alias)) cache_bin_word_t;
-static ALWAYS_INLINE cache_bin_word_t *cache_bin_word(cache_bin_t *cb) {
-    return (cache_bin_word_t *)&cb->top;
+/*
+ * The fast paths' writes of top after reading it (top is then in a register). free adds one in
+ * memory: one read-modify-write. malloc stores top - 1 computed from the register: a
+ * read-modify-write there costs a malloc+free loop 10% (its second read of top waits on the
+ * previous free's store once more), and compilers left alone copy the register, subtract and
+ * store (one instruction more than this). x86_64 gets each form from one asm statement; other
+ * targets, plain C.
+ */
+static ALWAYS_INLINE void cache_bin_top_inc(cache_bin_t *cb) {
+#if defined(__x86_64__)
+    __asm__ volatile("addl $1, %c1(%0)" : : "r"(cb), "i"(offsetof(cache_bin_t, top)) : "memory", "cc");
+#else
+    cb->top++;
+#endif
 }
-#define CACHE_BIN_POP ((uint64_t)0xffff) /* top - 1, requests + 1 */
-#define CACHE_BIN_PUSH ((uint64_t)1)
-#define CACHE_BIN_REQUEST ((uint64_t)1 << 16)
+/* top = (old top, read into a register) - 1. */
+static ALWAYS_INLINE void cache_bin_top_dec(cache_bin_t *cb, unsigned long top) {
+#if defined(__x86_64__)
+    uint32_t scratch;
+    __asm__ volatile("leal -1(%q[t]), %k[n]\n\tmovl %k[n], %c[o](%[cb])"
+            : [n] "=&r"(scratch)
+            : [cb] "r"(cb), [t] "r"(top), [o] "i"(offsetof(cache_bin_t, top))
+            : "memory");
+#else
+    cb->top = (uint32_t)top - 1;
+#endif
+}
+
 /* Requests since the last merge; a relaxed read, so statistics may read another thread's. */
-static inline uint64_t cache_bin_nrequests(const cache_bin_t *cb) {
-    return atomic_load_relaxed((const cache_bin_word_t *)&cb->top) >> 16;
-}
+static inline uint64_t cache_bin_nrequests(const cache_bin_t *cb) { return atomic_load_relaxed(&cb->nrequests); }
 /* The requests since the last merge, which start again from zero (the owner only). */
 static inline uint64_t cache_bin_nrequests_take(cache_bin_t *cb) {
-    uint64_t w = *cache_bin_word(cb);
-    *cache_bin_word(cb) = w & 0xffff;
-    return w >> 16;
+    uint64_t n = cb->nrequests;
+    atomic_store_relaxed(&cb->nrequests, 0);
+    return n;
 }
 
 /* The radix-tree entry's top 16 bits are the class index + 1 times sizeof(cache_bin_t). */
