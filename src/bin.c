@@ -75,8 +75,14 @@ static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
     bool zeroed;
     mutex_lock(&ex->lock);
     extent_t *slab = extent_alloc(ex, info->slab_size, PAGE, &zeroed);
+    uint64_t *bitmap = slab != NULL ? slab_bitmap_new(&ex->bitmaps, info->nregs) : NULL;
+    if (slab != NULL && bitmap == NULL) {
+        extent_dalloc(ex, slab); /* not yet a slab: it goes back as a plain extent */
+        slab = NULL;
+    }
     if (slab != NULL) {
         slab->slab = true;
+        slab->bitmap = bitmap;
         slab->szind = (uint16_t)binind;
         slab_bitmap_init(slab, info->nregs);
         emap_register_slab(slab, binind);
@@ -195,10 +201,7 @@ void bin_validate(bin_t *bin, unsigned binind) {
         if (!s->slab || s->szind != binind || s->nfree == 0 || s->nfree >= info->nregs)
             io_fatal("bin %u: slab %p on the non-full list is not non-full\n", binind,
                      (void *)s->addr);
-        unsigned count = 0;
-        for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++)
-            count += (unsigned)__builtin_popcountll(s->bitmap[w]);
-        if (count != s->nfree)
+        if (slab_bitmap_count(s, info->nregs) != s->nfree)
             io_fatal("bin %u: slab %p bitmap disagrees with nfree\n", binind, (void *)s->addr);
     }
     size_t spare_bytes = 0;

@@ -28,11 +28,11 @@ extent_t *extent_struct_new(extents_t *ex) {
     if (e != NULL) {
         ex->spare = e->next;
     } else {
-        e = base_alloc(extent_struct_size(), CACHELINE);
+        e = base_alloc(sizeof(extent_t), CACHELINE);
         if (e == NULL)
             return NULL;
     }
-    memset(e, 0, extent_struct_size());
+    memset(e, 0, sizeof(extent_t));
     e->arena_ind = ex->arena_ind;
     return e;
 }
@@ -200,9 +200,11 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
  */
 static uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick) {
     assert(e->state == EXTENT_ACTIVE);
-    if (e->slab)
+    if (e->slab) {
         emap_deregister_slab(e);
-    else
+        slab_bitmap_delete(&ex->bitmaps, e->bitmap, bin_infos[e->szind].nregs);
+        e->bitmap = NULL;
+    } else
         emap_clear_boundaries(e);
     uint64_t now = tick ? extents_decay_tick(ex) : UINT64_MAX;
     ex->npages_active -= e->size >> LG_PAGE;
