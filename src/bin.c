@@ -164,10 +164,11 @@ static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, ext
         bin_slab_transition(bin, info, ex, slab);
 }
 
+/* The counts first: a slab transition is then the last call, a tail call. */
 void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr) {
-    bin_dalloc_one(bin, &bin_infos[binind], ex, slab, ptr);
     bin->stats.ndalloc++;
     bin->stats.curregs--;
+    bin_dalloc_one(bin, &bin_infos[binind], ex, slab, ptr);
 }
 
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,

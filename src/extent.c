@@ -198,7 +198,7 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
  * With tick, decay first runs as on any free, and the time it read is returned for
  * extents_dirtied; extents_release_all passes false and runs decay once, after its walk.
  */
-static uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick) {
+static ALWAYS_INLINE uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick) {
     assert(e->state == EXTENT_ACTIVE);
     if (e->slab) {
         emap_deregister_slab(e);

@@ -35,13 +35,28 @@ typedef struct slab_bitmaps_s {
     size_t bytes;                       /* every bitmap taken from base, in use or on a list */
 } slab_bitmaps_t;
 
+/* A new bitmap of 2^k words from base, counted in b, or NULL. Lock of b held. */
+uint64_t *slab_bitmap_new_base(slab_bitmaps_t *b, unsigned k);
+
 /*
  * A bitmap for a slab of nregs regions, from b's lists or from base (its contents undefined
  * until slab_bitmap_init), or NULL when base has no memory. Lock of b held.
  */
-uint64_t *slab_bitmap_new(slab_bitmaps_t *b, unsigned nregs);
+static inline uint64_t *slab_bitmap_new(slab_bitmaps_t *b, unsigned nregs) {
+    unsigned k = slab_bitmap_list(nregs);
+    uint64_t *bitmap = b->free[k];
+    if (bitmap == NULL)
+        return slab_bitmap_new_base(b, k);
+    b->free[k] = (uint64_t *)(uintptr_t)bitmap[0];
+    return bitmap;
+}
+
 /* Put the bitmap of a slab of nregs regions on b's lists. Lock of b held. */
-void slab_bitmap_delete(slab_bitmaps_t *b, uint64_t *bitmap, unsigned nregs);
+static inline void slab_bitmap_delete(slab_bitmaps_t *b, uint64_t *bitmap, unsigned nregs) {
+    unsigned k = slab_bitmap_list(nregs);
+    bitmap[0] = (uint64_t)(uintptr_t)b->free[k];
+    b->free[k] = bitmap;
+}
 
 /* Every one of nregs regions free. Bin lock held (or the slab not yet published). */
 static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
