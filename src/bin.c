@@ -198,8 +198,14 @@ void bin_postfork_child(bin_t *bin) { mutex_postfork_child(&bin->lock); }
 
 void bin_validate(bin_t *bin, unsigned binind) {
     const bin_info_t *info = &bin_infos[binind];
+    extent_t *cur = bin->slabcur;
+    if (cur != NULL && (!cur->slab || cur->szind != binind || cur->bitmap == NULL ||
+                        slab_bitmap_count(cur, info->nregs) != cur->nfree))
+        io_fatal("bin %u: current slab %p is not a slab of the bin or its bitmap disagrees with "
+                 "nfree\n", binind, (void *)cur->addr);
     for (extent_t *s = bin->nonfull; s != NULL; s = s->next) {
-        if (!s->slab || s->szind != binind || s->nfree == 0 || s->nfree >= info->nregs)
+        if (!s->slab || s->szind != binind || s->bitmap == NULL || s->nfree == 0 ||
+            s->nfree >= info->nregs)
             io_fatal("bin %u: slab %p on the non-full list is not non-full\n", binind,
                      (void *)s->addr);
         if (slab_bitmap_count(s, info->nregs) != s->nfree)
@@ -207,7 +213,8 @@ void bin_validate(bin_t *bin, unsigned binind) {
     }
     size_t spare_bytes = 0;
     for (extent_t *sp = bin->spare; sp != NULL; sp = sp->next) {
-        if (!sp->slab || sp->szind != binind || sp->nfree != info->nregs || sp == bin->slabcur)
+        if (!sp->slab || sp->szind != binind || sp->bitmap == NULL || sp->nfree != info->nregs ||
+            sp == bin->slabcur || slab_bitmap_count(sp, info->nregs) != sp->nfree)
             io_fatal("bin %u: spare slab %p is not an empty slab of the bin\n", binind,
                      (void *)sp->addr);
         spare_bytes += sp->size;

@@ -284,12 +284,17 @@ void extents_prefork(extents_t *ex) { mutex_lock(&ex->lock); }
 void extents_postfork_parent(extents_t *ex) { mutex_unlock(&ex->lock); }
 void extents_postfork_child(extents_t *ex) { mutex_postfork_child(&ex->lock); }
 
-/* Every member of s has its boundaries registered as a free extent. */
+/*
+ * Every member of s has its boundaries registered as a free extent, and no slab bitmap (it went
+ * back to the lists when its slab was freed).
+ */
 static void extents_validate_set(const eset_t *s, extent_state_t state) {
     eset_validate(s, state);
     for (const extent_t *e = s->lru_head; e != NULL; e = e->lru_next) {
         if (!emap_free_registered(e))
             io_fatal("eset: extent %p boundaries not registered\n", (void *)e->addr);
+        if (e->slab || e->bitmap != NULL)
+            io_fatal("eset: free extent %p is still a slab or has a bitmap\n", (void *)e->addr);
     }
 }
 

@@ -76,6 +76,16 @@ static void free_twice(void *p) {
     mutex_unlock(&bin.lock);
 }
 
+/* A region marked free behind nfree's back: bin_validate must notice. */
+static void corrupt_and_validate(void *p) {
+    extent_t *slab = slab_of(p);
+    unsigned ind = (unsigned)(((uintptr_t)p - slab->addr) / bin_infos[g_binind].reg_size);
+    mutex_lock(&bin.lock);
+    slab->bitmap[ind / 64] |= (uint64_t)1 << (ind % 64);
+    bin_validate(&bin, g_binind);
+    mutex_unlock(&bin.lock);
+}
+
 static void free_interior(void *p) {
     mutex_lock(&bin.lock);
     bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), (char *)p + 16);
@@ -295,6 +305,11 @@ int main(void) {
     check(aborts_with(free_twice, victim, want));
     snprintf(want, sizeof(want), "free(%p): not the start", (void *)((char *)victim + 16));
     check(aborts_with(free_interior, victim, want));
+    mutex_lock(&bin.lock);
+    bin_validate(&bin, binind);
+    mutex_unlock(&bin.lock);
+    check(bin.slabcur == slab_of(victim));
+    check(aborts_with(corrupt_and_validate, victim, "bitmap disagrees with nfree"));
     check(!region_free(victim, info)); /* the children changed nothing here */
 
     /*
