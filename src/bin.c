@@ -174,13 +174,14 @@ void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *sla
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
                           rtree_entry_t *ents, unsigned n) {
     const bin_info_t *info = &bin_infos[binind];
+    unsigned arena_ind = ex->arena_ind; /* read once: the bitmap stores could alias it */
     unsigned kept = 0;
     for (unsigned i = 0; i < n; i++) {
         /* The slab headers are the misses here: ask for a few ahead. */
         if (i + BIN_PREFETCH_AHEAD < n)
             __builtin_prefetch(rtree_entry_extent(ents[i + BIN_PREFETCH_AHEAD]), 1);
         extent_t *slab = rtree_entry_extent(ents[i]);
-        if (slab->arena_ind != ex->arena_ind) {
+        if (slab->arena_ind != arena_ind) {
             ptrs[kept] = ptrs[i];
             ents[kept++] = ents[i];
             continue;
