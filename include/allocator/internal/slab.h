@@ -76,22 +76,22 @@ static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
  */
 static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void **out, unsigned n) {
     uint64_t *bitmap = slab->bitmap;
+    uintptr_t addr = slab->addr;
+    unsigned want = n < slab->nfree ? n : slab->nfree;
     unsigned got = 0;
-    for (unsigned w = 0; got < n && slab->nfree > 0; w++) {
+    for (unsigned w = 0; got < want; w++) {
         uint64_t bits = bitmap[w];
         if (bits == 0)
             continue;
-        uintptr_t base = slab->addr + (size_t)w * 64 * reg_size;
-        unsigned took = 0;
+        uintptr_t base = addr + (size_t)w * 64 * reg_size;
         do {
             unsigned bit = (unsigned)__builtin_ctzll(bits);
             bits &= bits - 1;
-            out[got + took++] = (void *)(base + (size_t)bit * reg_size);
-        } while (bits != 0 && got + took < n);
+            out[got++] = (void *)(base + (size_t)bit * reg_size);
+        } while (bits != 0 && got < want);
         bitmap[w] = bits;
-        slab->nfree -= took;
-        got += took;
     }
+    slab->nfree -= got;
     return got;
 }
 
