@@ -200,10 +200,10 @@ void bin_postfork_child(bin_t *bin) { mutex_postfork_child(&bin->lock); }
 void bin_validate(bin_t *bin, unsigned binind) {
     const bin_info_t *info = &bin_infos[binind];
     extent_t *cur = bin->slabcur;
-    if (cur != NULL && (!cur->slab || cur->szind != binind || cur->bitmap == NULL ||
-                        slab_bitmap_count(cur, info->nregs) != cur->nfree))
-        io_fatal("bin %u: current slab %p is not a slab of the bin or its bitmap disagrees with "
-                 "nfree\n", binind, (void *)cur->addr);
+    if (cur != NULL && (!cur->slab || cur->szind != binind || cur->bitmap == NULL))
+        io_fatal("bin %u: current slab %p is not a slab of the bin\n", binind, (void *)cur->addr);
+    if (cur != NULL && slab_bitmap_count(cur, info->nregs) != cur->nfree)
+        io_fatal("bin %u: slab %p bitmap disagrees with nfree\n", binind, (void *)cur->addr);
     for (extent_t *s = bin->nonfull; s != NULL; s = s->next) {
         if (!s->slab || s->szind != binind || s->bitmap == NULL || s->nfree == 0 ||
             s->nfree >= info->nregs)

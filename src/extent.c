@@ -294,7 +294,7 @@ static void extents_validate_set(const eset_t *s, extent_state_t state) {
         if (!emap_free_registered(e))
             io_fatal("eset: extent %p boundaries not registered\n", (void *)e->addr);
         if (e->slab || e->bitmap != NULL)
-            io_fatal("eset: free extent %p is still a slab or has a bitmap\n", (void *)e->addr);
+            io_fatal("eset: free extent %p has a slab bitmap\n", (void *)e->addr);
     }
 }
 
