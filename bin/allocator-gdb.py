@@ -36,7 +36,7 @@ import time
 
 import gdb
 
-SUPPORTED_LAYOUTS = (6,)
+SUPPORTED_LAYOUTS = (7,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # Sanity bounds for a walk through memory that may be damaged or caught mid-update.
@@ -182,7 +182,8 @@ class Library:
         arena_t = arenas.type.strip_typedefs().target().target()
         self.arena = Struct(arena_t, ['ind', 'ex.mapped', 'ex.npages_active', 'ex.chunks',
                                       'ex.dirty.npages', 'ex.muzzy.npages',
-                                      'ex.retained.npages', 'large_allocated'], 'arena_t')
+                                      'ex.retained.npages', 'ex.bitmaps.bytes',
+                                      'large_allocated'], 'arena_t')
         self.arena_bins_off, bins_t = field_offset(arena_t, 'bins', 'arena_t')
         bin_t = bins_t.target()
         self.bin_size = bin_t.strip_typedefs().sizeof
@@ -191,14 +192,10 @@ class Library:
         self.chunk_s = Struct(chunks_t.target(), ['addr', 'size', 'next'], 'chunk_t')
         off, slabcur_t = field_offset(bin_t, 'slabcur', 'bin_t')
         extent_t = slabcur_t.target()
-        self.extent = Struct(extent_t, ['addr', 'arena_ind', 'nfree', 'szind', 'state', 'slab',
-                                        'size'], 'extent_t')
-        # The bitmap ends extent_t, as long as the page size needs (edata.h,
-        # extent_struct_size): read that much of each extent.
-        off, bitmap_t = field_offset(extent_t, 'bitmap', 'extent_t')
-        words = ((self.page // 16) + 63) // 64
-        self.bitmap_span = (off, off + 8 * words)
-        self.extent_bytes = max(self.extent.size, (off + 8 * words + 63) // 64 * 64)
+        # A slab's bitmap is its own, pointed to by the extent (slab.h): as many words as the
+        # class's nregs needs.
+        self.extent = Struct(extent_t, ['addr', 'bitmap', 'arena_ind', 'nfree', 'szind', 'state',
+                                        'slab', 'size'], 'extent_t')
 
         tsd_live = self.symbol('tsd_live', static=True)
         self.tsd_live_addr = int(tsd_live.value().address)
@@ -363,7 +360,7 @@ class Heap:
             'retained': a['ex.retained.npages'] << lib.lg_page,
             'chunks_mapped': a['ex.mapped'],
             'large_allocated': a['large_allocated'],
-            'nchunks': 0, 'nextents': 0,
+            'nchunks': 0, 'nextents': 0, 'bitmap_bytes': a['ex.bitmaps.bytes'],
             'curregs': [lib.bin.get(raw, 'stats.curregs', lib.arena_bins_off + b * lib.bin_size)
                         for b in range(lib.nbins)],
         }
@@ -405,8 +402,7 @@ class Heap:
                           'tree' % (arena['ind'], pos, base + j * page, base))
                 i = j
                 continue
-            raw = lib.read(eaddr, lib.extent_bytes)
-            e = lib.extent.decode(raw)
+            e = lib.extent.decode(lib.read(eaddr, lib.extent.size))
             if e['addr'] != pos or e['size'] == 0 or e['size'] % page or \
                     pos + e['size'] > base + size:
                 self.warn('arena %d: radix tree entry for 0x%x names extent 0x%x, which says '
@@ -424,8 +420,12 @@ class Heap:
                     self.warn('slab extent 0x%x has class %d' % (eaddr, szind))
                 else:
                     nregs = self.infos[szind]['nregs']
-                    lo, hi = lib.bitmap_span
-                    bits = int.from_bytes(raw[lo:hi], 'little') & ((1 << nregs) - 1)
+                    if e['bitmap'] == 0:
+                        self.warn('slab 0x%x (extent 0x%x) has no bitmap' % (pos, eaddr))
+                        i += e['size'] >> lib.lg_page
+                        continue
+                    raw = lib.read(e['bitmap'], 8 * ((nregs + 63) // 64))
+                    bits = int.from_bytes(raw, 'little') & ((1 << nregs) - 1)
                     nfree = popcount(bits)
                     if nfree != e['nfree']:
                         self.warn('slab 0x%x: bitmap has %d free regions, nfree says %d'
@@ -756,10 +756,10 @@ class Heap:
         return d
 
     def arena_metadata(self, a):
-        # The arena's own records (its struct, extent and chunk records); base's total also
-        # holds the radix tree, thread states and caches.
+        # The arena's own records (its struct, extent and chunk records, slab bitmaps); base's
+        # total also holds the radix tree, thread states and caches.
         return self.lib.arena.size + a['nextents'] * self.lib.extent.size + \
-            a['nchunks'] * self.lib.chunk_s.size
+            a['nchunks'] * self.lib.chunk_s.size + a['bitmap_bytes']
 
 
 # ---- the command ----------------------------------------------------------------------------
@@ -780,7 +780,7 @@ def print_summary(h, cap):
         print('%-10s' % ('arena %d' % a['ind']) + ''.join('%11s' % human(row[c]) for c in cols))
     print('%-10s' % 'total' + ''.join('%11s' % human(t[c]) for c in cols))
     print('(arena rows: mapped and resident without metadata, metadata = arena and extent '
-          'records; total: base\'s metadata included)')
+          'records and slab bitmaps; total: base\'s metadata included)')
 
     print()
     print('size classes: live blocks (thread-cached blocks apart)')

@@ -62,10 +62,12 @@ static arena_t *arena_new(unsigned ind) {
     arena_t *arena = arenas_spare;
     extent_t *spare_extents = NULL;
     chunk_t *spare_chunks = NULL;
+    slab_bitmaps_t spare_bitmaps = {{NULL}, 0};
     if (arena != NULL) {
         arenas_spare = arena->next_spare;
         spare_extents = arena->ex.spare;
         spare_chunks = arena->ex.spare_chunks;
+        spare_bitmaps = arena->ex.bitmaps;
         memset(arena, 0, sizeof(*arena));
     } else if ((arena = base_alloc(sizeof(arena_t), CACHELINE)) == NULL) {
         return NULL;
@@ -74,6 +76,7 @@ static arena_t *arena_new(unsigned ind) {
     extents_init(&arena->ex, ind, opt_dirty_decay_ms, opt_muzzy_decay_ms, opt_retain);
     arena->ex.spare = spare_extents;
     arena->ex.spare_chunks = spare_chunks;
+    arena->ex.bitmaps = spare_bitmaps;
     arena->ex.thp = opt_thp == THP_ALWAYS ? 1 : opt_thp == THP_NEVER ? -1 : 0;
     arena->ex.lg_max_fit = (unsigned)opt_lg_extent_max_active_fit;
     for (unsigned i = 0; i < SC_NBINS; i++)

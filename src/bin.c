@@ -75,8 +75,14 @@ static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
     bool zeroed;
     mutex_lock(&ex->lock);
     extent_t *slab = extent_alloc(ex, info->slab_size, PAGE, &zeroed);
+    uint64_t *bitmap = slab != NULL ? slab_bitmap_new(&ex->bitmaps, info->nregs) : NULL;
+    if (slab != NULL && bitmap == NULL) {
+        extent_dalloc(ex, slab); /* not yet a slab: it goes back as a plain extent */
+        slab = NULL;
+    }
     if (slab != NULL) {
         slab->slab = true;
+        slab->bitmap = bitmap;
         slab->szind = (uint16_t)binind;
         slab_bitmap_init(slab, info->nregs);
         emap_register_slab(slab, binind);
@@ -158,22 +164,24 @@ static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, ext
         bin_slab_transition(bin, info, ex, slab);
 }
 
+/* The counts first: a slab transition is then the last call, a tail call. */
 void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr) {
-    bin_dalloc_one(bin, &bin_infos[binind], ex, slab, ptr);
     bin->stats.ndalloc++;
     bin->stats.curregs--;
+    bin_dalloc_one(bin, &bin_infos[binind], ex, slab, ptr);
 }
 
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
                           rtree_entry_t *ents, unsigned n) {
     const bin_info_t *info = &bin_infos[binind];
+    unsigned arena_ind = ex->arena_ind; /* read once: the bitmap stores could alias it */
     unsigned kept = 0;
     for (unsigned i = 0; i < n; i++) {
         /* The slab headers are the misses here: ask for a few ahead. */
         if (i + BIN_PREFETCH_AHEAD < n)
             __builtin_prefetch(rtree_entry_extent(ents[i + BIN_PREFETCH_AHEAD]), 1);
         extent_t *slab = rtree_entry_extent(ents[i]);
-        if (slab->arena_ind != ex->arena_ind) {
+        if (slab->arena_ind != arena_ind) {
             ptrs[kept] = ptrs[i];
             ents[kept++] = ents[i];
             continue;
@@ -191,19 +199,23 @@ void bin_postfork_child(bin_t *bin) { mutex_postfork_child(&bin->lock); }
 
 void bin_validate(bin_t *bin, unsigned binind) {
     const bin_info_t *info = &bin_infos[binind];
+    extent_t *cur = bin->slabcur;
+    if (cur != NULL && (!cur->slab || cur->szind != binind || cur->bitmap == NULL))
+        io_fatal("bin %u: current slab %p is not a slab of the bin\n", binind, (void *)cur->addr);
+    if (cur != NULL && slab_bitmap_count(cur, info->nregs) != cur->nfree)
+        io_fatal("bin %u: slab %p bitmap disagrees with nfree\n", binind, (void *)cur->addr);
     for (extent_t *s = bin->nonfull; s != NULL; s = s->next) {
-        if (!s->slab || s->szind != binind || s->nfree == 0 || s->nfree >= info->nregs)
+        if (!s->slab || s->szind != binind || s->bitmap == NULL || s->nfree == 0 ||
+            s->nfree >= info->nregs)
             io_fatal("bin %u: slab %p on the non-full list is not non-full\n", binind,
                      (void *)s->addr);
-        unsigned count = 0;
-        for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++)
-            count += (unsigned)__builtin_popcountll(s->bitmap[w]);
-        if (count != s->nfree)
+        if (slab_bitmap_count(s, info->nregs) != s->nfree)
             io_fatal("bin %u: slab %p bitmap disagrees with nfree\n", binind, (void *)s->addr);
     }
     size_t spare_bytes = 0;
     for (extent_t *sp = bin->spare; sp != NULL; sp = sp->next) {
-        if (!sp->slab || sp->szind != binind || sp->nfree != info->nregs || sp == bin->slabcur)
+        if (!sp->slab || sp->szind != binind || sp->bitmap == NULL || sp->nfree != info->nregs ||
+            sp == bin->slabcur || slab_bitmap_count(sp, info->nregs) != sp->nfree)
             io_fatal("bin %u: spare slab %p is not an empty slab of the bin\n", binind,
                      (void *)sp->addr);
         spare_bytes += sp->size;

@@ -28,11 +28,11 @@ extent_t *extent_struct_new(extents_t *ex) {
     if (e != NULL) {
         ex->spare = e->next;
     } else {
-        e = base_alloc(extent_struct_size(), CACHELINE);
+        e = base_alloc(sizeof(extent_t), CACHELINE);
         if (e == NULL)
             return NULL;
     }
-    memset(e, 0, extent_struct_size());
+    memset(e, 0, sizeof(extent_t));
     e->arena_ind = ex->arena_ind;
     return e;
 }
@@ -198,11 +198,13 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
  * With tick, decay first runs as on any free, and the time it read is returned for
  * extents_dirtied; extents_release_all passes false and runs decay once, after its walk.
  */
-static uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick) {
+static ALWAYS_INLINE uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick) {
     assert(e->state == EXTENT_ACTIVE);
-    if (e->slab)
+    if (e->slab) {
         emap_deregister_slab(e);
-    else
+        slab_bitmap_delete(&ex->bitmaps, e->bitmap, bin_infos[e->szind].nregs);
+        e->bitmap = NULL;
+    } else
         emap_clear_boundaries(e);
     uint64_t now = tick ? extents_decay_tick(ex) : UINT64_MAX;
     ex->npages_active -= e->size >> LG_PAGE;
@@ -282,12 +284,17 @@ void extents_prefork(extents_t *ex) { mutex_lock(&ex->lock); }
 void extents_postfork_parent(extents_t *ex) { mutex_unlock(&ex->lock); }
 void extents_postfork_child(extents_t *ex) { mutex_postfork_child(&ex->lock); }
 
-/* Every member of s has its boundaries registered as a free extent. */
+/*
+ * Every member of s has its boundaries registered as a free extent, and no slab bitmap (it went
+ * back to the lists when its slab was freed).
+ */
 static void extents_validate_set(const eset_t *s, extent_state_t state) {
     eset_validate(s, state);
     for (const extent_t *e = s->lru_head; e != NULL; e = e->lru_next) {
         if (!emap_free_registered(e))
             io_fatal("eset: extent %p boundaries not registered\n", (void *)e->addr);
+        if (e->slab || e->bitmap != NULL)
+            io_fatal("eset: free extent %p has a slab bitmap\n", (void *)e->addr);
     }
 }
 

@@ -6,7 +6,10 @@
  * that is not the current one becomes a spare (up to BIN_SPARE_BYTES of them, taken by the next
  * fills before new slabs) or goes back to the page allocator; a batch free returns what is
  * its arena's and keeps the rest in order; a double free and a pointer inside a region abort
- * with the address.
+ * with the address. A slab's bitmap is its own (slab.h): from base, as long as its class needs,
+ * NULL in an extent that is not a slab, recycled through the arena's lists when the slab goes
+ * back to the page allocator (by the bin or by an arena reset) and taken by the next slab of a
+ * class of that length.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -73,6 +76,16 @@ static void free_twice(void *p) {
     mutex_unlock(&bin.lock);
 }
 
+/* A region marked free behind nfree's back: bin_validate must notice. */
+static void corrupt_and_validate(void *p) {
+    extent_t *slab = slab_of(p);
+    unsigned ind = (unsigned)(((uintptr_t)p - slab->addr) / bin_infos[g_binind].reg_size);
+    mutex_lock(&bin.lock);
+    slab->bitmap[ind / 64] |= (uint64_t)1 << (ind % 64);
+    bin_validate(&bin, g_binind);
+    mutex_unlock(&bin.lock);
+}
+
 static void free_interior(void *p) {
     mutex_lock(&bin.lock);
     bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), (char *)p + 16);
@@ -105,6 +118,20 @@ int main(void) {
         check_eq(rtree_entry_binid(entry), binind + 1);
         check_eq(rtree_read_base(out[i]), s->addr);
     }
+    /*
+     * Each slab has a bitmap of its own from base, outside its pages, of the length its class
+     * needs (one list's worth: 2^k words), and nothing else took one.
+     */
+    unsigned k = slab_bitmap_list(nregs);
+    check((8u << k) >= slab_bitmap_words(nregs) * 8 && (4u << k) < slab_bitmap_words(nregs) * 8 + 8);
+    check(s1->bitmap != NULL && s2->bitmap != NULL && s1->bitmap != s2->bitmap);
+    check((uintptr_t)s1->bitmap + (8u << k) <= s1->addr ||
+          (uintptr_t)s1->bitmap >= s1->addr + s1->size);
+    check_eq(ex.bitmaps.bytes, 2 * (8u << k));
+    for (unsigned j = 0; j < SLAB_BITMAP_NLISTS; j++)
+        check(ex.bitmaps.free[j] == NULL);
+    check_eq(slab_bitmap_count(s1, nregs), 0);
+    check_eq(slab_bitmap_count(s2, nregs), nregs - 10);
     /* Every page of a slab is registered, not only its boundaries. */
     for (uintptr_t a = s1->addr; a < s1->addr + s1->size; a += PAGE)
         check(slab_of((void *)a) == s1 && rtree_read_base((void *)a) == s1->addr);
@@ -147,6 +174,7 @@ int main(void) {
      */
     uintptr_t s2_addr = s2->addr;
     size_t s2_size = s2->size;
+    uint64_t *s2_bitmap = s2->bitmap;
     mutex_lock(&bin.lock);
     for (unsigned i = nregs; i < n; i++)
         bin_dalloc_locked(&bin, binind, &ex, s2, out[i]);
@@ -161,7 +189,11 @@ int main(void) {
     check_eq(bin.stats.curslabs, 2);
     check_eq(ex.npages_active, 2 * (info->slab_size >> LG_PAGE));
     check(slab_of((void *)s2_addr) == s2);
+    check(ex.bitmaps.free[k] == NULL);
     check_eq(bin_spare_release(&bin, &ex), s2_size);
+    /* Its bitmap went to the arena's list; its extent, now free, has none. */
+    check(ex.bitmaps.free[k] == s2_bitmap);
+    check(emap_free_extent_at(s2_addr) != NULL && emap_free_extent_at(s2_addr)->bitmap == NULL);
     check(bin.spare == NULL);
     check_eq(bin.spare_bytes, 0);
     check_eq(bin.stats.curslabs, 1);
@@ -200,6 +232,10 @@ int main(void) {
         check_eq(bin_alloc_batch(&bin, binind, &ex, many, (nslabs + 1) * nregs, 0),
                  (nslabs + 1) * nregs);
         uint64_t made = bin.stats.nslabs;
+        /* The first new slab took the recycled bitmap; the others came from base. */
+        check(ex.bitmaps.free[k] == NULL);
+        check_eq(ex.bitmaps.bytes, (2 + nslabs - 1) * (8u << k));
+        check(slab_of(many[nregs])->bitmap == s2_bitmap);
         size_t active = ex.npages_active;
         mutex_lock(&bin.lock);
         for (unsigned i = 0; i < nslabs * nregs; i++)
@@ -210,6 +246,11 @@ int main(void) {
         check_eq(bin.spare_bytes, kept * info->slab_size);
         check_eq(bin.stats.curslabs, 1 + kept);
         check_eq(ex.npages_active, active - (nslabs - kept) * (info->slab_size >> LG_PAGE));
+        /* The slabs given back left their bitmaps on the list, one per slab. */
+        unsigned listed = 0;
+        for (uint64_t *b = ex.bitmaps.free[k]; b != NULL; b = (uint64_t *)(uintptr_t)b[0])
+            listed++;
+        check_eq(listed, nslabs - kept);
         uint64_t reslabs = bin.stats.nreslabs;
         check_eq(bin_alloc_batch(&bin, binind, &ex, many, (unsigned)kept * nregs, 0),
                  (unsigned)kept * nregs);
@@ -264,7 +305,47 @@ int main(void) {
     check(aborts_with(free_twice, victim, want));
     snprintf(want, sizeof(want), "free(%p): not the start", (void *)((char *)victim + 16));
     check(aborts_with(free_interior, victim, want));
+    mutex_lock(&bin.lock);
+    bin_validate(&bin, binind);
+    mutex_unlock(&bin.lock);
+    check(bin.slabcur == slab_of(victim));
+    check(aborts_with(corrupt_and_validate, victim, "bitmap disagrees with nfree"));
     check(!region_free(victim, info)); /* the children changed nothing here */
+
+    /*
+     * A class whose bitmap has another length takes a bitmap of that length from base, not one
+     * from the other list; a large extent has no bitmap.
+     */
+    unsigned small = sz_size2index(16);
+    unsigned ks = slab_bitmap_list(bin_infos[small].nregs);
+    if (ks != k) {
+        bin_t bin_small;
+        bin_init(&bin_small);
+        uint64_t *listed_k = ex.bitmaps.free[k];
+        size_t bytes = ex.bitmaps.bytes;
+        void *r;
+        check_eq(bin_alloc_batch(&bin_small, small, &ex, &r, 1, 0), 1);
+        check(slab_of(r)->bitmap != NULL);
+        check(ex.bitmaps.free[k] == listed_k);
+        check_eq(ex.bitmaps.bytes, bytes + (8u << ks));
+        check_eq(slab_bitmap_count(slab_of(r), bin_infos[small].nregs),
+                 bin_infos[small].nregs - 1);
+    }
+    bool zeroed;
+    mutex_lock(&ex.lock);
+    extent_t *large = extent_alloc(&ex, 4 * PAGE, PAGE, &zeroed);
+    check(large != NULL && large->bitmap == NULL && !large->slab);
+    extent_dalloc(&ex, large);
+    mutex_unlock(&ex.lock);
+
+    /* An arena reset frees slabs without their bin: their bitmaps still go to the list. */
+    uint64_t *theirs_bitmap = slab_of(theirs[0])->bitmap;
+    check(ex_other.bitmaps.free[k] == NULL);
+    mutex_lock(&ex_other.lock);
+    extents_release_all(&ex_other);
+    mutex_unlock(&ex_other.lock);
+    check(ex_other.bitmaps.free[k] == theirs_bitmap);
+    check_eq(ex_other.npages_active, 0);
 
     free(out);
     return unit_finish("bin");

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Slab bitmaps: taking returns the lowest free region, give detects double frees. */
+/*
+ * Slab bitmaps: init writes only the words nregs needs, taking returns the lowest free region,
+ * give detects double frees, count agrees with nfree.
+ */
 #include "allocator/internal/pages.h"
 #include "allocator/internal/slab.h"
 #include "unit.h"
@@ -14,27 +17,34 @@ static unsigned slab_bitmap_take(extent_t *slab) {
 
 int main(void) {
     pages_boot(); /* the page size (SLAB_MAXREGS): the kernel's, or the test-only setting's */
-    /* The bitmap ends extent_t, as long as the page needs (edata.h). */
-    static union {
-        extent_t e;
-        char bytes[sizeof(extent_t) + SLAB_BITMAP_WORDS_MAX * sizeof(uint64_t)];
-    } storage;
-    extent_t *slab = &storage.e;
+    /* The bitmap is the slab's, pointed to by the descriptor (slab.h); a guard word follows. */
+    static uint64_t words[SLAB_MAXREGS_MAX / 64 + 1];
+    static extent_t storage;
+    extent_t *slab = &storage;
+    slab->bitmap = words;
     for (unsigned nregs = 1; nregs <= SLAB_MAXREGS; nregs++) {
+        unsigned nwords = slab_bitmap_words(nregs);
+        check_eq(nwords, (nregs + 63) / 64);
+        words[nwords] = 0x5a5a5a5a5a5a5a5a;
         slab_bitmap_init(slab, nregs);
+        check_eq(words[nwords], 0x5a5a5a5a5a5a5a5a);
         check_eq(slab->nfree, nregs);
+        check_eq(slab_bitmap_count(slab, nregs), nregs);
         for (unsigned i = 0; i < nregs; i++)
             if (slab_bitmap_take(slab) != i) {
                 check(!"take did not return the lowest free region");
                 break;
             }
         check_eq(slab->nfree, 0);
-        for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++)
+        for (unsigned w = 0; w < nwords; w++)
             check_eq(slab->bitmap[w], 0);
+        check_eq(slab_bitmap_count(slab, nregs), 0);
         /* Give back every third region, then take: the lowest comes first. */
         for (unsigned i = 0; i < nregs; i += 3)
             check(!slab_bitmap_give(slab, i));
         check(slab_bitmap_give(slab, 0)); /* a double free is reported */
+        check_eq(slab_bitmap_count(slab, nregs), (nregs + 2) / 3);
+        check_eq(slab->nfree, (nregs + 2) / 3);
         if (nregs > 3)
             check_eq(slab_bitmap_take(slab), 0);
     }

@@ -5,6 +5,7 @@
  */
 #include "allocator/internal/edata.h"
 #include "allocator/internal/sc.h"
+#include "allocator/internal/slab.h"
 #include "unit.h"
 
 static void check_tables(void) {
@@ -12,10 +13,13 @@ static void check_tables(void) {
     check_eq(SC_NBINS, 4 * (LG_PAGE + 2) - 21);
     check(SC_NBINS >= SC_NBINS_MIN && SC_NBINS <= SC_NBINS_MAX);
     check_eq(SC_LARGE_MINCLASS, 4 * PAGE);
-    check(SLAB_BITMAP_WORDS <= SLAB_BITMAP_WORDS_MAX);
-    /* A descriptor holds the bitmap of the slab with the most regions. */
-    check(extent_struct_size() >= offsetof(extent_t, bitmap) + SLAB_BITMAP_WORDS * 8);
-    check_eq(extent_struct_size() % CACHELINE, 0);
+    /*
+     * A descriptor is two cache lines at every page size (the bitmap is the slab's, slab.h), and
+     * the bitmap lists have a length for the slab with the most regions.
+     */
+    check_eq(sizeof(extent_t), 2 * CACHELINE);
+    check(offsetof(extent_t, bitmap) < CACHELINE && offsetof(extent_t, nfree) < CACHELINE);
+    check((1u << (SLAB_BITMAP_NLISTS - 1)) >= slab_bitmap_words(SLAB_MAXREGS));
     /* The first classes are quantum multiples, then four per doubling. */
     size_t expect[] = {16, 32, 48, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640};
     for (unsigned i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)

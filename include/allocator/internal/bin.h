@@ -66,7 +66,7 @@ unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptr
 void bin_prefork(bin_t *bin);
 void bin_postfork_parent(bin_t *bin);
 void bin_postfork_child(bin_t *bin);
-/* Debug: slab lists and counters agree. bin->lock held. */
+/* Debug: slab lists, slab bitmaps and counters agree. bin->lock held. */
 void bin_validate(bin_t *bin, unsigned binind);
 
 #endif

@@ -12,8 +12,9 @@
  * Descriptors come from base and are recycled through their arena's page allocator (extent.h),
  * never freed. Every field of a free extent is guarded by its arena's extents_t.lock; an active
  * extent's fields are fixed while it is active, except a slab's bitmap and nfree, which its
- * bin's lock guards. This header is only the layout: the slab bitmap's operations are in
- * slab.h, and the sets (eset.h), the address map (emap.h) and the page allocator (extent.h)
+ * bin's lock guards. A descriptor is the same 128 bytes for every extent at every page size: a
+ * slab's bitmap is not in it but pointed to (slab.h owns it, and its operations). This header is
+ * only the layout; the sets (eset.h), the address map (emap.h) and the page allocator (extent.h)
  * build on it.
  */
 #ifndef ALLOCATOR_INTERNAL_EDATA_H
@@ -28,20 +29,25 @@ typedef enum {
     EXTENT_RETAINED = 3
 } extent_state_t;
 
-/* Bitmap words of a slab with the most regions: at this page size, and at any page size. */
-#define SLAB_BITMAP_WORDS ((unsigned)((SLAB_MAXREGS + 63) / 64))
-#define SLAB_BITMAP_WORDS_MAX ((SLAB_MAXREGS_MAX + 63) / 64)
-
 /*
- * The bitmap ends the structure: its length follows the page size (4 words with 4 KiB pages, 64
- * with 64 KiB ones), so a descriptor takes extent_struct_size() bytes (extent.h), not sizeof.
+ * Two cache lines, whatever the page size. The first holds what a slab's fill and free touch
+ * (bin lock): the address, the bitmap pointer, the owning arena, nfree, the class, and the bin's
+ * list links; a slab's bitmap is elsewhere (slab.h). The second holds what only the page
+ * allocator and the profiler read.
  * Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h).
  */
 typedef struct extent_s {
+    uintptr_t addr;
+    uint64_t *bitmap; /* a slab's region bitmap (slab.h; a set bit is a free region); else NULL */
+    unsigned arena_ind;
+    uint32_t nfree;
+    uint16_t szind; /* size class while active */
+    uint8_t state;  /* extent_state_t */
+    bool slab;
+    struct extent_s *next, *prev; /* eset bin list, or a bin's slab lists */
     size_t size;
     uintptr_t chunk_addr; /* the chunk holding this extent, for merge bounds */
     size_t chunk_size;
-    struct extent_s *next, *prev;         /* eset bin list, or a bin's slab lists */
     struct extent_s *lru_next, *lru_prev; /* eset LRU list */
     uint64_t serial;                      /* allocation order, for address-ordered reuse */
     /*
@@ -51,25 +57,7 @@ typedef struct extent_s {
      */
     struct prof_tctx_s *prof_tctx;
     struct prof_recent_s *prof_recent;
-    /*
-     * What a slab free touches is together, in the third cache line (the whole bitmap with
-     * 4 KiB pages): the address, the owning arena, the class and the bitmap (bin lock). A set
-     * bit is a free region.
-     */
-    uintptr_t addr CACHE_ALIGNED;
-    unsigned arena_ind;
-    uint32_t nfree;
-    uint16_t szind; /* size class while active */
-    uint8_t state;  /* extent_state_t */
-    bool slab;
-    uint64_t bitmap[];
 } CACHE_ALIGNED extent_t;
-
-/* Bytes of a descriptor, bitmap included, at this page size (192 with 4 KiB pages). */
-static inline size_t extent_struct_size(void) {
-    size_t n = ALIGN_UP(offsetof(extent_t, bitmap) + SLAB_BITMAP_WORDS * sizeof(uint64_t), CACHELINE);
-    return n < sizeof(extent_t) ? sizeof(extent_t) : n;
-}
 
 /* The address of the extent's last page (where its end boundary is registered). */
 static inline uintptr_t extent_last_page(const extent_t *e) { return e->addr + e->size - PAGE; }

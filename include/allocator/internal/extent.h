@@ -14,8 +14,8 @@
  * Allocation and free run decay's tick (purge.h), and purging coalesces what it purged through
  * extent.c: the page allocator is one layer, and these two call each other.
  *
- * extents_t holds the three esets, the decay state, the recycled extent_t structs and the
- * counters. Every field of extents_t, and every field of a free extent, is guarded by
+ * extents_t holds the three esets, the decay state, the recycled extent_t structs and slab
+ * bitmaps, and the counters. Every field of extents_t, and every field of a free extent, is guarded by
  * extents_t.lock.
  */
 #ifndef ALLOCATOR_INTERNAL_EXTENT_H
@@ -27,6 +27,7 @@
 #include "allocator/internal/emap.h"
 #include "allocator/internal/eset.h"
 #include "allocator/internal/mutex.h"
+#include "allocator/internal/slab.h"
 
 /* Arena indices are below this (arena.h's table; chunk.c keeps each arena's dss setting). */
 #define ARENAS_MAX 4096
@@ -59,6 +60,7 @@ typedef struct extents_s {
     bool bg_sleeping;    /* atomic: this arena's background thread (if any) waits for dirty
                             pages, or has not seen the arena yet: a free should wake it */
     extent_t *spare;     /* recycled extent_t structs */
+    slab_bitmaps_t bitmaps; /* recycled slab bitmaps (slab.h) */
     size_t npages_active;
     size_t mapped;         /* bytes of chunks mapped for this arena */
     int thp;               /* 0 leave chunks to the kernel, 1 ask for huge pages, -1 refuse */

@@ -7,8 +7,9 @@
  * and their caches, the explicit caches and base's counters, all by field name through the
  * types in the debug information. What the types cannot say (the page size, the radix tree's
  * geometry) is in allocator_gdb_consts (and pages_lg_page, the page size read at boot, unless
- * --with-lg-page fixed it; extent_t's bitmap is as long as that page needs, edata.h), and allocator_gdb_layout names the version of the
- * whole layout: the script refuses a version it does not know.
+ * --with-lg-page fixed it), and allocator_gdb_layout names the version of the whole layout: the
+ * script refuses a version it does not know. Layout 7: a slab's bitmap is its own, pointed to by
+ * extent_t.bitmap (slab.h), and each arena counts its bitmaps' bytes (extents_t.bitmaps).
  *
  * Changing the layout or the meaning of a field of any structure the script reads (each says
  * so in a comment): bump ALLOCATOR_GDB_LAYOUT and update bin/allocator-gdb.py. Adding a field
@@ -23,7 +24,7 @@
 
 #include "allocator/internal/util.h"
 
-#define ALLOCATOR_GDB_LAYOUT 6
+#define ALLOCATOR_GDB_LAYOUT 7
 
 typedef struct allocator_gdb_consts_s {
     unsigned lg_page;           /* --with-lg-page's value; 0: read pages_lg_page (pages.h) */

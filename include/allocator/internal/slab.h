@@ -1,27 +1,71 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * slab: the region bitmap of a slab, an extent holding the regions of one small class. A set bit
- * is a free region; nfree counts them. The bitmap's storage is extent_t.bitmap (edata.h), in the
- * cache line of the address and nfree that a slab free also reads (its first 40 bytes, the
- * whole of it with 4 KiB pages). The slab's bin lock
- * guards both.
+ * is a free region; nfree counts them. The bitmap belongs to the slab alone: extent_t.bitmap
+ * (edata.h) points at it while the extent is a slab and is NULL otherwise, so a large block or a
+ * free extent carries only the pointer. It is as long as the class's nregs needs, rounded up to
+ * a power of two words (one to four words with 4 KiB pages, up to 64 with 64 KiB), from base
+ * and never freed: when its slab goes back to the page allocator it goes to its arena's lists
+ * (slab_bitmaps_t, in extents_t) for the next slab that needs that length. The slab's bin lock
+ * guards the bits and nfree; the lists are guarded by the arena's extents_t.lock, held wherever
+ * a slab is made (bin.c) or freed (extent.c).
  */
 #ifndef ALLOCATOR_INTERNAL_SLAB_H
 #define ALLOCATOR_INTERNAL_SLAB_H
 
 #include "allocator/internal/edata.h"
 
+/* Bitmap words of a slab of nregs regions. */
+static inline unsigned slab_bitmap_words(unsigned nregs) { return (nregs + 63) / 64; }
+
+/* Bitmap lengths: list k holds bitmaps of 2^k words, up to the slab with the most regions. */
+#define SLAB_BITMAP_NLISTS (LG_PAGE_MAX - LG_QUANTUM - 6 + 1)
+
+/* The list of the bitmaps long enough for nregs regions, k: they have 2^k words. */
+static inline unsigned slab_bitmap_list(unsigned nregs) {
+    unsigned words = slab_bitmap_words(nregs);
+    unsigned k = words <= 1 ? 0 : 64 - (unsigned)__builtin_clzll((uint64_t)words - 1);
+    assert(k < SLAB_BITMAP_NLISTS);
+    return k;
+}
+
+/* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
+typedef struct slab_bitmaps_s {
+    uint64_t *free[SLAB_BITMAP_NLISTS]; /* bitmaps no slab uses, linked through their word 0 */
+    size_t bytes;                       /* every bitmap taken from base, in use or on a list */
+} slab_bitmaps_t;
+
+/* A new bitmap of 2^k words from base, counted in b, or NULL. Lock of b held. */
+uint64_t *slab_bitmap_new_base(slab_bitmaps_t *b, unsigned k);
+
+/*
+ * A bitmap for a slab of nregs regions, from b's lists or from base (its contents undefined
+ * until slab_bitmap_init), or NULL when base has no memory. Lock of b held.
+ */
+static inline uint64_t *slab_bitmap_new(slab_bitmaps_t *b, unsigned nregs) {
+    unsigned k = slab_bitmap_list(nregs);
+    uint64_t *bitmap = b->free[k];
+    if (bitmap == NULL)
+        return slab_bitmap_new_base(b, k);
+    b->free[k] = (uint64_t *)(uintptr_t)bitmap[0];
+    return bitmap;
+}
+
+/* Put the bitmap of a slab of nregs regions on b's lists. Lock of b held. */
+static inline void slab_bitmap_delete(slab_bitmaps_t *b, uint64_t *bitmap, unsigned nregs) {
+    unsigned k = slab_bitmap_list(nregs);
+    bitmap[0] = (uint64_t)(uintptr_t)b->free[k];
+    b->free[k] = bitmap;
+}
+
 /* Every one of nregs regions free. Bin lock held (or the slab not yet published). */
 static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
-    for (unsigned w = 0; w < SLAB_BITMAP_WORDS; w++) {
-        unsigned lo = w * 64;
-        if (nregs >= lo + 64)
-            slab->bitmap[w] = ~(uint64_t)0;
-        else if (nregs > lo)
-            slab->bitmap[w] = ((uint64_t)1 << (nregs - lo)) - 1;
-        else
-            slab->bitmap[w] = 0;
-    }
+    uint64_t *bitmap = slab->bitmap;
+    unsigned words = slab_bitmap_words(nregs);
+    for (unsigned w = 0; w + 1 < words; w++)
+        bitmap[w] = ~(uint64_t)0;
+    unsigned last = nregs - (words - 1) * 64;
+    bitmap[words - 1] = last == 64 ? ~(uint64_t)0 : ((uint64_t)1 << last) - 1;
     slab->nfree = nregs;
 }
 
@@ -31,33 +75,43 @@ static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
  * Works a bitmap word at a time: each set bit is a free region.
  */
 static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void **out, unsigned n) {
+    uint64_t *bitmap = slab->bitmap;
+    uintptr_t addr = slab->addr;
+    unsigned want = n < slab->nfree ? n : slab->nfree;
     unsigned got = 0;
-    for (unsigned w = 0; got < n && slab->nfree > 0; w++) {
-        uint64_t bits = slab->bitmap[w];
+    for (unsigned w = 0; got < want; w++) {
+        uint64_t bits = bitmap[w];
         if (bits == 0)
             continue;
-        uintptr_t base = slab->addr + (size_t)w * 64 * reg_size;
-        unsigned took = 0;
+        uintptr_t base = addr + (size_t)w * 64 * reg_size;
         do {
             unsigned bit = (unsigned)__builtin_ctzll(bits);
             bits &= bits - 1;
-            out[got + took++] = (void *)(base + (size_t)bit * reg_size);
-        } while (bits != 0 && got + took < n);
-        slab->bitmap[w] = bits;
-        slab->nfree -= took;
-        got += took;
+            out[got++] = (void *)(base + (size_t)bit * reg_size);
+        } while (bits != 0 && got < want);
+        bitmap[w] = bits;
     }
+    slab->nfree -= got;
     return got;
 }
 
 /* Mark region ind free. Returns true if it already was (a double free). */
 static inline bool slab_bitmap_give(extent_t *slab, unsigned ind) {
+    uint64_t *bitmap = slab->bitmap;
     uint64_t mask = (uint64_t)1 << (ind & 63);
-    if (slab->bitmap[ind >> 6] & mask)
+    if (bitmap[ind >> 6] & mask)
         return true;
-    slab->bitmap[ind >> 6] |= mask;
+    bitmap[ind >> 6] |= mask;
     slab->nfree++;
     return false;
+}
+
+/* Free regions in the bitmap of a slab of nregs regions (its nfree, if they agree). */
+static inline unsigned slab_bitmap_count(const extent_t *slab, unsigned nregs) {
+    unsigned count = 0;
+    for (unsigned w = 0; w < slab_bitmap_words(nregs); w++)
+        count += (unsigned)__builtin_popcountll(slab->bitmap[w]);
+    return count;
 }
 
 #endif
