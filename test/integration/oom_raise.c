@@ -57,14 +57,24 @@ static void *warm_thread(void *arg) {
     return NULL;
 }
 
-/* Allocates while the limit is low: must see NULL + ENOMEM, never crash or hang. */
-static atomic_int limited_phase; /* 1: limit low, 2: raised */
+/*
+ * Allocates while the limit is low: must see NULL + ENOMEM, never crash or hang. It parks (holding
+ * nothing) while the main thread checks that its failed calls left the statistics unchanged: a
+ * 16 MiB block it managed to allocate in between would move them.
+ */
+static atomic_int limited_phase; /* 1: limit low, 3: park, 2: raised */
+static atomic_int other_parked;
 static atomic_long other_failures, other_bad_errno;
 static void *limited_thread(void *arg) {
     (void)arg;
     while (atomic_load(&limited_phase) == 0)
         sched_yield();
-    while (atomic_load(&limited_phase) == 1) {
+    for (int phase; (phase = atomic_load(&limited_phase)) != 2;) {
+        if (phase == 3) {
+            atomic_store(&other_parked, 1);
+            sched_yield();
+            continue;
+        }
         errno = 0;
         void *p = malloc(16 * MiB);
         if (p == NULL) {
@@ -120,6 +130,9 @@ static int child(void) {
         }
     }
     require_true(nheld >= 3);
+    atomic_store(&limited_phase, 3);
+    while (!atomic_load(&other_parked))
+        sched_yield();
     size_t before[3] = {stat_get("stats.allocated"), stat_get("stats.active"),
                         stat_get("stats.mapped")};
     size_t want = 64 * MiB;
