@@ -296,6 +296,15 @@ extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, size_t align, bool 
     return e;
 }
 
+void arena_large_mark_sampled(extent_t *e) {
+    arena_t *arena = arenas[e->arena_ind];
+    e->prof_tctx = NULL;
+    e->prof_recent = NULL;
+    mutex_lock(&arena->ex.lock);
+    emap_register_sampled(e, e->szind);
+    mutex_unlock(&arena->ex.lock);
+}
+
 void arena_dalloc(void *ptr, rtree_entry_t entry) {
     extent_t *e = rtree_entry_extent(entry);
     arena_t *arena = arenas[e->arena_ind];
@@ -321,7 +330,7 @@ void arena_dalloc(void *ptr, rtree_entry_t entry) {
     mutex_unlock(&arena->ex.lock);
 }
 
-bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
+bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampled) {
     arena_t *arena = arenas[e->arena_ind];
     size_t old = e->size;
     if (usize == old)
@@ -354,7 +363,10 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero) {
     arena->large_allocated += usize;
     arena->large_allocated -= old;
     e->szind = (uint16_t)szind;
-    emap_register_large(e, szind);
+    if (sampled)
+        emap_register_sampled(e, szind);
+    else
+        emap_register_large(e, szind);
     mutex_unlock(&arena->ex.lock);
     /* The pages gained read zero when asked, and under zero:true, which zeroes every byte
      * when it is first allocated, resizes included. */

@@ -44,6 +44,22 @@ static COLD void *alloc_fail(void) {
 }
 
 /*
+ * Count the block of e, just made sampled, in the stack table under bt and in the last-N
+ * records (size as requested, usize as counted).
+ */
+static ALWAYS_INLINE void sampled_count(tsd_t *tsd, extent_t *e, const prof_bt_t *bt,
+                                        size_t size, size_t usize) {
+    prof_tctx_t *tctx = prof_tctx_get(tsd, bt);
+    if (tctx != NULL)
+        prof_sampled_alloc(e, tctx, usize);
+    if (prof_recent_max_get() != 0) {
+        prof_tdata_t *td = tsd->prof_tdata;
+        prof_recent_alloc(prof_thread_uid(tsd), td != NULL ? td->name : NULL, size, usize,
+                          bt->frames, bt->n, &e->prof_recent);
+    }
+}
+
+/*
  * A sampled allocation (prof.h): the backtrace (no lock held), its counts in the stack table,
  * and a large extent of its own registered so that its free leaves the fast path. NULL if
  * memory for it cannot be had (the caller then serves the request as usual, unsampled).
@@ -52,23 +68,51 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
                                          arena_t *arena) {
     prof_bt_t bt;
     prof_backtrace(tsd, &bt);
-    prof_tctx_t *tctx = prof_tctx_get(tsd, &bt);
     bool zero = req->zero || opt_zero;
     extent_t *e = arena_malloc_sampled(arena, usize, req->align > PAGE ? req->align : PAGE, zero);
     if (e == NULL)
         return NULL;
-    if (tctx != NULL)
-        prof_sampled_alloc(e, tctx, usize);
-    if (prof_recent_max_get() != 0) {
-        prof_tdata_t *td = tsd->prof_tdata;
-        prof_recent_alloc(prof_thread_uid(tsd), td != NULL ? td->name : NULL, req->size, usize,
-                          bt.frames, bt.n, &e->prof_recent);
-    }
+    sampled_count(tsd, e, &bt, req->size, usize);
     tsd->thread_allocated += usize;
     void *ret = (void *)e->addr;
     if (opt_junk_alloc && !zero)
         memset(ret, JUNK_ALLOC_BYTE, usize);
     return ret;
+}
+
+/*
+ * The large block of e was resized in place from old_usize to usize (realloc, rallocx,
+ * xallocx). Growth counts toward the thread's events as an allocation of the bytes gained
+ * would: when it makes the sample countdown run out, the block becomes sampled where it is
+ * (one sampled already stays so). Bytes are sampled as a Poisson process, so a block grown to
+ * usize is then sampled with probability 1 - exp(-usize / period), as if allocated at usize. A
+ * sampled block that shrinks stays sampled with the ratio of the two probabilities
+ * (prof_sample_kept), which keeps that true for the smaller size too.
+ */
+static PROF_FRAME void ralloc_inplace_done(extent_t *e, bool sampled, size_t size,
+                                           size_t old_usize, size_t usize) {
+    tsd_t *tsd = tsd_get();
+    if (unlikely(!tsd_is_real(tsd)))
+        return;
+    tsd->thread_allocated += usize;
+    tsd->thread_deallocated += old_usize;
+    if (sampled) {
+        if (usize < old_usize && !prof_sample_kept(tsd, old_usize, usize))
+            prof_sampled_free(e, old_usize);
+        else
+            prof_sampled_resize(e, old_usize, usize);
+    }
+    if (usize > old_usize && (tsd->event_left -= (int64_t)(usize - old_usize)) < 0) {
+        unsigned due = tevent_trigger(tsd);
+        if (due & TEVENT_TICK)
+            tevent_tick(tsd);
+        if ((due & TEVENT_SAMPLE) && !sampled) {
+            prof_bt_t bt;
+            prof_backtrace(tsd, &bt);
+            arena_large_mark_sampled(e);
+            sampled_count(tsd, e, &bt, size, usize);
+        }
+    }
 }
 
 static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
@@ -406,14 +450,13 @@ static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_
     bool arena_ok = req->arena == NULL || rtree_entry_extent(entry)->arena_ind == req->arena->ind;
     if (usize == old_usize && aligned && arena_ok)
         return ptr;
-    if (binid - 1 >= SC_NBINS && usize >= SC_LARGE_MINCLASS && aligned && arena_ok &&
-        !rtree_entry_prof(entry)) {
-        if (!arena_ralloc_large_inplace(rtree_entry_extent(entry), usize, req->zero)) {
-            tsd_t *tsd = tsd_get();
-            if (tsd_is_real(tsd)) {
-                tsd->thread_allocated += usize;
-                tsd->thread_deallocated += old_usize;
-            }
+    /* A large block, sampled or not, resizes in place when it can (a sampled one that
+     * reports a small class lives in a bigger extent and moves). */
+    if (binid - 1 >= SC_NBINS && usize >= SC_LARGE_MINCLASS && aligned && arena_ok) {
+        extent_t *e = rtree_entry_extent(entry);
+        bool sampled = rtree_entry_prof(entry);
+        if (!arena_ralloc_large_inplace(e, usize, req->zero, sampled)) {
+            ralloc_inplace_done(e, sampled, req->size, old_usize, usize);
             return ptr;
         }
     }
@@ -625,12 +668,14 @@ EXPORT PROF_ENTRY void *rallocx(void *ptr, size_t size, int flags) {
     return realloc_impl("rallocx", ptr, &req);
 }
 
-EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags) {
+EXPORT PROF_ENTRY size_t xallocx(void *ptr, size_t size, size_t extra, int flags) {
     rtree_entry_t entry = block_check("xallocx", ptr, false);
     unsigned binid = rtree_entry_binid(entry);
     size_t old_usize = sz_index2size(binid - 1);
-    if (binid - 1 < SC_NBINS || rtree_entry_prof(entry))
+    if (binid - 1 < SC_NBINS)
         return old_usize;
+    extent_t *e = rtree_entry_extent(entry);
+    bool sampled = rtree_entry_prof(entry);
     bool zero = (flags & MALLOCX_ZERO) != 0;
     size_t max = size + extra < size ? SC_LARGE_MAXCLASS : size + extra;
     if (size > SC_LARGE_MAXCLASS || max < SC_LARGE_MINCLASS)
@@ -642,12 +687,8 @@ EXPORT size_t xallocx(void *ptr, size_t size, size_t extra, int flags) {
             usize = SC_LARGE_MINCLASS;
         if (usize == old_usize)
             return old_usize;
-        if (!arena_ralloc_large_inplace(rtree_entry_extent(entry), usize, zero)) {
-            tsd_t *tsd = tsd_get();
-            if (tsd_is_real(tsd)) {
-                tsd->thread_allocated += usize;
-                tsd->thread_deallocated += old_usize;
-            }
+        if (!arena_ralloc_large_inplace(e, usize, zero, sampled)) {
+            ralloc_inplace_done(e, sampled, i == 0 ? max : size, old_usize, usize);
             return usize;
         }
     }

@@ -126,6 +126,16 @@ int64_t prof_sample_interval(tsd_t *tsd) {
     return (int64_t)prof_interval_draw(state, atomic_load_relaxed(&prof_lg_sample));
 }
 
+bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize) {
+    prof_tdata_t *td = prof_tdata_get(tsd);
+    if (td == NULL)
+        return true;
+    double period = (double)((uint64_t)1 << atomic_load_relaxed(&prof_lg_sample));
+    double keep = (1 - prof_exp(-(double)usize / period)) / (1 - prof_exp(-(double)old_usize / period));
+    double u = (double)(prof_prng_next(&td->prng) >> 11) * (1.0 / 9007199254740992.0);
+    return u < keep;
+}
+
 bool prof_sample_wanted(tsd_t *tsd) {
     if (!opt_prof || tsd->prof_busy || !atomic_load_relaxed(&prof_active))
         return false;

@@ -137,6 +137,16 @@ void prof_sampled_free(extent_t *e, size_t usize) {
     mutex_unlock(&prof_lock);
 }
 
+void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize) {
+    mutex_lock(&prof_lock);
+    prof_tctx_t *t = e->prof_tctx;
+    if (t != NULL) {
+        t->cnt.curbytes -= old_usize;
+        t->cnt.curbytes += usize;
+    }
+    mutex_unlock(&prof_lock);
+}
+
 /* Take t off its stack's list (the thread's list is the caller's business). */
 static void prof_tctx_unlink_locked(prof_tctx_t *t) {
     prof_tctx_t **p = &t->gctx->tctxs;

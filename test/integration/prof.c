@@ -5,6 +5,8 @@
  * so the counts below are exact:
  * - sampled blocks behave: usable size of the requested class, realloc in place within it,
  *   calloc zeroed, alignment kept, sized free accepted; thread.allocated stays exact;
+ * - a sampled large block grows and shrinks in place, counted at its new size; an unsampled one
+ *   that grows in place counts the growth toward the sample countdown;
  * - prof.dump to a named file writes heap_v2/1, the live count, stacks and MAPPED_LIBRARIES;
  *   without a name it writes jeprof.<pid>.<seq>.m<mseq>.heap with both numbers counting up;
  * - thread.prof.name appears on the thread's per-thread line, and bad names are EFAULT;
@@ -29,9 +31,15 @@ typedef int mallctl_fn(const char *, void *, size_t *, void *, size_t);
 static mallctl_fn *mallctl_f;
 static void (*sdallocx_f)(void *, size_t, int);
 static size_t (*nallocx_f)(size_t, int);
+static void *(*mallocx_f)(size_t, int);
+static void *(*rallocx_f)(void *, size_t, int);
+static size_t (*xallocx_f)(void *, size_t, size_t, int);
 #define mallctl mallctl_f
 #define sdallocx sdallocx_f
 #define nallocx nallocx_f
+#define mallocx mallocx_f
+#define rallocx rallocx_f
+#define xallocx xallocx_f
 
 static char *read_file(const char *path) {
     int fd = open(path, O_RDONLY);
@@ -103,6 +111,78 @@ static void test_blocks(void) {
     big = test_launder(realloc(big, 300000));
     require_ptr_not_null(big);
     free(big);
+}
+
+/* The live objects and bytes of a dump taken now (the header's "t*:" line). */
+static void live_now(long *objs, long *bytes) {
+    *objs = *bytes = -1;
+    char *text = dump_named("live.heap");
+    if (text == NULL)
+        return;
+    const char *t = strstr(text, "\n  t*: ");
+    if (t != NULL && sscanf(t + 7, "%ld: %ld", objs, bytes) != 2)
+        *objs = *bytes = -1;
+    free(text);
+}
+
+/*
+ * A sampled large block resizes in place (it used to move on every realloc): in a new arena
+ * nothing follows it, so growth by rallocx and xallocx and a shrink keep its address, and the
+ * profile counts it at its new size. An unsampled block that grows in place counts the bytes
+ * gained toward the sample countdown: at lg_sample 0 the growth takes a sample, and the block
+ * becomes sampled where it is.
+ */
+static void test_resize_in_place(void) {
+    unsigned a;
+    size_t sz = sizeof(a);
+    require_(expect_d_eq(mallctl("arenas.create", &a, &sz, NULL, 0), 0));
+    int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+    long objs0, bytes0, objs, bytes;
+    reset(0);
+    live_now(&objs0, &bytes0);
+    char *p = test_launder(mallocx(100000, flags));
+    require_ptr_not_null(p);
+    size_t u1 = nallocx(100000, 0), u2 = nallocx(400000, 0), u3 = nallocx(800000, 0),
+           u4 = nallocx(200000, 0);
+    live_now(&objs, &bytes);
+    expect_d_eq(objs, objs0 + 1);
+    expect_d_eq(bytes, bytes0 + (long)u1);
+    memset(p, 3, u1);
+    expect_ptr_eq(test_launder(rallocx(p, 400000, flags)), p);
+    expect_zu_eq(malloc_usable_size(p), u2);
+    expect_true(p[0] == 3 && p[u1 - 1] == 3);
+    live_now(&objs, &bytes);
+    expect_d_eq(objs, objs0 + 1);
+    expect_d_eq(bytes, bytes0 + (long)u2);
+    expect_zu_eq(xallocx(p, 800000, 0, flags), u3);
+    live_now(&objs, &bytes);
+    expect_d_eq(bytes, bytes0 + (long)u3);
+    /* At a period of 1 byte a shrunk block stays sampled (probability 1 - e^-200000). */
+    expect_ptr_eq(test_launder(rallocx(p, 200000, flags)), p);
+    live_now(&objs, &bytes);
+    expect_d_eq(objs, objs0 + 1);
+    expect_d_eq(bytes, bytes0 + (long)u4);
+    free(p);
+    live_now(&objs, &bytes);
+    expect_d_eq(objs, objs0);
+    expect_d_eq(bytes, bytes0);
+    /* Allocated unsampled (prof.active off), then grown with sampling on. */
+    bool off = false, on = true;
+    expect_d_eq(mallctl("prof.active", NULL, NULL, &off, sizeof(off)), 0);
+    p = test_launder(mallocx(100000, flags));
+    expect_d_eq(mallctl("prof.active", NULL, NULL, &on, sizeof(on)), 0);
+    require_ptr_not_null(p);
+    live_now(&objs, &bytes);
+    expect_d_eq(objs, objs0);
+    expect_ptr_eq(test_launder(rallocx(p, 400000, flags)), p);
+    live_now(&objs, &bytes);
+    expect_d_eq(objs, objs0 + 1);
+    expect_d_eq(bytes, bytes0 + (long)u2);
+    expect_zu_eq(malloc_usable_size(p), u2);
+    free(p);
+    live_now(&objs, &bytes);
+    expect_d_eq(objs, objs0);
+    expect_d_eq(bytes, bytes0);
 }
 
 static void *named_thread(void *arg) {
@@ -252,7 +332,11 @@ int main(void) {
     mallctl_f = (mallctl_fn *)test_sym("mallctl");
     sdallocx_f = (void (*)(void *, size_t, int))test_sym("sdallocx");
     nallocx_f = (size_t(*)(size_t, int))test_sym("nallocx");
-    require_true(mallctl_f != NULL && sdallocx_f != NULL && nallocx_f != NULL);
+    mallocx_f = (void *(*)(size_t, int))test_sym("mallocx");
+    rallocx_f = (void *(*)(void *, size_t, int))test_sym("rallocx");
+    xallocx_f = (size_t(*)(void *, size_t, size_t, int))test_sym("xallocx");
+    require_true(mallctl_f != NULL && sdallocx_f != NULL && nallocx_f != NULL &&
+                 mallocx_f != NULL && rallocx_f != NULL && xallocx_f != NULL);
     const char *dir = getenv("TEST_TMPDIR");
     require_true(dir != NULL && chdir(dir) == 0);
     bool prof = false;
@@ -261,6 +345,7 @@ int main(void) {
     require_true(prof);
     reset(0);
     test_blocks();
+    test_resize_in_place();
     test_dump_and_names();
     test_event_dumps();
     test_fork();

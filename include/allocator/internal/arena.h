@@ -84,13 +84,20 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero);
  * usable size is usize's class. Its prof fields are cleared. NULL when out of memory.
  */
 extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, size_t align, bool zero);
+/*
+ * The live large block of e (the caller's) becomes a sampled one where it is (its growth in
+ * place was sampled): registered as sampled, reporting its own class; prof fields cleared.
+ */
+void arena_large_mark_sampled(extent_t *e);
 /* Free ptr, whose rtree entry is entry, to the arena that owns it. */
 void arena_dalloc(void *ptr, rtree_entry_t entry);
 /*
  * Resize the large allocation e in place to usable size usize (a large class). Returns true if
- * it cannot (nothing changed). New bytes are zeroed when zero is set, or with opt_zero.
+ * it cannot (nothing changed). New bytes are zeroed when zero is set, or with opt_zero. A
+ * sampled block (sampled: its entry has the prof bit, reporting e's own class) stays
+ * registered as sampled; its counts are the caller's business.
  */
-bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero);
+bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampled);
 /* Purge all of an arena's dirty and muzzy pages; returns the number of pages purged. */
 size_t arena_purge(arena_t *arena);
 /*

@@ -96,6 +96,12 @@ uint64_t prof_interval_draw(uint64_t *state, size_t lg);
 /* Natural logarithm and exponential without libm (for the sampler and the leak summary). */
 double prof_ln(double x);
 double prof_exp(double x);
+/*
+ * A sampled block shrinks in place from old_usize to usize: should it stay sampled? True with
+ * probability (1 - exp(-usize / period)) / (1 - exp(-old_usize / period)), so that it is
+ * sampled as often as a block allocated at usize would be.
+ */
+bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize);
 /* Is a sample due now to be taken (profiling and the thread active, not inside the profiler)? */
 bool prof_sample_wanted(tsd_t *tsd);
 /*
@@ -146,8 +152,12 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
 prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt);
 /* Count a sampled block of usize bytes just made in e (the caller filled nothing yet). */
 void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize);
-/* Uncount the sampled block of e (usize as counted) before it is freed. */
+/* Uncount the sampled block of e (usize as counted) before it is freed, or when it stops
+ * being sampled. */
 void prof_sampled_free(extent_t *e, size_t usize);
+/* The sampled block of e was resized in place: count it at usize instead of old_usize (its
+ * cumulative counts, prof_accum, keep the size it was sampled at). */
+void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize);
 /* prof.reset: forget every count (blocks still live stop being counted); new lg_sample. */
 void prof_reset(size_t lg_sample);
 /* The thread is leaving: its record stays for its counts, and can be reused once they are 0. */
