@@ -296,12 +296,20 @@ extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, size_t align, bool 
     return e;
 }
 
-void arena_large_mark_sampled(extent_t *e) {
+extent_t *arena_large_mark_sampled(extent_t *e, unsigned report) {
     arena_t *arena = arenas[e->arena_ind];
     e->prof_tctx = NULL;
     e->prof_recent = NULL;
     mutex_lock(&arena->ex.lock);
-    emap_register_sampled(e, e->szind);
+    emap_register_sampled(e, report);
+    mutex_unlock(&arena->ex.lock);
+    return e;
+}
+
+void arena_sampled_unmark(extent_t *e) {
+    arena_t *arena = arenas[e->arena_ind];
+    mutex_lock(&arena->ex.lock);
+    emap_register_large(e, e->szind);
     mutex_unlock(&arena->ex.lock);
 }
 

@@ -49,9 +49,7 @@ static COLD void *alloc_fail(void) {
  */
 static ALWAYS_INLINE void sampled_count(tsd_t *tsd, extent_t *e, const prof_bt_t *bt,
                                         size_t size, size_t usize) {
-    prof_tctx_t *tctx = prof_tctx_get(tsd, bt);
-    if (tctx != NULL)
-        prof_sampled_alloc(e, tctx, usize);
+    prof_sampled_alloc_bt(tsd, bt, e, usize);
     if (prof_recent_max_get() != 0) {
         prof_tdata_t *td = tsd->prof_tdata;
         prof_recent_alloc(prof_thread_uid(tsd), td != NULL ? td->name : NULL, size, usize,
@@ -69,9 +67,31 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
     prof_bt_t bt;
     prof_backtrace(tsd, &bt);
     bool zero = req->zero || opt_zero;
-    extent_t *e = arena_malloc_sampled(arena, usize, req->align > PAGE ? req->align : PAGE, zero);
-    if (e == NULL)
-        return NULL;
+    /*
+     * The extent's class is usize's, at least SC_LARGE_MINCLASS. When the request may use the
+     * thread's cache and that caches the class, a free large block of it is taken from there,
+     * and the free of a sampled block puts it back (dalloc_sampled): a sampled small block costs
+     * no extent made and given back, only its registration changed twice.
+     */
+    unsigned lind = sz_size2index(usize < SC_LARGE_MINCLASS ? SC_LARGE_MINCLASS : usize);
+    extent_t *e = NULL;
+    if (req->tcache == NULL && !req->no_tcache && req->arena == NULL && req->align <= PAGE &&
+        lind < tsd->tcache.nhbins) {
+        cache_bin_t *cb = &tsd->tcache.bins[lind + 1];
+        if (cache_bin_ncached(cb) != 0) {
+            void *p = cb->stack[cache_bin_ncached(cb) - 1];
+            cb->nrequests++;
+            cb->top--;
+            e = arena_large_mark_sampled(rtree_entry_extent(rtree_read(p)), sz_size2index(usize));
+            if (zero)
+                memset(p, 0, usize);
+        }
+    }
+    if (e == NULL) {
+        e = arena_malloc_sampled(arena, usize, req->align > PAGE ? req->align : PAGE, zero);
+        if (e == NULL)
+            return NULL;
+    }
     sampled_count(tsd, e, &bt, req->size, usize);
     tsd->thread_allocated += usize;
     void *ret = (void *)e->addr;
@@ -109,7 +129,7 @@ static PROF_FRAME void ralloc_inplace_done(extent_t *e, bool sampled, size_t siz
         if ((due & TEVENT_SAMPLE) && !sampled) {
             prof_bt_t bt;
             prof_backtrace(tsd, &bt);
-            arena_large_mark_sampled(e);
+            arena_large_mark_sampled(e, e->szind);
             sampled_count(tsd, e, &bt, size, usize);
         }
     }
@@ -341,8 +361,12 @@ static PROF_FRAME void dalloc_sampled_recent(tsd_t *tsd, extent_t *e) {
                             &e->prof_recent, bt.frames, bt.n);
 }
 
-/* Free a sampled block (its entry has the prof bit): uncount it, give its extent back. */
-static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry) {
+/*
+ * Free a sampled block (its entry has the prof bit): uncount it, give its extent back: to the
+ * thread's cache as a free large block of the extent's class when cache_ok and that caches the
+ * class and has room (alloc_sampled takes it from there), else to its arena.
+ */
+static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache_ok) {
     extent_t *e = rtree_entry_extent(entry);
     size_t usize = sz_index2size(rtree_entry_binid(entry) - 1);
     tsd_t *tsd = tsd_fetch();
@@ -354,6 +378,16 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry) {
     if (prof_recent_linked(&e->prof_recent))
         dalloc_sampled_recent(tsd, e);
     prof_sampled_free(e, usize);
+    if (cache_ok && tsd != NULL && tsd_is_real(tsd) && e->szind < tsd->tcache.nhbins) {
+        cache_bin_t *cb = &tsd->tcache.bins[e->szind + 1];
+        if (cache_bin_ncached(cb) < cache_bin_ncached_max(cb)) {
+            arena_sampled_unmark(e);
+            block_tag(ptr);
+            cb->stack[cache_bin_ncached(cb)] = ptr;
+            cb->top++;
+            return;
+        }
+    }
     arena_dalloc(ptr, entry);
 }
 
@@ -369,7 +403,7 @@ static PROF_ENTRY void dalloc_slow(const char *op, void *ptr, bool no_tcache,
         return;
     rtree_entry_t entry = block_check(op, ptr, true);
     if (unlikely(rtree_entry_prof(entry))) {
-        dalloc_sampled(ptr, entry);
+        dalloc_sampled(ptr, entry, tc_explicit == NULL && !no_tcache);
         return;
     }
     unsigned binid = rtree_entry_binid(entry);

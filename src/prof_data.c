@@ -82,13 +82,10 @@ static prof_tctx_t *prof_tctx_new_locked(prof_gctx_t *g, prof_tdata_t *td) {
     return t;
 }
 
-prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
-    prof_tdata_t *td = prof_tdata_get(tsd);
-    if (td == NULL)
-        return NULL;
+/* The counts of (bt, td's thread), made if needed; NULL when out of memory. */
+static prof_tctx_t *prof_tctx_get_locked(prof_tdata_t *td, const prof_bt_t *bt) {
     uint64_t hash = prof_bt_hash(bt);
     unsigned slot = (unsigned)(hash >> 58);
-    mutex_lock(&prof_lock);
     if (td->cache_gen != prof_reset_gen) {
         memset(td->cache, 0, sizeof(td->cache));
         td->cache_gen = prof_reset_gen;
@@ -106,12 +103,20 @@ prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
         if (t != NULL)
             td->cache[slot] = t;
     }
+    return t;
+}
+
+prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
+    prof_tdata_t *td = prof_tdata_get(tsd);
+    if (td == NULL)
+        return NULL;
+    mutex_lock(&prof_lock);
+    prof_tctx_t *t = prof_tctx_get_locked(td, bt);
     mutex_unlock(&prof_lock);
     return t;
 }
 
-void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize) {
-    mutex_lock(&prof_lock);
+static void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx, size_t usize) {
     tctx->cnt.curobjs++;
     tctx->cnt.curbytes += usize;
     if (opt_prof_accum) {
@@ -119,6 +124,22 @@ void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize) {
         tctx->cnt.accumbytes += usize;
     }
     e->prof_tctx = tctx;
+}
+
+void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize) {
+    mutex_lock(&prof_lock);
+    prof_sampled_alloc_locked(e, tctx, usize);
+    mutex_unlock(&prof_lock);
+}
+
+void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize) {
+    prof_tdata_t *td = prof_tdata_get(tsd);
+    if (td == NULL)
+        return;
+    mutex_lock(&prof_lock);
+    prof_tctx_t *t = prof_tctx_get_locked(td, bt);
+    if (t != NULL)
+        prof_sampled_alloc_locked(e, t, usize);
     mutex_unlock(&prof_lock);
 }
 

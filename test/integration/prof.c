@@ -7,6 +7,7 @@
  *   calloc zeroed, alignment kept, sized free accepted; thread.allocated stays exact;
  * - a sampled large block grows and shrinks in place, counted at its new size; an unsampled one
  *   that grows in place counts the growth toward the sample countdown;
+ * - a sampled small block's extent is reused through the thread's cache;
  * - prof.dump to a named file writes heap_v2/1, the live count, stacks and MAPPED_LIBRARIES;
  *   without a name it writes jeprof.<pid>.<seq>.m<mseq>.heap with both numbers counting up;
  * - thread.prof.name appears on the thread's per-thread line, and bad names are EFAULT;
@@ -185,6 +186,46 @@ static void test_resize_in_place(void) {
     expect_d_eq(bytes, bytes0);
 }
 
+/* Extents of the smallest large class (16 KiB) the thread's arena has made so far. */
+static uint64_t lextent0_made(void) {
+    unsigned a;
+    size_t sz = sizeof(a);
+    expect_d_eq(mallctl("thread.arena", &a, &sz, NULL, 0), 0);
+    uint64_t e = 1, n = 0;
+    expect_d_eq(mallctl("epoch", NULL, NULL, &e, sizeof(e)), 0);
+    char name[64];
+    snprintf(name, sizeof(name), "stats.arenas.%u.lextents.0.nmalloc", a);
+    sz = sizeof(n);
+    expect_d_eq(mallctl(name, &n, &sz, NULL, 0), 0);
+    return n;
+}
+
+/*
+ * A sampled small block lives in a 16 KiB extent of its own; its free leaves that extent in the
+ * thread's cache as a free 16 KiB block, and the next sampled small block takes it from there,
+ * so a thread that samples small blocks over and over makes no new extent for each.
+ */
+static void test_sampled_reuse(void) {
+    bool tcache = false;
+    size_t tcache_max = 0, sz = sizeof(tcache);
+    expect_d_eq(mallctl("opt.tcache", &tcache, &sz, NULL, 0), 0);
+    sz = sizeof(tcache_max);
+    expect_d_eq(mallctl("opt.tcache_max", &tcache_max, &sz, NULL, 0), 0);
+    if (!tcache || tcache_max < (16 << 10))
+        return;
+    reset(0);
+    free(test_launder(malloc(100))); /* the cache now holds a 16 KiB block */
+    uint64_t before = lextent0_made();
+    for (int i = 0; i < 20; i++) {
+        char *p = test_launder(malloc(100));
+        require_ptr_not_null(p);
+        expect_zu_eq(malloc_usable_size(p), nallocx(100, 0));
+        memset(p, 1, 100);
+        free(p);
+    }
+    expect_zu_eq((size_t)lextent0_made(), (size_t)before);
+}
+
 static void *named_thread(void *arg) {
     const char *name = "worker-7", *bad = "bad\001name", *got = NULL;
     size_t sz = sizeof(got);
@@ -346,6 +387,7 @@ int main(void) {
     reset(0);
     test_blocks();
     test_resize_in_place();
+    test_sampled_reuse();
     test_dump_and_names();
     test_event_dumps();
     test_fork();

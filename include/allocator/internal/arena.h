@@ -85,10 +85,14 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero);
  */
 extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, size_t align, bool zero);
 /*
- * The live large block of e (the caller's) becomes a sampled one where it is (its growth in
- * place was sampled): registered as sampled, reporting its own class; prof fields cleared.
+ * The large block of e (the caller's: live, or just taken from a thread's cache) becomes a
+ * sampled one where it is, registered as sampled and reporting class report (e's own, or a
+ * smaller one for a promoted small request); prof fields cleared. Returns e.
  */
-void arena_large_mark_sampled(extent_t *e);
+extent_t *arena_large_mark_sampled(extent_t *e, unsigned report);
+/* The sampled block of e (uncounted already) becomes a plain large block of e's class again,
+ * to be cached by a thread (malloc.c). */
+void arena_sampled_unmark(extent_t *e);
 /* Free ptr, whose rtree entry is entry, to the arena that owns it. */
 void arena_dalloc(void *ptr, rtree_entry_t entry);
 /*

@@ -152,6 +152,9 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
 prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt);
 /* Count a sampled block of usize bytes just made in e (the caller filled nothing yet). */
 void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize);
+/* Both under one hold of prof_lock: count the block of e under (bt, tsd's thread). Left
+ * uncounted when out of memory. */
+void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize);
 /* Uncount the sampled block of e (usize as counted) before it is freed, or when it stops
  * being sampled. */
 void prof_sampled_free(extent_t *e, size_t usize);
