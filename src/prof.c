@@ -35,6 +35,7 @@ void prof_boot(void) {
     atomic_store_relaxed(&prof_thread_active_init, opt_prof_thread_active_init);
     atomic_store_relaxed(&prof_gdump_on, opt_prof_gdump);
     atomic_store_relaxed(&prof_lg_sample, opt_lg_prof_sample);
+    prof_unbias_init(opt_lg_prof_sample);
     prof_interval = opt_lg_prof_interval >= 0 ? (uint64_t)1 << opt_lg_prof_interval : 0;
     tsd_exit_hook = prof_thread_exit;
     prof_unwind_boot();

@@ -116,12 +116,50 @@ prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
     return t;
 }
 
+/* Per size class: the objects (shifted) and bytes one sample of it stands for. prof_lock. */
+static uint64_t prof_unbias_objs[SC_NSIZES], prof_unbias_bytes[SC_NSIZES];
+
+static uint64_t prof_round(double d) { return d >= 1.8e19 ? UINT64_MAX : (uint64_t)(d + 0.5); }
+
+void prof_unbias_init(size_t lg) {
+    double period = (double)((uint64_t)1 << lg);
+    for (unsigned i = 0; i < SC_NSIZES; i++) {
+        double sz = (double)sz_index2size(i);
+        double p = 1 - prof_exp(-sz / period); /* the chance a block of sz is sampled */
+        prof_unbias_objs[i] = prof_round((double)(1 << PROF_CNT_SHIFT) / p);
+        prof_unbias_bytes[i] = prof_round(sz / p);
+    }
+}
+
+void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t *objs_out,
+                     uint64_t *bytes_out) {
+    if (objs_shifted == 0 || bytes == 0) {
+        *objs_out = *bytes_out = 0;
+        return;
+    }
+    double c = (double)objs_shifted / (double)(1 << PROF_CNT_SHIFT), b = (double)bytes;
+    double x = b / c, y = b * (1 - prof_exp(-x / (double)((uint64_t)1 << lg)));
+    *objs_out = prof_round(y / x);
+    *bytes_out = prof_round(y);
+}
+
+static void prof_cnt_cur_add(prof_tctx_t *t, size_t usize, int sign) {
+    unsigned ind = sz_size2index(usize);
+    uint64_t s = (uint64_t)(int64_t)sign;
+    t->cnt.curobjs += s;
+    t->cnt.curbytes += s * usize;
+    t->cnt.curobjs_shifted_unbiased += s * prof_unbias_objs[ind];
+    t->cnt.curbytes_unbiased += s * prof_unbias_bytes[ind];
+}
+
 static void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx, size_t usize) {
-    tctx->cnt.curobjs++;
-    tctx->cnt.curbytes += usize;
+    prof_cnt_cur_add(tctx, usize, 1);
     if (opt_prof_accum) {
+        unsigned ind = sz_size2index(usize);
         tctx->cnt.accumobjs++;
         tctx->cnt.accumbytes += usize;
+        tctx->cnt.accumobjs_shifted_unbiased += prof_unbias_objs[ind];
+        tctx->cnt.accumbytes_unbiased += prof_unbias_bytes[ind];
     }
     e->prof_tctx = tctx;
 }
@@ -148,8 +186,7 @@ void prof_sampled_free(extent_t *e, size_t usize) {
     prof_tctx_t *t = e->prof_tctx;
     e->prof_tctx = NULL;
     if (t != NULL) {
-        t->cnt.curobjs--;
-        t->cnt.curbytes -= usize;
+        prof_cnt_cur_add(t, usize, -1);
         if (t->retired && t->cnt.curobjs == 0) {
             t->gnext = prof_tctx_free;
             prof_tctx_free = t;
@@ -162,8 +199,8 @@ void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize) {
     mutex_lock(&prof_lock);
     prof_tctx_t *t = e->prof_tctx;
     if (t != NULL) {
-        t->cnt.curbytes -= old_usize;
-        t->cnt.curbytes += usize;
+        prof_cnt_cur_add(t, old_usize, -1);
+        prof_cnt_cur_add(t, usize, 1);
     }
     mutex_unlock(&prof_lock);
 }
@@ -185,6 +222,7 @@ static void prof_tctx_retire_locked(prof_tctx_t *t) {
     } else {
         t->retired = true;
         t->cnt.accumobjs = t->cnt.accumbytes = 0;
+        t->cnt.accumobjs_shifted_unbiased = t->cnt.accumbytes_unbiased = 0;
     }
 }
 
@@ -200,6 +238,7 @@ void prof_reset(size_t lg_sample) {
     }
     prof_reset_gen++;
     atomic_store_relaxed(&prof_lg_sample, lg_sample);
+    prof_unbias_init(lg_sample);
     mutex_unlock(&prof_lock);
     mutex_unlock(&prof_dump_lock);
 }
@@ -245,18 +284,12 @@ void prof_thread_exit(tsd_t *tsd) {
 
 prof_tdata_t *prof_tdatas_locked(void) { return prof_tdata_list; }
 
-static void prof_cnt_add(prof_cnt_t *sum, const prof_cnt_t *c) {
-    sum->curobjs += c->curobjs;
-    sum->curbytes += c->curbytes;
-    sum->accumobjs += c->accumobjs;
-    sum->accumbytes += c->accumbytes;
-}
-
 void prof_gctx_foreach_locked(void (*fn)(const prof_gctx_t *g, const prof_cnt_t *sum, void *arg),
                               void *arg) {
     for (size_t b = 0; b < PROF_NBUCKETS; b++) {
         for (const prof_gctx_t *g = prof_buckets[b]; g != NULL; g = g->next) {
-            prof_cnt_t sum = {0, 0, 0, 0};
+            prof_cnt_t sum;
+            memset(&sum, 0, sizeof(sum));
             for (const prof_tctx_t *t = g->tctxs; t != NULL; t = t->gnext)
                 prof_cnt_add(&sum, &t->cnt);
             if (sum.curobjs != 0 || sum.accumobjs != 0)

@@ -12,9 +12,12 @@
  *   MAPPED_LIBRARIES:
  *   <the contents of /proc/self/maps>
  *
- * The counts are the sampled ones; jeprof scales each record by 1 / (1 - exp(-s / period)),
- * s being its mean object size (jemalloc's unbiasing), into estimates of the true totals. The
- * bracketed pair is non-zero with prof_accum only. Files are named
+ * jeprof scales each record's pair by 1 / (1 - exp(-s / period)), s being the record's mean
+ * object size, into estimates of the true totals; that is exact only when all of a record's
+ * objects have one size. As jemalloc 5.3 does, the profiler keeps each sample's own estimate
+ * (prof.h, prof_cnt_t), and a record's pair is the one that jeprof's scaling turns into the sum
+ * of those (prof_unbias_out), so a stack that allocates both tiny and huge blocks is estimated
+ * right. The bracketed pair is non-zero with prof_accum only. Files are named
  * <prefix>.<pid>.<seq>.<kind><kseq>.heap (kind m prof.dump, i interval, u gdump; the final dump
  * is <prefix>.<pid>.<seq>.f.heap), written under "<name>.tmp" and renamed when complete.
  *
@@ -84,9 +87,12 @@ static void out_fmt(prof_out_t *o, const char *fmt, ...) {
 }
 
 static void out_cnt(prof_out_t *o, const char *who, const prof_cnt_t *c) {
-    out_fmt(o, "  %s: %llu: %llu [%llu: %llu]", who, (unsigned long long)c->curobjs,
-            (unsigned long long)c->curbytes, (unsigned long long)c->accumobjs,
-            (unsigned long long)c->accumbytes);
+    size_t lg = atomic_load_relaxed(&prof_lg_sample);
+    uint64_t co, cb, ao, ab;
+    prof_unbias_out(c->curobjs_shifted_unbiased, c->curbytes_unbiased, lg, &co, &cb);
+    prof_unbias_out(c->accumobjs_shifted_unbiased, c->accumbytes_unbiased, lg, &ao, &ab);
+    out_fmt(o, "  %s: %llu: %llu [%llu: %llu]", who, (unsigned long long)co,
+            (unsigned long long)cb, (unsigned long long)ao, (unsigned long long)ab);
 }
 
 static bool cnt_shown(const prof_cnt_t *c) { return c->curobjs != 0 || c->accumobjs != 0; }
@@ -121,13 +127,10 @@ static void prof_dump_body(prof_out_t *o) {
     out_cnt(o, "t*", &all);
     out_bytes(o, "\n", 1);
     for (const prof_tdata_t *td = prof_tdatas_locked(); td != NULL; td = td->next) {
-        prof_cnt_t sum = {0, 0, 0, 0};
-        for (const prof_tctx_t *t = td->tctxs; t != NULL; t = t->tnext) {
-            sum.curobjs += t->cnt.curobjs;
-            sum.curbytes += t->cnt.curbytes;
-            sum.accumobjs += t->cnt.accumobjs;
-            sum.accumbytes += t->cnt.accumbytes;
-        }
+        prof_cnt_t sum;
+        memset(&sum, 0, sizeof(sum));
+        for (const prof_tctx_t *t = td->tctxs; t != NULL; t = t->tnext)
+            prof_cnt_add(&sum, &t->cnt);
         if (!td->attached && !cnt_shown(&sum))
             continue;
         char who[32];

@@ -6,8 +6,10 @@
  * - the stack table: one count per (stack, thread), found again for the same stack; sampled
  *   blocks (fake extents) counted and uncounted; per-thread counts under one stack; prof.reset
  *   forgets the counts, and a block sampled before it is freed without harm;
- * - the dump writer: the exact heap_v2 lines for a known table, the thread's name, and
- *   MAPPED_LIBRARIES.
+ * - the dump writer: the heap_v2 lines for a known table (jemalloc 5.3's per-sample unbiasing,
+ *   computed here with libm), the thread's name, and MAPPED_LIBRARIES;
+ * - a stack mixing 64-byte and 1 MiB samples: jeprof's scaling of its record gives the sum of
+ *   the per-sample estimates (1.64 M objects), not the 1,300 its mean size would.
  */
 #include <math.h>
 #include <pthread.h>
@@ -88,6 +90,7 @@ static void test_table(void) {
     tsd_t *tsd = tsd_get();
     check(tsd_is_real(tsd));
     opt_prof_accum = true;
+    prof_unbias_init(19);
     prof_bt_t a = bt_make(0x1000, 0x2000, 0x3000), b = bt_make(0x1000, 0x2000, 0x4000);
     prof_tctx_t *ta = prof_tctx_get(tsd, &a), *tb = prof_tctx_get(tsd, &b);
     check(ta != NULL && tb != NULL && ta != tb);
@@ -145,6 +148,53 @@ static const char *dump_text(void) {
     return text.data;
 }
 
+/*
+ * What a record should say for sampled blocks of the given sizes at period 2^lg, computed here
+ * with libm as jemalloc 5.3 defines it: each block stands for 1 / p objects and size / p bytes,
+ * p = 1 - exp(-class size / period); the pair written (c, s) is the one jeprof's scaling maps
+ * onto those sums: x = bytes / objects, s = bytes * (1 - exp(-x / period)), c = s / x.
+ */
+typedef struct {
+    double objs, bytes; /* the true estimate */
+    unsigned long long c, s;
+} want_t;
+
+static want_t want_for(const size_t *sizes, size_t n, size_t lg) {
+    want_t w = {0, 0, 0, 0};
+    double period = ldexp(1, (int)lg);
+    for (size_t i = 0; i < n; i++) {
+        double sz = (double)sz_index2size(sz_size2index(sizes[i]));
+        double p = 1 - exp(-sz / period);
+        w.objs += round(8 / p) / 8;
+        w.bytes += round(sz / p);
+    }
+    if (n != 0) {
+        double x = w.bytes / w.objs, y = w.bytes * (1 - exp(-x / period));
+        w.c = (unsigned long long)llround(y / x);
+        w.s = (unsigned long long)llround(y);
+    }
+    return w;
+}
+
+/* Does the line after prefix in s say "cur_c: cur_s [acc_c: acc_s]" (each within 1)? */
+static bool line_says(const char *s, const char *prefix, want_t cur, want_t acc) {
+    const char *p = strstr(s, prefix);
+    unsigned long long v[4];
+    if (p == NULL || sscanf(p + strlen(prefix), "%llu: %llu [%llu: %llu]", &v[0], &v[1], &v[2],
+                            &v[3]) != 4) {
+        fprintf(stderr, "no line \"%s...\"\n", prefix);
+        return false;
+    }
+    unsigned long long w[4] = {cur.c, cur.s, acc.c, acc.s};
+    for (int i = 0; i < 4; i++) {
+        if (v[i] + 1 < w[i] || v[i] > w[i] + 1) {
+            fprintf(stderr, "\"%s\": %llu, want %llu (field %d)\n", prefix, v[i], w[i], i);
+            return false;
+        }
+    }
+    return true;
+}
+
 static void test_dump(void) {
     atomic_store_relaxed(&prof_lg_sample, 19);
     tsd_t *tsd = tsd_get();
@@ -153,19 +203,22 @@ static void test_dump(void) {
     const char *s = dump_text();
     char want[512];
     unsigned long long uid = td->uid, ouid = other_tctx->tdata->uid;
-    snprintf(want, sizeof(want), "heap_v2/524288\n  t*: 3: 348 [4: 412]\n");
-    check(strncmp(s, want, strlen(want)) == 0);
-    snprintf(want, sizeof(want), "\n  t%llu: 2: 300 [3: 364] unit-main\n", uid);
-    check(strstr(s, want) != NULL);
+    /* Live: 100 and 200 (stack a, this thread), 48 (stack a, the other thread); 64 (stack b)
+     * was freed. Every one sampled (prof_accum): those and the 64. */
+    const size_t live_all[] = {100, 200, 48}, acc_all[] = {100, 200, 48, 64};
+    const size_t mine[] = {100, 200}, mine_acc[] = {100, 200, 64}, other[] = {48}, b[] = {64};
+    check(strncmp(s, "heap_v2/524288\n  t*: ", 21) == 0);
+    check(line_says(s, "heap_v2/524288\n  t*: ", want_for(live_all, 3, 19), want_for(acc_all, 4, 19)));
+    snprintf(want, sizeof(want), "\n  t%llu: ", uid);
+    check(line_says(s, want, want_for(mine, 2, 19), want_for(mine_acc, 3, 19)));
+    check(strstr(s, "] unit-main\n") != NULL);
     /* The other thread left; its record stays for its live block. */
-    snprintf(want, sizeof(want), "\n  t%llu: 1: 48 [1: 48]\n", ouid);
-    check(strstr(s, want) != NULL);
-    snprintf(want, sizeof(want), "\n@ 0x1000 0x2000 0x3000\n  t*: 3: 348 [3: 348]\n");
-    check(strstr(s, want) != NULL);
-    snprintf(want, sizeof(want), "\n  t%llu: 2: 300 [2: 300]\n", uid);
-    check(strstr(s, want) != NULL);
-    snprintf(want, sizeof(want), "\n@ 0x1000 0x2000 0x4000\n  t*: 0: 0 [1: 64]\n");
-    check(strstr(s, want) != NULL);
+    snprintf(want, sizeof(want), "\n  t%llu: ", ouid);
+    check(line_says(s, want, want_for(other, 1, 19), want_for(other, 1, 19)));
+    check(line_says(s, "\n@ 0x1000 0x2000 0x3000\n  t*: ", want_for(live_all, 3, 19),
+                    want_for(live_all, 3, 19)));
+    check(line_says(s, "\n@ 0x1000 0x2000 0x4000\n  t*: ", want_for(NULL, 0, 19),
+                    want_for(b, 1, 19)));
     check(strstr(s, "\n\nMAPPED_LIBRARIES:\n") != NULL);
     check(strstr(s, "[stack]") != NULL);
     if (unit_failures != 0)
@@ -198,10 +251,46 @@ static void test_dump(void) {
     prof_sampled_free(&ext[3], 16);
 }
 
+/*
+ * jemalloc 5.3's per-sample unbiasing: one stack allocates 200 blocks of 64 bytes and 20 of
+ * 1 MiB, all sampled. jeprof, scaling the record by its mean size (95 KiB), would estimate 1,300
+ * objects; the true estimate is 200 * 8,192.5 + 20 * 1.16 objects (1.64 M) and 129 MB. The record
+ * written must scale to that (within 1%: the counts are written as integers).
+ */
+static void test_unbias_mixed(void) {
+    prof_reset(19);
+    tsd_t *tsd = tsd_get();
+    prof_bt_t m = bt_make(0x5000, 0x6000, 0x7000);
+    static extent_t e[220];
+    static size_t sizes[220];
+    prof_tctx_t *t = prof_tctx_get(tsd, &m);
+    check(t != NULL);
+    for (int i = 0; i < 220; i++) {
+        sizes[i] = i < 200 ? 64 : 1 << 20;
+        prof_sampled_alloc(&e[i], t, sizes[i]);
+    }
+    const char *s = dump_text();
+    const char *rec = "\n@ 0x5000 0x6000 0x7000\n  t*: ", *p = strstr(s, rec);
+    unsigned long long c = 0, b = 0;
+    check(p != NULL && sscanf(p + strlen(rec), "%llu: %llu", &c, &b) == 2);
+    want_t w = want_for(sizes, 220, 19);
+    /* What jeprof makes of the record: scaled by 1 / (1 - exp(-(b / c) / period)). */
+    double scale = c == 0 ? 0 : 1 / (1 - exp(-((double)b / (double)c) / 524288.0));
+    check(fabs((double)c * scale - w.objs) < 0.01 * w.objs);
+    check(fabs((double)b * scale - w.bytes) < 0.01 * w.bytes);
+    check(w.objs > 1.6e6 && w.objs < 1.7e6);
+    if (unit_failures != 0)
+        fprintf(stderr, "record %llu: %llu, scale %g; want %g objects, %g bytes\n", c, b, scale,
+                w.objs, w.bytes);
+    for (int i = 0; i < 220; i++)
+        prof_sampled_free(&e[i], sizes[i]);
+}
+
 int main(void) {
     test_math();
     test_sampler();
     test_table();
     test_dump();
+    test_unbias_mixed();
     return unit_finish("prof");
 }

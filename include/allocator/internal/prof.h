@@ -40,10 +40,31 @@ typedef struct prof_bt_s {
     void *frames[PROF_BT_MAX];
 } prof_bt_t;
 
+/*
+ * Counts of sampled objects, raw and unbiased (jemalloc 5.3's scheme): each sample adds, besides
+ * one object and its usize, the estimate of the true totals it stands for, taken at its own size
+ * s: 1 / (1 - exp(-s / period)) objects (kept times 2^PROF_CNT_SHIFT, so that rounding to whole
+ * numbers loses little) and s / (1 - exp(-s / period)) bytes. A dump writes the pair that
+ * jeprof's per-record scaling turns back into those sums (prof_unbias_out).
+ */
+#define PROF_CNT_SHIFT 3
 typedef struct prof_cnt_s {
     uint64_t curobjs, curbytes;     /* live sampled objects and their bytes */
     uint64_t accumobjs, accumbytes; /* every sampled allocation (prof_accum) */
+    uint64_t curobjs_shifted_unbiased, curbytes_unbiased;
+    uint64_t accumobjs_shifted_unbiased, accumbytes_unbiased;
 } prof_cnt_t;
+
+static inline void prof_cnt_add(prof_cnt_t *sum, const prof_cnt_t *c) {
+    sum->curobjs += c->curobjs;
+    sum->curbytes += c->curbytes;
+    sum->accumobjs += c->accumobjs;
+    sum->accumbytes += c->accumbytes;
+    sum->curobjs_shifted_unbiased += c->curobjs_shifted_unbiased;
+    sum->curbytes_unbiased += c->curbytes_unbiased;
+    sum->accumobjs_shifted_unbiased += c->accumobjs_shifted_unbiased;
+    sum->accumbytes_unbiased += c->accumbytes_unbiased;
+}
 
 typedef struct prof_gctx_s prof_gctx_t;
 typedef struct prof_tctx_s prof_tctx_t;
@@ -161,6 +182,16 @@ void prof_sampled_free(extent_t *e, size_t usize);
 /* The sampled block of e was resized in place: count it at usize instead of old_usize (its
  * cumulative counts, prof_accum, keep the size it was sampled at). */
 void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize);
+/* The unbiasing tables for every size class at period 2^lg (prof_boot, prof.reset). */
+void prof_unbias_init(size_t lg);
+/*
+ * The pair (objects, bytes) to write for unbiased sums (objects shifted by PROF_CNT_SHIFT) at
+ * period 2^lg: jeprof scales a record's pair (c, s) by 1 / (1 - exp(-(s / c) / period)), so the
+ * pair written is the one that this scaling maps onto the sums: with x = bytes / objects, the
+ * mean size, s = bytes * (1 - exp(-x / period)) and c = s / x.
+ */
+void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t *objs_out,
+                     uint64_t *bytes_out);
 /* prof.reset: forget every count (blocks still live stop being counted); new lg_sample. */
 void prof_reset(size_t lg_sample);
 /* The thread is leaving: its record stays for its counts, and can be reused once they are 0. */
