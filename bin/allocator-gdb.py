@@ -23,7 +23,9 @@
 #
 # Definitions (the same as mallctl's stats.*): allocated counts the blocks the program holds;
 # blocks in thread caches are free to the program but not to their arena and are counted apart
-# as tcached (mallctl's stats.allocated is allocated + tcached). active = pages of slabs and
+# as tcached (mallctl's stats.allocated is allocated + tcached + sampled_overhead: a small block
+# sampled by the heap profiler is a live block of its class, alone in a large extent whose rest
+# its arena counts as allocated too). active = pages of slabs and
 # large extents; dirty, muzzy, retained = free pages in those states; metadata = bytes base
 # handed out; mapped = active + dirty + muzzy + base's mappings; resident (an estimate) = active +
 # dirty + muzzy + metadata rounded to pages. A large block is huge when it is larger than a chunk.
@@ -39,6 +41,8 @@ import gdb
 SUPPORTED_LAYOUTS = (7,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
+# A radix-tree entry's bit for a sampled block (rtree.h, RTREE_PROF_BIT; part of the layout).
+RTREE_PROF_BIT = 2
 # Sanity bounds for a walk through memory that may be damaged or caught mid-update.
 MAX_LIST = 1 << 24
 MAX_CACHED = 1 << 16
@@ -319,6 +323,9 @@ class Heap:
         self.arenas = []
         self.slabs = []      # (addr, szind, free-bitmap int, arena, extent address, size)
         self.large = []      # (addr, usize, szind, arena, extent address)
+        # Sampled small blocks (heap profiling): each alone at the start of a large extent of
+        # its own, whose radix-tree entry has the prof bit and names the block's small class.
+        self.sampled = []    # (addr, usize, szind, arena, extent address, extent size)
         self.free = []       # (addr, size, state, arena, extent address)
         self.chunks = []     # (addr, size, arena)
         self.read_base()
@@ -431,7 +438,12 @@ class Heap:
                         self.warn('slab 0x%x: bitmap has %d free regions, nfree says %d'
                                   % (pos, nfree, e['nfree']))
                     self.slabs.append((pos, szind, bits, arena['ind'], eaddr, e['size']))
+            elif ent & RTREE_PROF_BIT and 0 < (ent >> lib.szind_shift) <= lib.nbins:
+                szind = (ent >> lib.szind_shift) - 1
+                self.sampled.append((pos, self.sizes[szind], szind, arena['ind'], eaddr,
+                                     e['size']))
             else:
+                # A large block, or a sampled one of a large class (its extent is its size).
                 szind = e['szind']
                 usize = self.sizes[szind] if szind < lib.nsizes else e['size']
                 self.large.append((pos, usize, szind, arena['ind'], eaddr))
@@ -594,6 +606,18 @@ class Heap:
                 per_arena[arena]['walked'][state] += size
         for i in range(lib.nbins):
             self.live[i] = self.slab_used[i]
+        # Sampled small blocks: live blocks of their class; the arena counts their extents as
+        # large (stats.allocated too), so the rest of each extent is counted apart.
+        self.nsampled = [0] * n
+        self.sampled_overhead = 0
+        for addr, usize, szind, arena, eaddr, esize in self.sampled:
+            self.live[szind] += 1
+            self.nsampled[szind] += 1
+            self.sampled_overhead += esize - usize
+            a = per_arena[arena]
+            a['allocated'] += usize
+            a['large_bytes'] += esize
+            a['walked_active'] += esize
         # Cached blocks: count them apart, and check each is where a block of its class starts.
         self.index()
         for p, (szind, owner) in self.cached.items():
@@ -652,6 +676,8 @@ class Heap:
             ext.append((s[0], s[5], 'slab', s))
         for l in self.large:
             ext.append((l[0], l[1], 'large', l))
+        for l in self.sampled:
+            ext.append((l[0], l[5], 'sampled', l))
         for f in self.free:
             ext.append((f[0], f[1], 'free', f))
         ext.sort(key=lambda x: x[0])
@@ -681,6 +707,10 @@ class Heap:
                 status = 'live'
             return {'start': bstart, 'szind': szind, 'status': status, 'arena': arena,
                     'kind': 'slab', 'extent': rec, 'region': idx}
+        if kind == 'sampled':
+            addr0, usize, szind, arena, eaddr, esize = rec
+            return {'start': addr0 if addr < addr0 + usize else None, 'szind': szind,
+                    'status': 'live', 'arena': arena, 'kind': 'sampled', 'extent': rec}
         if kind == 'large':
             addr0, usize, szind, arena, eaddr = rec
             status = 'cached' if addr0 in self.cached else 'live'
@@ -701,7 +731,8 @@ class Heap:
             c = {'size': size, 'index': i, 'small': i < self.lib.nbins, 'count': self.live[i],
                  'bytes': self.live[i] * size,
                  'percent': round(100.0 * self.live[i] * size / total, 2) if total else 0.0,
-                 'tcached': self.ncached[i], 'tcached_bytes': self.ncached[i] * size}
+                 'tcached': self.ncached[i], 'tcached_bytes': self.ncached[i] * size,
+                 'sampled': self.nsampled[i]}
             if i < self.lib.nbins:
                 nregs = self.infos[i]['nregs']
                 c.update(slabs=slabs, regions_per_slab=nregs,
@@ -721,6 +752,8 @@ class Heap:
         t['resident'] = t['active'] + t['dirty'] + t['muzzy'] + \
             (self.base_allocated + page - 1) // page * page
         t['count'] = sum(self.live)
+        t['sampled_count'] = len(self.sampled)
+        t['sampled_overhead'] = self.sampled_overhead
         return t
 
     def large_blocks(self):
@@ -742,6 +775,9 @@ class Heap:
             a['metadata'] = self.arena_metadata(src)
         d['classes'] = self.classes()
         d['large'] = self.large_blocks()
+        d['sampled'] = [{'addr': addr, 'size': usize, 'arena': arena, 'extent': eaddr,
+                         'extent_size': esize}
+                        for addr, usize, szind, arena, eaddr, esize in sorted(self.sampled)]
         d['tcaches'] = []
         for o in self.caches:
             e = {k: o[k] for k in ('name', 'kind', 'arena', 'count', 'bytes') if k in o}
@@ -796,6 +832,10 @@ def print_summary(h, cap):
                                                      c['percent'], slabs, c['tcached'],
                                                      c['tcached_bytes']))
     print('%10s %10d %12d' % ('total', t['count'], t['allocated']))
+    if h.sampled:
+        print('(%d of the small blocks are sampled by the heap profiler, each in an extent of its '
+              'own: %d bytes besides the blocks, counted as large by the arenas)'
+              % (len(h.sampled), h.sampled_overhead))
 
     large = h.large_blocks()
     print()
@@ -858,6 +898,18 @@ def print_block(h, addr):
               % (addr, state, faddr, faddr + fsize, fsize, arena, eaddr))
         return
     size = h.sizes[w['szind']]
+    if w['kind'] == 'sampled':
+        saddr, usize, szind, arena, eaddr, esize = ext
+        where = 'an extent of its own [0x%x, 0x%x) (sampled by the heap profiler), extent ' \
+            'record 0x%x' % (saddr, saddr + esize, eaddr)
+        if w['start'] is None:
+            print('0x%x: past the end of the sampled %d-byte block 0x%x, in %s, arena %d'
+                  % (addr, size, saddr, where, arena))
+            return
+        print('0x%x: block 0x%x + %d, size class %d, live (allocated)' % (addr, saddr,
+                                                                          addr - saddr, size))
+        print('  arena %d, %s' % (arena, where))
+        return
     if w['kind'] == 'slab':
         saddr, szind, bits, arena, eaddr, ssize = ext
         if w['start'] is None:
@@ -883,11 +935,20 @@ def print_top(h, n):
     blocks.sort(reverse=True)
     blocks = blocks[:n]
     if len(blocks) < n:
-        # Small blocks, from the largest class down.
+        # Small blocks, from the largest class down (sampled ones first in their class).
         by_class = {}
         for s in h.slabs:
             by_class.setdefault(s[1], []).append(s)
-        for szind in sorted(by_class, reverse=True):
+        sampled = {}
+        for s in h.sampled:
+            sampled.setdefault(s[2], []).append(s[0])
+        for szind in sorted(set(by_class) | set(sampled), reverse=True):
+            for p in sorted(sampled.get(szind, [])):
+                if len(blocks) < n:
+                    blocks.append((h.sizes[szind], p))
+            if len(blocks) == n:
+                break
+            by_class.setdefault(szind, [])
             reg = h.infos[szind]['reg_size']
             nregs = h.infos[szind]['nregs']
             for saddr, _, bits, _, _, _ in sorted(by_class[szind]):

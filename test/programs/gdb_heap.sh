@@ -8,7 +8,9 @@
 # freed addresses and `heap top 3`, then writes a core with gcore; a second gdb -batch runs the
 # same on the core. gdb_heap_check.py compares both with the program's numbers: live blocks per
 # class, large and huge blocks exactly; the threads' caches hold at least what the program left
-# there; allocated + tcached equals mallctl's stats.allocated; live and core JSON are equal.
+# there; allocated + tcached equals mallctl's stats.allocated; live and core JSON are equal. The
+# live run again with heap profiling sampling many small blocks: the same counts, the sampled
+# blocks live blocks of their class.
 # Then: the gdb auto-load file that `make install` writes loads the command by itself; a
 # library without debug information and an unknown layout version get clear errors, and a
 # process stopped inside the allocator can still be walked.
@@ -64,6 +66,19 @@ echo "live: the walk took $walk s"
     tail -40 "$d/core.out" >&2
     fail "core file: heap output does not match the program's heap"
 }
+
+# 2b. The same heap under heap profiling at a 1 KiB period, so that many small blocks are sampled
+# (each alone in a 16 KiB extent of its own): they must count as live blocks of their class,
+# exactly as before, and `heap block` must find them.
+GDB_HEAP_PROF=1 MALLOC_CONF=prof:true,lg_prof_sample:10 "${GDB[@]}" -ex 'break heap_ready' \
+    -ex 'run' -ex "source $script" "${heap_cmds[@]}" -ex 'kill' --args "$d/prog" \
+    "$d/expected" >"$d/prof.out" 2>&1
+GDB_HEAP_PROF=1 "$PY" "$here/gdb_heap_check.py" "$d/expected" "$d/prof.out" prof || {
+    tail -40 "$d/prof.out" >&2
+    fail "under heap profiling: heap output does not match the program's heap"
+}
+grep -q 'sampled by the heap profiler' "$d/prof.out" ||
+    fail "under heap profiling: \`heap\` does not say how many small blocks are sampled"
 
 # 3. The auto-load file of an installed library: `heap` without sourcing anything.
 inst=$d/inst

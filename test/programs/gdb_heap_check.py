@@ -10,6 +10,7 @@ and core), the two JSON objects must be equal but for the walk's time. Prints on
 and exits 1 on the first failure.
 """
 import json
+import os
 import sys
 
 
@@ -93,7 +94,10 @@ def check_json(j, exp, what):
             fail(what, 'large %d: wrongly marked huge or not' % size)
     print('%s: large and huge blocks as the program holds them: %s (page %d)' % (
         what, ', '.join('%d x%d' % (s, n) for s, n in sorted(exp['large'].items())), j['page']))
-    for size, n in sorted(exp['cached_min'].items()):
+    # Under heap profiling (GDB_HEAP_PROF set, gdb_heap.sh's run with prof:true), a sampled
+    # small block is freed as its 16 KiB extent, not into its class's cache.
+    for size, n in sorted(exp['cached_min'].items() if not os.environ.get('GDB_HEAP_PROF')
+                          else ()):
         got = classes.get(size, {}).get('tcached', 0)
         if got < n:
             fail(what, 'class %d: %d blocks in thread caches, the program left at least %d'
@@ -106,10 +110,25 @@ def check_json(j, exp, what):
         fail(what, '%d thread caches, the program has %d threads' % (threads, exp['threads']))
     print('%s: %d thread caches hold %d blocks (%d bytes), at least the ones the program left'
           % (what, threads, j['tcached_count'], j['tcached']))
-    if j['allocated'] + j['tcached'] != exp['stats_allocated']:
-        fail(what, 'allocated %d + tcached %d != mallctl stats.allocated %d'
-             % (j['allocated'], j['tcached'], exp['stats_allocated']))
-    print('%s: allocated + tcached = mallctl stats.allocated = %d' % (what, exp['stats_allocated']))
+    if j['allocated'] + j['tcached'] + j['sampled_overhead'] != exp['stats_allocated']:
+        fail(what, 'allocated %d + tcached %d + sampled_overhead %d != mallctl stats.allocated %d'
+             % (j['allocated'], j['tcached'], j['sampled_overhead'], exp['stats_allocated']))
+    print('%s: allocated + tcached + sampled_overhead = mallctl stats.allocated = %d'
+          % (what, exp['stats_allocated']))
+    # Sampled small blocks are live blocks of their class, never in the large list.
+    sampled = {b['addr'] for b in j['sampled']}
+    if len(sampled) != j['sampled_count'] or any(b['addr'] in sampled for b in j['large']):
+        fail(what, 'sampled blocks: %d listed, sampled_count %d, or some listed as large'
+             % (len(sampled), j['sampled_count']))
+    for c in j['classes']:
+        if c['sampled'] > c['count'] or (c['sampled'] and not c['small']):
+            fail(what, 'class %d: %d sampled blocks of %d live' % (c['size'], c['sampled'],
+                                                                  c['count']))
+    if os.environ.get('GDB_HEAP_PROF'):
+        if j['sampled_count'] == 0:
+            fail(what, 'profiling at a 1 KiB period sampled no small block')
+        print('%s: %d sampled small blocks, each a live block of its class (%d bytes of their '
+              'extents besides)' % (what, j['sampled_count'], j['sampled_overhead']))
 
 
 def check_text(secs, what):
