@@ -19,6 +19,7 @@
 #include "allocator/internal/ctl_tree.h"
 #include "allocator/internal/dss.h"
 #include "allocator/internal/io.h"
+#include "allocator/internal/prof.h"
 #include "allocator/internal/stats.h"
 #include "allocator/internal/tsd.h"
 
@@ -373,6 +374,7 @@ static int arena_i_reset_ctl(CTL_ARGS) {
         mutex_unlock(&ctl_lock);
         return EFAULT;
     }
+    prof_arena_reset(tsd, a);
     arena_reset(a);
     ctl_stats_invalidate();
     mutex_unlock(&ctl_lock);
@@ -394,6 +396,7 @@ static int arena_i_destroy_ctl(CTL_ARGS) {
         return EFAULT;
     }
     stats_arena_destroyed(a->ind);
+    prof_arena_reset(tsd, a);
     bool ok = arena_destroy(a);
     ctl_stats_invalidate();
     mutex_unlock(&ctl_lock);

@@ -15,9 +15,11 @@
  */
 #include <string.h>
 
+#include "allocator/internal/arena.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/prof.h"
+#include "allocator/internal/prof_recent.h"
 
 struct prof_gctx_s {
     prof_gctx_t *next; /* hash chain */
@@ -181,17 +183,11 @@ void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t 
     mutex_unlock(&prof_lock);
 }
 
+static void prof_sampled_free_locked(extent_t *e, size_t usize);
+
 void prof_sampled_free(extent_t *e, size_t usize) {
     mutex_lock(&prof_lock);
-    prof_tctx_t *t = e->prof_tctx;
-    e->prof_tctx = NULL;
-    if (t != NULL) {
-        prof_cnt_cur_add(t, usize, -1);
-        if (t->retired && t->cnt.curobjs == 0) {
-            t->gnext = prof_tctx_free;
-            prof_tctx_free = t;
-        }
-    }
+    prof_sampled_free_locked(e, usize);
     mutex_unlock(&prof_lock);
 }
 
@@ -202,6 +198,47 @@ void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize) {
         prof_cnt_cur_add(t, old_usize, -1);
         prof_cnt_cur_add(t, usize, 1);
     }
+    mutex_unlock(&prof_lock);
+}
+
+/* Uncount the sampled block of e (usize as counted). prof_lock held. */
+static void prof_sampled_free_locked(extent_t *e, size_t usize) {
+    prof_tctx_t *t = e->prof_tctx;
+    e->prof_tctx = NULL;
+    if (t != NULL) {
+        prof_cnt_cur_add(t, usize, -1);
+        if (t->retired && t->cnt.curobjs == 0) {
+            t->gnext = prof_tctx_free;
+            prof_tctx_free = t;
+        }
+    }
+}
+
+void prof_arena_reset(tsd_t *tsd, arena_t *arena) {
+    if (!opt_prof)
+        return;
+    bool real = tsd != NULL && tsd_is_real(tsd);
+    uint64_t uid = real ? prof_thread_uid(tsd) : 0;
+    const char *name = real && tsd->prof_tdata != NULL ? tsd->prof_tdata->name : NULL;
+    mutex_lock(&prof_lock);
+    prof_recent_lock_all();
+    mutex_lock(&arena->ex.lock);
+    /* Every extent, free or active, registers its first page: walk each chunk by them. */
+    for (const chunk_t *c = arena->ex.chunks; c != NULL; c = c->next) {
+        for (uintptr_t addr = c->addr; addr < c->addr + c->size;) {
+            rtree_entry_t entry = rtree_read((void *)addr);
+            extent_t *e = rtree_entry_extent(entry);
+            if (e == NULL || e->addr != addr || e->size == 0)
+                break; /* cannot happen under the lock; stop rather than loop */
+            if (rtree_entry_binid(entry) != 0 && rtree_entry_prof(entry)) {
+                prof_sampled_free_locked(e, sz_index2size(rtree_entry_binid(entry) - 1));
+                prof_recent_release_locked(uid, name, &e->prof_recent);
+            }
+            addr = e->addr + e->size;
+        }
+    }
+    mutex_unlock(&arena->ex.lock);
+    prof_recent_unlock_all();
     mutex_unlock(&prof_lock);
 }
 

@@ -245,6 +245,22 @@ void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_
     mutex_unlock(&prof_recent_lock);
 }
 
+void prof_recent_lock_all(void) { mutex_lock(&prof_recent_lock); }
+void prof_recent_unlock_all(void) { mutex_unlock(&prof_recent_lock); }
+
+void prof_recent_release_locked(uint64_t thread_uid, const char *thread_name,
+                                prof_recent_t **slot) {
+    prof_recent_t *rec = *slot;
+    if (rec != NULL && rec->slot == slot) {
+        atomic_store_relaxed(slot, NULL);
+        rec->slot = NULL;
+        rec->released = true;
+        rec->dalloc_uid = thread_uid;
+        rec->dalloc_time = prof_recent_now();
+        rec->dalloc_stack = stack_new(NULL, 0, thread_name);
+    }
+}
+
 size_t prof_recent_count(void) {
     mutex_lock(&prof_recent_lock);
     size_t n = prof_recent_n;

@@ -8,6 +8,8 @@
  * - a sampled large block grows and shrinks in place, counted at its new size; an unsampled one
  *   that grows in place counts the growth toward the sample countdown;
  * - a sampled small block's extent is reused through the thread's cache;
+ * - arena.<i>.reset and .destroy uncount the arena's sampled blocks and release their last-N
+ *   records;
  * - prof.dump to a named file writes heap_v2/1, the live count, stacks and MAPPED_LIBRARIES;
  *   without a name it writes jeprof.<pid>.<seq>.m<mseq>.heap with both numbers counting up;
  * - thread.prof.name appears on the thread's per-thread line, and bad names are EFAULT;
@@ -226,6 +228,78 @@ static void test_sampled_reuse(void) {
     expect_zu_eq((size_t)lextent0_made(), (size_t)before);
 }
 
+/* The last-N records' JSON, through alloc_dump's callback (static: no allocation in it). */
+static char recent_json[1 << 16];
+static size_t recent_len;
+static void recent_write(void *opaque, const char *s) {
+    (void)opaque;
+    size_t n = strlen(s);
+    if (recent_len + n < sizeof(recent_json)) {
+        memcpy(recent_json + recent_len, s, n);
+        recent_len += n;
+        recent_json[recent_len] = '\0';
+    }
+}
+
+static size_t count_str(const char *s, const char *needle) {
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static size_t recent_unreleased(void) {
+    struct {
+        void (*write_cb)(void *, const char *);
+        void *cbopaque;
+    } args = {recent_write, NULL};
+    recent_len = 0;
+    recent_json[0] = '\0';
+    expect_d_eq(mallctl("experimental.prof_recent.alloc_dump", NULL, NULL, &args, sizeof(args)),
+                0);
+    return count_str(recent_json, "\"released\":false");
+}
+
+/*
+ * arena.<i>.reset and .destroy free every block of the arena at once: the sampled ones among
+ * them leave the profile, and their last-N records are marked released.
+ */
+static void test_arena_reset(void) {
+    ssize_t max = 64, old_max = 0;
+    size_t sz = sizeof(old_max);
+    expect_d_eq(mallctl("experimental.prof_recent.alloc_max", &old_max, &sz, &max, sizeof(max)),
+                0);
+    for (int destroy = 0; destroy < 2; destroy++) {
+        unsigned a;
+        sz = sizeof(a);
+        require_(expect_d_eq(mallctl("arenas.create", &a, &sz, NULL, 0), 0));
+        int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
+        reset(0);
+        long objs0, bytes0, objs, bytes;
+        live_now(&objs0, &bytes0);
+        size_t unreleased0 = recent_unreleased();
+        size_t want_bytes = 0;
+        for (int i = 0; i < 6; i++) {
+            size_t size = i % 2 == 0 ? 100 : 50000;
+            require_ptr_not_null(test_launder(mallocx(size, flags)));
+            want_bytes += nallocx(size, 0);
+        }
+        live_now(&objs, &bytes);
+        expect_d_eq(objs, objs0 + 6);
+        expect_d_eq(bytes, bytes0 + (long)want_bytes);
+        expect_zu_eq(recent_unreleased(), unreleased0 + 6);
+        char name[64];
+        snprintf(name, sizeof(name), "arena.%u.%s", a, destroy ? "destroy" : "reset");
+        expect_d_eq(mallctl(name, NULL, NULL, NULL, 0), 0);
+        live_now(&objs, &bytes);
+        expect_d_eq(objs, objs0);
+        expect_d_eq(bytes, bytes0);
+        expect_zu_eq(recent_unreleased(), unreleased0);
+    }
+    expect_d_eq(mallctl("experimental.prof_recent.alloc_max", NULL, NULL, &old_max,
+                        sizeof(old_max)), 0);
+}
+
 static void *named_thread(void *arg) {
     const char *name = "worker-7", *bad = "bad\001name", *got = NULL;
     size_t sz = sizeof(got);
@@ -388,6 +462,7 @@ int main(void) {
     test_blocks();
     test_resize_in_place();
     test_sampled_reuse();
+    test_arena_reset();
     test_dump_and_names();
     test_event_dumps();
     test_fork();

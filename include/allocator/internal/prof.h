@@ -192,6 +192,13 @@ void prof_unbias_init(size_t lg);
  */
 void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t *objs_out,
                      uint64_t *bytes_out);
+/*
+ * arena.<i>.reset or .destroy is about to free every block of arena at once: its sampled blocks
+ * are uncounted and their last-N records released (by tsd's thread, with no stack). Takes
+ * prof_lock, prof_recent_lock and the arena's extents lock, in that order.
+ */
+struct arena_s;
+void prof_arena_reset(tsd_t *tsd, struct arena_s *arena);
 /* prof.reset: forget every count (blocks still live stop being counted); new lg_sample. */
 void prof_reset(size_t lg_sample);
 /* The thread is leaving: its record stays for its counts, and can be reused once they are 0. */

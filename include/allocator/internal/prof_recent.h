@@ -67,6 +67,17 @@ void prof_recent_alloc(uint64_t thread_uid, const char *thread_name, size_t size
 void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_recent_t **slot,
                              void *const *frames, unsigned nframes);
 
+/*
+ * For blocks freed wholesale (arena.<i>.reset and .destroy): prof_recent_lock taken and given
+ * back by the caller, which may hold lower-ranked locks meanwhile (prof_lock; then an arena's
+ * extents lock); in between, prof_recent_release_locked does what prof_recent_dalloc_slow does,
+ * with no stack for the freeing thread.
+ */
+void prof_recent_lock_all(void);
+void prof_recent_unlock_all(void);
+void prof_recent_release_locked(uint64_t thread_uid, const char *thread_name,
+                                prof_recent_t **slot);
+
 /* Does the block whose link is *slot have a record? (A racy hint; prof_recent_dalloc rechecks.) */
 static inline bool prof_recent_linked(prof_recent_t *const *slot) {
     return atomic_load_relaxed(slot) != NULL;
