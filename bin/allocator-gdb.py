@@ -43,6 +43,8 @@ STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # A radix-tree entry's bit for a sampled block (rtree.h, RTREE_PROF_BIT; part of the layout).
 RTREE_PROF_BIT = 2
+# extent_t.prof_tctx of such an extent kept free by a thread (edata.h, EXTENT_PROF_SPARE).
+EXTENT_PROF_SPARE = 1
 # Sanity bounds for a walk through memory that may be damaged or caught mid-update.
 MAX_LIST = 1 << 24
 MAX_CACHED = 1 << 16
@@ -199,7 +201,7 @@ class Library:
         # A slab's bitmap is its own, pointed to by the extent (slab.h): as many words as the
         # class's nregs needs.
         self.extent = Struct(extent_t, ['addr', 'bitmap', 'arena_ind', 'nfree', 'szind', 'state',
-                                        'slab', 'size'], 'extent_t')
+                                        'slab', 'size'], 'extent_t', optional=('prof_tctx',))
 
         tsd_live = self.symbol('tsd_live', static=True)
         self.tsd_live_addr = int(tsd_live.value().address)
@@ -326,6 +328,9 @@ class Heap:
         # Sampled small blocks (heap profiling): each alone at the start of a large extent of
         # its own, whose radix-tree entry has the prof bit and names the block's small class.
         self.sampled = []    # (addr, usize, szind, arena, extent address, extent size)
+        # Free extents of sampled small blocks a thread keeps for its next one (prof_tctx is
+        # EXTENT_PROF_SPARE, edata.h): no block, but large to their arena.
+        self.spares = []     # (addr, arena, extent address, extent size)
         self.free = []       # (addr, size, state, arena, extent address)
         self.chunks = []     # (addr, size, arena)
         self.read_base()
@@ -438,6 +443,8 @@ class Heap:
                         self.warn('slab 0x%x: bitmap has %d free regions, nfree says %d'
                                   % (pos, nfree, e['nfree']))
                     self.slabs.append((pos, szind, bits, arena['ind'], eaddr, e['size']))
+            elif ent & RTREE_PROF_BIT and e.get('prof_tctx') == EXTENT_PROF_SPARE:
+                self.spares.append((pos, arena['ind'], eaddr, e['size']))
             elif ent & RTREE_PROF_BIT and 0 < (ent >> lib.szind_shift) <= lib.nbins:
                 szind = (ent >> lib.szind_shift) - 1
                 self.sampled.append((pos, self.sizes[szind], szind, arena['ind'], eaddr,
@@ -618,6 +625,11 @@ class Heap:
             a['allocated'] += usize
             a['large_bytes'] += esize
             a['walked_active'] += esize
+        for addr, arena, eaddr, esize in self.spares:
+            self.sampled_overhead += esize
+            a = per_arena[arena]
+            a['large_bytes'] += esize
+            a['walked_active'] += esize
         # Cached blocks: count them apart, and check each is where a block of its class starts.
         self.index()
         for p, (szind, owner) in self.cached.items():
@@ -678,6 +690,8 @@ class Heap:
             ext.append((l[0], l[1], 'large', l))
         for l in self.sampled:
             ext.append((l[0], l[5], 'sampled', l))
+        for l in self.spares:
+            ext.append((l[0], l[3], 'spare', l))
         for f in self.free:
             ext.append((f[0], f[1], 'free', f))
         ext.sort(key=lambda x: x[0])
@@ -707,6 +721,9 @@ class Heap:
                 status = 'live'
             return {'start': bstart, 'szind': szind, 'status': status, 'arena': arena,
                     'kind': 'slab', 'extent': rec, 'region': idx}
+        if kind == 'spare':
+            return {'start': None, 'szind': None, 'status': 'free', 'arena': rec[1],
+                    'kind': 'spare', 'extent': rec}
         if kind == 'sampled':
             addr0, usize, szind, arena, eaddr, esize = rec
             return {'start': addr0 if addr < addr0 + usize else None, 'szind': szind,
@@ -832,10 +849,11 @@ def print_summary(h, cap):
                                                      c['percent'], slabs, c['tcached'],
                                                      c['tcached_bytes']))
     print('%10s %10d %12d' % ('total', t['count'], t['allocated']))
-    if h.sampled:
+    if h.sampled or h.spares:
         print('(%d of the small blocks are sampled by the heap profiler, each in an extent of its '
-              'own: %d bytes besides the blocks, counted as large by the arenas)'
-              % (len(h.sampled), h.sampled_overhead))
+              'own; those extents, and %d kept free for the next ones, hold %d bytes besides the '
+              'blocks, counted as large by the arenas)'
+              % (len(h.sampled), len(h.spares), h.sampled_overhead))
 
     large = h.large_blocks()
     print()
@@ -892,6 +910,12 @@ def print_block(h, addr):
         print('0x%x: not in liballocator\'s heap (no arena chunk holds it)' % addr)
         return
     ext = w['extent']
+    if w['kind'] == 'spare':
+        saddr, arena, eaddr, esize = ext
+        print('0x%x: in the free extent [0x%x, 0x%x) of a sampled block, kept by a thread for its '
+              'next one (heap profiling), arena %d, extent record 0x%x'
+              % (addr, saddr, saddr + esize, arena, eaddr))
+        return
     if w['kind'] == 'free extent':
         faddr, fsize, state, arena, eaddr = ext
         print('0x%x: in a free (%s) extent [0x%x, 0x%x) of %d bytes, arena %d, extent record 0x%x'

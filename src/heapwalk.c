@@ -215,7 +215,9 @@ static void heapwalk_arena(const heapwalk_visit_t *w, const arena_t *arena) {
             if (e == NULL || e->addr != addr || e->size == 0)
                 io_fatal("malloc_iterate: no extent registered at %p\n", (void *)addr);
             unsigned binid = rtree_entry_binid(entry);
-            if (binid != 0) {
+            /* A thread's spare sampled extent (malloc.c) holds no block. */
+            bool spare = rtree_entry_prof(entry) && e->prof_tctx == EXTENT_PROF_SPARE;
+            if (binid != 0 && !spare) {
                 if (rtree_entry_slab(entry))
                     heapwalk_slab(w, e, binid - 1);
                 else

@@ -75,8 +75,24 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
      */
     unsigned lind = sz_size2index(usize < SC_LARGE_MINCLASS ? SC_LARGE_MINCLASS : usize);
     extent_t *e = NULL;
-    if (req->tcache == NULL && !req->no_tcache && req->arena == NULL && req->align <= PAGE &&
-        lind < tsd->tcache.nhbins) {
+    bool cache_ok = req->tcache == NULL && !req->no_tcache && req->arena == NULL &&
+                    req->align <= PAGE;
+    prof_tdata_t *td = tsd->prof_tdata;
+    if (cache_ok && usize < SC_LARGE_MINCLASS && td != NULL && td->spare != NULL &&
+        td->spare->arena_ind == arena->ind) {
+        /* The thread's spare (dalloc_sampled): registered already, perhaps for this class. */
+        e = td->spare;
+        td->spare = NULL;
+        unsigned report = sz_size2index(usize);
+        if (td->spare_report != report) {
+            arena_large_mark_sampled(e, report);
+        } else {
+            e->prof_tctx = NULL;
+            e->prof_recent = NULL;
+        }
+        if (zero)
+            memset((void *)e->addr, 0, usize);
+    } else if (cache_ok && lind < tsd->tcache.nhbins) {
         cache_bin_t *cb = &tsd->tcache.bins[lind + 1];
         if (cache_bin_ncached(cb) != 0) {
             void *p = cb->stack[cache_bin_ncached(cb) - 1];
@@ -327,7 +343,14 @@ static rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) 
     size_t usize = sz_index2size(ind);
     if (unlikely(rtree_entry_prof(entry))) {
         /* A sampled block: its extent holds it alone, at the extent's start. */
-        uintptr_t start = rtree_entry_extent(entry)->addr;
+        const extent_t *e = rtree_entry_extent(entry);
+        uintptr_t start = e->addr;
+        if (unlikely(e->prof_tctx == EXTENT_PROF_SPARE) && (uintptr_t)ptr == start) {
+            if (freeing)
+                io_fatal("%s(%p): double free (the %zu-byte block is free already)\n", op, ptr,
+                         usize);
+            io_fatal("%s(%p): the %zu-byte block was freed (use after free)\n", op, ptr, usize);
+        }
         if ((uintptr_t)ptr != start)
             io_fatal("%s(%p): not the start of an allocation (inside the %zu-byte block at %p)\n",
                      op, ptr, usize, (void *)start);
@@ -362,9 +385,12 @@ static PROF_FRAME void dalloc_sampled_recent(tsd_t *tsd, extent_t *e) {
 }
 
 /*
- * Free a sampled block (its entry has the prof bit): uncount it, give its extent back: to the
- * thread's cache as a free large block of the extent's class when cache_ok and that caches the
- * class and has room (alloc_sampled takes it from there), else to its arena.
+ * Free a sampled block (its entry has the prof bit): uncount it, give its extent back. When
+ * cache_ok: a small block's extent of an automatic arena becomes the thread's spare if it has
+ * none (registration unchanged, prof_tctx EXTENT_PROF_SPARE; the thread's next sampled small
+ * block takes it as it is); else the extent goes to the thread's cache as a free large block of
+ * its class if that caches the class and has room (alloc_sampled takes it from there, registered
+ * again); else to its arena.
  */
 static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache_ok) {
     extent_t *e = rtree_entry_extent(entry);
@@ -378,6 +404,14 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache
     if (prof_recent_linked(&e->prof_recent))
         dalloc_sampled_recent(tsd, e);
     prof_sampled_free(e, usize);
+    prof_tdata_t *td = cache_ok && tsd != NULL && tsd_is_real(tsd) ? tsd->prof_tdata : NULL;
+    if (td != NULL && td->spare == NULL && usize < SC_LARGE_MINCLASS &&
+        !arena_is_manual(e->arena_ind)) {
+        e->prof_tctx = EXTENT_PROF_SPARE;
+        td->spare = e;
+        td->spare_report = rtree_entry_binid(entry) - 1;
+        return;
+    }
     if (cache_ok && tsd != NULL && tsd_is_real(tsd) && e->szind < tsd->tcache.nhbins) {
         cache_bin_t *cb = &tsd->tcache.bins[e->szind + 1];
         if (cache_bin_ncached(cb) < cache_bin_ncached_max(cb)) {

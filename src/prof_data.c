@@ -313,6 +313,10 @@ void prof_thread_exit(tsd_t *tsd) {
     prof_tdata_t *td = tsd->prof_tdata;
     if (td == NULL)
         return;
+    extent_t *spare = td->spare;
+    td->spare = NULL;
+    if (spare != NULL)
+        arena_dalloc((void *)spare->addr, rtree_read((void *)spare->addr));
     mutex_lock(&prof_lock);
     td->attached = false;
     mutex_unlock(&prof_lock);

@@ -10,6 +10,8 @@
  * - a sampled small block's extent is reused through the thread's cache;
  * - arena.<i>.reset and .destroy uncount the arena's sampled blocks and release their last-N
  *   records;
+ * - the extent a thread keeps from a freed sampled small block is no block to malloc_iterate,
+ *   and a double free of that block is still caught;
  * - prof.dump to a named file writes heap_v2/1, the live count, stacks and MAPPED_LIBRARIES;
  *   without a name it writes jeprof.<pid>.<seq>.m<mseq>.heap with both numbers counting up;
  * - thread.prof.name appears on the thread's per-thread line, and bad names are EFAULT;
@@ -300,6 +302,55 @@ static void test_arena_reset(void) {
                         sizeof(old_max)), 0);
 }
 
+static void count_block(uintptr_t base, size_t size, void *arg) {
+    (void)base;
+    (void)size;
+    ++*(size_t *)arg;
+}
+
+/*
+ * The extent of a freed sampled small block stays with its thread, still registered, for the
+ * thread's next one: the heap walk must not report it as a block, and a second free of it (or a
+ * use after the free) must still be caught.
+ */
+static void test_spare(void) {
+    int (*iterate)(uintptr_t, size_t, void (*)(uintptr_t, size_t, void *), void *) =
+        (int (*)(uintptr_t, size_t, void (*)(uintptr_t, size_t, void *), void *))test_sym(
+            "malloc_iterate");
+    require_true(iterate != NULL);
+    reset(0);
+    char *q = test_launder(malloc(100)); /* takes the thread's spare, if it had one */
+    char *p = test_launder(malloc(100));
+    require_true(p != NULL && q != NULL);
+    size_t n = 0;
+    expect_d_eq(iterate((uintptr_t)p, 16 << 10, count_block, &n), 0);
+    expect_zu_eq(n, 1);
+    free(p); /* the spare now */
+    n = 0;
+    expect_d_eq(iterate((uintptr_t)p, 16 << 10, count_block, &n), 0);
+    expect_zu_eq(n, 0);
+    int fds[2];
+    require_(expect_d_eq(pipe(fds), 0));
+    pid_t pid = fork();
+    require_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        free(test_launder(p));
+        _exit(0);
+    }
+    close(fds[1]);
+    char out[512];
+    ssize_t r = read(fds[0], out, sizeof(out) - 1);
+    out[r > 0 ? r : 0] = '\0';
+    close(fds[0]);
+    int status;
+    require_(expect_d_eq(waitpid(pid, &status, 0), pid));
+    expect_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+    expect_str_contains(out, "double free");
+    free(q);
+}
+
 static void *named_thread(void *arg) {
     const char *name = "worker-7", *bad = "bad\001name", *got = NULL;
     size_t sz = sizeof(got);
@@ -463,6 +514,7 @@ int main(void) {
     test_resize_in_place();
     test_sampled_reuse();
     test_arena_reset();
+    test_spare();
     test_dump_and_names();
     test_event_dumps();
     test_fork();

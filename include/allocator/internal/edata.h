@@ -53,11 +53,14 @@ typedef struct extent_s {
     /*
      * A sampled block's (prof.h; its radix-tree entry has RTREE_PROF_BIT): its counts, and its
      * last-N record (prof_recent.h, which writes and clears it). Set before the block is handed
-     * out, read when it is freed.
+     * out, read when it is freed. prof_tctx is EXTENT_PROF_SPARE while the extent is free, kept
+     * by a thread for its next sampled small block (malloc.c, prof_tdata_t.spare).
      */
     struct prof_tctx_s *prof_tctx;
     struct prof_recent_s *prof_recent;
 } CACHE_ALIGNED extent_t;
+/* Read by bin/allocator-gdb.py: changing it: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
+#define EXTENT_PROF_SPARE ((struct prof_tctx_s *)1)
 
 /* The address of the extent's last page (where its end boundary is registered). */
 static inline uintptr_t extent_last_page(const extent_t *e) { return e->addr + e->size - PAGE; }

@@ -91,6 +91,14 @@ struct prof_tdata_s {
     prof_tctx_t *tctxs; /* its counts, one per stack */
     uint64_t cache_gen; /* cache[] is valid for this prof_reset_gen */
     prof_tctx_t *cache[64];
+    /*
+     * The 16 KiB extent of the thread's last freed sampled small block, still registered as
+     * sampled (reporting class spare_report, prof_tctx EXTENT_PROF_SPARE), of an automatic
+     * arena: the thread's next sampled small block takes it as it is (malloc.c). Given back to
+     * its arena when the thread leaves. The thread's own; no lock.
+     */
+    extent_t *spare;
+    unsigned spare_report;
 };
 
 /* Runtime state (prof_lock is not needed to read these). */
