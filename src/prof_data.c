@@ -118,19 +118,36 @@ prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
     return t;
 }
 
-/* Per size class: the objects (shifted) and bytes one sample of it stands for. prof_lock. */
+/*
+ * Per size class: the objects (shifted) and bytes one sample of it stands for at period
+ * 2^prof_unbias_lg, each filled when a sample of the class is first counted (0: not yet; a
+ * filled one is at least the class size), so a short program computes only what it uses.
+ * prof_lock.
+ */
 static uint64_t prof_unbias_objs[SC_NSIZES], prof_unbias_bytes[SC_NSIZES];
+static size_t prof_unbias_lg;
 
 static uint64_t prof_round(double d) { return d >= 1.8e19 ? UINT64_MAX : (uint64_t)(d + 0.5); }
 
 void prof_unbias_init(size_t lg) {
-    double period = (double)((uint64_t)1 << lg);
-    for (unsigned i = 0; i < SC_NSIZES; i++) {
-        double sz = (double)sz_index2size(i);
-        double p = 1 - prof_exp(-sz / period); /* the chance a block of sz is sampled */
-        prof_unbias_objs[i] = prof_round((double)(1 << PROF_CNT_SHIFT) / p);
-        prof_unbias_bytes[i] = prof_round(sz / p);
-    }
+    memset(prof_unbias_objs, 0, sizeof(prof_unbias_objs));
+    memset(prof_unbias_bytes, 0, sizeof(prof_unbias_bytes));
+    prof_unbias_lg = lg;
+}
+
+static void prof_unbias_fill(unsigned ind) {
+    double sz = (double)sz_index2size(ind);
+    double p = 1 - prof_exp(-sz / (double)((uint64_t)1 << prof_unbias_lg)); /* sampled */
+    prof_unbias_objs[ind] = prof_round((double)(1 << PROF_CNT_SHIFT) / p);
+    prof_unbias_bytes[ind] = prof_round(sz / p);
+}
+
+/* The class of usize, its table entries filled. */
+static unsigned prof_unbias_ind(size_t usize) {
+    unsigned ind = sz_size2index(usize);
+    if (unlikely(prof_unbias_bytes[ind] == 0))
+        prof_unbias_fill(ind);
+    return ind;
 }
 
 void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t *objs_out,
@@ -146,7 +163,7 @@ void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t 
 }
 
 static void prof_cnt_cur_add(prof_tctx_t *t, size_t usize, int sign) {
-    unsigned ind = sz_size2index(usize);
+    unsigned ind = prof_unbias_ind(usize);
     uint64_t s = (uint64_t)(int64_t)sign;
     t->cnt.curobjs += s;
     t->cnt.curbytes += s * usize;
@@ -157,7 +174,7 @@ static void prof_cnt_cur_add(prof_tctx_t *t, size_t usize, int sign) {
 static void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx, size_t usize) {
     prof_cnt_cur_add(tctx, usize, 1);
     if (opt_prof_accum) {
-        unsigned ind = sz_size2index(usize);
+        unsigned ind = prof_unbias_ind(usize);
         tctx->cnt.accumobjs++;
         tctx->cnt.accumbytes += usize;
         tctx->cnt.accumobjs_shifted_unbiased += prof_unbias_objs[ind];

@@ -190,7 +190,8 @@ void prof_sampled_free(extent_t *e, size_t usize);
 /* The sampled block of e was resized in place: count it at usize instead of old_usize (its
  * cumulative counts, prof_accum, keep the size it was sampled at). */
 void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize);
-/* The unbiasing tables for every size class at period 2^lg (prof_boot, prof.reset). */
+/* The unbiasing tables start again for period 2^lg (prof_boot, prof.reset; prof_lock held or
+ * no thread yet): each class is computed when first counted. */
 void prof_unbias_init(size_t lg);
 /*
  * The pair (objects, bytes) to write for unbiased sums (objects shifted by PROF_CNT_SHIFT) at
