@@ -7,7 +7,7 @@
  *   calloc zeroed, alignment kept, sized free accepted; thread.allocated stays exact;
  * - a sampled large block grows and shrinks in place, counted at its new size; an unsampled one
  *   that grows in place counts the growth toward the sample countdown;
- * - a sampled small block's extent is reused through the thread's cache;
+ * - a sampled small block's extent is reused by the thread's next one;
  * - arena.<i>.reset and .destroy uncount the arena's sampled blocks and release their last-N
  *   records;
  * - the extent a thread keeps from a freed sampled small block is no block to malloc_iterate,
@@ -135,35 +135,37 @@ static void live_now(long *objs, long *bytes) {
  * nothing follows it, so growth by rallocx and xallocx and a shrink keep its address, and the
  * profile counts it at its new size. An unsampled block that grows in place counts the bytes
  * gained toward the sample countdown: at lg_sample 0 the growth takes a sample, and the block
- * becomes sampled where it is.
+ * becomes sampled where it is. Sizes in pages: a class of fewer than 4 pages is small.
  */
 static void test_resize_in_place(void) {
     unsigned a;
-    size_t sz = sizeof(a);
+    size_t sz = sizeof(a), page = 0;
     require_(expect_d_eq(mallctl("arenas.create", &a, &sz, NULL, 0), 0));
+    sz = sizeof(page);
+    require_(expect_d_eq(mallctl("arenas.page", &page, &sz, NULL, 0), 0));
     int flags = MALLOCX_ARENA(a) | MALLOCX_TCACHE_NONE;
     long objs0, bytes0, objs, bytes;
+    const size_t s1 = 5 * page - 100, s2 = 12 * page, s3 = 24 * page, s4 = 8 * page;
     reset(0);
     live_now(&objs0, &bytes0);
-    char *p = test_launder(mallocx(100000, flags));
+    char *p = test_launder(mallocx(s1, flags));
     require_ptr_not_null(p);
-    size_t u1 = nallocx(100000, 0), u2 = nallocx(400000, 0), u3 = nallocx(800000, 0),
-           u4 = nallocx(200000, 0);
+    size_t u1 = nallocx(s1, 0), u2 = nallocx(s2, 0), u3 = nallocx(s3, 0), u4 = nallocx(s4, 0);
     live_now(&objs, &bytes);
     expect_d_eq(objs, objs0 + 1);
     expect_d_eq(bytes, bytes0 + (long)u1);
     memset(p, 3, u1);
-    expect_ptr_eq(test_launder(rallocx(p, 400000, flags)), p);
+    expect_ptr_eq(test_launder(rallocx(p, s2, flags)), p);
     expect_zu_eq(malloc_usable_size(p), u2);
     expect_true(p[0] == 3 && p[u1 - 1] == 3);
     live_now(&objs, &bytes);
     expect_d_eq(objs, objs0 + 1);
     expect_d_eq(bytes, bytes0 + (long)u2);
-    expect_zu_eq(xallocx(p, 800000, 0, flags), u3);
+    expect_zu_eq(xallocx(p, s3, 0, flags), u3);
     live_now(&objs, &bytes);
     expect_d_eq(bytes, bytes0 + (long)u3);
-    /* At a period of 1 byte a shrunk block stays sampled (probability 1 - e^-200000). */
-    expect_ptr_eq(test_launder(rallocx(p, 200000, flags)), p);
+    /* At a period of 1 byte a shrunk block stays sampled (probability 1 - e^-s4). */
+    expect_ptr_eq(test_launder(rallocx(p, s4, flags)), p);
     live_now(&objs, &bytes);
     expect_d_eq(objs, objs0 + 1);
     expect_d_eq(bytes, bytes0 + (long)u4);
@@ -174,12 +176,12 @@ static void test_resize_in_place(void) {
     /* Allocated unsampled (prof.active off), then grown with sampling on. */
     bool off = false, on = true;
     expect_d_eq(mallctl("prof.active", NULL, NULL, &off, sizeof(off)), 0);
-    p = test_launder(mallocx(100000, flags));
+    p = test_launder(mallocx(s1, flags));
     expect_d_eq(mallctl("prof.active", NULL, NULL, &on, sizeof(on)), 0);
     require_ptr_not_null(p);
     live_now(&objs, &bytes);
     expect_d_eq(objs, objs0);
-    expect_ptr_eq(test_launder(rallocx(p, 400000, flags)), p);
+    expect_ptr_eq(test_launder(rallocx(p, s2, flags)), p);
     live_now(&objs, &bytes);
     expect_d_eq(objs, objs0 + 1);
     expect_d_eq(bytes, bytes0 + (long)u2);
@@ -190,7 +192,7 @@ static void test_resize_in_place(void) {
     expect_d_eq(bytes, bytes0);
 }
 
-/* Extents of the smallest large class (16 KiB) the thread's arena has made so far. */
+/* Extents of the smallest large class the thread's arena has made so far. */
 static uint64_t lextent0_made(void) {
     unsigned a;
     size_t sz = sizeof(a);
@@ -205,27 +207,36 @@ static uint64_t lextent0_made(void) {
 }
 
 /*
- * A sampled small block lives in a 16 KiB extent of its own; its free leaves that extent in the
- * thread's cache as a free 16 KiB block, and the next sampled small block takes it from there,
- * so a thread that samples small blocks over and over makes no new extent for each.
+ * A sampled small block lives in an extent of its own (16 KiB with 4 KiB pages); its free leaves
+ * that extent with the thread (kept as it is, or in its cache as a free block of that class),
+ * and the next sampled small block takes it from there, so a thread that samples small blocks
+ * over and over makes no new extent for each.
  */
 static void test_sampled_reuse(void) {
+    /* Three at a time when the cache holds the class: one kept, two in the cache. */
     bool tcache = false;
-    size_t tcache_max = 0, sz = sizeof(tcache);
+    size_t tcache_max = 0, page = 0, sz = sizeof(tcache);
     expect_d_eq(mallctl("opt.tcache", &tcache, &sz, NULL, 0), 0);
     sz = sizeof(tcache_max);
     expect_d_eq(mallctl("opt.tcache_max", &tcache_max, &sz, NULL, 0), 0);
-    if (!tcache || tcache_max < (16 << 10))
-        return;
+    expect_d_eq(mallctl("arenas.page", &page, &sz, NULL, 0), 0);
+    int n = tcache && tcache_max >= 4 * page ? 3 : 1;
     reset(0);
-    free(test_launder(malloc(100))); /* the cache now holds a 16 KiB block */
+    char *p[3];
+    for (int k = 0; k < n; k++)
+        p[k] = test_launder(malloc(100));
+    for (int k = 0; k < n; k++)
+        free(p[k]); /* the thread now keeps them */
     uint64_t before = lextent0_made();
     for (int i = 0; i < 20; i++) {
-        char *p = test_launder(malloc(100));
-        require_ptr_not_null(p);
-        expect_zu_eq(malloc_usable_size(p), nallocx(100, 0));
-        memset(p, 1, 100);
-        free(p);
+        for (int k = 0; k < n; k++) {
+            p[k] = test_launder(malloc(100));
+            require_ptr_not_null(p[k]);
+            expect_zu_eq(malloc_usable_size(p[k]), nallocx(100, 0));
+            memset(p[k], 1, 100);
+        }
+        for (int k = 0; k < n; k++)
+            free(p[k]);
     }
     expect_zu_eq((size_t)lextent0_made(), (size_t)before);
 }
