@@ -69,9 +69,10 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
     bool zero = req->zero || opt_zero;
     /*
      * The extent's class is usize's, at least SC_LARGE_MINCLASS. When the request may use the
-     * thread's cache and that caches the class, a free large block of it is taken from there,
-     * and the free of a sampled block puts it back (dalloc_sampled): a sampled small block costs
-     * no extent made and given back, only its registration changed twice.
+     * thread's cache: a small block takes the extent the thread kept from its last sampled small
+     * block (dalloc_sampled), as it is; else, if the cache holds the extent's class, a free large
+     * block of it, registered as sampled. So a sample makes no extent, and a small one usually
+     * changes no registration.
      */
     unsigned lind = sz_size2index(usize < SC_LARGE_MINCLASS ? SC_LARGE_MINCLASS : usize);
     extent_t *e = NULL;
@@ -128,16 +129,18 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
 static PROF_FRAME void ralloc_inplace_done(extent_t *e, bool sampled, size_t size,
                                            size_t old_usize, size_t usize) {
     tsd_t *tsd = tsd_get();
-    if (unlikely(!tsd_is_real(tsd)))
-        return;
-    tsd->thread_allocated += usize;
-    tsd->thread_deallocated += old_usize;
+    bool real = tsd_is_real(tsd);
     if (sampled) {
-        if (usize < old_usize && !prof_sample_kept(tsd, old_usize, usize))
+        /* (A thread without a state of its own keeps the block sampled: no generator.) */
+        if (real && usize < old_usize && !prof_sample_kept(tsd, old_usize, usize))
             prof_sampled_free(e, old_usize);
         else
             prof_sampled_resize(e, old_usize, usize);
     }
+    if (unlikely(!real))
+        return;
+    tsd->thread_allocated += usize;
+    tsd->thread_deallocated += old_usize;
     if (usize > old_usize && (tsd->event_left -= (int64_t)(usize - old_usize)) < 0) {
         unsigned due = tevent_trigger(tsd);
         if (due & TEVENT_TICK)
