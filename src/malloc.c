@@ -175,14 +175,20 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     }
     if (arena == NULL)
         arena = arena_get(0);
+    /*
+     * The tick runs once the allocation has succeeded: a call that fails changes nothing, and
+     * a GC step run for it would move cached regions (and the statistics) all the same.
+     */
+    unsigned due = 0;
     if (likely(tsd_is_real(tsd)) && unlikely((tsd->event_left -= (int64_t)usize) < 0)) {
-        unsigned due = tevent_trigger(tsd);
-        if (due & TEVENT_TICK)
-            tevent_tick(tsd);
+        due = tevent_trigger(tsd);
         if (due & TEVENT_SAMPLE) {
             void *ret = alloc_sampled(tsd, req, usize, arena);
-            if (ret != NULL)
+            if (ret != NULL) {
+                if (due & TEVENT_TICK)
+                    tevent_tick(tsd);
                 return ret;
+            }
         }
     }
     tcache_t *tc = NULL;
@@ -227,6 +233,8 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
         return alloc_fail();
     if (tsd_is_real(tsd))
         tsd->thread_allocated += usize;
+    if (unlikely(due & TEVENT_TICK))
+        tevent_tick(tsd); /* ret is out of the cache already: the GC may flush under it */
     if (opt_junk_alloc && !zero)
         memset(ret, JUNK_ALLOC_BYTE, usize);
     else if (!zero && (ind < SC_NBINS || tc != NULL))

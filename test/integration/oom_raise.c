@@ -89,8 +89,16 @@ static void *limited_thread(void *arg) {
 }
 
 static bool stats_same(const size_t a[3]) {
-    return stat_get("stats.allocated") == a[0] && stat_get("stats.active") == a[1] &&
-           stat_get("stats.mapped") == a[2];
+    static const char *const names[3] = {"stats.allocated", "stats.active", "stats.mapped"};
+    bool same = true;
+    for (int i = 0; i < 3; i++) {
+        size_t now = stat_get(names[i]);
+        if (now != a[i]) {
+            printf("child: %s was %zu, is %zu\n", names[i], a[i], now);
+            same = false;
+        }
+    }
+    return same;
 }
 
 static int child(void) {

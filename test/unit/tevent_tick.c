@@ -6,6 +6,9 @@
  * happened only on slow-path events, so such a thread kept idle cached regions and dirty pages
  * for ever (without background threads).
  */
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include "allocator/internal/nstime.h"
 #include "allocator/internal/tevent.h"
 #include "unit.h"
@@ -55,5 +58,35 @@ int main(void) {
 
     check(cache_bin_ncached(cb) < cached);
     check(atomic_load_relaxed(&arena->ex.dirty.npages) < dirty);
+
+    /*
+     * A call that fails runs no tick: with the tick due and the GC's next visit on a bin that
+     * holds idle regions, an allocation that cannot succeed (address space exhausted) leaves
+     * the bin as it was. Before, the tick ran before the attempt and flushed half the bin, and
+     * integration/oom_raise saw the statistics move across calls that had all failed.
+     */
+    for (int i = 0; i < N; i++)
+        small[i] = malloc(256);
+    for (int i = 0; i < N; i++)
+        free(small[i]);
+    cached = cache_bin_ncached(cb);
+    check(cached >= N / 2);
+    struct rlimit low = {0, RLIM_INFINITY};
+    check(getrlimit(RLIMIT_AS, &low) == 0);
+    low.rlim_cur = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long vm_pages = 0;
+    check(f != NULL && fscanf(f, "%lu", &vm_pages) == 1);
+    fclose(f);
+    low.rlim_cur = vm_pages * (unsigned long)sysconf(_SC_PAGESIZE) + ((size_t)16 << 20);
+    check(setrlimit(RLIMIT_AS, &low) == 0);
+    /* Nothing allocates between here and the call (stdio did, above). */
+    cb->dried = 0;
+    tc->gc_bin = sz_size2index(256);
+    tsd->tick_left = 1;
+    tsd->event_left = tsd->event_armed = 1;
+    void *huge = malloc((size_t)1 << 30);
+    check(huge == NULL);
+    check_eq(cache_bin_ncached(cb), cached);
     return unit_finish("tevent_tick");
 }
