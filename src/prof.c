@@ -149,12 +149,7 @@ bool prof_sample_wanted(tsd_t *tsd) {
 /* _Unwind_Backtrace's callback (prof_backtrace, prof.h): one frame. */
 _Unwind_Reason_Code prof_unwind_frame(struct _Unwind_Context *ctx, void *arg) {
     prof_bt_t *bt = arg;
-#if ALLOCATOR_PROF_LIBGCC /* platform: without libgcc's unwinder nothing may name it */
-    uintptr_t ip = _Unwind_GetIP(ctx);
-#else
-    (void)ctx;
-    uintptr_t ip = 0;
-#endif
+    uintptr_t ip = prof_libgcc_loaded()->get_ip(ctx); /* called by it: it is loaded */
     if (ip == 0)
         return _URC_END_OF_STACK;
     /* The allocator's frames come first (innermost); leave them out. */

@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "allocator/internal/base.h"
+#include "allocator/internal/nstime.h"
 
 void prof_unwind_regs(uintptr_t *r) HIDDEN;
 #if defined(__x86_64__) /* platform: the register capture below is x86_64 code */
@@ -55,13 +56,12 @@ static const bool prof_unwind_arch = false;
 void prof_unwind_regs(uintptr_t *r) { r[0] = r[1] = r[2] = 0; }
 #endif
 
-/* libgcc's FDE lookup (unwind-dw2-fde.h; exported by libgcc_s and libgcc_eh). */
+/* The bases libgcc's FDE lookup fills (unwind-dw2-fde.h; prof_libgcc_t's find_fde). */
 struct dwarf_eh_bases {
     void *tbase;
     void *dbase;
     void *func;
 };
-const void *_Unwind_Find_FDE(void *pc, struct dwarf_eh_bases *bases);
 
 /* x86_64's DWARF registers. */
 #define DW_RBP 6
@@ -110,6 +110,7 @@ void prof_unwind_boot(void) {
 }
 
 void prof_unwind_postfork_child(void) {
+    prof_libgcc_postfork_child();
     __atomic_store_n(&prof_unwind_inflight, unwind_mine(), __ATOMIC_SEQ_CST); /* only ours */
     __atomic_store_n(&prof_unwind_forking, false, __ATOMIC_SEQ_CST);
     prof_unwind_slot_t *c = atomic_load_acquire(&prof_unwind_cache);
@@ -423,15 +424,10 @@ static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_
 }
 
 /* The rule for return address pc, from its FDE. RULE_BAD for anything not modelled. */
-static prof_unwind_rule_t rule_compute(uintptr_t pc) {
+static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
     prof_unwind_rule_t r = {.kind = RULE_BAD};
     struct dwarf_eh_bases bases;
-#if ALLOCATOR_PROF_LIBGCC /* platform: without libgcc's unwinder nothing may name it */
-    const uint8_t *fde = _Unwind_Find_FDE((void *)(pc - 1), &bases);
-#else
-    const uint8_t *fde = NULL;
-    bases.func = NULL;
-#endif
+    const uint8_t *fde = lib->find_fde((void *)(pc - 1), &bases);
     if (fde == NULL)
         return r;
     uint32_t len, cie_off;
@@ -523,8 +519,9 @@ static bool stack_ok(uintptr_t addr, uintptr_t lo, uintptr_t hi) {
     return addr >= lo && addr <= hi - sizeof(uintptr_t) && addr % sizeof(uintptr_t) == 0;
 }
 
-static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
-                                          uintptr_t skip_lo, uintptr_t skip_hi) {
+static ALWAYS_INLINE unsigned unwind_walk(const prof_libgcc_t *lib, const uintptr_t *regs,
+                                          void **frames, unsigned max, uintptr_t skip_lo,
+                                          uintptr_t skip_hi) {
     uintptr_t sp = regs[0], pc = regs[1], rbp = regs[2];
     uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX;
     if (hi < lo)
@@ -548,7 +545,7 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
             phdr_arg_t in = {pc, false, 0};
             prof_unwind_rule_t nr = {.kind = RULE_BAD};
             if (dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
-                nr = rule_compute(pc);
+                nr = rule_compute(lib, pc);
             w = rule_pack(&nr);
             if (cache != NULL && in.found && in.subs == subs.subs)
                 cache_put(cache, pc, subs.subs, w);
@@ -575,7 +572,9 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
 
 PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
                               uintptr_t skip_hi) {
-    if (!prof_unwind_arch || !config_prof_libgcc || max == 0)
+    /* Before constructors (glibc's static startup; the loader's own mallocs in a dynamic
+     * program) neither libgcc's frame lookup nor dlopen may be called: no stack. */
+    if (!config_prof_libgcc || max == 0 || !atomic_load_relaxed(&nstime_ready))
         return 0;
     uintptr_t regs[3];
     prof_unwind_regs(regs);
@@ -586,8 +585,12 @@ PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
         tsd->prof_unwinding = true;
     __atomic_add_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
     unsigned n = 0;
-    if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST))
-        n = unwind_walk(regs, frames, max, skip_lo, skip_hi);
+    if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST)) {
+        /* The first backtrace loads libgcc's unwinder, here where fork waits for it. */
+        const prof_libgcc_t *lib = prof_libgcc_load();
+        if (prof_unwind_arch && lib != NULL)
+            n = unwind_walk(lib, regs, frames, max, skip_lo, skip_hi);
+    }
     __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
     if (real)
         tsd->prof_unwinding = false;

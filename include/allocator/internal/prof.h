@@ -141,6 +141,20 @@ bool prof_sample_wanted(tsd_t *tsd);
  * Returns 0 when it cannot answer exactly (the caller then uses _Unwind_Backtrace).
  */
 unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
+/*
+ * libgcc's unwinder, as heap profiling uses it: the shared library loads libgcc_s when a backtrace
+ * first needs it (prof_libgcc_shared.c), the static one names the functions (prof_libgcc_static.c).
+ * prof_libgcc_load may load it (no allocator lock held; inside prof_unwind's walk bracket, which
+ * the fork hooks wait for); prof_libgcc_loaded never does. Both give NULL without the unwinder.
+ */
+typedef struct {
+    _Unwind_Reason_Code (*backtrace)(_Unwind_Trace_Fn fn, void *arg);
+    const void *(*find_fde)(void *pc, void *bases); /* bases: struct dwarf_eh_bases * */
+    _Unwind_Ptr (*get_ip)(struct _Unwind_Context *ctx);
+} prof_libgcc_t;
+const prof_libgcc_t *prof_libgcc_load(void);
+const prof_libgcc_t *prof_libgcc_loaded(void);
+void prof_libgcc_postfork_child(void);
 /* The rows' cache, from base memory (prof_boot); without it every frame is computed anew. */
 void prof_unwind_boot(void);
 /*
@@ -169,10 +183,9 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
     tsd->prof_busy = true;
     bt->n = prof_unwind(bt->frames, PROF_BT_MAX, (uintptr_t)__start_allocator_prof_frames,
                         (uintptr_t)__stop_allocator_prof_frames);
-#if ALLOCATOR_PROF_LIBGCC /* platform: see configure.ac */
-    if (bt->n == 0)
-        _Unwind_Backtrace(prof_unwind_frame, bt);
-#endif
+    const prof_libgcc_t *lib = bt->n == 0 ? prof_libgcc_loaded() : NULL; /* prof_unwind loads it */
+    if (lib != NULL)
+        lib->backtrace(prof_unwind_frame, bt);
     tsd->prof_busy = was;
 }
 
