@@ -36,7 +36,12 @@ static unsigned bg_nthreads;      /* atomic: threads running (bg_ctl_lock to cha
 /* Passes of threads since stopped, and the intervals between them (bg_ctl_lock). */
 static uint64_t bg_passes_retired, bg_intervals_retired, bg_span_retired;
 static mutex_t bg_ctl_lock = MUTEX_INITIALIZER(RANK_BG_CTL);
+/* Slots [0, bg_ninit) have their lock and condition variable set up: a slot is set up when a
+ * thread first starts in it, so a process without background threads never touches the table
+ * (12 KiB of .bss, 3 pages resident had boot set up all 64). bg_ctl_lock to grow; the fork
+ * hooks read it with bg_ctl_lock held (background_prefork_ctl comes first). */
 static bg_thread_t bg_threads[BACKGROUND_THREADS_MAX];
+static unsigned bg_ninit;
 
 static void background_wake(unsigned arena_ind) {
     unsigned n = atomic_load_relaxed(&bg_nthreads);
@@ -136,6 +141,16 @@ static void background_stop_locked(void) {
     background_arenas_unseen();
 }
 
+/* A stopped thread's condition variable (waits use the monotonic clock) and state. */
+static void background_thread_reset(bg_thread_t *t) {
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->cond, &attr);
+    pthread_condattr_destroy(&attr);
+    t->state = BG_STOPPED;
+}
+
 /* bg_ctl_lock held. Start the threads; false on failure (then none runs). */
 static bool background_start_locked(void) {
     if (atomic_load_relaxed(&bg_nthreads) != 0)
@@ -148,6 +163,10 @@ static bool background_start_locked(void) {
         n = BACKGROUND_THREADS_MAX;
     if (n == 0)
         n = 1;
+    for (; bg_ninit < n; bg_ninit++) {
+        mutex_init(&bg_threads[bg_ninit].lock, RANK_BACKGROUND);
+        background_thread_reset(&bg_threads[bg_ninit]);
+    }
     extents_wake_hook = background_wake;
     /* The threads must not take the application's signals: create them with all blocked. */
     sigset_t all, old;
@@ -172,26 +191,12 @@ static bool background_start_locked(void) {
     return false;
 }
 
-/* A stopped thread's condition variable (waits use the monotonic clock) and state. */
-static void background_thread_reset(bg_thread_t *t) {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cond, &attr);
-    pthread_condattr_destroy(&attr);
-    t->state = BG_STOPPED;
-}
-
 void background_boot(void) {
     if (opt_max_background_threads == 0)
         opt_max_background_threads = os_ncpus();
     bg_max = opt_max_background_threads;
     if (bg_max > BACKGROUND_THREADS_MAX)
         bg_max = opt_max_background_threads = BACKGROUND_THREADS_MAX;
-    for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++) {
-        mutex_init(&bg_threads[i].lock, RANK_BACKGROUND);
-        background_thread_reset(&bg_threads[i]);
-    }
     if (opt_background_thread) {
         atomic_store_relaxed(&bg_enabled, true);
         atomic_store_relaxed(&background_start_pending, true);
@@ -281,19 +286,19 @@ void background_stats_get(background_stats_t *out) {
 void background_prefork_ctl(void) { mutex_lock(&bg_ctl_lock); }
 
 void background_prefork(void) {
-    for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++)
+    for (unsigned i = 0; i < bg_ninit; i++)
         mutex_lock(&bg_threads[i].lock);
 }
 
 void background_postfork_parent(void) {
-    for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++)
+    for (unsigned i = 0; i < bg_ninit; i++)
         mutex_unlock(&bg_threads[i].lock);
 }
 
 void background_postfork_parent_ctl(void) { mutex_unlock(&bg_ctl_lock); }
 
 void background_postfork_child(void) {
-    for (unsigned i = 0; i < BACKGROUND_THREADS_MAX; i++) {
+    for (unsigned i = 0; i < bg_ninit; i++) {
         mutex_postfork_child(&bg_threads[i].lock);
         background_thread_reset(&bg_threads[i]);
     }

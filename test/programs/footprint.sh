@@ -1,0 +1,32 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-2-Clause
+# The start-up footprint: state that a minimal program does not use stays untouched, so its pages
+# are never made resident (footprint_prog.c lists the library's data and .bss pages the process
+# made its own). Checked: the background threads' table, which boot used to set up whole
+# (12 KiB) though no thread runs unless background_thread asks.
+. "$(dirname "$0")/common.bash"
+
+CC=${CC:-cc}
+command -v "$CC" >/dev/null 2>&1 || skip "no C compiler ($CC)"
+need_tool nm binutils
+so=$(readlink -f "$ALLOCATOR_SO")
+"$CC" -O2 -o "$TEST_TMPDIR/prog" "$TOP_SRCDIR/test/programs/footprint_prog.c" ||
+    fail "building the program"
+# The pages lying wholly inside symbol $1 (offsets from the load address, hex, one a line).
+inner_pages() {
+    local pg addr size a e p
+    pg=$(getconf PAGESIZE)
+    read -r addr size < <(nm -S "$so" | awk -v sym="$1" '$4 == sym { print $1, $2; exit }')
+    [ -n "${addr:-}" ] || return 0
+    a=$((16#$addr)) e=$((16#$addr + 16#$size))
+    for ((p = (a + pg - 1) / pg * pg; p + pg <= e; p += pg)); do printf '%x\n' "$p"; done
+}
+bg=$(inner_pages bg_threads)
+[ -n "$bg" ] || skip "no symbol table in $so (stripped?)"
+
+resident=$(LD_PRELOAD=$so "$TEST_TMPDIR/prog") || fail "the program failed"
+[ -n "$resident" ] || fail "no resident page listed at all: the probe is broken"
+touched=$(comm -12 <(echo "$bg" | sort) <(echo "$resident" | sort))
+[ -z "$touched" ] || fail "the background threads' table is resident without background threads: $touched"
+echo "background table: $(echo "$bg" | wc -l) pages inside it, none resident"
+
