@@ -14,9 +14,7 @@ const char *malloc_conf = "prof:true,lg_prof_sample:0";
 
 static char text[1 << 20];
 
-static __attribute__((noinline)) void *allocate(size_t size) {
-    return test_launder(malloc(size));
-}
+static __attribute__((noinline)) void *allocate(size_t size) { return test_launder(malloc(size)); }
 
 int main(void) {
     bool prof = false, libgcc = false;
