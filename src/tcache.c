@@ -106,7 +106,14 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
     tc->flushing = NULL;
     tc->nflushing = 0;
     void **area = stacks;
-    for (unsigned i = 0; i <= SC_NSIZES; i++) {
+    /*
+     * Only the bins of classes a cache may hold (tcache_max's, fixed at boot) are written. The
+     * others stay as they came, all zero (base memory, never written since): full 0 and
+     * region_count 0 make both fast paths miss, as for bins[0]. Their 8 KiB of the thread
+     * state (with the default tcache_max) then never becomes resident.
+     */
+    unsigned nwritten = tcache_nhbins();
+    for (unsigned i = 0; i <= nwritten; i++) {
         cache_bin_t *cb = &tc->bins[i];
         *cb = (cache_bin_t){0};
         if (i == 0)

@@ -141,7 +141,9 @@ tsd_t *tsd_init_thread(void) {
             return NULL;
     }
     void **stacks = (void **)((char *)tsd + TSD_STACKS_OFFSET);
-    memset(tsd, 0, sizeof(*tsd)); /* event_armed 0: the first allocation arms the events */
+    /* event_armed 0: the first allocation arms the events. tcache_init sets up the cache, and
+     * leaves the bins of uncached classes untouched (zero): they need not become resident. */
+    memset(tsd, 0, offsetof(tsd_t, tcache));
     tsd->prof_thread_uid = __atomic_fetch_add(&tsd_next_uid, 1, __ATOMIC_RELAXED);
     tsd->owner_pid = getpid();
     tsd->owner_tid = (pid_t)syscall(SYS_gettid);

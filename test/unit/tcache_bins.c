@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A cache writes only the bins of the classes it may hold (those up to tcache_max): the bins of
+ * the other classes (129 of 170 with the default tcache_max, 8 KiB of each thread's state) keep
+ * what the memory held, zero in base memory, so they never become resident.
+ * - tcache_init over memory filled with a pattern sets up bins 0..tcache_nhbins() (class sizes,
+ *   region tests, stacks of enabled caches) and leaves every byte of the bins above as it was,
+ *   enabled or not;
+ * - zeroed bins make both fast paths miss: malloc of an uncached class and free of a block of
+ *   one (through the library's exported functions, here linked statically) work as usual;
+ * - a new thread's state: after it allocates and frees blocks of many classes, cached and not,
+ *   no page lying wholly inside its uncached bins is resident (/proc/self/pagemap: present and
+ *   mapped by this process alone; the zero page that reads map is neither).
+ */
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "allocator/internal/conf.h"
+#include "allocator/internal/tsd.h"
+#include "unit.h"
+
+static void *stacks[1 << 16];
+static tcache_t tc;
+
+static bool bytes_are(const void *p, size_t n, unsigned char v) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] != v)
+            return false;
+    return true;
+}
+
+static void test_init_writes_cached_bins_only(void) {
+    unsigned nh = tcache_nhbins();
+    check(nh > 0 && nh < SC_NSIZES);
+    for (int enabled = 0; enabled <= 1; enabled++) {
+        memset(&tc, 0xa5, sizeof(tc));
+        tcache_init(&tc, NULL, stacks, enabled);
+        check_eq(tc.nhbins, enabled ? nh : 0);
+        check(bytes_are(&tc.bins[0], sizeof(tc.bins[0]), 0));
+        for (unsigned i = 1; i <= nh; i++) {
+            check_eq(tc.bins[i].size, sz_index2size(i - 1));
+            check_eq(tc.bins[i].region_count, sz_region_count(i - 1));
+            check_eq(cache_bin_ncached(&tc.bins[i]), 0);
+            check_eq(cache_bin_ncached_max(&tc.bins[i]) != 0, enabled);
+        }
+        for (unsigned i = nh + 1; i <= SC_NSIZES; i++)
+            check(bytes_are(&tc.bins[i], sizeof(tc.bins[i]), 0xa5));
+    }
+}
+
+/* Is the page at addr resident and this process's own? -1 when pagemap cannot tell. */
+static int page_owned(int pm, uintptr_t addr) {
+    uint64_t e;
+    if (pread(pm, &e, sizeof(e), (off_t)(addr / PAGE * sizeof(e))) != (ssize_t)sizeof(e))
+        return -1;
+    return (e >> 63 & 1) && (e >> 56 & 1);
+}
+
+static int nowned, nchecked;
+
+static void *thread_main(void *arg) {
+    (void)arg;
+    /* Every class up to 64 KiB, cached or not, allocated and freed twice. */
+    for (int round = 0; round < 2; round++) {
+        for (size_t size = 8; size <= ((size_t)64 << 10); size += size / 4) {
+            void *p = malloc(size);
+            check(p != NULL);
+            memset(p, 1, size);
+            free(p);
+        }
+    }
+    tsd_t *tsd = tsd_get();
+    check(tsd_is_real(tsd));
+    unsigned nh = tsd->tcache.nhbins;
+    check(nh == tcache_nhbins());
+    uintptr_t lo = (uintptr_t)&tsd->tcache.bins[nh + 1], hi = (uintptr_t)&tsd->tcache.bins[SC_NSIZES + 1];
+    for (unsigned i = nh + 1; i <= SC_NSIZES; i++)
+        check(bytes_are(&tsd->tcache.bins[i], sizeof(tsd->tcache.bins[i]), 0));
+    int pm = open("/proc/self/pagemap", O_RDONLY);
+    if (pm < 0)
+        return NULL;
+    for (uintptr_t a = (lo + PAGE - 1) / PAGE * PAGE; a + PAGE <= hi; a += PAGE) {
+        int owned = page_owned(pm, a);
+        if (owned < 0)
+            break;
+        nchecked++;
+        nowned += owned;
+    }
+    close(pm);
+    return NULL;
+}
+
+static void test_thread_state(void) {
+    pthread_t t;
+    check(pthread_create(&t, NULL, thread_main, NULL) == 0);
+    pthread_join(t, NULL);
+    check(nchecked >= 1); /* 8 KiB of uncached bins hold one whole page at least */
+    check_eq(nowned, 0);
+}
+
+int main(void) {
+    free(malloc(1)); /* boot */
+    check(tcache_stack_bytes() <= sizeof(stacks));
+    test_init_writes_cached_bins_only();
+    test_thread_state();
+    return unit_finish("tcache_bins");
+}
