@@ -95,11 +95,11 @@ static void *background_main(void *arg) {
         if (t->state != BG_RUNNING || t->wake)
             continue;
         if (sleep_ns == UINT64_MAX) {
-            pthread_cond_wait(&t->cond, &t->lock.m);
+            mutex_cond_wait(&t->lock, &t->cond, NULL);
         } else {
             uint64_t until = nstime_now_precise() + sleep_ns;
             struct timespec ts = {(time_t)(until / 1000000000u), (long)(until % 1000000000u)};
-            pthread_cond_timedwait(&t->cond, &t->lock.m, &ts);
+            mutex_cond_wait(&t->lock, &t->cond, &ts);
         }
     }
     mutex_unlock(&t->lock);

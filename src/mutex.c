@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * mutex: lock acquisition with a contention counter, and the debug-only lock-order witness.
+ * mutex: lock acquisition with a contention counter (mutex.h), and the debug-only lock-order
+ * witness.
  * The witness keeps a per-thread count of held locks per rank (debug builds only, so the
  * default build's static TLS stays one pointer); taking a lock whose rank is not above every
  * held rank is a lock-order reversal and aborts with both ranks named.
@@ -21,12 +22,8 @@ static const bool witness_forking = false;
 void mutex_init(mutex_t *mtx, mutex_rank_t rank) {
     pthread_mutex_init(&mtx->m, NULL);
     mtx->rank = rank;
+    mtx->held = false;
     mtx->ncontended = 0;
-}
-
-void mutex_lock_slow(mutex_t *mtx) {
-    pthread_mutex_lock(&mtx->m);
-    mtx->ncontended++;
 }
 
 void witness_acquire(mutex_rank_t rank) {

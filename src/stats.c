@@ -139,6 +139,7 @@ static bool stats_any_destroyed;
 void stats_postfork_child(void) {
     pthread_mutex_init(&stats_lock.m, NULL);
     pthread_mutex_init(&destroyed_lock.m, NULL);
+    stats_lock.held = destroyed_lock.held = false;
 }
 
 void stats_arena_destroyed(unsigned ind) {
