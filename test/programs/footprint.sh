@@ -3,7 +3,9 @@
 # The start-up footprint: state that a minimal program does not use stays untouched, so its pages
 # are never made resident (footprint_prog.c lists the library's data and .bss pages the process
 # made its own). Checked: the background threads' table, which boot used to set up whole
-# (12 KiB) though no thread runs unless background_thread asks.
+# (12 KiB) though no thread runs unless background_thread asks; and the library's text: the code
+# a program does not run is linked together at the end (Makefile.in, SHLIB_FIRST), so 32 KiB of
+# it at least stays out of memory (the kernel maps text 64 KiB around each page touched).
 # Also the libc functions the library calls (lazy binding, LD_DEBUG=bindings): libc's pages are
 # mapped 64 KiB at a time around each one touched, so a minimal program must not call
 # pthread_mutex_trylock (glibc's reads a jump table in its .rodata: one more window; mutex.h),
@@ -28,7 +30,13 @@ inner_pages() {
 bg=$(inner_pages bg_threads)
 [ -n "$bg" ] || skip "no symbol table in $so (stripped?)"
 
-resident=$(LD_PRELOAD=$so "$TEST_TMPDIR/prog") || fail "the program failed"
+out=$(LD_PRELOAD=$so "$TEST_TMPDIR/prog") || fail "the program failed"
+resident=$(echo "$out" | grep -v '^text')
+read -r _ text_pages text_present < <(echo "$out" | grep '^text')
+[ "${text_pages:-0}" -gt 0 ] || fail "no executable mapping of the library seen: the probe is broken"
+echo "text: $text_present of $text_pages pages present"
+[ "$text_present" -le $((text_pages - 32768 / $(getconf PAGESIZE))) ] ||
+    fail "$text_present of the library's $text_pages text pages are present: the code a minimal program runs is not together"
 [ -n "$resident" ] || fail "no resident page listed at all: the probe is broken"
 touched=$(comm -12 <(echo "$bg" | sort) <(echo "$resident" | sort))
 [ -z "$touched" ] || fail "the background threads' table is resident without background threads: $touched"

@@ -5,7 +5,8 @@
  * file that are writable, and the anonymous one right after them) that this process has made
  * its own: present in /proc/self/pagemap and mapped exclusively (bit 56; an untouched .bss page
  * that was only read maps the shared zero page, which is not). One line per page, its offset
- * from the library's load address in hex.
+ * from the library's load address in hex. Last, a line "text N R": the library's executable
+ * mapping has N pages, R of them present.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -28,6 +29,7 @@ int main(void) {
     char line[4096];
     unsigned long base = 0;
     int after = 0; /* the previous mapping was the library's and writable */
+    unsigned long text_pages = 0, text_present = 0;
     long page = sysconf(_SC_PAGESIZE);
     while (fgets(line, sizeof(line), maps) != NULL) {
         unsigned long lo, hi;
@@ -38,6 +40,15 @@ int main(void) {
         int anon = strchr(line, '/') == NULL && strchr(line, '[') == NULL;
         if (lib && base == 0)
             base = lo;
+        if (lib && perms[2] == 'x') {
+            for (unsigned long a = lo; a < hi; a += (unsigned long)page) {
+                uint64_t e = 0;
+                if (pread(pm, &e, sizeof(e), (off_t)(a / (unsigned long)page * 8)) != 8)
+                    return 1;
+                text_pages++;
+                text_present += e >> 63 & 1;
+            }
+        }
         if ((lib && perms[1] == 'w') || (after && anon)) {
             for (unsigned long a = lo; a < hi; a += (unsigned long)page) {
                 uint64_t e = 0;
@@ -49,5 +60,6 @@ int main(void) {
         }
         after = lib && perms[1] == 'w';
     }
+    printf("text %lu %lu\n", text_pages, text_present);
     return 0;
 }
