@@ -5,7 +5,10 @@
 # made its own). Checked: the background threads' table, which boot used to set up whole
 # (12 KiB) though no thread runs unless background_thread asks; and the library's text: the code
 # a program does not run is linked together at the end (Makefile.in, SHLIB_FIRST), so 32 KiB of
-# it at least stays out of memory (the kernel maps text 64 KiB around each page touched).
+# it at least stays out of memory (the kernel maps text 64 KiB around each page touched); and
+# the small variables of .bss (64 bytes or less, about a hundred, most written by every program)
+# lie together on a few pages (configure: -fdata-sections, --sort-section=alignment), not on 16
+# pages between the big tables.
 # Also the libc functions the library calls (lazy binding, LD_DEBUG=bindings): libc's pages are
 # mapped 64 KiB at a time around each one touched, so a minimal program must not call
 # pthread_mutex_trylock (glibc's reads a jump table in its .rodata: one more window; mutex.h),
@@ -27,6 +30,13 @@ inner_pages() {
     a=$((16#$addr)) e=$((16#$addr + 16#$size))
     for ((p = (a + pg - 1) / pg * pg; p + pg <= e; p += pg)); do printf '%x\n' "$p"; done
 }
+small_pages=$(nm -S "$so" | while read -r addr size type name; do
+    case $type in b | B) ((16#$size <= 64)) && echo $((16#$addr / 4096)) ;; esac
+done | sort -u | wc -l)
+echo "small .bss variables: on $small_pages pages"
+[ "$small_pages" -gt 0 ] || fail "no small .bss variable seen: the probe is broken"
+[ "$small_pages" -le 6 ] || fail "the small .bss variables are spread over $small_pages pages"
+
 bg=$(inner_pages bg_threads)
 [ -n "$bg" ] || skip "no symbol table in $so (stripped?)"
 
