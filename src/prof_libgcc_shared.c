@@ -11,7 +11,8 @@
  * fork hooks wait for it (dlopen takes the loader's lock, which a forked child would find held),
  * and the mallocs dlopen makes run with prof_busy set, so they are not sampled and cannot come
  * back here. One thread loads; another that asks meanwhile yields until it is done. A load
- * that fails is not retried: backtraces are then those of the cached walk alone, or empty.
+ * that fails (no libgcc_s on the system) is not retried: sampled stacks are then empty, as in a
+ * build without libgcc's unwinder (the cached walk needs its FDE lookup too).
  */
 #include "allocator/internal/prof.h"
 

@@ -51,10 +51,13 @@ static void test_init_writes_cached_bins_only(void) {
     }
 }
 
+/* The kernel's page (pagemap's unit), whatever page size the library was built for. */
+static uintptr_t kpage;
+
 /* Is the page at addr resident and this process's own? -1 when pagemap cannot tell. */
 static int page_owned(int pm, uintptr_t addr) {
     uint64_t e;
-    if (pread(pm, &e, sizeof(e), (off_t)(addr / PAGE * sizeof(e))) != (ssize_t)sizeof(e))
+    if (pread(pm, &e, sizeof(e), (off_t)(addr / kpage * sizeof(e))) != (ssize_t)sizeof(e))
         return -1;
     return (e >> 63 & 1) && (e >> 56 & 1);
 }
@@ -82,7 +85,7 @@ static void *thread_main(void *arg) {
     int pm = open("/proc/self/pagemap", O_RDONLY);
     if (pm < 0)
         return NULL;
-    for (uintptr_t a = (lo + PAGE - 1) / PAGE * PAGE; a + PAGE <= hi; a += PAGE) {
+    for (uintptr_t a = (lo + kpage - 1) / kpage * kpage; a + kpage <= hi; a += kpage) {
         int owned = page_owned(pm, a);
         if (owned < 0)
             break;
@@ -97,12 +100,15 @@ static void test_thread_state(void) {
     pthread_t t;
     check(pthread_create(&t, NULL, thread_main, NULL) == 0);
     pthread_join(t, NULL);
-    check(nchecked >= 1); /* 8 KiB of uncached bins hold one whole page at least */
+    /* 8 KiB of uncached bins hold a whole page of 4 KiB (not always one of 64 KiB). */
+    if (kpage <= 4096)
+        check(nchecked >= 1);
     check_eq(nowned, 0);
 }
 
 int main(void) {
     free(malloc(1)); /* boot */
+    kpage = (uintptr_t)sysconf(_SC_PAGESIZE);
     check(tcache_stack_bytes() <= sizeof(stacks));
     test_init_writes_cached_bins_only();
     test_thread_state();
