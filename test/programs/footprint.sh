@@ -7,8 +7,9 @@
 # a program does not run is linked together at the end (Makefile.in, SHLIB_FIRST), so 32 KiB of
 # it at least stays out of memory (the kernel maps text 64 KiB around each page touched); and
 # the small variables of .bss (64 bytes or less, about a hundred, most written by every program)
-# lie together on a few pages (configure: -fdata-sections, --sort-section=alignment), not on 16
-# pages between the big tables.
+# lie together on a few pages (configure: -fdata-sections, --sort-section=alignment), not on 15
+# or 16 pages between the big tables: 4 with gcc, which aligns big arrays to 32 bytes so they
+# sort first; 9 with clang, which does not, so some 8-aligned tables sort among them by name.
 # Also the libc functions the library calls (lazy binding, LD_DEBUG=bindings): libc's pages are
 # mapped 64 KiB at a time around each one touched, so a minimal program must not call
 # pthread_mutex_trylock (glibc's reads a jump table in its .rodata: one more window; mutex.h),
@@ -35,7 +36,7 @@ small_pages=$(nm -S "$so" | while read -r addr size type name; do
 done | sort -u | wc -l)
 echo "small .bss variables: on $small_pages pages"
 [ "$small_pages" -gt 0 ] || fail "no small .bss variable seen: the probe is broken"
-[ "$small_pages" -le 6 ] || fail "the small .bss variables are spread over $small_pages pages"
+[ "$small_pages" -le 10 ] || fail "the small .bss variables are spread over $small_pages pages"
 
 bg=$(inner_pages bg_threads)
 [ -n "$bg" ] || skip "no symbol table in $so (stripped?)"
