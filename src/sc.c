@@ -28,8 +28,13 @@ static void bin_info_compute(bin_info_t *info, size_t size) {
         pages = size / PAGE;
     else
         pages = size / pow2_part;
-    /* At least four regions a slab where that costs no more than 16 pages. */
-    while (pages * PAGE / size < 4 && pages * 2 <= 16)
+    /*
+     * At least four regions a slab where that costs no more than SC_SLAB_PAGES_DOUBLED pages. A
+     * slab goes back only when all its regions are free, so one live region pins all of it: for
+     * the classes of a few KiB, whose blocks pass through quickly (strings grown by realloc),
+     * slabs of four regions and up to 16 pages stayed a quarter full (bench/ realloc_str).
+     */
+    while (pages * PAGE / size < 4 && pages * 2 <= SC_SLAB_PAGES_DOUBLED)
         pages *= 2;
     info->reg_size = size;
     info->slab_pages = (uint32_t)pages;

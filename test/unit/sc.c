@@ -64,6 +64,14 @@ static void check_tables(void) {
         check(b->nregs >= 1 && b->nregs <= SLAB_MAXREGS);
         for (unsigned r = 0; r < b->nregs; r++)
             check_eq(sz_region_index(b, 0x10000000, 0x10000000 + (uintptr_t)r * b->reg_size), r);
+        /* The smallest exact run of pages, doubled only while under four regions and within
+         * SC_SLAB_PAGES_DOUBLED pages: one live region never pins more (14336 B: 7 pages). */
+        size_t run = 1;
+        while (run * PAGE % b->reg_size != 0)
+            run++;
+        check(b->slab_pages % run == 0);
+        check(b->slab_pages == run ||
+              (b->slab_pages <= SC_SLAB_PAGES_DOUBLED && (b->slab_pages / 2) * PAGE / b->reg_size < 4));
     }
     /* Page-size classes used by the free-extent bins are monotone and floor <= ceil. */
     for (size_t n = 1; n < 100000; n++) {

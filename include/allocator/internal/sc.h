@@ -38,6 +38,11 @@
  * (A larger tcache_max caches more classes; their hits go through the slow path.)
  */
 #define SZ_FAST_MAXCLASS ((size_t)32 << 10)
+/*
+ * A slab is the smallest run of pages its class divides exactly, doubled while it holds fewer
+ * than four regions and stays within this many pages (sc.c, bin_info_compute).
+ */
+#define SC_SLAB_PAGES_DOUBLED 4
 /* Regions per slab never exceed this (the 16-byte class in a one-page slab). */
 #define SLAB_MAXREGS (PAGE / QUANTUM)
 #define SLAB_MAXREGS_MAX (((size_t)1 << LG_PAGE_MAX) / QUANTUM)
