@@ -55,6 +55,13 @@ static inline tsd_t *tsd_fetch(void) {
     return tsd != NULL ? tsd : &tsd_dead;
 }
 
+/*
+ * Check that ptr, handed to op, is the start of a live block of this allocator; abort with a
+ * message naming op and ptr if not (block.c). freeing says whether op frees (a block found free
+ * is then a double free, else a use after free). Returns the block's radix-tree entry.
+ */
+rtree_entry_t block_check(const char *op, const void *ptr, bool freeing);
+
 void *malloc_slow(size_t size) NOINLINE;
 /* The fast path popped ret and found a thread event due: run it; ret, or a sampled block. */
 void *malloc_event(void *ret, size_t size) NOINLINE COLD;

@@ -56,7 +56,7 @@
  * A freed block's first word holds FREE_TAG while the block is free: the free fast path pushes
  * a block only if its first word is not the tag, and writes the tag; every path that hands a
  * block out clears it (or junks or zeroes the block). A tag seen on free is confirmed before it
- * is reported (malloc.c, block_is_free): a live block whose first word happens to equal the tag
+ * is reported (block.c, block_is_free): a live block whose first word happens to equal the tag
  * is freed as usual. The value fits a sign-extended 32-bit immediate, so the test and the store
  * are one instruction each.
  */
