@@ -79,8 +79,14 @@ static arena_t *arena_new(unsigned ind) {
     arena->ex.bitmaps = spare_bitmaps;
     arena->ex.thp = opt_thp == THP_ALWAYS ? 1 : opt_thp == THP_NEVER ? -1 : 0;
     arena->ex.lg_max_fit = (unsigned)opt_lg_extent_max_active_fit;
-    for (unsigned i = 0; i < SC_NBINS; i++)
-        bin_init(&arena->bins[i]);
+    unsigned pool = 0;
+    for (unsigned i = 0; i < SC_NBINS; i++) {
+        bin_init(&arena->bins[i], i, arena->xfer_pool + pool);
+        pool += bin_xfer_slots(i);
+    }
+    if (pool > ARENA_XFER_POOL)
+        io_fatal("the bins' transfer arrays need %u slots, ARENA_XFER_POOL is %u\n", pool,
+                 ARENA_XFER_POOL);
     extents_adopt_hook = arena_chunk_adopt;
     return arena;
 }
@@ -220,6 +226,7 @@ void arena_reset(arena_t *arena) {
         bin->nonfull = NULL;
         bin->spare = NULL;
         bin->spare_bytes = 0;
+        bin->nxfer = 0; /* its regions' slabs went back with the rest */
         bin->stats.curregs = 0;
         bin->stats.curslabs = 0;
         mutex_unlock(&bin->lock);
@@ -385,7 +392,7 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampl
 
 size_t arena_purge(arena_t *arena) {
     for (unsigned b = 0; b < SC_NBINS; b++)
-        bin_spare_release(&arena->bins[b], &arena->ex);
+        bin_spare_release(&arena->bins[b], b, &arena->ex);
     mutex_lock(&arena->ex.lock);
     size_t n = extents_purge_all(&arena->ex);
     mutex_unlock(&arena->ex.lock);

@@ -23,6 +23,9 @@ typedef struct large_stats_s {
     size_t curlextents;
 } large_stats_t;
 
+/* Slots for the bins' transfer arrays: at least the sum of bin_xfer_slots over the classes. */
+#define ARENA_XFER_POOL 16384
+
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct arena_s {
     unsigned ind;
@@ -32,6 +35,8 @@ typedef struct arena_s {
     large_stats_t lstats[SC_NLARGE_MAX]; /* ex.lock */
     size_t large_allocated;          /* ex.lock: bytes in active large extents */
     struct arena_s *next_spare;      /* arenas_lock: destroyed arenas kept for reuse */
+    /* The bins' transfer arrays (bin.h), one after another; last: untouched until used. */
+    void *xfer_pool[ARENA_XFER_POOL];
 } arena_t;
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
