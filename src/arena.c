@@ -227,6 +227,7 @@ void arena_reset(arena_t *arena) {
         bin->spare = NULL;
         bin->spare_bytes = 0;
         bin->nxfer = 0; /* its regions' slabs went back with the rest */
+        bin->xfer_low = 0;
         bin->stats.curregs = 0;
         bin->stats.curslabs = 0;
         mutex_unlock(&bin->lock);
@@ -434,6 +435,10 @@ static void arena_decay_try(arena_t *arena, uint64_t now) {
 }
 
 void arena_decay_tick(arena_t *arena) {
+    unsigned b = atomic_load_relaxed(&arena->xfer_gc_next);
+    atomic_store_relaxed(&arena->xfer_gc_next, b + 1 < SC_NBINS ? b + 1 : 0);
+    if (b < SC_NBINS)
+        bin_xfer_gc(&arena->bins[b], b, &arena->ex);
     if (!nstime_usable())
         return;
     /* The clock is read only when some pages are waiting for it. */

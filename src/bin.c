@@ -18,6 +18,7 @@ void bin_init(bin_t *bin, unsigned binind, void **xfer) {
     bin->spare_bytes = 0;
     bin->stats = (bin_stats_t){0};
     bin->nxfer = 0;
+    bin->xfer_low = 0;
     bin->xfer_max = bin_xfer_slots(binind);
     bin->xfer = xfer;
 }
@@ -111,6 +112,8 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
         got = bin->nxfer < n ? bin->nxfer : n;
         bin->nxfer -= got;
         memcpy(out, bin->xfer + bin->nxfer, got * sizeof(void *));
+        if (bin->nxfer < bin->xfer_low)
+            bin->xfer_low = bin->nxfer;
     }
     while (got < n) {
         extent_t *slab = bin->slabcur;
@@ -182,6 +185,23 @@ void bin_xfer_drain(bin_t *bin, unsigned binind, extents_t *ex) {
         void *ptr = bin->xfer[--bin->nxfer];
         bin_dalloc_one(bin, info, ex, rtree_entry_extent(rtree_read(ptr)), ptr);
     }
+    bin->xfer_low = 0;
+}
+
+void bin_xfer_gc(bin_t *bin, unsigned binind, extents_t *ex) {
+    if (atomic_load_relaxed(&bin->nxfer) == 0 || !mutex_trylock(&bin->lock))
+        return;
+    /* Fills take from the top: xfer[0, xfer_low) were not touched since the last visit. */
+    const bin_info_t *info = &bin_infos[binind];
+    unsigned idle = bin->xfer_low;
+    for (unsigned i = 0; i < idle; i++) {
+        void *ptr = bin->xfer[i];
+        bin_dalloc_one(bin, info, ex, rtree_entry_extent(rtree_read(ptr)), ptr);
+    }
+    bin->nxfer -= idle;
+    memmove(bin->xfer, bin->xfer + idle, bin->nxfer * sizeof(void *));
+    bin->xfer_low = bin->nxfer;
+    mutex_unlock(&bin->lock);
 }
 
 bool bin_xfer_holds(const bin_t *bin, const void *ptr) {
@@ -200,13 +220,13 @@ void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *sla
 }
 
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
-                          rtree_entry_t *ents, unsigned n) {
+                          rtree_entry_t *ents, unsigned n, bool xfer_ok) {
     const bin_info_t *info = &bin_infos[binind];
     unsigned arena_ind = ex->arena_ind; /* read once: the bitmap stores could alias it */
     unsigned kept = 0;
     /* In locals: the stores to the array could alias the bin's fields. */
     void **xfer = bin->xfer;
-    unsigned nxfer = bin->nxfer, xfer_max = bin->xfer_max;
+    unsigned nxfer = bin->nxfer, xfer_max = xfer_ok ? bin->xfer_max : 0;
     for (unsigned i = 0; i < n; i++) {
         /* The slab headers are the misses here: ask for a few ahead. */
         if (i + BIN_PREFETCH_AHEAD < n)
@@ -264,7 +284,8 @@ void bin_validate(bin_t *bin, unsigned binind) {
     if (spare_bytes != bin->spare_bytes || spare_bytes > BIN_SPARE_BYTES)
         io_fatal("bin %u: spare slabs hold %zu bytes, the bin counts %zu\n", binind, spare_bytes,
                  bin->spare_bytes);
-    if (bin->nxfer > bin->xfer_max || bin->xfer_max > BIN_XFER_SLOTS ||
+    if (bin->nxfer > bin->xfer_max || bin->xfer_low > bin->nxfer ||
+        bin->xfer_max > BIN_XFER_SLOTS ||
         (size_t)bin->xfer_max * info->reg_size > BIN_XFER_BYTES)
         io_fatal("bin %u: transfer array holds %u regions, at most %u\n", binind, bin->nxfer,
                  bin->xfer_max);

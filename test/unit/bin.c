@@ -119,7 +119,7 @@ static void flush(void **regs, unsigned n) {
         ents[i] = rtree_read(regs[i]);
     }
     mutex_lock(&bin.lock);
-    check_eq(bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, n), 0);
+    check_eq(bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, n, true), 0);
     bin_validate(&bin, g_binind);
     mutex_unlock(&bin.lock);
     free(ents);
@@ -130,7 +130,7 @@ static void flush(void **regs, unsigned n) {
  * The transfer array: a flush fills it up to its bound (the rest go to their slabs), a fill
  * empties it before it takes from slabs, with no slab metadata touched either way; purging the
  * bin (bin_spare_release) gives its regions back to their slabs, and a slab so emptied is
- * released with the spares.
+ * released with the spares. (test_xfer_gc: the GC's visits.)
  */
 static void test_xfer(unsigned binind, unsigned nregs) {
     const bin_info_t *info = &bin_infos[binind];
@@ -208,6 +208,56 @@ static void test_xfer(unsigned binind, unsigned nregs) {
     bin_validate(&bin, binind);
     mutex_unlock(&bin.lock);
     free(regs);
+}
+
+/*
+ * The GC: a visit gives back to the slabs the regions that stayed in the array since the last
+ * visit (below the low-water mark), oldest first, and keeps the newer ones, in order.
+ */
+static void test_xfer_gc(unsigned binind) {
+    const bin_info_t *info = &bin_infos[binind];
+    void *r[12];
+    check_eq(bin.nxfer, 0);
+    check_eq(bin_alloc_batch(&bin, binind, &ex, r, 12, 0), 12);
+    size_t curregs = bin.stats.curregs;
+    flush(r, 8);
+    bin_xfer_gc(&bin, binind, &ex); /* since the last visit (none), nothing stayed */
+    check_eq(bin.nxfer, 8);
+    check_eq(bin.xfer_low, 8);
+    flush(r + 8, 4);
+    void *got;
+    check_eq(bin_alloc_batch(&bin, binind, &ex, &got, 1, 0), 1); /* a fill: the newest */
+    check(got == r[11]);
+    check_eq(bin.xfer_low, 8); /* the fill did not reach below the old regions */
+    bin_xfer_gc(&bin, binind, &ex);
+    check_eq(bin.nxfer, 3);
+    for (unsigned i = 0; i < 3; i++)
+        check(bin.xfer[i] == r[8 + i]);
+    for (unsigned i = 0; i < 11; i++)
+        check(region_free(r[i], info) == (i < 8));
+    check_eq(bin.stats.curregs, curregs - 11); /* free before and after: no count */
+    mutex_lock(&bin.lock);
+    bin_validate(&bin, binind);
+    mutex_unlock(&bin.lock);
+    /* A fill that takes some of them lowers the mark: only those under it go. */
+    void *two[2];
+    check_eq(bin_alloc_batch(&bin, binind, &ex, two, 2, 0), 2);
+    check_eq(bin.xfer_low, 1);
+    bin_xfer_gc(&bin, binind, &ex);
+    check_eq(bin.nxfer, 0);
+    check(region_free(r[8], info));
+    check(!region_free(two[0], info) && !region_free(two[1], info));
+    /* The lock taken: the visit is skipped. */
+    void *rest[4] = {got, two[0], two[1], NULL};
+    flush(rest, 3);
+    bin_xfer_gc(&bin, binind, &ex);
+    mutex_lock(&bin.lock);
+    bin_xfer_gc(&bin, binind, &ex); /* in this thread: a trylock that fails */
+    check_eq(bin.nxfer, 3);
+    bin_xfer_drain(&bin, binind, &ex);
+    mutex_unlock(&bin.lock);
+    check_eq(bin.nxfer, 0);
+    check_eq(bin.xfer_low, 0);
 }
 
 int main(void) {
@@ -406,7 +456,7 @@ int main(void) {
     size_t curregs = bin.stats.curregs;
     check_eq(bin.nxfer, 0);
     mutex_lock(&bin.lock);
-    check_eq(bin_dalloc_batch(&bin, binind, &ex, ptrs, ents, 8), 4);
+    check_eq(bin_dalloc_batch(&bin, binind, &ex, ptrs, ents, 8, true), 4);
     mutex_unlock(&bin.lock);
     /* Ours went to the transfer array, in order, their slab bitmaps untouched. */
     check_eq(bin.nxfer, 4);
@@ -432,6 +482,7 @@ int main(void) {
         check(region_free(mine[i], info));
 
     test_xfer(binind, nregs);
+    test_xfer_gc(binind);
 
     /* Misuse is caught by the bitmap and the region arithmetic, and names the address. */
     void *victim;

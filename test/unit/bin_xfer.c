@@ -3,8 +3,9 @@
  * The bins' transfer arrays seen from the allocator (test/unit/bin.c tests the array itself): a
  * thread-cache flush puts blocks of an arena's bin into its array; the arena's statistics count
  * them free; malloc_iterate does not report them as live; freeing one of them again is caught as
- * a double free; arena.<i>.purge gives them back to their slabs; arena.<i>.reset empties the
- * array with the rest of the arena; and a fill takes them back first.
+ * a double free; arena.<i>.purge, and the arena's ticks once they stay unused, give them back
+ * to their slabs; arena.<i>.reset empties the array with the rest of the arena; and a fill takes
+ * them back first.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -139,6 +140,15 @@ int main(void) {
     check_eq(bin->stats.curregs, 0);
     check(bin->slabcur == NULL || bin->slabcur->nfree == bin_infos[ind].nregs);
     check_eq(reported(), 0);
+
+    /* The arena's ticks visit every bin: two rounds give an idle array back to its slabs. */
+    fill_array(tc, ind);
+    for (unsigned k = 0; k < 2 * SC_NBINS; k++)
+        arena_decay_tick(a);
+    check_eq(bin->nxfer, 0);
+    check_eq(bin->stats.curregs, 0);
+    for (unsigned i = 0; i < N; i++)
+        check(slab_region_free(blocks[i]));
 
     /* arena.<i>.reset: the array is emptied with the rest. */
     fill_array(tc, ind);

@@ -6,12 +6,14 @@
  * slabcur. Everything in a bin_t, and the bitmap/nfree of its slabs, is guarded by bin_t.lock.
  * Full slabs are on no list.
  *
- * The transfer array (xfer) holds regions a tcache flush gave back, as plain pointers: they are
- * free, but their slab bitmaps still mark them allocated, so a flush and the next fill move them
- * without touching slab metadata. It is bounded (bin_xfer_slots: BIN_XFER_SLOTS regions and
- * BIN_XFER_BYTES bytes); bin_xfer_drain gives its regions back to their slabs wherever the bin's memory must be
- * released or seen exactly (purge, validate). Statistics count its regions as free: curregs
- * drops when a flush puts a region there and rises when a fill takes one.
+ * The transfer array (xfer) holds regions that tcache flushes gave back, as plain pointers: they
+ * are free, but their slab bitmaps still mark them allocated, so a flush and the next fill (of
+ * any thread) move them without touching slab metadata. It is bounded (bin_xfer_slots:
+ * BIN_XFER_SLOTS regions and BIN_XFER_BYTES bytes). bin_xfer_drain gives its regions back to
+ * their slabs where the bin's memory must be released (purge), and bin_xfer_gc, visiting one bin
+ * per arena tick, those that stayed unused for a whole visit; a reset drops it with the slabs.
+ * Statistics count its regions as free: curregs drops when a flush puts a region there (as
+ * ndalloc rises) and rises when a fill takes one (as nmalloc rises).
  */
 #ifndef ALLOCATOR_INTERNAL_BIN_H
 #define ALLOCATOR_INTERNAL_BIN_H
@@ -38,7 +40,7 @@ typedef struct bin_stats_s {
  * Its slots are not in the bin_t (they would spread the bins' locks and lists over many pages)
  * but in the arena's pool (arena.h), untouched until used.
  */
-#define BIN_XFER_SLOTS 4096
+#define BIN_XFER_SLOTS 2048
 #define BIN_XFER_BYTES ((size_t)64 << 10)
 /* How many slots the array of class binind has. */
 static inline unsigned bin_xfer_slots(unsigned binind) {
@@ -56,6 +58,7 @@ typedef struct bin_s {
     bin_stats_t stats;
     unsigned nxfer;    /* regions in xfer[0, nxfer) */
     unsigned xfer_max; /* xfer's slots: bin_xfer_slots(class) */
+    unsigned xfer_low; /* the least nxfer since bin_xfer_gc's last visit */
     void **xfer;       /* the transfer array, in the arena's pool */
 } CACHE_ALIGNED bin_t;
 
@@ -69,6 +72,12 @@ void bin_init(bin_t *bin, unsigned binind, void **xfer);
  * spare or goes back to ex). bin->lock must be held.
  */
 void bin_xfer_drain(bin_t *bin, unsigned binind, extents_t *ex);
+/*
+ * One visit of the transfer array's GC: the regions no fill took since the last visit (the
+ * oldest, below the low-water mark) go back to their slabs, so an idle bin pins nothing for
+ * long. Skips a bin whose lock is taken.
+ */
+void bin_xfer_gc(bin_t *bin, unsigned binind, extents_t *ex);
 /* Whether ptr is in the bin's transfer array (a free region). bin->lock must be held. */
 bool bin_xfer_holds(const bin_t *bin, const void *ptr);
 /*
@@ -92,12 +101,12 @@ void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *sla
 /*
  * The same for a batch (a tcache flush): ptrs[i] lies in slab rtree_entry_extent(ents[i]), all of
  * class binind. Those in slabs of ex's arena are returned, to the transfer array while it has
- * room, else to their slabs; the others are moved, in order, to the front of ptrs and ents, and
- * their number is returned. bin->lock must be held.
+ * room and xfer_ok, else to their slabs; the others are moved, in order, to the front of ptrs and
+ * ents, and their number is returned. bin->lock must be held.
  */
 #define BIN_PREFETCH_AHEAD 4
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
-                          rtree_entry_t *ents, unsigned n);
+                          rtree_entry_t *ents, unsigned n, bool xfer_ok);
 
 void bin_prefork(bin_t *bin);
 void bin_postfork_parent(bin_t *bin);
