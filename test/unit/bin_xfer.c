@@ -114,6 +114,13 @@ int main(void) {
     unsigned ind = sz_size2index(128);
     bin_t *bin = &a->bins[ind];
     check(N <= bin->xfer_max && N <= cache_bin_ncached_max(&tc->bins[ind + 1]));
+    /* The arrays lie one after another in the arena's pool, inside it. */
+    unsigned pool = 0;
+    for (unsigned b = 0; b < SC_NBINS; b++) {
+        check(a->bins[b].xfer == a->xfer_pool + pool);
+        pool += bin_xfer_slots(b);
+    }
+    check(pool <= ARENA_XFER_POOL);
 
     /* Blocks in the array are free: not reported, and a second free of one aborts. */
     fill_array(tc, ind);

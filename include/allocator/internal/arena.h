@@ -23,8 +23,12 @@ typedef struct large_stats_s {
     size_t curlextents;
 } large_stats_t;
 
-/* Slots for the bins' transfer arrays: at least the sum of bin_xfer_slots over the classes. */
-#define ARENA_XFER_POOL 12288
+/*
+ * Slots for the bins' transfer arrays: at least the sum of bin_xfer_slots over the classes (5,818
+ * with 4 KiB pages; a larger page adds classes of 5 KiB and more, at most 6 slots each).
+ * arena_new checks it.
+ */
+#define ARENA_XFER_POOL 6144
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct arena_s {

@@ -40,8 +40,8 @@ typedef struct bin_stats_s {
  * Its slots are not in the bin_t (they would spread the bins' locks and lists over many pages)
  * but in the arena's pool (arena.h), untouched until used.
  */
-#define BIN_XFER_SLOTS 2048
-#define BIN_XFER_BYTES ((size_t)64 << 10)
+#define BIN_XFER_SLOTS 1024
+#define BIN_XFER_BYTES ((size_t)32 << 10)
 /* How many slots the array of class binind has. */
 static inline unsigned bin_xfer_slots(unsigned binind) {
     size_t max = BIN_XFER_BYTES / bin_infos[binind].reg_size;
