@@ -9,7 +9,10 @@
  * with the address. A slab's bitmap is its own (slab.h): from base, as long as its class needs,
  * NULL in an extent that is not a slab, recycled through the arena's lists when the slab goes
  * back to the page allocator (by the bin or by an arena reset) and taken by the next slab of a
- * class of that length.
+ * class of that length. The transfer array: a batch free puts its arena's regions there (up to
+ * the bound; the rest go to their slabs) without touching their slabs, a fill takes them first,
+ * purging drains it into the slabs, the GC drains what stayed unused for a visit, and
+ * bin_validate catches a region held twice or free in its slab.
  */
 #include <signal.h>
 #include <sys/wait.h>
