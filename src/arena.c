@@ -81,12 +81,9 @@ static arena_t *arena_new(unsigned ind) {
     arena->ex.lg_max_fit = (unsigned)opt_lg_extent_max_active_fit;
     unsigned pool = 0;
     for (unsigned i = 0; i < SC_NBINS; i++) {
-        bin_init(&arena->bins[i], i, arena->xfer_pool + pool);
-        pool += bin_xfer_slots(i);
+        bin_init(&arena->bins[i], i, arena->xfer_pool + pool, ARENA_XFER_POOL - pool);
+        pool += arena->bins[i].xfer_max;
     }
-    if (pool > ARENA_XFER_POOL)
-        io_fatal("the bins' transfer arrays need %u slots, ARENA_XFER_POOL is %u\n", pool,
-                 ARENA_XFER_POOL);
     extents_adopt_hook = arena_chunk_adopt;
     return arena;
 }

@@ -10,7 +10,7 @@
 
 #include <string.h>
 
-void bin_init(bin_t *bin, unsigned binind, void **xfer) {
+void bin_init(bin_t *bin, unsigned binind, void **xfer, unsigned nslots) {
     mutex_init(&bin->lock, RANK_BIN);
     bin->slabcur = NULL;
     bin->nonfull = NULL;
@@ -19,7 +19,8 @@ void bin_init(bin_t *bin, unsigned binind, void **xfer) {
     bin->stats = (bin_stats_t){0};
     bin->nxfer = 0;
     bin->xfer_low = 0;
-    bin->xfer_max = bin_xfer_slots(binind);
+    unsigned max = bin_xfer_slots(binind);
+    bin->xfer_max = max < nslots ? max : nslots;
     bin->xfer = xfer;
 }
 

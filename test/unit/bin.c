@@ -181,8 +181,7 @@ static void test_xfer(unsigned binind, unsigned nregs) {
     n += 8;
 
     /* The bound: what does not fit goes to its slab. */
-    unsigned extra = 5;
-    unsigned total = max + extra;
+    unsigned total = n > max + 5 ? n : max + 5;
     check_eq(bin_alloc_batch(&bin, binind, &ex, regs + n, total - n, 0), total - n);
     flush(regs, total);
     check_eq(bin.nxfer, max);
@@ -268,7 +267,7 @@ int main(void) {
     sc_boot();
     extents_init(&ex, 7, -1, -1, true);
     extents_init(&ex_other, 8, -1, -1, true);
-    bin_init(&bin, sz_size2index(64), xfer_slots[0]);
+    bin_init(&bin, sz_size2index(64), xfer_slots[0], BIN_XFER_SLOTS);
     unsigned binind = g_binind = sz_size2index(64);
     const bin_info_t *info = &bin_infos[binind];
     unsigned nregs = info->nregs;
@@ -447,7 +446,7 @@ int main(void) {
     void *mine[4], *theirs[4];
     check_eq(bin_alloc_batch(&bin, binind, &ex, mine, 4, 0), 4);
     bin_t bin_other;
-    bin_init(&bin_other, binind, xfer_slots[1]);
+    bin_init(&bin_other, binind, xfer_slots[1], BIN_XFER_SLOTS);
     check_eq(bin_alloc_batch(&bin_other, binind, &ex_other, theirs, 4, 0), 4);
     check_eq(slab_of(theirs[0])->arena_ind, 8);
     void *ptrs[8] = {theirs[0], mine[0],   mine[1],   theirs[1],
@@ -512,7 +511,7 @@ int main(void) {
     unsigned ks = slab_bitmap_list(bin_infos[small].nregs);
     if (ks != k) {
         bin_t bin_small;
-        bin_init(&bin_small, small, xfer_slots[2]);
+        bin_init(&bin_small, small, xfer_slots[2], BIN_XFER_SLOTS);
         uint64_t *listed_k = ex.bitmaps.free[k];
         size_t bytes = ex.bitmaps.bytes;
         void *r;

@@ -118,6 +118,7 @@ int main(void) {
     unsigned pool = 0;
     for (unsigned b = 0; b < SC_NBINS; b++) {
         check(a->bins[b].xfer == a->xfer_pool + pool);
+        check_eq(a->bins[b].xfer_max, bin_xfer_slots(b)); /* the pool did not run short */
         pool += bin_xfer_slots(b);
     }
     check(pool <= ARENA_XFER_POOL);

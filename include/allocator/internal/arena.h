@@ -25,8 +25,8 @@ typedef struct large_stats_s {
 
 /*
  * Slots for the bins' transfer arrays: at least the sum of bin_xfer_slots over the classes (5,818
- * with 4 KiB pages; a larger page adds classes of 5 KiB and more, at most 6 slots each).
- * arena_new checks it.
+ * with 4 KiB pages; a larger page adds classes of 5 KiB and more, at most 6 slots each). Were
+ * it short, arena_new would give the last classes smaller arrays; unit/bin_xfer checks it is not.
  */
 #define ARENA_XFER_POOL 6144
 

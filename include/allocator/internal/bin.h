@@ -57,7 +57,7 @@ typedef struct bin_s {
     size_t spare_bytes; /* their total size */
     bin_stats_t stats;
     unsigned nxfer;    /* regions in xfer[0, nxfer) */
-    unsigned xfer_max; /* xfer's slots: bin_xfer_slots(class) */
+    unsigned xfer_max; /* xfer's slots: bin_xfer_slots(class), unless the pool ran short */
     unsigned xfer_low; /* the least nxfer since bin_xfer_gc's last visit */
     void **xfer;       /* the transfer array, in the arena's pool */
 } CACHE_ALIGNED bin_t;
@@ -65,8 +65,8 @@ typedef struct bin_s {
 /* A bin keeps empty slabs while they total less than this (4 slabs of 1 page, 1 of 3 or 4). */
 #define BIN_SPARE_BYTES ((size_t)4 * PAGE)
 
-/* xfer: bin_xfer_slots(binind) slots for the transfer array. */
-void bin_init(bin_t *bin, unsigned binind, void **xfer);
+/* xfer: nslots slots for the transfer array, of which it uses up to bin_xfer_slots(binind). */
+void bin_init(bin_t *bin, unsigned binind, void **xfer, unsigned nslots);
 /*
  * Give the regions of the bin's transfer array back to their slabs (an emptied slab becomes a
  * spare or goes back to ex). bin->lock must be held.
