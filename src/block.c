@@ -59,7 +59,8 @@ static COLD bool block_is_free(const void *ptr, rtree_entry_t entry) {
         bin_t *bin = &arenas[slab->arena_ind]->bins[szind];
         unsigned ind = sz_region_index(&bin_infos[szind], slab->addr, (uintptr_t)ptr);
         mutex_lock(&bin->lock);
-        f.found = (slab->bitmap[ind >> 6] >> (ind & 63)) & 1;
+        /* Free in its slab, or in its bin's transfer array (marked allocated in the slab). */
+        f.found = ((slab->bitmap[ind >> 6] >> (ind & 63)) & 1) || bin_xfer_holds(bin, ptr);
         mutex_unlock(&bin->lock);
     }
     return f.found;
