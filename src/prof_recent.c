@@ -228,11 +228,10 @@ void prof_recent_alloc(uint64_t thread_uid, const char *thread_name, size_t size
     mutex_unlock(&prof_recent_lock);
 }
 
-void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_recent_t **slot,
-                             void *const *frames, unsigned nframes) {
-    uint64_t now = prof_recent_now();
-    mutex_lock(&prof_recent_lock);
-    /* Read again under the lock: an eviction may have cut the link since the caller looked. */
+/* Mark the record *slot links released by this thread, now, with this stack (the lock held). */
+static void prof_recent_release_at(uint64_t thread_uid, const char *thread_name,
+                                   prof_recent_t **slot, uint64_t now, void *const *frames,
+                                   unsigned nframes) {
     prof_recent_t *rec = *slot;
     if (rec != NULL && rec->slot == slot) {
         atomic_store_relaxed(slot, NULL);
@@ -242,6 +241,14 @@ void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_
         rec->dalloc_time = now;
         rec->dalloc_stack = stack_new(frames, nframes, thread_name);
     }
+}
+
+void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_recent_t **slot,
+                             void *const *frames, unsigned nframes) {
+    uint64_t now = prof_recent_now();
+    mutex_lock(&prof_recent_lock);
+    /* Read again under the lock: an eviction may have cut the link since the caller looked. */
+    prof_recent_release_at(thread_uid, thread_name, slot, now, frames, nframes);
     mutex_unlock(&prof_recent_lock);
 }
 
@@ -250,15 +257,7 @@ void prof_recent_unlock_all(void) { mutex_unlock(&prof_recent_lock); }
 
 void prof_recent_release_locked(uint64_t thread_uid, const char *thread_name,
                                 prof_recent_t **slot) {
-    prof_recent_t *rec = *slot;
-    if (rec != NULL && rec->slot == slot) {
-        atomic_store_relaxed(slot, NULL);
-        rec->slot = NULL;
-        rec->released = true;
-        rec->dalloc_uid = thread_uid;
-        rec->dalloc_time = prof_recent_now();
-        rec->dalloc_stack = stack_new(NULL, 0, thread_name);
-    }
+    prof_recent_release_at(thread_uid, thread_name, slot, prof_recent_now(), NULL, 0);
 }
 
 size_t prof_recent_count(void) {

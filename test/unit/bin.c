@@ -42,35 +42,6 @@ static bool region_free(const void *p, const bin_info_t *info) {
     return (slab->bitmap[ind / 64] >> (ind % 64)) & 1;
 }
 
-/* Run fn(arg) in a child with stderr captured; true if it died of SIGABRT saying want. */
-static bool aborts_with(void (*fn)(void *), void *arg, const char *want) {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return false;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        fn(arg);
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[512];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof(buf) - 1 && (r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = '\0';
-    close(fds[0]);
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        return false;
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT || strstr(buf, want) == NULL) {
-        fprintf(stderr, "child status %d, said: %s\n", status, buf);
-        return false;
-    }
-    return true;
-}
-
 static unsigned g_binind;
 
 static void free_twice(void *p) {
@@ -491,16 +462,16 @@ int main(void) {
     check_eq(bin_alloc_batch(&bin, binind, &ex, &victim, 1, 0), 1);
     char want[64];
     snprintf(want, sizeof(want), "free(%p): double free", victim);
-    check(aborts_with(free_twice, victim, want));
+    check(unit_aborts_with(free_twice, victim, want));
     snprintf(want, sizeof(want), "free(%p): not the start", (void *)((char *)victim + 16));
-    check(aborts_with(free_interior, victim, want));
+    check(unit_aborts_with(free_interior, victim, want));
     mutex_lock(&bin.lock);
     bin_validate(&bin, binind);
     mutex_unlock(&bin.lock);
     check(bin.slabcur == slab_of(victim));
-    check(aborts_with(corrupt_and_validate, victim, "bitmap disagrees with nfree"));
-    check(aborts_with(xfer_twice_and_validate, victim, "transfer array holds"));
-    check(aborts_with(xfer_free_and_validate, victim, "not an allocated region"));
+    check(unit_aborts_with(corrupt_and_validate, victim, "bitmap disagrees with nfree"));
+    check(unit_aborts_with(xfer_twice_and_validate, victim, "transfer array holds"));
+    check(unit_aborts_with(xfer_free_and_validate, victim, "not an allocated region"));
     check(!region_free(victim, info)); /* the children changed nothing here */
 
     /*

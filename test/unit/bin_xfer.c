@@ -33,36 +33,10 @@ static bool slab_region_free(const void *p) {
     return (slab->bitmap[ind / 64] >> (ind % 64)) & 1;
 }
 
-/* Run fn() in a child with stderr captured; true if it died of SIGABRT saying want. */
-static bool aborts_with(void (*fn)(void), const char *want) {
-    int fds[2];
-    if (pipe(fds) != 0)
-        return false;
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
-    char buf[512];
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof(buf) - 1 && (r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
-        len += (size_t)r;
-    buf[len] = '\0';
-    close(fds[0]);
-    int status;
-    if (waitpid(pid, &status, 0) != pid)
-        return false;
-    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT || strstr(buf, want) == NULL) {
-        fprintf(stderr, "child status %d, said: %s\n", status, buf);
-        return false;
-    }
-    return true;
+static void free_again(void *arg) {
+    (void)arg;
+    free(blocks[3]);
 }
-
-static void free_again(void) { free(blocks[3]); }
 
 typedef struct seen_s {
     unsigned live; /* blocks[] reported */
@@ -128,7 +102,7 @@ int main(void) {
     check_eq(reported(), 0);
     char want[96];
     snprintf(want, sizeof(want), "free(%p): double free", blocks[3]);
-    check(aborts_with(free_again, want));
+    check(unit_aborts_with(free_again, NULL, want));
     check_eq(bin->nxfer, N); /* the child changed nothing here */
 
     /* A fill from the arena takes them back, newest first. */

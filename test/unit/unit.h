@@ -6,9 +6,13 @@
 #ifndef TEST_UNIT_H
 #define TEST_UNIT_H
 
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int unit_failures;
 static int unit_checks;
@@ -48,6 +52,35 @@ static int unit_checks;
                     __FILE__, __LINE__, #a, #b, at_, sa_, sb_);                                    \
         }                                                                                          \
     } while (0)
+
+/* Run fn(arg) in a child with stderr captured; true if it died of SIGABRT saying want. */
+static inline bool unit_aborts_with(void (*fn)(void *), void *arg, const char *want) {
+    int fds[2];
+    if (pipe(fds) != 0)
+        return false;
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fds[1]);
+    char buf[512];
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof(buf) - 1 && (r = read(fds[0], buf + len, sizeof(buf) - 1 - len)) > 0)
+        len += (size_t)r;
+    buf[len] = '\0';
+    close(fds[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return false;
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT || strstr(buf, want) == NULL) {
+        fprintf(stderr, "child status %d, said: %s\n", status, buf);
+        return false;
+    }
+    return true;
+}
 
 static inline int unit_finish(const char *name) {
     fprintf(stderr, "%s: %d checks, %d failed\n", name, unit_checks, unit_failures);
