@@ -13,8 +13,7 @@
 # the middle of an update shows up as a warning, not an error). It reads liballocator's own
 # structures through the library's debug information, by field name: arenas[] and each arena's
 # chunks, whose extents it walks through the radix tree (rtree.h), slab bitmaps (a set bit is a
-# free region), bins and their transfer arrays (regions free though their slab bitmaps mark them
-# allocated), bin_infos[] and sz_index2size_tab[], the thread states on tsd.c's live list
+# free region), bins, bin_infos[] and sz_index2size_tab[], the thread states on tsd.c's live list
 # and their caches (with the blocks of a flush in progress), the explicit caches (tcache.c's
 # tcaches[]) and base.c's counters. Threads are named by their kernel id (tsd_t.owner_tid).
 # allocator_gdb_consts gives what the types cannot (page size, radix-tree geometry) and
@@ -39,7 +38,7 @@ import time
 
 import gdb
 
-SUPPORTED_LAYOUTS = (8,)
+SUPPORTED_LAYOUTS = (7,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # A radix-tree entry's bit for a sampled block (rtree.h, RTREE_PROF_BIT; part of the layout).
@@ -194,11 +193,7 @@ class Library:
         self.arena_bins_off, bins_t = field_offset(arena_t, 'bins', 'arena_t')
         bin_t = bins_t.target()
         self.bin_size = bin_t.strip_typedefs().sizeof
-        self.bin = Struct(bin_t, ['stats.curregs', 'stats.curslabs', 'nxfer', 'xfer'], 'bin_t')
-        # The bins' transfer arrays' slots at the arena's end (xfer_pool) are read through each
-        # bin's pointer, not with the arena.
-        pool_off, _ = field_offset(arena_t, 'xfer_pool', 'arena_t')
-        self.arena_read_size = pool_off
+        self.bin = Struct(bin_t, ['stats.curregs', 'stats.curslabs'], 'bin_t')
         off, chunks_t = field_offset(arena_t, 'ex.chunks', 'arena_t')
         self.chunk_s = Struct(chunks_t.target(), ['addr', 'size', 'next'], 'chunk_t')
         off, slabcur_t = field_offset(bin_t, 'slabcur', 'bin_t')
@@ -367,7 +362,7 @@ class Heap:
 
     def read_arena(self, ind, addr):
         lib = self.lib
-        raw = lib.read(addr, lib.arena_read_size)
+        raw = lib.read(addr, lib.arena.size)
         a = lib.arena.decode(raw)
         arena = {
             'ind': ind, 'addr': addr,
@@ -380,7 +375,6 @@ class Heap:
             'nchunks': 0, 'nextents': 0, 'bitmap_bytes': a['ex.bitmaps.bytes'],
             'curregs': [lib.bin.get(raw, 'stats.curregs', lib.arena_bins_off + b * lib.bin_size)
                         for b in range(lib.nbins)],
-            'xfer': self.read_xfer(ind, raw),
         }
         if a['ind'] != ind:
             self.warn('arenas[%d] at 0x%x says it is arena %d' % (ind, addr, a['ind']))
@@ -400,45 +394,6 @@ class Heap:
             except MemoryError as e:
                 self.warn('arena %d, chunk 0x%x: %s' % (ind, ch['addr'], e))
             c = ch['next']
-
-    def read_xfer(self, ind, raw):
-        """The regions in the arena's bins' transfer arrays (free), sorted: [(addr, class)]."""
-        lib = self.lib
-        out = []
-        for b in range(lib.nbins):
-            d = lib.bin.decode(raw, lib.arena_bins_off + b * lib.bin_size)
-            n = d['nxfer']
-            if n == 0:
-                continue
-            if n > MAX_CACHED or d['xfer'] == 0:
-                self.warn('arena %d, class %d: transfer array says it holds %d regions at 0x%x'
-                          % (ind, self.sizes[b], n, d['xfer']))
-                continue
-            try:
-                ptrs = struct.unpack('<%dQ' % n, lib.read(d['xfer'], 8 * n))
-            except MemoryError as e:
-                self.warn('arena %d, class %d: transfer array: %s' % (ind, self.sizes[b], e))
-                continue
-            out.extend((p, b) for p in ptrs)
-        out.sort()
-        return out
-
-    def xfer_free(self, arena, pos, size, szind, bits):
-        """bits with the regions of slab [pos, pos + size) in the arena's transfer arrays set."""
-        xfer = arena['xfer']
-        reg = self.infos[szind]['reg_size']
-        k = bisect.bisect_left(xfer, (pos, -1))
-        while k < len(xfer) and xfer[k][0] < pos + size:
-            p, b = xfer[k]
-            k += 1
-            ind = (p - pos) // reg
-            if b != szind or (p - pos) % reg or ind >= self.infos[szind]['nregs'] or \
-                    bits >> ind & 1:
-                self.warn('arena %d: transfer array of class %d holds 0x%x, not an allocated '
-                          'region of that class' % (arena['ind'], self.sizes[b], p))
-                continue
-            bits |= 1 << ind
-        return bits
 
     def walk_chunk(self, arena, base, size):
         lib = self.lib
@@ -487,8 +442,6 @@ class Heap:
                     if nfree != e['nfree']:
                         self.warn('slab 0x%x: bitmap has %d free regions, nfree says %d'
                                   % (pos, nfree, e['nfree']))
-                    if arena['xfer']:
-                        bits = self.xfer_free(arena, pos, e['size'], szind, bits)
                     self.slabs.append((pos, szind, bits, arena['ind'], eaddr, e['size']))
             elif ent & RTREE_PROF_BIT and e.get('prof_tctx') == EXTENT_PROF_SPARE:
                 self.spares.append((pos, arena['ind'], eaddr, e['size']))

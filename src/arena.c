@@ -79,11 +79,8 @@ static arena_t *arena_new(unsigned ind) {
     arena->ex.bitmaps = spare_bitmaps;
     arena->ex.thp = opt_thp == THP_ALWAYS ? 1 : opt_thp == THP_NEVER ? -1 : 0;
     arena->ex.lg_max_fit = (unsigned)opt_lg_extent_max_active_fit;
-    unsigned pool = 0;
-    for (unsigned i = 0; i < SC_NBINS; i++) {
-        bin_init(&arena->bins[i], i, arena->xfer_pool + pool, ARENA_XFER_POOL - pool);
-        pool += arena->bins[i].xfer_max;
-    }
+    for (unsigned i = 0; i < SC_NBINS; i++)
+        bin_init(&arena->bins[i]);
     extents_adopt_hook = arena_chunk_adopt;
     return arena;
 }
@@ -223,8 +220,6 @@ void arena_reset(arena_t *arena) {
         bin->nonfull = NULL;
         bin->spare = NULL;
         bin->spare_bytes = 0;
-        bin->nxfer = 0; /* its regions' slabs went back with the rest */
-        bin->xfer_low = 0;
         bin->stats.curregs = 0;
         bin->stats.curslabs = 0;
         mutex_unlock(&bin->lock);
@@ -390,7 +385,7 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampl
 
 size_t arena_purge(arena_t *arena) {
     for (unsigned b = 0; b < SC_NBINS; b++)
-        bin_spare_release(&arena->bins[b], b, &arena->ex);
+        bin_spare_release(&arena->bins[b], &arena->ex);
     mutex_lock(&arena->ex.lock);
     size_t n = extents_purge_all(&arena->ex);
     mutex_unlock(&arena->ex.lock);
@@ -432,10 +427,6 @@ static void arena_decay_try(arena_t *arena, uint64_t now) {
 }
 
 void arena_decay_tick(arena_t *arena) {
-    unsigned b = atomic_load_relaxed(&arena->xfer_gc_next);
-    atomic_store_relaxed(&arena->xfer_gc_next, b + 1 < SC_NBINS ? b + 1 : 0);
-    if (b < SC_NBINS)
-        bin_xfer_gc(&arena->bins[b], b, &arena->ex);
     if (!nstime_usable())
         return;
     /* The clock is read only when some pages are waiting for it. */

@@ -8,20 +8,13 @@
 
 #include "allocator/internal/io.h"
 
-#include <string.h>
-
-void bin_init(bin_t *bin, unsigned binind, void **xfer, unsigned nslots) {
+void bin_init(bin_t *bin) {
     mutex_init(&bin->lock, RANK_BIN);
     bin->slabcur = NULL;
     bin->nonfull = NULL;
     bin->spare = NULL;
     bin->spare_bytes = 0;
     bin->stats = (bin_stats_t){0};
-    bin->nxfer = 0;
-    bin->xfer_low = 0;
-    unsigned max = bin_xfer_slots(binind);
-    bin->xfer_max = max < nslots ? max : nslots;
-    bin->xfer = xfer;
 }
 
 /* Return an empty slab, which the bin no longer counts, to the page allocator. */
@@ -32,9 +25,8 @@ static void bin_slab_dalloc(bin_t *bin, extents_t *ex, extent_t *slab) {
     mutex_unlock(&ex->lock);
 }
 
-size_t bin_spare_release(bin_t *bin, unsigned binind, extents_t *ex) {
+size_t bin_spare_release(bin_t *bin, extents_t *ex) {
     mutex_lock(&bin->lock);
-    bin_xfer_drain(bin, binind, ex);
     size_t size = bin->spare_bytes;
     while (bin->spare != NULL) {
         extent_t *slab = bin->spare;
@@ -108,14 +100,6 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
     const bin_info_t *info = &bin_infos[binind];
     unsigned got = 0;
     mutex_lock(&bin->lock);
-    /* The transfer array first, its newest regions: the likeliest still in the CPU's caches. */
-    if (bin->nxfer != 0) {
-        got = bin->nxfer < n ? bin->nxfer : n;
-        bin->nxfer -= got;
-        memcpy(out, bin->xfer + bin->nxfer, got * sizeof(void *));
-        if (bin->nxfer < bin->xfer_low)
-            bin->xfer_low = bin->nxfer;
-    }
     while (got < n) {
         extent_t *slab = bin->slabcur;
         if (slab == NULL || slab->nfree == 0) {
@@ -180,39 +164,6 @@ static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, ext
         bin_slab_transition(bin, info, ex, slab);
 }
 
-void bin_xfer_drain(bin_t *bin, unsigned binind, extents_t *ex) {
-    const bin_info_t *info = &bin_infos[binind];
-    while (bin->nxfer != 0) {
-        void *ptr = bin->xfer[--bin->nxfer];
-        bin_dalloc_one(bin, info, ex, rtree_entry_extent(rtree_read(ptr)), ptr);
-    }
-    bin->xfer_low = 0;
-}
-
-void bin_xfer_gc(bin_t *bin, unsigned binind, extents_t *ex) {
-    if (atomic_load_relaxed(&bin->nxfer) == 0 || !mutex_trylock(&bin->lock))
-        return;
-    /* Fills take from the top: xfer[0, xfer_low) were not touched since the last visit. */
-    const bin_info_t *info = &bin_infos[binind];
-    unsigned idle = bin->xfer_low;
-    for (unsigned i = 0; i < idle; i++) {
-        void *ptr = bin->xfer[i];
-        bin_dalloc_one(bin, info, ex, rtree_entry_extent(rtree_read(ptr)), ptr);
-    }
-    bin->nxfer -= idle;
-    memmove(bin->xfer, bin->xfer + idle, bin->nxfer * sizeof(void *));
-    bin->xfer_low = bin->nxfer;
-    mutex_unlock(&bin->lock);
-}
-
-bool bin_xfer_holds(const bin_t *bin, const void *ptr) {
-    for (unsigned i = 0; i < bin->nxfer; i++) {
-        if (bin->xfer[i] == ptr)
-            return true;
-    }
-    return false;
-}
-
 /* The counts first: a slab transition is then the last call, a tail call. */
 void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr) {
     bin->stats.ndalloc++;
@@ -221,13 +172,10 @@ void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *sla
 }
 
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
-                          rtree_entry_t *ents, unsigned n, bool xfer_ok) {
+                          rtree_entry_t *ents, unsigned n) {
     const bin_info_t *info = &bin_infos[binind];
     unsigned arena_ind = ex->arena_ind; /* read once: the bitmap stores could alias it */
     unsigned kept = 0;
-    /* In locals: the stores to the array could alias the bin's fields. */
-    void **xfer = bin->xfer;
-    unsigned nxfer = bin->nxfer, xfer_max = xfer_ok ? bin->xfer_max : 0;
     for (unsigned i = 0; i < n; i++) {
         /* The slab headers are the misses here: ask for a few ahead. */
         if (i + BIN_PREFETCH_AHEAD < n)
@@ -238,18 +186,8 @@ unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptr
             ents[kept++] = ents[i];
             continue;
         }
-        if (nxfer < xfer_max) {
-            /*
-             * No bitmap work and no check: a thread cache holds only region starts (the free
-             * paths check that before caching), and a double free is caught before it reaches
-             * a cache (block_is_free looks in the array too).
-             */
-            xfer[nxfer++] = ptrs[i];
-            continue;
-        }
         bin_dalloc_one(bin, info, ex, slab, ptrs[i]);
     }
-    bin->nxfer = nxfer;
     bin->stats.ndalloc += n - kept;
     bin->stats.curregs -= n - kept;
     return kept;
@@ -285,25 +223,4 @@ void bin_validate(bin_t *bin, unsigned binind) {
     if (spare_bytes != bin->spare_bytes || spare_bytes > BIN_SPARE_BYTES)
         io_fatal("bin %u: spare slabs hold %zu bytes, the bin counts %zu\n", binind, spare_bytes,
                  bin->spare_bytes);
-    if (bin->nxfer > bin->xfer_max || bin->xfer_low > bin->nxfer ||
-        bin->xfer_max > BIN_XFER_SLOTS ||
-        (size_t)bin->xfer_max * info->reg_size > BIN_XFER_BYTES)
-        io_fatal("bin %u: transfer array holds %u regions, at most %u\n", binind, bin->nxfer,
-                 bin->xfer_max);
-    for (unsigned i = 0; i < bin->nxfer; i++) {
-        /* A region of one of the bin's slabs, marked allocated there, and in the array once. */
-        void *p = bin->xfer[i];
-        rtree_entry_t entry = rtree_read(p);
-        const extent_t *s = rtree_entry_extent(entry);
-        unsigned ind = s != NULL && s->slab ? sz_region_index(info, s->addr, (uintptr_t)p) : 0;
-        if (s == NULL || !rtree_entry_slab(entry) || !s->slab || s->szind != binind ||
-            s->bitmap == NULL || (size_t)ind * info->reg_size != (uintptr_t)p - s->addr ||
-            ((s->bitmap[ind >> 6] >> (ind & 63)) & 1) != 0)
-            io_fatal("bin %u: transfer array holds %p, not an allocated region of the bin\n",
-                     binind, p);
-        for (unsigned j = 0; j < i; j++) {
-            if (bin->xfer[j] == p)
-                io_fatal("bin %u: transfer array holds %p twice\n", binind, p);
-        }
-    }
 }

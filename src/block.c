@@ -59,8 +59,7 @@ static COLD bool block_is_free(const void *ptr, rtree_entry_t entry) {
         bin_t *bin = &arenas[slab->arena_ind]->bins[szind];
         unsigned ind = sz_region_index(&bin_infos[szind], slab->addr, (uintptr_t)ptr);
         mutex_lock(&bin->lock);
-        /* Free in its slab, or in its bin's transfer array (marked allocated in the slab). */
-        f.found = ((slab->bitmap[ind >> 6] >> (ind & 63)) & 1) || bin_xfer_holds(bin, ptr);
+        f.found = (slab->bitmap[ind >> 6] >> (ind & 63)) & 1;
         mutex_unlock(&bin->lock);
     }
     return f.found;

@@ -102,8 +102,7 @@ void heapwalk_enable(void) {
 
 /* ---- the walk ------------------------------------------------------------------------------- */
 
-/* The blocks sitting free in thread caches and transfer arrays: counted, then collected and
- * sorted. */
+/* The blocks sitting free in thread caches: counted, then collected and sorted. */
 typedef struct heapwalk_cached_s {
     uintptr_t *v; /* NULL while counting */
     size_t n;
@@ -130,28 +129,10 @@ static void heapwalk_collect_tcache(tcache_t *tc, void *arg) {
 
 static void heapwalk_collect_tsd(tsd_t *tsd, void *arg) { heapwalk_collect_tcache(&tsd->tcache, arg); }
 
-/* The regions in the bins' transfer arrays: free, though their slabs mark them allocated. */
-static void heapwalk_collect_bins(heapwalk_cached_t *c) {
-    for (unsigned i = 0; i < arenas_limit(); i++) {
-        arena_t *arena = arena_get(i);
-        if (arena == NULL)
-            continue;
-        for (unsigned b = 0; b < SC_NBINS; b++) {
-            const bin_t *bin = &arena->bins[b];
-            for (unsigned j = 0; j < bin->nxfer; j++) {
-                if (c->v != NULL)
-                    c->v[c->n] = (uintptr_t)bin->xfer[j];
-                c->n++;
-            }
-        }
-    }
-}
-
 static void heapwalk_collect(heapwalk_cached_t *c) {
     c->n = 0;
     tsd_foreach_locked(heapwalk_collect_tsd, c);
     tcaches_foreach_locked(heapwalk_collect_tcache, c);
-    heapwalk_collect_bins(c);
 }
 
 static void heapwalk_sift(uintptr_t *v, size_t root, size_t n) {

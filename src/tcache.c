@@ -195,7 +195,7 @@ void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
     return top[got - 1];
 }
 
-static void tcache_flush(tcache_t *tc, unsigned bi, unsigned keep, bool xfer_ok) {
+void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
     cache_bin_t *cb = &tc->bins[bi];
     if (cache_bin_ncached(cb) <= keep)
         return;
@@ -237,8 +237,7 @@ static void tcache_flush(tcache_t *tc, unsigned bi, unsigned keep, bool xfer_ok)
                 merged = true;
             }
             bin->stats.nflushes++;
-            remaining =
-                bin_dalloc_batch(bin, szind, &arena->ex, items, ents, remaining, xfer_ok);
+            remaining = bin_dalloc_batch(bin, szind, &arena->ex, items, ents, remaining);
             mutex_unlock(&bin->lock);
         }
     } else {
@@ -250,13 +249,9 @@ static void tcache_flush(tcache_t *tc, unsigned bi, unsigned keep, bool xfer_ok)
     atomic_store_release(&tc->nflushing, 0);
 }
 
-void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
-    tcache_flush(tc, bi, keep, true);
-}
-
 void tcache_flush_all(tcache_t *tc) {
     for (unsigned i = 1; i <= tc->nhbins; i++)
-        tcache_flush(tc, i, 0, false);
+        tcache_flush_bin(tc, i, 0);
 }
 
 void tcache_event(tcache_t *tc) {

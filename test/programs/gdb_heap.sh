@@ -131,7 +131,7 @@ echo "unknown layout version: $(grep -m1 'has heap layout version' "$d/layout.ou
 "${GDB[@]}" -iex 'set breakpoint pending on' -ex 'break bin_dalloc_batch' -ex 'run' -ex 'bt 2' \
     -ex "source $script" -ex 'echo @@ json\n' -ex 'heap json' -ex 'kill' \
     --args "$d/prog" "$d/expected" >"$d/inside.out" 2>&1
-grep -q '^#1 .*tcache_flush' "$d/inside.out" ||
+grep -q '^#1 .*tcache_flush_bin' "$d/inside.out" ||
     { tail -10 "$d/inside.out" >&2; fail "the program did not stop in a flush (bin_dalloc_batch)"; }
 sed -n '/^@@ json/,$p' "$d/inside.out" | grep '^{' | "$PY" -c '
 import json, sys

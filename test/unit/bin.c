@@ -9,10 +9,7 @@
  * with the address. A slab's bitmap is its own (slab.h): from base, as long as its class needs,
  * NULL in an extent that is not a slab, recycled through the arena's lists when the slab goes
  * back to the page allocator (by the bin or by an arena reset) and taken by the next slab of a
- * class of that length. The transfer array: a batch free puts its arena's regions there (up to
- * the bound; the rest go to their slabs) without touching their slabs, a fill takes them first,
- * purging drains it into the slabs, the GC drains what stayed unused for a visit, and
- * bin_validate catches a region held twice or free in its slab.
+ * class of that length.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -24,7 +21,6 @@
 
 static extents_t ex, ex_other;
 static bin_t bin;
-static void *xfer_slots[3][BIN_XFER_SLOTS];
 
 static bool on_nonfull(const extent_t *slab) {
     for (const extent_t *s = bin.nonfull; s != NULL; s = s->next) {
@@ -67,178 +63,12 @@ static void free_interior(void *p) {
     mutex_unlock(&bin.lock);
 }
 
-/* The transfer array holding a region twice, or a region free in its slab: validate aborts. */
-static void xfer_twice_and_validate(void *p) {
-    mutex_lock(&bin.lock);
-    bin.xfer[bin.nxfer++] = p;
-    bin.xfer[bin.nxfer++] = p;
-    bin_validate(&bin, g_binind);
-    mutex_unlock(&bin.lock);
-}
-
-static void xfer_free_and_validate(void *p) {
-    mutex_lock(&bin.lock);
-    bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), p);
-    bin.xfer[bin.nxfer++] = p;
-    bin_validate(&bin, g_binind);
-    mutex_unlock(&bin.lock);
-}
-
-/* Return regs[0, n) through the batch path (a tcache flush). */
-static void flush(void **regs, unsigned n) {
-    rtree_entry_t *ents = calloc(n, sizeof(*ents));
-    void **ptrs = calloc(n, sizeof(*ptrs));
-    for (unsigned i = 0; i < n; i++) {
-        ptrs[i] = regs[i];
-        ents[i] = rtree_read(regs[i]);
-    }
-    mutex_lock(&bin.lock);
-    check_eq(bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, n, true), 0);
-    bin_validate(&bin, g_binind);
-    mutex_unlock(&bin.lock);
-    free(ents);
-    free(ptrs);
-}
-
-/*
- * The transfer array: a flush fills it up to its bound (the rest go to their slabs), a fill
- * empties it before it takes from slabs, with no slab metadata touched either way; purging the
- * bin (bin_spare_release) gives its regions back to their slabs, and a slab so emptied is
- * released with the spares. (test_xfer_gc: the GC's visits.)
- */
-static void test_xfer(unsigned binind, unsigned nregs) {
-    const bin_info_t *info = &bin_infos[binind];
-    unsigned max = bin.xfer_max;
-    check_eq(max, bin_xfer_slots(binind));
-    check(max > 0 && max <= BIN_XFER_SLOTS && (size_t)max * info->reg_size <= BIN_XFER_BYTES);
-    /* The bound in bytes, for the largest class; in slots, for the smallest. */
-    check_eq(bin_xfer_slots(SC_NBINS - 1), BIN_XFER_BYTES / bin_infos[SC_NBINS - 1].reg_size);
-    check(bin_xfer_slots(0) <= BIN_XFER_SLOTS);
-    check_eq(bin.nxfer, 0);
-
-    /* Fill through it: a flush of n regions, then fills take them back, newest first. */
-    unsigned n = 2 * nregs < max ? 2 * nregs : max;
-    void **regs = calloc((size_t)max + 2 * nregs, sizeof(void *));
-    check_eq(bin_alloc_batch(&bin, binind, &ex, regs, n, 0), n);
-    uint64_t nslabs = bin.stats.nslabs;
-    size_t curregs = bin.stats.curregs, curslabs = bin.stats.curslabs;
-    flush(regs, n);
-    check_eq(bin.nxfer, n);
-    check_eq(bin.stats.curregs, curregs - n);
-    check_eq(bin.stats.curslabs, curslabs);
-    for (unsigned i = 0; i < n; i++)
-        check(!region_free(regs[i], info));
-    void *got[4];
-    check_eq(bin_alloc_batch(&bin, binind, &ex, got, 4, 0), 4);
-    check_eq(bin.nxfer, n - 4);
-    for (unsigned i = 0; i < 4; i++)
-        check(got[i] == regs[n - 4 + i]);
-    check_eq(bin.stats.curregs, curregs - n + 4);
-    /* A fill bigger than the array: the array whole, then slabs. */
-    void **more = calloc(n + 8, sizeof(void *));
-    check_eq(bin_alloc_batch(&bin, binind, &ex, more, n - 4 + 8, 0), n - 4 + 8);
-    check_eq(bin.nxfer, 0);
-    for (unsigned i = 0; i < n - 4; i++)
-        check(more[i] == regs[i]);
-    for (unsigned i = n - 4; i < n - 4 + 8; i++)
-        check(!bin_xfer_holds(&bin, more[i]) && slab_of(more[i])->szind == binind);
-    check_eq(bin.stats.curregs, curregs + 8);
-    check_eq(bin.stats.nslabs, nslabs + (bin.stats.nslabs > nslabs)); /* at most one new */
-    for (unsigned i = 0; i < 4; i++)
-        regs[n - 4 + i] = got[i];
-    for (unsigned i = 0; i < 8; i++)
-        regs[n + i] = more[n - 4 + i];
-    free(more);
-    n += 8;
-
-    /* The bound: what does not fit goes to its slab. */
-    unsigned total = n > max + 5 ? n : max + 5;
-    check_eq(bin_alloc_batch(&bin, binind, &ex, regs + n, total - n, 0), total - n);
-    flush(regs, total);
-    check_eq(bin.nxfer, max);
-    for (unsigned i = 0; i < total; i++)
-        check(region_free(regs[i], info) == (i >= max));
-
-    /*
-     * Purge: the array drains into the slabs, and the slabs it emptied that the bin does not
-     * keep as spares go back; all of the spares then go back too.
-     */
-    size_t active = ex.npages_active;
-    mutex_lock(&bin.lock);
-    extent_t *cur = bin.slabcur;
-    mutex_unlock(&bin.lock);
-    size_t released = bin_spare_release(&bin, binind, &ex);
-    check_eq(bin.nxfer, 0);
-    check(bin.spare == NULL && bin.spare_bytes == 0);
-    for (unsigned i = 0; i < total; i++)
-        check(slab_of(regs[i]) == cur ? region_free(regs[i], info)
-                                       : rtree_entry_binid(rtree_read(regs[i])) == 0 ||
-                                             !rtree_entry_slab(rtree_read(regs[i])));
-    check(released > 0);
-    check(ex.npages_active < active);
-    check_eq(bin.stats.curregs, curregs - (n - 8));
-    mutex_lock(&bin.lock);
-    bin_validate(&bin, binind);
-    mutex_unlock(&bin.lock);
-    free(regs);
-}
-
-/*
- * The GC: a visit gives back to the slabs the regions that stayed in the array since the last
- * visit (below the low-water mark), oldest first, and keeps the newer ones, in order.
- */
-static void test_xfer_gc(unsigned binind) {
-    const bin_info_t *info = &bin_infos[binind];
-    void *r[12];
-    check_eq(bin.nxfer, 0);
-    check_eq(bin_alloc_batch(&bin, binind, &ex, r, 12, 0), 12);
-    size_t curregs = bin.stats.curregs;
-    flush(r, 8);
-    bin_xfer_gc(&bin, binind, &ex); /* since the last visit (none), nothing stayed */
-    check_eq(bin.nxfer, 8);
-    check_eq(bin.xfer_low, 8);
-    flush(r + 8, 4);
-    void *got;
-    check_eq(bin_alloc_batch(&bin, binind, &ex, &got, 1, 0), 1); /* a fill: the newest */
-    check(got == r[11]);
-    check_eq(bin.xfer_low, 8); /* the fill did not reach below the old regions */
-    bin_xfer_gc(&bin, binind, &ex);
-    check_eq(bin.nxfer, 3);
-    for (unsigned i = 0; i < 3; i++)
-        check(bin.xfer[i] == r[8 + i]);
-    for (unsigned i = 0; i < 11; i++)
-        check(region_free(r[i], info) == (i < 8));
-    check_eq(bin.stats.curregs, curregs - 11); /* free before and after: no count */
-    mutex_lock(&bin.lock);
-    bin_validate(&bin, binind);
-    mutex_unlock(&bin.lock);
-    /* A fill that takes some of them lowers the mark: only those under it go. */
-    void *two[2];
-    check_eq(bin_alloc_batch(&bin, binind, &ex, two, 2, 0), 2);
-    check_eq(bin.xfer_low, 1);
-    bin_xfer_gc(&bin, binind, &ex);
-    check_eq(bin.nxfer, 0);
-    check(region_free(r[8], info));
-    check(!region_free(two[0], info) && !region_free(two[1], info));
-    /* The lock taken: the visit is skipped. */
-    void *rest[4] = {got, two[0], two[1], NULL};
-    flush(rest, 3);
-    bin_xfer_gc(&bin, binind, &ex);
-    mutex_lock(&bin.lock);
-    bin_xfer_gc(&bin, binind, &ex); /* in this thread: a trylock that fails */
-    check_eq(bin.nxfer, 3);
-    bin_xfer_drain(&bin, binind, &ex);
-    mutex_unlock(&bin.lock);
-    check_eq(bin.nxfer, 0);
-    check_eq(bin.xfer_low, 0);
-}
-
 int main(void) {
     pages_boot();
     sc_boot();
     extents_init(&ex, 7, -1, -1, true);
     extents_init(&ex_other, 8, -1, -1, true);
-    bin_init(&bin, sz_size2index(64), xfer_slots[0], BIN_XFER_SLOTS);
+    bin_init(&bin);
     unsigned binind = g_binind = sz_size2index(64);
     const bin_info_t *info = &bin_infos[binind];
     unsigned nregs = info->nregs;
@@ -331,7 +161,7 @@ int main(void) {
     check_eq(ex.npages_active, 2 * (info->slab_size >> LG_PAGE));
     check(slab_of((void *)s2_addr) == s2);
     check(ex.bitmaps.free[k] == NULL);
-    check_eq(bin_spare_release(&bin, binind, &ex), s2_size);
+    check_eq(bin_spare_release(&bin, &ex), s2_size);
     /* Its bitmap went to the arena's list; its extent, now free, has none. */
     check(ex.bitmaps.free[k] == s2_bitmap);
     check(emap_free_extent_at(s2_addr) != NULL && emap_free_extent_at(s2_addr)->bitmap == NULL);
@@ -343,7 +173,7 @@ int main(void) {
         check_eq(rtree_entry_binid(rtree_read((void *)a)), 0);
         check_eq(rtree_read_base((void *)a), 0);
     }
-    check_eq(bin_spare_release(&bin, binind, &ex), 0);
+    check_eq(bin_spare_release(&bin, &ex), 0);
 
     /* The current slab emptied stays: no slab churn for a bin that drains and refills. */
     mutex_lock(&bin.lock);
@@ -417,7 +247,7 @@ int main(void) {
     void *mine[4], *theirs[4];
     check_eq(bin_alloc_batch(&bin, binind, &ex, mine, 4, 0), 4);
     bin_t bin_other;
-    bin_init(&bin_other, binind, xfer_slots[1], BIN_XFER_SLOTS);
+    bin_init(&bin_other);
     check_eq(bin_alloc_batch(&bin_other, binind, &ex_other, theirs, 4, 0), 4);
     check_eq(slab_of(theirs[0])->arena_ind, 8);
     void *ptrs[8] = {theirs[0], mine[0],   mine[1],   theirs[1],
@@ -426,36 +256,17 @@ int main(void) {
     for (int i = 0; i < 8; i++)
         ents[i] = rtree_read(ptrs[i]);
     uint64_t ndalloc = bin.stats.ndalloc;
-    size_t curregs = bin.stats.curregs;
-    check_eq(bin.nxfer, 0);
     mutex_lock(&bin.lock);
-    check_eq(bin_dalloc_batch(&bin, binind, &ex, ptrs, ents, 8, true), 4);
+    check_eq(bin_dalloc_batch(&bin, binind, &ex, ptrs, ents, 8), 4);
     mutex_unlock(&bin.lock);
-    /* Ours went to the transfer array, in order, their slab bitmaps untouched. */
-    check_eq(bin.nxfer, 4);
     for (int i = 0; i < 4; i++) {
         check(ptrs[i] == theirs[i]);
         check(ents[i] == rtree_read(theirs[i]));
-        check(bin.xfer[i] == mine[i]);
-        check(bin_xfer_holds(&bin, mine[i]) && !bin_xfer_holds(&bin, theirs[i]));
-        check(!region_free(mine[i], info));
+        check(region_free(mine[i], info));
         check(!region_free(theirs[i], info));
     }
     check_eq(bin.stats.ndalloc, ndalloc + 4);
-    check_eq(bin.stats.curregs, curregs - 4); /* counted free already */
     check_eq(bin_other.stats.curregs, 4);
-    mutex_lock(&bin.lock);
-    bin_validate(&bin, binind);
-    bin_xfer_drain(&bin, binind, &ex);
-    bin_validate(&bin, binind);
-    mutex_unlock(&bin.lock);
-    check_eq(bin.nxfer, 0);
-    check_eq(bin.stats.curregs, curregs - 4); /* a drain moves free regions: no count */
-    for (int i = 0; i < 4; i++)
-        check(region_free(mine[i], info));
-
-    test_xfer(binind, nregs);
-    test_xfer_gc(binind);
 
     /* Misuse is caught by the bitmap and the region arithmetic, and names the address. */
     void *victim;
@@ -470,8 +281,6 @@ int main(void) {
     mutex_unlock(&bin.lock);
     check(bin.slabcur == slab_of(victim));
     check(unit_aborts_with(corrupt_and_validate, victim, "bitmap disagrees with nfree"));
-    check(unit_aborts_with(xfer_twice_and_validate, victim, "transfer array holds"));
-    check(unit_aborts_with(xfer_free_and_validate, victim, "not an allocated region"));
     check(!region_free(victim, info)); /* the children changed nothing here */
 
     /*
@@ -482,7 +291,7 @@ int main(void) {
     unsigned ks = slab_bitmap_list(bin_infos[small].nregs);
     if (ks != k) {
         bin_t bin_small;
-        bin_init(&bin_small, small, xfer_slots[2], BIN_XFER_SLOTS);
+        bin_init(&bin_small);
         uint64_t *listed_k = ex.bitmaps.free[k];
         size_t bytes = ex.bitmaps.bytes;
         void *r;

@@ -21,13 +21,11 @@ static void cache_bin_nrequests_set(cache_bin_t *cb, uint64_t n) {
 }
 static extent_t *slab_of(const void *p) { return rtree_entry_extent(rtree_read(p)); }
 
-/* Free in its slab, or in its arena's bin's transfer array (which its slab counts allocated). */
 static bool region_free(const void *p) {
     const extent_t *slab = slab_of(p);
     const bin_info_t *info = &bin_infos[slab->szind];
     unsigned ind = (unsigned)(((uintptr_t)p - slab->addr) / info->reg_size);
-    return ((slab->bitmap[ind / 64] >> (ind % 64)) & 1) ||
-           bin_xfer_holds(&arena_get(slab->arena_ind)->bins[slab->szind], p);
+    return (slab->bitmap[ind / 64] >> (ind % 64)) & 1;
 }
 
 static unsigned count_in(void *const *p, unsigned from, unsigned to, unsigned arena_ind) {

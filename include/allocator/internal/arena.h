@@ -23,13 +23,6 @@ typedef struct large_stats_s {
     size_t curlextents;
 } large_stats_t;
 
-/*
- * Slots for the bins' transfer arrays: at least the sum of bin_xfer_slots over the classes (5,818
- * with 4 KiB pages; a larger page adds classes of 5 KiB and more, at most 6 slots each). Were
- * it short, arena_new would give the last classes smaller arrays; unit/bin_xfer checks it is not.
- */
-#define ARENA_XFER_POOL 6144
-
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct arena_s {
     unsigned ind;
@@ -39,9 +32,6 @@ typedef struct arena_s {
     large_stats_t lstats[SC_NLARGE_MAX]; /* ex.lock */
     size_t large_allocated;          /* ex.lock: bytes in active large extents */
     struct arena_s *next_spare;      /* arenas_lock: destroyed arenas kept for reuse */
-    unsigned xfer_gc_next;           /* the bin the next tick visits (racy: a hint) */
-    /* The bins' transfer arrays (bin.h), one after another; last: untouched until used. */
-    void *xfer_pool[ARENA_XFER_POOL];
 } arena_t;
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
@@ -124,9 +114,8 @@ size_t arenas_mapped_estimate(void);
 /* Run the arena's decay now (mallctl arena.<i>.decay). */
 void arena_decay_now(arena_t *arena);
 /*
- * A slow-path tick (the tcache's periodic event): one step of the bins' transfer-array GC
- * (bin_xfer_gc on the next bin); then if the arena (or the oversize arena) has dirty or muzzy
- * pages and its lock is free, run decay at the current time.
+ * A slow-path tick (the tcache's periodic event): if the arena (or the oversize arena) has
+ * dirty or muzzy pages and its lock is free, run decay at the current time.
  */
 void arena_decay_tick(arena_t *arena);
 

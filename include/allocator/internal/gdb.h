@@ -9,9 +9,7 @@
  * geometry) is in allocator_gdb_consts (and pages_lg_page, the page size read at boot, unless
  * --with-lg-page fixed it), and allocator_gdb_layout names the version of the whole layout: the
  * script refuses a version it does not know. Layout 7: a slab's bitmap is its own, pointed to by
- * extent_t.bitmap (slab.h), and each arena counts its bitmaps' bytes (extents_t.bitmaps). Layout 8:
- * each bin has a transfer array (bin_t.nxfer, bin_t.xfer, slots in arena_t.xfer_pool) of regions
- * that are free although their slab bitmaps mark them allocated.
+ * extent_t.bitmap (slab.h), and each arena counts its bitmaps' bytes (extents_t.bitmaps).
  *
  * Changing the layout or the meaning of a field of any structure the script reads (each says
  * so in a comment): bump ALLOCATOR_GDB_LAYOUT and update bin/allocator-gdb.py. Adding a field
@@ -26,7 +24,7 @@
 
 #include "allocator/internal/util.h"
 
-#define ALLOCATOR_GDB_LAYOUT 8
+#define ALLOCATOR_GDB_LAYOUT 7
 
 typedef struct allocator_gdb_consts_s {
     unsigned lg_page;           /* --with-lg-page's value; 0: read pages_lg_page (pages.h) */

@@ -187,17 +187,10 @@ size_t tcache_stack_bytes(void);
 void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled);
 /* Refill bin binind+1 from the arena and pop one region; NULL when out of memory. */
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind);
-/*
- * Flush bin (index into bins[]) until keep regions remain (small ones through their bins'
- * transfer arrays while those have room: the next fills of the class, in any thread, take them).
- */
+/* Flush bin (index into bins[]) until keep regions remain. */
 void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep);
 /* Bin bi is full and a region is to be pushed: grow it or flush half of it. */
 void tcache_bin_overflow(tcache_t *tc, unsigned bi);
-/*
- * Flush every bin whole (thread exit, cache destruction, thread.tcache.flush, trims): straight to
- * the slabs, not through the transfer arrays, for those regions may not be wanted soon.
- */
 void tcache_flush_all(tcache_t *tc);
 /*
  * Called on slow-path events (fills, flushes, cache misses and slow frees): every
