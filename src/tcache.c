@@ -254,16 +254,8 @@ void tcache_flush_all(tcache_t *tc) {
         tcache_flush_bin(tc, i, 0);
 }
 
-void tcache_event(tcache_t *tc) {
-    if (++tc->gc_ticks < TCACHE_GC_TICKS)
-        return;
-    tc->gc_ticks = 0;
-    tcache_gc(tc);
-    if (tc->arena != NULL)
-        arena_decay_tick(tc->arena);
-}
-
-void tcache_gc(tcache_t *tc) {
+/* One step of the incremental GC: visit the next bin (a no-op without cached classes). */
+static void tcache_gc(tcache_t *tc) {
     if (tc->nhbins == 0)
         return;
     unsigned bi = tc->gc_bin + 1;
@@ -286,6 +278,19 @@ void tcache_gc(tcache_t *tc) {
         cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2);
     cb->dried = 0;
     tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
+}
+
+void tcache_tick(tcache_t *tc, arena_t *arena) {
+    tcache_gc(tc);
+    if (arena != NULL)
+        arena_decay_tick(arena);
+}
+
+void tcache_event(tcache_t *tc) {
+    if (++tc->gc_ticks < TCACHE_GC_TICKS)
+        return;
+    tc->gc_ticks = 0;
+    tcache_tick(tc, tc->arena);
 }
 
 /* ---- explicit caches ------------------------------------------------------------------------ */

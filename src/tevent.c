@@ -42,6 +42,5 @@ unsigned tevent_trigger(tsd_t *tsd) {
 }
 
 void tevent_tick(tsd_t *tsd) {
-    tcache_gc(&tsd->tcache);
-    arena_decay_tick(tsd->arena != NULL ? tsd->arena : arena_get(0));
+    tcache_tick(&tsd->tcache, tsd->arena != NULL ? tsd->arena : arena_get(0));
 }

@@ -67,12 +67,19 @@ static inline void mutex_lock(mutex_t *mtx) {
         mtx->ncontended++;
 }
 
-/* Take the lock if it is free; true if taken. Real trylocks are rare (none in a program's
- * start), so glibc's jump table (above) stays unread unless one happens. */
-static inline bool mutex_trylock(mutex_t *mtx) {
+/* The pthread trylock behind both trylocks below, unless held says the lock is taken. */
+static inline bool mutex_trylock_raw(mutex_t *mtx) {
     if (atomic_load_relaxed(&mtx->held) || pthread_mutex_trylock(&mtx->m) != 0)
         return false;
     atomic_store_relaxed(&mtx->held, true);
+    return true;
+}
+
+/* Take the lock if it is free; true if taken. Real trylocks are rare (none in a program's
+ * start), so glibc's jump table (above) stays unread unless one happens. */
+static inline bool mutex_trylock(mutex_t *mtx) {
+    if (!mutex_trylock_raw(mtx))
+        return false;
     if (config_debug)
         witness_acquire(mtx->rank);
     return true;
@@ -83,9 +90,8 @@ static inline bool mutex_trylock(mutex_t *mtx) {
  * cannot close a cycle. For taking a second lock of one rank (another arena's extents lock).
  */
 static inline bool mutex_trylock_unordered(mutex_t *mtx) {
-    if (atomic_load_relaxed(&mtx->held) || pthread_mutex_trylock(&mtx->m) != 0)
+    if (!mutex_trylock_raw(mtx))
         return false;
-    atomic_store_relaxed(&mtx->held, true);
     if (config_debug)
         witness_note(mtx->rank);
     return true;

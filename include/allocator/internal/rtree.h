@@ -79,15 +79,21 @@ struct extent_s;
  * non-canonical pointer reject it first (rtree_addr_valid), or, as the free fast path does,
  * check the pointer against the slot's base, which such a pointer cannot pass.
  */
-static ALWAYS_INLINE rtree_slot_t *rtree_slot_ptr(uintptr_t addr) {
+/*
+ * The byte offset of addr's slot from the zero leaf (zero, passed in so that a caller can keep it
+ * in a register of its own): the root's offset of the leaf plus the slot's place in it. The root
+ * is reached from zero backwards, so one address serves both loads.
+ */
+static ALWAYS_INLINE uintptr_t rtree_slot_off(const char *zero, uintptr_t addr) {
     uintptr_t key = (addr >> RTREE_LG_GRAIN) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
-    /* One register holds the zero leaf's address; the root is reached from it backwards. */
-    char *zero = (char *)rtree.zero_leaf;
     const uintptr_t *root = (const uintptr_t *)(zero - offsetof(rtree_t, zero_leaf));
     uintptr_t leaf = atomic_load_acquire(root + (key >> RTREE_LEAF_BITS));
-    /* The leaf's offset and the slot's, summed first: the loads then address zero + sum. */
-    uintptr_t off = leaf + (key & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
-    return (rtree_slot_t *)(zero + off);
+    return leaf + (key & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
+}
+
+static ALWAYS_INLINE rtree_slot_t *rtree_slot_ptr(uintptr_t addr) {
+    char *zero = (char *)rtree.zero_leaf;
+    return (rtree_slot_t *)(zero + rtree_slot_off(zero, addr));
 }
 
 /* Can addr be in the tree at all (no bits set above LG_VADDR)? */
@@ -123,22 +129,16 @@ static ALWAYS_INLINE size_t rtree_slot_binoff(rtree_slot_t *slot) {
  * extent's regions iff the ordinal is below the class's region count.
  */
 static ALWAYS_INLINE void rtree_read_fast(uintptr_t addr, size_t *binoff, uint64_t *ordinal) {
-    uintptr_t key = (addr >> RTREE_LG_GRAIN) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
-    char *zero = (char *)rtree.zero_leaf;
 #if defined(__x86_64__)
     /*
-     * One register holds the zero leaf's address, and the root is reached from it backwards;
-     * every load of the slot then addresses zero + (leaf offset + slot offset), with no add to
-     * form the slot's address, and the multiply takes its operand from memory: what the C below
-     * computes in 7 instructions instead of 9 (compilers neither fold the relaxed atomic loads
-     * into the multiply nor keep the two-register address).
+     * zero is opaque to the compiler, so every load of the slot addresses zero + (leaf offset +
+     * slot offset), with no add to form the slot's address, and the multiply takes its operand
+     * from memory: what the C below computes in 7 instructions instead of 9 (compilers neither
+     * fold the relaxed atomic loads into the multiply nor keep the two-register address).
      */
+    char *zero = (char *)rtree.zero_leaf;
     __asm__("" : "+r"(zero));
-#endif
-    const uintptr_t *root = (const uintptr_t *)(zero - offsetof(rtree_t, zero_leaf));
-    uintptr_t leaf = atomic_load_acquire(root + (key >> RTREE_LEAF_BITS));
-    uintptr_t off = leaf + (key & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
-#if defined(__x86_64__)
+    uintptr_t off = rtree_slot_off(zero, addr);
     uintptr_t b, ord, shift;
     __asm__("movzwl %c[e6](%[z],%[o]), %k[b]\n\t"
             "mov %c[nb](%[z],%[o]), %[ord]\n\t"
@@ -156,7 +156,7 @@ static ALWAYS_INLINE void rtree_read_fast(uintptr_t addr, size_t *binoff, uint64
     *binoff = b;
     *ordinal = ord;
 #else
-    rtree_slot_t *slot = (rtree_slot_t *)(zero + off);
+    rtree_slot_t *slot = rtree_slot_ptr(addr);
     *binoff = rtree_slot_binoff(slot);
     *ordinal = sz_region_ordinal(addr + atomic_load_relaxed(&slot->neg_base),
                                  atomic_load_relaxed(&slot->region_mul),

@@ -199,8 +199,8 @@ void tcache_flush_all(tcache_t *tc);
  * whose calls all hit the fast path still collects and decays.
  */
 void tcache_event(tcache_t *tc);
-/* One step of the incremental GC: visit the next bin (a no-op without cached classes). */
-void tcache_gc(tcache_t *tc);
+/* One step of the incremental GC (the next bin's visit), then arena's decay tick (if any). */
+void tcache_tick(tcache_t *tc, arena_t *arena);
 
 /*
  * Explicit caches (mallctl "tcache.create", flags MALLOCX_TCACHE(tc)): a table of caches that
