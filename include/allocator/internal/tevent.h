@@ -16,7 +16,6 @@
 
 #include "allocator/internal/tsd.h"
 
-#define TEVENT_MAX ((int64_t)1 << 62)
 /*
  * Bytes allocated between two ticks. A tick costs about 200 instructions (a bin visit, and a
  * clock read when the arena has pages to decay): at 4 MiB a loop of 20 KB blocks pays about one
