@@ -136,9 +136,11 @@ tsd_t *tsd_init_thread(void) {
         tsd_free = tsd->list_next;
     mutex_unlock(&tsd_list_lock);
     if (tsd == NULL) {
-        tsd = base_alloc(TSD_STACKS_OFFSET + stack_bytes, CACHELINE);
-        if (tsd == NULL)
+        char *raw = base_alloc(TSD_STACKS_OFFSET + stack_bytes + TSD_ALIAS_SPAN - CACHELINE,
+                               CACHELINE);
+        if (raw == NULL)
             return NULL;
+        tsd = (tsd_t *)(raw + ((TSD_ALIAS_OFFSET - (uintptr_t)raw) & (TSD_ALIAS_SPAN - 1)));
     }
     void **stacks = (void **)((char *)tsd + TSD_STACKS_OFFSET);
     /* event_armed 0: the first allocation arms the events. tcache_init sets up the cache, and
