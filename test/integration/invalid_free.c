@@ -47,6 +47,19 @@ static void *block(size_t size) {
 
 static void flush_cache(void) { mallctl("thread.tcache.flush", NULL, NULL, NULL, 0); }
 
+/*
+ * A block whose slab keeps other live blocks after it is freed and flushed, so the slab stays
+ * (an emptied slab goes back to its arena, and a pointer into it then reads as not allocated):
+ * the second of eight blocks taken in a row, the others never freed. Consecutive blocks come
+ * from one slab's consecutive regions, so its slab holds at least one of its neighbours.
+ */
+static void *block_in_live_slab(size_t size) {
+    void *keep[8];
+    for (int i = 0; i < 8; i++)
+        keep[i] = block(size);
+    return keep[1];
+}
+
 /* The allocator's page (a build option: it may be larger than the system's). */
 static size_t page_size(void) {
     size_t page = 0, sz = sizeof(page);
@@ -87,7 +100,7 @@ static void double_free_small_buried(void) {
 
 /* A 10 KiB class lives in slabs; the first free reached the slab (cache flushed). */
 static void double_free_medium(void) {
-    char *p = block(10000);
+    char *p = block_in_live_slab(10000);
     free(p);
     flush_cache();
     expect_op("free", p);
@@ -284,7 +297,7 @@ static void realloc_freed(void) {
 }
 
 static void realloc_freed_flushed(void) {
-    char *p = block(64);
+    char *p = block_in_live_slab(64);
     free(p);
     flush_cache();
     expect_op("realloc", p);
@@ -428,24 +441,28 @@ static void run_case(const invalid_case_t *c) {
 }
 
 /*
- * Blocks whose first word holds the tag's value are freed, reallocated, sized and freed again
- * like any others: the tag alone is never taken for a free block.
+ * Blocks whose first word holds the tag's value, or only its first byte (what the free fast path
+ * tests), are freed, reallocated, sized and freed again like any others: the tag alone is never
+ * taken for a free block.
  */
 static void test_tag_coincidence(void) {
     enum { N = 300 };
     static char *ps[N];
     static const size_t sizes[] = {16, 64, 100, 1000, 10000, 20000, 200000};
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+    for (size_t k = 0; k < 2 * sizeof(sizes) / sizeof(sizes[0]); k++) {
+        size_t s = k / 2;
+        /* Even k: the whole tag; odd k: its first byte, then bytes the tag does not have. */
+        uint64_t word = k % 2 == 0 ? TAG_VALUE : (TAG_VALUE & 0xff) | UINT64_C(0x1111111111111100);
         for (int i = 0; i < N; i++) {
             ps[i] = test_launder(malloc(sizes[s]));
             require_ptr_not_null(ps[i]);
-            memcpy(ps[i], &(uint64_t){TAG_VALUE}, sizeof(uint64_t));
+            memcpy(ps[i], &word, sizeof(word));
         }
         for (int i = 0; i < N; i += 3) {
             expect_zu_ge(malloc_usable_size(ps[i]), sizes[s]);
             ps[i] = test_launder(realloc(ps[i], sizes[s] + 1));
             require_ptr_not_null(ps[i]);
-            memcpy(ps[i], &(uint64_t){TAG_VALUE}, sizeof(uint64_t));
+            memcpy(ps[i], &word, sizeof(word));
         }
         for (int i = 0; i < N; i++)
             free(ps[i]);

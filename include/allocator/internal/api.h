@@ -111,7 +111,7 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
     /* The region test first: its rotate's count then has the count register to itself. */
     unsigned long top = cb->top;
     if (likely((!sized || off == want_off) && ordinal < cb->region_count &&
-               !block_tagged(ptr) && top < cb->full)) {
+               !block_maybe_tagged(ptr) && top < cb->full)) {
         /* Read everything before writing, as in malloc_fastpath. */
         uint64_t usize = cb->size;
         tsd_stacks(tsd)[top] = ptr;

@@ -64,6 +64,9 @@
 typedef uint64_t __attribute__((may_alias)) tag_word_t;
 
 static ALWAYS_INLINE bool block_tagged(const void *ptr) { return *(const tag_word_t *)ptr == FREE_TAG; }
+static ALWAYS_INLINE bool block_maybe_tagged(const void *ptr) {
+    return *(const unsigned char *)ptr == (unsigned char)FREE_TAG;
+}
 static ALWAYS_INLINE void block_tag(void *ptr) { *(tag_word_t *)ptr = FREE_TAG; }
 static ALWAYS_INLINE void block_untag(void *ptr) { *(tag_word_t *)ptr = 0; }
 
