@@ -461,6 +461,12 @@ EXPORT PROF_ENTRY void *realloc(void *ptr, size_t size) {
             return NULL;
         }
     }
+    if (likely(realloc_fastpath_same(ptr, size)))
+        return ptr;
+    /* The fast path's table is filled a page at a time by the slow paths that find it empty:
+     * realloc's next call of this size can then be checked there. */
+    if (size <= SZ_FAST_MAXCLASS)
+        (void)sz_size2binoff(size);
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     return realloc_impl("realloc", ptr, &req);
 }

@@ -296,6 +296,23 @@ static void realloc_freed(void) {
     test_launder(realloc(test_launder(p), 100));
 }
 
+/* A size of the block's own class: realloc's fast path, which returns the block as it is, must
+ * still see that it is free (and below, that a pointer inside a block is not one). */
+static void realloc_freed_same_class(void) {
+    char *p = block(64);
+    free(p);
+    expect_op("realloc", p);
+    expect_text("the 64-byte block was freed");
+    test_launder(realloc(test_launder(p), 60));
+}
+
+static void realloc_interior_same_class(void) {
+    char *p = block(48);
+    expect_op("realloc", p + 16);
+    expect_text("not the start of an allocation (inside the 48-byte block at %p)", (void *)p);
+    test_launder(realloc(test_launder(p + 16), 40));
+}
+
 static void realloc_freed_flushed(void) {
     char *p = block_in_live_slab(64);
     free(p);
@@ -386,6 +403,8 @@ static const invalid_case_t cases[] = {
     {"free_sized size mismatch", free_sized_mismatch},
     {"free_aligned_sized size mismatch", free_aligned_sized_mismatch},
     {"realloc of a freed block", realloc_freed},
+    {"realloc of a freed block, same class", realloc_freed_same_class},
+    {"realloc inside a block, same class", realloc_interior_same_class},
     {"realloc of a freed block (flushed)", realloc_freed_flushed},
     {"rallocx of a freed block", rallocx_freed},
     {"xallocx of a freed block", xallocx_freed},

@@ -165,19 +165,34 @@ static void test_grow_shrink(size_t step_num, size_t step_den, size_t max) {
     free(p);
 }
 
-/* Realloc within one size class and to the same size keeps the block usable and its contents. */
+static uint64_t thread_counter(const char *name) {
+    uint64_t v = 0;
+    size_t sz = sizeof(v);
+    require_true(mallctl(name, &v, &sz, NULL, 0) == 0);
+    return v;
+}
+
+/*
+ * Realloc within one size class and to the same size keeps the block where it is, usable, with
+ * its contents, and counts neither an allocation nor a free (the fast path, and the slow one for
+ * sizes whose table page no malloc has filled yet, answer alike).
+ */
 static void test_same_size(void) {
     for (size_t size = 1; size < 20000; size += 97) {
         char *p = test_launder(malloc(size));
         require_ptr_not_null(p);
         test_fill(p, size, size);
+        uint64_t allocated = thread_counter("thread.allocated");
+        uint64_t deallocated = thread_counter("thread.deallocated");
         char *q = test_launder(realloc(p, size));
-        require_ptr_not_null(q);
+        expect_ptr_eq(q, p);
         expect_fill(q, size, size);
         size_t usable = malloc_usable_size(q);
         char *r = test_launder(realloc(q, usable));
-        require_ptr_not_null(r);
+        expect_ptr_eq(r, p);
         expect_fill(r, size, size);
+        expect_true(thread_counter("thread.allocated") == allocated);
+        expect_true(thread_counter("thread.deallocated") == deallocated);
         memset(r, 0x3c, usable);
         free(r);
     }

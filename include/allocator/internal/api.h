@@ -123,6 +123,24 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
     return false;
 }
 
+/*
+ * realloc(ptr, size) where size's class is ptr's, checked as the free fast path checks a pointer
+ * (a region start of a class this thread caches, first byte not the free tag's): ptr is then the
+ * answer, with no counter changed (realloc_impl returns ptr the same way). Sizes above the
+ * table, uncached classes, sampled blocks, states without a cache and anything suspicious fail
+ * here and take realloc_impl's full check.
+ */
+static ALWAYS_INLINE bool realloc_fastpath_same(void *ptr, size_t size) {
+    tsd_t *tsd = tsd_get();
+    size_t want = sz_size2binoff_tab[size <= SZ_FAST_MAXCLASS ? size : 0];
+    size_t off;
+    uint64_t ordinal;
+    rtree_read_fast((uintptr_t)ptr, &off, &ordinal);
+    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
+    return size <= SZ_FAST_MAXCLASS && off == want && ordinal < cb->region_count &&
+           !block_maybe_tagged(ptr);
+}
+
 static ALWAYS_INLINE void free_fastpath(void *ptr) {
     if (likely(free_fastpath_try(ptr, false, 0)))
         return;
