@@ -89,6 +89,14 @@ uint32_t tcache_nslots_cap(unsigned ind) {
     return n;
 }
 
+uint32_t tcache_nslots_freer(unsigned ind) {
+    size_t by_bytes = TCACHE_FREER_BYTES / sz_index2size(ind);
+    if (by_bytes < TCACHE_FREER_NSLOTS_MIN)
+        by_bytes = TCACHE_FREER_NSLOTS_MIN;
+    uint32_t n = tcache_nslots_share(ind);
+    return by_bytes < n ? (uint32_t)by_bytes : n;
+}
+
 size_t tcache_stack_bytes(void) {
     size_t n = 0;
     unsigned nhbins = tcache_nhbins();
@@ -131,7 +139,7 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
     }
 }
 
-/* Set bin bi's size to n regions (at least its base, at most its cap), keeping the account. */
+/* Set bin bi's size to n regions (at most its cap), keeping the account of grown bytes. */
 static void tcache_bin_resize(tcache_t *tc, unsigned bi, uint32_t n) {
     cache_bin_t *cb = &tc->bins[bi];
     size_t size = sz_index2size(bi - 1);
@@ -166,9 +174,23 @@ void tcache_bin_overflow(tcache_t *tc, unsigned bi) {
      * bin locks taken per block; keep none. (A fill resets the count, so the count alone would
      * also take a thread whose last allocation of the class missed for one that never
      * allocates it.)
+     *
+     * Nor is such a bin a cache when most of what it held came from other arenas: nothing
+     * pops what waits in it, and every block waiting pins its slab in the arena of the thread
+     * that made it, which cannot reuse it meanwhile. So the bin is also cut to
+     * TCACHE_FREER_BYTES (at least TCACHE_FREER_NSLOTS_MIN regions, so a flush still takes a
+     * bin lock per 16 blocks or more): a consumer of 16..512-byte blocks held up to 32 KiB per
+     * class, 300 KiB in all. The account of grown bytes goes down with it (it may go below
+     * zero, as when the GC shrinks bins for more threads). If the thread starts allocating the
+     * class, the bin grows back as any bin does: it runs dry, then overflows. Blocks of the
+     * thread's own arena do not cut it: a thread that frees its own blocks in long runs
+     * (bench/batch) would fill a smaller cache back from more slabs (its peak grew 3%).
      */
     bool freer = cache_bin_nrequests(cb) == 0 && !cb->dried;
-    tcache_flush_bin(tc, bi, freer ? 0 : cache_bin_ncached_max(cb) / 2);
+    unsigned ncached = cache_bin_ncached(cb);
+    unsigned nremote = tcache_flush_bin(tc, bi, freer ? 0 : cache_bin_ncached_max(cb) / 2);
+    if (freer && nremote * 2 > ncached && cache_bin_ncached_max(cb) > tcache_nslots_freer(bi - 1))
+        tcache_bin_resize(tc, bi, tcache_nslots_freer(bi - 1));
 }
 
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
@@ -195,10 +217,10 @@ void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
     return top[got - 1];
 }
 
-void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
+unsigned tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
     cache_bin_t *cb = &tc->bins[bi];
     if (cache_bin_ncached(cb) <= keep)
-        return;
+        return 0;
     unsigned nflush = cache_bin_ncached(cb) - keep;
     /*
      * Take the oldest nflush regions out of the bin first, keeping the newest at its bottom, and
@@ -212,7 +234,7 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
     tc->flushing = items;
     atomic_store_release(&tc->nflushing, nflush);
     cache_bin_set_ncached(cb, keep);
-    unsigned szind = bi - 1;
+    unsigned szind = bi - 1, nremote = 0;
     if (szind < SC_NBINS) {
         /*
          * Look every region up first: the lookups are independent loads, so their misses
@@ -237,16 +259,22 @@ void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
                 merged = true;
             }
             bin->stats.nflushes++;
-            remaining = bin_dalloc_batch(bin, szind, &arena->ex, items, ents, remaining);
+            unsigned left = bin_dalloc_batch(bin, szind, &arena->ex, items, ents, remaining);
             mutex_unlock(&bin->lock);
+            if (arena != tc->arena)
+                nremote += remaining - left;
+            remaining = left;
         }
     } else {
         for (unsigned i = nflush; i-- > 0;) {
             atomic_store_release(&tc->nflushing, i + 1);
-            arena_dalloc(items[i], rtree_read(items[i]));
+            rtree_entry_t e = rtree_read(items[i]);
+            nremote += arenas[rtree_entry_extent(e)->arena_ind] != tc->arena;
+            arena_dalloc(items[i], e);
         }
     }
     atomic_store_release(&tc->nflushing, 0);
+    return nremote;
 }
 
 void tcache_flush_all(tcache_t *tc) {

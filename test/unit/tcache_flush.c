@@ -5,7 +5,8 @@
  * (one lock pass per arena, counted as one flush each); the cache's request count goes to the
  * thread's own arena and nowhere else; large cached classes go back the same way; and no flush
  * is left published (tcache_t.flushing) once it is done. A bin that overflows without an
- * allocation since its count was last merged is flushed whole, else half of it.
+ * allocation since its count was last merged is flushed whole, and cut to the freer size
+ * (TCACHE_FREER_BYTES), else half of it is flushed; a cut bin grows back when it runs dry.
  */
 #include "allocator.h"
 #include "allocator/internal/tcache.h"
@@ -133,26 +134,64 @@ int main(void) {
     {
         unsigned max = cache_bin_ncached_max(cb);
         void **r = calloc(max, sizeof(void *));
-        for (int round = 0; round < 3; round++) {
+        static const int rounds[4] = {1, 2, 3, 0}; /* the whole flush (0) last: it cuts the bin */
+        for (int k = 0; k < 4; k++) {
+            int round = rounds[k];
+            /* 3: this thread's own arena's blocks; else the other arena's. */
+            arena_t *owner = round == 3 ? a : b;
             for (unsigned i = 0; i < max; i++)
-                r[i] = mallocx(96, MALLOCX_ARENA(b_ind) | MALLOCX_TCACHE_NONE);
+                r[i] = mallocx(96, MALLOCX_ARENA(owner->ind) | MALLOCX_TCACHE_NONE);
             for (unsigned i = 0; i < max; i++)
                 free(r[i]);
             check_eq(cache_bin_ncached(cb), max);
             cb->missed = 0; /* not run dry: the overflow flushes rather than grows */
-            /* 0: no allocation at all; 1: allocations; 2: none since a fill (which merged). */
+            /* 0, 3: no allocation at all; 1: allocations; 2: none since a fill (which merged). */
             cache_bin_nrequests_set(cb, round == 1 ? 3 : 0);
             cb->dried = round == 2;
-            sb = b->bins[ind].stats;
+            sb = owner->bins[ind].stats;
+            size_t grown = tc->grown_bytes;
             tcache_bin_overflow(tc, bi);
-            check_eq(cache_bin_ncached_max(cb), max);
-            unsigned kept = round == 0 ? 0 : max / 2;
+            /*
+             * Flushed whole, the bin is also cut to the freer size (bytes given back) when the
+             * blocks were another arena's; this thread's own blocks leave it as it was.
+             */
+            unsigned after = round == 0 ? tcache_nslots_freer(ind) : max;
+            check_eq(cache_bin_ncached_max(cb), after);
+            check_eq(tc->grown_bytes, grown - (size_t)(max - after) * 96);
+            unsigned kept = round == 0 || round == 3 ? 0 : max / 2;
             check_eq(cache_bin_ncached(cb), kept);
-            check_eq(b->bins[ind].stats.ndalloc, sb.ndalloc + (max - kept));
+            check_eq(owner->bins[ind].stats.ndalloc, sb.ndalloc + (max - kept));
             for (unsigned i = 0; i < max; i++)
                 check(region_free(r[i]) == (i < max - kept));
             tcache_flush_bin(tc, bi, 0);
         }
+        /*
+         * Cut, because max exceeds 8 KiB of 96-byte regions; and never to less than
+         * TCACHE_FREER_NSLOTS_MIN regions, nor above the bin's size.
+         */
+        check(tcache_nslots_freer(ind) < max);
+        check_eq(tcache_nslots_freer(ind), TCACHE_FREER_BYTES / 96);
+        unsigned k1 = sz_size2index(1024), k4 = sz_size2index(4096);
+        check(TCACHE_FREER_BYTES / 1024 < TCACHE_FREER_NSLOTS_MIN);
+        check_eq(tcache_nslots_freer(k1), TCACHE_FREER_NSLOTS_MIN < tcache_nslots_share(k1)
+                                              ? TCACHE_FREER_NSLOTS_MIN
+                                              : tcache_nslots_share(k1));
+        check_eq(tcache_nslots_freer(k4), tcache_nslots_share(k4)); /* 8 regions: not above */
+        check(tcache_nslots_freer(sz_size2index(16)) <= tcache_nslots_share(sz_size2index(16)));
+        /*
+         * A thread that allocates the class again grows the bin back the usual way: it runs
+         * dry (missed), then overflows, and the bin doubles.
+         */
+        unsigned cut = cache_bin_ncached_max(cb);
+        for (unsigned i = 0; i < cut; i++)
+            r[i] = mallocx(96, MALLOCX_TCACHE_NONE);
+        for (unsigned i = 0; i < cut; i++)
+            free(r[i]);
+        check_eq(cache_bin_ncached(cb), cut);
+        cb->missed = 1;
+        tcache_bin_overflow(tc, bi);
+        check_eq(cache_bin_ncached_max(cb), 2 * cut < max ? 2 * cut : max);
+        tcache_flush_bin(tc, bi, 0);
         free(r);
     }
 

@@ -10,8 +10,8 @@
  * Misses fill a small bin in one batch under one bin lock; overflows flush the oldest half
  * (all of it when the class was neither allocated since the request count's last merge nor
  * filled since the GC's last visit: a thread that only frees the class, such as a consumer of
- * another thread's blocks), grouped by owning
- * arena. Every TCACHE_GC_TICKS slow-path events, and every TEVENT_TICK_BYTES the thread
+ * another thread's blocks; such a bin, when most of it was other arenas' blocks, is also cut
+ * to TCACHE_FREER_BYTES), grouped by owning arena. Every TCACHE_GC_TICKS slow-path events, and every TEVENT_TICK_BYTES the thread
  * allocates (tevent.h), one bin is garbage collected: if it did not run dry since the last
  * visit, half its cached regions are flushed.
  *
@@ -44,6 +44,12 @@
 #define TCACHE_BIN_BYTES_CAP ((size_t)128 << 10)
 /* What all the bins of one thread may grow beyond their base sizes, together. */
 #define TCACHE_GROW_BYTES ((size_t)512 << 10)
+/*
+ * A bin of a class the thread only frees (tcache_bin_overflow) is cut to this many bytes (but at
+ * least TCACHE_FREER_NSLOTS_MIN regions, and never above its size) when it is flushed whole.
+ */
+#define TCACHE_FREER_BYTES ((size_t)8 << 10)
+#define TCACHE_FREER_NSLOTS_MIN 16
 /*
  * Up to this many threads per CPU, each cache has the sizes above; past it, bins start at half
  * their base size, and the growth budget is half, for every doubling of the thread count, down
@@ -178,6 +184,8 @@ unsigned tcache_nhbins(void);
 /* A bin's starting size and the most it may grow to, in regions, for size-class index ind. */
 uint32_t tcache_nslots_base(unsigned ind);
 uint32_t tcache_nslots_cap(unsigned ind);
+/* The size a bin of class ind is cut to when the thread only frees the class (tcache.c). */
+uint32_t tcache_nslots_freer(unsigned ind);
 /* The number of live threads changed (tsd.c): rescale every cache's sizes. */
 void tcache_threads_set(size_t nthreads);
 /* The halvings for nthreads threads on ncpus CPUs (0..TCACHE_SHARE_SHIFT_MAX). */
@@ -190,8 +198,9 @@ size_t tcache_stack_bytes(void);
 void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled);
 /* Refill bin binind+1 from the arena and pop one region; NULL when out of memory. */
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind);
-/* Flush bin (index into bins[]) until keep regions remain. */
-void tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep);
+/* Flush bin (index into bins[]) until keep regions remain; returns how many of the regions
+ * flushed belonged to arenas other than tc->arena. */
+unsigned tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep);
 /* Bin bi is full and a region is to be pushed: grow it or flush half of it. */
 void tcache_bin_overflow(tcache_t *tc, unsigned bi);
 void tcache_flush_all(tcache_t *tc);
