@@ -177,14 +177,15 @@ void tcache_bin_overflow(tcache_t *tc, unsigned bi) {
      *
      * Nor is such a bin a cache when most of what it held came from other arenas: nothing
      * pops what waits in it, and every block waiting pins its slab in the arena of the thread
-     * that made it, which cannot reuse it meanwhile. So the bin is also cut to
-     * TCACHE_FREER_BYTES (at least TCACHE_FREER_NSLOTS_MIN regions, so a flush still takes a
-     * bin lock per 16 blocks or more): a consumer of 16..512-byte blocks held up to 32 KiB per
-     * class, 300 KiB in all. The account of grown bytes goes down with it (it may go below
-     * zero, as when the GC shrinks bins for more threads). If the thread starts allocating the
-     * class, the bin grows back as any bin does: it runs dry, then overflows. Blocks of the
-     * thread's own arena do not cut it: a thread that frees its own blocks in long runs
-     * (bench/batch) would fill a smaller cache back from more slabs (its peak grew 3%).
+     * that made it, which cannot reuse it meanwhile (a consumer of 16..512-byte blocks held up
+     * to 32 KiB per class, 300 KiB in all). So the bin is also cut to TCACHE_FREER_BYTES (at
+     * least TCACHE_FREER_NSLOTS_MIN regions): 16 KiB, because every halving of the batch adds
+     * bin locks (8 KiB doubled bench/prodcons' flushes and cost 3% more instructions, 16 KiB
+     * 0.3%). The account of grown bytes goes down with it (it may go below zero, as when the GC
+     * shrinks bins for more threads). If the thread starts allocating the class, the bin grows
+     * back as any bin does: it runs dry, then overflows. Blocks of the thread's own arena do
+     * not cut it: a thread that frees its own blocks in long runs (bench/batch) would fill a
+     * smaller cache back from more slabs (its peak grew 3%).
      */
     bool freer = cache_bin_nrequests(cb) == 0 && !cb->dried;
     unsigned ncached = cache_bin_ncached(cb);

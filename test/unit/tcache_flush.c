@@ -166,13 +166,13 @@ int main(void) {
             tcache_flush_bin(tc, bi, 0);
         }
         /*
-         * Cut, because max exceeds 8 KiB of 96-byte regions; and never to less than
+         * Cut, because max exceeds 16 KiB of 96-byte regions; and never to less than
          * TCACHE_FREER_NSLOTS_MIN regions, nor above the bin's size.
          */
         check(tcache_nslots_freer(ind) < max);
         check_eq(tcache_nslots_freer(ind), TCACHE_FREER_BYTES / 96);
-        unsigned k1 = sz_size2index(1024), k4 = sz_size2index(4096);
-        check(TCACHE_FREER_BYTES / 1024 < TCACHE_FREER_NSLOTS_MIN);
+        unsigned k1 = sz_size2index(2048), k4 = sz_size2index(4096);
+        check(TCACHE_FREER_BYTES / 2048 < TCACHE_FREER_NSLOTS_MIN);
         check_eq(tcache_nslots_freer(k1), TCACHE_FREER_NSLOTS_MIN < tcache_nslots_share(k1)
                                               ? TCACHE_FREER_NSLOTS_MIN
                                               : tcache_nslots_share(k1));

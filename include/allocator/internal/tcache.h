@@ -11,9 +11,9 @@
  * (all of it when the class was neither allocated since the request count's last merge nor
  * filled since the GC's last visit: a thread that only frees the class, such as a consumer of
  * another thread's blocks; such a bin, when most of it was other arenas' blocks, is also cut
- * to TCACHE_FREER_BYTES), grouped by owning arena. Every TCACHE_GC_TICKS slow-path events, and every TEVENT_TICK_BYTES the thread
- * allocates (tevent.h), one bin is garbage collected: if it did not run dry since the last
- * visit, half its cached regions are flushed.
+ * to TCACHE_FREER_BYTES), grouped by owning arena. Every TCACHE_GC_TICKS slow-path events, and
+ * every TEVENT_TICK_BYTES the thread allocates (tevent.h), one bin is garbage collected: if it
+ * did not run dry since the last visit, half its cached regions are flushed.
  *
  * A bin starts at its base size (at most TCACHE_BIN_BYTES) and grows, doubling up to its cap
  * (tcache_nslots_cap), when it overflows after running dry since its last overflow: the
@@ -48,7 +48,7 @@
  * A bin of a class the thread only frees (tcache_bin_overflow) is cut to this many bytes (but at
  * least TCACHE_FREER_NSLOTS_MIN regions, and never above its size) when it is flushed whole.
  */
-#define TCACHE_FREER_BYTES ((size_t)8 << 10)
+#define TCACHE_FREER_BYTES ((size_t)16 << 10)
 #define TCACHE_FREER_NSLOTS_MIN 16
 /*
  * Up to this many threads per CPU, each cache has the sizes above; past it, bins start at half
