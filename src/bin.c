@@ -17,11 +17,17 @@ void bin_init(bin_t *bin) {
     bin->stats = (bin_stats_t){0};
 }
 
-/* Return an empty slab, which the bin no longer counts, to the page allocator. */
-static void bin_slab_dalloc(bin_t *bin, extents_t *ex, extent_t *slab) {
+/*
+ * Return an empty slab, which the bin no longer counts, to the page allocator: as an idle slab
+ * (extent.h) that a fill of the class may take back whole, or (release) freed.
+ */
+static void bin_slab_dalloc(bin_t *bin, extents_t *ex, extent_t *slab, bool release) {
     bin->stats.curslabs--;
     mutex_lock(&ex->lock);
-    extent_dalloc(ex, slab);
+    if (release)
+        extent_dalloc(ex, slab);
+    else
+        extent_slab_retire(ex, slab);
     mutex_unlock(&ex->lock);
 }
 
@@ -32,7 +38,7 @@ size_t bin_spare_release(bin_t *bin, extents_t *ex) {
         extent_t *slab = bin->spare;
         bin->spare = slab->next;
         slab->next = NULL;
-        bin_slab_dalloc(bin, ex, slab);
+        bin_slab_dalloc(bin, ex, slab, true);
     }
     bin->spare_bytes = 0;
     mutex_unlock(&bin->lock);
@@ -74,7 +80,15 @@ static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
     const bin_info_t *info = &bin_infos[binind];
     bool zeroed;
     mutex_lock(&ex->lock);
-    extent_t *slab = extent_alloc(ex, info->slab_size, PAGE, &zeroed);
+    /* An idle slab of the class is still a registered slab, every region free. */
+    extent_t *slab = extent_slab_reuse(ex, binind);
+    if (slab != NULL) {
+        mutex_unlock(&ex->lock);
+        bin->stats.nslabs++;
+        bin->stats.curslabs++;
+        return slab;
+    }
+    slab = extent_alloc(ex, info->slab_size, PAGE, &zeroed);
     uint64_t *bitmap = slab != NULL ? slab_bitmap_new(&ex->bitmaps, info->nregs) : NULL;
     if (slab != NULL && bitmap == NULL) {
         extent_dalloc(ex, slab); /* not yet a slab: it goes back as a plain extent */
@@ -141,7 +155,7 @@ static NOINLINE void bin_slab_transition(bin_t *bin, const bin_info_t *info, ext
             bin->spare = slab;
             bin->spare_bytes += info->slab_size;
         } else
-            bin_slab_dalloc(bin, ex, slab);
+            bin_slab_dalloc(bin, ex, slab, false);
     } else {
         bin_nonfull_insert(bin, slab);
     }

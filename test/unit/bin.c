@@ -214,9 +214,31 @@ int main(void) {
         bin_validate(&bin, binind);
         mutex_unlock(&bin.lock);
         size_t kept = BIN_SPARE_BYTES / info->slab_size;
+        size_t slab_pages = info->slab_size >> LG_PAGE;
         check_eq(bin.spare_bytes, kept * info->slab_size);
         check_eq(bin.stats.curslabs, 1 + kept);
-        check_eq(ex.npages_active, active - (nslabs - kept) * (info->slab_size >> LG_PAGE));
+        /*
+         * The others became the arena's idle slabs (extent.h): still registered slabs of the
+         * class, every region free, counted as dirty pages rather than active ones.
+         */
+        unsigned idle = 0;
+        for (extent_t *s = ex.idle[binind]; s != NULL; s = s->next, idle++) {
+            check_eq(s->nfree, nregs);
+            check(slab_of((void *)s->addr) == s && rtree_entry_slab(rtree_read((void *)s->addr)));
+        }
+        check_eq(idle, nslabs - kept);
+        check_eq(ex.idle_pages, (nslabs - kept) * slab_pages);
+        check_eq(ex.npages_active, active);
+        check_eq(extents_npages(&ex, EXTENT_ACTIVE), active - (nslabs - kept) * slab_pages);
+        check_eq(extents_npages(&ex, EXTENT_DIRTY), ex.dirty.npages + (nslabs - kept) * slab_pages);
+        check(ex.bitmaps.free[k] == NULL);
+        extents_validate(&ex);
+        /* Released (as decay, purge and reset do), they go back to the page allocator. */
+        extents_idle_release(&ex);
+        check_eq(ex.idle_pages, 0);
+        check(ex.idle[binind] == NULL);
+        check_eq(ex.npages_active, active - (nslabs - kept) * slab_pages);
+        extents_validate(&ex);
         /* The slabs given back left their bitmaps on the list, one per slab. */
         unsigned listed = 0;
         for (uint64_t *b = ex.bitmaps.free[k]; b != NULL; b = (uint64_t *)(uintptr_t)b[0])
