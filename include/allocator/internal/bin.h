@@ -52,6 +52,12 @@ size_t bin_spare_release(bin_t *bin, extents_t *ex);
 unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
                          uint64_t nrequests);
 /*
+ * The same, highest address first (as a thread cache's stack wants them, to hand out the lowest
+ * first): out[0..got) holds them, got as above.
+ */
+unsigned bin_alloc_batch_down(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
+                              uint64_t nrequests);
+/*
  * Return ptr (in slab, of class binind) to the bin. bin->lock must be held; an emptied slab
  * goes back to ex (taking ex->lock). Aborts with a message on a double or misaligned free.
  */
