@@ -157,20 +157,17 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
      * while resident ones sit idle), then muzzy ones (perhaps still resident), then retained.
      */
     extents_decay_tick(ex);
+    /*
+     * Idle slabs serve only their class's next slabs: any other request first returns them to
+     * the dirty set, where they compete for it as any freed slab does (a dirty extent need not
+     * be resident, so preferring other dirty extents to them could touch pages anew).
+     */
+    extents_idle_release(ex);
     size_t limits[4] = {max_dirty, SIZE_MAX, SIZE_MAX, SIZE_MAX};
     eset_t *order[4] = {&ex->dirty, &ex->dirty, &ex->muzzy, &ex->retained};
     for (int i = 0; i < 4; i++) {
         if (i == 1 && max_dirty == SIZE_MAX)
             continue;
-        /*
-         * No dirty extent fits: the idle slabs become dirty extents before any page that is
-         * not resident is taken, and the dirty ones are tried again.
-         */
-        if (i == 2 && ex->idle_pages != 0) {
-            extents_idle_release(ex);
-            i = -1;
-            continue;
-        }
         /*
          * No dirty extent fits a request of a chunk or more: its pages will be fresh ones, while
          * decay would keep the huge pieces it passed over resident beside it for its whole

@@ -3,8 +3,8 @@
  * Idle slabs (extent.h): a slab emptied past its bin's spares stays whole, registered, with its
  * bitmap, and the class's next new slab is that one (no page-allocator or radix-tree work); it
  * counts as dirty pages, not active ones; a double free into it is still caught; it goes back to
- * the page allocator when a request that nothing dirty fits comes (before any page that is not
- * resident is taken), when a decay epoch ends (fake clock), on purge and on reset; with
+ * the page allocator when any other request reaches the page allocator (and that request may
+ * take its pages), when a decay epoch ends (fake clock), on purge and on reset; with
  * dirty_decay_ms 0 there are none, and they stay within EXTENTS_IDLE_PAGES.
  */
 #include "allocator/internal/bin.h"
@@ -109,8 +109,8 @@ static void test_reuse(void) {
     extents_validate(&ex);
 
     /*
-     * Another class's request that nothing dirty fits: the idle slabs go back to the dirty set
-     * first, and it is carved from their pages, not from pages that are not resident.
+     * Another class's request: the idle slabs go back to the dirty set first (where the freed
+     * slabs would be without them), and it is carved from their pages, not from fresh ones.
      */
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (extent_t *s = ex.idle[binind]; s != NULL; s = s->next) {

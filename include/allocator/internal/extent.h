@@ -83,10 +83,10 @@ typedef struct extents_s {
 
 /*
  * The most pages of idle slabs an arena keeps (16 MiB with 4 KiB pages). They cost no memory
- * that freeing them would not: their pages are resident either way, and they go back to the
- * dirty set (extents_idle_release) before the arena takes any page that is not already
- * resident, before an in-place grow or a chunk adoption that they block, when a decay epoch
- * ends, and on purge, reset and release.
+ * that freeing them would not: they go back to the dirty set (extents_idle_release), where a
+ * freed slab would have gone, as soon as the arena's page allocator is asked for anything else
+ * (extent_alloc: another class's slab, a large block), before an in-place grow or a chunk
+ * adoption that they block, when a decay epoch ends, and on purge, reset and release.
  */
 #define EXTENTS_IDLE_PAGES ((size_t)4096)
 
