@@ -5,7 +5,8 @@
  * counts as dirty pages, not active ones; a double free into it is still caught; it goes back to
  * the page allocator when any other request reaches the page allocator (and that request may
  * take its pages), when a decay epoch ends (fake clock), on purge and on reset; with
- * dirty_decay_ms 0 there are none, and they stay within EXTENTS_IDLE_PAGES.
+ * dirty_decay_ms 0 there are none, and they stay within EXTENTS_IDLE_PAGES; validation notices
+ * an idle slab with a region in use and a wrong page count.
  */
 #include "allocator/internal/bin.h"
 #include "allocator/internal/nstime.h"
@@ -54,6 +55,20 @@ static void free_into_idle(void *p) {
     mutex_unlock(&g_bin->lock);
 }
 
+/* Validation notices an idle slab that is not empty, and a wrong page count. */
+static void validate_used_idle(void *arg) {
+    extents_t *ex = arg;
+    extent_t *s = ex->idle[g_binind];
+    s->bitmap[0] &= ~(uint64_t)1; /* its first region in use behind the lists' back */
+    extents_validate(ex);
+}
+
+static void validate_miscounted(void *arg) {
+    extents_t *ex = arg;
+    ex->idle_pages++;
+    extents_validate(ex);
+}
+
 /* More slabs than the bin keeps as spares, so that some become idle. */
 static unsigned slabs_past_spares(unsigned binind) {
     return (unsigned)(BIN_SPARE_BYTES / bin_infos[binind].slab_size) + 4;
@@ -84,6 +99,8 @@ static void test_reuse(void) {
     char want[64];
     snprintf(want, sizeof(want), "free(%p): double free", victim);
     check(unit_aborts_with(free_into_idle, victim, want));
+    check(unit_aborts_with(validate_used_idle, &ex, "is not an empty registered slab"));
+    check(unit_aborts_with(validate_miscounted, &ex, "idle slabs hold"));
 
     /*
      * The next slabs the bin needs are its spares, then the idle slabs, most recent first: the
