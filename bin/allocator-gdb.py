@@ -38,7 +38,7 @@ import time
 
 import gdb
 
-SUPPORTED_LAYOUTS = (7,)
+SUPPORTED_LAYOUTS = (8,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # A radix-tree entry's bit for a sampled block (rtree.h, RTREE_PROF_BIT; part of the layout).
@@ -189,7 +189,7 @@ class Library:
         self.arena = Struct(arena_t, ['ind', 'ex.mapped', 'ex.npages_active', 'ex.chunks',
                                       'ex.dirty.npages', 'ex.muzzy.npages',
                                       'ex.retained.npages', 'ex.bitmaps.bytes',
-                                      'large_allocated'], 'arena_t')
+                                      'ex.idle_pages', 'large_allocated'], 'arena_t')
         self.arena_bins_off, bins_t = field_offset(arena_t, 'bins', 'arena_t')
         bin_t = bins_t.target()
         self.bin_size = bin_t.strip_typedefs().sizeof
@@ -366,8 +366,11 @@ class Heap:
         a = lib.arena.decode(raw)
         arena = {
             'ind': ind, 'addr': addr,
-            'active': a['ex.npages_active'] << lib.lg_page,
-            'dirty': a['ex.dirty.npages'] << lib.lg_page,
+            # Idle slabs (extent.h) are active extents holding no block: reported as dirty
+            # pages, as mallctl's statistics do; the walk's checks use the raw counts.
+            'active': (a['ex.npages_active'] - a['ex.idle_pages']) << lib.lg_page,
+            'dirty': (a['ex.dirty.npages'] + a['ex.idle_pages']) << lib.lg_page,
+            'idle': a['ex.idle_pages'] << lib.lg_page,
             'muzzy': a['ex.muzzy.npages'] << lib.lg_page,
             'retained': a['ex.retained.npages'] << lib.lg_page,
             'chunks_mapped': a['ex.mapped'],
@@ -671,13 +674,14 @@ class Heap:
             if a['large_bytes'] != a['large_allocated']:
                 self.warn('arena %d: large blocks walked %d bytes, the arena counts %d'
                           % (a['ind'], a['large_bytes'], a['large_allocated']))
-            if a['walked_active'] != a['active']:
+            if a['walked_active'] != a['active'] + a['idle']:
                 self.warn('arena %d: active extents walked %d bytes, the arena counts %d'
-                          % (a['ind'], a['walked_active'], a['active']))
+                          % (a['ind'], a['walked_active'], a['active'] + a['idle']))
             for s in ('dirty', 'muzzy', 'retained'):
-                if a['walked'][s] != a[s]:
+                counted = a[s] - a['idle'] if s == 'dirty' else a[s]
+                if a['walked'][s] != counted:
                     self.warn('arena %d: %s extents walked %d bytes, the arena counts %d'
-                              % (a['ind'], s, a['walked'][s], a[s]))
+                              % (a['ind'], s, a['walked'][s], counted))
             a['mapped'] = a['active'] + a['dirty'] + a['muzzy']
             a['resident'] = a['mapped']
 

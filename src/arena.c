@@ -43,9 +43,11 @@ static extent_t *arena_chunk_adopt(extents_t *ex, size_t size, size_t align) {
     for (unsigned i = 0; i < top; i++) {
         arena_t *a = arena_get(i);
         if (a == NULL || &a->ex == ex || i == arena_huge_ind ||
-            atomic_load_relaxed(&a->ex.dirty.npages) < (CHUNK >> LG_PAGE) ||
+            atomic_load_relaxed(&a->ex.dirty.npages) + atomic_load_relaxed(&a->ex.idle_pages) <
+                (CHUNK >> LG_PAGE) ||
             !mutex_trylock_unordered(&a->ex.lock))
             continue;
+        extents_idle_release(&a->ex); /* they may be all that keeps a chunk from being free */
         chunk_t *c;
         extent_t *e = chunk_detach_dirty(&a->ex, size, align, &c);
         mutex_unlock(&a->ex.lock);
@@ -415,7 +417,8 @@ void arena_decay_now(arena_t *arena) {
 
 static bool arena_decay_pending(const arena_t *arena) {
     const extents_t *ex = &arena->ex;
-    return atomic_load_relaxed(&ex->dirty.npages) != 0 || atomic_load_relaxed(&ex->muzzy.npages) != 0;
+    return atomic_load_relaxed(&ex->dirty.npages) != 0 || atomic_load_relaxed(&ex->muzzy.npages) != 0 ||
+           atomic_load_relaxed(&ex->idle_pages) != 0;
 }
 
 static void arena_decay_try(arena_t *arena, uint64_t now) {

@@ -6,6 +6,8 @@
  */
 #include "allocator/internal/bin.h"
 
+#include <string.h>
+
 #include "allocator/internal/io.h"
 
 void bin_init(bin_t *bin) {
@@ -17,11 +19,17 @@ void bin_init(bin_t *bin) {
     bin->stats = (bin_stats_t){0};
 }
 
-/* Return an empty slab, which the bin no longer counts, to the page allocator. */
-static void bin_slab_dalloc(bin_t *bin, extents_t *ex, extent_t *slab) {
+/*
+ * Return an empty slab, which the bin no longer counts, to the page allocator: as an idle slab
+ * (extent.h) that a fill of the class may take back whole, or (release) freed.
+ */
+static void bin_slab_dalloc(bin_t *bin, extents_t *ex, extent_t *slab, bool release) {
     bin->stats.curslabs--;
     mutex_lock(&ex->lock);
-    extent_dalloc(ex, slab);
+    if (release)
+        extent_dalloc(ex, slab);
+    else
+        extent_slab_retire(ex, slab);
     mutex_unlock(&ex->lock);
 }
 
@@ -32,7 +40,7 @@ size_t bin_spare_release(bin_t *bin, extents_t *ex) {
         extent_t *slab = bin->spare;
         bin->spare = slab->next;
         slab->next = NULL;
-        bin_slab_dalloc(bin, ex, slab);
+        bin_slab_dalloc(bin, ex, slab, true);
     }
     bin->spare_bytes = 0;
     mutex_unlock(&bin->lock);
@@ -74,7 +82,15 @@ static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
     const bin_info_t *info = &bin_infos[binind];
     bool zeroed;
     mutex_lock(&ex->lock);
-    extent_t *slab = extent_alloc(ex, info->slab_size, PAGE, &zeroed);
+    /* An idle slab of the class is still a registered slab, every region free. */
+    extent_t *slab = extent_slab_reuse(ex, binind);
+    if (slab != NULL) {
+        mutex_unlock(&ex->lock);
+        bin->stats.nslabs++;
+        bin->stats.curslabs++;
+        return slab;
+    }
+    slab = extent_alloc(ex, info->slab_size, PAGE, &zeroed);
     uint64_t *bitmap = slab != NULL ? slab_bitmap_new(&ex->bitmaps, info->nregs) : NULL;
     if (slab != NULL && bitmap == NULL) {
         extent_dalloc(ex, slab); /* not yet a slab: it goes back as a plain extent */
@@ -95,8 +111,10 @@ static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
     return slab;
 }
 
-unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
-                         uint64_t nrequests) {
+/* bin_alloc_batch's body: out[0..n) filled lowest address first, or (down) highest first. */
+static ALWAYS_INLINE unsigned bin_alloc_batch_dir(bin_t *bin, unsigned binind, extents_t *ex,
+                                                  void **out, unsigned n, uint64_t nrequests,
+                                                  bool down) {
     const bin_info_t *info = &bin_infos[binind];
     unsigned got = 0;
     mutex_lock(&bin->lock);
@@ -115,14 +133,29 @@ unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out,
                 break;
             bin->slabcur = slab;
         }
-        got += slab_regions_take(slab, info->reg_size, out + got, n - got);
+        if (down)
+            got += slab_regions_take_dir(slab, info->reg_size, out + n - 1 - got, n - got, true);
+        else
+            got += slab_regions_take_dir(slab, info->reg_size, out + got, n - got, false);
     }
     bin->stats.nmalloc += got;
     bin->stats.curregs += got;
     bin->stats.nfills++;
     bin->stats.nrequests += nrequests;
     mutex_unlock(&bin->lock);
+    if (down && got < n && got != 0)
+        memmove(out, out + n - got, got * sizeof(void *)); /* out of memory: fewer came */
     return got;
+}
+
+unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
+                         uint64_t nrequests) {
+    return bin_alloc_batch_dir(bin, binind, ex, out, n, nrequests, false);
+}
+
+unsigned bin_alloc_batch_down(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
+                              uint64_t nrequests) {
+    return bin_alloc_batch_dir(bin, binind, ex, out, n, nrequests, true);
 }
 
 /*
@@ -141,7 +174,7 @@ static NOINLINE void bin_slab_transition(bin_t *bin, const bin_info_t *info, ext
             bin->spare = slab;
             bin->spare_bytes += info->slab_size;
         } else
-            bin_slab_dalloc(bin, ex, slab);
+            bin_slab_dalloc(bin, ex, slab, false);
     } else {
         bin_nonfull_insert(bin, slab);
     }
@@ -176,14 +209,25 @@ unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptr
     const bin_info_t *info = &bin_infos[binind];
     unsigned arena_ind = ex->arena_ind; /* read once: the bitmap stores could alias it */
     unsigned kept = 0;
+    /*
+     * Regions of one slab often come in a row (a fill took them in address order): the slab's
+     * owner and the prefetch are looked at only when the entry changes.
+     */
+    rtree_entry_t last = 0;
+    bool mine = false;
     for (unsigned i = 0; i < n; i++) {
-        /* The slab headers are the misses here: ask for a few ahead. */
-        if (i + BIN_PREFETCH_AHEAD < n)
-            __builtin_prefetch(rtree_entry_extent(ents[i + BIN_PREFETCH_AHEAD]), 1);
-        extent_t *slab = rtree_entry_extent(ents[i]);
-        if (slab->arena_ind != arena_ind) {
+        rtree_entry_t ent = ents[i];
+        extent_t *slab = rtree_entry_extent(ent);
+        if (ent != last) {
+            last = ent;
+            /* The slab headers are the misses here: ask for a few ahead. */
+            if (i + BIN_PREFETCH_AHEAD < n)
+                __builtin_prefetch(rtree_entry_extent(ents[i + BIN_PREFETCH_AHEAD]), 1);
+            mine = slab->arena_ind == arena_ind;
+        }
+        if (!mine) {
             ptrs[kept] = ptrs[i];
-            ents[kept++] = ents[i];
+            ents[kept++] = ent;
             continue;
         }
         bin_dalloc_one(bin, info, ex, slab, ptrs[i]);

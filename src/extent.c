@@ -17,6 +17,7 @@
 #include "allocator/internal/chunk.h"
 #include "allocator/internal/dss.h"
 #include "allocator/internal/io.h"
+#include "allocator/internal/nstime.h"
 #include "allocator/internal/purge.h"
 
 extent_t *(*extents_adopt_hook)(extents_t *ex, size_t size, size_t align);
@@ -156,6 +157,12 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
      * while resident ones sit idle), then muzzy ones (perhaps still resident), then retained.
      */
     extents_decay_tick(ex);
+    /*
+     * Idle slabs serve only their class's next slabs: any other request first returns them to
+     * the dirty set, where they compete for it as any freed slab does (a dirty extent need not
+     * be resident, so preferring other dirty extents to them could touch pages anew).
+     */
+    extents_idle_release(ex);
     size_t limits[4] = {max_dirty, SIZE_MAX, SIZE_MAX, SIZE_MAX};
     eset_t *order[4] = {&ex->dirty, &ex->dirty, &ex->muzzy, &ex->retained};
     for (int i = 0; i < 4; i++) {
@@ -218,6 +225,41 @@ void extent_dalloc(extents_t *ex, extent_t *e) {
     extents_dirtied(ex, extent_dalloc_one(ex, e, true));
 }
 
+void extent_slab_retire(extents_t *ex, extent_t *slab) {
+    assert(slab->slab && slab->nfree == bin_infos[slab->szind].nregs);
+    size_t npages = slab->size >> LG_PAGE;
+    if (ex->decay_dirty.ms == 0 || ex->idle_pages + npages > EXTENTS_IDLE_PAGES) {
+        extent_dalloc(ex, slab);
+        return;
+    }
+    slab->prev = NULL;
+    slab->next = ex->idle[slab->szind];
+    ex->idle[slab->szind] = slab;
+    ex->idle_pages += npages;
+    /* A background thread asleep until pages are freed must age these too. */
+    if (unlikely(atomic_load_relaxed(&ex->bg_sleeping)) && extents_wake_hook != NULL) {
+        atomic_store_relaxed(&ex->bg_sleeping, false);
+        extents_wake_hook(ex->arena_ind);
+    }
+}
+
+void extents_idle_release(extents_t *ex) {
+    if (ex->idle_pages == 0)
+        return;
+    for (unsigned i = 0; i < SC_NBINS; i++) {
+        while (ex->idle[i] != NULL) {
+            extent_t *slab = ex->idle[i];
+            ex->idle[i] = slab->next;
+            slab->next = NULL;
+            extent_dalloc_one(ex, slab, false);
+        }
+    }
+    ex->idle_pages = 0;
+    /* Date the pages as freed now (no decay step here: decay itself calls this). */
+    bool timed = (ex->decay_dirty.ms > 0 || ex->decay_muzzy.ms > 0) && nstime_usable();
+    extents_dirtied(ex, timed ? nstime_now() : UINT64_MAX);
+}
+
 bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed) {
     assert(new_size > e->size);
     uintptr_t end = e->addr + e->size;
@@ -225,6 +267,11 @@ bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed) {
         return true;
     extent_t *next = emap_free_extent_at(end);
     size_t need = new_size - e->size;
+    if (next == NULL && ex->idle_pages != 0 && rtree_entry_slab(rtree_read((void *)end))) {
+        /* A slab is in the way, perhaps an idle one: they go back first. */
+        extents_idle_release(ex);
+        next = emap_free_extent_at(end);
+    }
     if (next == NULL || next->state == EXTENT_ACTIVE || next->addr != end || next->size < need)
         return true;
     bool clean = next->state == EXTENT_RETAINED;
@@ -262,6 +309,7 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
  * with retain:false, unmap a wholly free chunk and take it off the list being walked.
  */
 void extents_release_all(extents_t *ex) {
+    extents_idle_release(ex); /* the walk below must not free them behind the lists' back */
     bool freed = false;
     for (chunk_t *c = ex->chunks; c != NULL; c = c->next) {
         uintptr_t addr = c->addr, end = c->addr + c->size;
@@ -299,6 +347,20 @@ static void extents_validate_set(const eset_t *s, extent_state_t state) {
 }
 
 void extents_validate(extents_t *ex) {
+    size_t idle_pages = 0;
+    for (unsigned i = 0; i < SC_NBINS; i++) {
+        for (const extent_t *s = ex->idle[i]; s != NULL; s = s->next) {
+            if (s->state != EXTENT_ACTIVE || !s->slab || s->szind != i || s->bitmap == NULL ||
+                s->nfree != bin_infos[i].nregs || slab_bitmap_count(s, bin_infos[i].nregs) != s->nfree ||
+                rtree_entry_extent(rtree_read((void *)s->addr)) != s)
+                io_fatal("extents: idle slab %p of class %u is not an empty registered slab\n",
+                         (void *)s->addr, i);
+            idle_pages += s->size >> LG_PAGE;
+        }
+    }
+    if (idle_pages != ex->idle_pages || idle_pages > EXTENTS_IDLE_PAGES)
+        io_fatal("extents: idle slabs hold %zu pages, the arena counts %zu\n", idle_pages,
+                 ex->idle_pages);
     extents_validate_set(&ex->dirty, EXTENT_DIRTY);
     extents_validate_set(&ex->muzzy, EXTENT_MUZZY);
     extents_validate_set(&ex->retained, EXTENT_RETAINED);

@@ -17,6 +17,7 @@
 void (*extents_wake_hook)(unsigned arena_ind);
 
 size_t extents_release_free_chunks(extents_t *ex) {
+    extents_idle_release(ex);
     size_t released = 0;
     chunk_t *c = ex->chunks;
     while (c != NULL) {
@@ -142,6 +143,9 @@ static void extents_decay_one(extents_t *ex, decay_t *d, extent_state_t state, u
 }
 
 void extents_decay_step(extents_t *ex, uint64_t now_ns) {
+    /* Idle slabs (extent.h) stay for at most one epoch of dirty decay, then decay as dirty pages. */
+    if (ex->idle_pages != 0 && decay_due(&ex->decay_dirty, now_ns))
+        extents_idle_release(ex);
     extents_decay_immediate(ex);
     extents_decay_one(ex, &ex->decay_dirty, EXTENT_DIRTY, now_ns);
     /* Dirty pages purged lazily just became muzzy. */
@@ -153,6 +157,8 @@ uint64_t extents_decay(extents_t *ex, uint64_t now_ns) {
     extents_decay_step(ex, now_ns);
     uint64_t a = decay_ns_until_purge(&ex->decay_dirty, now_ns, ex->dirty.npages);
     uint64_t b = decay_ns_until_purge(&ex->decay_muzzy, now_ns, ex->muzzy.npages);
+    if (ex->idle_pages != 0 && ex->decay_dirty.ms > 0 && ex->decay_dirty.interval_ns < a)
+        a = ex->decay_dirty.interval_ns; /* their epoch's end */
     return a < b ? a : b;
 }
 
@@ -177,6 +183,7 @@ void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms) {
 }
 
 size_t extents_purge_all(extents_t *ex) {
+    extents_idle_release(ex);
     size_t n = extents_purge_state(ex, EXTENT_DIRTY, 0, true);
     n += extents_purge_state(ex, EXTENT_MUZZY, 0, true);
     decay_purged(&ex->decay_dirty, 0);

@@ -76,8 +76,8 @@ static void stats_gather(arena_t *a, stats_arena_t *out, stats_eclass_t *eclass)
     for (unsigned l = 0; l < SC_NLARGE; l++)
         stats_large_add(&out->large[l], &a->lstats[l]);
     out->large_allocated += a->large_allocated;
-    out->pactive += a->ex.npages_active;
-    out->pdirty += a->ex.dirty.npages;
+    out->pactive += extents_npages(&a->ex, EXTENT_ACTIVE);
+    out->pdirty += extents_npages(&a->ex, EXTENT_DIRTY);
     out->pmuzzy += a->ex.muzzy.npages;
     out->pretained += a->ex.retained.npages;
     out->mapped += a->ex.mapped;

@@ -201,19 +201,16 @@ void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind) {
     if (want > cache_bin_ncached_max(cb))
         want = cache_bin_ncached_max(cb);
     void **top = cb->stack + cache_bin_ncached(cb);
-    /* The caller counted this request in the bin already. */
-    unsigned got = bin_alloc_batch(&arena->bins[binind], binind, &arena->ex, top, want,
-                                   cache_bin_nrequests_take(cb));
+    /*
+     * The caller counted this request in the bin already. The batch comes highest address
+     * first, so that the stack hands out the lowest first.
+     */
+    unsigned got = bin_alloc_batch_down(&arena->bins[binind], binind, &arena->ex, top, want,
+                                        cache_bin_nrequests_take(cb));
     cb->dried = 1;
     cb->missed = 1;
     if (got == 0)
         return NULL;
-    /* The batch is in address order; hand out the lowest address first. */
-    for (unsigned i = 0, j = got - 1; i < j; i++, j--) {
-        void *t = top[i];
-        top[i] = top[j];
-        top[j] = t;
-    }
     cache_bin_set_ncached(cb, cache_bin_ncached(cb) + got - 1);
     return top[got - 1];
 }
@@ -230,8 +227,7 @@ unsigned tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
     void *items[TCACHE_NSLOTS_SMALL_MAX];
     assert(nflush <= TCACHE_NSLOTS_SMALL_MAX);
     memcpy(items, cb->stack, nflush * sizeof(void *));
-    for (unsigned i = 0; i < keep; i++)
-        cb->stack[i] = cb->stack[nflush + i];
+    memmove(cb->stack, cb->stack + nflush, keep * sizeof(void *));
     tc->flushing = items;
     atomic_store_release(&tc->nflushing, nflush);
     cache_bin_set_ncached(cb, keep);

@@ -214,9 +214,31 @@ int main(void) {
         bin_validate(&bin, binind);
         mutex_unlock(&bin.lock);
         size_t kept = BIN_SPARE_BYTES / info->slab_size;
+        size_t slab_pages = info->slab_size >> LG_PAGE;
         check_eq(bin.spare_bytes, kept * info->slab_size);
         check_eq(bin.stats.curslabs, 1 + kept);
-        check_eq(ex.npages_active, active - (nslabs - kept) * (info->slab_size >> LG_PAGE));
+        /*
+         * The others became the arena's idle slabs (extent.h): still registered slabs of the
+         * class, every region free, counted as dirty pages rather than active ones.
+         */
+        unsigned idle = 0;
+        for (extent_t *s = ex.idle[binind]; s != NULL; s = s->next, idle++) {
+            check_eq(s->nfree, nregs);
+            check(slab_of((void *)s->addr) == s && rtree_entry_slab(rtree_read((void *)s->addr)));
+        }
+        check_eq(idle, nslabs - kept);
+        check_eq(ex.idle_pages, (nslabs - kept) * slab_pages);
+        check_eq(ex.npages_active, active);
+        check_eq(extents_npages(&ex, EXTENT_ACTIVE), active - (nslabs - kept) * slab_pages);
+        check_eq(extents_npages(&ex, EXTENT_DIRTY), ex.dirty.npages + (nslabs - kept) * slab_pages);
+        check(ex.bitmaps.free[k] == NULL);
+        extents_validate(&ex);
+        /* Released (as decay, purge and reset do), they go back to the page allocator. */
+        extents_idle_release(&ex);
+        check_eq(ex.idle_pages, 0);
+        check(ex.idle[binind] == NULL);
+        check_eq(ex.npages_active, active - (nslabs - kept) * slab_pages);
+        extents_validate(&ex);
         /* The slabs given back left their bitmaps on the list, one per slab. */
         unsigned listed = 0;
         for (uint64_t *b = ex.bitmaps.free[k]; b != NULL; b = (uint64_t *)(uintptr_t)b[0])
@@ -317,6 +339,56 @@ int main(void) {
     mutex_unlock(&ex_other.lock);
     check(ex_other.bitmaps.free[k] == theirs_bitmap);
     check_eq(ex_other.npages_active, 0);
+
+    /*
+     * A thread cache's fill takes its batch highest address first (bin_alloc_batch_down), the
+     * same regions a fill in address order would take; when memory runs out part way, the
+     * regions it had are at the front, still highest first.
+     */
+    {
+        static extents_t ex_down;
+        extents_init(&ex_down, 9, -1, -1, true);
+        bin_t bin_a, bin_b;
+        bin_init(&bin_a);
+        unsigned big = sz_size2index(2048);
+        unsigned nb = bin_infos[big].nregs * 3 + 5;
+        void **up = calloc(nb, sizeof(void *)), **down = calloc(nb, sizeof(void *));
+        check_eq(bin_alloc_batch(&bin_a, big, &ex_down, up, nb, 0), nb);
+        /* The same regions again, from a bin that gets the same slabs back. */
+        mutex_lock(&bin_a.lock);
+        for (unsigned i = 0; i < nb; i++)
+            bin_dalloc_locked(&bin_a, big, &ex_down, slab_of(up[i]), up[i]);
+        mutex_unlock(&bin_a.lock);
+        bin_init(&bin_b);
+        bin_b = bin_a; /* its slabs, now empty (the test's own: no one else uses them) */
+        check_eq(bin_alloc_batch_down(&bin_b, big, &ex_down, down, nb, 0), nb);
+        /* Each slab's regions highest first; the slabs in the order the bin takes them. */
+        unsigned runs = 1;
+        for (unsigned i = 1; i < nb; i++) {
+            if (slab_of(down[i]) == slab_of(down[i - 1]))
+                check((uintptr_t)down[i] < (uintptr_t)down[i - 1]);
+            else
+                runs++;
+        }
+        check_eq(runs, (nb + bin_infos[big].nregs - 1) / bin_infos[big].nregs);
+        /* Out of memory after the first chunk: fewer, at the front, highest first. */
+        unsigned huge_n = (unsigned)(2 * CHUNK / bin_infos[big].reg_size);
+        void **many = calloc(huge_n, sizeof(void *));
+        for (unsigned i = 0; i < huge_n; i++)
+            many[i] = (void *)1;
+        pages_fail_after = 1;
+        unsigned got = bin_alloc_batch_down(&bin_b, big, &ex_down, many, huge_n, 0);
+        pages_fail_after = 0;
+        check(got > 0 && got < huge_n);
+        for (unsigned i = 1; i < got; i++) {
+            if (slab_of(many[i]) == slab_of(many[i - 1]))
+                check((uintptr_t)many[i] < (uintptr_t)many[i - 1]);
+        }
+        check(many[got - 1] != (void *)1 && slab_of(many[got - 1]) != NULL);
+        free(up);
+        free(down);
+        free(many);
+    }
 
     free(out);
     return unit_finish("bin");

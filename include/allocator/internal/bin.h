@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * bin: the slabs of one small size class in one arena. Regions are handed out from slabcur,
- * then from the non-full slabs (lowest serial first), then from a new slab; a slab that
- * becomes empty returns to the arena's page allocator unless it is slabcur. Everything in a
+ * then from the non-full slabs (lowest serial first), then from a new slab (an idle slab of the
+ * class first, extent.h); a slab that becomes empty stays if it is slabcur, becomes a spare
+ * while the spares are below BIN_SPARE_BYTES, and otherwise returns to the arena's page
+ * allocator as an idle slab (extent_slab_retire). Everything in a
  * bin_t, and the bitmap/nfree of its slabs, is guarded by bin_t.lock. Full slabs are on no list.
  */
 #ifndef ALLOCATOR_INTERNAL_BIN_H
@@ -49,6 +51,12 @@ size_t bin_spare_release(bin_t *bin, extents_t *ex);
  */
 unsigned bin_alloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
                          uint64_t nrequests);
+/*
+ * The same, highest address first (as a thread cache's stack wants them, to hand out the lowest
+ * first): out[0..got) holds them, got as above.
+ */
+unsigned bin_alloc_batch_down(bin_t *bin, unsigned binind, extents_t *ex, void **out, unsigned n,
+                              uint64_t nrequests);
 /*
  * Return ptr (in slab, of class binind) to the bin. bin->lock must be held; an emptied slab
  * goes back to ex (taking ex->lock). Aborts with a message on a double or misaligned free.

@@ -15,7 +15,8 @@
  * extent.c: the page allocator is one layer, and these two call each other.
  *
  * extents_t holds the three esets, the decay state, the recycled extent_t structs and slab
- * bitmaps, and the counters. Every field of extents_t, and every field of a free extent, is guarded by
+ * bitmaps, the idle slabs (emptied slabs kept whole for their class, see extent_slab_retire),
+ * and the counters. Every field of extents_t, and every field of a free extent, is guarded by
  * extents_t.lock.
  */
 #ifndef ALLOCATOR_INTERNAL_EXTENT_H
@@ -71,7 +72,23 @@ typedef struct extents_s {
     uint64_t nchunks_unmapped; /* chunks given back with retain:false */
     purge_stats_t purge_dirty;
     purge_stats_t purge_muzzy;
+    /*
+     * Idle slabs (extent_slab_retire): emptied slabs kept whole, still registered as slabs of
+     * their class, with their bitmaps, for that class's next new slab; linked through next, one
+     * list per class. idle_pages counts their pages (at most EXTENTS_IDLE_PAGES).
+     */
+    extent_t *idle[SC_NBINS_MAX];
+    size_t idle_pages;
 } extents_t;
+
+/*
+ * The most pages of idle slabs an arena keeps (16 MiB with 4 KiB pages). They cost no memory
+ * that freeing them would not: they go back to the dirty set (extents_idle_release), where a
+ * freed slab would have gone, as soon as the arena's page allocator is asked for anything else
+ * (extent_alloc: another class's slab, a large block), before an in-place grow or a chunk
+ * adoption that they block, when a decay epoch ends, and on purge, reset and release.
+ */
+#define EXTENTS_IDLE_PAGES ((size_t)4096)
 
 bool extents_init(extents_t *ex, unsigned arena_ind, ssize_t dirty_decay_ms, ssize_t muzzy_decay_ms,
                   bool retain);
@@ -92,6 +109,28 @@ extern extent_t *(*extents_adopt_hook)(extents_t *ex, size_t size, size_t align)
 /* Free an ACTIVE extent: clears its rtree entries, coalesces, may purge. Lock held. */
 void extent_dalloc(extents_t *ex, extent_t *e);
 /*
+ * An emptied slab (all regions free, no longer counted by its bin) leaves its bin: it becomes
+ * an idle slab of ex, or, when the idle slabs are at their budget or dirty pages are purged at
+ * once (dirty_decay_ms 0), is freed (extent_dalloc). Lock held.
+ */
+void extent_slab_retire(extents_t *ex, extent_t *slab);
+/*
+ * An idle slab of class binind, every region free, its bitmap and rtree entries as they were,
+ * or NULL if there is none. Lock held.
+ */
+static inline extent_t *extent_slab_reuse(extents_t *ex, unsigned binind) {
+    extent_t *slab = ex->idle[binind];
+    if (slab != NULL) {
+        ex->idle[binind] = slab->next;
+        slab->next = NULL;
+        ex->idle_pages -= slab->size >> LG_PAGE;
+    }
+    return slab;
+}
+/* Free every idle slab into the dirty set (as extent_dalloc). Lock held. */
+void extents_idle_release(extents_t *ex);
+
+/*
  * Grow an active extent in place to new_size by taking the free pages after it. Returns true if
  * impossible. *zeroed says whether the added pages are zero. Lock held; the caller rewrites the
  * extent's rtree boundary entries.
@@ -100,12 +139,15 @@ bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed);
 /* Shrink an active extent to new_size, freeing the tail. Lock held; caller re-registers. */
 void extent_shrink(extents_t *ex, extent_t *e, size_t new_size);
 
-/* Pages in each state, for statistics. Lock held. */
+/*
+ * Pages in each state, for statistics. Lock held. Idle slabs count as dirty pages: they hold no
+ * block and are resident, as dirty pages are (npages_active counts them, as active extents).
+ */
 static inline size_t extents_npages(const extents_t *ex, extent_state_t state) {
-    return state == EXTENT_DIRTY      ? ex->dirty.npages
+    return state == EXTENT_DIRTY      ? ex->dirty.npages + ex->idle_pages
            : state == EXTENT_MUZZY    ? ex->muzzy.npages
            : state == EXTENT_RETAINED ? ex->retained.npages
-                                      : ex->npages_active;
+                                      : ex->npages_active - ex->idle_pages;
 }
 
 /*

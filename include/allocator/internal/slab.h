@@ -71,10 +71,12 @@ static inline void slab_bitmap_init(extent_t *slab, unsigned nregs) {
 
 /*
  * Take up to n free regions of reg_size bytes, lowest address first, marking them used and
- * writing their addresses to out. Returns how many were taken (fewer only if the slab ran out).
- * Works a bitmap word at a time: each set bit is a free region.
+ * writing their addresses to out[0], out[1], ... (or, down, to out[0], out[-1], ...). Returns
+ * how many were taken (fewer only if the slab ran out). Works a bitmap word at a time: each set
+ * bit is a free region.
  */
-static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void **out, unsigned n) {
+static ALWAYS_INLINE unsigned slab_regions_take_dir(extent_t *slab, size_t reg_size, void **out,
+                                                    unsigned n, bool down) {
     uint64_t *bitmap = slab->bitmap;
     uintptr_t addr = slab->addr;
     unsigned want = n < slab->nfree ? n : slab->nfree;
@@ -87,12 +89,17 @@ static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void *
         do {
             unsigned bit = (unsigned)__builtin_ctzll(bits);
             bits &= bits - 1;
-            out[got++] = (void *)(base + (size_t)bit * reg_size);
+            out[down ? -(ptrdiff_t)got : (ptrdiff_t)got] = (void *)(base + (size_t)bit * reg_size);
+            got++;
         } while (bits != 0 && got < want);
         bitmap[w] = bits;
     }
     slab->nfree -= got;
     return got;
+}
+
+static inline unsigned slab_regions_take(extent_t *slab, size_t reg_size, void **out, unsigned n) {
+    return slab_regions_take_dir(slab, reg_size, out, n, false);
 }
 
 /* Mark region ind free. Returns true if it already was (a double free). */
