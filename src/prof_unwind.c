@@ -15,15 +15,27 @@
  *
  * The cache is a fixed table of seqlocked slots from base memory (prof_unwind_boot), shared by
  * every thread without a lock: a reader that sees a slot being written treats it as a miss, and
- * a writer that finds the slot busy does not cache. Each row is tagged with the count of objects
- * unloaded so far (dl_iterate_phdr's dlpi_subs), read at the start of every walk: after a dlclose
- * every older row misses, so no row outlives the code it describes. Stack reads are bounded: each
- * frame's CFA must be above the previous one, and every read within PROF_UNWIND_STACK_MAX above
- * the first frame's SP (pthread_getattr_np, which would give the true bounds, allocates).
+ * a writer that finds the slot busy does not cache. No row may outlive the code it describes: a
+ * row for code in an object the loader may unload (one dlopened after start-up) is tagged with
+ * the count of objects unloaded so far (dl_iterate_phdr's dlpi_subs) and used only while that
+ * count is unchanged, so after a dlclose every such row misses. Objects loaded at start-up (the
+ * program, its libraries and preloads, the vdso, the loader itself) are never unloaded (glibc
+ * unmaps only objects dlopened later), and a row for code in one of them is tagged permanent:
+ * it is used with no question to the loader. A walk through such code only, the common case,
+ * takes no lock of the loader's and makes no call to it; the first row of dlopened code a walk
+ * meets makes it read the count once. Which objects were loaded at start-up is learnt when a row
+ * is computed, from the order dl_iterate_phdr gives: the objects of the initial namespace come in
+ * load order, the program first, so every object listed before the loader (the one at
+ * getauxval(AT_BASE), loaded at start-up) was loaded at start-up too; objects after it may be too,
+ * and are simply treated as unloadable. In a static program (AT_BASE 0) only the program
+ * itself, the first object, counts as permanent. Stack reads are bounded: each frame's CFA must
+ * be above the previous one, and every read within PROF_UNWIND_STACK_MAX above the first
+ * frame's SP (pthread_getattr_np, which would give the true bounds, allocates).
  */
 #include "allocator/internal/prof.h"
 
 #include <link.h>
+#include <sys/auxv.h>
 #include <sched.h>
 #include <stddef.h>
 #include <string.h>
@@ -86,11 +98,18 @@ typedef struct {
 typedef struct {
     uint64_t seq; /* odd while being written */
     uint64_t pc;
-    uint64_t gen; /* dlpi_subs when the row was computed */
+    uint64_t gen; /* dlpi_subs when the row was computed, or GEN_PERM */
     uint64_t rule;
 } prof_unwind_slot_t;
 
+/* A row's tag for code loaded at start-up, which is never unloaded; and a walk's count of
+ * unloaded objects before it has read it. dlpi_subs reaches neither. */
+#define GEN_PERM UINT64_MAX
+#define GEN_UNREAD (UINT64_MAX - 1)
+
 static prof_unwind_slot_t *prof_unwind_cache;
+/* Where the loader is mapped (getauxval(AT_BASE)), 0 in a static program. */
+static uintptr_t prof_unwind_rtld;
 /* Walks under way, and a fork waiting for them to end (prof_unwind_prefork). */
 static unsigned prof_unwind_inflight;
 static bool prof_unwind_forking;
@@ -104,6 +123,7 @@ static unsigned unwind_mine(void) {
 void prof_unwind_boot(void) {
     if (!prof_unwind_arch || !config_prof_libgcc || prof_unwind_cache != NULL)
         return;
+    prof_unwind_rtld = (uintptr_t)getauxval(AT_BASE);
     prof_unwind_slot_t *c = base_alloc(sizeof(*c) * PROF_UNWIND_SLOTS, 64);
     if (c != NULL) /* base memory is zeroed: every slot empty (pc 0) */
         atomic_store_release(&prof_unwind_cache, c);
@@ -153,7 +173,9 @@ static size_t slot_index(uintptr_t pc) {
     return (size_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ULL) >> (64 - PROF_UNWIND_LG_SLOTS));
 }
 
-static bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_t *rule) {
+/* The row cached for pc, with its tag: false on a miss. */
+static ALWAYS_INLINE bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t *gen,
+                                    uint64_t *rule) {
     prof_unwind_slot_t *s = &c[slot_index(pc)];
     uint64_t seq = atomic_load_acquire(&s->seq);
     if (seq & 1)
@@ -162,8 +184,9 @@ static bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_
     uint64_t sgen = atomic_load_relaxed(&s->gen);
     uint64_t w = atomic_load_relaxed(&s->rule);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (atomic_load_relaxed(&s->seq) != seq || spc != pc || sgen != gen)
+    if (atomic_load_relaxed(&s->seq) != seq || spc != pc)
         return false;
+    *gen = sgen;
     *rule = w;
     return true;
 }
@@ -184,8 +207,12 @@ static void cache_put(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_
 /* ---- the objects loaded: the unload count, and whether a PC is inside one ------------------- */
 
 typedef struct {
-    uintptr_t pc;
-    bool found;
+    uintptr_t pc;      /* the code looked for, or 0 for the unload count alone */
+    uintptr_t rtld;    /* prof_unwind_rtld */
+    unsigned index;    /* objects seen so far */
+    bool rtld_seen;    /* the loader was among them */
+    bool found;        /* pc is in a loaded object... */
+    bool permanent;    /* ...loaded at start-up */
     uint64_t subs;
 } phdr_arg_t;
 
@@ -196,11 +223,16 @@ static int phdr_subs(struct dl_phdr_info *info, size_t size, void *arg) {
     a->subs = info->dlpi_subs;
     if (a->pc == 0)
         return 1;
+    /* The program, and in a dynamic one everything up to the loader, was loaded at start-up. */
+    bool initial = a->index++ == 0 || (a->rtld != 0 && !a->rtld_seen);
+    if (a->rtld != 0 && info->dlpi_addr == a->rtld)
+        a->rtld_seen = true;
     for (unsigned i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
         if (ph->p_type == PT_LOAD && a->pc - start < ph->p_memsz) {
             a->found = true;
+            a->permanent = initial;
             return 1;
         }
     }
@@ -519,16 +551,13 @@ static bool stack_ok(uintptr_t addr, uintptr_t lo, uintptr_t hi) {
     return addr >= lo && addr <= hi - sizeof(uintptr_t) && addr % sizeof(uintptr_t) == 0;
 }
 
-static ALWAYS_INLINE unsigned unwind_walk(const prof_libgcc_t *lib, const uintptr_t *regs,
-                                          void **frames, unsigned max, uintptr_t skip_lo,
-                                          uintptr_t skip_hi) {
+static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
+                                          uintptr_t skip_lo, uintptr_t skip_hi) {
     uintptr_t sp = regs[0], pc = regs[1], rbp = regs[2];
     uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX;
     if (hi < lo)
         return 0;
-    phdr_arg_t subs = {0, false, 0};
-    if (dl_iterate_phdr(phdr_subs, &subs) != 1)
-        return 0;
+    uint64_t subs = GEN_UNREAD; /* read from the loader when a row of unloadable code needs it */
     prof_unwind_slot_t *cache = atomic_load_acquire(&prof_unwind_cache);
     unsigned n = 0;
     for (;;) {
@@ -538,17 +567,30 @@ static ALWAYS_INLINE unsigned unwind_walk(const prof_libgcc_t *lib, const uintpt
             frames[n++] = (void *)pc;
         if (n == max)
             return n;
-        uint64_t w;
-        if (cache == NULL || !cache_get(cache, pc, subs.subs, &w)) {
+        uint64_t w, gen;
+        bool hit = cache != NULL && cache_get(cache, pc, &gen, &w);
+        if (hit && gen != GEN_PERM) {
+            if (subs == GEN_UNREAD) {
+                phdr_arg_t a = {.pc = 0};
+                if (dl_iterate_phdr(phdr_subs, &a) != 1)
+                    return 0;
+                subs = a.subs;
+            }
+            hit = gen == subs;
+        }
+        if (!hit) {
             /* Only code inside a loaded object has rows worth keeping: the unload count says
              * when such code goes away, and says nothing of code made at run time. */
-            phdr_arg_t in = {pc, false, 0};
+            const prof_libgcc_t *lib = prof_libgcc_load();
+            if (lib == NULL)
+                return 0;
+            phdr_arg_t in = {.pc = pc, .rtld = prof_unwind_rtld};
             prof_unwind_rule_t nr = {.kind = RULE_BAD};
             if (dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
                 nr = rule_compute(lib, pc);
             w = rule_pack(&nr);
-            if (cache != NULL && in.found && in.subs == subs.subs)
-                cache_put(cache, pc, subs.subs, w);
+            if (cache != NULL && in.found)
+                cache_put(cache, pc, in.permanent ? GEN_PERM : in.subs, w);
         }
         prof_unwind_rule_t r;
         rule_unpack(w, &r);
@@ -586,10 +628,13 @@ PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
     __atomic_add_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
     unsigned n = 0;
     if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST)) {
-        /* The first backtrace loads libgcc's unwinder, here where fork waits for it. */
-        const prof_libgcc_t *lib = prof_libgcc_load();
-        if (prof_unwind_arch && lib != NULL)
-            n = unwind_walk(lib, regs, frames, max, skip_lo, skip_hi);
+        /* The first backtrace loads libgcc's unwinder, here where fork waits for it: the walk
+         * when it computes a row, else for _Unwind_Backtrace, which takes the trace when the
+         * walk cannot. */
+        if (prof_unwind_arch)
+            n = unwind_walk(regs, frames, max, skip_lo, skip_hi);
+        if (n == 0)
+            prof_libgcc_load();
     }
     __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
     if (real)
