@@ -110,6 +110,8 @@ typedef struct {
 static prof_unwind_slot_t *prof_unwind_cache;
 /* Where the loader is mapped (getauxval(AT_BASE)), 0 in a static program. */
 static uintptr_t prof_unwind_rtld;
+/* Walks' reads of the unload count to check a cached row (prof_unwind_subs_reads). */
+static unsigned long prof_unwind_nsubs;
 /* Walks under way, and a fork waiting for them to end (prof_unwind_prefork). */
 static unsigned prof_unwind_inflight;
 static bool prof_unwind_forking;
@@ -142,6 +144,8 @@ void prof_unwind_postfork_child(void) {
         }
     }
 }
+
+unsigned long prof_unwind_subs_reads(void) { return atomic_load_relaxed(&prof_unwind_nsubs); }
 
 unsigned prof_unwind_cached(void) {
     prof_unwind_slot_t *c = atomic_load_acquire(&prof_unwind_cache);
@@ -572,6 +576,7 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
         if (hit && gen != GEN_PERM) {
             if (subs == GEN_UNREAD) {
                 phdr_arg_t a = {.pc = 0};
+                __atomic_fetch_add(&prof_unwind_nsubs, 1, __ATOMIC_RELAXED);
                 if (dl_iterate_phdr(phdr_subs, &a) != 1)
                     return 0;
                 subs = a.subs;

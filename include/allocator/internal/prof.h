@@ -167,6 +167,9 @@ void prof_unwind_postfork_parent(void);
 void prof_unwind_postfork_child(void);
 /* How many slots of the cache hold a row (tests). */
 unsigned prof_unwind_cached(void);
+/* How many times walks have asked the loader for its unload count to check a cached row
+ * (tests: rows of code loaded at start-up never need it). */
+unsigned long prof_unwind_subs_reads(void);
 extern const char __start_allocator_prof_frames[] HIDDEN;
 extern const char __stop_allocator_prof_frames[] HIDDEN;
 
