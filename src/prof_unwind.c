@@ -555,6 +555,31 @@ static bool stack_ok(uintptr_t addr, uintptr_t lo, uintptr_t hi) {
     return addr >= lo && addr <= hi - sizeof(uintptr_t) && addr % sizeof(uintptr_t) == 0;
 }
 
+/* The row for pc when the cache has none usable: computed, and cached if pc is in a loaded
+ * object. Out of the walk's loop, whose registers it would otherwise take. */
+static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
+    prof_unwind_rule_t nr = {.kind = RULE_BAD};
+    const prof_libgcc_t *lib = prof_libgcc_load();
+    if (lib == NULL)
+        return rule_pack(&nr);
+    /* Only code inside a loaded object has rows worth keeping: the unload count says when such
+     * code goes away, and says nothing of code made at run time. */
+    phdr_arg_t in = {.pc = pc, .rtld = prof_unwind_rtld};
+    if (dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
+        nr = rule_compute(lib, pc);
+    uint64_t w = rule_pack(&nr);
+    if (cache != NULL && in.found)
+        cache_put(cache, pc, in.permanent ? GEN_PERM : in.subs, w);
+    return w;
+}
+
+/* The loader's count of objects unloaded so far, or GEN_UNREAD if it gives none. */
+static NOINLINE uint64_t unload_count(void) {
+    __atomic_fetch_add(&prof_unwind_nsubs, 1, __ATOMIC_RELAXED);
+    phdr_arg_t a = {.pc = 0};
+    return dl_iterate_phdr(phdr_subs, &a) == 1 ? a.subs : GEN_UNREAD;
+}
+
 static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
                                           uintptr_t skip_lo, uintptr_t skip_hi) {
     uintptr_t sp = regs[0], pc = regs[1], rbp = regs[2];
@@ -572,37 +597,19 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
         if (n == max)
             return n;
         uint64_t w, gen;
-        bool hit = cache != NULL && cache_get(cache, pc, &gen, &w);
-        if (hit && gen != GEN_PERM) {
-            if (subs == GEN_UNREAD) {
-                phdr_arg_t a = {.pc = 0};
-                __atomic_fetch_add(&prof_unwind_nsubs, 1, __ATOMIC_RELAXED);
-                if (dl_iterate_phdr(phdr_subs, &a) != 1)
-                    return 0;
-                subs = a.subs;
-            }
-            hit = gen == subs;
-        }
-        if (!hit) {
-            /* Only code inside a loaded object has rows worth keeping: the unload count says
-             * when such code goes away, and says nothing of code made at run time. */
-            const prof_libgcc_t *lib = prof_libgcc_load();
-            if (lib == NULL)
+        if (unlikely(cache == NULL || !cache_get(cache, pc, &gen, &w))) {
+            w = row_miss(cache, pc);
+        } else if (unlikely(gen != GEN_PERM)) {
+            if (subs == GEN_UNREAD && (subs = unload_count()) == GEN_UNREAD)
                 return 0;
-            phdr_arg_t in = {.pc = pc, .rtld = prof_unwind_rtld};
-            prof_unwind_rule_t nr = {.kind = RULE_BAD};
-            if (dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
-                nr = rule_compute(lib, pc);
-            w = rule_pack(&nr);
-            if (cache != NULL && in.found)
-                cache_put(cache, pc, in.permanent ? GEN_PERM : in.subs, w);
+            if (gen != subs)
+                w = row_miss(cache, pc);
         }
+        unsigned kind = (unsigned)(w >> 56) & 3;
+        if (unlikely(kind != RULE_OK))
+            return kind == RULE_END ? n : 0;
         prof_unwind_rule_t r;
         rule_unpack(w, &r);
-        if (r.kind == RULE_END)
-            return n;
-        if (r.kind != RULE_OK)
-            return 0;
         uintptr_t cfa = (r.cfa_rbp ? rbp : sp) + (uintptr_t)(intptr_t)r.cfa_off;
         if (cfa <= sp || cfa > hi)
             return 0;
