@@ -155,22 +155,22 @@ unsigned prof_unwind_cached(void) {
     return n;
 }
 
-/* Rules fit a word: cfa_off in the low 32 bits, ra_off and rbp_off in 12 bits each. */
+/*
+ * Rules fit a word, laid out so that the walk reads each field with a shift or two: cfa_off in
+ * bits 0-31, ra_off (12 bits, signed) in 32-43, kind in 44-45, cfa_rbp in 46, rbp_saved in 47,
+ * rbp_off (12 bits, signed) in 52-63.
+ */
+#define RW_KIND(w) ((unsigned)((w) >> 44) & 3)
+#define RW_CFA_RBP(w) (((w) >> 46) & 1)
+#define RW_RBP_SAVED(w) (((w) >> 47) & 1)
+#define RW_CFA_OFF(w) ((int64_t)(int32_t)(uint32_t)(w))
+#define RW_RA_OFF(w) ((int64_t)((w) << 20) >> 52)
+#define RW_RBP_OFF(w) ((int64_t)(w) >> 52)
+
 static uint64_t rule_pack(const prof_unwind_rule_t *r) {
     return (uint64_t)(uint32_t)r->cfa_off | (uint64_t)((uint32_t)r->ra_off & 0xfff) << 32 |
-           (uint64_t)((uint32_t)r->rbp_off & 0xfff) << 44 | (uint64_t)r->kind << 56 |
-           (uint64_t)r->cfa_rbp << 58 | (uint64_t)r->rbp_saved << 59;
-}
-
-static int32_t sext12(uint64_t v) { return (int32_t)((v & 0xfff) ^ 0x800) - 0x800; }
-
-static void rule_unpack(uint64_t w, prof_unwind_rule_t *r) {
-    r->cfa_off = (int32_t)(uint32_t)w;
-    r->ra_off = sext12(w >> 32);
-    r->rbp_off = sext12(w >> 44);
-    r->kind = (unsigned)(w >> 56) & 3;
-    r->cfa_rbp = (w >> 58) & 1;
-    r->rbp_saved = (w >> 59) & 1;
+           (uint64_t)r->kind << 44 | (uint64_t)r->cfa_rbp << 46 | (uint64_t)r->rbp_saved << 47 |
+           (uint64_t)((uint32_t)r->rbp_off & 0xfff) << 52;
 }
 
 static size_t slot_index(uintptr_t pc) {
@@ -551,10 +551,6 @@ static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
 
 /* ---- the walk ------------------------------------------------------------------------------- */
 
-static bool stack_ok(uintptr_t addr, uintptr_t lo, uintptr_t hi) {
-    return addr >= lo && addr <= hi - sizeof(uintptr_t) && addr % sizeof(uintptr_t) == 0;
-}
-
 /* The row for pc when the cache has none usable: computed, and cached if pc is in a loaded
  * object. Out of the walk's loop, whose registers it would otherwise take. */
 static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
@@ -583,7 +579,7 @@ static NOINLINE uint64_t unload_count(void) {
 static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
                                           uintptr_t skip_lo, uintptr_t skip_hi) {
     uintptr_t sp = regs[0], pc = regs[1], rbp = regs[2];
-    uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX;
+    uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX, span = PROF_UNWIND_STACK_MAX - 8;
     if (hi < lo)
         return 0;
     uint64_t subs = GEN_UNREAD; /* read from the loader when a row of unloadable code needs it */
@@ -605,20 +601,22 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
             if (gen != subs)
                 w = row_miss(cache, pc);
         }
-        unsigned kind = (unsigned)(w >> 56) & 3;
+        unsigned kind = RW_KIND(w);
         if (unlikely(kind != RULE_OK))
             return kind == RULE_END ? n : 0;
-        prof_unwind_rule_t r;
-        rule_unpack(w, &r);
-        uintptr_t cfa = (r.cfa_rbp ? rbp : sp) + (uintptr_t)(intptr_t)r.cfa_off;
+        uintptr_t cfa = (RW_CFA_RBP(w) ? rbp : sp) + (uintptr_t)RW_CFA_OFF(w);
         if (cfa <= sp || cfa > hi)
             return 0;
-        uintptr_t ra_at = cfa + (uintptr_t)(intptr_t)r.ra_off;
-        uintptr_t rbp_at = cfa + (uintptr_t)(intptr_t)r.rbp_off;
-        if (!stack_ok(ra_at, lo, hi) || (r.rbp_saved && !stack_ok(rbp_at, lo, hi)))
+        /* Every read 8-aligned in [lo, hi - 8]: lo + span. */
+        uintptr_t ra_at = cfa + (uintptr_t)RW_RA_OFF(w);
+        if (ra_at - lo > span || (ra_at & 7) != 0)
             return 0;
-        if (r.rbp_saved)
+        if (RW_RBP_SAVED(w)) {
+            uintptr_t rbp_at = cfa + (uintptr_t)RW_RBP_OFF(w);
+            if (rbp_at - lo > span || (rbp_at & 7) != 0)
+                return 0;
             rbp = *(const uintptr_t *)rbp_at;
+        }
         pc = *(const uintptr_t *)ra_at;
         sp = cfa;
     }
