@@ -112,11 +112,11 @@ static prof_unwind_slot_t *prof_unwind_cache;
 static uintptr_t prof_unwind_rtld;
 /* Walks' reads of the unload count to check a cached row (prof_unwind_subs_reads). */
 static unsigned long prof_unwind_nsubs;
-/* Walks under way, and a fork waiting for them to end (prof_unwind_prefork). */
+/* Walks inside the loader or libgcc, and a fork waiting for them to end (prof_unwind_prefork). */
 static unsigned prof_unwind_inflight;
 static bool prof_unwind_forking;
 
-/* Is the calling thread inside a walk (a signal handler may fork in one)? */
+/* Is the calling thread inside the loader for a walk (a signal handler may fork there)? */
 static unsigned unwind_mine(void) {
     tsd_t *tsd = tsd_get();
     return tsd_is_real(tsd) && tsd->prof_unwinding;
@@ -551,18 +551,46 @@ static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
 
 /* ---- the walk ------------------------------------------------------------------------------- */
 
+/*
+ * dl_iterate_phdr's lock (and libgcc's, and dlopen's) is not renewed in a forked child, so no
+ * walk may be inside them at fork: a walk calls them only between loader_enter and loader_exit,
+ * which prof_unwind_prefork waits for. A walk through cached rows calls neither, and does not
+ * pay for the bracket's two atomic operations on a shared line.
+ */
+static bool loader_enter(void) {
+    tsd_t *tsd = tsd_get();
+    if (tsd_is_real(tsd))
+        tsd->prof_unwinding = true;
+    __atomic_add_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST))
+        return true;
+    __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
+    if (tsd_is_real(tsd))
+        tsd->prof_unwinding = false;
+    return false; /* a fork is waiting: give up */
+}
+
+static void loader_exit(void) {
+    __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
+    tsd_t *tsd = tsd_get();
+    if (tsd_is_real(tsd))
+        tsd->prof_unwinding = false;
+}
+
 /* The row for pc when the cache has none usable: computed, and cached if pc is in a loaded
  * object. Out of the walk's loop, whose registers it would otherwise take. */
 static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
     prof_unwind_rule_t nr = {.kind = RULE_BAD};
-    const prof_libgcc_t *lib = prof_libgcc_load();
-    if (lib == NULL)
+    if (!loader_enter())
         return rule_pack(&nr);
+    /* The first backtrace loads libgcc's unwinder, here where fork waits for it. */
+    const prof_libgcc_t *lib = prof_libgcc_load();
     /* Only code inside a loaded object has rows worth keeping: the unload count says when such
      * code goes away, and says nothing of code made at run time. */
     phdr_arg_t in = {.pc = pc, .rtld = prof_unwind_rtld};
-    if (dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
+    if (lib != NULL && dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
         nr = rule_compute(lib, pc);
+    loader_exit();
     uint64_t w = rule_pack(&nr);
     if (cache != NULL && in.found)
         cache_put(cache, pc, in.permanent ? GEN_PERM : in.subs, w);
@@ -572,8 +600,12 @@ static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
 /* The loader's count of objects unloaded so far, or GEN_UNREAD if it gives none. */
 static NOINLINE uint64_t unload_count(void) {
     __atomic_fetch_add(&prof_unwind_nsubs, 1, __ATOMIC_RELAXED);
+    if (!loader_enter())
+        return GEN_UNREAD;
     phdr_arg_t a = {.pc = 0};
-    return dl_iterate_phdr(phdr_subs, &a) == 1 ? a.subs : GEN_UNREAD;
+    uint64_t subs = dl_iterate_phdr(phdr_subs, &a) == 1 ? a.subs : GEN_UNREAD;
+    loader_exit();
+    return subs;
 }
 
 static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
@@ -630,25 +662,13 @@ PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
         return 0;
     uintptr_t regs[3];
     prof_unwind_regs(regs);
-    /* dl_iterate_phdr's lock is not renewed in a forked child: no walk may hold it at fork. */
-    tsd_t *tsd = tsd_get();
-    bool real = tsd_is_real(tsd);
-    if (real)
-        tsd->prof_unwinding = true;
-    __atomic_add_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
-    unsigned n = 0;
-    if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST)) {
-        /* The first backtrace loads libgcc's unwinder, here where fork waits for it: the walk
-         * when it computes a row, else for _Unwind_Backtrace, which takes the trace when the
-         * walk cannot. */
-        if (prof_unwind_arch)
-            n = unwind_walk(regs, frames, max, skip_lo, skip_hi);
-        if (n == 0)
-            prof_libgcc_load();
+    unsigned n = prof_unwind_arch ? unwind_walk(regs, frames, max, skip_lo, skip_hi) : 0;
+    /* Given up: _Unwind_Backtrace takes the trace (prof_backtrace) if libgcc is loaded; the
+     * first backtrace loads it, inside the bracket fork waits for. */
+    if (n == 0 && prof_libgcc_loaded() == NULL && loader_enter()) {
+        prof_libgcc_load();
+        loader_exit();
     }
-    __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
-    if (real)
-        tsd->prof_unwinding = false;
     return n;
 }
 
