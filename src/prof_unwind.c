@@ -173,14 +173,18 @@ static uint64_t rule_pack(const prof_unwind_rule_t *r) {
            (uint64_t)((uint32_t)r->rbp_off & 0xfff) << 52;
 }
 
+/*
+ * A row may sit in either slot of its pair (slot_index and its neighbour, in one cache line):
+ * two return addresses of one stack that hash alike would otherwise evict each other on every
+ * walk, each then computed anew (thousands of instructions), in some runs and not others as
+ * the load addresses change.
+ */
 static size_t slot_index(uintptr_t pc) {
     return (size_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ULL) >> (64 - PROF_UNWIND_LG_SLOTS));
 }
 
-/* The row cached for pc, with its tag: false on a miss. */
-static ALWAYS_INLINE bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t *gen,
-                                    uint64_t *rule) {
-    prof_unwind_slot_t *s = &c[slot_index(pc)];
+static ALWAYS_INLINE bool slot_get(const prof_unwind_slot_t *s, uintptr_t pc, uint64_t *gen,
+                                   uint64_t *rule) {
     uint64_t seq = atomic_load_acquire(&s->seq);
     if (seq & 1)
         return false;
@@ -195,8 +199,20 @@ static ALWAYS_INLINE bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_
     return true;
 }
 
+/* The row cached for pc, with its tag: false on a miss. */
+static ALWAYS_INLINE bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t *gen,
+                                    uint64_t *rule) {
+    size_t i = slot_index(pc);
+    return likely(slot_get(&c[i], pc, gen, rule)) || slot_get(&c[i ^ 1], pc, gen, rule);
+}
+
 static void cache_put(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_t rule) {
-    prof_unwind_slot_t *s = &c[slot_index(pc)];
+    /* pc's own slot, or an empty one, else the first or second by a bit of pc. */
+    size_t i = slot_index(pc);
+    uint64_t p0 = atomic_load_relaxed(&c[i].pc), p1 = atomic_load_relaxed(&c[i ^ 1].pc);
+    if (p0 != pc && p0 != 0 && (p1 == pc || p1 == 0 || ((pc >> 4) & 1)))
+        i ^= 1;
+    prof_unwind_slot_t *s = &c[i];
     uint64_t seq = atomic_load_relaxed(&s->seq);
     if ((seq & 1) || !__atomic_compare_exchange_n(&s->seq, &seq, seq + 1, false, __ATOMIC_ACQUIRE,
                                                       __ATOMIC_RELAXED))
