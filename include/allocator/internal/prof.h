@@ -197,12 +197,15 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
 prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt);
 /* Count a sampled block of usize bytes just made in e (the caller filled nothing yet). */
 void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize);
-/* Both under one hold of prof_lock: count the block of e under (bt, tsd's thread). Left
- * uncounted when out of memory. */
-void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize);
+/* Both under one hold of prof_lock: count the block of e (usize, of class ind) under (bt, tsd's
+ * thread). Left uncounted when out of memory. */
+void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize,
+                           unsigned ind);
 /* Uncount the sampled block of e (usize as counted) before it is freed, or when it stops
  * being sampled. */
 void prof_sampled_free(extent_t *e, size_t usize);
+/* The same, for the free path, which knows usize's class ind. */
+void prof_sampled_free_ind(extent_t *e, size_t usize, unsigned ind);
 /* The sampled block of e was resized in place: count it at usize instead of old_usize (its
  * cumulative counts, prof_accum, keep the size it was sampled at). */
 void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize);
