@@ -43,7 +43,6 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/nstime.h"
 
-void prof_unwind_regs(uintptr_t *r) HIDDEN;
 #if defined(__x86_64__) /* platform: the register capture below is x86_64 code */
 static const bool prof_unwind_arch = true;
 /* prof_unwind_regs(r): r[0] = the caller's RSP once the call returns, r[1] = the return address,
@@ -672,12 +671,17 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
 
 PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
                               uintptr_t skip_hi) {
+    uintptr_t regs[3];
+    prof_unwind_regs(regs);
+    return prof_unwind_at(regs, frames, max, skip_lo, skip_hi);
+}
+
+PROF_FRAME unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max,
+                                   uintptr_t skip_lo, uintptr_t skip_hi) {
     /* Before constructors (glibc's static startup; the loader's own mallocs in a dynamic
      * program) neither libgcc's frame lookup nor dlopen may be called: no stack. */
     if (!config_prof_libgcc || max == 0 || !atomic_load_relaxed(&nstime_ready))
         return 0;
-    uintptr_t regs[3];
-    prof_unwind_regs(regs);
     unsigned n = prof_unwind_arch ? unwind_walk(regs, frames, max, skip_lo, skip_hi) : 0;
     /* Given up: _Unwind_Backtrace takes the trace (prof_backtrace) if libgcc is loaded; the
      * first backtrace loads it, inside the bracket fork waits for. */
