@@ -167,9 +167,10 @@ void prof_libgcc_postfork_child(void);
 /* The rows' cache, from base memory (prof_boot); without it every frame is computed anew. */
 void prof_unwind_boot(void);
 /*
- * Fork: glibc does not renew dl_iterate_phdr's lock in the child, so the prefork hook makes new
- * walks give up and waits for those under way to end; the child also empties the slots a
- * vanished thread was writing, so they cache again.
+ * Fork: glibc does not renew dl_iterate_phdr's lock in the child, so the prefork hook makes
+ * walks that would call into the loader or libgcc give up, and waits for those inside to leave
+ * (walks through cached rows call neither); the child also empties the slots a vanished thread
+ * was writing, so they cache again.
  */
 void prof_unwind_prefork(void);
 void prof_unwind_postfork_parent(void);
