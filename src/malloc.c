@@ -45,11 +45,11 @@ static COLD void *alloc_fail(void) {
 
 /*
  * Count the block of e, just made sampled, in the stack table under bt and in the last-N
- * records (size as requested, usize as counted).
+ * records (size as requested, usize, of class ind, as counted).
  */
 static ALWAYS_INLINE void sampled_count(tsd_t *tsd, extent_t *e, const prof_bt_t *bt,
-                                        size_t size, size_t usize) {
-    prof_sampled_alloc_bt(tsd, bt, e, usize);
+                                        size_t size, size_t usize, unsigned ind) {
+    prof_sampled_alloc_bt(tsd, bt, e, usize, ind);
     if (prof_recent_max_get() != 0) {
         prof_tdata_t *td = tsd->prof_tdata;
         prof_recent_alloc(prof_thread_uid(tsd), td != NULL ? td->name : NULL, size, usize,
@@ -75,6 +75,7 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
      * changes no registration.
      */
     unsigned lind = sz_size2index(usize < SC_LARGE_MINCLASS ? SC_LARGE_MINCLASS : usize);
+    unsigned ind = usize < SC_LARGE_MINCLASS ? sz_size2index(usize) : lind; /* usize's */
     extent_t *e = NULL;
     bool cache_ok = req->tcache == NULL && !req->no_tcache && req->arena == NULL &&
                     req->align <= PAGE;
@@ -84,9 +85,8 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
         /* The thread's spare (dalloc_sampled): registered already, perhaps for this class. */
         e = td->spare;
         td->spare = NULL;
-        unsigned report = sz_size2index(usize);
-        if (td->spare_report != report) {
-            arena_large_mark_sampled(e, report);
+        if (td->spare_report != ind) {
+            arena_large_mark_sampled(e, ind);
         } else {
             e->prof_tctx = NULL;
             e->prof_recent = NULL;
@@ -99,7 +99,7 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
             void *p = cb->stack[cache_bin_ncached(cb) - 1];
             cb->nrequests++;
             cb->top--;
-            e = arena_large_mark_sampled(rtree_entry_extent(rtree_read(p)), sz_size2index(usize));
+            e = arena_large_mark_sampled(rtree_entry_extent(rtree_read(p)), ind);
             if (zero)
                 memset(p, 0, usize);
         }
@@ -109,7 +109,7 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
         if (e == NULL)
             return NULL;
     }
-    sampled_count(tsd, e, &bt, req->size, usize);
+    sampled_count(tsd, e, &bt, req->size, usize, ind);
     tsd->thread_allocated += usize;
     void *ret = (void *)e->addr;
     if (opt_junk_alloc && !zero)
@@ -149,7 +149,7 @@ static PROF_FRAME void ralloc_inplace_done(extent_t *e, bool sampled, size_t siz
             prof_bt_t bt;
             prof_backtrace(tsd, &bt);
             arena_large_mark_sampled(e, e->szind);
-            sampled_count(tsd, e, &bt, size, usize);
+            sampled_count(tsd, e, &bt, size, usize, sz_size2index(usize));
         }
     }
 }
@@ -313,7 +313,7 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache
     /* Whatever the capacity is now: a record made earlier may still link the block. */
     if (prof_recent_linked(&e->prof_recent))
         dalloc_sampled_recent(tsd, e);
-    prof_sampled_free(e, usize);
+    prof_sampled_free_ind(e, usize, rtree_entry_binid(entry) - 1);
     prof_tdata_t *td = cache_ok && tsd != NULL && tsd_is_real(tsd) ? tsd->prof_tdata : NULL;
     if (td != NULL && td->spare == NULL && usize < SC_LARGE_MINCLASS &&
         !arena_is_manual(e->arena_ind)) {

@@ -142,9 +142,8 @@ static void prof_unbias_fill(unsigned ind) {
     prof_unbias_bytes[ind] = prof_round(sz / p);
 }
 
-/* The class of usize, its table entries filled. */
-static unsigned prof_unbias_ind(size_t usize) {
-    unsigned ind = sz_size2index(usize);
+/* Class ind, its table entries filled. */
+static unsigned prof_unbias_at(unsigned ind) {
     if (unlikely(prof_unbias_bytes[ind] == 0))
         prof_unbias_fill(ind);
     return ind;
@@ -162,8 +161,8 @@ void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t 
     *bytes_out = prof_round(y);
 }
 
-static void prof_cnt_cur_add(prof_tctx_t *t, size_t usize, int sign) {
-    unsigned ind = prof_unbias_ind(usize);
+/* usize of class ind (its table entries filled) counted, or uncounted (sign -1). */
+static void prof_cnt_cur_add(prof_tctx_t *t, size_t usize, unsigned ind, int sign) {
     uint64_t s = (uint64_t)(int64_t)sign;
     t->cnt.curobjs += s;
     t->cnt.curbytes += s * usize;
@@ -171,10 +170,11 @@ static void prof_cnt_cur_add(prof_tctx_t *t, size_t usize, int sign) {
     t->cnt.curbytes_unbiased += s * prof_unbias_bytes[ind];
 }
 
-static void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx, size_t usize) {
-    prof_cnt_cur_add(tctx, usize, 1);
+static void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx, size_t usize,
+                                      unsigned ind) {
+    prof_unbias_at(ind);
+    prof_cnt_cur_add(tctx, usize, ind, 1);
     if (opt_prof_accum) {
-        unsigned ind = prof_unbias_ind(usize);
         tctx->cnt.accumobjs++;
         tctx->cnt.accumbytes += usize;
         tctx->cnt.accumobjs_shifted_unbiased += prof_unbias_objs[ind];
@@ -185,26 +185,29 @@ static void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx, size_t usi
 
 void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize) {
     mutex_lock(&prof_lock);
-    prof_sampled_alloc_locked(e, tctx, usize);
+    prof_sampled_alloc_locked(e, tctx, usize, sz_size2index(usize));
     mutex_unlock(&prof_lock);
 }
 
-void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize) {
+void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize,
+                           unsigned ind) {
     prof_tdata_t *td = prof_tdata_get(tsd);
     if (td == NULL)
         return;
     mutex_lock(&prof_lock);
     prof_tctx_t *t = prof_tctx_get_locked(td, bt);
     if (t != NULL)
-        prof_sampled_alloc_locked(e, t, usize);
+        prof_sampled_alloc_locked(e, t, usize, ind);
     mutex_unlock(&prof_lock);
 }
 
-static void prof_sampled_free_locked(extent_t *e, size_t usize);
+static void prof_sampled_free_locked(extent_t *e, size_t usize, unsigned ind);
 
-void prof_sampled_free(extent_t *e, size_t usize) {
+void prof_sampled_free(extent_t *e, size_t usize) { prof_sampled_free_ind(e, usize, sz_size2index(usize)); }
+
+void prof_sampled_free_ind(extent_t *e, size_t usize, unsigned ind) {
     mutex_lock(&prof_lock);
-    prof_sampled_free_locked(e, usize);
+    prof_sampled_free_locked(e, usize, ind);
     mutex_unlock(&prof_lock);
 }
 
@@ -212,18 +215,18 @@ void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize) {
     mutex_lock(&prof_lock);
     prof_tctx_t *t = e->prof_tctx;
     if (t != NULL) {
-        prof_cnt_cur_add(t, old_usize, -1);
-        prof_cnt_cur_add(t, usize, 1);
+        prof_cnt_cur_add(t, old_usize, prof_unbias_at(sz_size2index(old_usize)), -1);
+        prof_cnt_cur_add(t, usize, prof_unbias_at(sz_size2index(usize)), 1);
     }
     mutex_unlock(&prof_lock);
 }
 
-/* Uncount the sampled block of e (usize as counted). prof_lock held. */
-static void prof_sampled_free_locked(extent_t *e, size_t usize) {
+/* Uncount the sampled block of e (usize, of class ind, as counted). prof_lock held. */
+static void prof_sampled_free_locked(extent_t *e, size_t usize, unsigned ind) {
     prof_tctx_t *t = e->prof_tctx;
     e->prof_tctx = NULL;
     if (t != NULL) {
-        prof_cnt_cur_add(t, usize, -1);
+        prof_cnt_cur_add(t, usize, prof_unbias_at(ind), -1);
         if (t->retired && t->cnt.curobjs == 0) {
             t->gnext = prof_tctx_free;
             prof_tctx_free = t;
@@ -248,7 +251,8 @@ void prof_arena_reset(tsd_t *tsd, arena_t *arena) {
             if (e == NULL || e->addr != addr || e->size == 0)
                 break; /* cannot happen under the lock; stop rather than loop */
             if (rtree_entry_binid(entry) != 0 && rtree_entry_prof(entry)) {
-                prof_sampled_free_locked(e, sz_index2size(rtree_entry_binid(entry) - 1));
+                unsigned ind = rtree_entry_binid(entry) - 1;
+                prof_sampled_free_locked(e, sz_index2size(ind), ind);
                 prof_recent_release_locked(uid, name, &e->prof_recent);
             }
             addr = e->addr + e->size;

@@ -15,15 +15,27 @@
  *
  * The cache is a fixed table of seqlocked slots from base memory (prof_unwind_boot), shared by
  * every thread without a lock: a reader that sees a slot being written treats it as a miss, and
- * a writer that finds the slot busy does not cache. Each row is tagged with the count of objects
- * unloaded so far (dl_iterate_phdr's dlpi_subs), read at the start of every walk: after a dlclose
- * every older row misses, so no row outlives the code it describes. Stack reads are bounded: each
- * frame's CFA must be above the previous one, and every read within PROF_UNWIND_STACK_MAX above
- * the first frame's SP (pthread_getattr_np, which would give the true bounds, allocates).
+ * a writer that finds the slot busy does not cache. No row may outlive the code it describes: a
+ * row for code in an object the loader may unload (one dlopened after start-up) is tagged with
+ * the count of objects unloaded so far (dl_iterate_phdr's dlpi_subs) and used only while that
+ * count is unchanged, so after a dlclose every such row misses. Objects loaded at start-up (the
+ * program, its libraries and preloads, the vdso, the loader itself) are never unloaded (glibc
+ * unmaps only objects dlopened later), and a row for code in one of them is tagged permanent:
+ * it is used with no question to the loader. A walk through such code only, the common case,
+ * takes no lock of the loader's and makes no call to it; the first row of dlopened code a walk
+ * meets makes it read the count once. Which objects were loaded at start-up is learnt when a row
+ * is computed, from the order dl_iterate_phdr gives: the objects of the initial namespace come in
+ * load order, the program first, so every object listed before the loader (the one at
+ * getauxval(AT_BASE), loaded at start-up) was loaded at start-up too; objects after it may be too,
+ * and are simply treated as unloadable. In a static program (AT_BASE 0) only the program
+ * itself, the first object, counts as permanent. Stack reads are bounded: each frame's CFA must
+ * be above the previous one, and every read within PROF_UNWIND_STACK_MAX above the first
+ * frame's SP (pthread_getattr_np, which would give the true bounds, allocates).
  */
 #include "allocator/internal/prof.h"
 
 #include <link.h>
+#include <sys/auxv.h>
 #include <sched.h>
 #include <stddef.h>
 #include <string.h>
@@ -31,7 +43,6 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/nstime.h"
 
-void prof_unwind_regs(uintptr_t *r) HIDDEN;
 #if defined(__x86_64__) /* platform: the register capture below is x86_64 code */
 static const bool prof_unwind_arch = true;
 /* prof_unwind_regs(r): r[0] = the caller's RSP once the call returns, r[1] = the return address,
@@ -86,16 +97,25 @@ typedef struct {
 typedef struct {
     uint64_t seq; /* odd while being written */
     uint64_t pc;
-    uint64_t gen; /* dlpi_subs when the row was computed */
+    uint64_t gen; /* dlpi_subs when the row was computed, or GEN_PERM */
     uint64_t rule;
 } prof_unwind_slot_t;
 
+/* A row's tag for code loaded at start-up, which is never unloaded; and a walk's count of
+ * unloaded objects before it has read it. dlpi_subs reaches neither. */
+#define GEN_PERM UINT64_MAX
+#define GEN_UNREAD (UINT64_MAX - 1)
+
 static prof_unwind_slot_t *prof_unwind_cache;
-/* Walks under way, and a fork waiting for them to end (prof_unwind_prefork). */
+/* Where the loader is mapped (getauxval(AT_BASE)), 0 in a static program. */
+static uintptr_t prof_unwind_rtld;
+/* Walks' reads of the unload count to check a cached row (prof_unwind_subs_reads). */
+static unsigned long prof_unwind_nsubs;
+/* Walks inside the loader or libgcc, and a fork waiting for them to end (prof_unwind_prefork). */
 static unsigned prof_unwind_inflight;
 static bool prof_unwind_forking;
 
-/* Is the calling thread inside a walk (a signal handler may fork in one)? */
+/* Is the calling thread inside the loader for a walk (a signal handler may fork there)? */
 static unsigned unwind_mine(void) {
     tsd_t *tsd = tsd_get();
     return tsd_is_real(tsd) && tsd->prof_unwinding;
@@ -104,6 +124,7 @@ static unsigned unwind_mine(void) {
 void prof_unwind_boot(void) {
     if (!prof_unwind_arch || !config_prof_libgcc || prof_unwind_cache != NULL)
         return;
+    prof_unwind_rtld = (uintptr_t)getauxval(AT_BASE);
     prof_unwind_slot_t *c = base_alloc(sizeof(*c) * PROF_UNWIND_SLOTS, 64);
     if (c != NULL) /* base memory is zeroed: every slot empty (pc 0) */
         atomic_store_release(&prof_unwind_cache, c);
@@ -123,6 +144,8 @@ void prof_unwind_postfork_child(void) {
     }
 }
 
+unsigned long prof_unwind_subs_reads(void) { return atomic_load_relaxed(&prof_unwind_nsubs); }
+
 unsigned prof_unwind_cached(void) {
     prof_unwind_slot_t *c = atomic_load_acquire(&prof_unwind_cache);
     unsigned n = 0;
@@ -131,30 +154,36 @@ unsigned prof_unwind_cached(void) {
     return n;
 }
 
-/* Rules fit a word: cfa_off in the low 32 bits, ra_off and rbp_off in 12 bits each. */
+/*
+ * Rules fit a word, laid out so that the walk reads each field with a shift or two: cfa_off in
+ * bits 0-31, ra_off (12 bits, signed) in 32-43, kind in 44-45, cfa_rbp in 46, rbp_saved in 47,
+ * rbp_off (12 bits, signed) in 52-63.
+ */
+#define RW_KIND(w) ((unsigned)((w) >> 44) & 3)
+#define RW_CFA_RBP(w) (((w) >> 46) & 1)
+#define RW_RBP_SAVED(w) (((w) >> 47) & 1)
+#define RW_CFA_OFF(w) ((int64_t)(int32_t)(uint32_t)(w))
+#define RW_RA_OFF(w) ((int64_t)((w) << 20) >> 52)
+#define RW_RBP_OFF(w) ((int64_t)(w) >> 52)
+
 static uint64_t rule_pack(const prof_unwind_rule_t *r) {
     return (uint64_t)(uint32_t)r->cfa_off | (uint64_t)((uint32_t)r->ra_off & 0xfff) << 32 |
-           (uint64_t)((uint32_t)r->rbp_off & 0xfff) << 44 | (uint64_t)r->kind << 56 |
-           (uint64_t)r->cfa_rbp << 58 | (uint64_t)r->rbp_saved << 59;
+           (uint64_t)r->kind << 44 | (uint64_t)r->cfa_rbp << 46 | (uint64_t)r->rbp_saved << 47 |
+           (uint64_t)((uint32_t)r->rbp_off & 0xfff) << 52;
 }
 
-static int32_t sext12(uint64_t v) { return (int32_t)((v & 0xfff) ^ 0x800) - 0x800; }
-
-static void rule_unpack(uint64_t w, prof_unwind_rule_t *r) {
-    r->cfa_off = (int32_t)(uint32_t)w;
-    r->ra_off = sext12(w >> 32);
-    r->rbp_off = sext12(w >> 44);
-    r->kind = (unsigned)(w >> 56) & 3;
-    r->cfa_rbp = (w >> 58) & 1;
-    r->rbp_saved = (w >> 59) & 1;
-}
-
+/*
+ * A row may sit in either slot of its pair (slot_index and its neighbour, in one cache line):
+ * two return addresses of one stack that hash alike would otherwise evict each other on every
+ * walk, each then computed anew (thousands of instructions), in some runs and not others as
+ * the load addresses change.
+ */
 static size_t slot_index(uintptr_t pc) {
     return (size_t)(((uint64_t)pc * 0x9e3779b97f4a7c15ULL) >> (64 - PROF_UNWIND_LG_SLOTS));
 }
 
-static bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_t *rule) {
-    prof_unwind_slot_t *s = &c[slot_index(pc)];
+static ALWAYS_INLINE bool slot_get(const prof_unwind_slot_t *s, uintptr_t pc, uint64_t *gen,
+                                   uint64_t *rule) {
     uint64_t seq = atomic_load_acquire(&s->seq);
     if (seq & 1)
         return false;
@@ -162,14 +191,27 @@ static bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_
     uint64_t sgen = atomic_load_relaxed(&s->gen);
     uint64_t w = atomic_load_relaxed(&s->rule);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (atomic_load_relaxed(&s->seq) != seq || spc != pc || sgen != gen)
+    if (atomic_load_relaxed(&s->seq) != seq || spc != pc)
         return false;
+    *gen = sgen;
     *rule = w;
     return true;
 }
 
+/* The row cached for pc, with its tag: false on a miss. */
+static ALWAYS_INLINE bool cache_get(prof_unwind_slot_t *c, uintptr_t pc, uint64_t *gen,
+                                    uint64_t *rule) {
+    size_t i = slot_index(pc);
+    return likely(slot_get(&c[i], pc, gen, rule)) || slot_get(&c[i ^ 1], pc, gen, rule);
+}
+
 static void cache_put(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_t rule) {
-    prof_unwind_slot_t *s = &c[slot_index(pc)];
+    /* pc's own slot, or an empty one, else the first or second by a bit of pc. */
+    size_t i = slot_index(pc);
+    uint64_t p0 = atomic_load_relaxed(&c[i].pc), p1 = atomic_load_relaxed(&c[i ^ 1].pc);
+    if (p0 != pc && p0 != 0 && (p1 == pc || p1 == 0 || ((pc >> 4) & 1)))
+        i ^= 1;
+    prof_unwind_slot_t *s = &c[i];
     uint64_t seq = atomic_load_relaxed(&s->seq);
     if ((seq & 1) || !__atomic_compare_exchange_n(&s->seq, &seq, seq + 1, false, __ATOMIC_ACQUIRE,
                                                       __ATOMIC_RELAXED))
@@ -184,8 +226,12 @@ static void cache_put(prof_unwind_slot_t *c, uintptr_t pc, uint64_t gen, uint64_
 /* ---- the objects loaded: the unload count, and whether a PC is inside one ------------------- */
 
 typedef struct {
-    uintptr_t pc;
-    bool found;
+    uintptr_t pc;      /* the code looked for, or 0 for the unload count alone */
+    uintptr_t rtld;    /* prof_unwind_rtld */
+    unsigned index;    /* objects seen so far */
+    bool rtld_seen;    /* the loader was among them */
+    bool found;        /* pc is in a loaded object... */
+    bool permanent;    /* ...loaded at start-up */
     uint64_t subs;
 } phdr_arg_t;
 
@@ -196,11 +242,16 @@ static int phdr_subs(struct dl_phdr_info *info, size_t size, void *arg) {
     a->subs = info->dlpi_subs;
     if (a->pc == 0)
         return 1;
+    /* The program, and in a dynamic one everything up to the loader, was loaded at start-up. */
+    bool initial = a->index++ == 0 || (a->rtld != 0 && !a->rtld_seen);
+    if (a->rtld != 0 && info->dlpi_addr == a->rtld)
+        a->rtld_seen = true;
     for (unsigned i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t start = info->dlpi_addr + ph->p_vaddr;
         if (ph->p_type == PT_LOAD && a->pc - start < ph->p_memsz) {
             a->found = true;
+            a->permanent = initial;
             return 1;
         }
     }
@@ -515,20 +566,70 @@ static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
 
 /* ---- the walk ------------------------------------------------------------------------------- */
 
-static bool stack_ok(uintptr_t addr, uintptr_t lo, uintptr_t hi) {
-    return addr >= lo && addr <= hi - sizeof(uintptr_t) && addr % sizeof(uintptr_t) == 0;
+/*
+ * dl_iterate_phdr's lock (and libgcc's, and dlopen's) is not renewed in a forked child, so no
+ * walk may be inside them at fork: a walk calls them only between loader_enter and loader_exit,
+ * which prof_unwind_prefork waits for. A walk through cached rows calls neither, and does not
+ * pay for the bracket's two atomic operations on a shared line.
+ */
+static bool loader_enter(void) {
+    tsd_t *tsd = tsd_get();
+    if (tsd_is_real(tsd))
+        tsd->prof_unwinding = true;
+    __atomic_add_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
+    if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST))
+        return true;
+    __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
+    if (tsd_is_real(tsd))
+        tsd->prof_unwinding = false;
+    return false; /* a fork is waiting: give up */
 }
 
-static ALWAYS_INLINE unsigned unwind_walk(const prof_libgcc_t *lib, const uintptr_t *regs,
-                                          void **frames, unsigned max, uintptr_t skip_lo,
-                                          uintptr_t skip_hi) {
+static void loader_exit(void) {
+    __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
+    tsd_t *tsd = tsd_get();
+    if (tsd_is_real(tsd))
+        tsd->prof_unwinding = false;
+}
+
+/* The row for pc when the cache has none usable: computed, and cached if pc is in a loaded
+ * object. Out of the walk's loop, whose registers it would otherwise take. */
+static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
+    prof_unwind_rule_t nr = {.kind = RULE_BAD};
+    if (!loader_enter())
+        return rule_pack(&nr);
+    /* The first backtrace loads libgcc's unwinder, here where fork waits for it. */
+    const prof_libgcc_t *lib = prof_libgcc_load();
+    /* Only code inside a loaded object has rows worth keeping: the unload count says when such
+     * code goes away, and says nothing of code made at run time. */
+    phdr_arg_t in = {.pc = pc, .rtld = prof_unwind_rtld};
+    if (lib != NULL && dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
+        nr = rule_compute(lib, pc);
+    loader_exit();
+    uint64_t w = rule_pack(&nr);
+    if (cache != NULL && in.found)
+        cache_put(cache, pc, in.permanent ? GEN_PERM : in.subs, w);
+    return w;
+}
+
+/* The loader's count of objects unloaded so far, or GEN_UNREAD if it gives none. */
+static NOINLINE uint64_t unload_count(void) {
+    __atomic_fetch_add(&prof_unwind_nsubs, 1, __ATOMIC_RELAXED);
+    if (!loader_enter())
+        return GEN_UNREAD;
+    phdr_arg_t a = {.pc = 0};
+    uint64_t subs = dl_iterate_phdr(phdr_subs, &a) == 1 ? a.subs : GEN_UNREAD;
+    loader_exit();
+    return subs;
+}
+
+static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
+                                          uintptr_t skip_lo, uintptr_t skip_hi) {
     uintptr_t sp = regs[0], pc = regs[1], rbp = regs[2];
-    uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX;
+    uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX, span = PROF_UNWIND_STACK_MAX - 8;
     if (hi < lo)
         return 0;
-    phdr_arg_t subs = {0, false, 0};
-    if (dl_iterate_phdr(phdr_subs, &subs) != 1)
-        return 0;
+    uint64_t subs = GEN_UNREAD; /* read from the loader when a row of unloadable code needs it */
     prof_unwind_slot_t *cache = atomic_load_acquire(&prof_unwind_cache);
     unsigned n = 0;
     for (;;) {
@@ -538,33 +639,31 @@ static ALWAYS_INLINE unsigned unwind_walk(const prof_libgcc_t *lib, const uintpt
             frames[n++] = (void *)pc;
         if (n == max)
             return n;
-        uint64_t w;
-        if (cache == NULL || !cache_get(cache, pc, subs.subs, &w)) {
-            /* Only code inside a loaded object has rows worth keeping: the unload count says
-             * when such code goes away, and says nothing of code made at run time. */
-            phdr_arg_t in = {pc, false, 0};
-            prof_unwind_rule_t nr = {.kind = RULE_BAD};
-            if (dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
-                nr = rule_compute(lib, pc);
-            w = rule_pack(&nr);
-            if (cache != NULL && in.found && in.subs == subs.subs)
-                cache_put(cache, pc, subs.subs, w);
+        uint64_t w, gen;
+        if (unlikely(cache == NULL || !cache_get(cache, pc, &gen, &w))) {
+            w = row_miss(cache, pc);
+        } else if (unlikely(gen != GEN_PERM)) {
+            if (subs == GEN_UNREAD && (subs = unload_count()) == GEN_UNREAD)
+                return 0;
+            if (gen != subs)
+                w = row_miss(cache, pc);
         }
-        prof_unwind_rule_t r;
-        rule_unpack(w, &r);
-        if (r.kind == RULE_END)
-            return n;
-        if (r.kind != RULE_OK)
-            return 0;
-        uintptr_t cfa = (r.cfa_rbp ? rbp : sp) + (uintptr_t)(intptr_t)r.cfa_off;
+        unsigned kind = RW_KIND(w);
+        if (unlikely(kind != RULE_OK))
+            return kind == RULE_END ? n : 0;
+        uintptr_t cfa = (RW_CFA_RBP(w) ? rbp : sp) + (uintptr_t)RW_CFA_OFF(w);
         if (cfa <= sp || cfa > hi)
             return 0;
-        uintptr_t ra_at = cfa + (uintptr_t)(intptr_t)r.ra_off;
-        uintptr_t rbp_at = cfa + (uintptr_t)(intptr_t)r.rbp_off;
-        if (!stack_ok(ra_at, lo, hi) || (r.rbp_saved && !stack_ok(rbp_at, lo, hi)))
+        /* Every read 8-aligned in [lo, hi - 8]: lo + span. */
+        uintptr_t ra_at = cfa + (uintptr_t)RW_RA_OFF(w);
+        if (ra_at - lo > span || (ra_at & 7) != 0)
             return 0;
-        if (r.rbp_saved)
+        if (RW_RBP_SAVED(w)) {
+            uintptr_t rbp_at = cfa + (uintptr_t)RW_RBP_OFF(w);
+            if (rbp_at - lo > span || (rbp_at & 7) != 0)
+                return 0;
             rbp = *(const uintptr_t *)rbp_at;
+        }
         pc = *(const uintptr_t *)ra_at;
         sp = cfa;
     }
@@ -572,28 +671,24 @@ static ALWAYS_INLINE unsigned unwind_walk(const prof_libgcc_t *lib, const uintpt
 
 PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
                               uintptr_t skip_hi) {
+    uintptr_t regs[3];
+    prof_unwind_regs(regs);
+    return prof_unwind_at(regs, frames, max, skip_lo, skip_hi);
+}
+
+PROF_FRAME unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max,
+                                   uintptr_t skip_lo, uintptr_t skip_hi) {
     /* Before constructors (glibc's static startup; the loader's own mallocs in a dynamic
      * program) neither libgcc's frame lookup nor dlopen may be called: no stack. */
     if (!config_prof_libgcc || max == 0 || !atomic_load_relaxed(&nstime_ready))
         return 0;
-    uintptr_t regs[3];
-    prof_unwind_regs(regs);
-    /* dl_iterate_phdr's lock is not renewed in a forked child: no walk may hold it at fork. */
-    tsd_t *tsd = tsd_get();
-    bool real = tsd_is_real(tsd);
-    if (real)
-        tsd->prof_unwinding = true;
-    __atomic_add_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
-    unsigned n = 0;
-    if (!__atomic_load_n(&prof_unwind_forking, __ATOMIC_SEQ_CST)) {
-        /* The first backtrace loads libgcc's unwinder, here where fork waits for it. */
-        const prof_libgcc_t *lib = prof_libgcc_load();
-        if (prof_unwind_arch && lib != NULL)
-            n = unwind_walk(lib, regs, frames, max, skip_lo, skip_hi);
+    unsigned n = prof_unwind_arch ? unwind_walk(regs, frames, max, skip_lo, skip_hi) : 0;
+    /* Given up: _Unwind_Backtrace takes the trace (prof_backtrace) if libgcc is loaded; the
+     * first backtrace loads it, inside the bracket fork waits for. */
+    if (n == 0 && prof_libgcc_loaded() == NULL && loader_enter()) {
+        prof_libgcc_load();
+        loader_exit();
     }
-    __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
-    if (real)
-        tsd->prof_unwinding = false;
     return n;
 }
 

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * programs/prof_fork: threads allocate with every allocation sampled (each backtrace reads the
- * count of unloaded objects with dl_iterate_phdr, under glibc's loader lock) while the main
- * thread forks again and again; each child allocates (so takes backtraces) and exits. glibc does
+ * programs/prof_fork: threads allocate with every allocation sampled while the main thread forks
+ * again and again; each child allocates (so takes backtraces) and exits. The allocations are
+ * made through a function of a dlopened library (this file built with -DPLUGIN), so each
+ * backtrace has a frame of code that may be unloaded and reads the count of unloaded objects
+ * with dl_iterate_phdr, under glibc's loader lock (code loaded at start-up needs no such
+ * check, and its walks do not call the loader). glibc does
  * not renew that lock in a child, so a fork while another thread walked left the child hung on
  * its first sample; an alarm turns such a hang into a failure. To make the window wide, this
  * program interposes dl_iterate_phdr (linked -rdynamic): in the allocating threads, it holds
  * the lock 200 us per object.
  *
- * Usage: prof_fork_prog FORKS
+ * Usage: prof_fork_prog PLUGIN.so FORKS
  */
 #define _GNU_SOURCE /* dl_iterate_phdr, RTLD_NEXT */
 #include <dlfcn.h>
@@ -20,6 +23,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef PLUGIN
+/* f(), from a frame of this library (not a tail call: the frame must stay on the stack). */
+void plugin_run(void (*f)(void)) {
+    f();
+    __asm__ volatile("" ::: "memory");
+}
+#else
 static volatile int stop;
 static __thread int slow; /* this thread's dl_iterate_phdr calls are slowed */
 
@@ -47,21 +57,46 @@ int dl_iterate_phdr(phdr_cb_t cb, void *arg) {
     return real_iterate(slow_cb, &a);
 }
 
-static void *churn(void *arg) {
-    (void)arg;
-    slow = 1;
+static void (*plugin_run)(void (*)(void));
+
+static volatile long churned; /* allocations by the churning threads, each sampled */
+
+static void churn_loop(void) {
     while (!stop) {
+        __atomic_fetch_add(&churned, 1, __ATOMIC_RELAXED);
         void *p = malloc(64);
         __asm__ volatile("" : : "r"(p) : "memory");
         free(p);
     }
+}
+
+static void *churn(void *arg) {
+    (void)arg;
+    slow = 1;
+    plugin_run(churn_loop);
     return NULL;
 }
 
+static void child_allocs(void) {
+    for (int j = 0; j < 100; j++) {
+        void *p = malloc(32 + (size_t)j);
+        __asm__ volatile("" : : "r"(p) : "memory");
+        free(p);
+    }
+}
+
 int main(int argc, char **argv) {
-    int forks = argc > 1 ? atoi(argv[1]) : 200;
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s PLUGIN.so FORKS\n", argv[0]);
+        return 2;
+    }
+    int forks = atoi(argv[2]);
     real_iterate = (int (*)(phdr_cb_t, void *))dlsym(RTLD_NEXT, "dl_iterate_phdr");
-    if (real_iterate == NULL)
+    void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    if (real_iterate == NULL || h == NULL)
+        return 1;
+    *(void **)&plugin_run = dlsym(h, "plugin_run");
+    if (plugin_run == NULL)
         return 1;
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
@@ -74,11 +109,7 @@ int main(int argc, char **argv) {
             return 1;
         if (pid == 0) {
             alarm(10);
-            for (int j = 0; j < 100; j++) {
-                void *p = malloc(32 + (size_t)j);
-                __asm__ volatile("" : : "r"(p) : "memory");
-                free(p);
-            }
+            plugin_run(child_allocs);
             _exit(0);
         }
         int st;
@@ -93,7 +124,8 @@ int main(int argc, char **argv) {
     stop = 1;
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
-    printf("%d forks: %d children hung, %d failed; %ld slowed calls\n", forks, hung, failed,
-           slowed);
-    return hung == 0 && failed == 0 && slowed > 0 ? 0 : 1;
+    printf("%d forks: %d children hung, %d failed; %ld allocations churned, %ld slowed calls\n",
+           forks, hung, failed, churned, slowed);
+    return hung == 0 && failed == 0 && churned > 0 && slowed > 0 ? 0 : 1;
 }
+#endif

@@ -9,6 +9,9 @@
  * the shared library is closed and another build of it, with other frame sizes at the same
  * code offsets, is opened in its place: rows cached for the first must not be used for it.
  * Two shapes in assembly add remember/restore_state (answered) and a CFA expression (given up).
+ * Rows of the program's own code (loaded at start-up, never unloaded) are used without asking
+ * the loader whether code was unloaded; rows of the library's code are checked, at most once
+ * per walk.
  *
  * Usage: prof_unwind_prog LIB_A.so LIB_B.so
  */
@@ -25,6 +28,7 @@
 unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
 void prof_unwind_boot(void);
 unsigned prof_unwind_cached(void);
+unsigned long prof_unwind_subs_reads(void);
 
 #define MAX 128
 
@@ -213,10 +217,26 @@ int main(int argc, char **argv) {
     what_now = "main";
     compare("main");
     run_shapes("program's shapes", 6, 60);
+    unsigned long reads = prof_unwind_subs_reads();
+    run_shapes("program's shapes, again", 6, 60);
     run_shapes("deep", 200, 3);
+    if (prof_unwind_subs_reads() != reads) {
+        printf("FAIL: walks through code loaded at start-up asked the loader %lu times\n",
+               prof_unwind_subs_reads() - reads);
+        failures++;
+    }
 
     void *h = lib_load(argv[1]);
     run_shapes("with library A", 8, 60);
+    reads = prof_unwind_subs_reads();
+    unsigned walks = compared;
+    run_shapes("with library A, again", 8, 60);
+    walks = compared - walks;
+    if (prof_unwind_subs_reads() == reads || prof_unwind_subs_reads() - reads > walks) {
+        printf("FAIL: %u walks through a dlopened library checked cached rows %lu times\n", walks,
+               prof_unwind_subs_reads() - reads);
+        failures++;
+    }
     pthread_t t;
     if (pthread_create(&t, NULL, thread_main, NULL) != 0 || pthread_join(t, NULL) != 0)
         return 1;

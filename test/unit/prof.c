@@ -25,6 +25,16 @@ static void test_math(void) {
         double want = log(xs[i]), got = prof_ln(xs[i]);
         check(fabs(got - want) <= 1e-9 * (fabs(want) > 1 ? fabs(want) : 1));
     }
+    /* Every step of prof_ln's table, and both ends of each, over several exponents. */
+    for (int k = 0; k <= 128 * 16; k++) {
+        double x = (1 + k / (128.0 * 16)) * ldexp(1, k % 7 - 4);
+        double want = log(x), got = prof_ln(x);
+        check(fabs(got - want) <= 1e-14 * (fabs(want) > 1 ? fabs(want) : 1));
+    }
+    for (int k = 1; k <= 1000; k++) { /* the draw's u in (0, 1], near 1 where ln is small */
+        double x = 1 - k * 1e-7;
+        check(fabs(prof_ln(x) - log(x)) <= 1e-15);
+    }
     const double es[] = {-50, -3.5, -1, -1e-6, 0, 0.25, 2, 30};
     for (size_t i = 0; i < sizeof(es) / sizeof(es[0]); i++) {
         double want = exp(es[i]), got = prof_exp(es[i]);

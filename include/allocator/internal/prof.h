@@ -142,6 +142,15 @@ bool prof_sample_wanted(tsd_t *tsd);
  */
 unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
 /*
+ * The same walk from registers its caller captured with prof_unwind_regs (x86_64: regs[0] the
+ * caller's RSP once that call returned, regs[1] the return address, regs[2] RBP; zeros
+ * elsewhere), while that caller is still live: frames[0] is then in that caller, and the walk
+ * has one frame (prof_unwind's own) fewer to step through.
+ */
+void prof_unwind_regs(uintptr_t *regs) HIDDEN;
+unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max, uintptr_t skip_lo,
+                        uintptr_t skip_hi);
+/*
  * libgcc's unwinder, as heap profiling uses it: the shared library loads libgcc_s when a backtrace
  * first needs it (prof_libgcc_shared.c), the static one names the functions (prof_libgcc_static.c).
  * prof_libgcc_load may load it (no allocator lock held; inside prof_unwind's walk bracket, which
@@ -158,22 +167,27 @@ void prof_libgcc_postfork_child(void);
 /* The rows' cache, from base memory (prof_boot); without it every frame is computed anew. */
 void prof_unwind_boot(void);
 /*
- * Fork: glibc does not renew dl_iterate_phdr's lock in the child, so the prefork hook makes new
- * walks give up and waits for those under way to end; the child also empties the slots a
- * vanished thread was writing, so they cache again.
+ * Fork: glibc does not renew dl_iterate_phdr's lock in the child, so the prefork hook makes
+ * walks that would call into the loader or libgcc give up, and waits for those inside to leave
+ * (walks through cached rows call neither); the child also empties the slots a vanished thread
+ * was writing, so they cache again.
  */
 void prof_unwind_prefork(void);
 void prof_unwind_postfork_parent(void);
 void prof_unwind_postfork_child(void);
 /* How many slots of the cache hold a row (tests). */
 unsigned prof_unwind_cached(void);
+/* How many times walks have asked the loader for its unload count to check a cached row
+ * (tests: rows of code loaded at start-up never need it). */
+unsigned long prof_unwind_subs_reads(void);
 extern const char __start_allocator_prof_frames[] HIDDEN;
 extern const char __stop_allocator_prof_frames[] HIDDEN;
 
 /*
  * The calling thread's backtrace, without the allocator's frames: prof_unwind's cached walk,
- * or libgcc's unwinder where that walk gives up. Inline, so that the unwinder walks one
- * allocator frame fewer (each costs libgcc about 1,500 instructions, the cached walk 60). The unwinder may allocate
+ * or libgcc's unwinder where that walk gives up. Inline, so that both walk one allocator frame
+ * fewer (each costs libgcc about 1,500 instructions, the cached walk 60); the cached walk starts
+ * from the registers captured here, not in prof_unwind. The unwinder may allocate
  * (libgcc sorts a static program's frame tables on first use): such a malloc is served as usual,
  * and prof_busy keeps it from being sampled.
  */
@@ -181,9 +195,11 @@ _Unwind_Reason_Code prof_unwind_frame(struct _Unwind_Context *ctx, void *arg);
 static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
     bool was = tsd->prof_busy;
     tsd->prof_busy = true;
-    bt->n = prof_unwind(bt->frames, PROF_BT_MAX, (uintptr_t)__start_allocator_prof_frames,
-                        (uintptr_t)__stop_allocator_prof_frames);
-    const prof_libgcc_t *lib = bt->n == 0 ? prof_libgcc_loaded() : NULL; /* prof_unwind loads it */
+    uintptr_t regs[3];
+    prof_unwind_regs(regs); /* here, in the allocator's function that takes the backtrace */
+    bt->n = prof_unwind_at(regs, bt->frames, PROF_BT_MAX, (uintptr_t)__start_allocator_prof_frames,
+                           (uintptr_t)__stop_allocator_prof_frames);
+    const prof_libgcc_t *lib = bt->n == 0 ? prof_libgcc_loaded() : NULL; /* the walk loads it */
     if (lib != NULL)
         lib->backtrace(prof_unwind_frame, bt);
     tsd->prof_busy = was;
@@ -194,12 +210,15 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
 prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt);
 /* Count a sampled block of usize bytes just made in e (the caller filled nothing yet). */
 void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize);
-/* Both under one hold of prof_lock: count the block of e under (bt, tsd's thread). Left
- * uncounted when out of memory. */
-void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize);
+/* Both under one hold of prof_lock: count the block of e (usize, of class ind) under (bt, tsd's
+ * thread). Left uncounted when out of memory. */
+void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize,
+                           unsigned ind);
 /* Uncount the sampled block of e (usize as counted) before it is freed, or when it stops
  * being sampled. */
 void prof_sampled_free(extent_t *e, size_t usize);
+/* The same, for the free path, which knows usize's class ind. */
+void prof_sampled_free_ind(extent_t *e, size_t usize, unsigned ind);
 /* The sampled block of e was resized in place: count it at usize instead of old_usize (its
  * cumulative counts, prof_accum, keep the size it was sampled at). */
 void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize);
