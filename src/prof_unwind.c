@@ -568,11 +568,12 @@ static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
 
 /*
  * dl_iterate_phdr's lock (and libgcc's, and dlopen's) is not renewed in a forked child, so no
- * walk may be inside them at fork: a walk calls them only between loader_enter and loader_exit,
- * which prof_unwind_prefork waits for. A walk through cached rows calls neither, and does not
- * pay for the bracket's two atomic operations on a shared line.
+ * walk may be inside them at fork: a walk, and prof_backtrace's call of libgcc's unwinder, call
+ * them only between prof_unwind_loader_enter and prof_unwind_loader_exit, which
+ * prof_unwind_prefork waits for. A walk through cached rows calls neither, and does not pay for
+ * the bracket's two atomic operations on a shared line.
  */
-static bool loader_enter(void) {
+bool prof_unwind_loader_enter(void) {
     tsd_t *tsd = tsd_get();
     if (tsd_is_real(tsd))
         tsd->prof_unwinding = true;
@@ -585,7 +586,7 @@ static bool loader_enter(void) {
     return false; /* a fork is waiting: give up */
 }
 
-static void loader_exit(void) {
+void prof_unwind_loader_exit(void) {
     __atomic_sub_fetch(&prof_unwind_inflight, 1, __ATOMIC_SEQ_CST);
     tsd_t *tsd = tsd_get();
     if (tsd_is_real(tsd))
@@ -596,7 +597,7 @@ static void loader_exit(void) {
  * object. Out of the walk's loop, whose registers it would otherwise take. */
 static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
     prof_unwind_rule_t nr = {.kind = RULE_BAD};
-    if (!loader_enter())
+    if (!prof_unwind_loader_enter())
         return rule_pack(&nr);
     /* The first backtrace loads libgcc's unwinder, here where fork waits for it. */
     const prof_libgcc_t *lib = prof_libgcc_load();
@@ -605,7 +606,7 @@ static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
     phdr_arg_t in = {.pc = pc, .rtld = prof_unwind_rtld};
     if (lib != NULL && dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
         nr = rule_compute(lib, pc);
-    loader_exit();
+    prof_unwind_loader_exit();
     uint64_t w = rule_pack(&nr);
     if (cache != NULL && in.found)
         cache_put(cache, pc, in.permanent ? GEN_PERM : in.subs, w);
@@ -615,11 +616,11 @@ static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
 /* The loader's count of objects unloaded so far, or GEN_UNREAD if it gives none. */
 static NOINLINE uint64_t unload_count(void) {
     __atomic_fetch_add(&prof_unwind_nsubs, 1, __ATOMIC_RELAXED);
-    if (!loader_enter())
+    if (!prof_unwind_loader_enter())
         return GEN_UNREAD;
     phdr_arg_t a = {.pc = 0};
     uint64_t subs = dl_iterate_phdr(phdr_subs, &a) == 1 ? a.subs : GEN_UNREAD;
-    loader_exit();
+    prof_unwind_loader_exit();
     return subs;
 }
 
@@ -685,9 +686,9 @@ PROF_FRAME unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigne
     unsigned n = prof_unwind_arch ? unwind_walk(regs, frames, max, skip_lo, skip_hi) : 0;
     /* Given up: _Unwind_Backtrace takes the trace (prof_backtrace) if libgcc is loaded; the
      * first backtrace loads it, inside the bracket fork waits for. */
-    if (n == 0 && prof_libgcc_loaded() == NULL && loader_enter()) {
+    if (n == 0 && prof_libgcc_loaded() == NULL && prof_unwind_loader_enter()) {
         prof_libgcc_load();
-        loader_exit();
+        prof_unwind_loader_exit();
     }
     return n;
 }

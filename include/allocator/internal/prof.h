@@ -162,6 +162,12 @@ typedef struct {
     _Unwind_Ptr (*get_ip)(struct _Unwind_Context *ctx);
 } prof_libgcc_t;
 const prof_libgcc_t *prof_libgcc_load(void);
+/*
+ * The bracket around a call into the loader or libgcc that a fork waits for: false (and nothing
+ * to undo) when a fork is waiting, and the call must then not be made.
+ */
+bool prof_unwind_loader_enter(void);
+void prof_unwind_loader_exit(void);
 const prof_libgcc_t *prof_libgcc_loaded(void);
 void prof_libgcc_postfork_child(void);
 /* The rows' cache, from base memory (prof_boot); without it every frame is computed anew. */
@@ -200,8 +206,12 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
     bt->n = prof_unwind_at(regs, bt->frames, PROF_BT_MAX, (uintptr_t)__start_allocator_prof_frames,
                            (uintptr_t)__stop_allocator_prof_frames);
     const prof_libgcc_t *lib = bt->n == 0 ? prof_libgcc_loaded() : NULL; /* the walk loads it */
-    if (lib != NULL)
+    /* libgcc finds frame tables through the loader (dl_iterate_phdr's lock, or its own): inside
+     * the bracket, or no frames while a fork is waiting. */
+    if (lib != NULL && prof_unwind_loader_enter()) {
         lib->backtrace(prof_unwind_frame, bt);
+        prof_unwind_loader_exit();
+    }
     tsd->prof_busy = was;
 }
 
