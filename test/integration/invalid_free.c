@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 /* FREE_TAG in tcache.h: what the allocator writes into a freed block's first word. */
-#define TAG_VALUE UINT64_C(0xffffffffa110cf7e)
+#define TAG_VALUE UINT64_C(0xffffffffcf7e10a1)
 
 typedef void (*free_sized_fn)(void *, size_t);
 typedef void (*free_aligned_sized_fn)(void *, size_t, size_t);

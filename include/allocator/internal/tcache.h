@@ -64,9 +64,11 @@
  * block out clears it (or junks or zeroes the block). A tag seen on free is confirmed before it
  * is reported (block.c, block_is_free): a live block whose first word happens to equal the tag
  * is freed as usual. The value fits a sign-extended 32-bit immediate, so the test and the store
- * are one instruction each.
+ * are one instruction each. The free fast path tests only its first byte (block_maybe_tagged),
+ * 0xa1: odd, so never a pointer's low byte; above ASCII, and never the first byte of UTF-8
+ * text; not a small integer. A live block that starts with it takes the slow path.
  */
-#define FREE_TAG ((uint64_t)(int64_t)(int32_t)0xa110cf7e)
+#define FREE_TAG ((uint64_t)(int64_t)(int32_t)0xcf7e10a1)
 typedef uint64_t __attribute__((may_alias)) tag_word_t;
 
 static ALWAYS_INLINE bool block_tagged(const void *ptr) { return *(const tag_word_t *)ptr == FREE_TAG; }
