@@ -10,14 +10,16 @@
  * prof_libgcc_load runs inside prof_unwind's walk bracket, never under an allocator lock: the
  * fork hooks wait for it (dlopen takes the loader's lock, which a forked child would find held),
  * and the mallocs dlopen makes run with prof_busy set, so they are not sampled and cannot come
- * back here. One thread loads; another that asks meanwhile yields until it is done. A load
- * that fails (no libgcc_s on the system) is not retried: sampled stacks are then empty, as in a
- * build without libgcc's unwinder (the cached walk needs its FDE lookup too).
+ * back here. One thread loads; another that asks meanwhile gets NULL at once (its sample has no
+ * stack) rather than waiting: it may hold the loader's lock that the load waits for (a sample
+ * in a dlopened library's constructor, or in the loader's own mallocs), and each would wait for
+ * the other for ever (programs/prof_libgcc_race; programs/prof_dlopen hung on it now and then).
+ * A load that fails (no libgcc_s on the system) is not retried: sampled stacks are then empty,
+ * as in a build without libgcc's unwinder (the cached walk needs its FDE lookup too).
  */
 #include "allocator/internal/prof.h"
 
 #include <dlfcn.h>
-#include <sched.h>
 #include <string.h>
 
 enum { LIBGCC_UNTRIED, LIBGCC_LOADING, LIBGCC_DONE };
@@ -45,19 +47,15 @@ static void libgcc_open(void) {
 const prof_libgcc_t *prof_libgcc_load(void) {
     if (!config_prof_libgcc)
         return NULL;
-    for (;;) {
-        unsigned s = atomic_load_acquire(&prof_libgcc_state);
-        if (s == LIBGCC_DONE)
-            return atomic_load_acquire(&prof_libgcc_ptr);
-        if (s == LIBGCC_UNTRIED &&
-            __atomic_compare_exchange_n(&prof_libgcc_state, &s, LIBGCC_LOADING, false,
-                                        __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
-            libgcc_open();
-            atomic_store_release(&prof_libgcc_state, LIBGCC_DONE);
-            continue;
-        }
-        sched_yield();
+    unsigned s = atomic_load_acquire(&prof_libgcc_state);
+    if (s == LIBGCC_UNTRIED &&
+        __atomic_compare_exchange_n(&prof_libgcc_state, &s, LIBGCC_LOADING, false,
+                                    __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        libgcc_open();
+        atomic_store_release(&prof_libgcc_state, LIBGCC_DONE);
     }
+    /* Loaded, failed, or another thread is loading it: never wait for that (above). */
+    return atomic_load_acquire(&prof_libgcc_ptr);
 }
 
 const prof_libgcc_t *prof_libgcc_loaded(void) {

@@ -154,7 +154,8 @@ unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max, uint
  * libgcc's unwinder, as heap profiling uses it: the shared library loads libgcc_s when a backtrace
  * first needs it (prof_libgcc_shared.c), the static one names the functions (prof_libgcc_static.c).
  * prof_libgcc_load may load it (no allocator lock held; inside prof_unwind's walk bracket, which
- * the fork hooks wait for); prof_libgcc_loaded never does. Both give NULL without the unwinder.
+ * the fork hooks wait for); prof_libgcc_loaded never does. Both give NULL without the unwinder,
+ * and prof_libgcc_load also while another thread is loading it (it never waits for that load).
  */
 typedef struct {
     _Unwind_Reason_Code (*backtrace)(_Unwind_Trace_Fn fn, void *arg);
