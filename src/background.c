@@ -7,6 +7,7 @@
 #include "allocator/internal/background.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <time.h>
@@ -21,7 +22,7 @@ typedef enum { BG_STOPPED = 0, BG_RUNNING, BG_STOPPING } bg_state_t;
 
 typedef struct bg_thread_s {
     mutex_t lock; /* the fields below, and the sleep */
-    pthread_cond_t cond;
+    cond_t cond;
     pthread_t thread;
     bg_state_t state;
     bool wake;          /* woken for new dirty pages since the last pass */
@@ -50,7 +51,7 @@ static void background_wake(unsigned arena_ind) {
     bg_thread_t *t = &bg_threads[arena_ind % n];
     mutex_lock(&t->lock);
     t->wake = true;
-    pthread_cond_signal(&t->cond);
+    mutex_cond_signal(&t->cond);
     mutex_unlock(&t->lock);
 }
 
@@ -123,7 +124,7 @@ static void background_stop_locked(void) {
         bg_thread_t *t = &bg_threads[i];
         mutex_lock(&t->lock);
         t->state = BG_STOPPING;
-        pthread_cond_signal(&t->cond);
+        mutex_cond_signal(&t->cond);
         mutex_unlock(&t->lock);
     }
     for (unsigned i = 0; i < n; i++) {
@@ -141,13 +142,9 @@ static void background_stop_locked(void) {
     background_arenas_unseen();
 }
 
-/* A stopped thread's condition variable (waits use the monotonic clock) and state. */
+/* A stopped thread's condition (waits use the monotonic clock: mutex_cond_wait) and state. */
 static void background_thread_reset(bg_thread_t *t) {
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&t->cond, &attr);
-    pthread_condattr_destroy(&attr);
+    t->cond.seq = 0;
     t->state = BG_STOPPED;
 }
 

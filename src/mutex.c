@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * mutex: lock acquisition with a contention counter (mutex.h), and the debug-only lock-order
- * witness.
+ * mutex: the contended paths of the futex lock and its condition (mutex.h), and the debug-only
+ * lock-order witness.
  * The witness keeps a per-thread count of held locks per rank (debug builds only, so the
  * default build's static TLS stays one pointer); taking a lock whose rank is not above every
  * held rank is a lock-order reversal and aborts with both ranks named.
  */
 #include "allocator/internal/mutex.h"
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "allocator/internal/io.h"
 
@@ -20,10 +24,62 @@ static const bool witness_forking = false;
 #endif
 
 void mutex_init(mutex_t *mtx, mutex_rank_t rank) {
-    pthread_mutex_init(&mtx->m, NULL);
+    mtx->word = 0;
     mtx->rank = rank;
-    mtx->held = false;
     mtx->ncontended = 0;
+}
+
+/* Spins before sleeping: a holder on another CPU usually lets go within this many tries. */
+#define MUTEX_SPINS 100
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __asm__ volatile("pause");
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* futex(2): sleep while *word == val (until the absolute monotonic time until, if given). */
+static void futex_wait(uint32_t *word, uint32_t val, const struct timespec *until) {
+    if (until == NULL)
+        syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+    else
+        syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, val, until, NULL, FUTEX_BITSET_MATCH_ANY);
+}
+
+static void futex_wake(uint32_t *word, int n) {
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+void mutex_lock_slow(mutex_t *mtx) {
+    for (int i = 0; i < MUTEX_SPINS; i++) {
+        cpu_relax();
+        uint32_t expect = 0;
+        if (atomic_load_relaxed(&mtx->word) == 0 &&
+            __atomic_compare_exchange_n(&mtx->word, &expect, 1, false, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+            goto taken;
+    }
+    /* Mark it as having a sleeper; whoever lets go of a 2 wakes one. */
+    while (__atomic_exchange_n(&mtx->word, 2, __ATOMIC_ACQUIRE) != 0)
+        futex_wait(&mtx->word, 2, NULL);
+taken:
+    mtx->ncontended++;
+}
+
+void mutex_wake(mutex_t *mtx) { futex_wake(&mtx->word, 1); }
+
+void mutex_cond_wait(mutex_t *mtx, cond_t *cond, const struct timespec *until) {
+    uint32_t seq = atomic_load_relaxed(&cond->seq);
+    mutex_unlock(mtx);
+    futex_wait(&cond->seq, seq, until);
+    mutex_lock(mtx);
+}
+
+void mutex_cond_signal(cond_t *cond) {
+    __atomic_add_fetch(&cond->seq, 1, __ATOMIC_RELEASE);
+    futex_wake(&cond->seq, 1);
 }
 
 void witness_acquire(mutex_rank_t rank) {

@@ -137,9 +137,7 @@ static stats_arena_t stats_destroyed;
 static bool stats_any_destroyed;
 
 void stats_postfork_child(void) {
-    pthread_mutex_init(&stats_lock.m, NULL);
-    pthread_mutex_init(&destroyed_lock.m, NULL);
-    stats_lock.held = destroyed_lock.held = false;
+    stats_lock.word = destroyed_lock.word = 0;
 }
 
 void stats_arena_destroyed(unsigned ind) {

@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * mutex: the allocator's lock. A pthread mutex (usable during static startup and across fork)
+ * mutex: the allocator's lock. A futex word (Linux's futex(2) through syscall(2): usable during
+ * static startup, before libc's threads are set up, and reset in a forked child by storing 0)
  * plus a rank. Locks must be taken in increasing rank; debug builds check this with a per-thread
  * witness and abort on a reversal. The ranks are the lock order documented in doc/DESIGN.md.
+ *
+ * The word is 0 free, 1 taken, 2 taken with a thread asleep on it (or about to be). Taking a
+ * free lock is one compare-and-swap inline; a taken one spins briefly, then sleeps in the kernel
+ * (mutex.c). Letting go is one exchange, and a wake only when someone sleeps. A pthread mutex
+ * cost about 55 instructions a lock and unlock through libc (two calls, the mutex kind's
+ * dispatch), 5-7% of a loop of large allocations; this costs 6.
  */
 #ifndef ALLOCATOR_INTERNAL_MUTEX_H
 #define ALLOCATOR_INTERNAL_MUTEX_H
 
-#include <pthread.h>
+#include <stdint.h>
+#include <time.h>
 
 #include "allocator/internal/util.h"
 
@@ -29,22 +37,19 @@ typedef enum {
     RANK_MAX
 } mutex_rank_t;
 
-/*
- * held is set by the holder after it takes m and cleared before it lets go: lock() looks at it
- * first to count contention (a racy look, for the statistics only). Taking m with
- * pthread_mutex_trylock first, which would say so exactly, costs every process a page-cache
- * window of libc: glibc's trylock dispatches on the mutex kind through a jump table in its
- * .rodata, and reading it maps a 64 KiB fault-around window (about 70 KiB of peak RSS for a
- * small program; pthread_mutex_lock's fast path reads none).
- */
 typedef struct mutex_s {
-    pthread_mutex_t m;
+    uint32_t word;       /* 0 free, 1 taken, 2 taken with sleepers */
     mutex_rank_t rank;
-    bool held;
-    uint64_t ncontended; /* times lock() found it held; guarded by the mutex itself */
+    uint64_t ncontended; /* times lock() found it taken; guarded by the mutex itself */
 } mutex_t;
 
-#define MUTEX_INITIALIZER(r) {.m = PTHREAD_MUTEX_INITIALIZER, .rank = (r), .held = false, .ncontended = 0}
+#define MUTEX_INITIALIZER(r) {.word = 0, .rank = (r), .ncontended = 0}
+
+/* A condition a thread sleeps on under a mutex (mutex_cond_wait): a count that every signal
+ * advances, so a signal between the waiter's unlock and its sleep is not lost. */
+typedef struct cond_s {
+    uint32_t seq;
+} cond_t;
 
 void mutex_init(mutex_t *mtx, mutex_rank_t rank);
 void witness_acquire(mutex_rank_t rank);
@@ -57,26 +62,29 @@ void witness_fork_end(void);
 /* Debug: assert the calling thread holds no allocator lock (used before user callbacks). */
 void witness_assert_none(void);
 
+/* The contended part of mutex_lock: spin, then sleep until the word is free. */
+void mutex_lock_slow(mutex_t *mtx) NOINLINE;
+/* Wake one sleeper of a word that was 2. */
+void mutex_wake(mutex_t *mtx) NOINLINE;
+
 static inline void mutex_lock(mutex_t *mtx) {
     if (config_debug)
         witness_acquire(mtx->rank);
-    bool contended = atomic_load_relaxed(&mtx->held);
-    pthread_mutex_lock(&mtx->m);
-    atomic_store_relaxed(&mtx->held, true);
-    if (unlikely(contended))
-        mtx->ncontended++;
+    uint32_t expect = 0;
+    if (unlikely(!__atomic_compare_exchange_n(&mtx->word, &expect, 1, false, __ATOMIC_ACQUIRE,
+                                              __ATOMIC_RELAXED)))
+        mutex_lock_slow(mtx);
 }
 
-/* The pthread trylock behind both trylocks below, unless held says the lock is taken. */
+/* Take the word if it is free; true if taken. */
 static inline bool mutex_trylock_raw(mutex_t *mtx) {
-    if (atomic_load_relaxed(&mtx->held) || pthread_mutex_trylock(&mtx->m) != 0)
-        return false;
-    atomic_store_relaxed(&mtx->held, true);
-    return true;
+    uint32_t expect = 0;
+    return atomic_load_relaxed(&mtx->word) == 0 &&
+           __atomic_compare_exchange_n(&mtx->word, &expect, 1, false, __ATOMIC_ACQUIRE,
+                                       __ATOMIC_RELAXED);
 }
 
-/* Take the lock if it is free; true if taken. Real trylocks are rare (none in a program's
- * start), so glibc's jump table (above) stays unread unless one happens. */
+/* Take the lock if it is free; true if taken. */
 static inline bool mutex_trylock(mutex_t *mtx) {
     if (!mutex_trylock_raw(mtx))
         return false;
@@ -100,22 +108,22 @@ static inline bool mutex_trylock_unordered(mutex_t *mtx) {
 static inline void mutex_unlock(mutex_t *mtx) {
     if (config_debug)
         witness_release(mtx->rank);
-    atomic_store_relaxed(&mtx->held, false);
-    pthread_mutex_unlock(&mtx->m);
+    if (unlikely(__atomic_exchange_n(&mtx->word, 0, __ATOMIC_RELEASE) == 2))
+        mutex_wake(mtx);
 }
 
-/* pthread_cond_wait on the held mutex: it lets m go while it sleeps, so held says so too. */
-static inline int mutex_cond_wait(mutex_t *mtx, pthread_cond_t *cond, const struct timespec *until) {
-    atomic_store_relaxed(&mtx->held, false);
-    int r = until != NULL ? pthread_cond_timedwait(cond, &mtx->m, until) : pthread_cond_wait(cond, &mtx->m);
-    atomic_store_relaxed(&mtx->held, true);
-    return r;
-}
+/*
+ * Sleep on cond, letting mtx (held) go meanwhile, until cond is signalled, the absolute
+ * CLOCK_MONOTONIC time until passes (NULL: no limit), or spuriously; mtx is held again on
+ * return. Callers recheck what they wait for.
+ */
+void mutex_cond_wait(mutex_t *mtx, cond_t *cond, const struct timespec *until);
+/* Wake the thread sleeping on cond, if any (call with the mutex held). */
+void mutex_cond_signal(cond_t *cond);
 
 /* After fork, in the child: the lock is held by the forking thread's copy; make it fresh. */
 static inline void mutex_postfork_child(mutex_t *mtx) {
-    pthread_mutex_init(&mtx->m, NULL);
-    mtx->held = false;
+    mtx->word = 0;
     if (config_debug)
         witness_release(mtx->rank);
 }

@@ -18,7 +18,7 @@ extern uint64_t (*nstime_hook)(void);
 /*
  * Monotonic nanoseconds. Only call when nstime_usable(). nstime_now() is CLOCK_MONOTONIC_COARSE
  * (a clock tick of resolution, a few ns to read: fine for decay epochs of tens of ms);
- * nstime_now_precise() is CLOCK_MONOTONIC, for deadlines given to pthread_cond_timedwait.
+ * nstime_now_precise() is CLOCK_MONOTONIC, for deadlines given to mutex_cond_wait (mutex.h).
  */
 uint64_t nstime_now(void);
 uint64_t nstime_now_precise(void);
