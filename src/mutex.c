@@ -8,7 +8,6 @@
  */
 #include "allocator/internal/mutex.h"
 
-#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -29,42 +28,35 @@ void mutex_init(mutex_t *mtx, mutex_rank_t rank) {
     mtx->ncontended = 0;
 }
 
-/* Spins before sleeping: a holder on another CPU usually lets go within this many tries. */
-#define MUTEX_SPINS 100
+/* futex(2)'s operations, from the kernel's ABI (linux/futex.h is not in every libc's headers:
+ * musl's lack it). The bitset wait takes an absolute CLOCK_MONOTONIC time. */
+#define FUTEX_OP_WAIT 0
+#define FUTEX_OP_WAKE 1
+#define FUTEX_OP_WAIT_BITSET 9
+#define FUTEX_OP_PRIVATE 128
+#define FUTEX_BITSET_ANY 0xffffffffu
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __asm__ volatile("pause");
-#elif defined(__aarch64__)
-    __asm__ volatile("yield");
-#endif
-}
-
-/* futex(2): sleep while *word == val (until the absolute monotonic time until, if given). */
+/* Sleep while *word == val (until the absolute monotonic time until, if given). */
 static void futex_wait(uint32_t *word, uint32_t val, const struct timespec *until) {
     if (until == NULL)
-        syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+        syscall(SYS_futex, word, FUTEX_OP_WAIT | FUTEX_OP_PRIVATE, val, NULL, NULL, 0);
     else
-        syscall(SYS_futex, word, FUTEX_WAIT_BITSET_PRIVATE, val, until, NULL, FUTEX_BITSET_MATCH_ANY);
+        syscall(SYS_futex, word, FUTEX_OP_WAIT_BITSET | FUTEX_OP_PRIVATE, val, until, NULL,
+                FUTEX_BITSET_ANY);
 }
 
 static void futex_wake(uint32_t *word, int n) {
-    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+    syscall(SYS_futex, word, FUTEX_OP_WAKE | FUTEX_OP_PRIVATE, n, NULL, NULL, 0);
 }
 
+/*
+ * No spin before the sleep: these locks are seldom found taken, and spins of 1-15 us measured
+ * no gain (doc/DESIGN.md, Locks). The word becomes 2 (a sleeper) and stays 2 while this thread
+ * holds it after sleeping, so its unlock wakes the next sleeper, if any.
+ */
 void mutex_lock_slow(mutex_t *mtx) {
-    for (int i = 0; i < MUTEX_SPINS; i++) {
-        cpu_relax();
-        uint32_t expect = 0;
-        if (atomic_load_relaxed(&mtx->word) == 0 &&
-            __atomic_compare_exchange_n(&mtx->word, &expect, 1, false, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED))
-            goto taken;
-    }
-    /* Mark it as having a sleeper; whoever lets go of a 2 wakes one. */
     while (__atomic_exchange_n(&mtx->word, 2, __ATOMIC_ACQUIRE) != 0)
         futex_wait(&mtx->word, 2, NULL);
-taken:
     mtx->ncontended++;
 }
 

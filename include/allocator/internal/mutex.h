@@ -6,8 +6,7 @@
  * witness and abort on a reversal. The ranks are the lock order documented in doc/DESIGN.md.
  *
  * The word is 0 free, 1 taken, 2 taken with a thread asleep on it (or about to be). Taking a
- * free lock is one compare-and-swap inline; a taken one spins briefly, then sleeps in the kernel
- * (mutex.c). Letting go is one exchange, and a wake only when someone sleeps. A pthread mutex
+ * free lock is one compare-and-swap inline; a taken one sleeps in the kernel (mutex.c). Letting go is one exchange, and a wake only when someone sleeps. A pthread mutex
  * cost about 55 instructions a lock and unlock through libc (two calls, the mutex kind's
  * dispatch), 5-7% of a loop of large allocations; this costs 6.
  */
@@ -62,7 +61,7 @@ void witness_fork_end(void);
 /* Debug: assert the calling thread holds no allocator lock (used before user callbacks). */
 void witness_assert_none(void);
 
-/* The contended part of mutex_lock: spin, then sleep until the word is free. */
+/* The contended part of mutex_lock: sleep until the word is free, and take it. */
 void mutex_lock_slow(mutex_t *mtx) NOINLINE;
 /* Wake one sleeper of a word that was 2. */
 void mutex_wake(mutex_t *mtx) NOINLINE;
