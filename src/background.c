@@ -39,9 +39,11 @@ static uint64_t bg_passes_retired, bg_intervals_retired, bg_span_retired;
 static mutex_t bg_ctl_lock = MUTEX_INITIALIZER(RANK_BG_CTL);
 /* Slots [0, bg_ninit) have their lock and condition variable set up: a slot is set up when a
  * thread first starts in it, so a process without background threads never touches the table
- * (12 KiB of .bss, 3 pages resident had boot set up all 64). bg_ctl_lock to grow; the fork
- * hooks read it with bg_ctl_lock held (background_prefork_ctl comes first). */
-static bg_thread_t bg_threads[BACKGROUND_THREADS_MAX];
+ * (4 KiB of .bss; 3 pages resident had boot set up all 64). Page-aligned, so that no variable a
+ * program does touch shares a page with it (programs/footprint checks that its pages are not
+ * resident). bg_ctl_lock to grow; the fork hooks read it with bg_ctl_lock held
+ * (background_prefork_ctl comes first). */
+static bg_thread_t bg_threads[BACKGROUND_THREADS_MAX] __attribute__((aligned(4096)));
 static unsigned bg_ninit;
 
 static void background_wake(unsigned arena_ind) {
