@@ -42,6 +42,19 @@ need_tool() {
     command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (Debian package $2)"
 }
 
+# build_plugin_prog SRC [PROGRAM_FLAGS...]: a test built twice from one source file, with
+# -DPLUGIN as the shared library $TEST_TMPDIR/plugin.so and without as the program
+# $TEST_TMPDIR/prog (threads, dlopen, and any flags given); skips without a C compiler.
+build_plugin_prog() {
+    local src=$1
+    shift
+    CC=${CC:-cc}
+    command -v "$CC" >/dev/null 2>&1 || skip "no C compiler ($CC)"
+    "$CC" -O2 -g -fPIC -shared -DPLUGIN -o "$TEST_TMPDIR/plugin.so" "$src" ||
+        fail "building the library"
+    "$CC" -O2 -g -pthread "$@" -o "$TEST_TMPDIR/prog" "$src" -ldl || fail "building the program"
+}
+
 [ -e "$ALLOCATOR_SO" ] || fail "liballocator.so not found at $ALLOCATOR_SO"
 [ -e "$ALLOCATOR_SH" ] || fail "allocator.sh not found at $ALLOCATOR_SH"
 

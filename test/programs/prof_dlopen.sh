@@ -5,12 +5,8 @@
 # and the profile written at exit must hold stacks.
 . "$(dirname "$0")/common.bash"
 
-CC=${CC:-cc}
-command -v "$CC" >/dev/null 2>&1 || skip "no C compiler ($CC)"
+build_plugin_prog "$TOP_SRCDIR/test/programs/prof_dlopen_prog.c"
 d=$TEST_TMPDIR
-src=$TOP_SRCDIR/test/programs/prof_dlopen_prog.c
-"$CC" -O2 -g -fPIC -shared -DPLUGIN -o "$d/plugin.so" "$src" || fail "building the plugin"
-"$CC" -O2 -g -pthread -o "$d/prog" "$src" -ldl || fail "building the program"
 for conf in "prof:true,lg_prof_sample:10,prof_final:true,prof_prefix:$d/p" \
     "prof:true,lg_prof_sample:0,prof_accum:true"; do
     out=$(env LD_PRELOAD="$ALLOCATOR_SO" MALLOC_CONF="$conf" "$d/prog" "$d/plugin.so" 2 2>&1) ||

@@ -4,12 +4,8 @@
 # library's constructor), takes a sample: neither may wait for the other (prof_libgcc_race_prog.c).
 . "$(dirname "$0")/common.bash"
 
-CC=${CC:-cc}
-command -v "$CC" >/dev/null 2>&1 || skip "no C compiler ($CC)"
+build_plugin_prog "$TOP_SRCDIR/test/programs/prof_libgcc_race_prog.c" -rdynamic
 d=$TEST_TMPDIR
-src=$TOP_SRCDIR/test/programs/prof_libgcc_race_prog.c
-"$CC" -O2 -g -fPIC -shared -DPLUGIN -o "$d/plugin.so" "$src" || fail "building the library"
-"$CC" -O2 -g -pthread -rdynamic -o "$d/prog" "$src" -ldl || fail "building the program"
 out=$(env LD_PRELOAD="$ALLOCATOR_SO" MALLOC_CONF=prof:true,prof_active:false,lg_prof_sample:0 \
     "$d/prog" "$d/plugin.so" 2>&1)
 rc=$?
