@@ -133,10 +133,8 @@ static ALWAYS_INLINE unsigned bin_alloc_batch_dir(bin_t *bin, unsigned binind, e
                 break;
             bin->slabcur = slab;
         }
-        if (down)
-            got += slab_regions_take_dir(slab, info->reg_size, out + n - 1 - got, n - got, true);
-        else
-            got += slab_regions_take_dir(slab, info->reg_size, out + got, n - got, false);
+        got += slab_regions_take_dir(slab, info->reg_size, down ? out + n - 1 - got : out + got,
+                                     n - got, down);
     }
     bin->stats.nmalloc += got;
     bin->stats.curregs += got;

@@ -149,7 +149,7 @@ static PROF_FRAME void ralloc_inplace_done(extent_t *e, bool sampled, size_t siz
             prof_bt_t bt;
             prof_backtrace(tsd, &bt);
             arena_large_mark_sampled(e, e->szind);
-            sampled_count(tsd, e, &bt, size, usize, sz_size2index(usize));
+            sampled_count(tsd, e, &bt, size, usize, e->szind); /* usize's, since the resize */
         }
     }
 }

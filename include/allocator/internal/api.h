@@ -95,23 +95,42 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
 }
 
 /*
- * Push ptr onto the thread cache if its class is cached with room, it starts a region of its
- * class (which also rejects pointers with bits above the address space: they cannot pass the
- * base test) and it is not tagged free already; then tag it. With sized (a constant) the class
- * must also be the one whose bin is at byte offset want_off of bins[] (sized frees: one compare
- * of the entry's bin offset, no class index computed). Returns false, having changed nothing,
+ * The fast paths' reading of a block handed back (free's and realloc's): the bin of the class
+ * ptr's radix-tree slot names (bins[0], which caches nothing, for none), and ptr's ordinal in
+ * its extent's regions (rtree_read_fast). *offp is the bin's byte offset in bins[].
+ */
+static ALWAYS_INLINE cache_bin_t *fastpath_block_bin(tsd_t *tsd, const void *ptr, size_t *offp,
+                                                     uint64_t *ordinal) {
+    rtree_read_fast((uintptr_t)ptr, offp, ordinal);
+    return (cache_bin_t *)((char *)tsd->tcache.bins + *offp);
+}
+
+/*
+ * ... and its test: ptr starts a region of a class this thread caches (which also rejects
+ * pointers with bits above the address space: they cannot pass the base test), and its first
+ * byte is not the free tag's. With sized (a constant) the class must also be the one whose bin
+ * is at byte offset want_off of bins[] (one compare of the entry's bin offset, no class index
+ * computed).
+ */
+static ALWAYS_INLINE bool fastpath_block_ok(const void *ptr, const cache_bin_t *cb, size_t off,
+                                            uint64_t ordinal, bool sized, size_t want_off) {
+    return likely((!sized || off == want_off) && ordinal < cb->region_count &&
+                  !block_maybe_tagged(ptr));
+}
+
+/*
+ * Push ptr onto the thread cache if fastpath_block_ok and its class's bin has room; then tag it
+ * (sized frees: the class must be the one at want_off). Returns false, having changed nothing,
  * otherwise.
  */
 static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_off) {
     tsd_t *tsd = tsd_get();
-    size_t off; /* (class index + 1) * sizeof(cache_bin_t) */
+    size_t off;
     uint64_t ordinal;
-    rtree_read_fast((uintptr_t)ptr, &off, &ordinal);
-    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
+    cache_bin_t *cb = fastpath_block_bin(tsd, ptr, &off, &ordinal);
     /* The region test first: its rotate's count then has the count register to itself. */
     unsigned long top = cb->top;
-    if (likely((!sized || off == want_off) && ordinal < cb->region_count &&
-               !block_maybe_tagged(ptr) && top < cb->full)) {
+    if (likely(fastpath_block_ok(ptr, cb, off, ordinal, sized, want_off) && top < cb->full)) {
         /* Read everything before writing, as in malloc_fastpath. */
         uint64_t usize = cb->size;
         tsd_stacks(tsd)[top] = ptr;
@@ -125,20 +144,18 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
 
 /*
  * realloc(ptr, size) where size's class is ptr's, checked as the free fast path checks a pointer
- * (a region start of a class this thread caches, first byte not the free tag's): ptr is then the
- * answer, with no counter changed (realloc_impl returns ptr the same way). Sizes above the
- * table, uncached classes, sampled blocks, states without a cache and anything suspicious fail
- * here and take realloc_impl's full check.
+ * (fastpath_block_ok, with size's bin offset from malloc's table): ptr is then the answer, with
+ * no counter changed (realloc_impl returns ptr the same way). Sizes above the table, uncached
+ * classes, sampled blocks, states without a cache and anything suspicious fail here and take
+ * realloc_impl's full check.
  */
 static ALWAYS_INLINE bool realloc_fastpath_same(void *ptr, size_t size) {
-    tsd_t *tsd = tsd_get();
-    size_t want = sz_size2binoff_tab[size <= SZ_FAST_MAXCLASS ? size : 0];
+    if (size > SZ_FAST_MAXCLASS)
+        return false;
     size_t off;
     uint64_t ordinal;
-    rtree_read_fast((uintptr_t)ptr, &off, &ordinal);
-    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
-    return size <= SZ_FAST_MAXCLASS && off == want && ordinal < cb->region_count &&
-           !block_maybe_tagged(ptr);
+    cache_bin_t *cb = fastpath_block_bin(tsd_get(), ptr, &off, &ordinal);
+    return fastpath_block_ok(ptr, cb, off, ordinal, true, sz_size2binoff_tab[size]);
 }
 
 static ALWAYS_INLINE void free_fastpath(void *ptr) {
