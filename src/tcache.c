@@ -109,6 +109,7 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
     tc->nhbins = enabled ? tcache_nhbins() : 0;
     tc->gc_bin = 0;
     tc->gc_ticks = 0;
+    tc->sweep_ticks = 0;
     tc->grown_bytes = 0;
     tc->arena = arena;
     tc->flushing = NULL;
@@ -305,8 +306,37 @@ static void tcache_gc(tcache_t *tc) {
     tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
 }
 
+/*
+ * Of the regions the last sweep left in a bin, as many as were not handed out since have waited
+ * the whole interval (the stack hands out its newest first, so they are its oldest, which a
+ * flush takes first): give back half of them, rounded up. A bin the thread allocates from at
+ * least as often as it held regions keeps everything, so a working set that cycles through the
+ * cache, or a burst of frees that the next burst of allocations takes back, is not disturbed; a
+ * class the program has moved on from (a string grown past it by realloc), or that the thread
+ * only frees (a consumer of another thread's blocks), halves at every sweep until it is empty.
+ */
+void tcache_sweep(tcache_t *tc) {
+    for (unsigned bi = 1; bi <= tc->nhbins; bi++) {
+        cache_bin_t *cb = &tc->bins[bi];
+        uint32_t now = (uint32_t)cb->nrequests;
+        uint32_t used = now - cb->swept; /* requests since the last sweep, merges or not */
+        uint32_t n = cache_bin_ncached(cb);
+        uint32_t idle = cb->swept_n > used ? cb->swept_n - used : 0;
+        if (idle > n) /* overflows flushed some of them already */
+            idle = n;
+        if (idle > 0)
+            tcache_flush_bin(tc, bi, n - (idle + 1) / 2);
+        cb->swept = (uint32_t)cb->nrequests; /* a flush may have merged the count */
+        cb->swept_n = (uint16_t)cache_bin_ncached(cb);
+    }
+}
+
 void tcache_tick(tcache_t *tc, arena_t *arena) {
     tcache_gc(tc);
+    if (++tc->sweep_ticks >= TCACHE_SWEEP_TICKS) {
+        tc->sweep_ticks = 0;
+        tcache_sweep(tc);
+    }
     if (arena != NULL)
         arena_decay_tick(arena);
 }

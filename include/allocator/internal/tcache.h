@@ -13,7 +13,12 @@
  * another thread's blocks; such a bin, when most of it was other arenas' blocks, is also cut
  * to TCACHE_FREER_BYTES), grouped by owning arena. Every TCACHE_GC_TICKS slow-path events, and
  * every TEVENT_TICK_BYTES the thread allocates (tevent.h), one bin is garbage collected: if it
- * did not run dry since the last visit, half its cached regions are flushed.
+ * did not run dry since the last visit, half its cached regions are flushed. And every
+ * TCACHE_SWEEP_TICKS ticks every bin is swept: of the regions the last sweep left in a bin, those
+ * not handed out since (fewer requests than regions left: a stack hands out its newest first, so
+ * the oldest waited the whole interval) are half given back. A class the program has moved on
+ * from, or that the thread only frees, so empties within a few ticks of the thread's allocation
+ * rather than after the GC's round of every bin (40 or more ticks).
  *
  * A bin starts at its base size (at most TCACHE_BIN_BYTES) and grows, doubling up to its cap
  * (tcache_nslots_cap), when it overflows after running dry since its last overflow: the
@@ -34,6 +39,8 @@
 #include "allocator/internal/arena.h"
 
 #define TCACHE_GC_TICKS 64
+/* Ticks between two sweeps of every bin (tcache_sweep). */
+#define TCACHE_SWEEP_TICKS 2
 #define TCACHE_NSLOTS_SMALL_MIN 20
 #define TCACHE_NSLOTS_SMALL_MAX 200
 #define TCACHE_NSLOTS_LARGE 20
@@ -102,6 +109,10 @@ typedef struct cache_bin_s {
     uint16_t nfill;     /* regions fetched by the next miss */
     uint8_t dried;      /* ran dry since the last GC visit */
     uint8_t missed;     /* ran dry since the last overflow */
+    /* nrequests at the last sweep (low 32 bits), less what merges took since: nrequests - swept
+     * is the requests since that sweep (tcache_sweep). */
+    uint32_t swept;
+    uint16_t swept_n; /* regions the last sweep left in the bin */
     /*
      * The class's region count for the free fast path's region-start test (its multiplier and
      * shift are in the radix-tree slot: rtree_read_fast): a pointer starts a region iff its
@@ -155,6 +166,7 @@ static inline uint64_t cache_bin_nrequests(const cache_bin_t *cb) { return atomi
 static inline uint64_t cache_bin_nrequests_take(cache_bin_t *cb) {
     uint64_t n = cb->nrequests;
     atomic_store_relaxed(&cb->nrequests, 0);
+    cb->swept -= (uint32_t)n; /* the sweep's count since its last visit goes on */
     return n;
 }
 
@@ -170,6 +182,7 @@ typedef struct tcache_s {
     unsigned nhbins; /* classes 0..nhbins-1 are cached */
     unsigned gc_bin;
     unsigned gc_ticks;
+    unsigned sweep_ticks; /* ticks since the last sweep */
     size_t grown_bytes; /* sum over bins of (cache_bin_ncached_max - base size) * class size */
     arena_t *arena;     /* where fills come from */
     /*
@@ -193,6 +206,8 @@ void tcache_threads_set(size_t nthreads);
 /* The halvings for nthreads threads on ncpus CPUs (0..TCACHE_SHARE_SHIFT_MAX). */
 unsigned tcache_share_shift_for(size_t nthreads, unsigned ncpus);
 unsigned tcache_share_shift_get(void);
+/* Sweep every bin of tc once (normally every TCACHE_SWEEP_TICKS ticks; tests call it). */
+void tcache_sweep(tcache_t *tc);
 /* A bin's starting size now: its base size after the halvings, at least 1. */
 uint32_t tcache_nslots_share(unsigned ind);
 size_t tcache_stack_bytes(void);
