@@ -71,8 +71,17 @@ void tcache_threads_set(size_t nthreads) {
 
 unsigned tcache_share_shift_get(void) { return atomic_load_relaxed(&tcache_share_shift); }
 
+/* tcache_nslots_base's answers, kept on first use (they are fixed once boot has run): the GC
+ * asks at every tick, and the answer takes a division. Racing writers store the same value. */
+static uint16_t tcache_base_memo[SC_NSIZES];
+
 uint32_t tcache_nslots_share(unsigned ind) {
-    uint32_t n = tcache_nslots_base(ind) >> tcache_share_shift_get();
+    uint32_t base = atomic_load_relaxed(&tcache_base_memo[ind]);
+    if (unlikely(base == 0)) {
+        base = tcache_nslots_base(ind);
+        atomic_store_relaxed(&tcache_base_memo[ind], (uint16_t)base);
+    }
+    uint32_t n = base >> tcache_share_shift_get();
     return n == 0 ? 1 : n;
 }
 
@@ -294,7 +303,8 @@ static void tcache_gc(tcache_t *tc) {
         uint32_t keep = cache_bin_ncached(cb) / 2;
         if (keep > cache_bin_ncached_max(cb) / 2)
             keep = cache_bin_ncached_max(cb) / 2;
-        tcache_flush_bin(tc, bi, keep);
+        if (cache_bin_ncached(cb) > keep)
+            tcache_flush_bin(tc, bi, keep);
         if (cb->nfill > 1)
             cb->nfill /= 2;
     } else if (cb->nfill < cache_bin_ncached_max(cb) / 2) {
@@ -303,7 +313,7 @@ static void tcache_gc(tcache_t *tc) {
     if (cb->nfill > cache_bin_ncached_max(cb) / 2 && cache_bin_ncached_max(cb) > 1)
         cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2);
     cb->dried = 0;
-    tc->gc_bin = (tc->gc_bin + 1) % tc->nhbins;
+    tc->gc_bin = tc->gc_bin + 1 < tc->nhbins ? tc->gc_bin + 1 : 0;
 }
 
 /*
@@ -318,10 +328,12 @@ static void tcache_gc(tcache_t *tc) {
 void tcache_sweep(tcache_t *tc) {
     for (unsigned bi = 1; bi <= tc->nhbins; bi++) {
         cache_bin_t *cb = &tc->bins[bi];
-        uint32_t now = (uint32_t)cb->nrequests;
-        uint32_t used = now - cb->swept; /* requests since the last sweep, merges or not */
-        uint32_t n = cache_bin_ncached(cb);
-        uint32_t idle = cb->swept_n > used ? cb->swept_n - used : 0;
+        uint32_t n = cache_bin_ncached(cb), left = cb->swept_n;
+        /* Empty then and now (most bins): nothing waited, nothing to count from. */
+        if ((n | left) == 0)
+            continue;
+        uint32_t used = (uint32_t)cb->nrequests - cb->swept; /* since the last sweep */
+        uint32_t idle = left > used ? left - used : 0;
         if (idle > n) /* overflows flushed some of them already */
             idle = n;
         if (idle > 0)
