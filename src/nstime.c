@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * nstime: clock_gettime(CLOCK_MONOTONIC) (os_clock_gettime: the vDSO's, not libc's wrapper)
- * behind the constructor-set gate of nstime.h. Stateless apart from the gate and the test hook.
+ * nstime: clock_gettime(CLOCK_MONOTONIC) behind the constructor-set gate of nstime.h. Stateless
+ * apart from the gate and the test hook.
  */
 #include "allocator/internal/nstime.h"
 
 #include <errno.h>
 #include <time.h>
-
-#include "allocator/internal/os.h"
 
 bool nstime_ready;
 uint64_t (*nstime_hook)(void);
@@ -23,7 +21,7 @@ static clockid_t nstime_clock = CLOCK_MONOTONIC_COARSE;
 static uint64_t nstime_read(clockid_t id) {
     struct timespec ts;
     int saved = errno;
-    int r = os_clock_gettime(id, &ts);
+    int r = clock_gettime(id, &ts);
     errno = saved;
     if (r != 0)
         return UINT64_MAX;

@@ -6,12 +6,9 @@
  */
 #include "allocator/internal/os.h"
 
-#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <link.h>
 #include <sched.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -95,115 +92,4 @@ os_thread_t os_thread_probe(int tid) {
         ticks += os_parse_u64(p + 1);
     pr.run_ns = ticks * 10000000;
     return pr;
-}
-
-/* ---- the clock, from the vDSO ------------------------------------------------------------- */
-
-/*
- * The number of symbols in a dynamic symbol table, from its DT_HASH table (its chain count) or,
- * without one, its DT_GNU_HASH table (one past the highest index any bucket's chain reaches).
- */
-static size_t os_vdso_nsyms(const Elf32_Word *hash, const Elf32_Word *gnu) {
-    if (hash != NULL)
-        return hash[1];
-    if (gnu == NULL)
-        return 0;
-    Elf32_Word nbuckets = gnu[0], symoffset = gnu[1], bloom_words = gnu[2];
-    const Elf32_Word *buckets = gnu + 4 + bloom_words * (sizeof(ElfW(Addr)) / 4);
-    const Elf32_Word *chains = buckets + nbuckets;
-    Elf32_Word last = 0;
-    for (Elf32_Word b = 0; b < nbuckets; b++) {
-        if (buckets[b] > last)
-            last = buckets[b];
-    }
-    if (last < symoffset)
-        return symoffset;
-    while ((chains[last - symoffset] & 1) == 0)
-        last++;
-    return (size_t)last + 1;
-}
-
-/* Whether the strings are equal (libc's strcmp lies on pages a program may not otherwise use). */
-static bool os_str_eq(const char *a, const char *b) {
-    while (*a != '\0' && *a == *b)
-        a++, b++;
-    return *a == *b;
-}
-
-void *os_vdso_lookup(const char *name) {
-    uintptr_t base = (uintptr_t)getauxval(AT_SYSINFO_EHDR);
-    if (base == 0)
-        return NULL;
-    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)base;
-    if (eh->e_ident[EI_MAG0] != ELFMAG0 || eh->e_ident[EI_MAG1] != ELFMAG1 ||
-        eh->e_ident[EI_MAG2] != ELFMAG2 || eh->e_ident[EI_MAG3] != ELFMAG3 ||
-        eh->e_ident[EI_CLASS] != (sizeof(void *) == 8 ? ELFCLASS64 : ELFCLASS32))
-        return NULL;
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(base + eh->e_phoff);
-    uintptr_t bias = 0;
-    bool loaded = false;
-    const ElfW(Dyn) *dyn = NULL;
-    for (unsigned i = 0; i < eh->e_phnum; i++) {
-        if (ph[i].p_type == PT_LOAD && !loaded) {
-            bias = base + ph[i].p_offset - ph[i].p_vaddr;
-            loaded = true;
-        } else if (ph[i].p_type == PT_DYNAMIC) {
-            dyn = (const ElfW(Dyn) *)(base + ph[i].p_offset);
-        }
-    }
-    if (!loaded || dyn == NULL)
-        return NULL;
-    const ElfW(Sym) *syms = NULL;
-    const char *strs = NULL;
-    const Elf32_Word *hash = NULL, *gnu = NULL;
-    for (; dyn->d_tag != DT_NULL; dyn++) {
-        uintptr_t at = bias + dyn->d_un.d_ptr;
-        if (dyn->d_tag == DT_SYMTAB)
-            syms = (const ElfW(Sym) *)at;
-        else if (dyn->d_tag == DT_STRTAB)
-            strs = (const char *)at;
-        else if (dyn->d_tag == DT_HASH)
-            hash = (const Elf32_Word *)at;
-        else if (dyn->d_tag == DT_GNU_HASH)
-            gnu = (const Elf32_Word *)at;
-    }
-    if (syms == NULL || strs == NULL)
-        return NULL;
-    size_t n = os_vdso_nsyms(hash, gnu);
-    for (size_t i = 0; i < n; i++) {
-        if (ELF64_ST_TYPE(syms[i].st_info) == STT_FUNC && syms[i].st_shndx != SHN_UNDEF &&
-            os_str_eq(strs + syms[i].st_name, name))
-            return (void *)(bias + syms[i].st_value);
-    }
-    return NULL;
-}
-
-typedef int (*os_clock_fn_t)(clockid_t, struct timespec *);
-/* NULL until looked up; then the vDSO's function, or os_clock_syscall where there is none. */
-static os_clock_fn_t os_clock_fn;
-
-static int os_clock_syscall(clockid_t id, struct timespec *ts) {
-    return (int)syscall(SYS_clock_gettime, id, ts);
-}
-
-int os_clock_gettime(clockid_t id, struct timespec *ts) {
-    os_clock_fn_t fn = atomic_load_relaxed(&os_clock_fn);
-    if (unlikely(fn == NULL)) {
-#if defined(__aarch64__)
-        fn = (os_clock_fn_t)os_vdso_lookup("__kernel_clock_gettime");
-#else
-        fn = (os_clock_fn_t)os_vdso_lookup("__vdso_clock_gettime");
-#endif
-        if (fn == NULL)
-            fn = os_clock_syscall;
-        atomic_store_relaxed(&os_clock_fn, fn); /* racing lookups find the same */
-    }
-    int r = fn(id, ts);
-    if (r < 0 && fn == os_clock_syscall)
-        return -1; /* syscall(2) has set errno */
-    if (r < 0) {
-        errno = -r; /* the vDSO returns -errno, as the system call does */
-        return -1;
-    }
-    return 0;
 }

@@ -19,7 +19,6 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/io.h"
-#include "allocator/internal/os.h"
 
 bool prof_active;
 bool prof_thread_active_init;
@@ -175,7 +174,7 @@ prof_tdata_t *prof_tdata_get(tsd_t *tsd) {
     if (tsd->prof_tdata != NULL)
         return tsd->prof_tdata;
     struct timespec ts;
-    os_clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     mutex_lock(&prof_lock);
     prof_tdata_t *td = prof_tdata_new_locked();
     if (td != NULL) {

@@ -7,10 +7,6 @@
  * that was only read maps the shared zero page, which is not). One line per page, its offset
  * from the library's load address in hex. Last, a line "text N R": the library's executable
  * mapping has N pages, R of them present.
- *
- * With the argument "tick" it first allocates and frees 16 MiB in 64 KiB blocks, enough for the
- * thread's event counter to run the cache GC and decay tick a few times (which read the clock):
- * the libc functions a longer-running program makes the library call.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -20,16 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "tick") == 0) {
-        for (int i = 0; i < 256; i++) {
-            char *volatile b = malloc(65536);
-            if (b == NULL)
-                return 1;
-            b[0] = 1;
-            free(b);
-        }
-    }
+int main(void) {
     char *p = malloc(16);
     if (p == NULL)
         return 1;

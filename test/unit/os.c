@@ -1,15 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * os: the CPU count follows the affinity mask; os_gettid is the kernel's id; os_thread_probe
- * reads a running thread, a thread asleep in the kernel, and a thread that is gone; the clock
- * comes from the vDSO (found by name, where the process has one) and agrees with libc's.
+ * reads a running thread, a thread asleep in the kernel, and a thread that is gone.
  */
 #include "allocator/internal/os.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/auxv.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,14 +14,6 @@
 #include "unit.h"
 
 static int pipefd[2];
-
-static int defined_aarch64(void) {
-#if defined(__aarch64__)
-    return 1;
-#else
-    return 0;
-#endif
-}
 static int helper_tid;
 
 static void *helper(void *arg) {
@@ -95,29 +84,5 @@ int main(void) {
     }
     check_eq(gone.state, 0);
     check_eq(gone.run_ns, 0);
-
-    /* The clock: the vDSO's function where there is a vDSO (not under valgrind, which hides it). */
-    void *fn = os_vdso_lookup(defined_aarch64() ? "__kernel_clock_gettime" : "__vdso_clock_gettime");
-    if (getauxval(AT_SYSINFO_EHDR) != 0)
-        check(fn != NULL);
-    else
-        check(fn == NULL);
-    check(os_vdso_lookup("no_such_function_in_the_vdso") == NULL);
-    /* Its readings interleave with libc's, and both clocks advance. */
-    struct timespec a, b, c;
-    for (int i = 0; i < 3; i++) {
-        clockid_t id = i == 0 ? CLOCK_MONOTONIC : i == 1 ? CLOCK_REALTIME : CLOCK_MONOTONIC_COARSE;
-        check_eq(clock_gettime(id, &a), 0);
-        check_eq(os_clock_gettime(id, &b), 0);
-        check_eq(clock_gettime(id, &c), 0);
-        uint64_t na = (uint64_t)a.tv_sec * 1000000000u + (uint64_t)a.tv_nsec;
-        uint64_t nb = (uint64_t)b.tv_sec * 1000000000u + (uint64_t)b.tv_nsec;
-        uint64_t nc = (uint64_t)c.tv_sec * 1000000000u + (uint64_t)c.tv_nsec;
-        check(na <= nb && nb <= nc);
-    }
-    /* An unknown clock: -1 and EINVAL, as from libc. */
-    errno = 0;
-    check_eq(os_clock_gettime((clockid_t)12345, &b), -1);
-    check_eq(errno, EINVAL);
     return unit_finish("os");
 }

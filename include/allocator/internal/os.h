@@ -14,19 +14,9 @@
  *    gone or /proc cannot say), the CPU time it has had (ns) and how often it was scheduled in,
  *    from schedstat; without schedstat, CPU time from stat's utime + stime in ticks, counted as
  *    10 ms each, and slices 0.
- *  - os_clock_gettime(id, ts): clock_gettime(2), through the kernel's vDSO when it has one (the
- *    function is looked up in the vDSO's symbol table on first use; the system call otherwise).
- *    libc's wrapper would do the same, but it lies in a part of libc's text that a program
- *    using glibc's malloc does not otherwise run: 64 KiB more resident for every process (the
- *    kernel maps file pages 64 KiB around each one touched). 0, or -1 with errno set.
- *  - os_vdso_lookup(name): the address of the function the kernel's vDSO defines as name (found
- *    through getauxval(AT_SYSINFO_EHDR) and the vDSO's dynamic symbol table), or NULL when the
- *    process has no vDSO (valgrind hides it) or it lacks the function.
  */
 #ifndef ALLOCATOR_INTERNAL_OS_H
 #define ALLOCATOR_INTERNAL_OS_H
-
-#include <time.h>
 
 #include "allocator/internal/util.h"
 
@@ -39,7 +29,5 @@ typedef struct os_thread_s {
     uint64_t slices;
 } os_thread_t;
 os_thread_t os_thread_probe(int tid);
-int os_clock_gettime(clockid_t id, struct timespec *ts);
-void *os_vdso_lookup(const char *name);
 
 #endif
