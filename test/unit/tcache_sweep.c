@@ -3,9 +3,10 @@
  * The thread cache's sweep (tcache_sweep): of the regions the last sweep left in a bin, those not
  * handed out since go back to their slabs by halves (rounded up) at every sweep; a bin that
  * handed out as many as it held keeps everything, and so does one that was empty at the last
- * sweep (a burst of frees is kept for the next burst of allocations); a bin the thread only
- * frees into (blocks of another thread) empties the same way. And the tick sweeps every
- * TCACHE_SWEEP_TICKS ticks.
+ * sweep (a burst of frees is kept for the next burst of allocations) or that ran dry within the
+ * last TCACHE_SWEEP_DRY sweeps (a class used in bursts); a bin the thread only frees into
+ * (blocks of another thread) empties the same way. And the tick sweeps every TCACHE_SWEEP_TICKS
+ * ticks.
  */
 #include <pthread.h>
 
@@ -42,9 +43,15 @@ int main(void) {
         free(blocks[i]);
     uint32_t held = cache_bin_ncached(cb);
     check(held >= n / 2);
-    /* The bin was empty at the last sweep: none of these waited a whole interval. Kept. */
-    tcache_sweep(tc);
-    check_eq(cache_bin_ncached(cb), held);
+    check(cb->dry_sweeps == TCACHE_SWEEP_DRY); /* the bin ran dry: its first fill */
+    /*
+     * The bin was empty at the last sweep, so none of these waited a whole interval; and it ran
+     * dry just now, so the next TCACHE_SWEEP_DRY sweeps leave it alone whatever it did not use.
+     */
+    for (unsigned i = 0; i < TCACHE_SWEEP_DRY; i++) {
+        tcache_sweep(tc);
+        check_eq(cache_bin_ncached(cb), held);
+    }
     /* Nothing handed out since: half of them go back to their slabs, at every sweep. */
     size_t curregs = bin->stats.curregs;
     tcache_sweep(tc);
@@ -73,6 +80,7 @@ int main(void) {
         tcache_sweep(tc);
         check_eq(cache_bin_ncached(cb), before);
     }
+    check_eq(cb->dry_sweeps, 0); /* served from the cache alone: it did not run dry */
 
     /* A class this thread only frees (another thread's blocks): the bin empties by halves. */
     unsigned ind2 = sz_size2index(96);
@@ -102,8 +110,22 @@ int main(void) {
     tcache_sweep(tc); /* the bin was empty at the last sweep: kept */
     uint32_t ticked = cache_bin_ncached(cb);
     check(ticked >= 8);
-    for (unsigned t = 0; t < TCACHE_SWEEP_TICKS * 40; t++)
+    for (unsigned t = 0; t < TCACHE_SWEEP_TICKS * (TCACHE_SWEEP_DRY + 40); t++)
         tcache_tick(tc, NULL);
     check_eq(cache_bin_ncached(cb), 0);
+
+    /* A bin that runs dry again is left alone again for TCACHE_SWEEP_DRY sweeps. */
+    for (unsigned i = 0; i < 8; i++)
+        blocks[i] = malloc(512); /* from an empty bin: a miss, a fill */
+    check_eq(cb->dry_sweeps, TCACHE_SWEEP_DRY);
+    for (unsigned i = 0; i < 8; i++)
+        free(blocks[i]);
+    uint32_t refilled = cache_bin_ncached(cb);
+    check(refilled >= 8);
+    for (unsigned i = 0; i < TCACHE_SWEEP_DRY; i++)
+        tcache_sweep(tc);
+    check_eq(cache_bin_ncached(cb), refilled);
+    tcache_sweep(tc);
+    check_eq(cache_bin_ncached(cb), refilled / 2);
     return unit_finish("tcache_sweep");
 }

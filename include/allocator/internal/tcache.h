@@ -16,9 +16,10 @@
  * did not run dry since the last visit, half its cached regions are flushed. And every
  * TCACHE_SWEEP_TICKS ticks every bin is swept: of the regions the last sweep left in a bin, those
  * not handed out since (fewer requests than regions left: a stack hands out its newest first, so
- * the oldest waited the whole interval) are half given back. A class the program has moved on
- * from, or that the thread only frees, so empties within a few ticks of the thread's allocation
- * rather than after the GC's round of every bin (40 or more ticks).
+ * the oldest waited the whole interval) are half given back, unless the bin ran dry within the
+ * last TCACHE_SWEEP_DRY sweeps (a class used in bursts longer than an interval). A class the
+ * program has moved on from, or that the thread only frees, so empties within a few ticks of the
+ * thread's allocation rather than after the GC's round of every bin (40 or more ticks).
  *
  * A bin starts at its base size (at most TCACHE_BIN_BYTES) and grows, doubling up to its cap
  * (tcache_nslots_cap), when it overflows after running dry since its last overflow: the
@@ -39,8 +40,10 @@
 #include "allocator/internal/arena.h"
 
 #define TCACHE_GC_TICKS 64
-/* Ticks between two sweeps of every bin (tcache_sweep). */
+/* Ticks between two sweeps of every bin (tcache_sweep); sweeps that leave a bin alone after it
+ * ran dry. */
 #define TCACHE_SWEEP_TICKS 2
+#define TCACHE_SWEEP_DRY 4
 #define TCACHE_NSLOTS_SMALL_MIN 20
 #define TCACHE_NSLOTS_SMALL_MAX 200
 #define TCACHE_NSLOTS_LARGE 20
@@ -113,6 +116,7 @@ typedef struct cache_bin_s {
      * is the requests since that sweep (tcache_sweep). */
     uint32_t swept;
     uint16_t swept_n; /* regions the last sweep left in the bin */
+    uint8_t dry_sweeps; /* sweeps still to pass over the bin since it last ran dry */
     /*
      * The class's region count for the free fast path's region-start test (its multiplier and
      * shift are in the radix-tree slot: rtree_read_fast): a pointer starts a region iff its
