@@ -37,10 +37,7 @@ static unsigned count_in(void *const *p, unsigned from, unsigned to, unsigned ar
 }
 
 int main(void) {
-    free(malloc(1)); /* initialise the allocator and this thread's cache */
-    tsd_t *tsd = tsd_get();
-    check(tsd_is_real(tsd));
-    tcache_t *tc = &tsd->tcache;
+    tcache_t *tc = unit_thread_cache();
     arena_t *a = tc->arena;
     unsigned b_ind;
     size_t sz = sizeof(b_ind);

@@ -27,10 +27,7 @@ static size_t grown_sum(const tcache_t *tc) {
 }
 
 int main(void) {
-    free(malloc(1)); /* initialise the allocator and this thread's cache */
-    tsd_t *tsd = tsd_get();
-    check(tsd_is_real(tsd));
-    tcache_t *tc = &tsd->tcache;
+    tcache_t *tc = unit_thread_cache();
 
     unsigned ind = sz_size2index(512);
     cache_bin_t *cb = &tc->bins[ind + 1];

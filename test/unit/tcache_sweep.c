@@ -25,10 +25,7 @@ static void *make_blocks(void *arg) {
 }
 
 int main(void) {
-    free(malloc(1)); /* initialise the allocator and this thread's cache */
-    tsd_t *tsd = tsd_get();
-    check(tsd_is_real(tsd));
-    tcache_t *tc = &tsd->tcache;
+    tcache_t *tc = unit_thread_cache();
     tcache_sweep(tc); /* start from a sweep: what came before is not counted */
 
     /* Class 512: take 32 blocks and give them back; the bin holds what it can of them. */

@@ -82,6 +82,16 @@ static inline bool unit_aborts_with(void (*fn)(void *), void *arg, const char *w
     return true;
 }
 
+#ifdef ALLOCATOR_INTERNAL_TSD_H
+/* The calling thread's cache, made by a first malloc (which also initialises the allocator). */
+static inline tcache_t *unit_thread_cache(void) {
+    free(malloc(1));
+    tsd_t *tsd = tsd_get();
+    check(tsd_is_real(tsd));
+    return &tsd->tcache;
+}
+#endif
+
 static inline int unit_finish(const char *name) {
     fprintf(stderr, "%s: %d checks, %d failed\n", name, unit_checks, unit_failures);
     return unit_failures != 0;
