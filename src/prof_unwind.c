@@ -4,14 +4,19 @@
  * _Unwind_Backtrace finds and interprets each frame's DWARF call-frame information (CFI) anew on
  * every call, about 1,700 instructions a frame. A program's sampled stacks go through few return
  * addresses, so this walker keeps, per return address, the one row of the CFI table it needs
- * (CFA = SP or RBP + k, the return address and the saved RBP at CFA + k), computed once by a
- * small CFI interpreter from the FDE that libgcc's _Unwind_Find_FDE finds, and walks the stack
- * with those rows: about 60 instructions a frame. It gives up (the caller then takes the whole
- * trace with _Unwind_Backtrace, the reference) on anything it does not model: a PC without an
- * FDE or outside every loaded object (JIT code), signal frames, DWARF expressions, registers
- * saved in other registers, a CFA on any register but RSP or RBP, a stack read that would leave
- * the bounds below. Where it answers, its frames are exactly _Unwind_Backtrace's
- * (programs/prof_unwind compares them on many stacks). x86_64 only; elsewhere it always gives up.
+ * (CFA = SP or FP + k, the return address and the saved FP at CFA + k; FP is RBP on x86_64,
+ * x29 on aarch64), computed once by a small CFI interpreter from the FDE that libgcc's
+ * _Unwind_Find_FDE finds, and walks the stack with those rows: about 60 instructions a frame.
+ * It gives up (the caller then takes the whole trace with _Unwind_Backtrace, the reference) on
+ * anything it does not model: a PC without an FDE or outside every loaded object (JIT code),
+ * signal frames, DWARF expressions, registers saved in other registers, a CFA on any register
+ * but SP or FP, a return address not saved on the stack (on aarch64 only the innermost frame
+ * may keep it in x30, and every frame walked here has made a call), aarch64's signed return
+ * addresses (DW_CFA_AARCH64_negate_ra_state, or any rule for the signing state), a stack read
+ * that would leave the bounds below. Where it answers, its frames are exactly
+ * _Unwind_Backtrace's (programs/prof_unwind compares them on many stacks, and
+ * programs/prof_unwind_aarch64 under qemu). x86_64 and aarch64 only; elsewhere it always gives
+ * up.
  *
  * The cache is a fixed table of seqlocked slots from base memory (prof_unwind_boot), shared by
  * every thread without a lock: a reader that sees a slot being written treats it as a miss, and
@@ -43,10 +48,20 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/nstime.h"
 
+/*
+ * The architecture's part: prof_unwind_regs(r) gives r[0] = the caller's SP once the call
+ * returns, r[1] = the return address, r[2] = the caller's frame-pointer register (RBP, x29);
+ * and the DWARF numbers of those registers and of the return-address column. DW_RA_STATE is
+ * aarch64's return-address signing state (libgcc's DWARF_REGNUM_AARCH64_RA_STATE): a frame
+ * that gives it any rule may hold a signed return address, which libgcc authenticates; the
+ * walk gives up on it. x86_64 has no such column (a number no CFI gives).
+ */
 #if defined(__x86_64__) /* platform: the register capture below is x86_64 code */
 static const bool prof_unwind_arch = true;
-/* prof_unwind_regs(r): r[0] = the caller's RSP once the call returns, r[1] = the return address,
- * r[2] = the caller's RBP. */
+#define DW_FP 6  /* RBP */
+#define DW_SP 7  /* RSP */
+#define DW_RA 16 /* the return-address column (RIP) */
+#define DW_RA_STATE UINT64_MAX
 __asm__(".text\n"
         ".p2align 4\n"
         ".globl prof_unwind_regs\n"
@@ -62,8 +77,32 @@ __asm__(".text\n"
         "    ret\n"
         ".cfi_endproc\n"
         ".size prof_unwind_regs, .-prof_unwind_regs\n");
+#elif defined(__aarch64__) /* platform: the register capture below is aarch64 code */
+static const bool prof_unwind_arch = true;
+#define DW_FP 29 /* x29 */
+#define DW_SP 31
+#define DW_RA 30 /* the return-address column: x30, the link register */
+#define DW_RA_STATE 34
+/* bl leaves SP as it was: the caller's SP is ours; x30 holds the return address. */
+__asm__(".text\n"
+        ".p2align 2\n"
+        ".globl prof_unwind_regs\n"
+        ".hidden prof_unwind_regs\n"
+        ".type prof_unwind_regs, %function\n"
+        "prof_unwind_regs:\n"
+        ".cfi_startproc\n"
+        "    mov x1, sp\n"
+        "    stp x1, x30, [x0]\n"
+        "    str x29, [x0, #16]\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        ".size prof_unwind_regs, .-prof_unwind_regs\n");
 #else
 static const bool prof_unwind_arch = false;
+#define DW_FP 6 /* unused: the walk always gives up */
+#define DW_SP 7
+#define DW_RA 16
+#define DW_RA_STATE UINT64_MAX
 void prof_unwind_regs(uintptr_t *r) { r[0] = r[1] = r[2] = 0; }
 #endif
 
@@ -74,11 +113,6 @@ struct dwarf_eh_bases {
     void *func;
 };
 
-/* x86_64's DWARF registers. */
-#define DW_RBP 6
-#define DW_RSP 7
-#define DW_RA 16
-
 #define PROF_UNWIND_STACK_MAX ((uintptr_t)1 << 30)
 #define PROF_UNWIND_LG_SLOTS 11
 #define PROF_UNWIND_SLOTS (1u << PROF_UNWIND_LG_SLOTS)
@@ -87,11 +121,11 @@ struct dwarf_eh_bases {
 enum { RULE_BAD = 0, RULE_OK = 1, RULE_END = 2 };
 typedef struct {
     unsigned kind;     /* RULE_* */
-    bool cfa_rbp;      /* CFA = RBP + cfa_off, else RSP + cfa_off */
-    bool rbp_saved;    /* the caller's RBP is at CFA + rbp_off, else RBP is unchanged */
+    bool cfa_fp;       /* CFA = FP + cfa_off, else SP + cfa_off */
+    bool fp_saved;     /* the caller's FP is at CFA + fp_off, else FP is unchanged */
     int32_t cfa_off;
     int32_t ra_off;    /* the return address is at CFA + ra_off */
-    int32_t rbp_off;
+    int32_t fp_off;    /* (rw_fits says which offsets a row can hold) */
 } prof_unwind_rule_t;
 
 typedef struct {
@@ -156,20 +190,30 @@ unsigned prof_unwind_cached(void) {
 
 /*
  * Rules fit a word, laid out so that the walk reads each field with a shift or two: cfa_off in
- * bits 0-31, ra_off (12 bits, signed) in 32-43, kind in 44-45, cfa_rbp in 46, rbp_saved in 47,
- * rbp_off (12 bits, signed) in 52-63.
+ * bits 0-31; ra_off in 8-byte units (16 bits, signed) in 32-47; kind in 48-49, cfa_fp in 50,
+ * fp_saved in 51; fp_off - ra_off in 8-byte units (12 bits, signed) in 52-63. A saved FP lies
+ * near the return address (among the registers saved with it), but aarch64 keeps that area at
+ * the bottom of the frame: ra_off is about minus the frame's size (-3048 in a 3 KiB frame), hence its 16
+ * bits in 8-byte units (frames to 256 KiB). The units cost nothing: an address mode scales them.
  */
-#define RW_KIND(w) ((unsigned)((w) >> 44) & 3)
-#define RW_CFA_RBP(w) (((w) >> 46) & 1)
-#define RW_RBP_SAVED(w) (((w) >> 47) & 1)
+#define RW_KIND(w) ((unsigned)((w) >> 48) & 3)
+#define RW_CFA_FP(w) (((w) >> 50) & 1)
+#define RW_FP_SAVED(w) (((w) >> 51) & 1)
 #define RW_CFA_OFF(w) ((int64_t)(int32_t)(uint32_t)(w))
-#define RW_RA_OFF(w) ((int64_t)((w) << 20) >> 52)
-#define RW_RBP_OFF(w) ((int64_t)(w) >> 52)
+#define RW_RA_OFF(w) (((int64_t)((w) << 16) >> 48) * 8)
+#define RW_FP_DELTA(w) (((int64_t)(w) >> 52) * 8)
+
+/* Can a row hold offset off, a multiple of 8 in a signed field of bits bits of 8-byte units? */
+static bool rw_fits(int64_t off, unsigned bits) {
+    int64_t lim = (int64_t)8 << (bits - 1);
+    return off % 8 == 0 && off >= -lim && off < lim;
+}
 
 static uint64_t rule_pack(const prof_unwind_rule_t *r) {
-    return (uint64_t)(uint32_t)r->cfa_off | (uint64_t)((uint32_t)r->ra_off & 0xfff) << 32 |
-           (uint64_t)r->kind << 44 | (uint64_t)r->cfa_rbp << 46 | (uint64_t)r->rbp_saved << 47 |
-           (uint64_t)((uint32_t)r->rbp_off & 0xfff) << 52;
+    uint64_t ra = (uint64_t)((uint32_t)(r->ra_off / 8) & 0xffff);
+    uint64_t fp = r->fp_saved ? (uint64_t)((uint32_t)((r->fp_off - r->ra_off) / 8) & 0xfff) : 0;
+    return (uint64_t)(uint32_t)r->cfa_off | ra << 32 | (uint64_t)r->kind << 48 |
+           (uint64_t)r->cfa_fp << 50 | (uint64_t)r->fp_saved << 51 | fp << 52;
 }
 
 /*
@@ -332,8 +376,8 @@ typedef struct {
     uint64_t cfa_reg;
     int64_t cfa_off;
     bool cfa_expr;
-    uint8_t how[3]; /* RBP, RSP, RA */
-    int64_t off[3];
+    uint8_t how[4]; /* FP, SP, RA, RA_STATE */
+    int64_t off[4];
 } row_t;
 
 typedef struct {
@@ -344,7 +388,7 @@ typedef struct {
 } cfi_t;
 
 static int reg_slot(uint64_t reg) {
-    return reg == DW_RBP ? 0 : reg == DW_RSP ? 1 : reg == DW_RA ? 2 : -1;
+    return reg == DW_FP ? 0 : reg == DW_SP ? 1 : reg == DW_RA ? 2 : reg == DW_RA_STATE ? 3 : -1;
 }
 
 static void set_how(row_t *row, uint64_t reg, uint8_t how, int64_t off) {
@@ -371,9 +415,7 @@ static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_
         case 2: /* DW_CFA_offset */
             set_how(row, lo, HOW_OFFSET, (int64_t)rd_uleb(c) * cfi->data_align);
             continue;
-        case 3: /* DW_CFA_restore: libgcc makes the register unsaved */
-            if (lo == DW_RA)
-                return false;
+        case 3: /* DW_CFA_restore: libgcc makes the register unsaved (an epilogue's) */
             set_how(row, lo, HOW_UNSAVED, 0);
             continue;
         default:
@@ -399,10 +441,7 @@ static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_
             break;
         case 0x06: /* DW_CFA_restore_extended */
         case 0x08: /* DW_CFA_same_value */
-            reg = rd_uleb(c);
-            if (reg == DW_RA)
-                return false;
-            set_how(row, reg, HOW_UNSAVED, 0);
+            set_how(row, rd_uleb(c), HOW_UNSAVED, 0);
             break;
         case 0x07: /* DW_CFA_undefined */
             set_how(row, rd_uleb(c), HOW_UNDEFINED, 0);
@@ -541,22 +580,24 @@ static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
     if (f.bad || !cfi_run(&cfi, &f, &row, (uintptr_t)bases.func, pc - 1))
         return r;
 
-    if (row.cfa_expr || (row.cfa_reg != DW_RSP && row.cfa_reg != DW_RBP) || row.how[1] != HOW_UNSAVED)
+    if (row.cfa_expr || (row.cfa_reg != DW_SP && row.cfa_reg != DW_FP))
+        return r;
+    if (row.how[1] != HOW_UNSAVED || row.how[3] != HOW_UNSAVED) /* SP; a signed return address */
         return r;
     if (row.cfa_off < INT32_MIN || row.cfa_off > INT32_MAX)
         return r;
-    r.cfa_rbp = row.cfa_reg == DW_RBP;
+    r.cfa_fp = row.cfa_reg == DW_FP;
     r.cfa_off = (int32_t)row.cfa_off;
     if (row.how[2] == HOW_UNDEFINED) { /* the outermost frame (_start, clone) */
         r.kind = RULE_END;
         return r;
     }
-    if (row.how[2] != HOW_OFFSET || row.off[2] < -2048 || row.off[2] > 2047)
+    if (row.how[2] != HOW_OFFSET || !rw_fits(row.off[2], 16))
         return r;
     r.ra_off = (int32_t)row.off[2];
-    if (row.how[0] == HOW_OFFSET && row.off[0] >= -2048 && row.off[0] <= 2047) {
-        r.rbp_saved = true;
-        r.rbp_off = (int32_t)row.off[0];
+    if (row.how[0] == HOW_OFFSET && rw_fits(row.off[0] - row.off[2], 12)) {
+        r.fp_saved = true;
+        r.fp_off = (int32_t)row.off[0];
     } else if (row.how[0] != HOW_UNSAVED) {
         return r;
     }
@@ -626,7 +667,7 @@ static NOINLINE uint64_t unload_count(void) {
 
 static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
                                           uintptr_t skip_lo, uintptr_t skip_hi) {
-    uintptr_t sp = regs[0], pc = regs[1], rbp = regs[2];
+    uintptr_t sp = regs[0], pc = regs[1], fp = regs[2];
     uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX, span = PROF_UNWIND_STACK_MAX - 8;
     if (hi < lo)
         return 0;
@@ -652,18 +693,18 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
         unsigned kind = RW_KIND(w);
         if (unlikely(kind != RULE_OK))
             return kind == RULE_END ? n : 0;
-        uintptr_t cfa = (RW_CFA_RBP(w) ? rbp : sp) + (uintptr_t)RW_CFA_OFF(w);
+        uintptr_t cfa = (RW_CFA_FP(w) ? fp : sp) + (uintptr_t)RW_CFA_OFF(w);
         if (cfa <= sp || cfa > hi)
             return 0;
         /* Every read 8-aligned in [lo, hi - 8]: lo + span. */
         uintptr_t ra_at = cfa + (uintptr_t)RW_RA_OFF(w);
         if (ra_at - lo > span || (ra_at & 7) != 0)
             return 0;
-        if (RW_RBP_SAVED(w)) {
-            uintptr_t rbp_at = cfa + (uintptr_t)RW_RBP_OFF(w);
-            if (rbp_at - lo > span || (rbp_at & 7) != 0)
+        if (RW_FP_SAVED(w)) {
+            uintptr_t fp_at = ra_at + (uintptr_t)RW_FP_DELTA(w);
+            if (fp_at - lo > span || (fp_at & 7) != 0)
                 return 0;
-            rbp = *(const uintptr_t *)rbp_at;
+            fp = *(const uintptr_t *)fp_at;
         }
         pc = *(const uintptr_t *)ra_at;
         sp = cfa;

@@ -135,17 +135,17 @@ bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize);
 bool prof_sample_wanted(tsd_t *tsd);
 /*
  * prof_unwind.c: the calling thread's return addresses, innermost first, walked with cached
- * rows of the DWARF CFI (x86_64), as _Unwind_Backtrace reports them: frames[0] is inside
- * prof_unwind itself (where it captured the registers), frames[1] in its caller, and so on.
+ * rows of the DWARF CFI (x86_64, aarch64), as _Unwind_Backtrace reports them: frames[0] is
+ * inside prof_unwind itself (where it captured the registers), frames[1] in its caller, and so on.
  * Leading frames whose address is in [skip_lo, skip_hi) are left out (not counted in max).
  * Returns 0 when it cannot answer exactly (the caller then uses _Unwind_Backtrace).
  */
 unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
 /*
- * The same walk from registers its caller captured with prof_unwind_regs (x86_64: regs[0] the
- * caller's RSP once that call returned, regs[1] the return address, regs[2] RBP; zeros
- * elsewhere), while that caller is still live: frames[0] is then in that caller, and the walk
- * has one frame (prof_unwind's own) fewer to step through.
+ * The same walk from registers its caller captured with prof_unwind_regs (regs[0] the caller's
+ * SP once that call returned, regs[1] the return address, regs[2] the frame pointer, RBP or x29;
+ * zeros on other architectures), while that caller is still live: frames[0] is then in that
+ * caller, and the walk has one frame (prof_unwind's own) fewer to step through.
  */
 void prof_unwind_regs(uintptr_t *regs) HIDDEN;
 unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max, uintptr_t skip_lo,
