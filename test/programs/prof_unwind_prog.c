@@ -3,15 +3,16 @@
  * programs/prof_unwind: the profiler's cached CFI walk (prof_unwind, linked in from
  * liballocator.a) must report exactly the frames libgcc's _Unwind_Backtrace reports, on many
  * stacks: recursion through functions built at -O0 and at -O2 without frame pointers, large
- * frames, VLAs and alloca (RBP-based CFAs), frames in a shared library, a thread's stack, a
- * stack deeper than the walk's limit, and each stack twice (rows computed, then cached). A
- * signal handler's stack may instead make the walk give up (return 0), but never differ. Then
- * the shared library is closed and another build of it, with other frame sizes at the same
- * code offsets, is opened in its place: rows cached for the first must not be used for it.
- * Two shapes in assembly add remember/restore_state (answered) and a CFA expression (given up).
- * Rows of the program's own code (loaded at start-up, never unloaded) are used without asking
- * the loader whether code was unloaded; rows of the library's code are checked, at most once
- * per walk.
+ * frames, VLAs and alloca (CFAs on the frame pointer, RBP or x29), frames in a shared library,
+ * a thread's stack, a stack deeper than the walk's limit, and each stack twice (rows computed,
+ * then cached). A signal handler's stack may instead make the walk give up (return 0), but
+ * never differ. Then the shared library is closed and another build of it, with other frame
+ * sizes at the same code offsets, is opened in its place: rows cached for the first must not be
+ * used for it. Shapes in assembly add remember/restore_state (answered) and CFI the walk does
+ * not model (given up: see give_up[]). Built for x86_64 (prof_unwind.sh) and for aarch64, run
+ * under qemu (prof_unwind_aarch64.sh). Rows of the program's own code (loaded at start-up,
+ * never unloaded) are used without asking the loader whether code was unloaded; rows of the
+ * library's code are checked, at most once per walk.
  *
  * Usage: prof_unwind_prog LIB_A.so LIB_B.so
  */
@@ -41,14 +42,21 @@ DECL(shape_alloca);
 DECL(shape_small);
 
 /*
- * Two shapes in assembly with CFI that compilers emit only in some functions:
+ * Shapes in assembly with CFI that compilers emit only in some functions:
  * - shape_asm_state saves its CFI state before an early exit (never taken) and restores it
- *   after (DW_CFA_remember_state / restore_state), as functions with several epilogues do;
- * - shape_asm_expr gives its CFA as a DWARF expression (RBP + 16, DW_CFA_def_cfa_expression),
- *   which the cached walk does not evaluate: with it on the stack the walk must give up.
+ *   after (DW_CFA_remember_state / restore_state), as functions with several epilogues do
+ *   (on aarch64 that epilogue restores x30, the return-address column, in between);
+ * - shape_asm_expr gives its CFA as a DWARF expression (DW_CFA_def_cfa_expression), which the
+ *   cached walk does not evaluate: with it on the stack the walk must give up;
+ * - on aarch64, shape_asm_sign signs its return address (paciasp, DW_CFA_AARCH64_negate_ra_state;
+ *   libgcc authenticates it) and shape_asm_reg keeps it in x19 (DW_CFA_register): the walk must
+ *   give up on both.
+ * give_up[] lists those the walk must give up on.
  */
 int shape_asm_state(int depth, unsigned code, shape_next_t next);
 int shape_asm_expr(int depth, unsigned code, shape_next_t next);
+#if defined(__x86_64__)
+static const shape_fn_t give_up[] = {shape_asm_expr};
 __asm__(".text\n"
         "shape_asm_state:\n"
         ".cfi_startproc\n"
@@ -87,12 +95,96 @@ __asm__(".text\n"
         ".cfi_def_cfa %rsp, 8\n"
         "    ret\n"
         ".cfi_endproc\n");
+#elif defined(__aarch64__)
+int shape_asm_sign(int depth, unsigned code, shape_next_t next);
+int shape_asm_reg(int depth, unsigned code, shape_next_t next);
+static const shape_fn_t give_up[] = {shape_asm_expr, shape_asm_sign, shape_asm_reg};
+__asm__(".text\n"
+        "shape_asm_state:\n"
+        ".cfi_startproc\n"
+        "    stp x29, x30, [sp, #-32]!\n"
+        ".cfi_def_cfa_offset 32\n"
+        ".cfi_offset 29, -32\n"
+        ".cfi_offset 30, -24\n"
+        "    mov x29, sp\n"
+        "    cmn w0, #1234\n" /* depth == -1234: never */
+        "    b.ne 1f\n"
+        ".cfi_remember_state\n"
+        "    ldp x29, x30, [sp], #32\n"
+        ".cfi_restore 30\n"
+        ".cfi_restore 29\n"
+        ".cfi_def_cfa_offset 0\n"
+        "    mov w0, #0\n"
+        "    ret\n"
+        "1:\n"
+        ".cfi_restore_state\n"
+        "    blr x2\n"
+        "    ldp x29, x30, [sp], #32\n"
+        ".cfi_restore 30\n"
+        ".cfi_restore 29\n"
+        ".cfi_def_cfa_offset 0\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        "shape_asm_expr:\n"
+        ".cfi_startproc\n"
+        "    stp x29, x30, [sp, #-16]!\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset 29, -16\n"
+        ".cfi_offset 30, -8\n"
+        "    mov x29, sp\n"
+        ".cfi_escape 0x0f, 0x02, 0x8d, 0x10\n" /* DW_CFA_def_cfa_expression: DW_OP_breg29 16 */
+        "    blr x2\n"
+        "    ldp x29, x30, [sp], #16\n"
+        ".cfi_def_cfa sp, 0\n"
+        ".cfi_restore 30\n"
+        ".cfi_restore 29\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        "shape_asm_sign:\n"
+        ".cfi_startproc\n"
+        "    hint #25\n" /* paciasp: sign x30 with SP (a NOP without pointer authentication) */
+        ".cfi_window_save\n" /* DW_CFA_AARCH64_negate_ra_state (0x2d) */
+        "    stp x29, x30, [sp, #-16]!\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset 29, -16\n"
+        ".cfi_offset 30, -8\n"
+        "    mov x29, sp\n"
+        "    blr x2\n"
+        "    ldp x29, x30, [sp], #16\n"
+        ".cfi_def_cfa_offset 0\n"
+        ".cfi_restore 30\n"
+        ".cfi_restore 29\n"
+        "    hint #29\n" /* autiasp */
+        ".cfi_window_save\n"
+        "    ret\n"
+        ".cfi_endproc\n"
+        "shape_asm_reg:\n"
+        ".cfi_startproc\n"
+        "    stp x29, x19, [sp, #-16]!\n"
+        ".cfi_def_cfa_offset 16\n"
+        ".cfi_offset 29, -16\n"
+        ".cfi_offset 19, -8\n"
+        "    mov x19, x30\n"
+        ".cfi_register 30, 19\n"
+        "    blr x2\n"
+        "    mov x30, x19\n"
+        ".cfi_restore 30\n"
+        "    ldp x29, x19, [sp], #16\n"
+        ".cfi_def_cfa_offset 0\n"
+        ".cfi_restore 29\n"
+        ".cfi_restore 19\n"
+        "    ret\n"
+        ".cfi_endproc\n");
+#else
+#error "programs/prof_unwind: no assembly shapes for this architecture"
+#endif
 
 static shape_fn_t shapes[16];
 static unsigned nshapes;
 static unsigned compared, gave_up, failures;
+static unsigned long frames_fast, frames_ref; /* frames of the walks answered, of those given up */
 static volatile int in_signal;
-static int expect_give_up; /* shape_asm_expr is on the stack */
+static int expect_give_up; /* one of give_up[] is on the stack */
 
 typedef struct {
     unsigned n;
@@ -115,9 +207,13 @@ static __attribute__((noinline)) void compare(const char *what) {
     fast.n = prof_unwind(fast.ip, MAX, 0, 0);
     ref.n = 0;
     _Unwind_Backtrace(collect, &ref);
+    if (fast.n == 0)
+        frames_ref += ref.n;
+    else
+        frames_fast += fast.n;
     if (expect_give_up) {
         if (fast.n != 0) {
-            printf("FAIL %s: the fast walk went through a CFA expression\n", what);
+            printf("FAIL %s: the fast walk went through it\n", what);
             failures++;
         }
         gave_up++;
@@ -207,10 +303,13 @@ int main(int argc, char **argv) {
     shapes[8] = shape_asm_state;
     nshapes = lib_first = 9;
     run_shapes("remember/restore_state", 6, 30);
-    what_now = "CFA expression";
     expect_give_up = 1;
-    shape_asm_expr(0, 1, next_shape);
-    shape_asm_expr(0, 1, next_shape);
+    unsigned ngive_up = sizeof(give_up) / sizeof(give_up[0]);
+    for (unsigned i = 0; i < ngive_up; i++) {
+        what_now = "a shape the walk does not model";
+        give_up[i](0, 1, next_shape);
+        give_up[i](0, 1, next_shape);
+    }
     expect_give_up = 0;
     unsigned expr_gave_up = gave_up;
 
@@ -252,10 +351,12 @@ int main(int argc, char **argv) {
     dlclose(h);
 
     unsigned cached = prof_unwind_cached();
-    printf("%u stacks compared, %u given up (signal), %u failures, %u rows cached\n", compared,
-           gave_up, failures, cached);
-    if (expr_gave_up != 4) { /* two walks, each compared twice */
-        printf("FAIL: %u walks gave up under the CFA expression, not 4\n", expr_gave_up);
+    printf("%u stacks compared, %u given up (signal, CFI not modelled), %u failures, %u rows "
+           "cached; frames: %lu walked with cached rows, %lu left to libgcc\n",
+           compared, gave_up, failures, cached, frames_fast, frames_ref);
+    if (expr_gave_up != 4 * ngive_up) { /* two walks of each, each compared twice */
+        printf("FAIL: %u walks gave up under the shapes not modelled, not %u\n", expr_gave_up,
+               4 * ngive_up);
         failures++;
     }
     return failures == 0 && compared > 500 && cached > 20 ? 0 : 1;
