@@ -77,7 +77,8 @@ __asm__(".text\n"
         "    ret\n"
         ".cfi_endproc\n"
         ".size prof_unwind_regs, .-prof_unwind_regs\n");
-#elif defined(__aarch64__) /* platform: the register capture below is aarch64 code */
+#elif defined(__aarch64__) && !defined(__ILP32__) && !defined(__AARCH64EB__)
+/* platform: the register capture below is aarch64 code (LP64, little-endian, as rd_fixed) */
 static const bool prof_unwind_arch = true;
 #define DW_FP 29 /* x29 */
 #define DW_SP 31
