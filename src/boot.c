@@ -68,10 +68,9 @@ bool boot_run(void) {
         return true;
     init_a0_ready();
     /* From here a recursive call from this thread is served by arena 0. */
-    /* percpu_arena: one automatic arena per CPU, chosen by the CPU a thread runs on. */
-    unsigned n = opt_narenas != 0                             ? opt_narenas
-                 : opt_percpu_arena == PERCPU_ARENA_PERCPU ? os_ncpus()
-                                                           : 4 * os_ncpus();
+    /* One automatic arena per CPU (percpu_arena chooses by the CPU a thread runs on; otherwise
+     * threads move there when they collide: tsd_arena_contended). */
+    unsigned n = opt_narenas != 0 ? opt_narenas : os_ncpus();
     narenas_auto = n > ARENAS_MAX - 2 ? ARENAS_MAX - 2 : n;
     arena_huge_ind = opt_oversize_threshold != 0 ? narenas_auto : UINT_MAX;
     if (opt_confirm_conf)

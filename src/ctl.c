@@ -134,6 +134,9 @@ static int thread_arena_ctl(CTL_ARGS) {
         tsd->arena = arena;
         tsd->tcache.arena = arena;
     }
+    /* The program chose the arena: a wait for its locks no longer moves the thread. */
+    if (has_v)
+        tsd->arena_bound = true;
     return 0;
 }
 

@@ -191,6 +191,7 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
             }
         }
     }
+    unsigned long waits = mutex_waits;
     tcache_t *tc = NULL;
     if (req->tcache != NULL) {
         tc = req->tcache;
@@ -231,8 +232,11 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     }
     if (unlikely(ret == NULL))
         return alloc_fail();
-    if (tsd_is_real(tsd))
+    if (tsd_is_real(tsd)) {
         tsd->thread_allocated += usize;
+        if (unlikely(mutex_waits != waits) && req->arena == NULL)
+            tsd_arena_contended(tsd);
+    }
     if (unlikely(due & TEVENT_TICK))
         tevent_tick(tsd); /* ret is out of the cache already: the GC may flush under it */
     if (opt_junk_alloc && !zero)

@@ -55,7 +55,7 @@ static void symbol_expectations(void) {
     if (sched_getaffinity(0, sizeof(set), &set) == 0) {
         ncpus = (unsigned)CPU_COUNT(&set);
     }
-    snprintf(sym_narenas, sizeof(sym_narenas), "%u", 4 * ncpus);
+    snprintf(sym_narenas, sizeof(sym_narenas), "%u", ncpus);
     sym_source = "default";
     printf("note: this executable does not export malloc_conf; expecting the default narenas "
            "%s\n",

@@ -595,7 +595,7 @@ static void test_opts(void) {
         ncpus = (unsigned)CPU_COUNT(&set);
     }
     char narenas_default[32], ncpus_default[32];
-    snprintf(narenas_default, sizeof(narenas_default), "%u", 4 * ncpus);
+    snprintf(narenas_default, sizeof(narenas_default), "%u", ncpus);
     snprintf(ncpus_default, sizeof(ncpus_default), "%u", ncpus > 64 ? 64 : ncpus);
 
     for (size_t i = 0; i < sizeof(opt_defaults) / sizeof(opt_defaults[0]); i++) {

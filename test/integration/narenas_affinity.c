@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * The default arena count follows the CPUs a process may run on, not the machine's: in a
- * container or under `taskset -c 0`, opt.narenas (mallctl) is 4 x the CPUs in the affinity mask,
- * so 4 for one CPU, and threads spread over all of those arenas and no others.
+ * container or under `taskset -c 0`, opt.narenas (mallctl) is the number of CPUs in the affinity
+ * mask, so 1 for one CPU, and threads spread over all of those arenas and no others.
  *
  * The parent runs this program again as a child under `taskset -c 0` (sched_setaffinity before
  * exec when taskset is missing), under `taskset -c 0,1` when two CPUs are available, and once
@@ -169,13 +169,13 @@ int main(int argc, char **argv) {
     int cpus = 0;
     if (run_child(1, NULL, &narenas, &cpus, &max)) {
         expect_d_eq(cpus, 1);
-        expect_zu_eq(narenas, 4);
-        expect_zu_eq(max, 3); /* 16 live threads spread over arenas 0..3, and no further */
+        expect_zu_eq(narenas, 1);
+        expect_zu_eq(max, 0); /* 16 live threads, all on arena 0 */
     }
     if (have01 && run_child(2, NULL, &narenas, &cpus, &max)) {
         expect_d_eq(cpus, 2);
-        expect_zu_eq(narenas, 8);
-        expect_zu_eq(max, 7);
+        expect_zu_eq(narenas, 2);
+        expect_zu_eq(max, 1); /* spread over arenas 0 and 1, and no further */
     }
     if (run_child(1, "narenas:3", &narenas, &cpus, &max)) {
         expect_zu_eq(narenas, 3);

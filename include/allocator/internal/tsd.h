@@ -36,6 +36,7 @@ typedef struct tsd_s {
     int64_t event_armed;
     int64_t tick_left; /* bytes until the next GC and decay tick (tevent.h) */
     bool tcache_enabled;
+    bool arena_bound; /* thread.arena chose the arena: contention never moves the thread */
     arena_t *arena;
     struct tsd_s *list_next, *list_prev;
     pid_t owner_pid, owner_tid; /* the thread that made it, for tsd_reap (tsd.c) */
@@ -90,6 +91,13 @@ void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled);
  * flushed, whichever arena the cache fills from.
  */
 void tsd_arena_percpu(tsd_t *tsd);
+/*
+ * The thread's slow path waited for a lock held by another thread: if the thread shares its
+ * automatic arena with others, move it to the arena of the CPU it runs on (tsd_arena_percpu), so
+ * that threads running at once stop sharing one. A thread alone on its arena stays (the holder
+ * was freeing into it from elsewhere), and so does one that thread.arena bound.
+ */
+void tsd_arena_contended(tsd_t *tsd);
 
 /* Sum of counters over live threads, for statistics (tsd_list_lock inside). */
 void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg);
