@@ -191,7 +191,9 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
             }
         }
     }
-    unsigned long waits = mutex_waits;
+    /* The thread's own arena, to learn whether another thread held its locks meanwhile. */
+    arena_t *home = req->arena == NULL && tsd_is_real(tsd) ? tsd->arena : NULL;
+    uint64_t waits = home != NULL ? arena_lock_waits(home, ind) : 0;
     tcache_t *tc = NULL;
     if (req->tcache != NULL) {
         tc = req->tcache;
@@ -232,11 +234,10 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     }
     if (unlikely(ret == NULL))
         return alloc_fail();
-    if (tsd_is_real(tsd)) {
+    if (tsd_is_real(tsd))
         tsd->thread_allocated += usize;
-        if (unlikely(mutex_waits != waits) && req->arena == NULL)
-            tsd_arena_contended(tsd);
-    }
+    if (home != NULL && unlikely(arena_lock_waits(home, ind) != waits))
+        tsd_arena_contended(tsd);
     if (unlikely(due & TEVENT_TICK))
         tevent_tick(tsd); /* ret is out of the cache already: the GC may flush under it */
     if (opt_junk_alloc && !zero)

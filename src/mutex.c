@@ -49,8 +49,6 @@ static void futex_wake(uint32_t *word, int n) {
     syscall(SYS_futex, word, FUTEX_OP_WAKE | FUTEX_OP_PRIVATE, n, NULL, NULL, 0);
 }
 
-__thread unsigned long mutex_waits;
-
 /*
  * No spin before the sleep: these locks are seldom found taken, and spins of 1-15 us measured
  * no gain (doc/DESIGN.md, Locks). The word becomes 2 (a sleeper) and stays 2 while this thread
@@ -60,7 +58,6 @@ void mutex_lock_slow(mutex_t *mtx) {
     while (__atomic_exchange_n(&mtx->word, 2, __ATOMIC_ACQUIRE) != 0)
         futex_wait(&mtx->word, 2, NULL);
     mtx->ncontended++;
-    mutex_waits++;
 }
 
 void mutex_wake(mutex_t *mtx) { futex_wake(&mtx->word, 1); }

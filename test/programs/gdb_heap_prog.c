@@ -97,6 +97,12 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
+    /*
+     * The workers have made their blocks before this thread frees any: a worker sharing this
+     * thread's arena (one per CPU) would otherwise take a freed extent for its slabs, and the
+     * "freed" addresses below would be live again.
+     */
+    pthread_barrier_wait(&ready);
 
     /* 1000 x 80 B, every fifth freed; 300 x 1280 B, the first 100 freed. */
     static void *b80[1000], *b1280[300], *b64k[10], *b20k[4];
@@ -121,8 +127,6 @@ int main(int argc, char **argv) {
     /* Huge: one 5 MiB block (a chunk of its own). */
     void *huge = malloc(5 << 20);
     touch(huge, 4096);
-
-    pthread_barrier_wait(&ready);
 
     unsigned t_small = 0, t_mid = 0;
     for (unsigned k = 0; k < NTHREADS; k++) {

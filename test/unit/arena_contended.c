@@ -52,10 +52,10 @@ static unsigned contended_malloc(unsigned from, unsigned extra) {
     check(pthread_create(&t, NULL, holder, &a->bins[ind].lock) == 0);
     pthread_mutex_lock(&handoff); /* the holder has the lock */
     pthread_mutex_unlock(&handoff);
-    unsigned long waits = mutex_waits;
+    uint64_t waits = a->bins[ind].lock.ncontended;
     void *p = malloc(SIZE);
     check(p != NULL);
-    check(mutex_waits != waits); /* it did wait */
+    check(a->bins[ind].lock.ncontended != waits); /* it did wait */
     pthread_join(t, NULL);
     free(p);
     __atomic_sub_fetch(&a->nthreads, extra, __ATOMIC_RELAXED);

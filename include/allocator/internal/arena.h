@@ -45,6 +45,17 @@ static inline arena_t *arena_get(unsigned ind) {
     return ind < ARENAS_MAX ? atomic_load_acquire(&arenas[ind]) : NULL;
 }
 
+/*
+ * How often threads have found the locks that an allocation of class ind from arena takes
+ * already held (the bin's lock for a small class, and the extents lock): read before and after
+ * the allocation, a difference says another thread held one meanwhile (tsd_arena_contended).
+ * The counts are read without the locks: a hint.
+ */
+static inline uint64_t arena_lock_waits(arena_t *arena, unsigned ind) {
+    uint64_t n = atomic_load_relaxed(&arena->ex.lock.ncontended);
+    return ind < SC_NBINS ? n + atomic_load_relaxed(&arena->bins[ind].lock.ncontended) : n;
+}
+
 /* Indices below this may name an arena (automatic, oversize, or created). */
 unsigned arenas_limit(void);
 /*

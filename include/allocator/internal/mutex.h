@@ -61,12 +61,6 @@ void witness_fork_end(void);
 /* Debug: assert the calling thread holds no allocator lock (used before user callbacks). */
 void witness_assert_none(void);
 
-/*
- * Locks this thread found taken (mutex_lock_slow counts them): a slow path compares it before
- * and after its work to learn whether it waited on another thread (tsd_arena_contended).
- */
-extern __thread unsigned long mutex_waits HIDDEN __attribute__((tls_model("initial-exec")));
-
 /* The contended part of mutex_lock: sleep until the word is free, and take it. */
 void mutex_lock_slow(mutex_t *mtx) NOINLINE;
 /* Wake one sleeper of a word that was 2. */
