@@ -7,12 +7,22 @@
  * (prof_tdata_t) lists its tctxs and keeps a small cache from stack hash to tctx, so a thread
  * that samples the same stack again finds its counts without walking the stack's list.
  *
- * Everything here is allocated from base (metadata, never from the arenas being profiled) and
- * recycled, never unmapped: tctxs go to a free list, and a record whose thread left and whose
- * counts are all zero is reused by the next thread. prof_lock guards all of it. prof.reset
- * unlinks every tctx; one that still has live blocks stays "retired", counting only their frees
- * (which the next dump no longer sees), and is recycled when the last of them is freed.
+ * Life cycle: a tctx lives while it has something to show (live blocks; with prof_accum, any
+ * sampled allocation, until prof.reset) or sits in its thread's cache; a stack lives while it
+ * has a tctx. So when the last block of a tctx is freed (prof_accum off) it goes at once unless
+ * cached, and a cached one goes when its slot takes another stack or its thread leaves; the
+ * cache lets a stack that allocates and frees one block at a time keep its records (at most 64
+ * a thread). prof.reset unlinks every tctx (and so empties the table); one that still has live
+ * blocks stays "retired", counting only their frees, and is recycled with the last of them. A
+ * record whose thread left and whose counts are all zero is reused by the next thread.
+ *
+ * Everything here comes from base (metadata, never from the arenas being profiled) and is
+ * recycled, never unmapped: tctxs on one free list, stacks on free lists by size (in cache
+ * lines), so the table's memory is bounded by the most stacks of each size live at once, not
+ * by how many were ever sampled. prof_lock guards all of it, and a dump holds it while it reads
+ * the table, so it never sees a stack go.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "allocator/internal/arena.h"
@@ -22,18 +32,26 @@
 #include "allocator/internal/prof_recent.h"
 
 struct prof_gctx_s {
-    prof_gctx_t *next; /* hash chain */
+    prof_gctx_t *next; /* hash chain, or its size's free list */
     uint64_t hash;
-    prof_tctx_t *tctxs;
+    prof_tctx_t *tctxs; /* never empty while in the table */
     unsigned n;
+    unsigned lines; /* its size, in cache lines */
     void *frames[];
 };
 
+/* A stack of n frames takes this many cache lines (1 to PROF_GCTX_LINES_MAX). */
+#define PROF_GCTX_LINES(n)                                                                         \
+    ((offsetof(prof_gctx_t, frames) + (size_t)(n) * sizeof(void *) + CACHELINE - 1) / CACHELINE)
+#define PROF_GCTX_LINES_MAX PROF_GCTX_LINES(PROF_BT_MAX)
+
 #define PROF_NBUCKETS 4096
 static prof_gctx_t *prof_buckets[PROF_NBUCKETS];
+static prof_gctx_t *prof_gctx_free[PROF_GCTX_LINES_MAX + 1]; /* recycled stacks, by lines */
 static prof_tdata_t *prof_tdata_list;
 static prof_tctx_t *prof_tctx_free; /* recycled, through gnext */
 static uint64_t prof_reset_gen = 1;
+static prof_table_usage_t prof_usage;
 
 static uint64_t prof_bt_hash(const prof_bt_t *bt) {
     uint64_t h = 0xcbf29ce484222325ULL ^ bt->n;
@@ -45,49 +63,126 @@ static uint64_t prof_bt_hash(const prof_bt_t *bt) {
     return h;
 }
 
+static unsigned prof_cache_slot(uint64_t hash) { return (unsigned)(hash >> 58); }
+
 static bool prof_gctx_is(const prof_gctx_t *g, uint64_t hash, const prof_bt_t *bt) {
     return g->hash == hash && g->n == bt->n &&
            memcmp(g->frames, bt->frames, bt->n * sizeof(void *)) == 0;
 }
 
+/* The stack bt (of that hash), entered in the table if new (with no tctx yet); NULL if OOM. */
 static prof_gctx_t *prof_gctx_find_locked(uint64_t hash, const prof_bt_t *bt) {
     prof_gctx_t **head = &prof_buckets[hash % PROF_NBUCKETS];
     for (prof_gctx_t *g = *head; g != NULL; g = g->next) {
         if (prof_gctx_is(g, hash, bt))
             return g;
     }
-    prof_gctx_t *g = base_alloc(sizeof(*g) + bt->n * sizeof(void *), CACHELINE);
-    if (g == NULL)
-        return NULL;
+    unsigned lines = (unsigned)PROF_GCTX_LINES(bt->n);
+    prof_gctx_t *g = prof_gctx_free[lines];
+    if (g != NULL) {
+        prof_gctx_free[lines] = g->next;
+    } else {
+        if ((g = base_alloc((size_t)lines * CACHELINE, CACHELINE)) == NULL)
+            return NULL;
+        g->lines = lines;
+        prof_usage.bytes += (size_t)lines * CACHELINE;
+    }
     g->hash = hash;
     g->tctxs = NULL;
     g->n = bt->n;
     memcpy(g->frames, bt->frames, bt->n * sizeof(void *));
     g->next = *head;
     *head = g;
+    prof_usage.stacks++;
     return g;
+}
+
+/* Take g, with no tctx left, out of the table, and keep its memory for a stack of its size. */
+static void prof_gctx_release_locked(prof_gctx_t *g) {
+    prof_gctx_t **p = &prof_buckets[g->hash % PROF_NBUCKETS];
+    while (*p != g)
+        p = &(*p)->next;
+    *p = g->next;
+    g->next = prof_gctx_free[g->lines];
+    prof_gctx_free[g->lines] = g;
+    prof_usage.stacks--;
 }
 
 static prof_tctx_t *prof_tctx_new_locked(prof_gctx_t *g, prof_tdata_t *td) {
     prof_tctx_t *t = prof_tctx_free;
-    if (t != NULL)
+    if (t != NULL) {
         prof_tctx_free = t->gnext;
-    else if ((t = base_alloc(sizeof(*t), 16)) == NULL)
-        return NULL;
+    } else {
+        if ((t = base_alloc(sizeof(*t), 16)) == NULL)
+            return NULL;
+        prof_usage.bytes += sizeof(*t);
+    }
     memset(t, 0, sizeof(*t));
     t->gctx = g;
     t->tdata = td;
     t->gnext = g->tctxs;
+    if (g->tctxs != NULL)
+        g->tctxs->gprev = t;
     g->tctxs = t;
     t->tnext = td->tctxs;
+    if (td->tctxs != NULL)
+        td->tctxs->tprev = t;
     td->tctxs = t;
+    prof_usage.tctxs++;
     return t;
+}
+
+static bool prof_tctx_empty(const prof_tctx_t *t) {
+    return t->cnt.curobjs == 0 && t->cnt.accumobjs == 0;
+}
+
+/* Is t (not retired) in its thread's valid cache? */
+static bool prof_tctx_cached(const prof_tctx_t *t) {
+    const prof_tdata_t *td = t->tdata;
+    return td->cache_gen == prof_reset_gen && td->cache[prof_cache_slot(t->gctx->hash)] == t;
+}
+
+/*
+ * Take t (not retired) off its thread's list and cache and off its stack's list; the stack
+ * leaves the table with its last tctx.
+ */
+static void prof_tctx_unlink_locked(prof_tctx_t *t) {
+    prof_tdata_t *td = t->tdata;
+    prof_gctx_t *g = t->gctx;
+    if (td->cache[prof_cache_slot(g->hash)] == t)
+        td->cache[prof_cache_slot(g->hash)] = NULL;
+    if (t->tprev != NULL)
+        t->tprev->tnext = t->tnext;
+    else
+        td->tctxs = t->tnext;
+    if (t->tnext != NULL)
+        t->tnext->tprev = t->tprev;
+    if (t->gprev != NULL)
+        t->gprev->gnext = t->gnext;
+    else
+        g->tctxs = t->gnext;
+    if (t->gnext != NULL)
+        t->gnext->gprev = t->gprev;
+    if (g->tctxs == NULL)
+        prof_gctx_release_locked(g);
+}
+
+/* Recycle t, unlinked or retired, that no block points to any more. */
+static void prof_tctx_recycle_locked(prof_tctx_t *t) {
+    t->gnext = prof_tctx_free;
+    prof_tctx_free = t;
+    prof_usage.tctxs--;
+}
+
+static void prof_tctx_destroy_locked(prof_tctx_t *t) {
+    prof_tctx_unlink_locked(t);
+    prof_tctx_recycle_locked(t);
 }
 
 /* The counts of (bt, td's thread), made if needed; NULL when out of memory. */
 static prof_tctx_t *prof_tctx_get_locked(prof_tdata_t *td, const prof_bt_t *bt) {
     uint64_t hash = prof_bt_hash(bt);
-    unsigned slot = (unsigned)(hash >> 58);
+    unsigned slot = prof_cache_slot(hash);
     if (td->cache_gen != prof_reset_gen) {
         memset(td->cache, 0, sizeof(td->cache));
         td->cache_gen = prof_reset_gen;
@@ -99,11 +194,16 @@ static prof_tctx_t *prof_tctx_get_locked(prof_tdata_t *td, const prof_bt_t *bt) 
         if (g != NULL) {
             for (t = g->tctxs; t != NULL && t->tdata != td; t = t->gnext) {
             }
-            if (t == NULL)
-                t = prof_tctx_new_locked(g, td);
+            if (t == NULL && (t = prof_tctx_new_locked(g, td)) == NULL && g->tctxs == NULL)
+                prof_gctx_release_locked(g);
         }
-        if (t != NULL)
+        if (t != NULL) {
+            /* The slot's last tctx was kept only for being there: with nothing to show, it goes. */
+            prof_tctx_t *old = td->cache[slot];
             td->cache[slot] = t;
+            if (old != NULL && prof_tctx_empty(old))
+                prof_tctx_destroy_locked(old);
+        }
     }
     return t;
 }
@@ -227,9 +327,11 @@ static void prof_sampled_free_locked(extent_t *e, size_t usize, unsigned ind) {
     e->prof_tctx = NULL;
     if (t != NULL) {
         prof_cnt_cur_add(t, usize, prof_unbias_at(ind), -1);
-        if (t->retired && t->cnt.curobjs == 0) {
-            t->gnext = prof_tctx_free;
-            prof_tctx_free = t;
+        if (t->cnt.curobjs == 0) {
+            if (t->retired)
+                prof_tctx_recycle_locked(t);
+            else if (t->cnt.accumobjs == 0 && !prof_tctx_cached(t))
+                prof_tctx_destroy_locked(t);
         }
     }
 }
@@ -263,22 +365,18 @@ void prof_arena_reset(tsd_t *tsd, arena_t *arena) {
     mutex_unlock(&prof_lock);
 }
 
-/* Take t off its stack's list (the thread's list is the caller's business). */
-static void prof_tctx_unlink_locked(prof_tctx_t *t) {
-    prof_tctx_t **p = &t->gctx->tctxs;
-    while (*p != t)
-        p = &(*p)->gnext;
-    *p = t->gnext;
-}
-
-/* Retire t (prof.reset, or its record is reused): recycle it now unless blocks point to it. */
+/*
+ * Retire t (prof.reset, or its record is reused): out of the table, recycled now unless blocks
+ * point to it; then it counts only their frees, and the last of them recycles it.
+ */
 static void prof_tctx_retire_locked(prof_tctx_t *t) {
     prof_tctx_unlink_locked(t);
     if (t->cnt.curobjs == 0) {
-        t->gnext = prof_tctx_free;
-        prof_tctx_free = t;
+        prof_tctx_recycle_locked(t);
     } else {
         t->retired = true;
+        t->gctx = NULL;
+        t->tdata = NULL;
         t->cnt.accumobjs = t->cnt.accumbytes = 0;
         t->cnt.accumobjs_shifted_unbiased = t->cnt.accumbytes_unbiased = 0;
     }
@@ -288,11 +386,8 @@ void prof_reset(size_t lg_sample) {
     mutex_lock(&prof_dump_lock);
     mutex_lock(&prof_lock);
     for (prof_tdata_t *td = prof_tdata_list; td != NULL; td = td->next) {
-        for (prof_tctx_t *t = td->tctxs, *next; t != NULL; t = next) {
-            next = t->tnext;
-            prof_tctx_retire_locked(t);
-        }
-        td->tctxs = NULL;
+        while (td->tctxs != NULL)
+            prof_tctx_retire_locked(td->tctxs);
     }
     prof_reset_gen++;
     atomic_store_relaxed(&prof_lg_sample, lg_sample);
@@ -312,11 +407,8 @@ static bool prof_tdata_idle_locked(const prof_tdata_t *td) {
 prof_tdata_t *prof_tdata_new_locked(void) {
     for (prof_tdata_t *td = prof_tdata_list; td != NULL; td = td->next) {
         if (!td->attached && prof_tdata_idle_locked(td)) {
-            for (prof_tctx_t *t = td->tctxs, *next; t != NULL; t = next) {
-                next = t->tnext;
-                prof_tctx_retire_locked(t);
-            }
-            td->tctxs = NULL;
+            while (td->tctxs != NULL)
+                prof_tctx_retire_locked(td->tctxs);
             td->cache_gen = 0;
             return td;
         }
@@ -330,6 +422,20 @@ prof_tdata_t *prof_tdata_new_locked(void) {
     return td;
 }
 
+/*
+ * td's thread has left (or, in a forked child, was not copied): its cache goes, and with it the
+ * tctxs kept only for being there; the rest go as their last blocks are freed.
+ */
+static void prof_tdata_detach_locked(prof_tdata_t *td) {
+    td->attached = false;
+    td->cache_gen = 0;
+    for (prof_tctx_t *t = td->tctxs, *next; t != NULL; t = next) {
+        next = t->tnext;
+        if (prof_tctx_empty(t))
+            prof_tctx_destroy_locked(t);
+    }
+}
+
 void prof_thread_exit(tsd_t *tsd) {
     prof_tdata_t *td = tsd->prof_tdata;
     if (td == NULL)
@@ -339,7 +445,7 @@ void prof_thread_exit(tsd_t *tsd) {
     if (spare != NULL)
         arena_dalloc((void *)spare->addr, rtree_read((void *)spare->addr));
     mutex_lock(&prof_lock);
-    td->attached = false;
+    prof_tdata_detach_locked(td);
     mutex_unlock(&prof_lock);
     tsd->prof_tdata = NULL;
 }
@@ -382,6 +488,12 @@ unsigned prof_gctx_frames(const prof_gctx_t *g, void *const **frames) {
 
 const prof_tctx_t *prof_gctx_tctxs(const prof_gctx_t *g) { return g->tctxs; }
 
+void prof_table_usage(prof_table_usage_t *u) {
+    mutex_lock(&prof_lock);
+    *u = prof_usage;
+    mutex_unlock(&prof_lock);
+}
+
 void prof_prefork(void) {
     prof_unwind_prefork(); /* first: walks under way take no allocator lock to end */
     mutex_lock(&prof_dump_lock);
@@ -401,8 +513,8 @@ void prof_postfork_child(void) {
     tsd_t *self = tsd_get();
     prof_tdata_t *keep = tsd_is_real(self) ? self->prof_tdata : NULL;
     for (prof_tdata_t *td = prof_tdata_list; td != NULL; td = td->next) {
-        if (td != keep)
-            td->attached = false;
+        if (td != keep && td->attached)
+            prof_tdata_detach_locked(td);
     }
     prof_dump_postfork_child();
     prof_unwind_postfork_child();

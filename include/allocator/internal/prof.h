@@ -70,14 +70,20 @@ typedef struct prof_gctx_s prof_gctx_t;
 typedef struct prof_tctx_s prof_tctx_t;
 typedef struct prof_tdata_s prof_tdata_t;
 
-/* One stack's counts for one thread; a sampled block points to it (extent_t.prof_tctx). */
+/*
+ * One stack's counts for one thread; a sampled block points to it (extent_t.prof_tctx), and
+ * each live block counts in cnt.curobjs, so one with curobjs 0 has no block pointing to it.
+ * Its life (prof_data.c): made by the thread's first sample of the stack; kept while it has
+ * something to show (live objects, or with prof_accum sampled allocations) or sits in its
+ * thread's cache; then freed (recycled), and its stack with its last tctx. prof_lock guards it.
+ */
 struct prof_tctx_s {
-    prof_gctx_t *gctx;
-    prof_tdata_t *tdata;
-    prof_tctx_t *gnext; /* the stack's list (NULL-terminated); unlinked after prof.reset */
-    prof_tctx_t *tnext; /* the thread's list */
+    prof_gctx_t *gctx;   /* NULL once retired */
+    prof_tdata_t *tdata; /* NULL once retired */
+    prof_tctx_t *gnext, *gprev; /* the stack's list (gnext: the free list's link when free) */
+    prof_tctx_t *tnext, *tprev; /* the thread's list */
     prof_cnt_t cnt;
-    bool retired; /* unlinked by prof.reset: counts only its own blocks' frees until reused */
+    bool retired; /* unlinked by prof.reset: counts only its own blocks' frees, then recycled */
 };
 
 /* A thread's record: it outlives the thread while its counts are not zero. */
@@ -89,7 +95,13 @@ struct prof_tdata_s {
     uint64_t prng;
     prof_tdata_t *next; /* every record */
     prof_tctx_t *tctxs; /* its counts, one per stack */
-    uint64_t cache_gen; /* cache[] is valid for this prof_reset_gen */
+    /*
+     * The thread's last tctx per slot (stack hash >> 58), valid while cache_gen is
+     * prof_reset_gen (0: invalid, as once the thread left). Every tctx in a valid cache is live;
+     * one there whose counts are all zero is kept for the thread's next sample of its stack,
+     * and freed when the slot takes another or the thread leaves.
+     */
+    uint64_t cache_gen;
     prof_tctx_t *cache[64];
     /*
      * The 16 KiB extent of the thread's last freed sampled small block, still registered as
@@ -217,9 +229,13 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
 }
 
 /* prof_data.c: the stack table. */
-/* The counts of (bt, tsd's thread), made if needed; NULL when out of memory. prof_lock free. */
+/*
+ * Unit tests' steps of prof_sampled_alloc_bt: the counts of (bt, tsd's thread), made if needed
+ * (NULL when out of memory), then a sampled block of usize bytes just made in e counted there.
+ * Until counted, the tctx lives only in the thread's cache: count it before the thread's next
+ * prof_tctx_get, reset or exit.
+ */
 prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt);
-/* Count a sampled block of usize bytes just made in e (the caller filled nothing yet). */
 void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize);
 /* Both under one hold of prof_lock: count the block of e (usize, of class ind) under (bt, tsd's
  * thread). Left uncounted when out of memory. */
@@ -267,6 +283,11 @@ unsigned prof_gctx_frames(const prof_gctx_t *g, void *const **frames);
 const prof_tctx_t *prof_gctx_tctxs(const prof_gctx_t *g);
 /* Every thread record. prof_lock held. */
 prof_tdata_t *prof_tdatas_locked(void);
+/* The stack table's size (tests): stacks and tctxs in use, bytes ever taken from base for them. */
+typedef struct prof_table_usage_s {
+    size_t stacks, tctxs, bytes;
+} prof_table_usage_t;
+void prof_table_usage(prof_table_usage_t *u);
 
 /* prof_dump.c */
 /* Write a heap_v2 profile: to filename if given, else <prefix>.<pid>.<seq>.<kind><kseq>.heap. */

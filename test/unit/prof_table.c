@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The life cycle of the heap profiler's stack table (prof_data.c), driven directly with made-up
+ * backtraces and fake extents (prof_table.conf: prof on, inactive, so the test's own mallocs are
+ * not sampled):
+ * - a stack sampled and freed over and over keeps its tctx (the thread's cache holds it) and
+ *   takes no memory after the first time;
+ * - rounds of 2,000 new stacks (1 to 128 frames), all live and then all freed: at most the
+ *   thread's cache (64) of stacks stays, and neither the table's bytes nor base's grow after the
+ *   second round (before stacks were freed, each round added about 1.3 MB);
+ * - a dump after the churn lists exactly the stacks still live, with their counts;
+ * - prof_accum: stacks whose blocks are all freed keep their cumulative counts, in the table and
+ *   in the dump, until prof.reset, which empties the table;
+ * - prof.reset with blocks live: the stacks go at once, their tctxs when the blocks are freed;
+ * - a thread that leaves takes its cache's stacks with it, and its stacks with live blocks go
+ *   when those are freed by another thread;
+ * - a forked child drops the stacks that only other threads' caches held.
+ */
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "allocator/internal/base.h"
+#include "allocator/internal/conf.h"
+#include "allocator/internal/prof.h"
+#include "unit.h"
+
+#define NSTACKS 2000
+#define CACHE_SLOTS 64
+
+static extent_t ext[NSTACKS];
+
+/* Stack i of a family: 1 to PROF_BT_MAX frames, none shared with another (family, i). */
+static prof_bt_t bt_of(unsigned family, unsigned i) {
+    prof_bt_t bt;
+    bt.n = 1 + i % PROF_BT_MAX;
+    for (unsigned k = 0; k < bt.n; k++)
+        bt.frames[k] = (void *)(((uintptr_t)family << 40) + ((uintptr_t)i << 16) + 16 * k + 0x1000);
+    return bt;
+}
+
+static void sample(tsd_t *tsd, extent_t *e, unsigned family, unsigned i, size_t usize) {
+    prof_bt_t bt = bt_of(family, i);
+    e->prof_tctx = NULL;
+    prof_sampled_alloc_bt(tsd, &bt, e, usize, sz_size2index(usize));
+}
+
+static prof_table_usage_t usage(void) {
+    prof_table_usage_t u;
+    prof_table_usage(&u);
+    return u;
+}
+
+typedef struct {
+    char data[4 << 20];
+} text_t;
+static text_t text;
+
+static const char *dump_text(void) {
+    char path[] = "/tmp/allocator-unit-prof-table.XXXXXX";
+    int fd = mkstemp(path);
+    check(fd >= 0);
+    if (fd < 0)
+        return "";
+    unlink(path);
+    check(!prof_dump_fd(fd));
+    lseek(fd, 0, SEEK_SET);
+    size_t len = 0;
+    ssize_t r;
+    while (len < sizeof(text.data) - 1 &&
+           (r = read(fd, text.data + len, sizeof(text.data) - 1 - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    text.data[len] = '\0';
+    return text.data;
+}
+
+static size_t count_records(const char *s) {
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, "\n@ ")) != NULL; p++)
+        n++;
+    return n;
+}
+
+/* The dump's record of stack (family, i) says t*: cur: ... [acc: ...]; false if it has none. */
+static bool record_of(const char *s, unsigned family, unsigned i, unsigned long long *cur,
+                      unsigned long long *acc) {
+    prof_bt_t bt = bt_of(family, i);
+    char head[64];
+    snprintf(head, sizeof(head), "\n@ %p ", bt.frames[0]);
+    if (bt.n == 1)
+        snprintf(head, sizeof(head), "\n@ %p\n", bt.frames[0]);
+    const char *p = strstr(s, head);
+    if (p == NULL || (p = strstr(p, "\n  t*: ")) == NULL)
+        return false;
+    unsigned long long b1, b2;
+    return sscanf(p, "\n  t*: %llu: %llu [%llu: %llu]", cur, &b1, acc, &b2) == 4;
+}
+
+static void test_same_stack(tsd_t *tsd) {
+    sample(tsd, &ext[0], 1, 7, 64);
+    prof_tctx_t *t = ext[0].prof_tctx;
+    check(t != NULL);
+    prof_sampled_free(&ext[0], 64);
+    prof_table_usage_t u = usage();
+    for (int k = 0; k < 100; k++) {
+        sample(tsd, &ext[0], 1, 7, 64);
+        check(ext[0].prof_tctx == t);
+        prof_sampled_free(&ext[0], 64);
+    }
+    prof_table_usage_t v = usage();
+    check_eq(v.bytes, u.bytes);
+    check_eq(v.stacks, u.stacks);
+}
+
+static void test_churn(tsd_t *tsd) {
+    size_t bytes2 = 0, base2 = 0;
+    for (unsigned round = 0; round < 10; round++) {
+        size_t before = usage().stacks;
+        for (unsigned i = 0; i < NSTACKS; i++)
+            sample(tsd, &ext[i], 100 + round, i, 64);
+        prof_table_usage_t u = usage();
+        check(u.stacks >= NSTACKS && u.stacks <= NSTACKS + before);
+        for (unsigned i = 0; i < NSTACKS; i++)
+            prof_sampled_free(&ext[i], 64);
+        u = usage();
+        check(u.stacks <= CACHE_SLOTS);
+        check(u.tctxs == u.stacks);
+        if (round == 1) {
+            bytes2 = u.bytes;
+            base2 = base_allocated_bytes();
+        }
+    }
+    /* One round's stacks take about 1.3 MB; after the second, only what cached stacks of the
+     * round before can add (64 of at most 1,216 bytes). */
+    prof_table_usage_t u = usage();
+    check(u.bytes <= bytes2 + CACHE_SLOTS * 1216);
+    check(base_allocated_bytes() - base2 <= 256 << 10);
+    if (unit_failures != 0)
+        fprintf(stderr, "table %zu -> %zu bytes, base %zu -> %zu, %zu stacks\n", bytes2, u.bytes,
+                base2, base_allocated_bytes(), u.stacks);
+}
+
+static void test_dump_after_churn(tsd_t *tsd) {
+    for (unsigned i = 0; i < NSTACKS; i++)
+        sample(tsd, &ext[i], 200, i, 64);
+    /* Five stay live, one of them with two blocks. */
+    static extent_t extra;
+    sample(tsd, &extra, 200, 1003, 64);
+    const unsigned live[] = {3, 500, 1003, 1500, 1999};
+    for (unsigned i = 0; i < NSTACKS; i++) {
+        bool keep = false;
+        for (unsigned k = 0; k < 5; k++)
+            keep |= live[k] == i;
+        if (!keep)
+            prof_sampled_free(&ext[i], 64);
+    }
+    const char *s = dump_text();
+    check(strncmp(s, "heap_v2/", 8) == 0);
+    check_eq(count_records(s), 5);
+    for (unsigned k = 0; k < 5; k++) {
+        unsigned long long cur = 0, acc = 1;
+        check(record_of(s, 200, live[k], &cur, &acc));
+        check_eq(cur, live[k] == 1003 ? 2 : 1); /* one size: written as sampled (prof_unbias_out) */
+        check_eq(acc, 0);
+    }
+    check(strstr(s, "\n\nMAPPED_LIBRARIES:\n") != NULL);
+    for (unsigned k = 0; k < 5; k++)
+        prof_sampled_free(&ext[live[k]], 64);
+    prof_sampled_free(&extra, 64);
+    check(usage().stacks <= CACHE_SLOTS);
+}
+
+static void test_accum(tsd_t *tsd) {
+    opt_prof_accum = true;
+    size_t before = usage().stacks;
+    for (unsigned i = 0; i < 300; i++) {
+        sample(tsd, &ext[i], 300, i, 64);
+        prof_sampled_free(&ext[i], 64);
+    }
+    /* Evicted from the cache, kept for their cumulative counts. */
+    check(usage().stacks >= 300 && usage().stacks <= 300 + before);
+    const char *s = dump_text();
+    check(count_records(s) >= 300);
+    unsigned shown = 0;
+    for (unsigned i = 0; i < 300; i++) {
+        unsigned long long cur = 1, acc = 0;
+        shown += record_of(s, 300, i, &cur, &acc) && cur == 0 && acc == 1;
+    }
+    check_eq(shown, 300);
+    prof_reset(19);
+    prof_table_usage_t u = usage();
+    check_eq(u.stacks, 0);
+    check_eq(u.tctxs, 0);
+    opt_prof_accum = false;
+}
+
+static void test_reset_live(tsd_t *tsd) {
+    for (unsigned i = 0; i < 100; i++)
+        sample(tsd, &ext[i], 400, i, 64);
+    size_t bytes = usage().bytes;
+    prof_reset(19);
+    prof_table_usage_t u = usage();
+    check_eq(u.stacks, 0);
+    check_eq(u.tctxs, 100); /* retired, their blocks live */
+    check_eq(count_records(dump_text()), 0);
+    for (unsigned i = 0; i < 100; i++)
+        prof_sampled_free(&ext[i], 64);
+    u = usage();
+    check_eq(u.tctxs, 0);
+    /* The same stacks again take the memory they left. */
+    for (unsigned i = 0; i < 100; i++)
+        sample(tsd, &ext[i], 400, i, 64);
+    check_eq(usage().bytes, bytes);
+    for (unsigned i = 0; i < 100; i++)
+        prof_sampled_free(&ext[i], 64);
+}
+
+/* The other thread: 10 stacks live (family 500), then 30 sampled and freed (family 501). */
+static pthread_mutex_t other_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t other_cv = PTHREAD_COND_INITIALIZER;
+static int other_state; /* 1: sampled, 2: may leave */
+
+static void *other_thread(void *arg) {
+    (void)arg;
+    free(malloc(1));
+    tsd_t *tsd = tsd_get();
+    for (unsigned i = 0; i < 10; i++)
+        sample(tsd, &ext[i], 500, i, 64);
+    for (unsigned i = 0; i < 30; i++) {
+        sample(tsd, &ext[100 + i], 501, i, 64);
+        prof_sampled_free(&ext[100 + i], 64);
+    }
+    pthread_mutex_lock(&other_mu);
+    other_state = 1;
+    pthread_cond_broadcast(&other_cv);
+    while (other_state != 2)
+        pthread_cond_wait(&other_cv, &other_mu);
+    pthread_mutex_unlock(&other_mu);
+    return NULL;
+}
+
+static void test_thread_exit_and_fork(void) {
+    size_t s0 = usage().stacks;
+    pthread_t th;
+    pthread_create(&th, NULL, other_thread, NULL);
+    pthread_mutex_lock(&other_mu);
+    while (other_state != 1)
+        pthread_cond_wait(&other_cv, &other_mu);
+    pthread_mutex_unlock(&other_mu);
+    size_t s1 = usage().stacks;
+    check(s1 > s0 + 10); /* the other thread's cache keeps some of its freed stacks */
+    /* A forked child: only this thread lives on, so the other's cached stacks go. */
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(usage().stacks == s0 + 10 ? 0 : 1);
+    int status = -1;
+    check(waitpid(pid, &status, 0) == pid);
+    check(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    check_eq(usage().stacks, s1);
+    pthread_mutex_lock(&other_mu);
+    other_state = 2;
+    pthread_cond_broadcast(&other_cv);
+    pthread_mutex_unlock(&other_mu);
+    pthread_join(th, NULL);
+    /* It left: its cache's stacks went, its live ones stay until freed (here, by this thread). */
+    check_eq(usage().stacks, s0 + 10);
+    const char *s = dump_text();
+    for (unsigned i = 0; i < 10; i++) {
+        unsigned long long cur = 0, acc = 1;
+        check(record_of(s, 500, i, &cur, &acc) && cur == 1);
+    }
+    for (unsigned i = 0; i < 10; i++)
+        prof_sampled_free(&ext[i], 64);
+    check_eq(usage().stacks, s0);
+}
+
+int main(void) {
+    free(malloc(1));
+    tsd_t *tsd = tsd_get();
+    check(tsd_is_real(tsd));
+    check(opt_prof && !opt_prof_accum);
+    if (!opt_prof)
+        return unit_finish("prof_table");
+    atomic_store_relaxed(&prof_lg_sample, 19);
+    prof_unbias_init(19);
+    test_same_stack(tsd);
+    test_churn(tsd);
+    test_dump_after_churn(tsd);
+    test_accum(tsd);
+    test_reset_live(tsd);
+    test_thread_exit_and_fork();
+    return unit_finish("prof_table");
+}
