@@ -179,33 +179,40 @@ static void prof_tctx_destroy_locked(prof_tctx_t *t) {
     prof_tctx_recycle_locked(t);
 }
 
+/* prof_tctx_get_locked when the thread's cache misses: the table, and the cache filled. */
+static NOINLINE prof_tctx_t *prof_tctx_find_locked(prof_tdata_t *td, const prof_bt_t *bt,
+                                                   uint64_t hash) {
+    prof_gctx_t *g = prof_gctx_find_locked(hash, bt);
+    if (g == NULL)
+        return NULL;
+    prof_tctx_t *t;
+    for (t = g->tctxs; t != NULL && t->tdata != td; t = t->gnext) {
+    }
+    if (t == NULL && (t = prof_tctx_new_locked(g, td)) == NULL) {
+        if (g->tctxs == NULL)
+            prof_gctx_release_locked(g);
+        return NULL;
+    }
+    /* The slot's last tctx was kept only for being there: with nothing to show, it goes. */
+    unsigned slot = prof_cache_slot(hash);
+    prof_tctx_t *old = td->cache[slot];
+    td->cache[slot] = t;
+    if (old != NULL && prof_tctx_empty(old))
+        prof_tctx_destroy_locked(old);
+    return t;
+}
+
 /* The counts of (bt, td's thread), made if needed; NULL when out of memory. */
 static prof_tctx_t *prof_tctx_get_locked(prof_tdata_t *td, const prof_bt_t *bt) {
     uint64_t hash = prof_bt_hash(bt);
-    unsigned slot = prof_cache_slot(hash);
     if (td->cache_gen != prof_reset_gen) {
         memset(td->cache, 0, sizeof(td->cache));
         td->cache_gen = prof_reset_gen;
     }
-    prof_tctx_t *t = td->cache[slot];
-    if (t == NULL || !prof_gctx_is(t->gctx, hash, bt)) {
-        t = NULL;
-        prof_gctx_t *g = prof_gctx_find_locked(hash, bt);
-        if (g != NULL) {
-            for (t = g->tctxs; t != NULL && t->tdata != td; t = t->gnext) {
-            }
-            if (t == NULL && (t = prof_tctx_new_locked(g, td)) == NULL && g->tctxs == NULL)
-                prof_gctx_release_locked(g);
-        }
-        if (t != NULL) {
-            /* The slot's last tctx was kept only for being there: with nothing to show, it goes. */
-            prof_tctx_t *old = td->cache[slot];
-            td->cache[slot] = t;
-            if (old != NULL && prof_tctx_empty(old))
-                prof_tctx_destroy_locked(old);
-        }
-    }
-    return t;
+    prof_tctx_t *t = td->cache[prof_cache_slot(hash)];
+    if (likely(t != NULL && prof_gctx_is(t->gctx, hash, bt)))
+        return t;
+    return prof_tctx_find_locked(td, bt, hash);
 }
 
 prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
@@ -321,18 +328,22 @@ void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize) {
     mutex_unlock(&prof_lock);
 }
 
+/* The last block of t was freed: t goes unless it has cumulative counts or is cached. */
+static NOINLINE void prof_tctx_unused_locked(prof_tctx_t *t) {
+    if (t->retired)
+        prof_tctx_recycle_locked(t);
+    else if (t->cnt.accumobjs == 0 && !prof_tctx_cached(t))
+        prof_tctx_destroy_locked(t);
+}
+
 /* Uncount the sampled block of e (usize, of class ind, as counted). prof_lock held. */
-static void prof_sampled_free_locked(extent_t *e, size_t usize, unsigned ind) {
+static ALWAYS_INLINE void prof_sampled_free_locked(extent_t *e, size_t usize, unsigned ind) {
     prof_tctx_t *t = e->prof_tctx;
     e->prof_tctx = NULL;
     if (t != NULL) {
         prof_cnt_cur_add(t, usize, prof_unbias_at(ind), -1);
-        if (t->cnt.curobjs == 0) {
-            if (t->retired)
-                prof_tctx_recycle_locked(t);
-            else if (t->cnt.accumobjs == 0 && !prof_tctx_cached(t))
-                prof_tctx_destroy_locked(t);
-        }
+        if (unlikely(t->cnt.curobjs == 0))
+            prof_tctx_unused_locked(t);
     }
 }
 
