@@ -99,6 +99,7 @@ static prof_gctx_t *prof_gctx_find_locked(uint64_t hash, const prof_bt_t *bt) {
 
 /* Take g, with no tctx left, out of the table, and keep its memory for a stack of its size. */
 static void prof_gctx_release_locked(prof_gctx_t *g) {
+    assert(g->tctxs == NULL);
     prof_gctx_t **p = &prof_buckets[g->hash % PROF_NBUCKETS];
     while (*p != g)
         p = &(*p)->next;
@@ -149,6 +150,7 @@ static bool prof_tctx_cached(const prof_tctx_t *t) {
 static void prof_tctx_unlink_locked(prof_tctx_t *t) {
     prof_tdata_t *td = t->tdata;
     prof_gctx_t *g = t->gctx;
+    assert(!t->retired && td != NULL && g != NULL);
     if (td->cache[prof_cache_slot(g->hash)] == t)
         td->cache[prof_cache_slot(g->hash)] = NULL;
     if (t->tprev != NULL)
@@ -169,6 +171,7 @@ static void prof_tctx_unlink_locked(prof_tctx_t *t) {
 
 /* Recycle t, unlinked or retired, that no block points to any more. */
 static void prof_tctx_recycle_locked(prof_tctx_t *t) {
+    assert(t->cnt.curobjs == 0);
     t->gnext = prof_tctx_free;
     prof_tctx_free = t;
     prof_usage.tctxs--;

@@ -9,6 +9,9 @@
  *   every round added about 0.9 MB: 2,048 stacks of 35 frames and their per-thread counts);
  * - a dump after the last round, with 4 of its blocks kept live, lists exactly 4 of the
  *   recursion's stacks, each with one live object, in heap_v2 with MAPPED_LIBRARIES.
+ * Then 4 threads do the same on stacks of their own while this one dumps over and over; each
+ * leaves half of its blocks live when it exits, and this thread frees them: every dump is
+ * well formed, and the last, after those frees, lists none of the recursion's stacks.
  */
 #include "../test.h"
 
@@ -111,6 +114,59 @@ static unsigned recursion_records(const char *text, unsigned *live_one) {
     return n;
 }
 
+#define NTHREADS 4
+#define PER_THREAD 512
+static void *left[NTHREADS][PER_THREAD];
+static int running;
+
+static void *worker(void *arg) {
+    unsigned id = (unsigned)(uintptr_t)arg, base = ROUNDS * PER_ROUND + id * 4 * PER_THREAD;
+    for (unsigned r = 0; r < 4; r++) {
+        for (unsigned i = 0; i < PER_THREAD; i++) {
+            void *p = test_launder(step(base + r * PER_THREAD + i, LEVELS));
+            if (r == 3 && i % 2 == 0)
+                left[id][i] = p;
+            else
+                free(p);
+        }
+    }
+    __atomic_sub_fetch(&running, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void test_threads(void) {
+    pthread_t th[NTHREADS];
+    running = NTHREADS;
+    for (unsigned id = 0; id < NTHREADS; id++)
+        require_(expect_d_eq(pthread_create(&th[id], NULL, worker, (void *)(uintptr_t)id), 0));
+    const char *name = "prof_stacks_threads.heap";
+    unsigned dumps = 0;
+    do {
+        expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
+        char *text = read_all(name);
+        require_ptr_not_null(text);
+        expect_true(strncmp(text, "heap_v2/1\n", 10) == 0);
+        expect_str_contains(text, "\nMAPPED_LIBRARIES:\n");
+        unsigned live_one;
+        recursion_records(text, &live_one);
+        free(text);
+        dumps++;
+    } while (__atomic_load_n(&running, __ATOMIC_ACQUIRE) != 0);
+    for (unsigned id = 0; id < NTHREADS; id++)
+        pthread_join(th[id], NULL);
+    for (unsigned id = 0; id < NTHREADS; id++) {
+        for (unsigned i = 0; i < PER_THREAD; i++)
+            free(left[id][i]);
+    }
+    expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
+    char *text = read_all(name);
+    require_ptr_not_null(text);
+    unsigned live_one;
+    expect_zu_eq(recursion_records(text, &live_one), 0);
+    free(text);
+    expect_zu_ge(dumps, 1);
+}
+
 int main(void) {
     if (!test_allocator_active())
         test_skip("the stack table is liballocator's");
@@ -146,5 +202,6 @@ int main(void) {
     free(text);
     for (unsigned k = 0; k < 4; k++)
         free(kept[k]);
+    test_threads();
     return test_done();
 }
