@@ -137,12 +137,6 @@ static bool prof_tctx_empty(const prof_tctx_t *t) {
     return t->cnt.curobjs == 0 && t->cnt.accumobjs == 0;
 }
 
-/* Is t (not retired) in its thread's valid cache? */
-static bool prof_tctx_cached(const prof_tctx_t *t) {
-    const prof_tdata_t *td = t->tdata;
-    return td->cache_gen == prof_reset_gen && td->cache[prof_cache_slot(t->gctx->hash)] == t;
-}
-
 /*
  * Take t (not retired) off its thread's list and cache and off its stack's list; the stack
  * leaves the table with its last tctx.
@@ -151,8 +145,10 @@ static void prof_tctx_unlink_locked(prof_tctx_t *t) {
     prof_tdata_t *td = t->tdata;
     prof_gctx_t *g = t->gctx;
     assert(!t->retired && td != NULL && g != NULL);
-    if (td->cache[prof_cache_slot(g->hash)] == t)
+    if (t->cached) {
         td->cache[prof_cache_slot(g->hash)] = NULL;
+        t->cached = false;
+    }
     if (t->tprev != NULL)
         t->tprev->tnext = t->tnext;
     else
@@ -200,8 +196,12 @@ static NOINLINE prof_tctx_t *prof_tctx_find_locked(prof_tdata_t *td, const prof_
     unsigned slot = prof_cache_slot(hash);
     prof_tctx_t *old = td->cache[slot];
     td->cache[slot] = t;
-    if (old != NULL && prof_tctx_empty(old))
-        prof_tctx_destroy_locked(old);
+    t->cached = true;
+    if (old != NULL) {
+        old->cached = false;
+        if (prof_tctx_empty(old))
+            prof_tctx_destroy_locked(old);
+    }
     return t;
 }
 
@@ -331,21 +331,26 @@ void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize) {
     mutex_unlock(&prof_lock);
 }
 
-/* The last block of t was freed: t goes unless it has cumulative counts or is cached. */
+/* The last block of t, not cached, was freed: t goes unless it has cumulative counts. */
 static NOINLINE void prof_tctx_unused_locked(prof_tctx_t *t) {
+    assert(t->retired || t->tdata->cache_gen != prof_reset_gen ||
+           t->tdata->cache[prof_cache_slot(t->gctx->hash)] != t);
     if (t->retired)
         prof_tctx_recycle_locked(t);
-    else if (t->cnt.accumobjs == 0 && !prof_tctx_cached(t))
+    else if (t->cnt.accumobjs == 0)
         prof_tctx_destroy_locked(t);
 }
 
-/* Uncount the sampled block of e (usize, of class ind, as counted). prof_lock held. */
+/*
+ * Uncount the sampled block of e (usize, of class ind, as counted). prof_lock held. A cached
+ * tctx stays (the common case of a stack that allocates and frees one block at a time).
+ */
 static ALWAYS_INLINE void prof_sampled_free_locked(extent_t *e, size_t usize, unsigned ind) {
     prof_tctx_t *t = e->prof_tctx;
     e->prof_tctx = NULL;
     if (t != NULL) {
         prof_cnt_cur_add(t, usize, prof_unbias_at(ind), -1);
-        if (unlikely(t->cnt.curobjs == 0))
+        if (unlikely(t->cnt.curobjs == 0) && !t->cached)
             prof_tctx_unused_locked(t);
     }
 }
@@ -442,6 +447,12 @@ prof_tdata_t *prof_tdata_new_locked(void) {
  */
 static void prof_tdata_detach_locked(prof_tdata_t *td) {
     td->attached = false;
+    if (td->cache_gen == prof_reset_gen) {
+        for (unsigned i = 0; i < sizeof(td->cache) / sizeof(td->cache[0]); i++) {
+            if (td->cache[i] != NULL)
+                td->cache[i]->cached = false;
+        }
+    }
     td->cache_gen = 0;
     for (prof_tctx_t *t = td->tctxs, *next; t != NULL; t = next) {
         next = t->tnext;

@@ -12,6 +12,7 @@
  * Then 4 threads do the same on stacks of their own while this one dumps over and over; each
  * leaves half of its blocks live when it exits, and this thread frees them: every dump is
  * well formed, and the last, after those frees, lists none of the recursion's stacks.
+ * The dumps go to the test's scratch directory.
  */
 #include "../test.h"
 
@@ -176,6 +177,8 @@ int main(void) {
     size_t sz = sizeof(prof);
     require_(expect_d_eq(mallctl("opt.prof", &prof, &sz, NULL, 0), 0));
     require_true(prof);
+    const char *dir = getenv("TEST_TMPDIR"); /* the dumps go there */
+    require_true(dir != NULL && chdir(dir) == 0);
 
     size_t m2 = 0;
     for (unsigned r = 0; r < ROUNDS - 1; r++) {

@@ -84,6 +84,7 @@ struct prof_tctx_s {
     prof_tctx_t *tnext, *tprev; /* the thread's list */
     prof_cnt_t cnt;
     bool retired; /* unlinked by prof.reset: counts only its own blocks' frees, then recycled */
+    bool cached;  /* in its thread's valid cache (prof_tdata_t.cache) */
 };
 
 /* A thread's record: it outlives the thread while its counts are not zero. */
