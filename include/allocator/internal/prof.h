@@ -78,8 +78,8 @@ typedef struct prof_tdata_s prof_tdata_t;
  * thread's cache; then freed (recycled), and its stack with its last tctx. prof_lock guards it.
  */
 struct prof_tctx_s {
-    prof_gctx_t *gctx;   /* NULL once retired */
-    prof_tdata_t *tdata; /* NULL once retired */
+    prof_gctx_t *gctx;          /* NULL once retired */
+    prof_tdata_t *tdata;        /* NULL once retired */
     prof_tctx_t *gnext, *gprev; /* the stack's list (gnext: the free list's link when free) */
     prof_tctx_t *tnext, *tprev; /* the thread's list */
     prof_cnt_t cnt;
