@@ -33,6 +33,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -442,6 +443,29 @@ static inline char *test_read_stream(FILE *f) {
         buf[got] = '\0';
     }
     fclose(f);
+    return buf;
+}
+
+/*
+ * Reads a whole file (malloc'd, NUL-terminated), or NULL if it cannot be opened. With read(2),
+ * not stdio: a profiling test's dump must not gain a stdio buffer's allocation.
+ */
+static inline char *test_read_file(const char *path) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return NULL;
+    size_t cap = 1 << 16, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 == cap)
+            buf = realloc(buf, cap *= 2);
+        ssize_t r = read(fd, buf + len, cap - 1 - len);
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
     return buf;
 }
 

@@ -46,25 +46,6 @@ static size_t (*xallocx_f)(void *, size_t, size_t, int);
 #define rallocx rallocx_f
 #define xallocx xallocx_f
 
-static char *read_file(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t r = read(fd, buf + len, cap - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return buf;
-}
-
 static size_t count_files(const char *pattern) {
     glob_t g;
     size_t n = glob(pattern, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
@@ -76,7 +57,7 @@ static void reset(size_t lg) { expect_d_eq(mallctl("prof.reset", NULL, NULL, &lg
 
 static char *dump_named(const char *name) {
     expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
-    char *text = read_file(name);
+    char *text = test_read_file(name);
     expect_ptr_not_null(text);
     return text;
 }
@@ -492,7 +473,7 @@ static void test_fork(void) {
     expect_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     char path[64];
     snprintf(path, sizeof(path), "jeprof.%d.0.m0.heap", (int)pid);
-    char *text = read_file(path);
+    char *text = test_read_file(path);
     if (expect_ptr_not_null(text)) {
         expect_d_ge(live_count(text), 1);
         free(text);

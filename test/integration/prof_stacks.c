@@ -76,25 +76,6 @@ static void round_of(unsigned r, unsigned keep_every) {
         free(kept[k]);
 }
 
-static char *read_all(const char *path) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return NULL;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (len + 1 == cap)
-            buf = realloc(buf, cap *= 2);
-        ssize_t r = read(fd, buf + len, cap - 1 - len);
-        if (r <= 0)
-            break;
-        len += (size_t)r;
-    }
-    close(fd);
-    buf[len] = '\0';
-    return buf;
-}
-
 /* Records of the dump with a frame in step (the recursion's stacks); each has one live object. */
 static unsigned recursion_records(const char *text, unsigned *live_one) {
     uintptr_t lo = (uintptr_t)step, hi = lo + 256;
@@ -144,7 +125,7 @@ static void test_threads(void) {
     unsigned dumps = 0;
     do {
         expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
-        char *text = read_all(name);
+        char *text = test_read_file(name);
         require_ptr_not_null(text);
         expect_true(strncmp(text, "heap_v2/1\n", 10) == 0);
         expect_str_contains(text, "\nMAPPED_LIBRARIES:\n");
@@ -160,7 +141,7 @@ static void test_threads(void) {
             free(left[id][i]);
     }
     expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
-    char *text = read_all(name);
+    char *text = test_read_file(name);
     require_ptr_not_null(text);
     unsigned live_one;
     expect_zu_eq(recursion_records(text, &live_one), 0);
@@ -195,7 +176,7 @@ int main(void) {
     round_of(ROUNDS - 1, PER_ROUND / 4 + 1); /* keeps 0, 513, 1026, 1539 */
     const char *name = "prof_stacks.heap";
     expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
-    char *text = read_all(name);
+    char *text = test_read_file(name);
     require_ptr_not_null(text);
     expect_true(strncmp(text, "heap_v2/1\n", 10) == 0);
     unsigned live_one = 0;

@@ -42,6 +42,15 @@ need_tool() {
     command -v "$1" >/dev/null 2>&1 || skip "$1 is not installed (Debian package $2)"
 }
 
+# need_aarch64: the aarch64 cross compiler and qemu-user (XCC, QEMU, SYSROOT set), or skip.
+need_aarch64() {
+    XCC=aarch64-linux-gnu-gcc
+    QEMU=qemu-aarch64-static
+    SYSROOT=/usr/aarch64-linux-gnu
+    need_tool "$XCC" gcc-aarch64-linux-gnu
+    need_tool "$QEMU" qemu-user-static
+}
+
 # build_plugin_prog SRC [PROGRAM_FLAGS...]: a test built twice from one source file, with
 # -DPLUGIN as the shared library $TEST_TMPDIR/plugin.so and without as the program
 # $TEST_TMPDIR/prog (threads, dlopen, and any flags given); skips without a C compiler.

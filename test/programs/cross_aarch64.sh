@@ -27,11 +27,7 @@
 . "$(dirname "$0")/common.bash"
 . "$(dirname "$0")/scratch_build.bash"
 
-XCC=aarch64-linux-gnu-gcc
-QEMU=qemu-aarch64-static
-SYSROOT=/usr/aarch64-linux-gnu
-need_tool "$XCC" gcc-aarch64-linux-gnu
-need_tool "$QEMU" qemu-user-static
+need_aarch64
 case $("$XCC" -print-file-name=libc.a) in
 /*) ;;
 *) skip "no static libc for aarch64 (Debian package libc6-dev-arm64-cross)" ;;

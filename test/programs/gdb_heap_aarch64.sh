@@ -12,12 +12,8 @@
 . "$(dirname "$0")/common.bash"
 . "$(dirname "$0")/scratch_build.bash"
 
-XCC=aarch64-linux-gnu-gcc
-QEMU=qemu-aarch64-static
-SYSROOT=/usr/aarch64-linux-gnu
 need_tool gdb-multiarch gdb-multiarch
-need_tool "$XCC" gcc-aarch64-linux-gnu
-need_tool "$QEMU" qemu-user-static
+need_aarch64
 [ -e "$SYSROOT/lib/ld-linux-aarch64.so.1" ] ||
     skip "no aarch64 dynamic loader in $SYSROOT (Debian package libc6-arm64-cross)"
 PY=$(find_python)

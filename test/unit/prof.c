@@ -146,20 +146,7 @@ typedef struct {
 } text_t;
 static text_t text;
 
-static const char *dump_text(void) {
-    char path[] = "/tmp/allocator-unit-prof.XXXXXX";
-    int fd = mkstemp(path);
-    check(fd >= 0);
-    if (fd < 0)
-        return "";
-    unlink(path);
-    check(!prof_dump_fd(fd));
-    lseek(fd, 0, SEEK_SET);
-    ssize_t r = read(fd, text.data, sizeof(text.data) - 1);
-    close(fd);
-    text.data[r > 0 ? r : 0] = '\0';
-    return text.data;
-}
+static const char *dump_text(void) { return unit_prof_dump(text.data, sizeof(text.data)); }
 
 /*
  * What a record should say for sampled blocks of the given sizes at period 2^lg, computed here

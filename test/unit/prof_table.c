@@ -56,24 +56,7 @@ typedef struct {
 } text_t;
 static text_t text;
 
-static const char *dump_text(void) {
-    char path[] = "/tmp/allocator-unit-prof-table.XXXXXX";
-    int fd = mkstemp(path);
-    check(fd >= 0);
-    if (fd < 0)
-        return "";
-    unlink(path);
-    check(!prof_dump_fd(fd));
-    lseek(fd, 0, SEEK_SET);
-    size_t len = 0;
-    ssize_t r;
-    while (len < sizeof(text.data) - 1 &&
-           (r = read(fd, text.data + len, sizeof(text.data) - 1 - len)) > 0)
-        len += (size_t)r;
-    close(fd);
-    text.data[len] = '\0';
-    return text.data;
-}
+static const char *dump_text(void) { return unit_prof_dump(text.data, sizeof(text.data)); }
 
 static size_t count_records(const char *s) {
     size_t n = 0;

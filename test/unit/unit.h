@@ -92,6 +92,27 @@ static inline tcache_t *unit_thread_cache(void) {
 }
 #endif
 
+#ifdef ALLOCATOR_INTERNAL_PROF_H
+/* A heap profile dump (prof_dump_fd) read back into buf[0..cap), NUL-terminated; "" if it fails. */
+static inline const char *unit_prof_dump(char *buf, size_t cap) {
+    char path[] = "/tmp/allocator-unit-prof.XXXXXX";
+    int fd = mkstemp(path);
+    check(fd >= 0);
+    if (fd < 0)
+        return "";
+    unlink(path);
+    check(!prof_dump_fd(fd));
+    lseek(fd, 0, SEEK_SET);
+    size_t len = 0;
+    ssize_t r;
+    while (len < cap - 1 && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    buf[len] = '\0';
+    return buf;
+}
+#endif
+
 static inline int unit_finish(const char *name) {
     fprintf(stderr, "%s: %d checks, %d failed\n", name, unit_checks, unit_failures);
     return unit_failures != 0;
