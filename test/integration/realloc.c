@@ -3,10 +3,12 @@
  * realloc and reallocarray: contents survive growth and shrinking across small, large and huge
  * sizes (up to 64 MiB) and back; realloc(NULL, n) allocates; realloc(p, 0) frees and returns NULL
  * (glibc); impossible sizes and reallocarray overflow give NULL with ENOMEM and leave the old
- * block intact.
+ * block intact; thousands of large and huge reallocs keep their contents without multiplying the
+ * process's mappings.
  */
 #include "../test.h"
 
+#include <fcntl.h>
 #include <malloc.h>
 
 static void test_null_and_zero(void) {
@@ -249,6 +251,106 @@ static void test_random_live(void) {
     }
 }
 
+/* The lines of /proc/self/maps, read with plain system calls (no allocation), or 0. */
+static size_t maps_count(void) {
+    static char buf[1 << 16];
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 0;
+    }
+    size_t lines = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            lines += buf[i] == '\n';
+        }
+    }
+    close(fd);
+    return lines;
+}
+
+/* One word a page (and the last word): cheap enough for thousands of blocks of megabytes. */
+static void fill_pages(char *p, size_t n, uint64_t seed) {
+    for (size_t o = 0; o + 8 <= n; o += 4096) {
+        uint64_t v = seed ^ o;
+        memcpy(p + o, &v, 8);
+    }
+    uint64_t v = ~seed;
+    memcpy(p + n - 8, &v, 8);
+}
+
+/* Do the words fill_pages(p, n, seed) wrote below keep still hold? */
+static bool pages_ok(const char *p, size_t n, size_t keep, uint64_t seed) {
+    for (size_t o = 0; o + 8 <= keep; o += 4096) {
+        uint64_t v;
+        memcpy(&v, p + o, 8);
+        if (v != (seed ^ o)) {
+            fprintf(stderr,
+                    "  (offset %zu of a %zu-byte block, %zu bytes kept by realloc: %#" PRIx64
+                    ", expected %#" PRIx64 ")\n",
+                    o, n, keep, v, seed ^ o);
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Blocks of 16 KiB to 4 MiB reallocated to random sizes, 3,000 times: each keeps its contents
+ * across every move and in-place resize, and the process ends with about as many mappings as
+ * after the first rounds. A realloc that moved pages between extents with mremap would split the
+ * chunks' mappings further with almost every move (doc/DESIGN.md, "realloc, and why it copies"),
+ * towards vm.max_map_count, past which the program's own mmap calls fail.
+ */
+static void test_large_mappings(void) {
+    enum { N = 8, ROUNDS = 3000, WARMUP = 300 };
+    char *blocks[N];
+    size_t sizes[N];
+    uint64_t seeds[N];
+    uint64_t rng = 11;
+    for (int i = 0; i < N; i++) {
+        sizes[i] = (size_t)16 << 10;
+        seeds[i] = test_rand(&rng);
+        blocks[i] = test_launder(malloc(sizes[i]));
+        require_ptr_not_null(blocks[i]);
+        fill_pages(blocks[i], sizes[i], seeds[i]);
+    }
+    size_t before = 0;
+    for (int r = 0; r < ROUNDS; r++) {
+        if (r == WARMUP) {
+            before = maps_count();
+        }
+        int i = (int)test_rand_range(&rng, 0, N - 1);
+        /* Log-uniform from 16 KiB to 4 MiB, in pages. */
+        size_t lg = test_rand_range(&rng, 14, 21);
+        size_t n = ((size_t)1 << lg) + (test_rand_range(&rng, 0, (size_t)1 << lg) & ~(size_t)4095);
+        char *q = test_launder(realloc(blocks[i], n));
+        require_ptr_not_null(q);
+        size_t keep = sizes[i] < n ? sizes[i] : n;
+        if (!expect_true(pages_ok(q, sizes[i], keep & ~(size_t)4095, seeds[i]))) {
+            free(q);
+            blocks[i] = NULL;
+            break;
+        }
+        blocks[i] = q;
+        sizes[i] = n;
+        seeds[i] = test_rand(&rng);
+        fill_pages(q, n, seeds[i]);
+    }
+    size_t after = maps_count();
+    for (int i = 0; i < N; i++) {
+        free(blocks[i]);
+    }
+    if (before == 0) {
+        return; /* no /proc */
+    }
+    /* Chunks mapped after the warm-up may add a few mappings; a split per move would add 1,000s. */
+    if (!expect_zu_le(after, before + 64)) {
+        fprintf(stderr, "  (%zu mappings after %d rounds, %zu after %d)\n", after, (int)ROUNDS,
+                before, (int)WARMUP);
+    }
+}
+
 int main(void) {
     test_allocator_active();
     test_null_and_zero();
@@ -258,5 +360,6 @@ int main(void) {
     test_grow_shrink(17, 16, (size_t)1 << 20);
     test_same_size();
     test_random_live();
+    test_large_mappings();
     return test_done();
 }
