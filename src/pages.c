@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * pages: mmap, munmap, madvise and sbrk, behind the narrow interface in pages.h. Alignment beyond
- * the kernel's page is had by mapping size + align and trimming both ends (so is a PAGE larger
- * than the kernel's). Stateless but for the page sizes set at boot and an atomic byte counter;
- * callable from any thread, any lock held (pages_brk only under dss.c's lock, which owns the
- * break).
+ * pages: mmap, munmap, mremap, madvise and sbrk, behind the narrow interface in pages.h.
+ * Alignment beyond the kernel's page is had by mapping size + align and trimming both ends (so is
+ * a PAGE larger than the kernel's). Stateless but for the page sizes set at boot, an atomic byte
+ * counter and whether pages_move may still be tried; callable from any thread, any lock held
+ * (pages_brk only under dss.c's lock, which owns the break).
  */
 #include "allocator/internal/pages.h"
 
@@ -200,3 +200,141 @@ void *pages_brk(intptr_t incr) {
 }
 
 size_t pages_mapped_bytes(void) { return atomic_load_relaxed(&pages_mapped); }
+
+/* ---- moving pages ------------------------------------------------------------------------ */
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4 /* Linux 5.7; older headers lack the name */
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17 */
+#endif
+
+bool pages_move_refused;
+bool (*pages_move_hook)(void *src, size_t size, void *dst);
+/* 0: not tried yet, 1: usable, -1: refused (by the probe, a failed move or too many mappings). */
+static int pages_move_state;
+static size_t pages_moves; /* successful moves, for the periodic count of mappings */
+
+static bool pages_mremap(void *src, size_t size, void *dst) {
+    int saved = errno;
+    void *r = mremap(src, size, size, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, dst);
+    errno = saved;
+    return r != dst;
+}
+
+/*
+ * Does the kernel move pages as pages_move needs? Tried on two pages of a scratch mapping of the
+ * kernel's page size each: on success they are unmapped; after a failure they are left as they
+ * are, since the failed call may have unmapped the destination and another thread mapped
+ * something there since.
+ */
+static bool pages_move_probe(void) {
+    size_t ps = pages_os_page;
+    char *p = pages_mmap(2 * ps);
+    if (p == NULL)
+        return false;
+    p[0] = 42;
+    if (pages_mremap(p, ps, p + ps))
+        return false;
+    bool ok = p[ps] == 42 && p[0] == 0;
+    pages_munmap(p, 2 * ps);
+    return ok;
+}
+
+/* A small decimal number read from a file of /proc, or 0. No stdio: it may allocate. */
+static size_t pages_read_number(const char *path, char *buf, size_t len) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, len);
+    close(fd);
+    size_t v = 0;
+    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++)
+        v = v * 10 + (size_t)(buf[i] - '0');
+    return v;
+}
+
+/*
+ * Moves split mappings (pages.h): every PAGES_MOVE_CHECK moves, count the process's mappings and
+ * stop moving once they pass a quarter of vm.max_map_count.
+ */
+#define PAGES_MOVE_CHECK 1024
+static void pages_move_count_maps(void) {
+    char buf[4096];
+    size_t max = pages_read_number("/proc/sys/vm/max_map_count", buf, sizeof(buf));
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (max == 0 || fd < 0) {
+        if (fd >= 0)
+            close(fd);
+        atomic_store_release(&pages_move_state, -1);
+        return;
+    }
+    size_t lines = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    if (lines > max / 4)
+        atomic_store_release(&pages_move_state, -1);
+}
+
+bool pages_resident_any(void *addr, size_t size) {
+    unsigned char vec[512];
+    size_t ps = pages_os_page;
+    for (size_t off = 0; off < size; off += sizeof(vec) * ps) {
+        size_t n = size - off < sizeof(vec) * ps ? size - off : sizeof(vec) * ps;
+        int saved = errno;
+        int r = mincore((char *)addr + off, n, vec);
+        errno = saved;
+        if (r != 0)
+            return true;
+        for (size_t i = 0; i < (n + ps - 1) / ps; i++)
+            if (vec[i] & 1)
+                return true;
+    }
+    return false;
+}
+
+pages_move_result_t pages_move(void *src, size_t size, void *dst) {
+    int state = atomic_load_acquire(&pages_move_state);
+    if (unlikely(state == 0)) {
+        state = pages_move_probe() ? 1 : -1;
+        atomic_store_release(&pages_move_state, state);
+    }
+    if (state < 0 || pages_move_refused)
+        return PAGES_MOVE_NOT_MOVED;
+    int saved = errno;
+    /*
+     * The source must be one mapping: some kernels check that only after unmapping the
+     * destination. Growing it in place by a page, which needs the same, tells: EFAULT when it
+     * spans mappings, ENOMEM when the page after it is taken (a chunk goes on); if it grew, the
+     * page is ours and goes again.
+     */
+    void *r = mremap(src, size, size + pages_os_page, 0);
+    if (r == src)
+        pages_munmap((char *)src + size, pages_os_page);
+    else if (errno != ENOMEM) {
+        errno = saved;
+        return PAGES_MOVE_NOT_MOVED;
+    }
+    errno = saved;
+    bool failed = pages_move_hook != NULL ? pages_move_hook(src, size, dst)
+                                          : pages_mremap(src, size, dst);
+    if (!failed) {
+        if (__atomic_add_fetch(&pages_moves, 1, __ATOMIC_RELAXED) % PAGES_MOVE_CHECK == 0)
+            pages_move_count_maps();
+        return PAGES_MOVE_MOVED;
+    }
+    /* No more moves. The destination may be unmapped now: map it again unless someone has. */
+    atomic_store_release(&pages_move_state, -1);
+    r = mmap(dst, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+             -1, 0);
+    errno = saved;
+    if (r == dst)
+        return PAGES_MOVE_NOT_MOVED;
+    if (r != MAP_FAILED)
+        pages_munmap(r, size); /* an old kernel took the address as a hint */
+    return PAGES_MOVE_LOST;
+}

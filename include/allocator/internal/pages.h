@@ -14,6 +14,19 @@
  *  - pages_purge_lazy(addr, size): MADV_FREE: the kernel may discard the contents (the next
  *    touch then reads zeros) or leave them; until it does, the pages stay resident. Returns true
  *    when refused (a kernel before 4.5 has no MADV_FREE: every later call returns true at once).
+ *  - pages_move(src, size, dst): moves the pages of [src, src + size) to [dst, dst + size) without
+ *    copying (Linux's mremap with MREMAP_FIXED and MREMAP_DONTUNMAP, 5.7 and later): dst then
+ *    holds what src held (what it held before is dropped), and src stays mapped but reads as
+ *    zero, holding no page. Both lie in private anonymous mappings of pages_map's (never the
+ *    break, never a custom source's memory), and dst in a block whose arena is never reset or
+ *    destroyed (see PAGES_MOVE_LOST). Returns PAGES_MOVE_MOVED; or PAGES_MOVE_NOT_MOVED with
+ *    both ranges as they were (src spans two mappings, the kernel cannot, moves are off); or
+ *    PAGES_MOVE_LOST: the kernel unmapped dst before failing (it unmaps the destination first
+ *    and may check the commit charge after) and it could not be mapped again, so another
+ *    thread's mmap may hold it: the caller must never touch, free or unmap that range again.
+ *    After any failure, or once the process's mappings pass a quarter of vm.max_map_count
+ *    (counted every 1,024 moves: moved pages never merge back with the mapping around them, so
+ *    each move may split one in three), every call returns PAGES_MOVE_NOT_MOVED at once.
  *  - pages_brk(incr): libc's sbrk (so that the program's own sbrk calls see where the break is):
  *    moves the program break by incr bytes (0: reads it) and returns the break before the move,
  *    or NULL when the kernel refused (the break is unchanged; errno is left as the caller had
@@ -62,6 +75,18 @@ void pages_set_thp(void *addr, size_t size, bool huge);
 void *pages_brk(intptr_t incr);
 /* Statistics: bytes currently mapped through pages_map (all users). */
 size_t pages_mapped_bytes(void);
+/* Is any page of [addr, addr + size) resident (mincore)? True also when the kernel will not say. */
+bool pages_resident_any(void *addr, size_t size);
+typedef enum { PAGES_MOVE_MOVED, PAGES_MOVE_NOT_MOVED, PAGES_MOVE_LOST } pages_move_result_t;
+pages_move_result_t pages_move(void *src, size_t size, void *dst);
+/*
+ * Test hooks. pages_move_refused true: every pages_move returns PAGES_MOVE_NOT_MOVED without a
+ * system call, and moves resume when it is false again. pages_move_hook, when set, is called
+ * instead of the kernel's move (after the probe and the source check) and returns true for a
+ * failure, after doing to dst what a failing kernel may (unmapping it, say).
+ */
+extern bool pages_move_refused;
+extern bool (*pages_move_hook)(void *src, size_t size, void *dst);
 
 /*
  * Test hook for injected mmap failures. 0 (the default): no injection. N > 0: each pages_map
