@@ -385,6 +385,19 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampl
     return false;
 }
 
+void arena_dalloc_moved(extent_t *e) {
+    arena_t *arena = arenas[e->arena_ind];
+    mutex_lock(&arena->ex.lock);
+    large_stats_t *ls = &arena->lstats[e->szind - SC_NBINS];
+    ls->ndalloc++;
+    ls->curlextents--;
+    arena->large_allocated -= e->size;
+    extent_dalloc_moved(&arena->ex, e);
+    if (config_debug)
+        extents_validate(&arena->ex);
+    mutex_unlock(&arena->ex.lock);
+}
+
 size_t arena_purge(arena_t *arena) {
     for (unsigned b = 0; b < SC_NBINS; b++)
         bin_spare_release(&arena->bins[b], &arena->ex);

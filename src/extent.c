@@ -304,6 +304,25 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
     extents_dirtied(ex, now);
 }
 
+/* ---- blocks whose pages moved away ------------------------------------------------------ */
+
+void extent_dalloc_moved(extents_t *ex, extent_t *e) {
+    assert(e->state == EXTENT_ACTIVE && !e->slab);
+    emap_clear_boundaries(e);
+    extents_decay_tick(ex);
+    ex->npages_active -= e->size >> LG_PAGE;
+    e->state = EXTENT_RETAINED;
+    e = extents_insert_coalesced(ex, e);
+    if (!ex->retain && e->addr == e->chunk_addr && e->size == e->chunk_size) {
+        eset_remove(&ex->retained, e);
+        emap_clear_boundaries(e);
+        if (chunk_release(ex, e))
+            extent_struct_delete(ex, e);
+        else
+            extents_insert_coalesced(ex, e);
+    }
+}
+
 /*
  * Decay runs once, after the walk: run on each free, it could purge at once (decay time 0) and,
  * with retain:false, unmap a wholly free chunk and take it off the list being walked.

@@ -113,6 +113,8 @@ void arena_dalloc(void *ptr, rtree_entry_t entry);
  * registered as sampled; its counts are the caller's business.
  */
 bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampled);
+/* Free the large block of e, whose pages were moved away (pages_move), as retained pages. */
+void arena_dalloc_moved(extent_t *e);
 /* Purge all of an arena's dirty and muzzy pages; returns the number of pages purged. */
 size_t arena_purge(arena_t *arena);
 /*

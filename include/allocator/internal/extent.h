@@ -140,6 +140,13 @@ bool extent_expand(extents_t *ex, extent_t *e, size_t new_size, bool *zeroed);
 void extent_shrink(extents_t *ex, extent_t *e, size_t new_size);
 
 /*
+ * Free the ACTIVE large extent e whose pages were moved away (they read as zero): into the
+ * retained set, not the dirty one, so that statistics and reuse know it holds no page; a chunk
+ * left wholly retained is unmapped as purging would (retain:false). Lock held.
+ */
+void extent_dalloc_moved(extents_t *ex, extent_t *e);
+
+/*
  * Pages in each state, for statistics. Lock held. Idle slabs count as dirty pages: they hold no
  * block and are resident, as dirty pages are (npages_active counts them, as active extents).
  */
