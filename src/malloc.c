@@ -16,7 +16,9 @@
 #include "allocator/internal/api.h"
 #include "allocator/internal/background.h"
 #include "allocator/internal/boot.h"
+#include "allocator/internal/chunk.h"
 #include "allocator/internal/conf.h"
+#include "allocator/internal/dss.h"
 #include "allocator/internal/io.h"
 #include "allocator/internal/pages.h"
 #include "allocator/internal/prof.h"
@@ -416,10 +418,44 @@ static size_t usable_size_of(const char *op, const void *ptr) {
     return sz_index2size(rtree_entry_binid(block_check(op, ptr, false)) - 1);
 }
 
+/* Blocks from this size on move their pages rather than being copied (doc/DESIGN.md, realloc). */
+#define RALLOC_MOVE_MIN CHUNK
+
+/*
+ * realloc of a large block of RALLOC_MOVE_MIN bytes or more into *retp, a new larger block: move
+ * its pages instead of copying them when *retp's are not resident (carved from retained pages or
+ * a new chunk, where a copy would fault every page in), both are the default source's mappings,
+ * and *retp's arena is never reset or destroyed (pages.h: a failed move may lose the new block's
+ * first pages). Returns true when it moved: the old block is then freed, to its arena as retained
+ * pages, never to a cache. Else *retp is the block to copy into: the same, or, when it was lost
+ * (left allocated for good, since another thread may map there), another (NULL: none).
+ */
+static bool ralloc_move(const alloc_req_t *req, void *ptr, extent_t *old, size_t old_usize,
+                        void **retp) {
+    void *ret = *retp;
+    rtree_entry_t entry = rtree_read(ret);
+    extent_t *e = rtree_entry_extent(entry);
+    if (rtree_entry_slab(entry) || rtree_entry_prof(entry) || arena_is_manual(e->arena_ind) ||
+        arenas[e->arena_ind]->ex.hooks != &extent_hooks_default ||
+        arenas[old->arena_ind]->ex.hooks != &extent_hooks_default || dss_contains(ret) ||
+        dss_contains(ptr) || pages_resident_any(ret, RALLOC_MOVE_MIN))
+        return false;
+    pages_move_result_t r = pages_move(ptr, old_usize, ret);
+    if (r == PAGES_MOVE_LOST)
+        *retp = alloc_slow(req);
+    if (r != PAGES_MOVE_MOVED)
+        return false;
+    tsd_t *tsd = tsd_get();
+    if (tsd_is_real(tsd))
+        tsd->thread_deallocated += old_usize;
+    arena_dalloc_moved(old);
+    return true;
+}
+
 /*
  * Resize ptr as req says (size, alignment, zero, cache and arena choice): in place when the
- * class stays or a large extent can grow or shrink where it is, else allocate, copy and free
- * the old block the same way req allocates.
+ * class stays or a large extent can grow or shrink where it is; a huge block by moving its
+ * pages (ralloc_move); else allocate, copy and free the old block the same way req allocates.
  */
 static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_t *req) {
     rtree_entry_t entry = block_check(op, ptr, false);
@@ -446,6 +482,14 @@ static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_
     void *ret = alloc_slow(req);
     if (ret == NULL)
         return NULL;
+    /* A huge block whose new home is untouched moves its pages there instead. */
+    if (binid - 1 >= SC_NBINS && old_usize >= RALLOC_MOVE_MIN && usize > old_usize &&
+        !rtree_entry_prof(entry) && !opt_junk_free) {
+        if (ralloc_move(req, ptr, rtree_entry_extent(entry), old_usize, &ret))
+            return ret;
+        if (ret == NULL)
+            return NULL;
+    }
     memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
     if (req->no_tcache || req->tcache != NULL)
         dalloc_slow(op, ptr, req->no_tcache, req->tcache);
