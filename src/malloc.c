@@ -453,6 +453,28 @@ static bool ralloc_move(const alloc_req_t *req, void *ptr, extent_t *old, size_t
 }
 
 /*
+ * realloc_impl's last step for a large block of RALLOC_MOVE_MIN bytes or more growing into a new
+ * block (kept out of realloc_impl, whose other calls it would slow): allocate, then move the pages
+ * there (ralloc_move) or copy them, and free the old block.
+ */
+static PROF_FRAME void *realloc_huge(const char *op, void *ptr, const alloc_req_t *req,
+                                     extent_t *old, size_t old_usize) {
+    void *ret = alloc_slow(req);
+    if (ret == NULL)
+        return NULL;
+    if (!opt_junk_free && ralloc_move(req, ptr, old, old_usize, &ret))
+        return ret;
+    if (ret == NULL)
+        return NULL;
+    memcpy(ret, ptr, old_usize);
+    if (req->no_tcache || req->tcache != NULL)
+        dalloc_slow(op, ptr, req->no_tcache, req->tcache);
+    else
+        free_fastpath(ptr);
+    return ret;
+}
+
+/*
  * Resize ptr as req says (size, alignment, zero, cache and arena choice): in place when the
  * class stays or a large extent can grow or shrink where it is; a huge block by moving its
  * pages (ralloc_move); else allocate, copy and free the old block the same way req allocates.
@@ -478,18 +500,12 @@ static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_
             ralloc_inplace_done(e, sampled, req->size, old_usize, usize);
             return ptr;
         }
+        if (old_usize >= RALLOC_MOVE_MIN && usize > old_usize && !sampled)
+            return realloc_huge(op, ptr, req, e, old_usize);
     }
     void *ret = alloc_slow(req);
     if (ret == NULL)
         return NULL;
-    /* A huge block whose new home is untouched moves its pages there instead. */
-    if (binid - 1 >= SC_NBINS && old_usize >= RALLOC_MOVE_MIN && usize > old_usize &&
-        !rtree_entry_prof(entry) && !opt_junk_free) {
-        if (ralloc_move(req, ptr, rtree_entry_extent(entry), old_usize, &ret))
-            return ret;
-        if (ret == NULL)
-            return NULL;
-    }
     memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
     if (req->no_tcache || req->tcache != NULL)
         dalloc_slow(op, ptr, req->no_tcache, req->tcache);
