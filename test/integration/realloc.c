@@ -298,9 +298,10 @@ static bool pages_ok(const char *p, size_t n, size_t keep, uint64_t seed) {
 /*
  * Blocks of 16 KiB to 4 MiB reallocated to random sizes, 3,000 times: each keeps its contents
  * across every move and in-place resize, and the process ends with about as many mappings as
- * after the first rounds. A realloc that moved pages between extents with mremap would split the
- * chunks' mappings further with almost every move (doc/DESIGN.md, "realloc, and why it copies"),
- * towards vm.max_map_count, past which the program's own mmap calls fail.
+ * after the first rounds. Moving pages between extents with mremap splits the chunks' mappings
+ * (doc/DESIGN.md, "realloc: resizing in place, copying, moving pages"); done for every large
+ * block, it would add mappings with almost every move, towards vm.max_map_count, past which the
+ * program's own mmap calls fail.
  */
 static void test_large_mappings(void) {
     enum { N = 8, ROUNDS = 3000, WARMUP = 300 };

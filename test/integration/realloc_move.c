@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * realloc of huge blocks (2 MiB and more) that cannot grow in place and whose new home is
- * untouched moves their pages instead of copying them (doc/DESIGN.md, "realloc, and why it rarely
- * copies a huge block"): the old range then holds no resident page and is not counted as dirty;
+ * untouched moves their pages instead of copying them (doc/DESIGN.md, "realloc: resizing in place,
+ * copying, moving pages"): the old range then holds no resident page and is not counted as dirty;
  * the block keeps its contents through chains of moves and copies; the vacated pages, reused,
  * read as zero; blocks of an arena with a custom memory source are copied, never moved.
  * Residency is read with mincore, which touches nothing.
