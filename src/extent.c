@@ -312,15 +312,18 @@ void extent_dalloc_moved(extents_t *ex, extent_t *e) {
     extents_decay_tick(ex);
     ex->npages_active -= e->size >> LG_PAGE;
     e->state = EXTENT_RETAINED;
-    e = extents_insert_coalesced(ex, e);
-    if (!ex->retain && e->addr == e->chunk_addr && e->size == e->chunk_size) {
-        eset_remove(&ex->retained, e);
-        emap_clear_boundaries(e);
-        if (chunk_release(ex, e))
-            extent_struct_delete(ex, e);
-        else
-            extents_insert_coalesced(ex, e);
-    }
+    extents_release_whole(ex, extents_insert_coalesced(ex, e));
+}
+
+void extents_release_whole(extents_t *ex, extent_t *e) {
+    if (ex->retain || e->addr != e->chunk_addr || e->size != e->chunk_size)
+        return;
+    eset_remove(&ex->retained, e);
+    emap_clear_boundaries(e);
+    if (chunk_release(ex, e))
+        extent_struct_delete(ex, e);
+    else
+        extents_insert_coalesced(ex, e);
 }
 
 /*

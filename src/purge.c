@@ -102,15 +102,8 @@ static size_t extents_purge_state(extents_t *ex, extent_state_t from, size_t kee
             break; /* the memory source cannot purge: the pages stay */
         st->nmadvise++;
         purged += npages;
-        if (to == EXTENT_RETAINED && !ex->retain && e->addr == e->chunk_addr &&
-            e->size == e->chunk_size) {
-            eset_remove(&ex->retained, e);
-            emap_clear_boundaries(e);
-            if (chunk_release(ex, e))
-                extent_struct_delete(ex, e);
-            else
-                extents_insert_coalesced(ex, e);
-        }
+        if (to == EXTENT_RETAINED)
+            extents_release_whole(ex, e);
     }
     if (purged != 0) {
         st->npurge++;

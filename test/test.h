@@ -469,6 +469,22 @@ static inline char *test_read_file(const char *path) {
     return buf;
 }
 
+/* The lines of /proc/self/maps (the process's mappings), read with read(2), or 0. */
+static inline size_t test_maps_count(void) {
+    static char buf[1 << 16];
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    size_t lines = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    }
+    close(fd);
+    return lines;
+}
+
 /* ---- Capturing what a call writes to standard error ---- */
 
 typedef struct {

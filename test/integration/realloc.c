@@ -251,24 +251,6 @@ static void test_random_live(void) {
     }
 }
 
-/* The lines of /proc/self/maps, read with plain system calls (no allocation), or 0. */
-static size_t maps_count(void) {
-    static char buf[1 << 16];
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return 0;
-    }
-    size_t lines = 0;
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        for (ssize_t i = 0; i < n; i++) {
-            lines += buf[i] == '\n';
-        }
-    }
-    close(fd);
-    return lines;
-}
-
 /* One word a page (and the last word): cheap enough for thousands of blocks of megabytes. */
 static void fill_pages(char *p, size_t n, uint64_t seed) {
     for (size_t o = 0; o + 8 <= n; o += 4096) {
@@ -319,7 +301,7 @@ static void test_large_mappings(void) {
     size_t before = 0;
     for (int r = 0; r < ROUNDS; r++) {
         if (r == WARMUP) {
-            before = maps_count();
+            before = test_maps_count();
         }
         int i = (int)test_rand_range(&rng, 0, N - 1);
         /* Log-uniform from 16 KiB to 4 MiB, in pages. */
@@ -338,7 +320,7 @@ static void test_large_mappings(void) {
         seeds[i] = test_rand(&rng);
         fill_pages(q, n, seeds[i]);
     }
-    size_t after = maps_count();
+    size_t after = test_maps_count();
     for (int i = 0; i < N; i++) {
         free(blocks[i]);
     }

@@ -179,24 +179,6 @@ static void test_chains(void) {
     }
 }
 
-/* The lines of /proc/self/maps, read with plain system calls, or 0. */
-static size_t maps_count(void) {
-    static char buf[1 << 16];
-    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        return 0;
-    }
-    size_t lines = 0;
-    ssize_t n;
-    while ((n = read(fd, buf, sizeof(buf))) > 0) {
-        for (ssize_t i = 0; i < n; i++) {
-            lines += buf[i] == '\n';
-        }
-    }
-    close(fd);
-    return lines;
-}
-
 /*
  * Eight blocks of 2 to 4 MiB, each doubled by realloc until past 8 MiB and then replaced, 4,000
  * times, with the arena purged before each call so that every new home is untouched and the
@@ -216,7 +198,7 @@ static void test_many_moves(void) {
     size_t before = 0;
     for (int r = 0; r < ROUNDS; r++) {
         if (r == WARMUP) {
-            before = maps_count();
+            before = test_maps_count();
         }
         int i = (int)test_rand_range(&rng, 0, N - 1);
         require_true(mallctl(purge, NULL, NULL, NULL, 0) == 0);
@@ -239,7 +221,7 @@ static void test_many_moves(void) {
         blocks[i] = q;
         sizes[i] *= 2;
     }
-    size_t after = maps_count();
+    size_t after = test_maps_count();
     for (int i = 0; i < N; i++) {
         free(blocks[i]);
     }

@@ -186,5 +186,10 @@ void extent_struct_delete(extents_t *ex, extent_t *e);
  * with free neighbours of the same state in its chunk. Returns the merged extent (e's struct).
  */
 extent_t *extents_insert_coalesced(extents_t *ex, extent_t *e);
+/*
+ * e was just inserted as retained: when ex does not retain and e spans its whole chunk, the
+ * chunk goes back to the memory source (its record too, unless the source refused).
+ */
+void extents_release_whole(extents_t *ex, extent_t *e);
 
 #endif
