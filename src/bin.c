@@ -17,8 +17,6 @@ void bin_init(bin_t *bin) {
     bin->spare = NULL;
     bin->spare_bytes = 0;
     bin->stats = (bin_stats_t){0};
-    bin->last_home = UINT32_MAX;
-    bin->nwait_shared = 0;
 }
 
 /*
@@ -119,10 +117,7 @@ static ALWAYS_INLINE unsigned bin_alloc_batch_dir(bin_t *bin, unsigned binind, e
                                                   bool down) {
     const bin_info_t *info = &bin_infos[binind];
     unsigned got = 0;
-    /* A fill is made for a thread of this bin's arena (arena_lock_waits). */
-    if (mutex_lock_waited(&bin->lock) && bin->last_home == ex->arena_ind)
-        bin->nwait_shared++;
-    bin->last_home = ex->arena_ind;
+    mutex_lock(&bin->lock);
     while (got < n) {
         extent_t *slab = bin->slabcur;
         if (slab == NULL || slab->nfree == 0) {

@@ -195,7 +195,7 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     }
     /* The thread's own arena, to learn whether another thread held its locks meanwhile. */
     arena_t *home = req->arena == NULL && tsd_is_real(tsd) ? tsd->arena : NULL;
-    uint32_t waits = home != NULL ? arena_lock_waits(home, ind) : 0;
+    uint64_t waits = home != NULL ? arena_lock_waits(home, ind) : 0;
     tcache_t *tc = NULL;
     if (req->tcache != NULL) {
         tc = req->tcache;

@@ -262,7 +262,6 @@ unsigned tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
             bin_t *bin = &arena->bins[szind];
             atomic_store_release(&tc->nflushing, remaining);
             mutex_lock(&bin->lock);
-            bin->last_home = tc->arena->ind; /* whose cache this is (arena_lock_waits) */
             if (arena == tc->arena && !merged) {
                 bin->stats.nrequests += cache_bin_nrequests_take(cb);
                 merged = true;

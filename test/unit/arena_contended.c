@@ -1,12 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * A thread whose cache fill waits for its own arena's bin lock, held by another thread of the
- * same arena, moves to the automatic arena of the CPU it runs on (tsd_arena_contended): threads
- * that share an arena and run at once part. It stays when the holder was a thread of another
- * arena (freeing blocks into the bin: a move would not avoid it), when it is alone on its arena,
- * and when thread.arena chose its arena. The wait is made certain, not timed: a helper thread
- * holds the bin lock the main thread's fill needs, as a thread of the arena it is told, and lets
- * go only once the main thread sleeps on it (the lock word says a sleeper is there).
+ * A thread whose allocation waits for a lock of its own arena (the bin's lock for a cache fill,
+ * the extents lock for a large block) moves to the automatic arena of the CPU it runs on
+ * (tsd_arena_contended), so that threads sharing an arena and running at once part. It stays
+ * when it is alone on its arena (the holder can then only be a thread freeing into it, which a
+ * move would not avoid) and when thread.arena chose its arena. The wait is made certain, not
+ * timed: a helper thread holds the lock the main thread's allocation needs, and lets go only once
+ * the main thread sleeps on it (the lock word says a sleeper is there).
  */
 #include <pthread.h>
 #include <sched.h>
@@ -16,31 +16,30 @@
 #include "allocator/internal/tsd.h"
 #include "unit.h"
 
-#define SIZE 96 /* a class nothing else in this test allocates */
+#define SMALL 96            /* a small class nothing else in this test allocates */
+#define LARGE (256 << 10)   /* above tcache_max: from the extents, under their lock */
 
 static pthread_mutex_t handoff = PTHREAD_MUTEX_INITIALIZER;
-static bin_t *held_bin;
-static unsigned held_home;
+static mutex_t *held;
 
-/* Take the bin's lock as a thread of arena held_home, say so (handoff), wait for a sleeper on
- * it, let go. */
+/* Take the lock, say so (handoff), wait for a sleeper on it, let go. */
 static void *holder(void *arg) {
     (void)arg;
-    mutex_lock(&held_bin->lock);
-    held_bin->last_home = held_home;
+    mutex_lock(held);
     pthread_mutex_unlock(&handoff);
-    while (__atomic_load_n(&held_bin->lock.word, __ATOMIC_ACQUIRE) != 2)
+    while (__atomic_load_n(&held->word, __ATOMIC_ACQUIRE) != 2)
         sched_yield();
-    mutex_unlock(&held_bin->lock);
+    mutex_unlock(held);
     return NULL;
 }
 
 /*
  * Bind the calling thread to arena `from` (counting `extra` more threads there), empty its
- * cache of SIZE, and make its next malloc(SIZE) wait on from's bin lock, held by a thread of
- * arena `holder_home`. Returns the arena the thread is bound to afterwards.
+ * cache, and make its next malloc(size) wait on the lock that allocation takes in `from` (the
+ * bin's for SMALL, the extents lock for LARGE), held by another thread. Returns the arena the
+ * thread is bound to afterwards.
  */
-static unsigned contended_malloc(unsigned from, unsigned extra, unsigned holder_home) {
+static unsigned contended_malloc(unsigned from, unsigned extra, size_t size) {
     tsd_t *tsd = tsd_get();
     arena_t *a = arena_get_or_create(from);
     check(a != NULL);
@@ -49,19 +48,16 @@ static unsigned contended_malloc(unsigned from, unsigned extra, unsigned holder_
     tsd->arena = a;
     tsd->tcache.arena = a;
     tcache_flush_all(&tsd->tcache);
-    unsigned ind = sz_size2index(SIZE);
-    held_bin = &a->bins[ind];
-    held_home = holder_home;
+    held = size == SMALL ? &a->bins[sz_size2index(SMALL)].lock : &a->ex.lock;
     pthread_mutex_lock(&handoff);
     pthread_t t;
     check(pthread_create(&t, NULL, holder, NULL) == 0);
     pthread_mutex_lock(&handoff); /* the holder has the lock */
     pthread_mutex_unlock(&handoff);
-    uint64_t waits = held_bin->lock.ncontended;
-    void *p = malloc(SIZE);
+    uint64_t waits = held->ncontended;
+    void *p = malloc(size);
     check(p != NULL);
-    check(held_bin->lock.ncontended != waits); /* it did wait */
-    check_eq(held_bin->last_home, from);       /* and the fill took the lock for its arena */
+    check(held->ncontended != waits); /* it did wait */
     pthread_join(t, NULL);
     free(p);
     __atomic_sub_fetch(&a->nthreads, extra, __ATOMIC_RELAXED);
@@ -83,16 +79,17 @@ int main(void) {
     check(sched_setaffinity(0, sizeof(set), &set) == 0);
     unsigned here = (unsigned)cpu % narenas_auto, other = (here + 1) % narenas_auto;
 
-    /* Held by another thread of its arena, which it shares: it moves to its CPU's arena. */
-    check_eq(contended_malloc(other, 1, other), here);
-    /* Held by a thread of another arena (a remote free's flush): it stays. */
-    check_eq(contended_malloc(other, 1, here), other);
+    /* Sharing its arena, a cache fill waits: it moves to its CPU's arena. */
+    check_eq(contended_malloc(other, 1, SMALL), here);
+    /* So does a large allocation that waits for the extents lock. */
+    check_eq(contended_malloc(other, 1, LARGE), here);
     /* Alone on its arena: it stays. */
-    check_eq(contended_malloc(other, 0, other), other);
+    check_eq(contended_malloc(other, 0, SMALL), other);
+    check_eq(contended_malloc(other, 0, LARGE), other);
     /* Bound by thread.arena: it stays wherever the program put it. */
     unsigned want = other;
     check(mallctl("thread.arena", NULL, NULL, &want, sizeof(want)) == 0);
     check(tsd->arena_bound);
-    check_eq(contended_malloc(other, 1, other), other);
+    check_eq(contended_malloc(other, 1, SMALL), other);
     return unit_finish("arena_contended");
 }

@@ -46,14 +46,14 @@ static inline arena_t *arena_get(unsigned ind) {
 }
 
 /*
- * How often fills of small class ind from arena found its bin's lock held by another thread of
- * the same arena (bin_t's nwait_shared: a thread freeing other threads' blocks into the bin does
- * not count); 0 for a large class. Read before and after an allocation, a difference says that
- * threads sharing the arena collided meanwhile (tsd_arena_contended). Read without the lock: a
- * hint.
+ * How often threads have found the locks that an allocation of class ind from arena takes
+ * already held (the bin's lock for a small class, and the extents lock, which large classes and
+ * new slabs take): read before and after the allocation, a difference says another thread held
+ * one meanwhile (tsd_arena_contended). The counts are read without the locks: a hint.
  */
-static inline uint32_t arena_lock_waits(arena_t *arena, unsigned ind) {
-    return ind < SC_NBINS ? atomic_load_relaxed(&arena->bins[ind].nwait_shared) : 0;
+static inline uint64_t arena_lock_waits(arena_t *arena, unsigned ind) {
+    uint64_t n = atomic_load_relaxed(&arena->ex.lock.ncontended);
+    return ind < SC_NBINS ? n + atomic_load_relaxed(&arena->bins[ind].lock.ncontended) : n;
 }
 
 /* Indices below this may name an arena (automatic, oversize, or created). */

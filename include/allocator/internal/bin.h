@@ -35,14 +35,6 @@ typedef struct bin_s {
     extent_t *spare;   /* empty slabs kept for the next ones needed, linked through next */
     size_t spare_bytes; /* their total size */
     bin_stats_t stats;
-    /*
-     * The arena of the thread that last took the lock to fill or flush (the one whose cache it
-     * serves), and how often a fill found the lock held by a thread of this bin's own arena:
-     * threads that share the arena and run at once, which moving one of them would part. A
-     * thread freeing other threads' blocks into the bin is no reason to move (arena_lock_waits).
-     */
-    uint32_t last_home;
-    uint32_t nwait_shared;
 } CACHE_ALIGNED bin_t;
 
 /* A bin keeps empty slabs while they total less than this (4 slabs of 1 page, 1 of 3 or 4). */

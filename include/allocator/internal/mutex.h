@@ -75,18 +75,6 @@ static inline void mutex_lock(mutex_t *mtx) {
         mutex_lock_slow(mtx);
 }
 
-/* mutex_lock, and true if the lock was found taken (the caller waited for another thread). */
-static inline bool mutex_lock_waited(mutex_t *mtx) {
-    if (config_debug)
-        witness_acquire(mtx->rank);
-    uint32_t expect = 0;
-    if (likely(__atomic_compare_exchange_n(&mtx->word, &expect, 1, false, __ATOMIC_ACQUIRE,
-                                           __ATOMIC_RELAXED)))
-        return false;
-    mutex_lock_slow(mtx);
-    return true;
-}
-
 /* Take the word if it is free; true if taken. */
 static inline bool mutex_trylock_raw(mutex_t *mtx) {
     uint32_t expect = 0;
