@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * mremap_cost: what moving a block's pages with mremap costs next to copying them, the
- * measurements behind doc/DESIGN.md's "Why realloc copies". It uses no allocator: two private
- * anonymous regions of 64 MiB, written once so that every page is resident, stand for a chunk
- * holding the old blocks and one holding the new ones.
+ * measurements behind doc/DESIGN.md's "realloc: resizing in place, copying, moving pages". It
+ * uses no allocator: two private anonymous regions of 64 MiB, written once so that every page is
+ * resident, stand for a chunk holding the old blocks and one holding the new ones.
  *
  *     mremap_cost [thp]       (thp: ask for transparent huge pages on both regions)
  *
