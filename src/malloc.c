@@ -193,8 +193,14 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
             }
         }
     }
-    /* The thread's own arena, to learn whether another thread held its locks meanwhile. */
-    arena_t *home = req->arena == NULL && tsd_is_real(tsd) ? tsd->arena : NULL;
+    /*
+     * The thread's own arena when it shares it with other threads, to learn whether one of them
+     * held its locks meanwhile (tsd_arena_contended); a thread alone on its arena never moves,
+     * and a single-threaded program reads one count here.
+     */
+    arena_t *home = NULL;
+    if (req->arena == NULL && tsd_is_real(tsd) && atomic_load_relaxed(&tsd->arena->nthreads) > 1)
+        home = tsd->arena;
     uint64_t waits = home != NULL ? arena_lock_waits(home, ind) : 0;
     tcache_t *tc = NULL;
     if (req->tcache != NULL) {
