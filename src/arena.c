@@ -315,6 +315,23 @@ void arena_sampled_unmark(extent_t *e) {
     mutex_unlock(&arena->ex.lock);
 }
 
+/* Free the large block of e to arena: its pages dirty, or (moved) gone, as retained pages. */
+static void arena_dalloc_large(arena_t *arena, extent_t *e, bool moved) {
+    mutex_lock(&arena->ex.lock);
+    /* e->szind: a sampled block's entry names the class it reports */
+    large_stats_t *ls = &arena->lstats[e->szind - SC_NBINS];
+    ls->ndalloc++;
+    ls->curlextents--;
+    arena->large_allocated -= e->size;
+    if (moved)
+        extent_dalloc_moved(&arena->ex, e);
+    else
+        extent_dalloc(&arena->ex, e);
+    if (config_debug)
+        extents_validate(&arena->ex);
+    mutex_unlock(&arena->ex.lock);
+}
+
 void arena_dalloc(void *ptr, rtree_entry_t entry) {
     extent_t *e = rtree_entry_extent(entry);
     arena_t *arena = arenas[e->arena_ind];
@@ -328,16 +345,7 @@ void arena_dalloc(void *ptr, rtree_entry_t entry) {
     }
     if (unlikely((uintptr_t)ptr != e->addr))
         io_fatal("free(%p): not the start of an allocation\n", ptr);
-    szind = e->szind; /* a sampled block's entry names the class it reports */
-    mutex_lock(&arena->ex.lock);
-    large_stats_t *ls = &arena->lstats[szind - SC_NBINS];
-    ls->ndalloc++;
-    ls->curlextents--;
-    arena->large_allocated -= e->size;
-    extent_dalloc(&arena->ex, e);
-    if (config_debug)
-        extents_validate(&arena->ex);
-    mutex_unlock(&arena->ex.lock);
+    arena_dalloc_large(arena, e, false);
 }
 
 bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampled) {
@@ -385,18 +393,7 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampl
     return false;
 }
 
-void arena_dalloc_moved(extent_t *e) {
-    arena_t *arena = arenas[e->arena_ind];
-    mutex_lock(&arena->ex.lock);
-    large_stats_t *ls = &arena->lstats[e->szind - SC_NBINS];
-    ls->ndalloc++;
-    ls->curlextents--;
-    arena->large_allocated -= e->size;
-    extent_dalloc_moved(&arena->ex, e);
-    if (config_debug)
-        extents_validate(&arena->ex);
-    mutex_unlock(&arena->ex.lock);
-}
+void arena_dalloc_moved(extent_t *e) { arena_dalloc_large(arenas[e->arena_ind], e, true); }
 
 size_t arena_purge(arena_t *arena) {
     for (unsigned b = 0; b < SC_NBINS; b++)

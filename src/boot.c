@@ -69,7 +69,7 @@ bool boot_run(void) {
     init_a0_ready();
     /* From here a recursive call from this thread is served by arena 0. */
     /* One automatic arena per CPU (percpu_arena chooses by the CPU a thread runs on; otherwise
-     * threads move there when they collide: tsd_arena_contended). */
+     * threads move there when they collide: tsd_arena_shared). */
     unsigned n = opt_narenas != 0 ? opt_narenas : os_ncpus();
     narenas_auto = n > ARENAS_MAX - 2 ? ARENAS_MAX - 2 : n;
     arena_huge_ind = opt_oversize_threshold != 0 ? narenas_auto : UINT_MAX;

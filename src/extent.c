@@ -201,11 +201,13 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
 }
 
 /*
- * Free the active extent e into the dirty set, coalesced (e's struct stays the merged one).
- * With tick, decay first runs as on any free, and the time it read is returned for
- * extents_dirtied; extents_release_all passes false and runs decay once, after its walk.
+ * Free the active extent e into the set of state to (dirty; retained for a block whose pages
+ * moved away), coalesced (e's struct stays the merged one). With tick, decay first runs as on
+ * any free, and the time it read is returned for extents_dirtied; extents_release_all passes
+ * false and runs decay once, after its walk.
  */
-static ALWAYS_INLINE uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick) {
+static ALWAYS_INLINE uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool tick,
+                                                extent_state_t to) {
     assert(e->state == EXTENT_ACTIVE);
     if (e->slab) {
         emap_deregister_slab(e);
@@ -215,14 +217,14 @@ static ALWAYS_INLINE uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool
         emap_clear_boundaries(e);
     uint64_t now = tick ? extents_decay_tick(ex) : UINT64_MAX;
     ex->npages_active -= e->size >> LG_PAGE;
-    e->state = EXTENT_DIRTY;
+    e->state = to;
     e->slab = false;
     extents_insert_coalesced(ex, e);
     return now;
 }
 
 void extent_dalloc(extents_t *ex, extent_t *e) {
-    extents_dirtied(ex, extent_dalloc_one(ex, e, true));
+    extents_dirtied(ex, extent_dalloc_one(ex, e, true, EXTENT_DIRTY));
 }
 
 void extent_slab_retire(extents_t *ex, extent_t *slab) {
@@ -251,7 +253,7 @@ void extents_idle_release(extents_t *ex) {
             extent_t *slab = ex->idle[i];
             ex->idle[i] = slab->next;
             slab->next = NULL;
-            extent_dalloc_one(ex, slab, false);
+            extent_dalloc_one(ex, slab, false, EXTENT_DIRTY);
         }
     }
     ex->idle_pages = 0;
@@ -307,12 +309,9 @@ void extent_shrink(extents_t *ex, extent_t *e, size_t new_size) {
 /* ---- blocks whose pages moved away ------------------------------------------------------ */
 
 void extent_dalloc_moved(extents_t *ex, extent_t *e) {
-    assert(e->state == EXTENT_ACTIVE && !e->slab);
-    emap_clear_boundaries(e);
-    extents_decay_tick(ex);
-    ex->npages_active -= e->size >> LG_PAGE;
-    e->state = EXTENT_RETAINED;
-    extents_release_whole(ex, extents_insert_coalesced(ex, e));
+    assert(!e->slab);
+    extent_dalloc_one(ex, e, true, EXTENT_RETAINED);
+    extents_release_whole(ex, e);
 }
 
 void extents_release_whole(extents_t *ex, extent_t *e) {
@@ -340,7 +339,7 @@ void extents_release_all(extents_t *ex) {
             extent_t *e = rtree_entry_extent(entry);
             /* A freed extent survives coalescing as the struct of the merged free extent. */
             if (rtree_entry_binid(entry) != 0) {
-                extent_dalloc_one(ex, e, false);
+                extent_dalloc_one(ex, e, false, EXTENT_DIRTY);
                 freed = true;
             }
             addr = e->addr + e->size;

@@ -194,12 +194,12 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
         }
     }
     /*
-     * The thread's own arena when it shares it with other threads, to learn whether one of them
-     * held its locks meanwhile (tsd_arena_contended); a thread alone on its arena never moves,
-     * and a single-threaded program reads one count here.
+     * The thread's own arena when a collision there may move the thread (tsd_arena_shared), to
+     * learn whether another thread held its locks meanwhile; a single-threaded program reads
+     * one count here.
      */
     arena_t *home = NULL;
-    if (req->arena == NULL && tsd_is_real(tsd) && atomic_load_relaxed(&tsd->arena->nthreads) > 1)
+    if (req->arena == NULL && tsd_is_real(tsd) && tsd_arena_shared(tsd))
         home = tsd->arena;
     uint64_t waits = home != NULL ? arena_lock_waits(home, ind) : 0;
     tcache_t *tc = NULL;
@@ -245,7 +245,7 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     if (tsd_is_real(tsd))
         tsd->thread_allocated += usize;
     if (home != NULL && unlikely(arena_lock_waits(home, ind) != waits))
-        tsd_arena_contended(tsd);
+        tsd_arena_percpu(tsd);
     if (unlikely(due & TEVENT_TICK))
         tevent_tick(tsd); /* ret is out of the cache already: the GC may flush under it */
     if (opt_junk_alloc && !zero)
@@ -424,6 +424,16 @@ static size_t usable_size_of(const char *op, const void *ptr) {
     return sz_index2size(rtree_entry_binid(block_check(op, ptr, false)) - 1);
 }
 
+/* realloc's end when the block moves: copy n bytes of ptr to ret, free ptr the way req allocates. */
+static void *ralloc_copy(const char *op, void *ptr, const alloc_req_t *req, void *ret, size_t n) {
+    memcpy(ret, ptr, n);
+    if (req->no_tcache || req->tcache != NULL)
+        dalloc_slow(op, ptr, req->no_tcache, req->tcache);
+    else
+        free_fastpath(ptr);
+    return ret;
+}
+
 /* Blocks from this size on move their pages rather than being copied (doc/DESIGN.md, realloc). */
 #define RALLOC_MOVE_MIN CHUNK
 
@@ -472,12 +482,7 @@ static PROF_FRAME void *realloc_huge(const char *op, void *ptr, const alloc_req_
         return ret;
     if (ret == NULL)
         return NULL;
-    memcpy(ret, ptr, old_usize);
-    if (req->no_tcache || req->tcache != NULL)
-        dalloc_slow(op, ptr, req->no_tcache, req->tcache);
-    else
-        free_fastpath(ptr);
-    return ret;
+    return ralloc_copy(op, ptr, req, ret, old_usize);
 }
 
 /*
@@ -512,12 +517,7 @@ static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_
     void *ret = alloc_slow(req);
     if (ret == NULL)
         return NULL;
-    memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
-    if (req->no_tcache || req->tcache != NULL)
-        dalloc_slow(op, ptr, req->no_tcache, req->tcache);
-    else
-        free_fastpath(ptr);
-    return ret;
+    return ralloc_copy(op, ptr, req, ret, old_usize < usize ? old_usize : usize);
 }
 
 EXPORT PROF_ENTRY void *realloc(void *ptr, size_t size) {

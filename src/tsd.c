@@ -121,11 +121,6 @@ void tsd_arena_percpu(tsd_t *tsd) {
         tsd->tcache.arena = arena;
 }
 
-void tsd_arena_contended(tsd_t *tsd) {
-    if (!tsd->arena_bound && atomic_load_relaxed(&tsd->arena->nthreads) > 1)
-        tsd_arena_percpu(tsd);
-}
-
 bool tsd_boot(void) { return pthread_key_create(&tsd_key, tsd_cleanup) != 0; }
 
 tsd_t *tsd_init_thread(void) {

@@ -2,7 +2,7 @@
 /*
  * A thread whose allocation waits for a lock of its own arena (the bin's lock for a cache fill,
  * the extents lock for a large block) moves to the automatic arena of the CPU it runs on
- * (tsd_arena_contended), so that threads sharing an arena and running at once part. It stays
+ * (tsd_arena_shared, tsd_arena_percpu), so that threads sharing an arena and running at once part. It stays
  * when it is alone on its arena (the holder can then only be a thread freeing into it, which a
  * move would not avoid) and when thread.arena chose its arena. The wait is made certain, not
  * timed: a helper thread holds the lock the main thread's allocation needs, and lets go only once

@@ -55,6 +55,16 @@ static void fresh_start(void) {
     arenas_release_free_chunks();
 }
 
+/* A block of n bytes, filled from seed, allocated after fresh_start (so its home is untouched). */
+static char *fresh_block(size_t n, uint64_t seed) {
+    fresh_start();
+    char *p = malloc(n);
+    check(p != NULL);
+    if (p != NULL)
+        fill(p, n, seed);
+    return p;
+}
+
 static void validate_thread_arena(void) {
     unsigned ai;
     size_t sz = sizeof(ai);
@@ -112,18 +122,12 @@ static char *grow(char *p, size_t n, uint64_t seed, bool moved) {
 
 static void test_realloc(void) {
     size_t n = 4 * MiB;
-    fresh_start();
-    char *p = malloc(n);
-    check(p != NULL);
-    fill(p, n, 5);
+    char *p = fresh_block(n, 5);
     pages_move_refused = true;
     char *q = grow(p, n, 5, false);
     pages_move_refused = false;
     free(q);
-    fresh_start(); /* the new home must be untouched */
-    p = malloc(n);
-    check(p != NULL);
-    fill(p, n, 6);
+    p = fresh_block(n, 6); /* the new home must be untouched */
     q = grow(p, n, 6, true);
     free(q);
 }
@@ -148,10 +152,7 @@ static void test_failure(bool take) {
     check(pid >= 0);
     if (pid == 0) {
         size_t n = 4 * MiB;
-        fresh_start();
-        char *p = malloc(n);
-        check(p != NULL);
-        fill(p, n, 7);
+        char *p = fresh_block(n, 7);
         taken = take;
         pages_move_hook = fail_after_unmap;
         char *q = realloc(p, 2 * n);

@@ -49,7 +49,7 @@ static inline arena_t *arena_get(unsigned ind) {
  * How often threads have found the locks that an allocation of class ind from arena takes
  * already held (the bin's lock for a small class, and the extents lock, which large classes and
  * new slabs take): read before and after the allocation, a difference says another thread held
- * one meanwhile (tsd_arena_contended). The counts are read without the locks: a hint.
+ * one meanwhile (tsd_arena_shared). The counts are read without the locks: a hint.
  */
 static inline uint64_t arena_lock_waits(arena_t *arena, unsigned ind) {
     uint64_t n = atomic_load_relaxed(&arena->ex.lock.ncontended);

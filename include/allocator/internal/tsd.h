@@ -92,12 +92,14 @@ void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled);
  */
 void tsd_arena_percpu(tsd_t *tsd);
 /*
- * The thread's slow path waited for a lock held by another thread: if the thread shares its
- * automatic arena with others, move it to the arena of the CPU it runs on (tsd_arena_percpu), so
- * that threads running at once stop sharing one. A thread alone on its arena stays (the holder
- * was freeing into it from elsewhere), and so does one that thread.arena bound.
+ * May a wait for another thread's lock of its arena move the thread to the arena of the CPU it
+ * runs on (tsd_arena_percpu), so that threads running at once stop sharing one? Only when it
+ * shares its arena with other threads (alone, the holder was a thread freeing into it from
+ * elsewhere, which a move would not avoid) and thread.arena did not place it.
  */
-void tsd_arena_contended(tsd_t *tsd);
+static inline bool tsd_arena_shared(const tsd_t *tsd) {
+    return !tsd->arena_bound && atomic_load_relaxed(&tsd->arena->nthreads) > 1;
+}
 
 /* Sum of counters over live threads, for statistics (tsd_list_lock inside). */
 void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg);
