@@ -11,9 +11,11 @@
  * anything it does not model: a PC without an FDE or outside every loaded object (JIT code),
  * signal frames, DWARF expressions, registers saved in other registers, a CFA on any register
  * but SP or FP, a return address not saved on the stack (on aarch64 only the innermost frame
- * may keep it in x30, and every frame walked here has made a call), aarch64's signed return
- * addresses (DW_CFA_AARCH64_negate_ra_state, or any rule for the signing state), a stack read
- * that would leave the bounds below. Where it answers, its frames are exactly
+ * may keep it in x30, and every frame walked here has made a call), a rule of any other kind for
+ * aarch64's return-address signing state, a stack read that would leave the bounds below. A
+ * return address aarch64 code signed (pointer authentication: paciasp, with
+ * DW_CFA_AARCH64_negate_ra_state in its CFI, as distributions built with -mbranch-protection sign
+ * nearly every frame) is stripped of its signature as libgcc strips it (xpaclri). Where it answers, its frames are exactly
  * _Unwind_Backtrace's (programs/prof_unwind compares them on many stacks, and
  * programs/prof_unwind_aarch64 under qemu). x86_64 and aarch64 only; elsewhere it always gives
  * up.
@@ -52,9 +54,10 @@
  * The architecture's part: prof_unwind_regs(r) gives r[0] = the caller's SP once the call
  * returns, r[1] = the return address, r[2] = the caller's frame-pointer register (RBP, x29);
  * and the DWARF numbers of those registers and of the return-address column. DW_RA_STATE is
- * aarch64's return-address signing state (libgcc's DWARF_REGNUM_AARCH64_RA_STATE): a frame
- * that gives it any rule may hold a signed return address, which libgcc authenticates; the
- * walk gives up on it. x86_64 has no such column (a number no CFI gives).
+ * aarch64's return-address signing state (libgcc's DWARF_REGNUM_AARCH64_RA_STATE): the walk
+ * gives up on a frame that gives it a rule; DW_CFA_AARCH64_negate_ra_state toggles it, and a
+ * return address read from a frame where it is set is passed through ra_strip. x86_64 has no
+ * such column (a number no CFI gives) and ra_strip is the identity there.
  */
 #if defined(__x86_64__) /* platform: the register capture below is x86_64 code */
 static const bool prof_unwind_arch = true;
@@ -62,6 +65,7 @@ static const bool prof_unwind_arch = true;
 #define DW_SP 7  /* RSP */
 #define DW_RA 16 /* the return-address column (RIP) */
 #define DW_RA_STATE UINT64_MAX
+static ALWAYS_INLINE uintptr_t ra_strip(uintptr_t ra) { return ra; }
 __asm__(".text\n"
         ".p2align 4\n"
         ".globl prof_unwind_regs\n"
@@ -84,6 +88,16 @@ static const bool prof_unwind_arch = true;
 #define DW_SP 31
 #define DW_RA 30 /* the return-address column: x30, the link register */
 #define DW_RA_STATE 34
+/*
+ * A signed return address without its pointer authentication code: xpaclri (in the hint space,
+ * a NOP on CPUs without pointer authentication, whose return addresses carry no code) works on
+ * x30 only. The signature is removed, not checked, as libgcc's unwinder does.
+ */
+static ALWAYS_INLINE uintptr_t ra_strip(uintptr_t ra) {
+    register uintptr_t lr __asm__("x30") = ra;
+    __asm__("hint #7" : "+r"(lr)); /* xpaclri */
+    return lr;
+}
 /* bl leaves SP as it was: the caller's SP is ours; x30 holds the return address. */
 __asm__(".text\n"
         ".p2align 2\n"
@@ -104,6 +118,7 @@ static const bool prof_unwind_arch = false;
 #define DW_SP 7
 #define DW_RA 16
 #define DW_RA_STATE UINT64_MAX
+static ALWAYS_INLINE uintptr_t ra_strip(uintptr_t ra) { return ra; }
 void prof_unwind_regs(uintptr_t *r) { r[0] = r[1] = r[2] = 0; }
 #endif
 
@@ -119,7 +134,7 @@ struct dwarf_eh_bases {
 #define PROF_UNWIND_SLOTS (1u << PROF_UNWIND_LG_SLOTS)
 
 /* One row, as the walker uses it. */
-enum { RULE_BAD = 0, RULE_OK = 1, RULE_END = 2 };
+enum { RULE_BAD = 0, RULE_OK = 1, RULE_END = 2, RULE_SIGNED = 3 /* RULE_OK, RA signed */ };
 typedef struct {
     unsigned kind;     /* RULE_* */
     bool cfa_fp;       /* CFA = FP + cfa_off, else SP + cfa_off */
@@ -379,6 +394,7 @@ typedef struct {
     bool cfa_expr;
     uint8_t how[4]; /* FP, SP, RA, RA_STATE */
     int64_t off[4];
+    bool ra_signed; /* aarch64: DW_CFA_AARCH64_negate_ra_state's toggle */
 } row_t;
 
 typedef struct {
@@ -507,7 +523,12 @@ static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_
         case 0x2e: /* DW_CFA_GNU_args_size: matters to landing pads only */
             rd_uleb(c);
             break;
-        default: /* DW_CFA_set_loc, DW_CFA_GNU_window_save, vendor extensions */
+        case 0x2d: /* DW_CFA_AARCH64_negate_ra_state on aarch64 (SPARC's window_save) */
+            if (DW_RA_STATE == UINT64_MAX)
+                return false;
+            row->ra_signed = !row->ra_signed;
+            break;
+        default: /* DW_CFA_set_loc, vendor extensions */
             return false;
         }
     }
@@ -583,7 +604,7 @@ static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
 
     if (row.cfa_expr || (row.cfa_reg != DW_SP && row.cfa_reg != DW_FP))
         return r;
-    if (row.how[1] != HOW_UNSAVED || row.how[3] != HOW_UNSAVED) /* SP; a signed return address */
+    if (row.how[1] != HOW_UNSAVED || row.how[3] != HOW_UNSAVED) /* SP; the signing state */
         return r;
     if (row.cfa_off < INT32_MIN || row.cfa_off > INT32_MAX)
         return r;
@@ -602,7 +623,7 @@ static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
     } else if (row.how[0] != HOW_UNSAVED) {
         return r;
     }
-    r.kind = RULE_OK;
+    r.kind = row.ra_signed ? RULE_SIGNED : RULE_OK;
     return r;
 }
 
@@ -692,7 +713,9 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
                 w = row_miss(cache, pc);
         }
         unsigned kind = RW_KIND(w);
-        if (unlikely(kind != RULE_OK))
+        /* RULE_SIGNED only where DW_RA_STATE exists: x86_64's walk keeps its one test. */
+        bool is_signed = DW_RA_STATE != UINT64_MAX && kind == RULE_SIGNED;
+        if (unlikely(kind != RULE_OK) && !is_signed)
             return kind == RULE_END ? n : 0;
         uintptr_t cfa = (RW_CFA_FP(w) ? fp : sp) + (uintptr_t)RW_CFA_OFF(w);
         if (cfa <= sp || cfa > hi)
@@ -708,6 +731,8 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
             fp = *(const uintptr_t *)fp_at;
         }
         pc = *(const uintptr_t *)ra_at;
+        if (is_signed)
+            pc = ra_strip(pc);
         sp = cfa;
     }
 }

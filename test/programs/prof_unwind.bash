@@ -20,9 +20,20 @@ prof_unwind_compare() {
         fail "build -O0"
     "$cc" -O2 -g -fomit-frame-pointer -c '-DSHAPE(n)=n##_o2' -o "$d/o2.o" \
         "$src/prof_unwind_shapes.c" || fail "build -O2"
+    local pac_objs=() pac_flags=()
+    case $("$cc" -dumpmachine) in
+    aarch64*)
+        # The shapes again with their return addresses signed (pointer authentication).
+        "$cc" -O2 -g -fomit-frame-pointer -mbranch-protection=pac-ret+leaf -c \
+            '-DSHAPE(n)=n##_pac' -o "$d/pac.o" "$src/prof_unwind_shapes.c" || fail "build pac-ret"
+        pac_objs=("$d/pac.o")
+        pac_flags=(-DPAC_SHAPES)
+        ;;
+    esac
     "$cc" -O2 -g -fPIC -shared -DPAD=1000 -o "$d/a.so" "$src/prof_unwind_shapes.c" || fail "lib A"
     "$cc" -O2 -g -fPIC -shared -DPAD=3000 -o "$d/b.so" "$src/prof_unwind_shapes.c" || fail "lib B"
-    "$cc" -O2 -g -pthread -o "$d/prog" "$src/prof_unwind_prog.c" "$d/o0.o" "$d/o2.o" "$lib" \
+    "$cc" -O2 -g -pthread "${pac_flags[@]}" -o "$d/prog" "$src/prof_unwind_prog.c" "$d/o0.o" \
+        "$d/o2.o" "${pac_objs[@]}" "$lib" \
         -ldl || fail "building the program"
     out=$("$@" "$d/prog" "$d/a.so" "$d/b.so" 2>&1)
     rc=$?

@@ -4,9 +4,10 @@
 # --host=aarch64-linux-gnu, out of tree), prof_unwind_prog.c and its shapes built with the cross
 # compiler, and run under qemu-aarch64-static with the aarch64 loader and libraries of
 # $SYSROOT. The cached walk must give exactly _Unwind_Backtrace's frames on every stack, and
-# answer on every ordinary one (so a walk that silently always gave up fails); it must give up
-# on a CFA expression, a signed return address (paciasp, DW_CFA_AARCH64_negate_ra_state) and a
-# return address kept in another register. Skips when the cross compiler, qemu-aarch64-static
+# answer on every ordinary one (so a walk that silently always gave up fails), including frames
+# whose return address is signed (paciasp, DW_CFA_AARCH64_negate_ra_state: qemu's default CPU
+# signs; the shapes also built with -mbranch-protection=pac-ret+leaf); it must give up on a CFA
+# expression and a return address kept in another register. Skips when the cross compiler, qemu-aarch64-static
 # or the aarch64 loader is missing (Debian packages gcc-aarch64-linux-gnu, qemu-user-static,
 # libc6-dev-arm64-cross).
 . "$(dirname "$0")/common.bash"

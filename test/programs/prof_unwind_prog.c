@@ -9,7 +9,9 @@
  * never differ. Then the shared library is closed and another build of it, with other frame
  * sizes at the same code offsets, is opened in its place: rows cached for the first must not be
  * used for it. Shapes in assembly add remember/restore_state (answered) and CFI the walk does
- * not model (given up: see give_up[]). Built for x86_64 (prof_unwind.sh) and for aarch64, run
+ * not model (given up: see give_up[]); on aarch64, return addresses signed with pointer
+ * authentication, by an assembly shape and by the shapes built with -mbranch-protection=pac-ret
+ * (answered, with the signatures stripped: qemu's default CPU signs). Built for x86_64 (prof_unwind.sh) and for aarch64, run
  * under qemu (prof_unwind_aarch64.sh). Rows of the program's own code (loaded at start-up,
  * never unloaded) are used without asking the loader whether code was unloaded; rows of the
  * library's code are checked, at most once per walk.
@@ -40,6 +42,12 @@ DECL(shape_big);
 DECL(shape_vla);
 DECL(shape_alloca);
 DECL(shape_small);
+#ifdef PAC_SHAPES /* aarch64: the shapes again, built with -mbranch-protection=pac-ret+leaf */
+int shape_big_pac(int, unsigned, shape_next_t);
+int shape_vla_pac(int, unsigned, shape_next_t);
+int shape_alloca_pac(int, unsigned, shape_next_t);
+int shape_small_pac(int, unsigned, shape_next_t);
+#endif
 
 /*
  * Shapes in assembly with CFI that compilers emit only in some functions:
@@ -48,9 +56,9 @@ DECL(shape_small);
  *   (on aarch64 that epilogue restores x30, the return-address column, in between);
  * - shape_asm_expr gives its CFA as a DWARF expression (DW_CFA_def_cfa_expression), which the
  *   cached walk does not evaluate: with it on the stack the walk must give up;
- * - on aarch64, shape_asm_sign signs its return address (paciasp, DW_CFA_AARCH64_negate_ra_state;
- *   libgcc authenticates it) and shape_asm_reg keeps it in x19 (DW_CFA_register): the walk must
- *   give up on both.
+ * - on aarch64, shape_asm_sign signs its return address (paciasp, DW_CFA_AARCH64_negate_ra_state):
+ *   the walk strips the signature, as libgcc does, and must answer; shape_asm_reg keeps it in
+ *   x19 (DW_CFA_register): the walk must give up.
  * give_up[] lists those the walk must give up on.
  */
 int shape_asm_state(int depth, unsigned code, shape_next_t next);
@@ -98,7 +106,7 @@ __asm__(".text\n"
 #elif defined(__aarch64__)
 int shape_asm_sign(int depth, unsigned code, shape_next_t next);
 int shape_asm_reg(int depth, unsigned code, shape_next_t next);
-static const shape_fn_t give_up[] = {shape_asm_expr, shape_asm_sign, shape_asm_reg};
+static const shape_fn_t give_up[] = {shape_asm_expr, shape_asm_reg};
 __asm__(".text\n"
         "shape_asm_state:\n"
         ".cfi_startproc\n"
@@ -179,7 +187,24 @@ __asm__(".text\n"
 #error "programs/prof_unwind: no assembly shapes for this architecture"
 #endif
 
-static shape_fn_t shapes[16];
+static shape_fn_t shapes[24];
+
+#if defined(__aarch64__)
+/* Does paciasp change a return address here (the CPU has pointer authentication, enabled)? */
+static bool pac_active(void) {
+    uintptr_t before, after;
+    __asm__ volatile("mov x9, x30\n"
+                     "adr x30, .\n"
+                     "mov %0, x30\n"
+                     "hint #25\n" /* paciasp */
+                     "mov %1, x30\n"
+                     "mov x30, x9\n"
+                     : "=r"(before), "=r"(after)
+                     :
+                     : "x9", "x30");
+    return before != after;
+}
+#endif
 static unsigned nshapes;
 static unsigned compared, gave_up, failures;
 static unsigned long frames_fast, frames_ref; /* frames of the walks answered, of those given up */
@@ -321,7 +346,18 @@ int main(int argc, char **argv) {
     memcpy(shapes, mine, sizeof(mine));
     prof_unwind_boot();
     shapes[8] = shape_asm_state;
-    nshapes = lib_first = 9;
+    nshapes = 9;
+#if defined(__aarch64__)
+    shapes[nshapes++] = shape_asm_sign;
+    printf("pointer authentication: %s\n", pac_active() ? "on (return addresses signed)" : "off");
+#endif
+#ifdef PAC_SHAPES
+    shapes[nshapes++] = shape_big_pac;
+    shapes[nshapes++] = shape_vla_pac;
+    shapes[nshapes++] = shape_alloca_pac;
+    shapes[nshapes++] = shape_small_pac;
+#endif
+    lib_first = nshapes;
     run_shapes("remember/restore_state", 6, 30);
     expect_give_up = 1;
     unsigned ngive_up = sizeof(give_up) / sizeof(give_up[0]);
