@@ -192,7 +192,7 @@ static unsigned arena_first_manual(void) {
 
 bool arena_is_manual(unsigned ind) { return ind >= arena_first_manual() && ind < ARENAS_MAX; }
 
-unsigned arena_create_new(extent_hooks_t *hooks) {
+COLD unsigned arena_create_new(extent_hooks_t *hooks) {
     mutex_lock(&arenas_lock);
     unsigned ind = arena_first_manual();
     while (ind < narenas_total && arenas[ind] != NULL)
@@ -209,7 +209,7 @@ unsigned arena_create_new(extent_hooks_t *hooks) {
     return arena != NULL ? ind : UINT_MAX;
 }
 
-void arena_reset(arena_t *arena) {
+COLD void arena_reset(arena_t *arena) {
     mutex_lock(&arena->ex.lock);
     extents_release_all(&arena->ex);
     memset(arena->lstats, 0, sizeof(arena->lstats));
@@ -228,7 +228,7 @@ void arena_reset(arena_t *arena) {
     }
 }
 
-bool arena_destroy(arena_t *arena) {
+COLD bool arena_destroy(arena_t *arena) {
     if (atomic_load_relaxed(&arena->nthreads) != 0)
         return false;
     arena_reset(arena);
@@ -404,7 +404,7 @@ size_t arena_purge(arena_t *arena) {
     return n;
 }
 
-size_t arenas_release_free_chunks(void) {
+COLD size_t arenas_release_free_chunks(void) {
     size_t released = 0;
     unsigned n = atomic_load_acquire(&narenas_total);
     for (unsigned i = 0; i < n; i++) {
@@ -501,7 +501,7 @@ void arenas_postfork_child(void) {
 
 void arenas_postfork_child_ctl(void) { mutex_postfork_child(&arenas_lock); }
 
-void arenas_validate(void) {
+COLD void arenas_validate(void) {
     unsigned n = atomic_load_acquire(&narenas_total);
     for (unsigned i = 0; i < n; i++) {
         arena_t *a = arena_get(i);

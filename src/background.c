@@ -190,7 +190,7 @@ static bool background_start_locked(void) {
     return false;
 }
 
-void background_boot(void) {
+TEXT_HOT void background_boot(void) {
     if (opt_max_background_threads == 0)
         opt_max_background_threads = os_ncpus();
     bg_max = opt_max_background_threads;

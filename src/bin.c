@@ -239,7 +239,7 @@ void bin_prefork(bin_t *bin) { mutex_lock(&bin->lock); }
 void bin_postfork_parent(bin_t *bin) { mutex_unlock(&bin->lock); }
 void bin_postfork_child(bin_t *bin) { mutex_postfork_child(&bin->lock); }
 
-void bin_validate(bin_t *bin, unsigned binind) {
+COLD void bin_validate(bin_t *bin, unsigned binind) {
     const bin_info_t *info = &bin_infos[binind];
     extent_t *cur = bin->slabcur;
     if (cur != NULL && (!cur->slab || cur->szind != binind || cur->bitmap == NULL))

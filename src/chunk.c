@@ -274,7 +274,7 @@ void chunk_attach(extents_t *ex, chunk_t *c, extent_t *e) {
     e->arena_ind = ex->arena_ind;
 }
 
-void extents_unmap_all(extents_t *ex) {
+COLD void extents_unmap_all(extents_t *ex) {
     extent_hooks_t *h = ex->hooks;
     chunk_t *c = ex->chunks;
     while (c != NULL) {

@@ -174,7 +174,7 @@ static bool conf_eq(const char *a, size_t alen, const char *lit) {
 }
 
 /* "<allocator>: what: k:v", or "...: k" alone when v is NULL; cut to one bounded line. */
-static void conf_report(const char *what, const char *k, size_t klen, const char *v, size_t vlen) {
+static COLD void conf_report(const char *what, const char *k, size_t klen, const char *v, size_t vlen) {
     char buf[512];
     size_t n = io_format(buf, sizeof(buf), "<allocator>: %s: ", what);
     for (size_t i = 0; i < klen && n + 2 < sizeof(buf); i++)
@@ -331,7 +331,7 @@ conf_value_t conf_option_value(size_t i, unsigned narenas) {
     return r;
 }
 
-void conf_confirm(unsigned narenas) {
+COLD void conf_confirm(unsigned narenas) {
     for (size_t i = 0; i < CONF_NOPTIONS; i++) {
         conf_value_t v = conf_option_value(i, narenas);
         char val[sizeof(opt_prof_prefix) + 2]; /* the longest string option, quoted */

@@ -105,7 +105,7 @@ extent_t *eset_fit(eset_t *s, size_t size, size_t align, size_t max_size) {
     return NULL;
 }
 
-void eset_validate(const eset_t *s, extent_state_t state) {
+COLD void eset_validate(const eset_t *s, extent_state_t state) {
     size_t npages = 0, n = 0;
     for (unsigned b = 0; b < PSZ_NCLASSES; b++) {
         bool nonempty = (s->nonempty[b >> 6] >> (b & 63)) & 1;

@@ -329,7 +329,7 @@ void extents_release_whole(extents_t *ex, extent_t *e) {
  * Decay runs once, after the walk: run on each free, it could purge at once (decay time 0) and,
  * with retain:false, unmap a wholly free chunk and take it off the list being walked.
  */
-void extents_release_all(extents_t *ex) {
+COLD void extents_release_all(extents_t *ex) {
     extents_idle_release(ex); /* the walk below must not free them behind the lists' back */
     bool freed = false;
     for (chunk_t *c = ex->chunks; c != NULL; c = c->next) {
@@ -367,7 +367,7 @@ static void extents_validate_set(const eset_t *s, extent_state_t state) {
     }
 }
 
-void extents_validate(extents_t *ex) {
+COLD void extents_validate(extents_t *ex) {
     size_t idle_pages = 0;
     for (unsigned i = 0; i < SC_NBINS; i++) {
         for (const extent_t *s = ex->idle[i]; s != NULL; s = s->next) {

@@ -21,8 +21,12 @@ unsigned os_ncpus(void) {
     if (r <= 0)
         return 1;
     unsigned n = 0;
-    for (size_t i = 0; i < (size_t)r && i < sizeof(set); i++)
-        n += (unsigned)__builtin_popcount(((unsigned char *)&set)[i]);
+    /* Bit by bit: __builtin_popcount is a call into libgcc's helper on CPUs without popcnt,
+     * code at the far end of the library's text, which boot would then make resident. */
+    for (size_t i = 0; i < (size_t)r && i < sizeof(set); i++) {
+        for (unsigned b = ((unsigned char *)&set)[i]; b != 0; b &= b - 1)
+            n++;
+    }
     return n == 0 ? 1 : n;
 }
 
@@ -53,7 +57,7 @@ static uint64_t os_parse_u64(const char *s) {
     return v;
 }
 
-os_thread_t os_thread_probe(int tid) {
+COLD os_thread_t os_thread_probe(int tid) {
     os_thread_t pr = {0, 0, 0};
     char buf[512];
     ssize_t n = os_read_proc(tid, "stat", buf, sizeof(buf));

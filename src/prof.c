@@ -28,7 +28,7 @@ uint64_t prof_interval;
 mutex_t prof_lock = MUTEX_INITIALIZER(RANK_PROF);
 mutex_t prof_dump_lock = MUTEX_INITIALIZER(RANK_PROF_DUMP);
 
-void prof_boot(void) {
+TEXT_HOT void prof_boot(void) {
     if (!opt_prof)
         return;
     atomic_store_relaxed(&prof_active, opt_prof_active);

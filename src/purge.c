@@ -175,7 +175,7 @@ void extents_decay_ms_set(extents_t *ex, bool muzzy, ssize_t ms) {
         extents_decay(ex, nstime_now());
 }
 
-size_t extents_purge_all(extents_t *ex) {
+COLD size_t extents_purge_all(extents_t *ex) {
     extents_idle_release(ex);
     size_t n = extents_purge_state(ex, EXTENT_DIRTY, 0, true);
     n += extents_purge_state(ex, EXTENT_MUZZY, 0, true);

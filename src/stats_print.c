@@ -402,7 +402,7 @@ static void stats_print_atexit(void) {
         stats_print(NULL, NULL, opt_stats_print_opts);
 }
 
-void stats_print_boot(void) {
+TEXT_HOT void stats_print_boot(void) {
     if (opt_stats_print) {
         stats_print_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
         atexit(stats_print_atexit);

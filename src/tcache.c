@@ -379,7 +379,7 @@ static tcache_t *tcaches[TCACHES_MAX];
 static tcache_t *tcaches_spare; /* destroyed caches, linked through arena (reused as a link) */
 static mutex_t tcaches_lock = MUTEX_INITIALIZER(RANK_CTL);
 
-unsigned tcaches_create(arena_t *arena) {
+COLD unsigned tcaches_create(arena_t *arena) {
     mutex_lock(&tcaches_lock);
     unsigned ind = UINT_MAX;
     for (unsigned i = 0; i < TCACHES_MAX; i++) {
@@ -417,7 +417,7 @@ tcache_t *tcaches_get(unsigned ind) {
     return ind < TCACHES_MAX ? atomic_load_acquire(&tcaches[ind]) : NULL;
 }
 
-bool tcaches_flush(unsigned ind) {
+COLD bool tcaches_flush(unsigned ind) {
     tcache_t *tc = tcaches_get(ind);
     if (tc == NULL)
         return false;
@@ -425,7 +425,7 @@ bool tcaches_flush(unsigned ind) {
     return true;
 }
 
-bool tcaches_destroy(unsigned ind) {
+COLD bool tcaches_destroy(unsigned ind) {
     mutex_lock(&tcaches_lock);
     tcache_t *tc = ind < TCACHES_MAX ? tcaches[ind] : NULL;
     if (tc != NULL)
@@ -441,7 +441,7 @@ bool tcaches_destroy(unsigned ind) {
     return true;
 }
 
-void tcaches_foreach_locked(void (*fn)(tcache_t *tc, void *arg), void *arg) {
+COLD void tcaches_foreach_locked(void (*fn)(tcache_t *tc, void *arg), void *arg) {
     for (unsigned i = 0; i < TCACHES_MAX; i++) {
         if (tcaches[i] != NULL)
             fn(tcaches[i], arg);

@@ -180,14 +180,14 @@ void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled) {
     tsd->tcache_enabled = enabled;
 }
 
-void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
+COLD void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
     mutex_lock(&tsd_list_lock);
     for (tsd_t *t = tsd_live; t != NULL; t = t->list_next)
         fn(t, arg);
     mutex_unlock(&tsd_list_lock);
 }
 
-void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
+COLD void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
     for (tsd_t *t = tsd_live; t != NULL; t = t->list_next)
         fn(t, arg);
 }

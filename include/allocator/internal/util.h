@@ -18,6 +18,13 @@
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 #define NOINLINE __attribute__((noinline))
 #define COLD __attribute__((cold))
+/*
+ * A function every program runs, in a module most of whose code it does not (a boot step):
+ * the shared library's link puts it with the code every program runs (Makefile.in, the
+ * allocator_hot section), so that code shares as few of the kernel's 64 KiB fault-around
+ * windows as it can.
+ */
+#define TEXT_HOT __attribute__((section("allocator_hot")))
 #define NORETURN __attribute__((noreturn))
 #define UNUSED __attribute__((unused))
 #define EXPORT __attribute__((visibility("default")))
