@@ -174,7 +174,8 @@ static bool conf_eq(const char *a, size_t alen, const char *lit) {
 }
 
 /* "<allocator>: what: k:v", or "...: k" alone when v is NULL; cut to one bounded line. */
-static COLD void conf_report(const char *what, const char *k, size_t klen, const char *v, size_t vlen) {
+static COLD void conf_report(const char *what, const char *k, size_t klen, const char *v,
+                             size_t vlen) {
     char buf[512];
     size_t n = io_format(buf, sizeof(buf), "<allocator>: %s: ", what);
     for (size_t i = 0; i < klen && n + 2 < sizeof(buf); i++)

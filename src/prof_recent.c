@@ -267,7 +267,9 @@ size_t prof_recent_count(void) {
     return n;
 }
 
-TEXT_HOT void prof_recent_boot(void) { atomic_store_relaxed(&prof_recent_max, opt_prof_recent_alloc_max); }
+TEXT_HOT void prof_recent_boot(void) {
+    atomic_store_relaxed(&prof_recent_max, opt_prof_recent_alloc_max);
+}
 
 /* ---- The dump ---------------------------------------------------------------------------- */
 

@@ -14,11 +14,11 @@
  * may keep it in x30, and every frame walked here has made a call), a rule of any other kind for
  * aarch64's return-address signing state, a stack read that would leave the bounds below. A
  * return address aarch64 code signed (pointer authentication: paciasp, with
- * DW_CFA_AARCH64_negate_ra_state in its CFI, as distributions built with -mbranch-protection sign
- * nearly every frame) is stripped of its signature as libgcc strips it (xpaclri). Where it answers, its frames are exactly
- * _Unwind_Backtrace's (programs/prof_unwind compares them on many stacks, and
- * programs/prof_unwind_aarch64 under qemu). x86_64 and aarch64 only; elsewhere it always gives
- * up.
+ * DW_CFA_AARCH64_negate_ra_state in its CFI, as distributions built with -mbranch-protection
+ * sign nearly every frame) is stripped of its signature as libgcc strips it (xpaclri). Where it
+ * answers, its frames are exactly _Unwind_Backtrace's (programs/prof_unwind compares them on
+ * many stacks, and programs/prof_unwind_aarch64 under qemu). x86_64 and aarch64 only; elsewhere
+ * it always gives up.
  *
  * The cache is a fixed table of seqlocked slots from base memory (prof_unwind_boot), shared by
  * every thread without a lock: a reader that sees a slot being written treats it as a miss, and

@@ -51,7 +51,8 @@ bg=$(inner_pages bg_threads)
 
 mkdir -p "$TEST_TMPDIR/copy"
 cp "$so" "$TEST_TMPDIR/copy/liballocator.so.1" || fail "copying the library"
-out=$(LD_PRELOAD=$TEST_TMPDIR/copy/liballocator.so.1 "$TEST_TMPDIR/prog") || fail "the program failed"
+out=$(LD_PRELOAD=$TEST_TMPDIR/copy/liballocator.so.1 "$TEST_TMPDIR/prog") ||
+    fail "the program failed"
 resident=$(echo "$out" | grep -v '^text')
 read -r _ text_pages text_present < <(echo "$out" | grep '^text')
 [ "${text_pages:-0}" -gt 0 ] || fail "no executable mapping of the library seen: the probe is broken"
@@ -68,7 +69,9 @@ else
         window=$((65536 / $(getconf PAGESIZE)))
         [ "$window" -ge 1 ] || window=1
         [ "$text_present" -le "$window" ] ||
-            fail "$text_present text pages present, more than one 64 KiB window: the code a minimal program runs spills out of obj/hot.ld's sections (a function to mark TEXT_HOT or COLD, or a module for SHLIB_FIRST?)"
+            fail "$text_present text pages present, more than one 64 KiB window: the code" \
+                "a minimal program runs spills out of obj/hot.ld's sections (a function to" \
+                "mark TEXT_HOT or COLD, or a module for SHLIB_FIRST?)"
         echo "text: the code a minimal program runs fits one 64 KiB window"
     fi
 fi

@@ -7,9 +7,9 @@
 # answer on every ordinary one (so a walk that silently always gave up fails), including frames
 # whose return address is signed (paciasp, DW_CFA_AARCH64_negate_ra_state: qemu's default CPU
 # signs; the shapes also built with -mbranch-protection=pac-ret+leaf); it must give up on a CFA
-# expression and a return address kept in another register. Skips when the cross compiler, qemu-aarch64-static
-# or the aarch64 loader is missing (Debian packages gcc-aarch64-linux-gnu, qemu-user-static,
-# libc6-dev-arm64-cross).
+# expression and a return address kept in another register. Skips when the cross compiler,
+# qemu-aarch64-static or the aarch64 loader is missing (Debian packages gcc-aarch64-linux-gnu,
+# qemu-user-static, libc6-dev-arm64-cross).
 . "$(dirname "$0")/common.bash"
 . "$(dirname "$0")/scratch_build.bash"
 . "$(dirname "$0")/prof_unwind.bash"

@@ -11,10 +11,10 @@
  * used for it. Shapes in assembly add remember/restore_state (answered) and CFI the walk does
  * not model (given up: see give_up[]); on aarch64, return addresses signed with pointer
  * authentication, by an assembly shape and by the shapes built with -mbranch-protection=pac-ret
- * (answered, with the signatures stripped: qemu's default CPU signs). Built for x86_64 (prof_unwind.sh) and for aarch64, run
- * under qemu (prof_unwind_aarch64.sh). Rows of the program's own code (loaded at start-up,
- * never unloaded) are used without asking the loader whether code was unloaded; rows of the
- * library's code are checked, at most once per walk.
+ * (answered, with the signatures stripped: qemu's default CPU signs). Built for x86_64
+ * (prof_unwind.sh) and for aarch64, run under qemu (prof_unwind_aarch64.sh). Rows of the
+ * program's own code (loaded at start-up, never unloaded) are used without asking the loader
+ * whether code was unloaded; rows of the library's code are checked, at most once per walk.
  *
  * Usage: prof_unwind_prog LIB_A.so LIB_B.so
  */
