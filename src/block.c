@@ -70,7 +70,7 @@ static COLD bool block_is_free(const void *ptr, rtree_entry_t entry) {
  * message naming op and ptr if not. freeing says whether op frees (a block found free is then a
  * double free, else a use after free). Returns the block's radix-tree entry.
  */
-COLD rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) {
+rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) {
     if (unlikely(!rtree_addr_valid(ptr)))
         io_fatal("%s(%p): not a valid address (bits set above the %d-bit address space)\n", op,
                  ptr, LG_VADDR);

@@ -782,7 +782,7 @@ EXPORT PROF_ENTRY void sdallocx(void *ptr, size_t size, int flags) {
     sized_free_slow("sdallocx", ptr, size, 0, false, NULL);
 }
 
-EXPORT COLD size_t nallocx(size_t size, int flags) {
+EXPORT size_t nallocx(size_t size, int flags) {
     if (init_ensure(boot_run) == INIT_ERROR)
         return 0;
     unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
