@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * prof: the profiler's state, the per-thread sampler, backtraces and thread records (prof.h).
- * The allocation paths (malloc.c, through tevent.c) ask prof_sample_wanted when a thread's
+ * The allocation paths (malloc.c, through tevent.c) ask prof_sample_next when a thread's
  * sample countdown runs out, take the backtrace here with no lock held, and count the block in
  * the stack table (prof_data.c). The sampler is a 64-bit xorshift-multiply generator per thread
  * and a logarithm computed from the double's exponent and a short series, so no libm is needed.
@@ -127,7 +127,7 @@ static const double prof_ln_tab[128][2] = {
     {0.6793809847957973, 0.5069306930693069}, {0.6833335591116206, 0.504930966469428},
     {0.6872705720709603, 0.5029469548133595}, {0.691192145724142, 0.5009784735812133}};
 
-double prof_ln(double x) {
+static ALWAYS_INLINE double prof_ln_inline(double x) {
     /* x = m * 2^e, m in [1, 2). */
     uint64_t bits;
     memcpy(&bits, &x, sizeof(bits));
@@ -141,6 +141,8 @@ double prof_ln(double x) {
     double s = r * (1 + r * (-1.0 / 2 + r * (1.0 / 3 + r * (-1.0 / 4 + r * (1.0 / 5)))));
     return e * PROF_LN2 + prof_ln_tab[i][0] + s;
 }
+
+double prof_ln(double x) { return prof_ln_inline(x); }
 
 double prof_exp(double x) {
     if (x < -700)
@@ -161,18 +163,18 @@ double prof_exp(double x) {
     return sum * scale;
 }
 
-uint64_t prof_interval_draw(uint64_t *state, size_t lg) {
+static ALWAYS_INLINE uint64_t prof_draw(uint64_t *state, size_t lg) {
     /* u uniform in (0, 1]: 53 random bits, plus one so that ln never sees 0. */
     double u = (double)((prof_prng_next(state) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double d = -prof_ln(u) * (double)((uint64_t)1 << lg);
+    double d = -prof_ln_inline(u) * (double)((uint64_t)1 << lg);
     return d >= 9.0e18 ? (uint64_t)INT64_MAX : (uint64_t)d + 1;
 }
 
+uint64_t prof_interval_draw(uint64_t *state, size_t lg) { return prof_draw(state, lg); }
+
 /* ---- thread records ------------------------------------------------------------------------- */
 
-prof_tdata_t *prof_tdata_get(tsd_t *tsd) {
-    if (tsd->prof_tdata != NULL)
-        return tsd->prof_tdata;
+prof_tdata_t *prof_tdata_make(tsd_t *tsd) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     mutex_lock(&prof_lock);
@@ -190,12 +192,13 @@ prof_tdata_t *prof_tdata_get(tsd_t *tsd) {
     return td;
 }
 
-int64_t prof_sample_interval(tsd_t *tsd) {
-    prof_tdata_t *td = prof_tdata_get(tsd);
+static ALWAYS_INLINE int64_t prof_interval_next(tsd_t *tsd, prof_tdata_t *td) {
     uint64_t fallback = (uint64_t)(uintptr_t)tsd ^ tsd->thread_allocated;
     uint64_t *state = td != NULL ? &td->prng : &fallback;
-    return (int64_t)prof_interval_draw(state, atomic_load_relaxed(&prof_lg_sample));
+    return (int64_t)prof_draw(state, atomic_load_relaxed(&prof_lg_sample));
 }
+
+int64_t prof_sample_interval(tsd_t *tsd) { return prof_interval_next(tsd, prof_tdata_get(tsd)); }
 
 bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize) {
     prof_tdata_t *td = prof_tdata_get(tsd);
@@ -207,11 +210,11 @@ bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize) {
     return u < keep;
 }
 
-bool prof_sample_wanted(tsd_t *tsd) {
-    if (!opt_prof || tsd->prof_busy || !atomic_load_relaxed(&prof_active))
-        return false;
+int64_t prof_sample_next(tsd_t *tsd, bool *wanted) {
     prof_tdata_t *td = prof_tdata_get(tsd);
-    return td != NULL && td->active;
+    *wanted = opt_prof && !tsd->prof_busy && atomic_load_relaxed(&prof_active) && td != NULL &&
+              td->active;
+    return prof_interval_next(tsd, td);
 }
 
 /* ---- backtraces ----------------------------------------------------------------------------- */

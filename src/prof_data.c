@@ -53,21 +53,27 @@ static prof_tctx_t *prof_tctx_free; /* recycled, through gnext */
 static uint64_t prof_reset_gen = 1;
 static prof_table_usage_t prof_usage;
 
-static uint64_t prof_bt_hash(const prof_bt_t *bt) {
+/* Each frame mixed in with a multiply, the whole finished once: its top bits pick the thread's
+ * cache slot, its low bits the table's bucket. */
+static ALWAYS_INLINE uint64_t prof_bt_hash(const prof_bt_t *bt) {
     uint64_t h = 0xcbf29ce484222325ULL ^ bt->n;
-    for (unsigned i = 0; i < bt->n; i++) {
-        h ^= (uint64_t)(uintptr_t)bt->frames[i];
-        h *= 0x100000001b3ULL;
-        h ^= h >> 29;
-    }
-    return h;
+    for (unsigned i = 0; i < bt->n; i++)
+        h = (h ^ (uint64_t)(uintptr_t)bt->frames[i]) * 0x100000001b3ULL;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    return h ^ (h >> 32);
 }
 
 static unsigned prof_cache_slot(uint64_t hash) { return (unsigned)(hash >> 58); }
 
-static bool prof_gctx_is(const prof_gctx_t *g, uint64_t hash, const prof_bt_t *bt) {
-    return g->hash == hash && g->n == bt->n &&
-           memcmp(g->frames, bt->frames, bt->n * sizeof(void *)) == 0;
+static ALWAYS_INLINE bool prof_gctx_is(const prof_gctx_t *g, uint64_t hash, const prof_bt_t *bt) {
+    if (g->hash != hash || g->n != bt->n)
+        return false;
+    for (unsigned i = 0; i < bt->n; i++) { /* a few frames: no call of memcmp */
+        if (g->frames[i] != bt->frames[i])
+            return false;
+    }
+    return true;
 }
 
 /* The stack bt (of that hash), entered in the table if new (with no tctx yet); NULL if OOM. */
@@ -206,8 +212,8 @@ static NOINLINE prof_tctx_t *prof_tctx_find_locked(prof_tdata_t *td, const prof_
 }
 
 /* The counts of (bt, td's thread), made if needed; NULL when out of memory. */
-static prof_tctx_t *prof_tctx_get_locked(prof_tdata_t *td, const prof_bt_t *bt) {
-    uint64_t hash = prof_bt_hash(bt);
+static ALWAYS_INLINE prof_tctx_t *prof_tctx_get_locked(prof_tdata_t *td, const prof_bt_t *bt,
+                                                       uint64_t hash) {
     if (td->cache_gen != prof_reset_gen) {
         memset(td->cache, 0, sizeof(td->cache));
         td->cache_gen = prof_reset_gen;
@@ -222,8 +228,9 @@ prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
     prof_tdata_t *td = prof_tdata_get(tsd);
     if (td == NULL)
         return NULL;
+    uint64_t hash = prof_bt_hash(bt);
     mutex_lock(&prof_lock);
-    prof_tctx_t *t = prof_tctx_get_locked(td, bt);
+    prof_tctx_t *t = prof_tctx_get_locked(td, bt, hash);
     mutex_unlock(&prof_lock);
     return t;
 }
@@ -245,7 +252,7 @@ void prof_unbias_init(size_t lg) {
     prof_unbias_lg = lg;
 }
 
-static void prof_unbias_fill(unsigned ind) {
+static NOINLINE void prof_unbias_fill(unsigned ind) {
     double sz = (double)sz_index2size(ind);
     double p = 1 - prof_exp(-sz / (double)((uint64_t)1 << prof_unbias_lg)); /* sampled */
     prof_unbias_objs[ind] = prof_round((double)(1 << PROF_CNT_SHIFT) / p);
@@ -253,7 +260,7 @@ static void prof_unbias_fill(unsigned ind) {
 }
 
 /* Class ind, its table entries filled. */
-static unsigned prof_unbias_at(unsigned ind) {
+static ALWAYS_INLINE unsigned prof_unbias_at(unsigned ind) {
     if (unlikely(prof_unbias_bytes[ind] == 0))
         prof_unbias_fill(ind);
     return ind;
@@ -280,8 +287,8 @@ static void prof_cnt_cur_add(prof_tctx_t *t, size_t usize, unsigned ind, int sig
     t->cnt.curbytes_unbiased += s * prof_unbias_bytes[ind];
 }
 
-static void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx, size_t usize,
-                                      unsigned ind) {
+static ALWAYS_INLINE void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx,
+                                                     size_t usize, unsigned ind) {
     prof_unbias_at(ind);
     prof_cnt_cur_add(tctx, usize, ind, 1);
     if (opt_prof_accum) {
@@ -304,8 +311,9 @@ void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t 
     prof_tdata_t *td = prof_tdata_get(tsd);
     if (td == NULL)
         return;
+    uint64_t hash = prof_bt_hash(bt);
     mutex_lock(&prof_lock);
-    prof_tctx_t *t = prof_tctx_get_locked(td, bt);
+    prof_tctx_t *t = prof_tctx_get_locked(td, bt, hash);
     if (t != NULL)
         prof_sampled_alloc_locked(e, t, usize, ind);
     mutex_unlock(&prof_lock);

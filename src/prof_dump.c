@@ -232,8 +232,7 @@ bool prof_dump(char kind, const char *filename) {
     return err;
 }
 
-void prof_event_dumps(tsd_t *tsd, uint64_t bytes) {
-    (void)tsd;
+void prof_event_dumps_slow(uint64_t bytes) {
     if (prof_interval != 0 && atomic_load_relaxed(&prof_active)) {
         uint64_t acc = __atomic_add_fetch(&prof_idump_accum, bytes, __ATOMIC_RELAXED);
         if (acc >= prof_interval) {

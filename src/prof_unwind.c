@@ -657,9 +657,11 @@ void prof_unwind_loader_exit(void) {
 }
 
 /* The row for pc when the cache has none usable: computed, and cached if pc is in a loaded
- * object. Out of the walk's loop, whose registers it would otherwise take. */
-static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
+ * object (*perm: in one loaded at start-up). Out of the walk's loop, whose registers it would
+ * otherwise take. */
+static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc, bool *perm) {
     prof_unwind_rule_t nr = {.kind = RULE_BAD};
+    *perm = false;
     if (!prof_unwind_loader_enter())
         return rule_pack(&nr);
     /* The first backtrace loads libgcc's unwinder, here where fork waits for it. */
@@ -673,6 +675,7 @@ static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc) {
     uint64_t w = rule_pack(&nr);
     if (cache != NULL && in.found)
         cache_put(cache, pc, in.permanent ? GEN_PERM : in.subs, w);
+    *perm = in.found && in.permanent;
     return w;
 }
 
@@ -687,70 +690,152 @@ static NOINLINE uint64_t unload_count(void) {
     return subs;
 }
 
-static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
-                                          uintptr_t skip_lo, uintptr_t skip_hi) {
-    uintptr_t sp = regs[0], pc = regs[1], fp = regs[2];
-    uintptr_t lo = sp, hi = sp + PROF_UNWIND_STACK_MAX, span = PROF_UNWIND_STACK_MAX - 8;
-    if (hi < lo)
+/*
+ * The memo (prof.h): f[d] is a frame met at depth d by a walk from SP lo, in the state (sp, pc,
+ * and fp where its CFA is on FP), and where its row put the caller's state: SP cfa, the return
+ * address at ra_at, FP at fp_at (0: FP unchanged). From the same state a row of code loaded at
+ * start-up (never unloaded, so its row never changes) leads to the same addresses, already
+ * checked against the same bounds: a walk from lo whose frame matches its depth's entry reads
+ * the stack there and goes on, without looking the row up. Only the values read are new, and
+ * they decide whether the next frame matches. Entries are kept by depth, not as one chain: a
+ * stack that differs in one frame (another call site of malloc in the same function) matches
+ * again above it.
+ */
+enum { MEMO_CFA_FP = 1, MEMO_SIGNED = 2, MEMO_END = 4 };
+
+/* A walk: its frame's state, its bounds, the rows' cache, the memo. */
+typedef struct {
+    uintptr_t sp, pc, fp;
+    uintptr_t lo, hi;
+    uint64_t subs; /* read from the loader when a row of unloadable code needs it */
+    prof_unwind_slot_t *cache;
+    prof_unwind_memo_t *memo;
+} walk_t;
+
+/*
+ * Frame d of walk k by its row, and into the memo if that has every depth before it: 1 with
+ * k's state its caller's, 0 at the outermost frame, -1 to give up. Out of the walk's loop,
+ * whose registers it would take.
+ */
+static NOINLINE int walk_row(walk_t *k, unsigned d) {
+    uintptr_t sp = k->sp, pc = k->pc, fp = k->fp, lo = k->lo;
+    uint64_t w, gen;
+    bool perm;
+    if (unlikely(k->cache == NULL || !cache_get(k->cache, pc, &gen, &w))) {
+        w = row_miss(k->cache, pc, &perm);
+    } else if (likely(gen == GEN_PERM)) {
+        perm = true;
+    } else {
+        perm = false;
+        if (k->subs == GEN_UNREAD && (k->subs = unload_count()) == GEN_UNREAD)
+            return -1;
+        if (gen != k->subs)
+            w = row_miss(k->cache, pc, &perm);
+    }
+    prof_unwind_memo_t *memo = k->memo;
+    prof_unwind_memo_frame_t *m = NULL;
+    if (memo != NULL && perm && d <= memo->depth && d < PROF_UNWIND_MEMO_N) {
+        m = &memo->f[d];
+        m->pc = 0; /* matches no frame until made */
+        if (d == memo->depth)
+            memo->depth++;
+    }
+    unsigned kind = RW_KIND(w);
+    /* RULE_SIGNED only where DW_RA_STATE exists: x86_64's walk keeps its one test. */
+    bool is_signed = DW_RA_STATE != UINT64_MAX && kind == RULE_SIGNED;
+    if (unlikely(kind != RULE_OK) && !is_signed) {
+        if (kind != RULE_END)
+            return -1;
+        if (m != NULL)
+            *m = (prof_unwind_memo_frame_t){.pc = pc, .sp = sp, .flags = MEMO_END};
         return 0;
-    uint64_t subs = GEN_UNREAD; /* read from the loader when a row of unloadable code needs it */
-    prof_unwind_slot_t *cache = atomic_load_acquire(&prof_unwind_cache);
-    unsigned n = 0;
-    for (;;) {
+    }
+    uintptr_t cfa = (RW_CFA_FP(w) ? fp : sp) + (uintptr_t)RW_CFA_OFF(w);
+    /* Every read 8-aligned in [lo, hi - 8]. */
+    uintptr_t ra_at = cfa + (uintptr_t)RW_RA_OFF(w), span = k->hi - 8 - lo;
+    uintptr_t fp_at = RW_FP_SAVED(w) ? ra_at + (uintptr_t)RW_FP_DELTA(w) : 0;
+    if (cfa <= sp || cfa > k->hi || ra_at - lo > span || (ra_at & 7) != 0 ||
+        (fp_at != 0 && (fp_at - lo > span || (fp_at & 7) != 0)))
+        return -1;
+    if (m != NULL)
+        *m = (prof_unwind_memo_frame_t){
+            .pc = pc, .sp = sp, .ra_at = ra_at, .fp = fp, .cfa = cfa, .fp_at = fp_at,
+            .flags = (RW_CFA_FP(w) ? MEMO_CFA_FP : 0u) | (is_signed ? MEMO_SIGNED : 0u)};
+    if (fp_at != 0)
+        k->fp = *(const uintptr_t *)fp_at;
+    pc = *(const uintptr_t *)ra_at;
+    k->pc = is_signed ? ra_strip(pc) : pc;
+    k->sp = cfa;
+    return 1;
+}
+
+static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
+                                          uintptr_t skip_lo, uintptr_t skip_hi,
+                                          prof_unwind_memo_t *memo) {
+    walk_t k = {.sp = regs[0], .pc = regs[1], .fp = regs[2], .lo = regs[0],
+                .hi = regs[0] + PROF_UNWIND_STACK_MAX, .subs = GEN_UNREAD, .memo = memo};
+    if (k.hi < k.lo)
+        return 0;
+    k.cache = atomic_load_acquire(&prof_unwind_cache);
+    unsigned n = 0, d = 0, depth = 0;
+    if (memo != NULL) {
+        if (memo->lo != k.lo) {
+            memo->lo = k.lo;
+            memo->depth = 0;
+        }
+        depth = memo->depth;
+    }
+    for (;; d++) {
+        /* The frames the memo has, in registers. */
+        uintptr_t sp = k.sp, pc = k.pc, fp = k.fp;
+        for (; d < depth; d++) {
+            const prof_unwind_memo_frame_t *m = &memo->f[d];
+            if (m->pc != pc || m->sp != sp || ((m->flags & MEMO_CFA_FP) && m->fp != fp))
+                break;
+            memo->hits++;
+            frames[n] = (void *)pc;
+            n += n != 0 || pc - skip_lo >= skip_hi - skip_lo;
+            if (n == max || (m->flags & MEMO_END))
+                return n;
+            if (m->fp_at != 0)
+                fp = *(const uintptr_t *)m->fp_at;
+            pc = *(const uintptr_t *)m->ra_at;
+            if (DW_RA_STATE != UINT64_MAX && (m->flags & MEMO_SIGNED))
+                pc = ra_strip(pc);
+            sp = m->cfa;
+        }
         if (pc == 0)
             return n;
         if (n != 0 || pc - skip_lo >= skip_hi - skip_lo)
             frames[n++] = (void *)pc;
         if (n == max)
             return n;
-        uint64_t w, gen;
-        if (unlikely(cache == NULL || !cache_get(cache, pc, &gen, &w))) {
-            w = row_miss(cache, pc);
-        } else if (unlikely(gen != GEN_PERM)) {
-            if (subs == GEN_UNREAD && (subs = unload_count()) == GEN_UNREAD)
-                return 0;
-            if (gen != subs)
-                w = row_miss(cache, pc);
-        }
-        unsigned kind = RW_KIND(w);
-        /* RULE_SIGNED only where DW_RA_STATE exists: x86_64's walk keeps its one test. */
-        bool is_signed = DW_RA_STATE != UINT64_MAX && kind == RULE_SIGNED;
-        if (unlikely(kind != RULE_OK) && !is_signed)
-            return kind == RULE_END ? n : 0;
-        uintptr_t cfa = (RW_CFA_FP(w) ? fp : sp) + (uintptr_t)RW_CFA_OFF(w);
-        if (cfa <= sp || cfa > hi)
-            return 0;
-        /* Every read 8-aligned in [lo, hi - 8]: lo + span. */
-        uintptr_t ra_at = cfa + (uintptr_t)RW_RA_OFF(w);
-        if (ra_at - lo > span || (ra_at & 7) != 0)
-            return 0;
-        if (RW_FP_SAVED(w)) {
-            uintptr_t fp_at = ra_at + (uintptr_t)RW_FP_DELTA(w);
-            if (fp_at - lo > span || (fp_at & 7) != 0)
-                return 0;
-            fp = *(const uintptr_t *)fp_at;
-        }
-        pc = *(const uintptr_t *)ra_at;
-        if (is_signed)
-            pc = ra_strip(pc);
-        sp = cfa;
+        k.sp = sp;
+        k.pc = pc;
+        k.fp = fp;
+        int r = walk_row(&k, d);
+        if (r <= 0)
+            return r == 0 ? n : 0;
+        if (memo != NULL)
+            depth = memo->depth;
     }
 }
 
 PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
-                              uintptr_t skip_hi) {
+                              uintptr_t skip_hi, prof_unwind_memo_t *memo) {
     uintptr_t regs[3];
     prof_unwind_regs(regs);
-    return prof_unwind_at(regs, frames, max, skip_lo, skip_hi);
+    return prof_unwind_at(regs, frames, max, skip_lo, skip_hi, memo);
 }
 
 PROF_FRAME unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max,
-                                   uintptr_t skip_lo, uintptr_t skip_hi) {
+                                   uintptr_t skip_lo, uintptr_t skip_hi,
+                                   prof_unwind_memo_t *memo) {
     /* Before constructors (glibc's static startup; the loader's own mallocs in a dynamic
      * program) neither libgcc's frame lookup nor dlopen may be called: no stack. */
     if (!config_prof_libgcc || max == 0 || !atomic_load_relaxed(&nstime_ready))
         return 0;
-    unsigned n = prof_unwind_arch ? unwind_walk(regs, frames, max, skip_lo, skip_hi) : 0;
+    unsigned n = prof_unwind_arch ? unwind_walk(regs, frames, max, skip_lo, skip_hi, memo) : 0;
     /* Given up: _Unwind_Backtrace takes the trace (prof_backtrace) if libgcc is loaded; the
      * first backtrace loads it, inside the bracket fork waits for. */
     if (n == 0 && prof_libgcc_loaded() == NULL && prof_unwind_loader_enter()) {

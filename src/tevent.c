@@ -26,12 +26,13 @@ unsigned tevent_trigger(tsd_t *tsd) {
             tsd->prof_sample_left = prof_sample_interval(tsd);
         tsd->prof_sample_left -= used;
         if (tsd->prof_sample_left < 0) {
-            if (prof_sample_wanted(tsd))
+            bool wanted;
+            tsd->prof_sample_left = prof_sample_next(tsd, &wanted);
+            if (wanted)
                 due |= TEVENT_SAMPLE;
-            tsd->prof_sample_left = prof_sample_interval(tsd);
         }
         if (!tsd->prof_busy)
-            prof_event_dumps(tsd, (uint64_t)used);
+            prof_event_dumps((uint64_t)used);
         if (tsd->prof_sample_left < next)
             next = tsd->prof_sample_left;
         if (prof_interval != 0 && (int64_t)prof_interval < next)

@@ -32,7 +32,8 @@ prof_unwind_compare() {
     esac
     "$cc" -O2 -g -fPIC -shared -DPAD=1000 -o "$d/a.so" "$src/prof_unwind_shapes.c" || fail "lib A"
     "$cc" -O2 -g -fPIC -shared -DPAD=3000 -o "$d/b.so" "$src/prof_unwind_shapes.c" || fail "lib B"
-    "$cc" -O2 -g -pthread "${pac_flags[@]}" -o "$d/prog" "$src/prof_unwind_prog.c" "$d/o0.o" \
+    "$cc" -O2 -g -pthread "${pac_flags[@]}" -I"$TOP_SRCDIR/include" -I"$build/include" \
+        -o "$d/prog" "$src/prof_unwind_prog.c" "$d/o0.o" \
         "$d/o2.o" "${pac_objs[@]}" "$lib" \
         -ldl || fail "building the program"
     out=$("$@" "$d/prog" "$d/a.so" "$d/b.so" 2>&1)

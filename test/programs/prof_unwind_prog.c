@@ -15,6 +15,8 @@
  * (prof_unwind.sh) and for aarch64, run under qemu (prof_unwind_aarch64.sh). Rows of the
  * program's own code (loaded at start-up, never unloaded) are used without asking the loader
  * whether code was unloaded; rows of the library's code are checked, at most once per walk.
+ * Every walk goes through its thread's memo, as the profiler's do: the second walk of each stack
+ * takes its frames of the program's code from there, and must still match libgcc's.
  *
  * Usage: prof_unwind_prog LIB_A.so LIB_B.so
  */
@@ -28,10 +30,7 @@
 #include <string.h>
 #include <unwind.h>
 
-unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
-void prof_unwind_boot(void);
-unsigned prof_unwind_cached(void);
-unsigned long prof_unwind_subs_reads(void);
+#include "allocator/internal/prof.h" /* prof_unwind and its memo */
 
 #define MAX 128
 
@@ -228,9 +227,14 @@ static _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
 
 /* Both walks from here: the fast one's frames [2..] against libgcc's [1..] (each first reports
  * its own call site in compare, and the fast one first its own frame). */
+static __thread prof_unwind_memo_t memo;
+static unsigned long memo_hits;
+
 static __attribute__((noinline)) void compare(const char *what) {
     static trace_t fast, ref;
-    fast.n = prof_unwind(fast.ip, MAX, 0, 0);
+    unsigned long hits = memo.hits;
+    fast.n = prof_unwind(fast.ip, MAX, 0, 0, &memo);
+    memo_hits += memo.hits - hits;
     ref.n = 0;
     _Unwind_Backtrace(collect, &ref);
     if (fast.n == 0)
@@ -414,11 +418,16 @@ int main(int argc, char **argv) {
 
     unsigned cached = prof_unwind_cached();
     printf("%u stacks compared, %u given up (signal, CFI not modelled, a frame too large), %u "
-           "failures, %u rows cached; frames: %lu walked with cached rows, %lu left to libgcc\n",
-           compared, gave_up, failures, cached, frames_fast, frames_ref);
+           "failures, %u rows cached; frames: %lu walked with cached rows (%lu of them from the "
+           "memo), %lu left to libgcc\n",
+           compared, gave_up, failures, cached, frames_fast, memo_hits, frames_ref);
     if (expr_gave_up != 4 * ngive_up) { /* two walks of each, each compared twice */
         printf("FAIL: %u walks gave up under the shapes not modelled, not %u\n", expr_gave_up,
                4 * ngive_up);
+        failures++;
+    }
+    if (memo_hits < frames_fast / 8) { /* about a quarter: each stack's second walk */
+        printf("FAIL: %lu of %lu frames walked from the memo\n", memo_hits, frames_fast);
         failures++;
     }
     return failures == 0 && compared > 500 && cached > 20 ? 0 : 1;

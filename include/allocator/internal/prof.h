@@ -66,6 +66,26 @@ static inline void prof_cnt_add(prof_cnt_t *sum, const prof_cnt_t *c) {
     sum->accumbytes_unbiased += c->accumbytes_unbiased;
 }
 
+/*
+ * A thread's memo of its walks (prof_unwind.c): per depth, a frame's state (SP, return address,
+ * and FP where its CFA is on FP) and the addresses its row gave for its caller's SP, return
+ * address and FP. A walk from the same first SP whose frame matches its depth's entry reads the
+ * stack there without looking the row up or checking bounds again: a program that samples from
+ * a loop walks the same frames each time. Only frames of code loaded at start-up (whose rows
+ * never change) are kept.
+ */
+#define PROF_UNWIND_MEMO_N 32
+typedef struct {
+    uintptr_t pc, sp, ra_at, fp, cfa, fp_at; /* fp_at 0: FP is not saved there */
+    unsigned flags;
+} prof_unwind_memo_frame_t;
+typedef struct {
+    uintptr_t lo;       /* the walks' first SP */
+    unsigned depth;     /* f[0 .. depth) made by walks from lo (pc 0: matches nothing) */
+    unsigned long hits; /* frames walked from the memo (tests) */
+    prof_unwind_memo_frame_t f[PROF_UNWIND_MEMO_N];
+} prof_unwind_memo_t;
+
 typedef struct prof_gctx_s prof_gctx_t;
 typedef struct prof_tctx_s prof_tctx_t;
 typedef struct prof_tdata_s prof_tdata_t;
@@ -112,6 +132,7 @@ struct prof_tdata_s {
      */
     extent_t *spare;
     unsigned spare_report;
+    prof_unwind_memo_t memo; /* the thread's walks (prof_backtrace) */
 };
 
 /* Runtime state (prof_lock is not needed to read these). */
@@ -129,8 +150,11 @@ void prof_boot(void);
 /* The thread's uid (assigned when its state is made, increasing from 0). */
 static inline uint64_t prof_thread_uid(const tsd_t *tsd) { return tsd->prof_thread_uid; }
 
-/* The thread's record, made on first use; NULL when out of memory. */
-prof_tdata_t *prof_tdata_get(tsd_t *tsd);
+/* The thread's record, made on first use (prof_tdata_make); NULL when out of memory. */
+prof_tdata_t *prof_tdata_make(tsd_t *tsd);
+static inline prof_tdata_t *prof_tdata_get(tsd_t *tsd) {
+    return likely(tsd->prof_tdata != NULL) ? tsd->prof_tdata : prof_tdata_make(tsd);
+}
 /* Bytes to the next sampled byte: 1 + an exponential draw with mean 2^lg_prof_sample. */
 int64_t prof_sample_interval(tsd_t *tsd);
 /* Draw one interval from prng state *state with mean 2^lg (the sampler, for unit tests). */
@@ -144,16 +168,22 @@ double prof_exp(double x);
  * sampled as often as a block allocated at usize would be.
  */
 bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize);
-/* Is a sample due now to be taken (profiling and the thread active, not inside the profiler)? */
-bool prof_sample_wanted(tsd_t *tsd);
+/*
+ * The countdown ran out (the thread event, tevent.c): the bytes to the next sample, as
+ * prof_sample_interval, and *wanted: is this sample to be taken (profiling and the thread
+ * active, not inside the profiler)?
+ */
+int64_t prof_sample_next(tsd_t *tsd, bool *wanted);
 /*
  * prof_unwind.c: the calling thread's return addresses, innermost first, walked with cached
  * rows of the DWARF CFI (x86_64, aarch64), as _Unwind_Backtrace reports them: frames[0] is
  * inside prof_unwind itself (where it captured the registers), frames[1] in its caller, and so on.
  * Leading frames whose address is in [skip_lo, skip_hi) are left out (not counted in max).
- * Returns 0 when it cannot answer exactly (the caller then uses _Unwind_Backtrace).
+ * Returns 0 when it cannot answer exactly (the caller then uses _Unwind_Backtrace). memo, the
+ * calling thread's own (or NULL), remembers the frames walked for the next walk.
  */
-unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
+unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi,
+                     prof_unwind_memo_t *memo);
 /*
  * The same walk from registers its caller captured with prof_unwind_regs (regs[0] the caller's
  * SP once that call returned, regs[1] the return address, regs[2] the frame pointer, RBP or x29;
@@ -162,7 +192,7 @@ unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo, uintptr_t s
  */
 void prof_unwind_regs(uintptr_t *regs) HIDDEN;
 unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max, uintptr_t skip_lo,
-                        uintptr_t skip_hi);
+                        uintptr_t skip_hi, prof_unwind_memo_t *memo);
 /*
  * libgcc's unwinder, as heap profiling uses it: the shared library loads libgcc_s when a backtrace
  * first needs it (prof_libgcc_shared.c), the static one names the functions (prof_libgcc_static.c).
@@ -217,8 +247,9 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
     tsd->prof_busy = true;
     uintptr_t regs[3];
     prof_unwind_regs(regs); /* here, in the allocator's function that takes the backtrace */
+    prof_tdata_t *td = tsd->prof_tdata;
     bt->n = prof_unwind_at(regs, bt->frames, PROF_BT_MAX, (uintptr_t)__start_allocator_prof_frames,
-                           (uintptr_t)__stop_allocator_prof_frames);
+                           (uintptr_t)__stop_allocator_prof_frames, td != NULL ? &td->memo : NULL);
     const prof_libgcc_t *lib = bt->n == 0 ? prof_libgcc_loaded() : NULL; /* the walk loads it */
     /* libgcc finds frame tables through the loader (dl_iterate_phdr's lock, or its own): inside
      * the bracket, or no frames while a fork is waiting. */
@@ -293,8 +324,12 @@ void prof_table_usage(prof_table_usage_t *u);
 /* prof_dump.c */
 /* Write a heap_v2 profile: to filename if given, else <prefix>.<pid>.<seq>.<kind><kseq>.heap. */
 bool prof_dump(char kind, const char *filename);
-/* The events' dumps, from an allocating thread outside any lock. */
-void prof_event_dumps(tsd_t *tsd, uint64_t bytes);
+/* The events' dumps, from an allocating thread outside any lock: interval dumps and gdump. */
+void prof_event_dumps_slow(uint64_t bytes);
+static inline void prof_event_dumps(uint64_t bytes) {
+    if (prof_interval != 0 || atomic_load_relaxed(&prof_gdump_on))
+        prof_event_dumps_slow(bytes);
+}
 /* Write the profile to fd (unit tests). Returns true if a write failed. */
 bool prof_dump_fd(int fd);
 /* The child's dumps start their sequence numbers again (its pid is new). */
