@@ -65,7 +65,7 @@ static ALWAYS_INLINE void sampled_count(tsd_t *tsd, extent_t *e, const prof_bt_t
  * memory for it cannot be had (the caller then serves the request as usual, unsampled).
  */
 static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, size_t usize,
-                                         arena_t *arena) {
+                                         unsigned ind, arena_t *arena) {
     prof_bt_t bt;
     prof_backtrace(tsd, &bt);
     bool zero = req->zero || opt_zero;
@@ -76,8 +76,8 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
      * block of it, registered as sampled. So a sample makes no extent, and a small one usually
      * changes no registration.
      */
-    unsigned lind = sz_size2index(usize < SC_LARGE_MINCLASS ? SC_LARGE_MINCLASS : usize);
-    unsigned ind = usize < SC_LARGE_MINCLASS ? sz_size2index(usize) : lind; /* usize's */
+    unsigned lind = usize < SC_LARGE_MINCLASS ? SC_NBINS : ind; /* ind: usize's */
+    assert(ind == sz_size2index(usize) && sz_index2size(SC_NBINS) == SC_LARGE_MINCLASS);
     extent_t *e = NULL;
     bool cache_ok = req->tcache == NULL && !req->no_tcache && req->arena == NULL &&
                     req->align <= PAGE;
@@ -185,7 +185,7 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     if (likely(tsd_is_real(tsd)) && unlikely((tsd->event_left -= (int64_t)usize) < 0)) {
         due = tevent_trigger(tsd);
         if (due & TEVENT_SAMPLE) {
-            void *ret = alloc_sampled(tsd, req, usize, arena);
+            void *ret = alloc_sampled(tsd, req, usize, ind, arena);
             if (ret != NULL) {
                 if (due & TEVENT_TICK)
                     tevent_tick(tsd);
@@ -287,7 +287,7 @@ PROF_FRAME void *malloc_event(void *ret, size_t size) {
         tevent_tick(tsd); /* after the push: the GC may have shrunk the bin */
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     arena_t *arena = tsd->arena != NULL ? tsd->arena : arena_get(0);
-    void *p = alloc_sampled(tsd, &req, usize, arena);
+    void *p = alloc_sampled(tsd, &req, usize, sz_size2index(usize), arena);
     /* No memory for the sampled block: serve it as usual (the counter is armed again). */
     return p != NULL ? p : alloc_slow(&req);
 }
@@ -317,26 +317,32 @@ static PROF_FRAME void dalloc_sampled_recent(tsd_t *tsd, extent_t *e) {
  */
 static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache_ok) {
     extent_t *e = rtree_entry_extent(entry);
-    size_t usize = sz_index2size(rtree_entry_binid(entry) - 1);
+    unsigned ind = rtree_entry_binid(entry) - 1;
+    size_t usize = sz_index2size(ind);
     tsd_t *tsd = tsd_fetch();
-    if (tsd != NULL && tsd_is_real(tsd))
-        tsd->thread_deallocated += usize;
+    tsd_t *real = tsd != NULL && tsd_is_real(tsd) ? tsd : NULL; /* a thread state of its own */
+    if (real != NULL)
+        real->thread_deallocated += usize;
     if (opt_junk_free)
         memset(ptr, JUNK_FREE_BYTE, usize);
     /* Whatever the capacity is now: a record made earlier may still link the block. */
     if (prof_recent_linked(&e->prof_recent))
         dalloc_sampled_recent(tsd, e);
-    prof_sampled_free_ind(e, usize, rtree_entry_binid(entry) - 1);
-    prof_tdata_t *td = cache_ok && tsd != NULL && tsd_is_real(tsd) ? tsd->prof_tdata : NULL;
+    prof_sampled_free_ind(e, usize, ind);
+    if (!cache_ok || real == NULL) {
+        arena_dalloc(ptr, entry);
+        return;
+    }
+    prof_tdata_t *td = real->prof_tdata;
     if (td != NULL && td->spare == NULL && usize < SC_LARGE_MINCLASS &&
         !arena_is_manual(e->arena_ind)) {
         e->prof_tctx = EXTENT_PROF_SPARE;
         td->spare = e;
-        td->spare_report = rtree_entry_binid(entry) - 1;
+        td->spare_report = ind;
         return;
     }
-    if (cache_ok && tsd != NULL && tsd_is_real(tsd) && e->szind < tsd->tcache.nhbins) {
-        cache_bin_t *cb = &tsd->tcache.bins[e->szind + 1];
+    if (e->szind < real->tcache.nhbins) {
+        cache_bin_t *cb = &real->tcache.bins[e->szind + 1];
         if (cache_bin_ncached(cb) < cache_bin_ncached_max(cb)) {
             arena_sampled_unmark(e);
             block_tag(ptr);

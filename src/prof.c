@@ -4,7 +4,8 @@
  * The allocation paths (malloc.c, through tevent.c) ask prof_sample_next when a thread's
  * sample countdown runs out, take the backtrace here with no lock held, and count the block in
  * the stack table (prof_data.c). The sampler is a 64-bit xorshift-multiply generator per thread
- * and a logarithm computed from the double's exponent and a short series, so no libm is needed.
+ * and a logarithm computed from the random number's leading zeros, a table and a short series,
+ * so no libm is needed.
  *
  * prof_active, prof_thread_active_init, prof_gdump_on and prof_lg_sample are read without a
  * lock (relaxed atomics); thread records are guarded by prof_lock.
@@ -45,12 +46,15 @@ TEXT_HOT void prof_boot(void) {
 
 /* ---- the sampler ---------------------------------------------------------------------------- */
 
-static uint64_t prof_prng_next(uint64_t *state) {
-    /* splitmix64: a full-period 64-bit sequence with well-mixed outputs. */
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
+static ALWAYS_INLINE uint64_t prof_prng_next(uint64_t *state) {
+    /* xorshift64*: a full-period 64-bit sequence (never 0), its output well mixed by the
+     * multiply; statistical quality far beyond what sampling intervals need. */
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545f4914f6cdd1dULL;
 }
 
 #define PROF_LN2 0.69314718055994530942
@@ -58,8 +62,8 @@ static uint64_t prof_prng_next(uint64_t *state) {
 /*
  * ln c and 1 / c at the middle c = 1 + (i + 1/2) / 128 of each of 128 equal steps of [1, 2),
  * so that ln m = ln c + ln(1 + r) with r = (m - c) / c, |r| < 1/256, where five terms of the
- * series of ln(1 + r) leave an error below r^6 / 6 (4e-16): no division, and no branch the draw
- * would mispredict half the time (prof_ln is on every sample's path, prof_interval_draw).
+ * series of ln(1 + r) leave an error below r^6 / 6 (4e-16): no division, and no branch that
+ * would be mispredicted half the time. The sampler's draw (prof_draw) uses the same steps.
  */
 static const double prof_ln_tab[128][2] = {
     {0.003898640415657323, 0.9961089494163424}, {0.011650617219975274, 0.9884169884169884},
@@ -163,14 +167,36 @@ double prof_exp(double x) {
     return sum * scale;
 }
 
-static ALWAYS_INLINE uint64_t prof_draw(uint64_t *state, size_t lg) {
-    /* u uniform in (0, 1]: 53 random bits, plus one so that ln never sees 0. */
-    double u = (double)((prof_prng_next(state) >> 11) + 1) * (1.0 / 9007199254740992.0);
-    double d = -prof_ln_inline(u) * (double)((uint64_t)1 << lg);
-    return d >= 9.0e18 ? (uint64_t)INT64_MAX : (uint64_t)d + 1;
+/*
+ * The interval drawn from a random r: -ln(u) * 2^lg + 1 for u = r / 2^64, in integer steps as far
+ * as they go. r = mant / 2^lz with mant's top bit set, so u = m * 2^-(lz + 1) with m = mant / 2^63
+ * in [1, 2), and -ln u = (lz + 1) ln 2 - ln m. m - c, for c the middle of m's step of
+ * prof_ln_tab, is mant's bits below the step's 7, less half a step, read as a signed integer:
+ * one conversion. Three terms of ln(1 + x)'s series leave an error below x^4 / 4 < 2^-34
+ * (|x| < 2^-8), far below what a sampling interval needs (prof_ln, for the leak summary's
+ * figures, keeps five). r = 0 is read as 1 (u = 2^-64, -ln u = 44.4); next to 1, where -ln u
+ * is about 2^-64, rounding may leave it below 0, read as 0.
+ */
+static ALWAYS_INLINE uint64_t prof_draw(uint64_t r, size_t lg) {
+    r = r != 0 ? r : 1;
+    unsigned lz = (unsigned)__builtin_clzll(r);
+    uint64_t mant = r << lz;
+    unsigned i = (unsigned)(mant >> 56) & 127;
+    int64_t below = (int64_t)(mant & (((uint64_t)1 << 56) - 1)) - ((int64_t)1 << 55);
+    double x = (double)below * (1.0 / 9223372036854775808.0) * prof_ln_tab[i][1];
+    double ln_m = prof_ln_tab[i][0] + x * (1 + x * (-1.0 / 2 + x * (1.0 / 3)));
+    uint64_t scale_bits = (uint64_t)(1023 + lg) << 52; /* 2^lg, lg < 64 */
+    double scale;
+    memcpy(&scale, &scale_bits, sizeof(scale));
+    double d = ((double)(lz + 1) * PROF_LN2 - ln_m) * scale;
+    return d >= 9.0e18 ? (uint64_t)INT64_MAX : d > 0 ? (uint64_t)(int64_t)d + 1 : 1;
 }
 
-uint64_t prof_interval_draw(uint64_t *state, size_t lg) { return prof_draw(state, lg); }
+uint64_t prof_draw_u64(uint64_t r, size_t lg) { return prof_draw(r, lg); }
+
+uint64_t prof_interval_draw(uint64_t *state, size_t lg) {
+    return prof_draw(prof_prng_next(state), lg);
+}
 
 /* ---- thread records ------------------------------------------------------------------------- */
 
@@ -183,8 +209,13 @@ prof_tdata_t *prof_tdata_make(tsd_t *tsd) {
         td->uid = tsd->prof_thread_uid;
         td->name[0] = '\0';
         td->active = atomic_load_relaxed(&prof_thread_active_init);
-        td->prng = td->uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)tsd ^
-                   ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
+        /* Seeds of threads made together differ in a few bits: a finaliser spreads them
+         * (splitmix64's), and xorshift's state is never 0. */
+        uint64_t z = td->uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)tsd ^
+                     ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        td->prng = (z ^ (z >> 31)) | 1;
         td->attached = true;
     }
     mutex_unlock(&prof_lock);
@@ -193,9 +224,14 @@ prof_tdata_t *prof_tdata_make(tsd_t *tsd) {
 }
 
 static ALWAYS_INLINE int64_t prof_interval_next(tsd_t *tsd, prof_tdata_t *td) {
-    uint64_t fallback = (uint64_t)(uintptr_t)tsd ^ tsd->thread_allocated;
-    uint64_t *state = td != NULL ? &td->prng : &fallback;
-    return (int64_t)prof_draw(state, atomic_load_relaxed(&prof_lg_sample));
+    uint64_t r;
+    if (likely(td != NULL)) {
+        r = prof_prng_next(&td->prng);
+    } else { /* no record (out of memory): a state made up for this draw */
+        uint64_t fallback = ((uint64_t)(uintptr_t)tsd ^ tsd->thread_allocated) | 1;
+        r = prof_prng_next(&fallback);
+    }
+    return (int64_t)prof_draw(r, atomic_load_relaxed(&prof_lg_sample));
 }
 
 int64_t prof_sample_interval(tsd_t *tsd) { return prof_interval_next(tsd, prof_tdata_get(tsd)); }

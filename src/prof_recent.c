@@ -61,7 +61,7 @@ struct prof_recent_s {
 
 static mutex_t prof_recent_lock = MUTEX_INITIALIZER(RANK_PROF_RECENT);
 
-static ssize_t prof_recent_max; /* written under the lock, read without it */
+ssize_t prof_recent_max; /* written under the lock, read without it (prof_recent_max_get) */
 static prof_recent_t *prof_recent_head, *prof_recent_tail; /* oldest, newest */
 static size_t prof_recent_n;
 static prof_recent_t *prof_recent_free_records;
@@ -184,8 +184,6 @@ static void trim(void) {
 }
 
 /* ---- The store's interface --------------------------------------------------------------- */
-
-ssize_t prof_recent_max_get(void) { return atomic_load_relaxed(&prof_recent_max); }
 
 ssize_t prof_recent_max_set(ssize_t max) {
     assert(max >= -1);

@@ -37,7 +37,8 @@ typedef struct prof_recent_s prof_recent_t;
  * The store's capacity now: -1 unlimited, 0 off (nothing is recorded). Read without a lock, so
  * prof may skip prof_recent_alloc (and its backtrace work) while it is 0.
  */
-ssize_t prof_recent_max_get(void);
+extern ssize_t prof_recent_max;
+static inline ssize_t prof_recent_max_get(void) { return atomic_load_relaxed(&prof_recent_max); }
 /*
  * Set the capacity (>= -1) and return the old one. Shrinking evicts the oldest records (those a
  * dump in progress holds are evicted when it ends).
