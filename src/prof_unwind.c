@@ -772,31 +772,33 @@ static NOINLINE int walk_row(walk_t *k, unsigned d) {
 static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
                                           uintptr_t skip_lo, uintptr_t skip_hi,
                                           prof_unwind_memo_t *memo) {
-    walk_t k = {.sp = regs[0], .pc = regs[1], .fp = regs[2], .lo = regs[0],
-                .hi = regs[0] + PROF_UNWIND_STACK_MAX, .subs = GEN_UNREAD, .memo = memo};
-    if (k.hi < k.lo)
+    uintptr_t sp = regs[0], pc = regs[1], fp = regs[2];
+    uintptr_t lo = sp;
+    if (lo + PROF_UNWIND_STACK_MAX < lo)
         return 0;
-    k.cache = atomic_load_acquire(&prof_unwind_cache);
     unsigned n = 0, d = 0, depth = 0;
     if (memo != NULL) {
-        if (memo->lo != k.lo) {
-            memo->lo = k.lo;
+        if (memo->lo != lo) {
+            memo->lo = lo;
             memo->depth = 0;
         }
         depth = memo->depth;
     }
+    walk_t k; /* set up at the first frame the memo does not have */
+    bool k_ready = false;
     for (;; d++) {
         /* The frames the memo has, in registers. */
-        uintptr_t sp = k.sp, pc = k.pc, fp = k.fp;
+        unsigned d0 = d;
         for (; d < depth; d++) {
             const prof_unwind_memo_frame_t *m = &memo->f[d];
             if (m->pc != pc || m->sp != sp || ((m->flags & MEMO_CFA_FP) && m->fp != fp))
                 break;
-            memo->hits++;
             frames[n] = (void *)pc;
             n += n != 0 || pc - skip_lo >= skip_hi - skip_lo;
-            if (n == max || (m->flags & MEMO_END))
+            if (n == max || (m->flags & MEMO_END)) {
+                memo->hits += d + 1 - d0;
                 return n;
+            }
             if (m->fp_at != 0)
                 fp = *(const uintptr_t *)m->fp_at;
             pc = *(const uintptr_t *)m->ra_at;
@@ -804,18 +806,31 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
                 pc = ra_strip(pc);
             sp = m->cfa;
         }
+        if (memo != NULL)
+            memo->hits += d - d0;
         if (pc == 0)
             return n;
         if (n != 0 || pc - skip_lo >= skip_hi - skip_lo)
             frames[n++] = (void *)pc;
         if (n == max)
             return n;
+        if (!k_ready) {
+            k.lo = lo;
+            k.hi = lo + PROF_UNWIND_STACK_MAX;
+            k.subs = GEN_UNREAD;
+            k.cache = atomic_load_acquire(&prof_unwind_cache);
+            k.memo = memo;
+            k_ready = true;
+        }
         k.sp = sp;
         k.pc = pc;
         k.fp = fp;
         int r = walk_row(&k, d);
         if (r <= 0)
             return r == 0 ? n : 0;
+        sp = k.sp;
+        pc = k.pc;
+        fp = k.fp;
         if (memo != NULL)
             depth = memo->depth;
     }
