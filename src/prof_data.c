@@ -153,6 +153,7 @@ static void prof_tctx_unlink_locked(prof_tctx_t *t) {
     assert(!t->retired && td != NULL && g != NULL);
     if (t->cached) {
         td->cache[prof_cache_slot(g->hash)] = NULL;
+        td->cache_epoch++;
         t->cached = false;
     }
     if (t->tprev != NULL)
@@ -202,6 +203,7 @@ static NOINLINE prof_tctx_t *prof_tctx_find_locked(prof_tdata_t *td, const prof_
     unsigned slot = prof_cache_slot(hash);
     prof_tctx_t *old = td->cache[slot];
     td->cache[slot] = t;
+    td->cache_epoch++;
     t->cached = true;
     if (old != NULL) {
         old->cached = false;
@@ -217,6 +219,7 @@ static ALWAYS_INLINE prof_tctx_t *prof_tctx_get_locked(prof_tdata_t *td, const p
     if (td->cache_gen != prof_reset_gen) {
         memset(td->cache, 0, sizeof(td->cache));
         td->cache_gen = prof_reset_gen;
+        td->cache_epoch++;
     }
     prof_tctx_t *t = td->cache[prof_cache_slot(hash)];
     if (likely(t != NULL && prof_gctx_is(t->gctx, hash, bt)))
@@ -311,11 +314,25 @@ void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t 
     prof_tdata_t *td = prof_tdata_get(tsd);
     if (td == NULL)
         return;
-    uint64_t hash = prof_bt_hash(bt);
+    /*
+     * The stack the thread counted last (the same walk record), its tctx still in the thread's
+     * cache (no slot changed since, no reset): counted there without hashing the stack. The
+     * cache's tctxs live while they are in it, so last_tctx is one.
+     */
     mutex_lock(&prof_lock);
-    prof_tctx_t *t = prof_tctx_get_locked(td, bt, hash);
-    if (t != NULL)
+    if (bt->same_as != 0 && bt->same_as == td->last_same_as && td->cache_epoch == td->last_epoch &&
+        td->cache_gen == prof_reset_gen) {
+        prof_sampled_alloc_locked(e, td->last_tctx, usize, ind);
+        mutex_unlock(&prof_lock);
+        return;
+    }
+    prof_tctx_t *t = prof_tctx_get_locked(td, bt, prof_bt_hash(bt));
+    if (t != NULL) {
         prof_sampled_alloc_locked(e, t, usize, ind);
+        td->last_tctx = t;
+        td->last_same_as = bt->same_as;
+        td->last_epoch = td->cache_epoch;
+    }
     mutex_unlock(&prof_lock);
 }
 

@@ -710,6 +710,7 @@ typedef struct {
     uint64_t subs; /* read from the loader when a row of unloadable code needs it */
     prof_unwind_slot_t *cache;
     prof_unwind_memo_t *memo;
+    bool in_memo; /* walk_row made the memo's entry for its frame */
 } walk_t;
 
 /*
@@ -734,6 +735,7 @@ static NOINLINE int walk_row(walk_t *k, unsigned d) {
     }
     prof_unwind_memo_t *memo = k->memo;
     prof_unwind_memo_frame_t *m = NULL;
+    k->in_memo = false;
     if (memo != NULL && perm && d <= memo->depth && d < PROF_UNWIND_MEMO_N) {
         m = &memo->f[d];
         m->pc = 0; /* matches no frame until made */
@@ -757,16 +759,70 @@ static NOINLINE int walk_row(walk_t *k, unsigned d) {
     if (cfa <= sp || cfa > k->hi || ra_at - lo > span || (ra_at & 7) != 0 ||
         (fp_at != 0 && (fp_at - lo > span || (fp_at & 7) != 0)))
         return -1;
-    if (m != NULL)
+    if (m != NULL) {
         *m = (prof_unwind_memo_frame_t){
             .pc = pc, .sp = sp, .ra_at = ra_at, .fp = fp, .cfa = cfa, .fp_at = fp_at,
             .flags = (RW_CFA_FP(w) ? MEMO_CFA_FP : 0u) | (is_signed ? MEMO_SIGNED : 0u)};
+        k->in_memo = true;
+    }
     if (fp_at != 0)
         k->fp = *(const uintptr_t *)fp_at;
     pc = *(const uintptr_t *)ra_at;
     k->pc = is_signed ? ra_strip(pc) : pc;
     k->sp = cfa;
     return 1;
+}
+
+/*
+ * The walk that just gave frames[0 .. n), from (lo, pc, fp), read the stack only at the memo's
+ * entries f[0 .. nread): keep it to replay (prof.h). What it found is read again here: the words
+ * are in the live frames of the calling thread, as the walk found them a moment ago. A saved FP
+ * matters only if a later frame's CFA is on FP before another is restored (a callee-saved
+ * register that held a loop counter would otherwise make every walk differ), and so does the
+ * first FP.
+ */
+static NOINLINE void replay_record(prof_unwind_memo_t *memo, unsigned nread, uintptr_t pc,
+                                   uintptr_t fp, void *const *frames, unsigned n, unsigned max,
+                                   uintptr_t skip_lo, uintptr_t skip_hi) {
+    memo->r_valid = false;
+    if (n > PROF_UNWIND_MEMO_N)
+        return;
+    /* Which saved FPs some frame's CFA needs: needed[d] for the one frame d restores. */
+    bool needed[PROF_UNWIND_MEMO_N] = {false}, uses_fp = false;
+    int src = -1; /* the frame whose saved FP is the current one; -1: the first FP */
+    for (unsigned d = 0; d < nread; d++) {
+        const prof_unwind_memo_frame_t *m = &memo->f[d];
+        if (m->flags & MEMO_CFA_FP) {
+            if (src < 0)
+                uses_fp = true;
+            else
+                needed[src] = true;
+        }
+        if (m->fp_at != 0)
+            src = (int)d;
+    }
+    /* A CFA on FP at the frame that ended the walk read nothing: it needs no word. */
+    unsigned nw = 0;
+    for (unsigned d = 0; d < nread; d++) {
+        const prof_unwind_memo_frame_t *m = &memo->f[d];
+        if (needed[d]) {
+            memo->r_at[nw] = (const uintptr_t *)m->fp_at;
+            memo->r_word[nw++] = *(const uintptr_t *)m->fp_at;
+        }
+        memo->r_at[nw] = (const uintptr_t *)m->ra_at;
+        memo->r_word[nw++] = *(const uintptr_t *)m->ra_at;
+    }
+    memcpy(memo->r_frames, frames, n * sizeof(void *));
+    memo->r_nwords = nw;
+    memo->r_n = n;
+    memo->r_max = max;
+    memo->r_pc = pc;
+    memo->r_fp = fp;
+    memo->r_uses_fp = uses_fp;
+    memo->r_skip_lo = skip_lo;
+    memo->r_skip_hi = skip_hi;
+    memo->r_gen++;
+    memo->r_valid = true;
 }
 
 static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, unsigned max,
@@ -777,12 +833,15 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
     if (lo + PROF_UNWIND_STACK_MAX < lo)
         return 0;
     unsigned n = 0, d = 0, depth = 0;
+    bool in_memo = false; /* every frame so far walked from, or into, the memo */
     if (memo != NULL) {
         if (memo->lo != lo) {
             memo->lo = lo;
             memo->depth = 0;
+            memo->r_valid = false;
         }
         depth = memo->depth;
+        in_memo = true;
     }
     walk_t k; /* set up at the first frame the memo does not have */
     bool k_ready = false;
@@ -797,7 +856,7 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
             n += n != 0 || pc - skip_lo >= skip_hi - skip_lo;
             if (n == max || (m->flags & MEMO_END)) {
                 memo->hits += d + 1 - d0;
-                return n;
+                goto done;
             }
             if (m->fp_at != 0)
                 fp = *(const uintptr_t *)m->fp_at;
@@ -809,11 +868,11 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
         if (memo != NULL)
             memo->hits += d - d0;
         if (pc == 0)
-            return n;
+            goto done;
         if (n != 0 || pc - skip_lo >= skip_hi - skip_lo)
             frames[n++] = (void *)pc;
         if (n == max)
-            return n;
+            goto done;
         if (!k_ready) {
             k.lo = lo;
             k.hi = lo + PROF_UNWIND_STACK_MAX;
@@ -826,21 +885,54 @@ static ALWAYS_INLINE unsigned unwind_walk(const uintptr_t *regs, void **frames, 
         k.pc = pc;
         k.fp = fp;
         int r = walk_row(&k, d);
-        if (r <= 0)
-            return r == 0 ? n : 0;
+        if (r < 0) {
+            if (memo != NULL)
+                memo->r_valid = false;
+            return 0;
+        }
+        if (r == 0)
+            goto done; /* the outermost frame: its row read nothing */
+        in_memo &= k.in_memo;
         sp = k.sp;
         pc = k.pc;
         fp = k.fp;
         if (memo != NULL)
             depth = memo->depth;
     }
+done:
+    /* Frames 0 .. d - 1 read the stack (d itself ended the walk before reading). */
+    if (in_memo)
+        replay_record(memo, d, regs[1], regs[2], frames, n, max, skip_lo, skip_hi);
+    else if (memo != NULL)
+        memo->r_valid = false;
+    return n;
+}
+
+unsigned prof_unwind_replay(const uintptr_t *regs, void **frames, unsigned max,
+                            uintptr_t skip_lo, uintptr_t skip_hi, prof_unwind_memo_t *memo) {
+    if (memo == NULL || !memo->r_valid || memo->lo != regs[0] || memo->r_pc != regs[1] ||
+        (memo->r_uses_fp && memo->r_fp != regs[2]) || memo->r_max != max ||
+        memo->r_skip_lo != skip_lo || memo->r_skip_hi != skip_hi)
+        return 0;
+    const uintptr_t *const *at = memo->r_at;
+    const uintptr_t *word = memo->r_word, *end = word + memo->r_nwords;
+    for (; word < end; word++, at++) {
+        if (**at != *word)
+            return 0;
+    }
+    memo->replays++;
+    unsigned n = memo->r_n;
+    for (unsigned i = 0; i < n; i++) /* a few frames: no call of memcpy */
+        frames[i] = memo->r_frames[i];
+    return n;
 }
 
 PROF_FRAME unsigned prof_unwind(void **frames, unsigned max, uintptr_t skip_lo,
                               uintptr_t skip_hi, prof_unwind_memo_t *memo) {
     uintptr_t regs[3];
     prof_unwind_regs(regs);
-    return prof_unwind_at(regs, frames, max, skip_lo, skip_hi, memo);
+    unsigned n = prof_unwind_replay(regs, frames, max, skip_lo, skip_hi, memo);
+    return n != 0 ? n : prof_unwind_at(regs, frames, max, skip_lo, skip_hi, memo);
 }
 
 PROF_FRAME unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max,

@@ -16,7 +16,8 @@
  * program's own code (loaded at start-up, never unloaded) are used without asking the loader
  * whether code was unloaded; rows of the library's code are checked, at most once per walk.
  * Every walk goes through its thread's memo, as the profiler's do: the second walk of each stack
- * takes its frames of the program's code from there, and must still match libgcc's.
+ * replays the first (every stack word it read unchanged), the third, from another call site,
+ * takes its frames of the program's code from the memo; both must still match libgcc's.
  *
  * Usage: prof_unwind_prog LIB_A.so LIB_B.so
  */
@@ -228,13 +229,14 @@ static _Unwind_Reason_Code collect(struct _Unwind_Context *ctx, void *arg) {
 /* Both walks from here: the fast one's frames [2..] against libgcc's [1..] (each first reports
  * its own call site in compare, and the fast one first its own frame). */
 static __thread prof_unwind_memo_t memo;
-static unsigned long memo_hits;
+static unsigned long memo_hits, memo_replays;
 
 static __attribute__((noinline)) void compare(const char *what) {
     static trace_t fast, ref;
-    unsigned long hits = memo.hits;
+    unsigned long hits = memo.hits, replays = memo.replays;
     fast.n = prof_unwind(fast.ip, MAX, 0, 0, &memo);
     memo_hits += memo.hits - hits;
+    memo_replays += memo.replays - replays;
     ref.n = 0;
     _Unwind_Backtrace(collect, &ref);
     if (fast.n == 0)
@@ -277,10 +279,15 @@ static __attribute__((noinline)) void compare(const char *what) {
 
 static const char *what_now;
 
-/* Recurse through the shapes chosen by code's digits, compare at the bottom (twice). */
+/* Recurse through the shapes chosen by code's digits, compare at the bottom: twice from one
+ * call site (the second walk a replay of the first) and once from another (walked from the
+ * memo up to the frame that differs). */
+static volatile int walks_at_one_site = 2; /* read at run time: the loop is not unrolled */
+
 static int next_shape(int depth, unsigned code) {
     if (depth == 0) {
-        compare(what_now);
+        for (int i = 0; i < walks_at_one_site; i++)
+            compare(what_now);
         compare(what_now);
         return 0;
     }
@@ -310,6 +317,24 @@ static __attribute__((noinline)) int frame_600k(int depth, unsigned code, shape_
     buf[code % sizeof(buf)] = (char)depth;
     int r = next(depth, code);
     return r + buf[(code * 7) % sizeof(buf)];
+}
+
+/*
+ * Replays: the same stack from two call sites in turn, two walks each. Every walk starts at the
+ * same place with the same return address; the second of each pair finds every word the first
+ * read unchanged and replays it, the first finds replay_site's return address changed and walks.
+ */
+static __attribute__((noinline)) void replay_leaf(const char *what) {
+    compare(what);
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
+static __attribute__((noinline)) void replay_site(int site) {
+    if (site)
+        replay_leaf("replay, site 1");
+    else
+        replay_leaf("replay, site 0");
+    __asm__ volatile("" ::: "memory");
 }
 
 static void *thread_main(void *arg) {
@@ -375,6 +400,14 @@ int main(int argc, char **argv) {
 
     what_now = "main";
     compare("main");
+    unsigned long replays = memo.replays;
+    for (int i = 0; i < 40; i++)
+        replay_site((i / 2) % 2);
+    if (memo.replays - replays != 20) {
+        printf("FAIL: 40 walks from two call sites in turn made %lu replays, not 20\n",
+               memo.replays - replays);
+        failures++;
+    }
     what_now = "a 100 KiB frame";
     frame_100k(0, 1, next_shape);
     what_now = "a 600 KiB frame";
@@ -419,14 +452,20 @@ int main(int argc, char **argv) {
     unsigned cached = prof_unwind_cached();
     printf("%u stacks compared, %u given up (signal, CFI not modelled, a frame too large), %u "
            "failures, %u rows cached; frames: %lu walked with cached rows (%lu of them from the "
-           "memo), %lu left to libgcc\n",
-           compared, gave_up, failures, cached, frames_fast, memo_hits, frames_ref);
-    if (expr_gave_up != 4 * ngive_up) { /* two walks of each, each compared twice */
+           "memo), %lu left to libgcc; %lu walks replayed\n",
+           compared, gave_up, failures, cached, frames_fast, memo_hits, frames_ref, memo_replays);
+    if (expr_gave_up != 6 * ngive_up) { /* two walks of each, each compared three times */
         printf("FAIL: %u walks gave up under the shapes not modelled, not %u\n", expr_gave_up,
-               4 * ngive_up);
+               6 * ngive_up);
         failures++;
     }
-    if (memo_hits < frames_fast / 8) { /* about a quarter: each stack's second walk */
+    /* Each stack's second walk, but those through the dlopened library (half the stacks) or
+     * deeper than the memo: about a sixth. */
+    if (memo_replays < compared / 10) {
+        printf("FAIL: %lu of %u walks replayed\n", memo_replays, compared);
+        failures++;
+    }
+    if (memo_hits < frames_fast / 8) { /* each stack's third walk, and the second of some */
         printf("FAIL: %lu of %lu frames walked from the memo\n", memo_hits, frames_fast);
         failures++;
     }

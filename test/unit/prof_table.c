@@ -5,6 +5,8 @@
  * not sampled):
  * - a stack sampled and freed over and over keeps its tctx (the thread's cache holds it) and
  *   takes no memory after the first time;
+ * - a stack that is the thread's last walk again is counted in its last tctx only while that
+ *   tctx is still in the thread's cache, unchanged, and no prof.reset came between;
  * - rounds of 2,000 new stacks (1 to 128 frames), all live and then all freed: at most the
  *   thread's cache (64) of stacks stays, and neither the table's bytes nor base's grow after the
  *   second round (before stacks were freed, each round added about 1.3 MB);
@@ -34,6 +36,7 @@ static extent_t ext[NSTACKS];
 static prof_bt_t bt_of(unsigned family, unsigned i) {
     prof_bt_t bt;
     bt.n = 1 + i % PROF_BT_MAX;
+    bt.same_as = 0; /* not from a walk record */
     for (unsigned k = 0; k < bt.n; k++)
         bt.frames[k] = (void *)(((uintptr_t)family << 40) + ((uintptr_t)i << 16) + 16 * k + 0x1000);
     return bt;
@@ -94,6 +97,48 @@ static void test_same_stack(tsd_t *tsd) {
     prof_table_usage_t v = usage();
     check_eq(v.bytes, u.bytes);
     check_eq(v.stacks, u.stacks);
+}
+
+/*
+ * A stack given as the same walk record as the thread's last sample (prof_bt_t.same_as) is
+ * counted in that sample's tctx without a lookup, but only while the thread's cache is as it
+ * was: once lookups of other stacks have taken every slot, the first stack's tctx, empty and
+ * evicted, is gone (its memory perhaps another stack's tctx now), and the stack must be looked
+ * up again. Nor after prof.reset.
+ */
+static void test_same_as(tsd_t *tsd) {
+    prof_bt_t a = bt_of(500, 1);
+    a.same_as = 7;
+    prof_sampled_alloc_bt(tsd, &a, &ext[0], 64, sz_size2index(64));
+    prof_sampled_alloc_bt(tsd, &a, &ext[1], 64, sz_size2index(64));
+    check(ext[0].prof_tctx != NULL && ext[1].prof_tctx == ext[0].prof_tctx);
+    unsigned long long cur = 0, acc = 0;
+    check(record_of(dump_text(), 500, 1, &cur, &acc) && cur == 2);
+    prof_sampled_free(&ext[0], 64);
+    prof_sampled_free(&ext[1], 64);
+    /* Lookups that are not samples of the thread's: every slot taken (P(one missed) < 2e-7). */
+    for (unsigned i = 0; i < 1000; i++) {
+        prof_bt_t b = bt_of(600, i);
+        check(prof_tctx_get(tsd, &b) != NULL);
+    }
+    /* A live block on a tctx made now, perhaps of the first stack's recycled memory. */
+    prof_bt_t c = bt_of(601, 0);
+    prof_sampled_alloc(&ext[3], prof_tctx_get(tsd, &c), 64);
+    prof_sampled_alloc_bt(tsd, &a, &ext[0], 64, sz_size2index(64));
+    check(ext[0].prof_tctx != ext[3].prof_tctx);
+    const char *s = dump_text();
+    check(record_of(s, 500, 1, &cur, &acc) && cur == 1);
+    check(record_of(s, 601, 0, &cur, &acc) && cur == 1);
+    prof_sampled_free(&ext[0], 64);
+    prof_sampled_free(&ext[3], 64);
+    /* And not after prof.reset either. */
+    prof_sampled_alloc_bt(tsd, &a, &ext[0], 64, sz_size2index(64));
+    prof_reset(19);
+    prof_sampled_alloc_bt(tsd, &a, &ext[1], 64, sz_size2index(64));
+    check(ext[1].prof_tctx != ext[0].prof_tctx);
+    check(record_of(dump_text(), 500, 1, &cur, &acc) && cur == 1);
+    prof_sampled_free(&ext[0], 64);
+    prof_sampled_free(&ext[1], 64);
 }
 
 static void test_churn(tsd_t *tsd) {
@@ -268,6 +313,7 @@ int main(void) {
     atomic_store_relaxed(&prof_lg_sample, 19);
     prof_unbias_init(19);
     test_same_stack(tsd);
+    test_same_as(tsd);
     test_churn(tsd);
     test_dump_after_churn(tsd);
     test_accum(tsd);

@@ -37,6 +37,9 @@
 
 typedef struct prof_bt_s {
     unsigned n;
+    /* Not 0: the frames are those of the thread's walk record of this number (prof_backtrace;
+     * the stack table then knows them again without hashing them: prof_data.c). */
+    uint64_t same_as;
     void *frames[PROF_BT_MAX];
 } prof_bt_t;
 
@@ -79,11 +82,28 @@ typedef struct {
     uintptr_t pc, sp, ra_at, fp, cfa, fp_at; /* fp_at 0: FP is not saved there */
     unsigned flags;
 } prof_unwind_memo_frame_t;
+/*
+ * ...and the last walk itself, when every frame it read was in the memo: the stack words it read
+ * (return addresses and saved FPs) and what it found there, and its frames. A walk that starts
+ * where it did and finds every one of those words unchanged is that walk again (the rows are
+ * permanent, the bounds the same): it copies the frames without walking (a replay).
+ */
+#define PROF_UNWIND_REPLAY_WORDS (2 * PROF_UNWIND_MEMO_N)
 typedef struct {
     uintptr_t lo;       /* the walks' first SP */
     unsigned depth;     /* f[0 .. depth) made by walks from lo (pc 0: matches nothing) */
     unsigned long hits; /* frames walked from the memo (tests) */
+    unsigned long replays; /* walks replayed (tests) */
     prof_unwind_memo_frame_t f[PROF_UNWIND_MEMO_N];
+    /* The last walk, to replay, while r_valid; r_gen numbers the records made (from 1). */
+    uint64_t r_gen;
+    bool r_valid;
+    bool r_uses_fp; /* its frames depend on its first FP */
+    unsigned r_nwords, r_n, r_max;
+    uintptr_t r_pc, r_fp, r_skip_lo, r_skip_hi; /* r_lo: lo */
+    const uintptr_t *r_at[PROF_UNWIND_REPLAY_WORDS];
+    uintptr_t r_word[PROF_UNWIND_REPLAY_WORDS];
+    void *r_frames[PROF_UNWIND_MEMO_N];
 } prof_unwind_memo_t;
 
 typedef struct prof_gctx_s prof_gctx_t;
@@ -124,6 +144,13 @@ struct prof_tdata_s {
      */
     uint64_t cache_gen;
     prof_tctx_t *cache[64];
+    /*
+     * The tctx the thread last counted a sample in, for the stack of walk record last_same_as
+     * (prof_bt_t.same_as), while no slot of the cache has changed since (cache_epoch counts the
+     * changes): a thread sampling one stack again finds it without hashing the stack.
+     */
+    uint64_t cache_epoch, last_epoch, last_same_as;
+    prof_tctx_t *last_tctx;
     /*
      * The 16 KiB extent of the thread's last freed sampled small block, still registered as
      * sampled (reporting class spare_report, prof_tctx EXTENT_PROF_SPARE), of an automatic
@@ -196,6 +223,13 @@ void prof_unwind_regs(uintptr_t *regs) HIDDEN;
 unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max, uintptr_t skip_lo,
                         uintptr_t skip_hi, prof_unwind_memo_t *memo);
 /*
+ * The memo's last walk again, for the same arguments, if every stack word it read is unchanged
+ * (then it is that walk: prof.h's prof_unwind_memo_t): its frames, or 0 to walk. Few registers
+ * and no frame of its own to set up: the common case of a program that samples in a loop.
+ */
+unsigned prof_unwind_replay(const uintptr_t *regs, void **frames, unsigned max,
+                            uintptr_t skip_lo, uintptr_t skip_hi, prof_unwind_memo_t *memo);
+/*
  * libgcc's unwinder, as heap profiling uses it: the shared library loads libgcc_s when a backtrace
  * first needs it (prof_libgcc_shared.c), the static one names the functions (prof_libgcc_static.c).
  * prof_libgcc_load may load it (no allocator lock held; inside prof_unwind's walk bracket, which
@@ -250,8 +284,14 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
     uintptr_t regs[3];
     prof_unwind_regs(regs); /* here, in the allocator's function that takes the backtrace */
     prof_tdata_t *td = tsd->prof_tdata;
-    bt->n = prof_unwind_at(regs, bt->frames, PROF_BT_MAX, (uintptr_t)__start_allocator_prof_frames,
-                           (uintptr_t)__stop_allocator_prof_frames, td != NULL ? &td->memo : NULL);
+    prof_unwind_memo_t *memo = td != NULL ? &td->memo : NULL;
+    uintptr_t lo = (uintptr_t)__start_allocator_prof_frames;
+    uintptr_t hi = (uintptr_t)__stop_allocator_prof_frames;
+    bt->n = prof_unwind_replay(regs, bt->frames, PROF_BT_MAX, lo, hi, memo);
+    if (bt->n == 0)
+        bt->n = prof_unwind_at(regs, bt->frames, PROF_BT_MAX, lo, hi, memo);
+    /* Frames of the cached walk, recorded (or replayed): the record's number says so. */
+    bt->same_as = bt->n != 0 && memo != NULL && memo->r_valid ? memo->r_gen : 0;
     const prof_libgcc_t *lib = bt->n == 0 ? prof_libgcc_loaded() : NULL; /* the walk loads it */
     /* libgcc finds frame tables through the loader (dl_iterate_phdr's lock, or its own): inside
      * the bracket, or no frames while a fork is waiting. */
