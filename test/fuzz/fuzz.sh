@@ -42,6 +42,7 @@ variants=(
     "tcache_max:1024"
     "thp:always"
     "dss:primary,retain:false"
+    "prof:true,lg_prof_sample:10,prof_recent_alloc_max:64"
 )
 
 nruns=$((${#variants[@]} * 2))
