@@ -3,9 +3,9 @@
  * prof: the profiler's state, the per-thread sampler, backtraces and thread records (prof.h).
  * The allocation paths (malloc.c, through tevent.c) ask prof_sample_next when a thread's
  * sample countdown runs out, take the backtrace here with no lock held, and count the block in
- * the stack table (prof_data.c). The sampler is a 64-bit xorshift-multiply generator per thread
- * and a logarithm computed from the random number's leading zeros, a table and a short series,
- * so no libm is needed.
+ * the stack table (prof_data.c). The sampler is a 64-bit linear congruential generator per
+ * thread and a logarithm computed from the random number's leading zeros, a table and a short
+ * series, so no libm is needed.
  *
  * prof_active, prof_thread_active_init, prof_gdump_on and prof_lg_sample are read without a
  * lock (relaxed atomics); thread records are guarded by prof_lock.
@@ -46,15 +46,15 @@ TEXT_HOT void prof_boot(void) {
 
 /* ---- the sampler ---------------------------------------------------------------------------- */
 
+/*
+ * A 64-bit linear congruential generator (Knuth's MMIX constants: full period from any state,
+ * as jemalloc's sampler uses one), its high bits folded into the low. The draw takes its
+ * leading zeros and the next 7 bits, the generator's best; the low bits only refine the step.
+ */
 static ALWAYS_INLINE uint64_t prof_prng_next(uint64_t *state) {
-    /* xorshift64*: a full-period 64-bit sequence (never 0), its output well mixed by the
-     * multiply; statistical quality far beyond what sampling intervals need. */
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
+    uint64_t x = *state * 6364136223846793005ULL + 1442695040888963407ULL;
     *state = x;
-    return x * 0x2545f4914f6cdd1dULL;
+    return x ^ (x >> 31);
 }
 
 #define PROF_LN2 0.69314718055994530942
@@ -210,12 +210,12 @@ prof_tdata_t *prof_tdata_make(tsd_t *tsd) {
         td->name[0] = '\0';
         td->active = atomic_load_relaxed(&prof_thread_active_init);
         /* Seeds of threads made together differ in a few bits: a finaliser spreads them
-         * (splitmix64's), and xorshift's state is never 0. */
+         * (splitmix64's). */
         uint64_t z = td->uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)tsd ^
                      ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-        td->prng = (z ^ (z >> 31)) | 1;
+        td->prng = z ^ (z >> 31);
         td->attached = true;
     }
     mutex_unlock(&prof_lock);
@@ -228,7 +228,7 @@ static ALWAYS_INLINE int64_t prof_interval_next(tsd_t *tsd, prof_tdata_t *td) {
     if (likely(td != NULL)) {
         r = prof_prng_next(&td->prng);
     } else { /* no record (out of memory): a state made up for this draw */
-        uint64_t fallback = ((uint64_t)(uintptr_t)tsd ^ tsd->thread_allocated) | 1;
+        uint64_t fallback = (uint64_t)(uintptr_t)tsd ^ tsd->thread_allocated;
         r = prof_prng_next(&fallback);
     }
     return (int64_t)prof_draw(r, atomic_load_relaxed(&prof_lg_sample));

@@ -184,8 +184,8 @@ static inline prof_tdata_t *prof_tdata_get(tsd_t *tsd) {
 }
 /* Bytes to the next sampled byte: 1 + an exponential draw with mean 2^lg_prof_sample. */
 int64_t prof_sample_interval(tsd_t *tsd);
-/* Draw one interval from prng state *state (not 0) with mean 2^lg (the sampler, for unit
- * tests); and the interval a random r gives, 1 + -ln(r / 2^64) * 2^lg (tests). */
+/* Draw one interval from prng state *state with mean 2^lg (the sampler, for unit tests); and
+ * the interval a random r gives, 1 + -ln(r / 2^64) * 2^lg (tests). */
 uint64_t prof_interval_draw(uint64_t *state, size_t lg);
 uint64_t prof_draw_u64(uint64_t r, size_t lg);
 /* Natural logarithm and exponential without libm (for the sampler and the leak summary). */
