@@ -279,6 +279,8 @@ static extent_t *arena_large_new(arena_t *arena, size_t usize, size_t align, boo
     mutex_unlock(&arena->ex.lock);
     if (zero && !zeroed)
         memset((void *)e->addr, 0, usize);
+    else if (!zeroed) /* reused memory: no free tag left in its first word (tcache.h) */
+        memset((void *)e->addr, 0, sizeof(uint64_t));
     return e;
 }
 

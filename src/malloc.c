@@ -250,8 +250,8 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
         tevent_tick(tsd); /* ret is out of the cache already: the GC may flush under it */
     if (opt_junk_alloc && !zero)
         memset(ret, JUNK_ALLOC_BYTE, usize);
-    else if (!zero && (ind < SC_NBINS || tc != NULL))
-        block_untag(ret); /* a large extent fresh from the arena may be untouched: leave it be */
+    else if (!zero && (ind < SC_NBINS || tc != NULL)) /* else a large block from the arena: */
+        block_untag(ret); /* arena_large_new cleared its word if its memory was used before */
     return ret;
 }
 

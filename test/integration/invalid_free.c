@@ -518,7 +518,8 @@ static void test_tag_coincidence(void) {
     sdallocx(p, 8500, 0);
 }
 
-/* A freshly allocated block never reads as tagged, though the last free tagged it. */
+/* A freshly allocated block never reads as tagged, though the last free tagged it (or tagged a
+ * region in the memory it reuses). */
 static void test_tag_cleared(void) {
     static const size_t sizes[] = {16, 64, 100, 10000, 20000};
     for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
@@ -535,6 +536,26 @@ static void test_tag_cleared(void) {
         p = test_launder(realloc(NULL, sizes[s]));
         expect_zu_ne(*p, TAG_VALUE);
         free(p);
+    }
+    /*
+     * Large blocks of classes no thread cache holds, made of memory that slabs of tagged regions
+     * held before: freed, the slabs go back to the arena dirty, and their pages (a region's
+     * tag at the start of some) become large blocks.
+     */
+    static void *blocks[4000];
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
+            blocks[i] = test_launder(malloc(4096 + 16 * (size_t)round));
+            require_ptr_not_null(blocks[i]);
+        }
+        for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++)
+            free(blocks[i]);
+        for (size_t k = 0; k < 8; k++) {
+            uint64_t *p = test_launder(malloc((size_t)65536 << (k % 3)));
+            require_ptr_not_null(p);
+            expect_zu_ne(*p, TAG_VALUE);
+            free(p);
+        }
     }
 }
 
