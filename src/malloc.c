@@ -104,6 +104,8 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
             e = arena_large_mark_sampled(rtree_entry_extent(rtree_read(p)), ind);
             if (zero)
                 memset(p, 0, usize);
+            else
+                block_untag(p); /* cached free, so tagged */
         }
     }
     if (e == NULL) {
