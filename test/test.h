@@ -266,6 +266,35 @@ static inline size_t test_hide(size_t n) {
     return n;
 }
 
+/* ---- The free tag ---- */
+
+/* What a freed block's first word holds while it is free (the allocator's FREE_TAG, tcache.h). */
+#define TEST_FREE_TAG UINT64_C(0xffffffffcf7e10a1)
+
+/*
+ * A fresh block of each size never reads as tagged, though the last free of its size tagged one:
+ * three rounds of malloc and free, then mallocx_fn(size, flags) and realloc(NULL, size).
+ */
+static inline void test_fresh_untagged(const size_t *sizes, size_t n,
+                                       void *(*mallocx_fn)(size_t, int), int flags) {
+    for (size_t s = 0; s < n; s++) {
+        for (int i = 0; i < 3; i++) {
+            uint64_t *p = test_launder(malloc(sizes[s]));
+            require_ptr_not_null(p);
+            expect_zu_ne(*p, TEST_FREE_TAG);
+            free(p);
+        }
+        uint64_t *p = test_launder(mallocx_fn(sizes[s], flags));
+        require_ptr_not_null(p);
+        expect_zu_ne(*p, TEST_FREE_TAG);
+        free(p);
+        p = test_launder(realloc(NULL, sizes[s]));
+        require_ptr_not_null(p);
+        expect_zu_ne(*p, TEST_FREE_TAG);
+        free(p);
+    }
+}
+
 /* ---- Which allocator serves the process ---- */
 
 static inline void *test_sym(const char *name) { return dlsym(RTLD_DEFAULT, name); }

@@ -522,21 +522,7 @@ static void test_tag_coincidence(void) {
  * region in the memory it reuses). */
 static void test_tag_cleared(void) {
     static const size_t sizes[] = {16, 64, 100, 10000, 20000};
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-        for (int i = 0; i < 3; i++) {
-            uint64_t *p = test_launder(malloc(sizes[s]));
-            require_ptr_not_null(p);
-            expect_zu_ne(*p, TAG_VALUE);
-            free(p);
-        }
-        uint64_t *p = test_launder(mallocx(sizes[s], MALLOCX_ALIGN(16)));
-        require_ptr_not_null(p);
-        expect_zu_ne(*p, TAG_VALUE);
-        free(p);
-        p = test_launder(realloc(NULL, sizes[s]));
-        expect_zu_ne(*p, TAG_VALUE);
-        free(p);
-    }
+    test_fresh_untagged(sizes, sizeof(sizes) / sizeof(sizes[0]), mallocx, MALLOCX_ALIGN(16));
     /*
      * Large blocks of classes no thread cache holds, made of memory that slabs of tagged regions
      * held before: freed, the slabs go back to the arena dirty, and their pages (a region's

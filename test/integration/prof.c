@@ -100,29 +100,13 @@ static void test_blocks(void) {
 }
 
 /*
- * A sampled block is handed out as any other: never reading as a freed block's tag (allocator.h's
- * free tag, tcache.h), though the thread's cache it may come from tagged it at the last free.
- * Every allocation is sampled here (prof.reset to lg_sample 0).
+ * A sampled block is handed out as any other: never reading as a freed block's tag (the free
+ * tag, tcache.h), though the thread's cache it may come from tagged it at the last free. Every
+ * allocation is sampled here (prof.reset to lg_sample 0).
  */
 static void test_tag_cleared(void) {
     static const size_t sizes[] = {16, 64, 100, 10000, 20000, 40000};
-    const uint64_t tag = 0xffffffffcf7e10a1ULL;
-    for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-        for (int i = 0; i < 3; i++) {
-            uint64_t *p = test_launder(malloc(sizes[s]));
-            require_ptr_not_null(p);
-            expect_zu_ne(*p, tag);
-            free(p);
-        }
-        uint64_t *p = test_launder(mallocx_f(sizes[s], 4)); /* MALLOCX_LG_ALIGN(4) */
-        require_ptr_not_null(p);
-        expect_zu_ne(*p, tag);
-        free(p);
-        p = test_launder(realloc(NULL, sizes[s]));
-        require_ptr_not_null(p);
-        expect_zu_ne(*p, tag);
-        free(p);
-    }
+    test_fresh_untagged(sizes, sizeof(sizes) / sizeof(sizes[0]), mallocx_f, 4); /* LG_ALIGN(4) */
 }
 
 /* The live objects and bytes of a dump taken now (the header's "t*:" line). */
