@@ -5,7 +5,7 @@
  * every call, about 1,700 instructions a frame. A program's sampled stacks go through few return
  * addresses, so this walker keeps, per return address, the one row of the CFI table it needs
  * (CFA = SP or FP + k, the return address and the saved FP at CFA + k; FP is RBP on x86_64,
- * x29 on aarch64), computed once by a small CFI interpreter from the FDE that libgcc's
+ * x29 on aarch64), computed once by a small CFI interpreter (prof_cfi.c) from the FDE that libgcc's
  * _Unwind_Find_FDE finds, and walks the stack with those rows: about 60 instructions a frame.
  * It gives up (the caller then takes the whole trace with _Unwind_Backtrace, the reference) on
  * anything it does not model: a PC without an FDE or outside every loaded object (JIT code),
@@ -49,22 +49,17 @@
 
 #include "allocator/internal/base.h"
 #include "allocator/internal/nstime.h"
+#include "allocator/internal/prof_cfi.h"
 
 /*
- * The architecture's part: prof_unwind_regs(r) gives r[0] = the caller's SP once the call
- * returns, r[1] = the return address, r[2] = the caller's frame-pointer register (RBP, x29);
- * and the DWARF numbers of those registers and of the return-address column. DW_RA_STATE is
- * aarch64's return-address signing state (libgcc's DWARF_REGNUM_AARCH64_RA_STATE): the walk
- * gives up on a frame that gives it a rule; DW_CFA_AARCH64_negate_ra_state toggles it, and a
- * return address read from a frame where it is set is passed through ra_strip. x86_64 has no
- * such column (a number no CFI gives) and ra_strip is the identity there.
+ * The architecture's part (its DWARF register numbers are prof_cfi.h's): prof_unwind_regs(r)
+ * gives r[0] = the caller's SP once the call returns, r[1] = the return address, r[2] = the
+ * caller's frame-pointer register (RBP, x29). A return address read from a frame whose row has
+ * aarch64's signing state set (RULE_SIGNED) is passed through ra_strip; x86_64 has no such state
+ * and ra_strip is the identity there.
  */
 #if defined(__x86_64__) /* platform: the register capture below is x86_64 code */
 static const bool prof_unwind_arch = true;
-#define DW_FP 6  /* RBP */
-#define DW_SP 7  /* RSP */
-#define DW_RA 16 /* the return-address column (RIP) */
-#define DW_RA_STATE UINT64_MAX
 static ALWAYS_INLINE uintptr_t ra_strip(uintptr_t ra) { return ra; }
 __asm__(".text\n"
         ".p2align 4\n"
@@ -84,10 +79,6 @@ __asm__(".text\n"
 #elif defined(__aarch64__) && !defined(__ILP32__) && !defined(__AARCH64EB__)
 /* platform: the register capture below is aarch64 code (LP64, little-endian, as rd_fixed) */
 static const bool prof_unwind_arch = true;
-#define DW_FP 29 /* x29 */
-#define DW_SP 31
-#define DW_RA 30 /* the return-address column: x30, the link register */
-#define DW_RA_STATE 34
 /*
  * A signed return address without its pointer authentication code: xpaclri (in the hint space,
  * a NOP on CPUs without pointer authentication, whose return addresses carry no code) works on
@@ -114,35 +105,13 @@ __asm__(".text\n"
         ".size prof_unwind_regs, .-prof_unwind_regs\n");
 #else
 static const bool prof_unwind_arch = false;
-#define DW_FP 6 /* unused: the walk always gives up */
-#define DW_SP 7
-#define DW_RA 16
-#define DW_RA_STATE UINT64_MAX
 static ALWAYS_INLINE uintptr_t ra_strip(uintptr_t ra) { return ra; }
 void prof_unwind_regs(uintptr_t *r) { r[0] = r[1] = r[2] = 0; }
 #endif
 
-/* The bases libgcc's FDE lookup fills (unwind-dw2-fde.h; prof_libgcc_t's find_fde). */
-struct dwarf_eh_bases {
-    void *tbase;
-    void *dbase;
-    void *func;
-};
-
 #define PROF_UNWIND_STACK_MAX ((uintptr_t)1 << 30)
 #define PROF_UNWIND_LG_SLOTS 11
 #define PROF_UNWIND_SLOTS (1u << PROF_UNWIND_LG_SLOTS)
-
-/* One row, as the walker uses it. */
-enum { RULE_BAD = 0, RULE_OK = 1, RULE_END = 2, RULE_SIGNED = 3 /* RULE_OK, RA signed */ };
-typedef struct {
-    unsigned kind;     /* RULE_* */
-    bool cfa_fp;       /* CFA = FP + cfa_off, else SP + cfa_off */
-    bool fp_saved;     /* the caller's FP is at CFA + fp_off, else FP is unchanged */
-    int32_t cfa_off;
-    int32_t ra_off;    /* the return address is at CFA + ra_off */
-    int32_t fp_off;    /* (rw_fits says which offsets a row can hold) */
-} prof_unwind_rule_t;
 
 typedef struct {
     uint64_t seq; /* odd while being written */
@@ -209,8 +178,9 @@ unsigned prof_unwind_cached(void) {
  * bits 0-31; ra_off in 8-byte units (16 bits, signed) in 32-47; kind in 48-49, cfa_fp in 50,
  * fp_saved in 51; fp_off - ra_off in 8-byte units (12 bits, signed) in 52-63. A saved FP lies
  * near the return address (among the registers saved with it), but aarch64 keeps that area at
- * the bottom of the frame: ra_off is about minus the frame's size (-3048 in a 3 KiB frame), hence its 16
- * bits in 8-byte units (frames to 256 KiB). The units cost nothing: an address mode scales them.
+ * the bottom of the frame: ra_off is about minus the frame's size (-3048 in a 3 KiB frame),
+ * hence its 16 bits in 8-byte units (frames to 256 KiB). The units cost nothing: an address
+ * mode scales them. A rule whose offsets do not fit is packed as RULE_BAD (the walk gives up).
  */
 #define RW_KIND(w) ((unsigned)((w) >> 48) & 3)
 #define RW_CFA_FP(w) (((w) >> 50) & 1)
@@ -225,7 +195,14 @@ static bool rw_fits(int64_t off, unsigned bits) {
     return off % 8 == 0 && off >= -lim && off < lim;
 }
 
+/* r as a row's word; a rule whose offsets the word cannot hold, as RULE_BAD. */
 static uint64_t rule_pack(const prof_unwind_rule_t *r) {
+    bool fits = r->cfa_off >= INT32_MIN && r->cfa_off <= INT32_MAX;
+    if (r->kind == RULE_OK || r->kind == RULE_SIGNED)
+        fits = fits && rw_fits(r->ra_off, 16) &&
+               (!r->fp_saved || rw_fits(r->fp_off - r->ra_off, 12));
+    if (!fits)
+        return (uint64_t)RULE_BAD << 48;
     uint64_t ra = (uint64_t)((uint32_t)(r->ra_off / 8) & 0xffff);
     uint64_t fp = r->fp_saved ? (uint64_t)((uint32_t)((r->fp_off - r->ra_off) / 8) & 0xfff) : 0;
     return (uint64_t)(uint32_t)r->cfa_off | ra << 32 | (uint64_t)r->kind << 48 |
@@ -318,315 +295,6 @@ static int phdr_subs(struct dl_phdr_info *info, size_t size, void *arg) {
     return 0;
 }
 
-/* ---- the CFI interpreter -------------------------------------------------------------------- */
-
-typedef struct {
-    const uint8_t *p, *end;
-    bool bad;
-} cursor_t;
-
-static uint8_t rd_u8(cursor_t *c) {
-    if (c->p >= c->end) {
-        c->bad = true;
-        return 0;
-    }
-    return *c->p++;
-}
-
-static uint64_t rd_uleb(cursor_t *c) {
-    uint64_t v = 0;
-    for (unsigned shift = 0;; shift += 7) {
-        uint8_t b = rd_u8(c);
-        if (shift < 64)
-            v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80) || c->bad)
-            return v;
-    }
-}
-
-static int64_t rd_sleb(cursor_t *c) {
-    uint64_t v = 0;
-    unsigned shift = 0;
-    uint8_t b;
-    do {
-        b = rd_u8(c);
-        if (shift < 64)
-            v |= (uint64_t)(b & 0x7f) << shift;
-        shift += 7;
-    } while ((b & 0x80) && !c->bad);
-    if (shift < 64 && (b & 0x40))
-        v |= ~(uint64_t)0 << shift;
-    return (int64_t)v;
-}
-
-static uint64_t rd_fixed(cursor_t *c, unsigned n) {
-    if ((size_t)(c->end - c->p) < n) {
-        c->bad = true;
-        return 0;
-    }
-    uint64_t v = 0;
-    memcpy(&v, c->p, n); /* little-endian */
-    c->p += n;
-    return v;
-}
-
-/* Skip a pointer in encoding enc (only its size matters here). */
-static void skip_encoded(cursor_t *c, uint8_t enc) {
-    if (enc == 0xff) /* DW_EH_PE_omit */
-        return;
-    switch (enc & 0x0f) {
-    case 0x00: rd_fixed(c, 8); break;                 /* absptr */
-    case 0x01: case 0x09: rd_uleb(c); break;          /* uleb128, sleb128 */
-    case 0x02: case 0x0a: rd_fixed(c, 2); break;      /* udata2, sdata2 */
-    case 0x03: case 0x0b: rd_fixed(c, 4); break;      /* udata4, sdata4 */
-    case 0x04: case 0x0c: rd_fixed(c, 8); break;      /* udata8, sdata8 */
-    default: c->bad = true;
-    }
-    if ((enc & 0x70) == 0x50) /* DW_EH_PE_aligned */
-        c->bad = true;
-}
-
-/* A register's rule, for the three registers the walker uses. */
-enum { HOW_UNSAVED, HOW_OFFSET, HOW_UNDEFINED, HOW_OTHER };
-typedef struct {
-    uint64_t cfa_reg;
-    int64_t cfa_off;
-    bool cfa_expr;
-    uint8_t how[4]; /* FP, SP, RA, RA_STATE */
-    int64_t off[4];
-    bool ra_signed; /* aarch64: DW_CFA_AARCH64_negate_ra_state's toggle */
-} row_t;
-
-typedef struct {
-    uint64_t code_align;
-    int64_t data_align;
-    row_t stack[8]; /* DW_CFA_remember_state */
-    unsigned depth;
-} cfi_t;
-
-static int reg_slot(uint64_t reg) {
-    return reg == DW_FP ? 0 : reg == DW_SP ? 1 : reg == DW_RA ? 2 : reg == DW_RA_STATE ? 3 : -1;
-}
-
-static void set_how(row_t *row, uint64_t reg, uint8_t how, int64_t off) {
-    int i = reg_slot(reg);
-    if (i >= 0) {
-        row->how[i] = how;
-        row->off[i] = off;
-    }
-}
-
-/*
- * Run the CFA program [c->p, c->end) from location loc, stopping before the first row whose
- * location is past target, as libgcc's execute_cfa_program does. False on an instruction it
- * does not know or may not model.
- */
-static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_t target) {
-    while (c->p < c->end && !c->bad && loc <= target) {
-        uint8_t op = rd_u8(c), lo = op & 0x3f;
-        uint64_t reg;
-        switch (op >> 6) {
-        case 1: /* DW_CFA_advance_loc */
-            loc += lo * cfi->code_align;
-            continue;
-        case 2: /* DW_CFA_offset */
-            set_how(row, lo, HOW_OFFSET, (int64_t)rd_uleb(c) * cfi->data_align);
-            continue;
-        case 3: /* DW_CFA_restore: libgcc makes the register unsaved (an epilogue's) */
-            set_how(row, lo, HOW_UNSAVED, 0);
-            continue;
-        default:
-            break;
-        }
-        switch (op) {
-        case 0x00: /* DW_CFA_nop */
-            break;
-        case 0x02: loc += rd_fixed(c, 1) * cfi->code_align; break; /* advance_loc1 */
-        case 0x03: loc += rd_fixed(c, 2) * cfi->code_align; break; /* advance_loc2 */
-        case 0x04: loc += rd_fixed(c, 4) * cfi->code_align; break; /* advance_loc4 */
-        case 0x05: /* DW_CFA_offset_extended */
-            reg = rd_uleb(c);
-            set_how(row, reg, HOW_OFFSET, (int64_t)rd_uleb(c) * cfi->data_align);
-            break;
-        case 0x11: /* DW_CFA_offset_extended_sf */
-            reg = rd_uleb(c);
-            set_how(row, reg, HOW_OFFSET, rd_sleb(c) * cfi->data_align);
-            break;
-        case 0x2f: /* DW_CFA_GNU_negative_offset_extended */
-            reg = rd_uleb(c);
-            set_how(row, reg, HOW_OFFSET, -(int64_t)rd_uleb(c) * cfi->data_align);
-            break;
-        case 0x06: /* DW_CFA_restore_extended */
-        case 0x08: /* DW_CFA_same_value */
-            set_how(row, rd_uleb(c), HOW_UNSAVED, 0);
-            break;
-        case 0x07: /* DW_CFA_undefined */
-            set_how(row, rd_uleb(c), HOW_UNDEFINED, 0);
-            break;
-        case 0x09: /* DW_CFA_register */
-            set_how(row, rd_uleb(c), HOW_OTHER, 0);
-            rd_uleb(c);
-            break;
-        case 0x14: /* DW_CFA_val_offset */
-            set_how(row, rd_uleb(c), HOW_OTHER, 0);
-            rd_uleb(c);
-            break;
-        case 0x15: /* DW_CFA_val_offset_sf */
-            set_how(row, rd_uleb(c), HOW_OTHER, 0);
-            rd_sleb(c);
-            break;
-        case 0x10: /* DW_CFA_expression */
-        case 0x16: /* DW_CFA_val_expression */
-            set_how(row, rd_uleb(c), HOW_OTHER, 0);
-            reg = rd_uleb(c); /* the expression's length */
-            if (reg > (uint64_t)(c->end - c->p))
-                return false;
-            c->p += reg;
-            break;
-        case 0x0a: /* DW_CFA_remember_state */
-            if (cfi->depth == sizeof(cfi->stack) / sizeof(cfi->stack[0]))
-                return false;
-            cfi->stack[cfi->depth++] = *row;
-            break;
-        case 0x0b: /* DW_CFA_restore_state (the CFA too, as libgcc) */
-            if (cfi->depth == 0)
-                return false;
-            *row = cfi->stack[--cfi->depth];
-            break;
-        case 0x0c: /* DW_CFA_def_cfa */
-            row->cfa_reg = rd_uleb(c);
-            row->cfa_off = (int64_t)rd_uleb(c);
-            row->cfa_expr = false;
-            break;
-        case 0x12: /* DW_CFA_def_cfa_sf */
-            row->cfa_reg = rd_uleb(c);
-            row->cfa_off = rd_sleb(c) * cfi->data_align;
-            row->cfa_expr = false;
-            break;
-        case 0x0d: /* DW_CFA_def_cfa_register */
-            row->cfa_reg = rd_uleb(c);
-            row->cfa_expr = false;
-            break;
-        case 0x0e: /* DW_CFA_def_cfa_offset (the CFA's kind deliberately unchanged) */
-            row->cfa_off = (int64_t)rd_uleb(c);
-            break;
-        case 0x13: /* DW_CFA_def_cfa_offset_sf */
-            row->cfa_off = rd_sleb(c) * cfi->data_align;
-            break;
-        case 0x0f: /* DW_CFA_def_cfa_expression */
-            row->cfa_expr = true;
-            reg = rd_uleb(c);
-            if (reg > (uint64_t)(c->end - c->p))
-                return false;
-            c->p += reg;
-            break;
-        case 0x2e: /* DW_CFA_GNU_args_size: matters to landing pads only */
-            rd_uleb(c);
-            break;
-        case 0x2d: /* DW_CFA_AARCH64_negate_ra_state on aarch64 (SPARC's window_save) */
-            if (DW_RA_STATE == UINT64_MAX)
-                return false;
-            row->ra_signed = !row->ra_signed;
-            break;
-        default: /* DW_CFA_set_loc, vendor extensions */
-            return false;
-        }
-    }
-    return !c->bad;
-}
-
-/* The rule for return address pc, from its FDE. RULE_BAD for anything not modelled. */
-static prof_unwind_rule_t rule_compute(const prof_libgcc_t *lib, uintptr_t pc) {
-    prof_unwind_rule_t r = {.kind = RULE_BAD};
-    struct dwarf_eh_bases bases;
-    const uint8_t *fde = lib->find_fde((void *)(pc - 1), &bases);
-    if (fde == NULL)
-        return r;
-    uint32_t len, cie_off;
-    memcpy(&len, fde, 4);
-    memcpy(&cie_off, fde + 4, 4);
-    if (len == 0xffffffffu || len < 8 || cie_off == 0)
-        return r; /* 64-bit DWARF, or not an FDE */
-    const uint8_t *cie = fde + 4 - cie_off;
-    uint32_t cie_len, cie_id;
-    memcpy(&cie_len, cie, 4);
-    memcpy(&cie_id, cie + 4, 4);
-    if (cie_len == 0xffffffffu || cie_len < 8 || cie_id != 0)
-        return r;
-
-    cursor_t c = {cie + 8, cie + 4 + cie_len, false};
-    uint8_t version = rd_u8(&c);
-    if (version != 1 && version != 3)
-        return r;
-    const char *aug = (const char *)c.p;
-    size_t aug_len = strnlen(aug, (size_t)(c.end - c.p));
-    c.p += aug_len + 1;
-    cfi_t cfi = {.code_align = rd_uleb(&c), .data_align = rd_sleb(&c), .depth = 0};
-    uint64_t ra_reg = version == 1 ? rd_u8(&c) : rd_uleb(&c);
-    uint8_t fde_enc = 0;
-    bool has_z = aug[0] == 'z';
-    if (c.bad || ra_reg != DW_RA || (aug[0] != '\0' && !has_z))
-        return r;
-    if (has_z) {
-        uint64_t n = rd_uleb(&c);
-        if (c.bad || n > (uint64_t)(c.end - c.p))
-            return r;
-        cursor_t a = {c.p, c.p + n, false};
-        for (const char *s = aug + 1; *s != '\0'; s++) {
-            if (*s == 'R')
-                fde_enc = rd_u8(&a);
-            else if (*s == 'P')
-                skip_encoded(&a, rd_u8(&a));
-            else if (*s == 'L')
-                rd_u8(&a);
-            else /* 'S' (a signal frame), or an augmentation libgcc may treat specially */
-                return r;
-        }
-        if (a.bad)
-            return r;
-        c.p += n;
-    }
-    row_t row = {.cfa_reg = 0, .cfa_off = 0, .cfa_expr = true};
-    if (!cfi_run(&cfi, &c, &row, 0, 0) || c.p != c.end)
-        return r; /* a CIE's program has no locations: it must run to its end */
-
-    cursor_t f = {fde + 8, fde + 4 + len, false};
-    skip_encoded(&f, fde_enc);         /* pc_begin: bases.func has it */
-    skip_encoded(&f, fde_enc & 0x0f);  /* pc_range */
-    if (has_z) {
-        uint64_t n = rd_uleb(&f);
-        if (f.bad || n > (uint64_t)(f.end - f.p))
-            return r;
-        f.p += n;
-    }
-    if (f.bad || !cfi_run(&cfi, &f, &row, (uintptr_t)bases.func, pc - 1))
-        return r;
-
-    if (row.cfa_expr || (row.cfa_reg != DW_SP && row.cfa_reg != DW_FP))
-        return r;
-    if (row.how[1] != HOW_UNSAVED || row.how[3] != HOW_UNSAVED) /* SP; the signing state */
-        return r;
-    if (row.cfa_off < INT32_MIN || row.cfa_off > INT32_MAX)
-        return r;
-    r.cfa_fp = row.cfa_reg == DW_FP;
-    r.cfa_off = (int32_t)row.cfa_off;
-    if (row.how[2] == HOW_UNDEFINED) { /* the outermost frame (_start, clone) */
-        r.kind = RULE_END;
-        return r;
-    }
-    if (row.how[2] != HOW_OFFSET || !rw_fits(row.off[2], 16))
-        return r;
-    r.ra_off = (int32_t)row.off[2];
-    if (row.how[0] == HOW_OFFSET && rw_fits(row.off[0] - row.off[2], 12)) {
-        r.fp_saved = true;
-        r.fp_off = (int32_t)row.off[0];
-    } else if (row.how[0] != HOW_UNSAVED) {
-        return r;
-    }
-    r.kind = row.ra_signed ? RULE_SIGNED : RULE_OK;
-    return r;
-}
-
 /* ---- the walk ------------------------------------------------------------------------------- */
 
 /*
@@ -670,7 +338,7 @@ static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc, bool 
      * code goes away, and says nothing of code made at run time. */
     phdr_arg_t in = {.pc = pc, .rtld = prof_unwind_rtld};
     if (lib != NULL && dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
-        nr = rule_compute(lib, pc);
+        nr = prof_cfi_rule(lib, pc);
     prof_unwind_loader_exit();
     uint64_t w = rule_pack(&nr);
     if (cache != NULL && in.found)
