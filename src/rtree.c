@@ -42,18 +42,13 @@ bool rtree_ensure(uintptr_t addr, size_t size) {
 }
 
 void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr_t base) {
-    unsigned binid = rtree_entry_binid(entry);
-    uint64_t mul = binid != 0 ? sz_region_mul_tab[binid - 1] : 0;
-    uint64_t shift = binid != 0 ? sz_region_shift_tab[binid - 1] : 0;
+    uint64_t mul = rtree_entry_region_mul(entry), shift = rtree_entry_region_shift(entry);
     rtree_slot_t *slot = NULL;
     for (uintptr_t a = addr; a < addr + size; a += RTREE_GRAIN, slot++) {
         /* Slots are consecutive within a leaf: look the slot up again only at a leaf's start. */
         if (slot == NULL || (a & (((uintptr_t)1 << 30) - 1)) == 0)
             slot = rtree_slot_ptr(a);
-        atomic_store_relaxed(&slot->entry, entry);
-        atomic_store_relaxed(&slot->neg_base, -base);
-        atomic_store_relaxed(&slot->region_mul, mul);
-        atomic_store_relaxed(&slot->region_shift, shift);
+        rtree_slot_set(slot, entry, base, mul, shift);
     }
 }
 

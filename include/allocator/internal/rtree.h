@@ -170,11 +170,39 @@ static inline rtree_entry_t rtree_entry_make(struct extent_s *e, unsigned binid,
 
 /* Make sure leaves exist for [addr, addr+size). Returns true on failure (out of memory). */
 bool rtree_ensure(uintptr_t addr, size_t size);
+/* The region-start test's constants of entry's class (0 for no class). */
+static ALWAYS_INLINE uint64_t rtree_entry_region_mul(rtree_entry_t entry) {
+    unsigned binid = rtree_entry_binid(entry);
+    return binid != 0 ? sz_region_mul_tab[binid - 1] : 0;
+}
+static ALWAYS_INLINE uint64_t rtree_entry_region_shift(rtree_entry_t entry) {
+    unsigned binid = rtree_entry_binid(entry);
+    return binid != 0 ? sz_region_shift_tab[binid - 1] : 0;
+}
+
+/* One slot's four words: entry, base, and the region-start constants of entry's class. */
+static ALWAYS_INLINE void rtree_slot_set(rtree_slot_t *slot, rtree_entry_t entry, uintptr_t base,
+                                         uint64_t mul, uint64_t shift) {
+    atomic_store_relaxed(&slot->entry, entry);
+    atomic_store_relaxed(&slot->neg_base, -base);
+    atomic_store_relaxed(&slot->region_mul, mul);
+    atomic_store_relaxed(&slot->region_shift, shift);
+}
+
 /* Write entry and base to the pages [addr, addr+size) (page aligned); leaves must exist. */
 void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr_t base);
-/* The same for the one page at addr (page aligned). */
-static inline void rtree_write(uintptr_t addr, rtree_entry_t entry, uintptr_t base) {
-    rtree_write_range(addr, PAGE, entry, base);
+/*
+ * The same for the one page at addr (page aligned). Large and free extents register their first
+ * and last page, and a split or merge rewrites them: about ten of these a large malloc and free,
+ * so a page of one grain (the build's smallest page, the usual case) is one slot written here,
+ * not a call of the range loop.
+ */
+static ALWAYS_INLINE void rtree_write(uintptr_t addr, rtree_entry_t entry, uintptr_t base) {
+    if (likely(PAGE == RTREE_GRAIN))
+        rtree_slot_set(rtree_slot_ptr(addr), entry, base, rtree_entry_region_mul(entry),
+                       rtree_entry_region_shift(entry));
+    else
+        rtree_write_range(addr, PAGE, entry, base);
 }
 
 void rtree_prefork(void);
