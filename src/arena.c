@@ -289,10 +289,11 @@ void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero) 
     return e != NULL ? (void *)e->addr : NULL;
 }
 
-extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, size_t align, bool zero) {
-    unsigned report = sz_size2index(usize);
+extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, unsigned ind, size_t align,
+                               bool zero) {
+    assert(ind == sz_size2index(usize));
     size_t lsize = usize < SC_LARGE_MINCLASS ? SC_LARGE_MINCLASS : usize;
-    extent_t *e = arena_large_new(arena, lsize, align, zero, report);
+    extent_t *e = arena_large_new(arena, lsize, align, zero, ind);
     if (e != NULL) {
         e->prof_tctx = NULL;
         e->prof_recent = NULL;

@@ -109,7 +109,7 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
         }
     }
     if (e == NULL) {
-        e = arena_malloc_sampled(arena, usize, req->align > PAGE ? req->align : PAGE, zero);
+        e = arena_malloc_sampled(arena, usize, ind, req->align > PAGE ? req->align : PAGE, zero);
         if (e == NULL)
             return NULL;
     }

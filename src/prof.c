@@ -46,18 +46,6 @@ TEXT_HOT void prof_boot(void) {
 
 /* ---- the sampler ---------------------------------------------------------------------------- */
 
-/*
- * A 64-bit linear congruential generator (Knuth's MMIX constants: full period from any state,
- * as jemalloc's sampler uses one), its high bits folded into the low. The draw takes its
- * leading zeros and the next 7 bits, the generator's best; the low bits only refine the step.
- */
-static ALWAYS_INLINE uint64_t prof_prng_next(uint64_t *state) {
-    uint64_t x = *state * 6364136223846793005ULL + 1442695040888963407ULL;
-    *state = x;
-    return x ^ (x >> 31);
-}
-
-#define PROF_LN2 0.69314718055994530942
 
 /*
  * ln c and 1 / c at the middle c = 1 + (i + 1/2) / 128 of each of 128 equal steps of [1, 2),
@@ -65,7 +53,7 @@ static ALWAYS_INLINE uint64_t prof_prng_next(uint64_t *state) {
  * series of ln(1 + r) leave an error below r^6 / 6 (4e-16): no division, and no branch that
  * would be mispredicted half the time. The sampler's draw (prof_draw) uses the same steps.
  */
-static const double prof_ln_tab[128][2] = {
+const double prof_ln_tab[128][2] = {
     {0.003898640415657323, 0.9961089494163424}, {0.011650617219975274, 0.9884169884169884},
     {0.019342962843130935, 0.9808429118773946}, {0.026976587698202076, 0.973384030418251},
     {0.034552381506659735, 0.9660377358490566}, {0.04207121392068706, 0.9588014981273408},
@@ -167,31 +155,6 @@ double prof_exp(double x) {
     return sum * scale;
 }
 
-/*
- * The interval drawn from a random r: -ln(u) * 2^lg + 1 for u = r / 2^64, in integer steps as far
- * as they go. r = mant / 2^lz with mant's top bit set, so u = m * 2^-(lz + 1) with m = mant / 2^63
- * in [1, 2), and -ln u = (lz + 1) ln 2 - ln m. m - c, for c the middle of m's step of
- * prof_ln_tab, is mant's bits below the step's 7, less half a step, read as a signed integer:
- * one conversion. Three terms of ln(1 + x)'s series leave an error below x^4 / 4 < 2^-34
- * (|x| < 2^-8), far below what a sampling interval needs (prof_ln, for the leak summary's
- * figures, keeps five). r = 0 is read as 1 (u = 2^-64, -ln u = 44.4); next to 1, where -ln u
- * is about 2^-64, rounding may leave it below 0, read as 0.
- */
-static ALWAYS_INLINE uint64_t prof_draw(uint64_t r, size_t lg) {
-    r = r != 0 ? r : 1;
-    unsigned lz = (unsigned)__builtin_clzll(r);
-    uint64_t mant = r << lz;
-    unsigned i = (unsigned)(mant >> 56) & 127;
-    int64_t below = (int64_t)(mant & (((uint64_t)1 << 56) - 1)) - ((int64_t)1 << 55);
-    double x = (double)below * (1.0 / 9223372036854775808.0) * prof_ln_tab[i][1];
-    double ln_m = prof_ln_tab[i][0] + x * (1 + x * (-1.0 / 2 + x * (1.0 / 3)));
-    uint64_t scale_bits = (uint64_t)(1023 + lg) << 52; /* 2^lg, lg < 64 */
-    double scale;
-    memcpy(&scale, &scale_bits, sizeof(scale));
-    double d = ((double)(lz + 1) * PROF_LN2 - ln_m) * scale;
-    return d >= 9.0e18 ? (uint64_t)INT64_MAX : d > 0 ? (uint64_t)(int64_t)d + 1 : 1;
-}
-
 uint64_t prof_draw_u64(uint64_t r, size_t lg) { return prof_draw(r, lg); }
 
 uint64_t prof_interval_draw(uint64_t *state, size_t lg) {
@@ -246,10 +209,9 @@ bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize) {
     return u < keep;
 }
 
-int64_t prof_sample_next(tsd_t *tsd, bool *wanted) {
+int64_t prof_sample_next_slow(tsd_t *tsd, bool *wanted) {
     prof_tdata_t *td = prof_tdata_get(tsd);
-    *wanted = opt_prof && !tsd->prof_busy && atomic_load_relaxed(&prof_active) && td != NULL &&
-              td->active;
+    *wanted = !tsd->prof_busy && atomic_load_relaxed(&prof_active) && td != NULL && td->active;
     return prof_interval_next(tsd, td);
 }
 

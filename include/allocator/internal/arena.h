@@ -90,11 +90,13 @@ bool arena_destroy(arena_t *arena);
 void *arena_malloc_small(arena_t *arena, unsigned binind, bool zero);
 void *arena_malloc_large(arena_t *arena, size_t usize, size_t align, bool zero);
 /*
- * A sampled block (prof.h) of usize bytes (any class): a large extent of its own, at least
- * SC_LARGE_MINCLASS, registered as sampled (emap.h) so its free leaves the fast path and its
- * usable size is usize's class. Its prof fields are cleared. NULL when out of memory.
+ * A sampled block (prof.h) of usize bytes (any class; ind, its class index): a large extent of
+ * its own, at least SC_LARGE_MINCLASS, registered as sampled (emap.h) so its free leaves the
+ * fast path and its usable size is usize's class. Its prof fields are cleared. NULL when out of
+ * memory.
  */
-extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, size_t align, bool zero);
+extent_t *arena_malloc_sampled(arena_t *arena, size_t usize, unsigned ind, size_t align,
+                               bool zero);
 /*
  * The large block of e (the caller's: live, or just taken from a thread's cache) becomes a
  * sampled one where it is, registered as sampled and reporting class report (e's own, or a

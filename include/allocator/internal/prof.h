@@ -198,11 +198,66 @@ double prof_exp(double x);
  */
 bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize);
 /*
- * The countdown ran out (the thread event, tevent.c): the bytes to the next sample, as
- * prof_sample_interval, and *wanted: is this sample to be taken (profiling and the thread
- * active, not inside the profiler)?
+ * A 64-bit linear congruential generator (Knuth's MMIX constants: full period from any state,
+ * as jemalloc's sampler uses one), its high bits folded into the low. The draw takes its
+ * leading zeros and the next 7 bits, the generator's best; the low bits only refine the step.
  */
-int64_t prof_sample_next(tsd_t *tsd, bool *wanted);
+static ALWAYS_INLINE uint64_t prof_prng_next(uint64_t *state) {
+    uint64_t x = *state * 6364136223846793005ULL + 1442695040888963407ULL;
+    *state = x;
+    return x ^ (x >> 31);
+}
+
+#define PROF_LN2 0.69314718055994530942
+
+/* ln c and 1 / c for the middle c of each of 128 equal steps of [1, 2) (prof.c, prof_ln). */
+extern const double prof_ln_tab[128][2] HIDDEN;
+
+/*
+ * The interval drawn from a random r: -ln(u) * 2^lg + 1 for u = r / 2^64, in integer steps as far
+ * as they go. r = mant / 2^lz with mant's top bit set, so u = m * 2^-(lz + 1) with m = mant / 2^63
+ * in [1, 2), and -ln u = (lz + 1) ln 2 - ln m. m - c, for c the middle of m's step of
+ * prof_ln_tab, is mant's bits below the step's 7, less half a step, read as a signed integer:
+ * one conversion. Three terms of ln(1 + x)'s series leave an error below x^4 / 4 < 2^-34
+ * (|x| < 2^-8), far below what a sampling interval needs (prof_ln, for the leak summary's
+ * figures, keeps five). r = 0 is read as 1 (u = 2^-64, -ln u = 44.4); next to 1, where -ln u
+ * is about 2^-64, rounding may leave it below 0, read as 0.
+ */
+static ALWAYS_INLINE uint64_t prof_draw(uint64_t r, size_t lg) {
+    r = r != 0 ? r : 1;
+    unsigned lz = (unsigned)__builtin_clzll(r);
+    uint64_t mant = r << lz;
+    unsigned i = (unsigned)(mant >> 56) & 127;
+    int64_t below = (int64_t)(mant & (((uint64_t)1 << 56) - 1)) - ((int64_t)1 << 55);
+    double x = (double)below * (1.0 / 9223372036854775808.0) * prof_ln_tab[i][1];
+    double ln_m = prof_ln_tab[i][0] + x * (1 + x * (-1.0 / 2 + x * (1.0 / 3)));
+    union {
+        uint64_t bits;
+        double d;
+    } scale = {.bits = (uint64_t)(1023 + lg) << 52}; /* 2^lg, lg < 64 */
+    double d = ((double)(lz + 1) * PROF_LN2 - ln_m) * scale.d;
+    return d >= 9.0e18 ? (uint64_t)INT64_MAX : d > 0 ? (uint64_t)(int64_t)d + 1 : 1;
+}
+
+/* prof_sample_next for a thread without a record yet (made here). */
+int64_t prof_sample_next_slow(tsd_t *tsd, bool *wanted);
+/*
+ * The countdown ran out (the thread event, tevent.c; opt_prof on): the bytes to the next sample,
+ * as prof_sample_interval, and *wanted: is this sample to be taken (profiling and the thread
+ * active, not inside the profiler)? Inline in the trigger: a sample's draw is a few dozen
+ * instructions, and in a program of large blocks most allocations sample. _td: for a thread
+ * whose record td exists (no call).
+ */
+static ALWAYS_INLINE int64_t prof_sample_next_td(tsd_t *tsd, prof_tdata_t *td, bool *wanted) {
+    *wanted = !tsd->prof_busy && atomic_load_relaxed(&prof_active) && td->active;
+    return (int64_t)prof_draw(prof_prng_next(&td->prng), atomic_load_relaxed(&prof_lg_sample));
+}
+static ALWAYS_INLINE int64_t prof_sample_next(tsd_t *tsd, bool *wanted) {
+    prof_tdata_t *td = tsd->prof_tdata;
+    if (unlikely(td == NULL))
+        return prof_sample_next_slow(tsd, wanted);
+    return prof_sample_next_td(tsd, td, wanted);
+}
 /*
  * prof_unwind.c: the calling thread's return addresses, innermost first, walked with cached
  * rows of the DWARF CFI (x86_64, aarch64), as _Unwind_Backtrace reports them: frames[0] is
@@ -368,8 +423,12 @@ void prof_table_usage(prof_table_usage_t *u);
 bool prof_dump(char kind, const char *filename);
 /* The events' dumps, from an allocating thread outside any lock: interval dumps and gdump. */
 void prof_event_dumps_slow(uint64_t bytes);
+/* Are interval dumps or gdump on (prof_event_dumps has anything to do)? */
+static inline bool prof_event_dumps_on(void) {
+    return prof_interval != 0 || atomic_load_relaxed(&prof_gdump_on);
+}
 static inline void prof_event_dumps(uint64_t bytes) {
-    if (prof_interval != 0 || atomic_load_relaxed(&prof_gdump_on))
+    if (prof_event_dumps_on())
         prof_event_dumps_slow(bytes);
 }
 /* Write the profile to fd (unit tests). Returns true if a write failed. */
