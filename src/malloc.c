@@ -169,7 +169,6 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     if (unlikely(usize == 0 || usize > (size_t)PTRDIFF_MAX))
         return alloc_fail();
     unsigned ind = sz_size2index(usize);
-    bool zero = req->zero || opt_zero;
     arena_t *arena = req->arena != NULL ? req->arena : tsd->arena;
     if (req->arena == NULL && req->tcache == NULL && usize >= opt_oversize_threshold &&
         opt_oversize_threshold != 0) {
@@ -200,6 +199,7 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
      * learn whether another thread held its locks meanwhile; a single-threaded program reads
      * one count here.
      */
+    bool zero = req->zero || opt_zero; /* (read here: not held across a sample's calls) */
     arena_t *home = NULL;
     if (req->arena == NULL && tsd_is_real(tsd) && tsd_arena_shared(tsd))
         home = tsd->arena;
