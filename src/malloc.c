@@ -330,7 +330,7 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache
     /* Whatever the capacity is now: a record made earlier may still link the block. */
     if (prof_recent_linked(&e->prof_recent))
         dalloc_sampled_recent(tsd, e);
-    prof_sampled_free_ind(e, usize, ind);
+    prof_sampled_free_by(real, e, usize, ind);
     if (!cache_ok || real == NULL) {
         arena_dalloc(ptr, entry);
         return;

@@ -21,6 +21,18 @@
  * lines), so the table's memory is bounded by the most stacks of each size live at once, not
  * by how many were ever sampled. prof_lock guards all of it, and a dump holds it while it reads
  * the table, so it never sees a stack go.
+ *
+ * Except a thread's pending counts (prof_tdata_t.pend): a thread that samples the stack it
+ * counted last (its walk record again, its cache unchanged, no reset since) counts the block in
+ * its own pend, for the tctx pend_t, without the lock; so does its free of a block of pend_t.
+ * Each locked step would cost a locked instruction, which waits for every store before it to
+ * reach the cache: after a program's writes to fresh memory, most of a sample's time. pend_t is
+ * pinned (set, with pend folded into it, only by its thread under the lock): it is neither
+ * freed nor recycled, whatever its own counts say, until the thread folds pend into it (its
+ * next locked sample, its exit, a fork for the threads the child does not keep). A reset that
+ * comes between a thread's check and its count finds pend_t pinned and retires it with the
+ * rest: the counts land on the retired tctx, which their blocks point to. Readers (dumps, under
+ * the lock) add pend to pend_t's counts.
  */
 #include <stddef.h>
 #include <string.h>
@@ -50,7 +62,7 @@ static prof_gctx_t *prof_buckets[PROF_NBUCKETS];
 static prof_gctx_t *prof_gctx_free[PROF_GCTX_LINES_MAX + 1]; /* recycled stacks, by lines */
 static prof_tdata_t *prof_tdata_list;
 static prof_tctx_t *prof_tctx_free; /* recycled, through gnext */
-static uint64_t prof_reset_gen = 1;
+static uint64_t prof_reset_gen = 1; /* read without the lock by the pending path (atomic) */
 static prof_table_usage_t prof_usage;
 
 /* Each frame mixed in with a multiply, the whole finished once: its top bits pick the thread's
@@ -153,7 +165,7 @@ static void prof_tctx_unlink_locked(prof_tctx_t *t) {
     assert(!t->retired && td != NULL && g != NULL);
     if (t->cached) {
         td->cache[prof_cache_slot(g->hash)] = NULL;
-        td->cache_epoch++;
+        atomic_store_relaxed(&td->cache_epoch, td->cache_epoch + 1); /* read by its thread */
         t->cached = false;
     }
     if (t->tprev != NULL)
@@ -174,7 +186,7 @@ static void prof_tctx_unlink_locked(prof_tctx_t *t) {
 
 /* Recycle t, unlinked or retired, that no block points to any more. */
 static void prof_tctx_recycle_locked(prof_tctx_t *t) {
-    assert(t->cnt.curobjs == 0);
+    assert(t->cnt.curobjs == 0 && !t->pinned);
     t->gnext = prof_tctx_free;
     prof_tctx_free = t;
     prof_usage.tctxs--;
@@ -203,11 +215,11 @@ static NOINLINE prof_tctx_t *prof_tctx_find_locked(prof_tdata_t *td, const prof_
     unsigned slot = prof_cache_slot(hash);
     prof_tctx_t *old = td->cache[slot];
     td->cache[slot] = t;
-    td->cache_epoch++;
+    atomic_store_relaxed(&td->cache_epoch, td->cache_epoch + 1);
     t->cached = true;
     if (old != NULL) {
         old->cached = false;
-        if (prof_tctx_empty(old))
+        if (prof_tctx_empty(old) && !old->pinned)
             prof_tctx_destroy_locked(old);
     }
     return t;
@@ -219,7 +231,7 @@ static ALWAYS_INLINE prof_tctx_t *prof_tctx_get_locked(prof_tdata_t *td, const p
     if (td->cache_gen != prof_reset_gen) {
         memset(td->cache, 0, sizeof(td->cache));
         td->cache_gen = prof_reset_gen;
-        td->cache_epoch++;
+        atomic_store_relaxed(&td->cache_epoch, td->cache_epoch + 1);
     }
     prof_tctx_t *t = td->cache[prof_cache_slot(hash)];
     if (likely(t != NULL && prof_gctx_is(t->gctx, hash, bt)))
@@ -244,27 +256,30 @@ prof_tctx_t *prof_tctx_get(tsd_t *tsd, const prof_bt_t *bt) {
  * filled one is at least the class size), so a short program computes only what it uses.
  * prof_lock.
  */
-static uint64_t prof_unbias_objs[SC_NSIZES], prof_unbias_bytes[SC_NSIZES];
+static uint64_t prof_unbias_objs[SC_NSIZES], prof_unbias_bytes[SC_NSIZES]; /* (atomic: the
+                                                                              pending path) */
 static size_t prof_unbias_lg;
 
 static uint64_t prof_round(double d) { return d >= 1.8e19 ? UINT64_MAX : (uint64_t)(d + 0.5); }
 
 void prof_unbias_init(size_t lg) {
-    memset(prof_unbias_objs, 0, sizeof(prof_unbias_objs));
-    memset(prof_unbias_bytes, 0, sizeof(prof_unbias_bytes));
+    for (unsigned i = 0; i < SC_NSIZES; i++) {
+        atomic_store_relaxed(&prof_unbias_objs[i], 0);
+        atomic_store_relaxed(&prof_unbias_bytes[i], 0);
+    }
     prof_unbias_lg = lg;
 }
 
 static NOINLINE void prof_unbias_fill(unsigned ind) {
     double sz = (double)sz_index2size(ind);
     double p = 1 - prof_exp(-sz / (double)((uint64_t)1 << prof_unbias_lg)); /* sampled */
-    prof_unbias_objs[ind] = prof_round((double)(1 << PROF_CNT_SHIFT) / p);
-    prof_unbias_bytes[ind] = prof_round(sz / p);
+    atomic_store_relaxed(&prof_unbias_objs[ind], prof_round((double)(1 << PROF_CNT_SHIFT) / p));
+    atomic_store_relaxed(&prof_unbias_bytes[ind], prof_round(sz / p));
 }
 
 /* Class ind, its table entries filled. */
 static ALWAYS_INLINE unsigned prof_unbias_at(unsigned ind) {
-    if (unlikely(prof_unbias_bytes[ind] == 0))
+    if (unlikely(atomic_load_relaxed(&prof_unbias_bytes[ind]) == 0))
         prof_unbias_fill(ind);
     return ind;
 }
@@ -281,26 +296,90 @@ void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t 
     *bytes_out = prof_round(y);
 }
 
+/*
+ * usize of class ind counted in c (sign 1, and with accum its cumulative counts too), or
+ * uncounted (sign -1), with the unbiasing entries objs and bytes. Each field is written alone
+ * (relaxed): c may be a thread's pending counts, which dumps read meanwhile.
+ */
+static ALWAYS_INLINE void prof_cnt_step(prof_cnt_t *c, size_t usize, uint64_t objs,
+                                        uint64_t bytes, int sign, bool accum) {
+    uint64_t s = (uint64_t)(int64_t)sign;
+#define PROF_CNT_BUMP(field, by) atomic_store_relaxed(&c->field, atomic_load_relaxed(&c->field) + (by))
+    PROF_CNT_BUMP(curobjs, s);
+    PROF_CNT_BUMP(curbytes, s * usize);
+    PROF_CNT_BUMP(curobjs_shifted_unbiased, s * objs);
+    PROF_CNT_BUMP(curbytes_unbiased, s * bytes);
+    if (accum) {
+        PROF_CNT_BUMP(accumobjs, 1);
+        PROF_CNT_BUMP(accumbytes, usize);
+        PROF_CNT_BUMP(accumobjs_shifted_unbiased, objs);
+        PROF_CNT_BUMP(accumbytes_unbiased, bytes);
+    }
+#undef PROF_CNT_BUMP
+}
+
 /* usize of class ind (its table entries filled) counted, or uncounted (sign -1). */
 static void prof_cnt_cur_add(prof_tctx_t *t, size_t usize, unsigned ind, int sign) {
-    uint64_t s = (uint64_t)(int64_t)sign;
-    t->cnt.curobjs += s;
-    t->cnt.curbytes += s * usize;
-    t->cnt.curobjs_shifted_unbiased += s * prof_unbias_objs[ind];
-    t->cnt.curbytes_unbiased += s * prof_unbias_bytes[ind];
+    prof_cnt_step(&t->cnt, usize, prof_unbias_objs[ind], prof_unbias_bytes[ind], sign, false);
 }
 
 static ALWAYS_INLINE void prof_sampled_alloc_locked(extent_t *e, prof_tctx_t *tctx,
                                                      size_t usize, unsigned ind) {
     prof_unbias_at(ind);
-    prof_cnt_cur_add(tctx, usize, ind, 1);
-    if (opt_prof_accum) {
-        tctx->cnt.accumobjs++;
-        tctx->cnt.accumbytes += usize;
-        tctx->cnt.accumobjs_shifted_unbiased += prof_unbias_objs[ind];
-        tctx->cnt.accumbytes_unbiased += prof_unbias_bytes[ind];
-    }
+    prof_cnt_step(&tctx->cnt, usize, prof_unbias_objs[ind], prof_unbias_bytes[ind], 1,
+                  opt_prof_accum);
     e->prof_tctx = tctx;
+}
+
+/* ---- a thread's pending counts (prof_tdata_t.pend; the file's head) -------------------------- */
+
+/* c, read field by field (relaxed: its thread may be writing it). */
+static void prof_cnt_read(const prof_cnt_t *c, prof_cnt_t *out) {
+    out->curobjs = atomic_load_relaxed(&c->curobjs);
+    out->curbytes = atomic_load_relaxed(&c->curbytes);
+    out->accumobjs = atomic_load_relaxed(&c->accumobjs);
+    out->accumbytes = atomic_load_relaxed(&c->accumbytes);
+    out->curobjs_shifted_unbiased = atomic_load_relaxed(&c->curobjs_shifted_unbiased);
+    out->curbytes_unbiased = atomic_load_relaxed(&c->curbytes_unbiased);
+    out->accumobjs_shifted_unbiased = atomic_load_relaxed(&c->accumobjs_shifted_unbiased);
+    out->accumbytes_unbiased = atomic_load_relaxed(&c->accumbytes_unbiased);
+}
+
+void prof_tctx_cnt_locked(const prof_tctx_t *t, prof_cnt_t *out) {
+    *out = t->cnt;
+    if (t->pinned && t->tdata != NULL && t->tdata->pend_t == t) {
+        prof_cnt_t p;
+        prof_cnt_read(&t->tdata->pend, &p);
+        prof_cnt_add(out, &p);
+    }
+}
+
+static void prof_tctx_unused_locked(prof_tctx_t *t);
+
+/* td's thread (or, in a forked child, the only thread) folds its pending counts into pend_t,
+ * which is then treated as a free of its last block would have treated it. */
+static void prof_pend_flush_locked(prof_tdata_t *td) {
+    prof_tctx_t *t = td->pend_t;
+    if (t == NULL)
+        return;
+    prof_cnt_t p;
+    prof_cnt_read(&td->pend, &p);
+    prof_cnt_add(&t->cnt, &p);
+    memset(&td->pend, 0, sizeof(td->pend)); /* its thread's own, and the lock held */
+    td->pend_t = NULL;
+    t->pinned = false;
+    if (t->cnt.curobjs == 0 && !t->cached)
+        prof_tctx_unused_locked(t);
+}
+
+/*
+ * The class's unbiasing entries, if filled (0 while not: prof.reset empties the table, and only
+ * the locked path fills it).
+ */
+static ALWAYS_INLINE bool prof_unbias_get(unsigned ind, uint64_t *objs, uint64_t *bytes) {
+    *objs = atomic_load_relaxed(&prof_unbias_objs[ind]);
+    *bytes = atomic_load_relaxed(&prof_unbias_bytes[ind]);
+    return *bytes != 0;
 }
 
 void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize) {
@@ -309,31 +388,51 @@ void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize) {
     mutex_unlock(&prof_lock);
 }
 
-void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize,
-                           unsigned ind) {
-    prof_tdata_t *td = prof_tdata_get(tsd);
-    if (td == NULL)
-        return;
-    /*
-     * The stack the thread counted last (the same walk record), its tctx still in the thread's
-     * cache (no slot changed since, no reset): counted there without hashing the stack. The
-     * cache's tctxs live while they are in it, so last_tctx is one.
-     */
+/* prof_sampled_alloc_bt under prof_lock; same: the stack is the one td counted last. */
+static NOINLINE void prof_sampled_alloc_bt_locked(prof_tdata_t *td, const prof_bt_t *bt,
+                                                  extent_t *e, size_t usize, unsigned ind,
+                                                  bool same) {
     mutex_lock(&prof_lock);
-    if (bt->same_as != 0 && bt->same_as == td->last_same_as && td->cache_epoch == td->last_epoch &&
-        td->cache_gen == prof_reset_gen) {
-        prof_sampled_alloc_locked(e, td->last_tctx, usize, ind);
-        mutex_unlock(&prof_lock);
-        return;
-    }
-    prof_tctx_t *t = prof_tctx_get_locked(td, bt, prof_bt_hash(bt));
-    if (t != NULL) {
-        prof_sampled_alloc_locked(e, t, usize, ind);
+    prof_pend_flush_locked(td); /* before the cache may change: its tctx is then unpinned */
+    prof_tctx_t *t;
+    if (same && td->cache_epoch == td->last_epoch && td->cache_gen == prof_reset_gen) {
+        t = td->last_tctx;
+    } else if ((t = prof_tctx_get_locked(td, bt, prof_bt_hash(bt))) != NULL) {
         td->last_tctx = t;
         td->last_same_as = bt->same_as;
         td->last_epoch = td->cache_epoch;
     }
+    if (t != NULL) {
+        prof_sampled_alloc_locked(e, t, usize, ind);
+        td->pend_t = t;
+        t->pinned = true;
+    }
     mutex_unlock(&prof_lock);
+}
+
+void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t usize,
+                           unsigned ind) {
+    prof_tdata_t *td = tsd->prof_tdata;
+    if (unlikely(td == NULL) && (td = prof_tdata_make(tsd)) == NULL)
+        return;
+    /*
+     * The stack the thread counted last (the same walk record), its tctx still in the thread's
+     * cache (no slot changed since, no reset): counted there without hashing the stack. The
+     * cache's tctxs live while they are in it, so last_tctx is one. When it is the one the
+     * thread's pending counts are for, as it is from the second time, counted there, with no
+     * lock (the file's head); this path makes no call, so it saves no register.
+     */
+    bool same = bt->same_as != 0 && bt->same_as == td->last_same_as &&
+                atomic_load_relaxed(&td->cache_epoch) == td->last_epoch &&
+                td->cache_gen == atomic_load_relaxed(&prof_reset_gen);
+    uint64_t objs, bytes;
+    if (same && td->pend_t == td->last_tctx && prof_unbias_get(ind, &objs, &bytes)) {
+        prof_cnt_step(&td->pend, usize, objs, bytes, 1, opt_prof_accum);
+        /* After the counts: a fork's copy that holds the pointer holds them. */
+        atomic_store_release(&e->prof_tctx, td->pend_t);
+        return;
+    }
+    prof_sampled_alloc_bt_locked(td, bt, e, usize, ind, same);
 }
 
 static void prof_sampled_free_locked(extent_t *e, size_t usize, unsigned ind);
@@ -344,6 +443,18 @@ void prof_sampled_free_ind(extent_t *e, size_t usize, unsigned ind) {
     mutex_lock(&prof_lock);
     prof_sampled_free_locked(e, usize, ind);
     mutex_unlock(&prof_lock);
+}
+
+void prof_sampled_free_by(tsd_t *tsd, extent_t *e, size_t usize, unsigned ind) {
+    prof_tdata_t *td = tsd != NULL ? tsd->prof_tdata : NULL;
+    uint64_t objs, bytes;
+    if (td != NULL && e->prof_tctx != NULL && e->prof_tctx == td->pend_t &&
+        prof_unbias_get(ind, &objs, &bytes)) {
+        e->prof_tctx = NULL;
+        prof_cnt_step(&td->pend, usize, objs, bytes, -1, false);
+        return;
+    }
+    prof_sampled_free_ind(e, usize, ind);
 }
 
 void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize) {
@@ -375,7 +486,7 @@ static ALWAYS_INLINE void prof_sampled_free_locked(extent_t *e, size_t usize, un
     e->prof_tctx = NULL;
     if (t != NULL) {
         prof_cnt_cur_add(t, usize, prof_unbias_at(ind), -1);
-        if (unlikely(t->cnt.curobjs == 0) && !t->cached)
+        if (unlikely(t->cnt.curobjs == 0) && !t->cached && !t->pinned)
             prof_tctx_unused_locked(t);
     }
 }
@@ -415,7 +526,7 @@ void prof_arena_reset(tsd_t *tsd, arena_t *arena) {
  */
 static void prof_tctx_retire_locked(prof_tctx_t *t) {
     prof_tctx_unlink_locked(t);
-    if (t->cnt.curobjs == 0) {
+    if (t->cnt.curobjs == 0 && !t->pinned) {
         prof_tctx_recycle_locked(t);
     } else {
         t->retired = true;
@@ -433,7 +544,7 @@ void prof_reset(size_t lg_sample) {
         while (td->tctxs != NULL)
             prof_tctx_retire_locked(td->tctxs);
     }
-    prof_reset_gen++;
+    atomic_store_relaxed(&prof_reset_gen, prof_reset_gen + 1);
     atomic_store_relaxed(&prof_lg_sample, lg_sample);
     prof_unbias_init(lg_sample);
     mutex_unlock(&prof_lock);
@@ -471,6 +582,7 @@ prof_tdata_t *prof_tdata_new_locked(void) {
  * tctxs kept only for being there; the rest go as their last blocks are freed.
  */
 static void prof_tdata_detach_locked(prof_tdata_t *td) {
+    prof_pend_flush_locked(td);
     td->attached = false;
     if (td->cache_gen == prof_reset_gen) {
         for (unsigned i = 0; i < sizeof(td->cache) / sizeof(td->cache[0]); i++) {
@@ -508,8 +620,11 @@ void prof_gctx_foreach_locked(void (*fn)(const prof_gctx_t *g, const prof_cnt_t 
         for (const prof_gctx_t *g = prof_buckets[b]; g != NULL; g = g->next) {
             prof_cnt_t sum;
             memset(&sum, 0, sizeof(sum));
-            for (const prof_tctx_t *t = g->tctxs; t != NULL; t = t->gnext)
-                prof_cnt_add(&sum, &t->cnt);
+            for (const prof_tctx_t *t = g->tctxs; t != NULL; t = t->gnext) {
+                prof_cnt_t c;
+                prof_tctx_cnt_locked(t, &c);
+                prof_cnt_add(&sum, &c);
+            }
             if (sum.curobjs != 0 || sum.accumobjs != 0)
                 fn(g, &sum, arg);
         }

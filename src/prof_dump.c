@@ -108,11 +108,13 @@ static void out_gctx(const prof_gctx_t *g, const prof_cnt_t *sum, void *arg) {
     out_cnt(o, "t*", sum);
     out_bytes(o, "\n", 1);
     for (const prof_tctx_t *t = prof_gctx_tctxs(g); t != NULL; t = t->gnext) {
-        if (!cnt_shown(&t->cnt))
+        prof_cnt_t c;
+        prof_tctx_cnt_locked(t, &c);
+        if (!cnt_shown(&c))
             continue;
         char who[32];
         io_format(who, sizeof(who), "t%llu", (unsigned long long)t->tdata->uid);
-        out_cnt(o, who, &t->cnt);
+        out_cnt(o, who, &c);
         out_bytes(o, "\n", 1);
     }
 }
@@ -129,8 +131,11 @@ static void prof_dump_body(prof_out_t *o) {
     for (const prof_tdata_t *td = prof_tdatas_locked(); td != NULL; td = td->next) {
         prof_cnt_t sum;
         memset(&sum, 0, sizeof(sum));
-        for (const prof_tctx_t *t = td->tctxs; t != NULL; t = t->tnext)
-            prof_cnt_add(&sum, &t->cnt);
+        for (const prof_tctx_t *t = td->tctxs; t != NULL; t = t->tnext) {
+            prof_cnt_t c;
+            prof_tctx_cnt_locked(t, &c);
+            prof_cnt_add(&sum, &c);
+        }
         if (!td->attached && !cnt_shown(&sum))
             continue;
         char who[32];

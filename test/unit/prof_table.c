@@ -16,7 +16,9 @@
  * - prof.reset with blocks live: the stacks go at once, their tctxs when the blocks are freed;
  * - a thread that leaves takes its cache's stacks with it, and its stacks with live blocks go
  *   when those are freed by another thread;
- * - a forked child drops the stacks that only other threads' caches held.
+ * - a forked child drops the stacks that only other threads' caches held;
+ * - a thread's pending counts (counted without the lock): in dumps, taken back by its frees,
+ *   right after another thread's frees, a reset and the thread's exit.
  */
 #include <pthread.h>
 #include <sys/wait.h>
@@ -219,8 +221,13 @@ static void test_accum(tsd_t *tsd) {
     prof_reset(19);
     prof_table_usage_t u = usage();
     check_eq(u.stacks, 0);
-    check_eq(u.tctxs, 0);
+    /* The tctx this thread's pending counts are for stays, retired, until the thread's next
+     * locked step (the file's head in prof_data.c): here, its next sample. */
+    check_eq(u.tctxs, 1);
     opt_prof_accum = false;
+    sample(tsd, &ext[0], 301, 0, 64);
+    prof_sampled_free(&ext[0], 64);
+    check_eq(usage().tctxs, 1); /* the new sample's, cached */
 }
 
 static void test_reset_live(tsd_t *tsd) {
@@ -235,13 +242,108 @@ static void test_reset_live(tsd_t *tsd) {
     for (unsigned i = 0; i < 100; i++)
         prof_sampled_free(&ext[i], 64);
     u = usage();
-    check_eq(u.tctxs, 0);
+    check_eq(u.tctxs, 1); /* the last one sampled, pinned by this thread: see test_accum */
     /* The same stacks again take the memory they left. */
     for (unsigned i = 0; i < 100; i++)
         sample(tsd, &ext[i], 400, i, 64);
     check_eq(usage().bytes, bytes);
     for (unsigned i = 0; i < 100; i++)
         prof_sampled_free(&ext[i], 64);
+}
+
+/*
+ * A thread's pending counts (prof_data.c's head): the stack it counted last, sampled again from
+ * the same walk record, is counted in the thread's own record, without the lock; a dump adds
+ * them, the thread's frees of its blocks take them back there, and frees by another thread, a
+ * reset and the thread's exit leave every count and tctx right.
+ */
+static void *free_five(void *arg) {
+    free(malloc(1));
+    extent_t *e = arg;
+    for (unsigned i = 0; i < 5; i++)
+        prof_sampled_free_by(tsd_get(), &e[i], 64, sz_size2index(64));
+    return NULL;
+}
+
+static void *sample_and_leave(void *arg) {
+    free(malloc(1));
+    prof_bt_t a = bt_of(710, 0);
+    a.same_as = 424242;
+    for (unsigned i = 0; i < 5; i++)
+        prof_sampled_alloc_bt(tsd_get(), &a, &((extent_t *)arg)[i], 64, sz_size2index(64));
+    check_eq(tsd_get()->prof_tdata->pend.curobjs, 4);
+    return NULL;
+}
+
+static void test_pending(tsd_t *tsd) {
+    unsigned ind = sz_size2index(64);
+    prof_tdata_t *td = tsd->prof_tdata;
+    prof_bt_t a = bt_of(700, 3);
+    a.same_as = 9001;
+    for (unsigned i = 0; i < 10; i++)
+        prof_sampled_alloc_bt(tsd, &a, &ext[i], 64, ind);
+    prof_tctx_t *t = ext[0].prof_tctx;
+    check(t != NULL && td->pend_t == t && t->pinned);
+    for (unsigned i = 0; i < 10; i++)
+        check(ext[i].prof_tctx == t);
+    check_eq(t->cnt.curobjs, 1); /* the first, under the lock; the other nine pending */
+    check_eq(td->pend.curobjs, 9);
+    check_eq(td->pend.curbytes, 9 * 64);
+    unsigned long long cur = 0, acc = 0;
+    check(record_of(dump_text(), 700, 3, &cur, &acc) && cur == 10);
+
+    /* Its own frees: taken back from its pending counts. */
+    for (unsigned i = 0; i < 5; i++)
+        prof_sampled_free_by(tsd, &ext[i], 64, ind);
+    check(ext[0].prof_tctx == NULL);
+    check_eq(td->pend.curobjs, 4);
+    check_eq(t->cnt.curobjs, 1);
+    check(record_of(dump_text(), 700, 3, &cur, &acc) && cur == 5);
+
+    /* Another thread frees the rest: from t's own counts, under the lock, which go below zero
+     * (the pending ones hold the other part); t, pinned, stays. */
+    pthread_t th;
+    check(pthread_create(&th, NULL, free_five, &ext[5]) == 0);
+    check(pthread_join(th, NULL) == 0);
+    check_eq(t->cnt.curobjs, (uint64_t)-4);
+    check(t->pinned && !t->retired);
+    check(!record_of(dump_text(), 700, 3, &cur, &acc));
+
+    /* The thread's next locked step (another stack) folds them in: t empty, still cached. */
+    prof_bt_t b = bt_of(700, 4);
+    prof_sampled_alloc_bt(tsd, &b, &ext[20], 64, ind);
+    check(!t->pinned && t->cached && t->cnt.curobjs == 0 && t->cnt.curbytes == 0);
+    check(td->pend_t == ext[20].prof_tctx && td->pend.curobjs == 0);
+    prof_sampled_free_by(tsd, &ext[20], 64, ind);
+
+    /* A reset while counts are pending: the pinned tctx is retired with the rest, not
+     * recycled; its blocks are freed after; the thread's next sample recycles it. */
+    for (unsigned i = 0; i < 4; i++)
+        prof_sampled_alloc_bt(tsd, &a, &ext[i], 64, ind);
+    t = ext[0].prof_tctx;
+    check(t->pinned && td->pend_t == t && td->pend.curobjs == 3);
+    prof_reset(19);
+    check(t->pinned && t->retired);
+    check_eq(count_records(dump_text()), 0);
+    for (unsigned i = 0; i < 4; i++)
+        prof_sampled_free_by(tsd, &ext[i], 64, ind);
+    check(t->pinned && t->retired);
+    prof_table_usage_t u = usage();
+    prof_sampled_alloc_bt(tsd, &a, &ext[0], 64, ind);
+    check_eq(usage().tctxs, u.tctxs); /* t recycled, one made for the new sample: its memory */
+    check(ext[0].prof_tctx == t && !t->retired && t->pinned);
+    prof_sampled_free_by(tsd, &ext[0], 64, ind);
+
+    /* A thread that leaves with counts pending: folded in at its exit, shown under it; its
+     * blocks freed here later. */
+    check(pthread_create(&th, NULL, sample_and_leave, &ext[30]) == 0);
+    check(pthread_join(th, NULL) == 0);
+    t = ext[30].prof_tctx;
+    check(t != NULL && !t->pinned && t->cnt.curobjs == 5);
+    check(record_of(dump_text(), 710, 0, &cur, &acc) && cur == 5);
+    for (unsigned i = 0; i < 5; i++)
+        prof_sampled_free_by(tsd, &ext[30 + i], 64, ind);
+    check(!record_of(dump_text(), 710, 0, &cur, &acc));
 }
 
 /* The other thread: 10 stacks live (family 500), then 30 sampled and freed (family 501). */
@@ -318,6 +420,7 @@ int main(void) {
     test_dump_after_churn(tsd);
     test_accum(tsd);
     test_reset_live(tsd);
+    test_pending(tsd);
     test_thread_exit_and_fork();
     return unit_finish("prof_table");
 }

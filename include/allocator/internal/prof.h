@@ -125,6 +125,7 @@ struct prof_tctx_s {
     prof_cnt_t cnt;
     bool retired; /* unlinked by prof.reset: counts only its own blocks' frees, then recycled */
     bool cached;  /* in its thread's valid cache (prof_tdata_t.cache) */
+    bool pinned;  /* its thread's pending counts are its (prof_tdata_t.pend_t): it stays */
 };
 
 /* A thread's record: it outlives the thread while its counts are not zero. */
@@ -159,6 +160,15 @@ struct prof_tdata_s {
      */
     extent_t *spare;
     unsigned spare_report;
+    /*
+     * Counts of pend_t not yet in it: the thread's samples of the stack it last counted, and its
+     * frees of pend_t's blocks, made without prof_lock (prof_data.c). Only the thread writes
+     * them (relaxed atomics; a dump reads them under prof_lock and adds them to pend_t's);
+     * pend_t is set and cleared, and pend folded into it, by the thread under prof_lock. They
+     * are deltas: a field wraps below 0 when pend_t's own counts hold the other part.
+     */
+    prof_tctx_t *pend_t;
+    prof_cnt_t pend;
     prof_unwind_memo_t memo; /* the thread's walks (prof_backtrace) */
 };
 
@@ -375,6 +385,11 @@ void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t 
 void prof_sampled_free(extent_t *e, size_t usize);
 /* The same, for the free path, which knows usize's class ind. */
 void prof_sampled_free_ind(extent_t *e, size_t usize, unsigned ind);
+/* The same by the thread of tsd (one with a state of its own, or NULL): a block of the tctx
+ * its pending counts are for is uncounted there, without prof_lock. */
+void prof_sampled_free_by(tsd_t *tsd, extent_t *e, size_t usize, unsigned ind);
+/* t's counts with its thread's pending ones (prof_lock held). */
+void prof_tctx_cnt_locked(const prof_tctx_t *t, prof_cnt_t *out);
 /* The sampled block of e was resized in place: count it at usize instead of old_usize (its
  * cumulative counts, prof_accum, keep the size it was sampled at). */
 void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize);
