@@ -55,7 +55,7 @@ static ALWAYS_INLINE void sampled_count(tsd_t *tsd, extent_t *e, const prof_bt_t
     if (prof_recent_max_get() != 0) {
         prof_tdata_t *td = tsd->prof_tdata;
         prof_recent_alloc(prof_thread_uid(tsd), td != NULL ? td->name : NULL, size, usize,
-                          bt->frames, bt->n, &e->prof_recent);
+                          prof_bt_frames(bt), bt->n, &e->prof_recent);
     }
 }
 
@@ -301,12 +301,13 @@ PROF_FRAME void *malloc_event(void *ret, size_t size) {
 static PROF_FRAME void dalloc_sampled_recent(tsd_t *tsd, extent_t *e) {
     prof_bt_t bt;
     bt.n = 0;
+    bt.at = NULL;
     bool real = tsd != NULL && tsd_is_real(tsd);
     if (real && !tsd->prof_busy)
         prof_backtrace(tsd, &bt);
     prof_tdata_t *td = real ? tsd->prof_tdata : NULL;
     prof_recent_dalloc_slow(real ? prof_thread_uid(tsd) : 0, td != NULL ? td->name : NULL,
-                            &e->prof_recent, bt.frames, bt.n);
+                            &e->prof_recent, prof_bt_frames(&bt), bt.n);
 }
 
 /*

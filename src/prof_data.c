@@ -68,9 +68,10 @@ static prof_table_usage_t prof_usage;
 /* Each frame mixed in with a multiply, the whole finished once: its top bits pick the thread's
  * cache slot, its low bits the table's bucket. */
 static ALWAYS_INLINE uint64_t prof_bt_hash(const prof_bt_t *bt) {
+    void *const *frames = prof_bt_frames(bt);
     uint64_t h = 0xcbf29ce484222325ULL ^ bt->n;
     for (unsigned i = 0; i < bt->n; i++)
-        h = (h ^ (uint64_t)(uintptr_t)bt->frames[i]) * 0x100000001b3ULL;
+        h = (h ^ (uint64_t)(uintptr_t)frames[i]) * 0x100000001b3ULL;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ULL;
     return h ^ (h >> 32);
@@ -81,8 +82,9 @@ static unsigned prof_cache_slot(uint64_t hash) { return (unsigned)(hash >> 58); 
 static ALWAYS_INLINE bool prof_gctx_is(const prof_gctx_t *g, uint64_t hash, const prof_bt_t *bt) {
     if (g->hash != hash || g->n != bt->n)
         return false;
+    void *const *frames = prof_bt_frames(bt);
     for (unsigned i = 0; i < bt->n; i++) { /* a few frames: no call of memcmp */
-        if (g->frames[i] != bt->frames[i])
+        if (g->frames[i] != frames[i])
             return false;
     }
     return true;
@@ -108,7 +110,7 @@ static prof_gctx_t *prof_gctx_find_locked(uint64_t hash, const prof_bt_t *bt) {
     g->hash = hash;
     g->tctxs = NULL;
     g->n = bt->n;
-    memcpy(g->frames, bt->frames, bt->n * sizeof(void *));
+    memcpy(g->frames, prof_bt_frames(bt), bt->n * sizeof(void *));
     g->next = *head;
     *head = g;
     prof_usage.stacks++;

@@ -590,8 +590,10 @@ unsigned prof_unwind_replay(const uintptr_t *regs, void **frames, unsigned max,
     }
     memo->replays++;
     unsigned n = memo->r_n;
-    for (unsigned i = 0; i < n; i++) /* a few frames: no call of memcpy */
-        frames[i] = memo->r_frames[i];
+    if (frames != NULL) {
+        for (unsigned i = 0; i < n; i++) /* a few frames: no call of memcpy */
+            frames[i] = memo->r_frames[i];
+    }
     return n;
 }
 

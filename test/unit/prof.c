@@ -84,6 +84,7 @@ static prof_bt_t bt_make(uintptr_t a, uintptr_t b, uintptr_t c) {
     prof_bt_t bt;
     bt.n = 3;
     bt.same_as = 0;
+    bt.at = NULL;
     bt.frames[0] = (void *)a;
     bt.frames[1] = (void *)b;
     bt.frames[2] = (void *)c;

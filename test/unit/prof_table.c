@@ -39,6 +39,7 @@ static prof_bt_t bt_of(unsigned family, unsigned i) {
     prof_bt_t bt;
     bt.n = 1 + i % PROF_BT_MAX;
     bt.same_as = 0; /* not from a walk record */
+    bt.at = NULL;
     for (unsigned k = 0; k < bt.n; k++)
         bt.frames[k] = (void *)(((uintptr_t)family << 40) + ((uintptr_t)i << 16) + 16 * k + 0x1000);
     return bt;

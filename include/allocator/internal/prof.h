@@ -40,8 +40,15 @@ typedef struct prof_bt_s {
     /* Not 0: the frames are those of the thread's walk record of this number (prof_backtrace;
      * the stack table then knows them again without hashing them: prof_data.c). */
     uint64_t same_as;
+    /* Where the frames are (prof_bt_frames): NULL, in frames; else in the thread's walk record,
+     * a replayed walk's, not copied (valid until the thread's next walk, so for its sample). */
+    void *const *at;
     void *frames[PROF_BT_MAX];
 } prof_bt_t;
+
+static inline void *const *prof_bt_frames(const prof_bt_t *bt) {
+    return bt->at != NULL ? bt->at : bt->frames;
+}
 
 /*
  * Counts of sampled objects, raw and unbiased (jemalloc 5.3's scheme): each sample adds, besides
@@ -291,6 +298,7 @@ unsigned prof_unwind_at(const uintptr_t *regs, void **frames, unsigned max, uint
  * The memo's last walk again, for the same arguments, if every stack word it read is unchanged
  * (then it is that walk: prof.h's prof_unwind_memo_t): its frames, or 0 to walk. Few registers
  * and no frame of its own to set up: the common case of a program that samples in a loop.
+ * frames NULL: not copied (they are the memo's r_frames).
  */
 unsigned prof_unwind_replay(const uintptr_t *regs, void **frames, unsigned max,
                             uintptr_t skip_lo, uintptr_t skip_hi, prof_unwind_memo_t *memo);
@@ -352,7 +360,8 @@ static ALWAYS_INLINE void prof_backtrace(tsd_t *tsd, prof_bt_t *bt) {
     prof_unwind_memo_t *memo = td != NULL ? &td->memo : NULL;
     uintptr_t lo = (uintptr_t)__start_allocator_prof_frames;
     uintptr_t hi = (uintptr_t)__stop_allocator_prof_frames;
-    bt->n = prof_unwind_replay(regs, bt->frames, PROF_BT_MAX, lo, hi, memo);
+    bt->n = prof_unwind_replay(regs, NULL, PROF_BT_MAX, lo, hi, memo);
+    bt->at = bt->n != 0 ? (void *const *)memo->r_frames : NULL;
     if (bt->n == 0)
         bt->n = prof_unwind_at(regs, bt->frames, PROF_BT_MAX, lo, hi, memo);
     /* Frames of the cached walk, recorded (or replayed): the record's number says so. */
