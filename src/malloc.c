@@ -337,7 +337,7 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache
         return;
     }
     prof_tdata_t *td = real->prof_tdata;
-    if (td != NULL && td->spare == NULL && usize < SC_LARGE_MINCLASS &&
+    if (usize < SC_LARGE_MINCLASS && td != NULL && td->spare == NULL &&
         !arena_is_manual(e->arena_ind)) {
         e->prof_tctx = EXTENT_PROF_SPARE;
         td->spare = e;
