@@ -261,7 +261,10 @@ static extent_t *arena_large_new(arena_t *arena, size_t usize, size_t align, boo
     assert(szind >= SC_NBINS && sz_index2size(szind) == usize);
     bool zeroed;
     mutex_lock(&arena->ex.lock);
-    extent_t *e = extent_alloc(&arena->ex, usize, align < PAGE ? PAGE : align, &zeroed);
+    align = align < PAGE ? PAGE : align;
+    /* A sampled small block's extent stands in for a region: it leaves the idle slabs be. */
+    extent_t *e = report < SC_NBINS ? extent_alloc_keep_idle(&arena->ex, usize, align, &zeroed)
+                                    : extent_alloc(&arena->ex, usize, align, &zeroed);
     if (e == NULL) {
         mutex_unlock(&arena->ex.lock);
         return NULL;

@@ -145,7 +145,8 @@ static extent_t *extent_alloc_from(extents_t *ex, extent_t *e, size_t size, size
     return e;
 }
 
-extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
+static ALWAYS_INLINE extent_t *extent_alloc_impl(extents_t *ex, size_t size, size_t align,
+                                                 bool *zeroed, bool keep_idle) {
     assert(size != 0 && (size & PAGE_MASK) == 0 && align >= PAGE && is_pow2(align));
     /* Splitting a much larger dirty extent would scatter resident pages; others cost nothing. */
     size_t max_dirty = ex->lg_max_fit >= 63 || (size << ex->lg_max_fit) >> ex->lg_max_fit != size
@@ -160,14 +161,21 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     /*
      * Idle slabs serve only their class's next slabs: any other request first returns them to
      * the dirty set, where they compete for it as any freed slab does (a dirty extent need not
-     * be resident, so preferring other dirty extents to them could touch pages anew).
+     * be resident, so preferring other dirty extents to them could touch pages anew). With
+     * keep_idle, only when no dirty extent fits it.
      */
-    extents_idle_release(ex);
+    if (!keep_idle)
+        extents_idle_release(ex);
     size_t limits[4] = {max_dirty, SIZE_MAX, SIZE_MAX, SIZE_MAX};
     eset_t *order[4] = {&ex->dirty, &ex->dirty, &ex->muzzy, &ex->retained};
     for (int i = 0; i < 4; i++) {
         if (i == 1 && max_dirty == SIZE_MAX)
             continue;
+        if (keep_idle && i == 2 && ex->idle_pages != 0) {
+            extents_idle_release(ex);
+            i = -1; /* the dirty sets again, with the slabs in them */
+            continue;
+        }
         /*
          * No dirty extent fits a request of a chunk or more: its pages will be fresh ones, while
          * decay would keep the huge pieces it passed over resident beside it for its whole
@@ -198,6 +206,14 @@ extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
     if (e == NULL)
         return NULL;
     return extent_alloc_from(ex, e, size, align, zeroed);
+}
+
+extent_t *extent_alloc(extents_t *ex, size_t size, size_t align, bool *zeroed) {
+    return extent_alloc_impl(ex, size, align, zeroed, false);
+}
+
+extent_t *extent_alloc_keep_idle(extents_t *ex, size_t size, size_t align, bool *zeroed) {
+    return extent_alloc_impl(ex, size, align, zeroed, true);
 }
 
 /*

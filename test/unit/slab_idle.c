@@ -4,7 +4,8 @@
  * bitmap, and the class's next new slab is that one (no page-allocator or radix-tree work); it
  * counts as dirty pages, not active ones; a double free into it is still caught; it goes back to
  * the page allocator when any other request reaches the page allocator (and that request may
- * take its pages), when a decay epoch ends (fake clock), on purge and on reset; with
+ * take its pages; a sampled small block's extent only when no dirty extent fits it), when a
+ * decay epoch ends (fake clock), on purge and on reset; with
  * dirty_decay_ms 0 there are none, and they stay within EXTENTS_IDLE_PAGES; validation notices
  * an idle slab with a region in use and a wrong page count.
  */
@@ -148,6 +149,48 @@ static void test_reuse(void) {
     free(regs);
 }
 
+/*
+ * extent_alloc_keep_idle (a sampled small block's extent): a request that a dirty extent fits is
+ * carved from it, and the idle slabs stay for their class; one that no dirty extent fits returns
+ * them first. Before, such a request emptied every idle list, as any other does (test_reuse):
+ * with heap profiling on, each sampled small block's 16 KiB extent did, so the next slab of every
+ * class was made anew (bench/batch fifo 20000 120 made 4.7 times as many slabs, 10% more
+ * instructions in all).
+ */
+static void test_dirty_fit_keeps_idle(void) {
+    static extents_t ex;
+    static bin_t bin;
+    extents_init(&ex, 7, -1, -1, true);
+    bin_init(&bin);
+    unsigned binind = sz_size2index(256);
+    bool zeroed;
+    mutex_lock(&ex.lock);
+    extent_t *big = extent_alloc(&ex, 16 * PAGE, PAGE, &zeroed);
+    mutex_unlock(&ex.lock);
+    check(big != NULL);
+    uintptr_t lo = big->addr, hi = big->addr + big->size;
+    fill_and_empty(&bin, &ex, binind, slabs_past_spares(binind));
+    size_t idle = ex.idle_pages;
+    check(idle != 0);
+    mutex_lock(&ex.lock);
+    extent_dalloc(&ex, big); /* a dirty extent of 16 pages */
+    extent_t *e = extent_alloc_keep_idle(&ex, 4 * PAGE, PAGE, &zeroed);
+    mutex_unlock(&ex.lock);
+    check(e != NULL && e->addr >= lo && e->addr + e->size <= hi);
+    check_eq(ex.idle_pages, idle);
+    check(ex.idle[binind] != NULL);
+    extents_validate(&ex);
+    /* Larger than every dirty extent: the idle slabs go back first. */
+    size_t need = 16 * PAGE;
+    mutex_lock(&ex.lock);
+    extent_t *f = extent_alloc_keep_idle(&ex, need, PAGE, &zeroed);
+    mutex_unlock(&ex.lock);
+    check(f != NULL);
+    check_eq(ex.idle_pages, 0);
+    check(ex.idle[binind] == NULL);
+    extents_validate(&ex);
+}
+
 static void test_purge_reset(void) {
     static extents_t ex;
     static bin_t bin;
@@ -231,6 +274,7 @@ int main(void) {
     sc_boot();
     nstime_hook = fake_clock;
     test_reuse();
+    test_dirty_fit_keeps_idle();
     test_purge_reset();
     test_decay();
     test_no_idle();
