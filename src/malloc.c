@@ -82,12 +82,12 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
     bool cache_ok = req->tcache == NULL && !req->no_tcache && req->arena == NULL &&
                     req->align <= PAGE;
     prof_tdata_t *td = tsd->prof_tdata;
-    if (cache_ok && usize < SC_LARGE_MINCLASS && td != NULL && td->spare != NULL &&
-        td->spare->arena_ind == arena->ind) {
-        /* The thread's spare (dalloc_sampled): registered already, perhaps for this class. */
-        e = td->spare;
-        td->spare = NULL;
-        if (td->spare_report != ind) {
+    if (cache_ok && usize < SC_LARGE_MINCLASS && td != NULL && td->nspare != 0 &&
+        td->spare[td->nspare - 1]->arena_ind == arena->ind) {
+        /* The thread's last spare (dalloc_sampled): registered already, perhaps for this class. */
+        td->nspare--;
+        e = td->spare[td->nspare];
+        if (td->spare_report[td->nspare] != ind) {
             arena_large_mark_sampled(e, ind);
         } else {
             e->prof_tctx = NULL;
@@ -312,9 +312,10 @@ static PROF_FRAME void dalloc_sampled_recent(tsd_t *tsd, extent_t *e) {
 
 /*
  * Free a sampled block (its entry has the prof bit): uncount it, give its extent back. When
- * cache_ok: a small block's extent of an automatic arena becomes the thread's spare if it has
- * none (registration unchanged, prof_tctx EXTENT_PROF_SPARE; the thread's next sampled small
- * block takes it as it is); else the extent goes to the thread's cache as a free large block of
+ * cache_ok: a small block's extent of an automatic arena becomes one of the thread's spares if
+ * it has fewer than PROF_SPARES (registration unchanged, prof_tctx EXTENT_PROF_SPARE; the
+ * thread's next sampled small block takes the last one as it is); else the extent goes to the
+ * thread's cache as a free large block of
  * its class if that caches the class and has room (alloc_sampled takes it from there, registered
  * again); else to its arena.
  */
@@ -337,11 +338,12 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache
         return;
     }
     prof_tdata_t *td = real->prof_tdata;
-    if (usize < SC_LARGE_MINCLASS && td != NULL && td->spare == NULL &&
+    if (usize < SC_LARGE_MINCLASS && td != NULL && td->nspare < PROF_SPARES &&
         !arena_is_manual(e->arena_ind)) {
         e->prof_tctx = EXTENT_PROF_SPARE;
-        td->spare = e;
-        td->spare_report = ind;
+        td->spare[td->nspare] = e;
+        td->spare_report[td->nspare] = ind;
+        td->nspare++;
         return;
     }
     if (e->szind < real->tcache.nhbins) {

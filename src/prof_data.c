@@ -604,10 +604,10 @@ void prof_thread_exit(tsd_t *tsd) {
     prof_tdata_t *td = tsd->prof_tdata;
     if (td == NULL)
         return;
-    extent_t *spare = td->spare;
-    td->spare = NULL;
-    if (spare != NULL)
+    while (td->nspare != 0) {
+        extent_t *spare = td->spare[--td->nspare];
         arena_dalloc((void *)spare->addr, rtree_read((void *)spare->addr));
+    }
     mutex_lock(&prof_lock);
     prof_tdata_detach_locked(td);
     mutex_unlock(&prof_lock);

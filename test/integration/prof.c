@@ -351,6 +351,29 @@ static void test_spare(void) {
     expect_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
     expect_str_contains(out, "double free");
     free(q);
+
+    /*
+     * A burst: the thread keeps up to 8 spares (PROF_SPARES), and its next sampled small blocks
+     * take them back, the last freed first. With one spare, the other blocks' extents went back
+     * to the page allocator and each of the next samples made a new one.
+     */
+    enum { SPARES = 8 };
+    char *drain[SPARES], *burst[SPARES + 2];
+    for (int i = 0; i < SPARES; i++) /* whatever spares the thread had */
+        drain[i] = test_launder(malloc(100));
+    for (int i = 0; i < SPARES + 2; i++)
+        burst[i] = test_launder(malloc(100));
+    for (int i = 0; i < SPARES + 2; i++)
+        free(burst[i]);
+    for (int i = SPARES - 1; i >= 0; i--) {
+        char *again = test_launder(malloc(100));
+        expect_ptr_eq(again, burst[i]);
+        burst[i] = again;
+    }
+    for (int i = 0; i < SPARES; i++) {
+        free(burst[i]);
+        free(drain[i]);
+    }
 }
 
 static void *named_thread(void *arg) {

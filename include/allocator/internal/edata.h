@@ -54,7 +54,7 @@ typedef struct extent_s {
      * A sampled block's (prof.h; its radix-tree entry has RTREE_PROF_BIT): its counts, and its
      * last-N record (prof_recent.h, which writes and clears it). Set before the block is handed
      * out, read when it is freed. prof_tctx is EXTENT_PROF_SPARE while the extent is free, kept
-     * by a thread for its next sampled small block (malloc.c, prof_tdata_t.spare).
+     * by a thread for one of its next sampled small blocks (malloc.c, prof_tdata_t.spare).
      */
     struct prof_tctx_s *prof_tctx;
     struct prof_recent_s *prof_recent;
