@@ -306,7 +306,8 @@ void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t 
 static ALWAYS_INLINE void prof_cnt_step(prof_cnt_t *c, size_t usize, uint64_t objs,
                                         uint64_t bytes, int sign, bool accum) {
     uint64_t s = (uint64_t)(int64_t)sign;
-#define PROF_CNT_BUMP(field, by) atomic_store_relaxed(&c->field, atomic_load_relaxed(&c->field) + (by))
+#define PROF_CNT_BUMP(field, by)                                                                   \
+    atomic_store_relaxed(&c->field, atomic_load_relaxed(&c->field) + (by))
     PROF_CNT_BUMP(curobjs, s);
     PROF_CNT_BUMP(curbytes, s * usize);
     PROF_CNT_BUMP(curobjs_shifted_unbiased, s * objs);
