@@ -391,19 +391,22 @@ void prof_sampled_alloc(extent_t *e, prof_tctx_t *tctx, size_t usize) {
     mutex_unlock(&prof_lock);
 }
 
-/* prof_sampled_alloc_bt under prof_lock; same: the stack is the one td counted last. */
+/*
+ * prof_sampled_alloc_bt under prof_lock; same: the stack is the one td counted last for the
+ * memo of entry k.
+ */
 static NOINLINE void prof_sampled_alloc_bt_locked(prof_tdata_t *td, const prof_bt_t *bt,
                                                   extent_t *e, size_t usize, unsigned ind,
-                                                  bool same) {
+                                                  bool same, unsigned k) {
     mutex_lock(&prof_lock);
     prof_pend_flush_locked(td); /* before the cache may change: its tctx is then unpinned */
     prof_tctx_t *t;
-    if (same && td->cache_epoch == td->last_epoch && td->cache_gen == prof_reset_gen) {
-        t = td->last_tctx;
+    if (same && td->cache_epoch == td->last_epoch[k] && td->cache_gen == prof_reset_gen) {
+        t = td->last_tctx[k];
     } else if ((t = prof_tctx_get_locked(td, bt, prof_bt_hash(bt))) != NULL) {
-        td->last_tctx = t;
-        td->last_same_as = bt->same_as;
-        td->last_epoch = td->cache_epoch;
+        td->last_tctx[k] = t;
+        td->last_same_as[k] = bt->same_as;
+        td->last_epoch[k] = td->cache_epoch;
     }
     if (t != NULL) {
         prof_sampled_alloc_locked(e, t, usize, ind);
@@ -421,21 +424,24 @@ void prof_sampled_alloc_bt(tsd_t *tsd, const prof_bt_t *bt, extent_t *e, size_t 
     /*
      * The stack the thread counted last (the same walk record), its tctx still in the thread's
      * cache (no slot changed since, no reset): counted there without hashing the stack. The
-     * cache's tctxs live while they are in it, so last_tctx is one. When it is the one the
-     * thread's pending counts are for, as it is from the second time, counted there, with no
-     * lock (the file's head); this path makes no call, so it saves no register.
+     * cache's tctxs live while they are in it, so last_tctx is one. One entry per memo of the
+     * thread's walks (prof.h), the record number's parity: a thread sampling in two allocator
+     * functions in turn finds both. When it is the one the thread's pending counts are for, as
+     * it is from the second time, counted there, with no lock (the file's head); this path
+     * makes no call, so it saves no register.
      */
-    bool same = bt->same_as != 0 && bt->same_as == td->last_same_as &&
-                atomic_load_relaxed(&td->cache_epoch) == td->last_epoch &&
+    unsigned k = (unsigned)(bt->same_as & 1);
+    bool same = bt->same_as != 0 && bt->same_as == td->last_same_as[k] &&
+                atomic_load_relaxed(&td->cache_epoch) == td->last_epoch[k] &&
                 td->cache_gen == atomic_load_relaxed(&prof_reset_gen);
     uint64_t objs, bytes;
-    if (same && td->pend_t == td->last_tctx && prof_unbias_get(ind, &objs, &bytes)) {
+    if (same && td->pend_t == td->last_tctx[k] && prof_unbias_get(ind, &objs, &bytes)) {
         prof_cnt_step(&td->pend, usize, objs, bytes, 1, opt_prof_accum);
         /* After the counts: a fork's copy that holds the pointer holds them. */
         atomic_store_release(&e->prof_tctx, td->pend_t);
         return;
     }
-    prof_sampled_alloc_bt_locked(td, bt, e, usize, ind, same);
+    prof_sampled_alloc_bt_locked(td, bt, e, usize, ind, same, k);
 }
 
 static void prof_sampled_free_locked(extent_t *e, size_t usize, unsigned ind);
@@ -575,6 +581,7 @@ prof_tdata_t *prof_tdata_new_locked(void) {
     if (td == NULL)
         return NULL;
     memset(td, 0, sizeof(*td));
+    td->memo[1].r_gen = 1; /* its records odd, memo[0]'s even (prof.h) */
     td->next = prof_tdata_list;
     prof_tdata_list = td;
     return td;

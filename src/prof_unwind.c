@@ -489,7 +489,7 @@ static NOINLINE void replay_record(prof_unwind_memo_t *memo, unsigned nread, uin
     memo->r_uses_fp = uses_fp;
     memo->r_skip_lo = skip_lo;
     memo->r_skip_hi = skip_hi;
-    memo->r_gen++;
+    memo->r_gen += 2; /* prof.h: a thread's two memos number their records apart */
     memo->r_valid = true;
 }
 
