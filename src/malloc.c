@@ -315,9 +315,8 @@ static PROF_FRAME void dalloc_sampled_recent(tsd_t *tsd, extent_t *e) {
  * cache_ok: a small block's extent of an automatic arena becomes one of the thread's spares if
  * it has fewer than PROF_SPARES (registration unchanged, prof_tctx EXTENT_PROF_SPARE; the
  * thread's next sampled small block takes the last one as it is); else the extent goes to the
- * thread's cache as a free large block of
- * its class if that caches the class and has room (alloc_sampled takes it from there, registered
- * again); else to its arena.
+ * thread's cache as a free large block of its class if that caches the class and has room
+ * (alloc_sampled takes it from there, registered again); else to its arena.
  */
 static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache_ok) {
     extent_t *e = rtree_entry_extent(entry);

@@ -46,7 +46,6 @@ TEXT_HOT void prof_boot(void) {
 
 /* ---- the sampler ---------------------------------------------------------------------------- */
 
-
 /*
  * ln c and 1 / c at the middle c = 1 + (i + 1/2) / 128 of each of 128 equal steps of [1, 2),
  * so that ln m = ln c + ln(1 + r) with r = (m - c) / c, |r| < 1/256, where five terms of the
@@ -211,8 +210,10 @@ bool prof_sample_kept(tsd_t *tsd, size_t old_usize, size_t usize) {
 
 int64_t prof_sample_next_slow(tsd_t *tsd, bool *wanted) {
     prof_tdata_t *td = prof_tdata_get(tsd);
-    *wanted = !tsd->prof_busy && atomic_load_relaxed(&prof_active) && td != NULL && td->active;
-    return prof_interval_next(tsd, td);
+    if (td != NULL)
+        return prof_sample_next_td(tsd, td, wanted);
+    *wanted = false; /* no record to count it in (out of memory) */
+    return prof_interval_next(tsd, NULL);
 }
 
 /* ---- backtraces ----------------------------------------------------------------------------- */

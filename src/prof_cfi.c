@@ -161,16 +161,10 @@ static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_
             set_how(row, rd_uleb(c), HOW_UNDEFINED, 0);
             break;
         case 0x09: /* DW_CFA_register */
-            set_how(row, rd_uleb(c), HOW_OTHER, 0);
-            rd_uleb(c);
-            break;
         case 0x14: /* DW_CFA_val_offset */
-            set_how(row, rd_uleb(c), HOW_OTHER, 0);
-            rd_uleb(c);
-            break;
         case 0x15: /* DW_CFA_val_offset_sf */
             set_how(row, rd_uleb(c), HOW_OTHER, 0);
-            rd_sleb(c);
+            rd_uleb(c); /* the second operand, skipped: a LEB128, signed or not, is as long */
             break;
         case 0x10: /* DW_CFA_expression */
         case 0x16: /* DW_CFA_val_expression */

@@ -153,8 +153,9 @@ static prof_tctx_t *prof_tctx_new_locked(prof_gctx_t *g, prof_tdata_t *td) {
     return t;
 }
 
+/* Nothing to show: no live block, no cumulative count, and no pending count (not pinned). */
 static bool prof_tctx_empty(const prof_tctx_t *t) {
-    return t->cnt.curobjs == 0 && t->cnt.accumobjs == 0;
+    return !t->pinned && t->cnt.curobjs == 0 && t->cnt.accumobjs == 0;
 }
 
 /*
@@ -221,7 +222,7 @@ static NOINLINE prof_tctx_t *prof_tctx_find_locked(prof_tdata_t *td, const prof_
     t->cached = true;
     if (old != NULL) {
         old->cached = false;
-        if (prof_tctx_empty(old) && !old->pinned)
+        if (prof_tctx_empty(old))
             prof_tctx_destroy_locked(old);
     }
     return t;
@@ -476,10 +477,15 @@ void prof_sampled_resize(extent_t *e, size_t old_usize, size_t usize) {
     mutex_unlock(&prof_lock);
 }
 
-/* The last block of t, not cached, was freed: t goes unless it has cumulative counts. */
+/*
+ * The last block of t, not cached, was freed: t goes unless it has cumulative counts, or its
+ * thread's pending counts are for it (pinned: the thread's fold of them calls this again).
+ */
 static NOINLINE void prof_tctx_unused_locked(prof_tctx_t *t) {
     assert(t->retired || t->tdata->cache_gen != prof_reset_gen ||
            t->tdata->cache[prof_cache_slot(t->gctx->hash)] != t);
+    if (t->pinned)
+        return;
     if (t->retired)
         prof_tctx_recycle_locked(t);
     else if (t->cnt.accumobjs == 0)
@@ -495,7 +501,7 @@ static ALWAYS_INLINE void prof_sampled_free_locked(extent_t *e, size_t usize, un
     e->prof_tctx = NULL;
     if (t != NULL) {
         prof_cnt_cur_add(t, usize, prof_unbias_at(ind), -1);
-        if (unlikely(t->cnt.curobjs == 0) && !t->cached && !t->pinned)
+        if (unlikely(t->cnt.curobjs == 0) && !t->cached)
             prof_tctx_unused_locked(t);
     }
 }
