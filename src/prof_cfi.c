@@ -10,13 +10,6 @@
 
 #include <string.h>
 
-/* The bases libgcc's FDE lookup fills (unwind-dw2-fde.h; prof_libgcc_t's find_fde). */
-struct dwarf_eh_bases {
-    void *tbase;
-    void *dbase;
-    void *func;
-};
-
 typedef struct {
     const uint8_t *p, *end;
     bool bad;
@@ -67,20 +60,69 @@ static uint64_t rd_fixed(cursor_t *c, unsigned n) {
     return v;
 }
 
-/* Skip a pointer in encoding enc (only its size matters here). */
-static void skip_encoded(cursor_t *c, uint8_t enc) {
+/*
+ * A value in pointer encoding enc, as stored (no base added: the callers know theirs); signed
+ * formats sign-extended.
+ */
+static uint64_t rd_encoded(cursor_t *c, uint8_t enc) {
     if (enc == 0xff) /* DW_EH_PE_omit */
-        return;
-    switch (enc & 0x0f) {
-    case 0x00: rd_fixed(c, 8); break;                 /* absptr */
-    case 0x01: case 0x09: rd_uleb(c); break;          /* uleb128, sleb128 */
-    case 0x02: case 0x0a: rd_fixed(c, 2); break;      /* udata2, sdata2 */
-    case 0x03: case 0x0b: rd_fixed(c, 4); break;      /* udata4, sdata4 */
-    case 0x04: case 0x0c: rd_fixed(c, 8); break;      /* udata8, sdata8 */
-    default: c->bad = true;
-    }
-    if ((enc & 0x70) == 0x50) /* DW_EH_PE_aligned */
+        return 0;
+    if ((enc & 0x70) == 0x50) { /* DW_EH_PE_aligned */
         c->bad = true;
+        return 0;
+    }
+    switch (enc & 0x0f) {
+    case 0x00: return rd_fixed(c, 8);                               /* absptr */
+    case 0x01: return rd_uleb(c);                                   /* uleb128 */
+    case 0x09: return (uint64_t)rd_sleb(c);                         /* sleb128 */
+    case 0x02: return rd_fixed(c, 2);                               /* udata2 */
+    case 0x0a: return (uint64_t)(int64_t)(int16_t)rd_fixed(c, 2);   /* sdata2 */
+    case 0x03: return rd_fixed(c, 4);                               /* udata4 */
+    case 0x0b: return (uint64_t)(int64_t)(int32_t)rd_fixed(c, 4);   /* sdata4 */
+    case 0x04: case 0x0c: return rd_fixed(c, 8);                    /* udata8, sdata8 */
+    default: c->bad = true; return 0;
+    }
+}
+
+/*
+ * The binary-search table of .eh_frame_hdr, as every linker writes it: version 1, the FDE count
+ * as udata4, and entries of two sdata4 offsets from the header's start (DW_EH_PE_datarel), the
+ * first address an FDE covers and the FDE, sorted by the first. libgcc's lookup
+ * (unwind-dw2-fde-dip.c) searches the same table; without one it reads .eh_frame from its start,
+ * which is left to it.
+ */
+bool prof_cfi_fde_find(const uint8_t *hdr, size_t size, uintptr_t pc, const uint8_t **fde,
+                       uintptr_t *func) {
+    cursor_t c = {hdr, hdr + size, false};
+    uint8_t version = rd_u8(&c), ptr_enc = rd_u8(&c), count_enc = rd_u8(&c);
+    uint8_t table_enc = rd_u8(&c);
+    rd_encoded(&c, ptr_enc); /* where .eh_frame starts: the table's offsets do not need it */
+    if (c.bad || version != 1 || count_enc != 0x03 || table_enc != 0x3b)
+        return false;
+    uint64_t count = rd_fixed(&c, 4);
+    if (c.bad || count > (uint64_t)(c.end - c.p) / 8)
+        return false;
+    const uint8_t *table = c.p;
+    /* The last entry whose first address is at or below pc. */
+    uint64_t lo = 0, hi = count;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        int32_t start;
+        memcpy(&start, table + mid * 8, 4);
+        if ((uintptr_t)hdr + (uintptr_t)(intptr_t)start <= pc)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *fde = NULL;
+    if (lo == 0)
+        return true; /* below the first FDE: none covers pc */
+    int32_t start, off;
+    memcpy(&start, table + (lo - 1) * 8, 4);
+    memcpy(&off, table + (lo - 1) * 8 + 4, 4);
+    *fde = hdr + off;
+    *func = (uintptr_t)hdr + (uintptr_t)(intptr_t)start;
+    return true;
 }
 
 /* A register's rule, for the three registers the walker uses. */
@@ -226,10 +268,8 @@ static bool cfi_run(cfi_t *cfi, cursor_t *c, row_t *row, uintptr_t loc, uintptr_
     return !c->bad;
 }
 
-prof_unwind_rule_t prof_cfi_rule(const prof_libgcc_t *lib, uintptr_t pc) {
+prof_unwind_rule_t prof_cfi_rule(const uint8_t *fde, uintptr_t func, uintptr_t pc) {
     prof_unwind_rule_t r = {.kind = RULE_BAD};
-    struct dwarf_eh_bases bases;
-    const uint8_t *fde = lib->find_fde((void *)(pc - 1), &bases);
     if (fde == NULL)
         return r;
     uint32_t len, cie_off;
@@ -266,7 +306,7 @@ prof_unwind_rule_t prof_cfi_rule(const prof_libgcc_t *lib, uintptr_t pc) {
             if (*s == 'R')
                 fde_enc = rd_u8(&a);
             else if (*s == 'P')
-                skip_encoded(&a, rd_u8(&a));
+                rd_encoded(&a, rd_u8(&a));
             else if (*s == 'L')
                 rd_u8(&a);
             else /* 'S' (a signal frame), or an augmentation libgcc may treat specially */
@@ -281,15 +321,17 @@ prof_unwind_rule_t prof_cfi_rule(const prof_libgcc_t *lib, uintptr_t pc) {
         return r; /* a CIE's program has no locations: it must run to its end */
 
     cursor_t f = {fde + 8, fde + 4 + len, false};
-    skip_encoded(&f, fde_enc);         /* pc_begin: bases.func has it */
-    skip_encoded(&f, fde_enc & 0x0f);  /* pc_range */
+    rd_encoded(&f, fde_enc);                       /* pc_begin: func has it */
+    uint64_t range = rd_encoded(&f, fde_enc & 0x0f); /* pc_range, a length: no base */
+    if (pc - 1 - func >= range)
+        return r; /* pc is past the FDE the table found: in a gap between functions */
     if (has_z) {
         uint64_t n = rd_uleb(&f);
         if (f.bad || n > (uint64_t)(f.end - f.p))
             return r;
         f.p += n;
     }
-    if (f.bad || !cfi_run(&cfi, &f, &row, (uintptr_t)bases.func, pc - 1))
+    if (f.bad || !cfi_run(&cfi, &f, &row, func, pc - 1))
         return r;
 
     if (row.cfa_expr || (row.cfa_reg != DW_SP && row.cfa_reg != DW_FP))

@@ -2,10 +2,12 @@
 /*
  * prof_libgcc_shared: libgcc's unwinder for the shared library, loaded when a backtrace first
  * needs it. Naming _Unwind_Backtrace made libgcc_s a dependency of liballocator.so, mapped (about
- * 90 KiB resident) into every process, profiled or not; instead the first sampled backtrace
- * dlopens libgcc_s.so.1 (already there in most C++ programs, where this only counts a reference)
- * and looks up the three functions heap profiling uses. The static library has
- * prof_libgcc_static.c instead, which names them (dlopen is no choice in a static binary).
+ * 90 KiB resident) into every process, profiled or not; instead the first backtrace that the
+ * cached walk cannot take (a signal frame, say), or its first frame in an object without an
+ * .eh_frame_hdr table, dlopens libgcc_s.so.1 (already there in most C++ programs, where this
+ * only counts a reference) and looks up the three functions heap profiling uses. The static
+ * library has prof_libgcc_static.c instead, which names them (dlopen is no choice in a static
+ * binary).
  *
  * prof_libgcc_load runs inside prof_unwind's walk bracket, never under an allocator lock: the
  * fork hooks wait for it (dlopen takes the loader's lock, which a forked child would find held),
@@ -14,8 +16,8 @@
  * stack) rather than waiting: it may hold the loader's lock that the load waits for (a sample
  * in a dlopened library's constructor, or in the loader's own mallocs), and each would wait for
  * the other for ever (programs/prof_libgcc_race; programs/prof_dlopen hung on it now and then).
- * A load that fails (no libgcc_s on the system) is not retried: sampled stacks are then empty,
- * as in a build without libgcc's unwinder (the cached walk needs its FDE lookup too).
+ * A load that fails (no libgcc_s on the system) is not retried: the stacks the cached walk
+ * cannot take are then empty.
  */
 #include "allocator/internal/prof.h"
 

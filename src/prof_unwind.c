@@ -5,8 +5,11 @@
  * every call, about 1,700 instructions a frame. A program's sampled stacks go through few return
  * addresses, so this walker keeps, per return address, the one row of the CFI table it needs
  * (CFA = SP or FP + k, the return address and the saved FP at CFA + k; FP is RBP on x86_64,
- * x29 on aarch64), computed once by a small CFI interpreter (prof_cfi.c) from the FDE that libgcc's
- * _Unwind_Find_FDE finds, and walks the stack with those rows: about 60 instructions a frame.
+ * x29 on aarch64), computed once by a small CFI interpreter (prof_cfi.c) from the FDE that the
+ * object's .eh_frame_hdr table names (libgcc's _Unwind_Find_FDE searches the same table; for an
+ * object without one, such as a static program linked without it, that lookup is used), and
+ * walks the stack with those rows: about 60 instructions a frame. libgcc_s is then loaded only
+ * when a walk needs it, not with the first sample (0.2 ms and 35 page faults a process).
  * It gives up (the caller then takes the whole trace with _Unwind_Backtrace, the reference) on
  * anything it does not model: a PC without an FDE or outside every loaded object (JIT code),
  * signal frames, DWARF expressions, registers saved in other registers, a CFA on any register
@@ -269,8 +272,30 @@ typedef struct {
     bool rtld_seen;    /* the loader was among them */
     bool found;        /* pc is in a loaded object... */
     bool permanent;    /* ...loaded at start-up */
+    bool ruled;        /* ...whose .eh_frame_hdr table gave its FDE: rule is pc's */
+    prof_unwind_rule_t rule;
     uint64_t subs;
 } phdr_arg_t;
+
+/*
+ * pc's rule from the FDE that the .eh_frame_hdr table of its object (info) gives, computed here
+ * in dl_iterate_phdr's callback, where no dlclose can unmap the object meanwhile; false (and
+ * libgcc's lookup then looks) when the object has no such table.
+ */
+static bool phdr_rule(struct dl_phdr_info *info, uintptr_t pc, prof_unwind_rule_t *rule) {
+    for (unsigned i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        const uint8_t *fde;
+        uintptr_t func;
+        if (ph->p_type == PT_GNU_EH_FRAME &&
+            prof_cfi_fde_find((const uint8_t *)(info->dlpi_addr + ph->p_vaddr), ph->p_memsz,
+                              pc - 1, &fde, &func)) {
+            *rule = prof_cfi_rule(fde, func, pc);
+            return true;
+        }
+    }
+    return false;
+}
 
 static int phdr_subs(struct dl_phdr_info *info, size_t size, void *arg) {
     phdr_arg_t *a = arg;
@@ -289,6 +314,7 @@ static int phdr_subs(struct dl_phdr_info *info, size_t size, void *arg) {
         if (ph->p_type == PT_LOAD && a->pc - start < ph->p_memsz) {
             a->found = true;
             a->permanent = initial;
+            a->ruled = phdr_rule(info, a->pc, &a->rule);
             return 1;
         }
     }
@@ -324,6 +350,26 @@ void prof_unwind_loader_exit(void) {
         tsd->prof_unwinding = false;
 }
 
+/* The bases libgcc's FDE lookup fills (unwind-dw2-fde.h; prof_libgcc_t's find_fde). */
+struct dwarf_eh_bases {
+    void *tbase;
+    void *dbase;
+    void *func;
+};
+
+/*
+ * pc's rule from the FDE libgcc's lookup finds, for an object without an .eh_frame_hdr table (a
+ * static program linked without one reads its .eh_frame from the start): the first such row
+ * loads libgcc's unwinder, here where fork waits for it.
+ */
+static prof_unwind_rule_t rule_by_libgcc(uintptr_t pc) {
+    prof_unwind_rule_t r = {.kind = RULE_BAD};
+    const prof_libgcc_t *lib = prof_libgcc_load();
+    struct dwarf_eh_bases bases;
+    const uint8_t *fde = lib != NULL ? lib->find_fde((void *)(pc - 1), &bases) : NULL;
+    return fde != NULL ? prof_cfi_rule(fde, (uintptr_t)bases.func, pc) : r;
+}
+
 /* The row for pc when the cache has none usable: computed, and cached if pc is in a loaded
  * object (*perm: in one loaded at start-up). Out of the walk's loop, whose registers it would
  * otherwise take. */
@@ -332,13 +378,11 @@ static NOINLINE uint64_t row_miss(prof_unwind_slot_t *cache, uintptr_t pc, bool 
     *perm = false;
     if (!prof_unwind_loader_enter())
         return rule_pack(&nr);
-    /* The first backtrace loads libgcc's unwinder, here where fork waits for it. */
-    const prof_libgcc_t *lib = prof_libgcc_load();
     /* Only code inside a loaded object has rows worth keeping: the unload count says when such
      * code goes away, and says nothing of code made at run time. */
     phdr_arg_t in = {.pc = pc, .rtld = prof_unwind_rtld};
-    if (lib != NULL && dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
-        nr = prof_cfi_rule(lib, pc);
+    if (dl_iterate_phdr(phdr_subs, &in) == 1 && in.found)
+        nr = in.ruled ? in.rule : rule_by_libgcc(pc);
     prof_unwind_loader_exit();
     uint64_t w = rule_pack(&nr);
     if (cache != NULL && in.found)

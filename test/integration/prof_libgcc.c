@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * libgcc's unwinder is loaded when heap profiling first needs a backtrace, not with the library
- * (prof_libgcc_shared.c): it costs every process about 90 KiB resident. prof_libgcc.conf turns
- * profiling on but inactive, so nothing is sampled at first: a C program that names no unwinder
- * function itself (this one) must then not have libgcc_s mapped, after plenty of allocation.
- * Once profiling is activated and samples every allocation, libgcc_s is mapped and the samples'
- * stacks reach this file's function (a dump holds a stack with several frames).
+ * libgcc's unwinder is loaded when heap profiling first needs it, not with the library
+ * (prof_libgcc_shared.c): it costs every process about 90 KiB resident and 0.2 ms to load.
+ * prof_libgcc.conf turns profiling on but inactive, so nothing is sampled at first: a C program
+ * that names no unwinder function itself (this one) must then not have libgcc_s mapped, after
+ * plenty of allocation. Once profiling is activated and samples every allocation, the samples'
+ * stacks reach this file's function (a dump holds a stack with several frames), still without
+ * libgcc_s: the cached walk finds its frame descriptions through the objects' .eh_frame_hdr
+ * tables. A sample taken in a signal handler is one the walk does not model (the signal frame):
+ * libgcc_s is then loaded and its _Unwind_Backtrace takes the stack through the signal frame.
  */
 #include "../test.h"
 
 #include <fcntl.h>
+#include <signal.h>
 
 typedef int mallctl_fn(const char *, void *, size_t *, void *, size_t);
 static mallctl_fn *mallctl_f;
@@ -36,6 +40,28 @@ static bool libgcc_mapped(void) {
     return strstr(text, "/libgcc_s.so") != NULL;
 }
 
+/*
+ * The frames of the dump's (text's) stack whose counts line starts with counts ("t*: N: B"), or
+ * of the first stack for NULL; 0 if there is none.
+ */
+static size_t frames_of(const char *counts) {
+    const char *at = strstr(text, "\n@ 0x");
+    if (counts != NULL) {
+        char want[64];
+        snprintf(want, sizeof(want), "\n  %s ", counts);
+        const char *c = strstr(text, want);
+        if (c == NULL)
+            return 0;
+        while (c > text && !(c[0] == '\n' && c[1] == '@'))
+            c--;
+        at = c;
+    }
+    size_t frames = 0;
+    for (const char *p = at != NULL ? at + 2 : ""; *p != '\0' && *p != '\n'; p++)
+        frames += p[0] == '0' && p[1] == 'x';
+    return frames;
+}
+
 static __attribute__((noinline)) void allocate_some(size_t n) {
     void *keep[64];
     for (size_t i = 0; i < n; i++) {
@@ -44,6 +70,18 @@ static __attribute__((noinline)) void allocate_some(size_t n) {
             for (unsigned j = 0; j < 64; j++)
                 free(keep[j]);
     }
+}
+
+static void *handler_blocks[16];
+
+static __attribute__((noinline)) void allocate_in_handler(void) {
+    for (int i = 0; i < 16; i++)
+        handler_blocks[i] = test_launder(malloc(7000)); /* class 7168 */
+}
+
+static void on_signal(int sig) {
+    (void)sig;
+    allocate_in_handler(); /* raise()d from main: no allocation of main's is under way */
 }
 
 int main(void) {
@@ -67,23 +105,28 @@ int main(void) {
     expect_d_eq(mallctl("prof.active", NULL, NULL, &on, sizeof(on)), 0);
     /* The thread's next sample was drawn before the reset (mean 512 KiB): go well past it. */
     allocate_some(20000);
-    if (!libgcc) {
+    if (!libgcc) { /* no unwinder: no stacks, and nothing loaded */
         expect_false(libgcc_mapped());
         return test_done();
     }
-    expect_true(libgcc_mapped());
-
     const char *dir = getenv("TEST_TMPDIR");
     require_true(dir != NULL && chdir(dir) == 0);
     const char *name = "prof_libgcc.heap";
     expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
     require_true(slurp(name));
-    /* A stack line: "@ 0x... 0x... 0x..." (the allocating function, main, libc's start). */
-    const char *at = strstr(text, "\n@ 0x");
-    expect_ptr_not_null(at);
-    size_t frames = 0;
-    for (const char *p = at != NULL ? at + 2 : ""; *p != '\0' && *p != '\n'; p++)
-        frames += p[0] == '0' && p[1] == 'x';
-    expect_zu_ge(frames, 3);
+    /* A stack line of allocate_some's: it, main, libc's start. */
+    expect_zu_ge(frames_of(NULL), 3);
+    expect_false(libgcc_mapped());
+
+    /* From a signal handler: the walk gives up at the signal frame, libgcc's unwinder goes on. */
+    expect_true(signal(SIGUSR1, on_signal) != SIG_ERR);
+    expect_d_eq(raise(SIGUSR1), 0);
+    expect_true(libgcc_mapped());
+    name = "prof_libgcc.2.heap";
+    expect_d_eq(mallctl("prof.dump", NULL, NULL, &name, sizeof(name)), 0);
+    require_true(slurp(name));
+    /* The handler's 16 blocks of 7168 bytes (every one sampled, so counted exactly), from
+     * allocate_in_handler, the signal frame, raise's frames, main and libc's start. */
+    expect_zu_ge(frames_of("t*: 16: 114688"), 5);
     return test_done();
 }

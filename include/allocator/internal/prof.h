@@ -9,9 +9,10 @@
  * table under (stack, thread), and its block keeps a pointer to that count until it is freed.
  *
  * Files: prof.c (state, the sampler, backtraces, thread records), prof_data.c (the stack table),
- * prof_dump.c (heap_v2 files, the leak summary), prof_unwind.c (the backtrace walk). prof_lock (RANK_PROF) guards the stack table,
- * the thread records and every count; prof_dump_lock (RANK_PROF_DUMP, taken first) serialises
- * dumps and their sequence numbers. Neither is held while an arena lock is taken.
+ * prof_dump.c (heap_v2 files, the leak summary), prof_unwind.c (the backtrace walk). prof_lock
+ * (RANK_PROF) guards the stack table, the thread records and every count; prof_dump_lock
+ * (RANK_PROF_DUMP, taken first) serialises dumps and their sequence numbers. Neither is held
+ * while an arena lock is taken.
  */
 #ifndef ALLOCATOR_INTERNAL_PROF_H
 #define ALLOCATOR_INTERNAL_PROF_H
@@ -324,7 +325,8 @@ unsigned prof_unwind_replay(const uintptr_t *regs, void **frames, unsigned max,
                             uintptr_t skip_lo, uintptr_t skip_hi, prof_unwind_memo_t *memo);
 /*
  * libgcc's unwinder, as heap profiling uses it: the shared library loads libgcc_s when a backtrace
- * first needs it (prof_libgcc_shared.c), the static one names the functions (prof_libgcc_static.c).
+ * first needs it (a walk gives up, or meets an object without an .eh_frame_hdr table:
+ * prof_libgcc_shared.c), the static one names the functions (prof_libgcc_static.c).
  * prof_libgcc_load may load it (no allocator lock held; inside prof_unwind's walk bracket, which
  * the fork hooks wait for); prof_libgcc_loaded never does. Both give NULL without the unwinder,
  * and prof_libgcc_load also while another thread is loading it (it never waits for that load).

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * prof_cfi: the row of a frame's DWARF call-frame information (CFI) that the backtrace walk
- * needs, computed from the FDE that libgcc's _Unwind_Find_FDE finds (prof_cfi.c, a small CFI
- * interpreter following libgcc's). Part of the prof module, used by prof_unwind.c only; the
- * walk caches rows per return address and packs them into a word (prof_unwind.c).
+ * needs, computed from the FDE that the object's .eh_frame_hdr table gives (or, for objects
+ * without one, libgcc's _Unwind_Find_FDE) by a small CFI interpreter following libgcc's
+ * (prof_cfi.c). Part of the prof module, used by prof_unwind.c only; the walk caches rows per
+ * return address and packs them into a word (prof_unwind.c).
  *
  * The architecture's DWARF register numbers: FP (RBP, x29), SP, and the return-address column.
  * DW_RA_STATE is aarch64's return-address signing state (libgcc's
@@ -45,12 +46,24 @@ typedef struct {
 } prof_unwind_rule_t;
 
 /*
- * The rule for return address pc (its row at pc - 1, as libgcc's execute_cfa_program stops),
- * from its FDE: RULE_BAD for anything not modelled (no FDE, 64-bit DWARF, a signal frame or
- * other special augmentation, a DWARF expression, a CFA on a register other than SP or FP, SP
- * or the signing state given a rule, a return address or FP saved other than at an offset from
- * the CFA). Calls into libgcc: only inside prof_unwind's loader bracket.
+ * The FDE for code address pc by the binary-search table in an object's .eh_frame_hdr (its
+ * PT_GNU_EH_FRAME segment, hdr, of size bytes): false when there is no table of the layout
+ * linkers write, and libgcc's _Unwind_Find_FDE must then look (it also reads .eh_frame from its
+ * start); else true, with *fde the FDE whose first address (*func) is the last at or below pc,
+ * or NULL when pc is below every FDE. Whether that FDE reaches pc, prof_cfi_rule checks.
  */
-prof_unwind_rule_t prof_cfi_rule(const prof_libgcc_t *lib, uintptr_t pc);
+bool prof_cfi_fde_find(const uint8_t *hdr, size_t size, uintptr_t pc, const uint8_t **fde,
+                       uintptr_t *func);
+
+/*
+ * The rule for return address pc (its row at pc - 1, as libgcc's execute_cfa_program stops),
+ * from fde, the FDE whose first address is func (prof_cfi_fde_find's, or libgcc's lookup's):
+ * RULE_BAD for anything not modelled (no FDE, or one that ends before pc - 1, 64-bit DWARF, a
+ * signal frame or other special augmentation, a DWARF expression, a CFA on a register other
+ * than SP or FP, SP or the signing state given a rule, a return address or FP saved other than
+ * at an offset from the CFA). The FDE's object must stay loaded meanwhile: called inside
+ * dl_iterate_phdr's callback, or for objects never unloaded.
+ */
+prof_unwind_rule_t prof_cfi_rule(const uint8_t *fde, uintptr_t func, uintptr_t pc);
 
 #endif
