@@ -608,10 +608,12 @@ EXPORT size_t malloc_usable_size(void *ptr) {
 /*
  * Sized frees: the size (and alignment) must name the block's class, as any size from the one
  * requested up to the usable size does (jemalloc's rule for sdallocx). sized_binid gives the
- * class index + 1 they name, UINT_MAX for none. The fast path compares the bin offset they name
- * (sized_binoff: one load from the malloc fast path's table for an unaligned size up to
- * SZ_FAST_MAXCLASS) with the radix-tree entry's, and a mismatch goes to sized_free_slow, which
- * reports it (or, when the size's table page was not filled yet, fills it and frees).
+ * class index + 1 they name, UINT_MAX for none. The fast path (sized_free_fast) compares the bin
+ * offset that the malloc fast path's table gives for an unaligned size up to SZ_FAST_MAXCLASS
+ * with the radix-tree entry's; other sizes (aligned ones, and those above the table, cached
+ * when tcache_max is raised), and a mismatch, go to sized_free_slow, which checks the size
+ * against the block's class and frees it as free's slow path does (to the thread cache if its
+ * class is cached), or reports a mismatch.
  */
 static unsigned sized_binid(size_t size, size_t align) {
     if (align != 0 && !is_pow2(align))
@@ -620,16 +622,10 @@ static unsigned sized_binid(size_t size, size_t align) {
     return usize == 0 ? UINT_MAX : sz_size2index(usize) + 1;
 }
 
-static NOINLINE size_t sized_binoff_compute(size_t size, size_t align) {
-    unsigned binid = sized_binid(size, align);
-    /* No entry's offset is SIZE_MAX: a size of no class never matches. */
-    return binid == UINT_MAX ? SIZE_MAX : (size_t)binid * SZ_CACHE_BIN_STRIDE;
-}
-
-static ALWAYS_INLINE size_t sized_binoff(size_t size, size_t align) {
-    if (likely(align == 0 && size <= SZ_FAST_MAXCLASS))
-        return sz_size2binoff_tab[size]; /* an unfilled 0 matches no entry: the slow path */
-    return sized_binoff_compute(size, align);
+/* An unaligned sized free by the table (an unfilled 0 matches no entry: the slow path). */
+static ALWAYS_INLINE bool sized_free_fast(void *ptr, size_t size) {
+    return likely(size <= SZ_FAST_MAXCLASS) &&
+           likely(free_fastpath_try(ptr, true, sz_size2binoff_tab[size]));
 }
 
 static PROF_FRAME void sized_free_slow(const char *op, void *ptr, size_t size, size_t align,
@@ -657,14 +653,14 @@ static PROF_FRAME void sized_free_slow(const char *op, void *ptr, size_t size, s
 }
 
 EXPORT PROF_ENTRY void free_sized(void *ptr, size_t size) {
-    if (likely(free_fastpath_try(ptr, true, sized_binoff(size, 0))))
+    if (sized_free_fast(ptr, size))
         return;
     sized_free_slow("free_sized", ptr, size, 0, false, NULL);
 }
 
 EXPORT PROF_ENTRY void free_aligned_sized(void *ptr, size_t align, size_t size) {
     size_t a = align <= QUANTUM && align != 0 && is_pow2(align) ? 0 : align;
-    if (likely(free_fastpath_try(ptr, true, sized_binoff(size, a))))
+    if (a == 0 && sized_free_fast(ptr, size))
         return;
     sized_free_slow("free_aligned_sized", ptr, size, a == 0 ? 0 : align, false, NULL);
 }
@@ -777,7 +773,7 @@ static NOINLINE void sdallocx_flags(void *ptr, size_t size, int flags) {
     unsigned tc = ((unsigned)flags >> MALLOCX_TCACHE_SHIFT) & 0xfff;
     unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
     size_t align = lg == 0 || ((size_t)1 << lg) <= QUANTUM ? 0 : (size_t)1 << lg;
-    if (likely(tc == 0) && likely(free_fastpath_try(ptr, true, sized_binoff(size, align))))
+    if (likely(tc == 0) && align == 0 && sized_free_fast(ptr, size))
         return;
     sized_free_slow("sdallocx", ptr, size, align, tc != 0, tc >= 2 ? tcaches_get(tc - 2) : NULL);
 }
@@ -787,7 +783,7 @@ EXPORT PROF_ENTRY void sdallocx(void *ptr, size_t size, int flags) {
         sdallocx_flags(ptr, size, flags);
         return;
     }
-    if (likely(free_fastpath_try(ptr, true, sized_binoff(size, 0))))
+    if (sized_free_fast(ptr, size))
         return;
     sized_free_slow("sdallocx", ptr, size, 0, false, NULL);
 }
