@@ -73,9 +73,10 @@ static __attribute__((noinline)) void allocate_some(size_t n) {
 }
 
 static void *handler_blocks[16];
+static volatile int handler_nblocks = 16; /* read at run time: one call site, not unrolled */
 
 static __attribute__((noinline)) void allocate_in_handler(void) {
-    for (int i = 0; i < 16; i++)
+    for (int i = 0; i < handler_nblocks; i++)
         handler_blocks[i] = test_launder(malloc(7000)); /* class 7168 */
 }
 
