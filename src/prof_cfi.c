@@ -91,6 +91,13 @@ static uint64_t rd_encoded(cursor_t *c, uint8_t enc) {
  * (unwind-dw2-fde-dip.c) searches the same table; without one it reads .eh_frame from its start,
  * which is left to it.
  */
+/* The sdata4 at p (the table's entries are 4-aligned only as the linker placed them). */
+static int32_t rd_s32_at(const uint8_t *p) {
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 bool prof_cfi_fde_find(const uint8_t *hdr, size_t size, uintptr_t pc, const uint8_t **fde,
                        uintptr_t *func) {
     cursor_t c = {hdr, hdr + size, false};
@@ -107,9 +114,7 @@ bool prof_cfi_fde_find(const uint8_t *hdr, size_t size, uintptr_t pc, const uint
     uint64_t lo = 0, hi = count;
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo) / 2;
-        int32_t start;
-        memcpy(&start, table + mid * 8, 4);
-        if ((uintptr_t)hdr + (uintptr_t)(intptr_t)start <= pc)
+        if ((uintptr_t)hdr + (uintptr_t)(intptr_t)rd_s32_at(table + mid * 8) <= pc)
             lo = mid + 1;
         else
             hi = mid;
@@ -117,11 +122,9 @@ bool prof_cfi_fde_find(const uint8_t *hdr, size_t size, uintptr_t pc, const uint
     *fde = NULL;
     if (lo == 0)
         return true; /* below the first FDE: none covers pc */
-    int32_t start, off;
-    memcpy(&start, table + (lo - 1) * 8, 4);
-    memcpy(&off, table + (lo - 1) * 8 + 4, 4);
-    *fde = hdr + off;
-    *func = (uintptr_t)hdr + (uintptr_t)(intptr_t)start;
+    const uint8_t *entry = table + (lo - 1) * 8;
+    *fde = hdr + rd_s32_at(entry + 4);
+    *func = (uintptr_t)hdr + (uintptr_t)(intptr_t)rd_s32_at(entry);
     return true;
 }
 

@@ -363,11 +363,10 @@ struct dwarf_eh_bases {
  * loads libgcc's unwinder, here where fork waits for it.
  */
 static prof_unwind_rule_t rule_by_libgcc(uintptr_t pc) {
-    prof_unwind_rule_t r = {.kind = RULE_BAD};
     const prof_libgcc_t *lib = prof_libgcc_load();
-    struct dwarf_eh_bases bases;
+    struct dwarf_eh_bases bases = {0};
     const uint8_t *fde = lib != NULL ? lib->find_fde((void *)(pc - 1), &bases) : NULL;
-    return fde != NULL ? prof_cfi_rule(fde, (uintptr_t)bases.func, pc) : r;
+    return prof_cfi_rule(fde, (uintptr_t)bases.func, pc); /* no FDE: RULE_BAD */
 }
 
 /* The row for pc when the cache has none usable: computed, and cached if pc is in a loaded
