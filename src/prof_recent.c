@@ -99,7 +99,8 @@ static prof_recent_stack_t *stack_new(void *const *frames, unsigned nframes, con
     }
     s->nframes = nframes;
     s->namelen = (unsigned)namelen;
-    memcpy(s->frames, frames, nframes * sizeof(void *));
+    if (nframes != 0) /* frames may be NULL then, which memcpy must not be given */
+        memcpy(s->frames, frames, nframes * sizeof(void *));
     if (namelen != 0) {
         memcpy(s->frames + nframes, name, namelen);
         ((char *)(s->frames + nframes))[namelen] = '\0';
