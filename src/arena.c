@@ -224,6 +224,7 @@ COLD void arena_reset(arena_t *arena) {
         bin->spare_bytes = 0;
         bin->stats.curregs = 0;
         bin->stats.curslabs = 0;
+        bin->stats.nonfull_slabs = 0;
         mutex_unlock(&bin->lock);
     }
 }
@@ -400,6 +401,36 @@ bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampl
 }
 
 void arena_dalloc_moved(extent_t *e) { arena_dalloc_large(arenas[e->arena_ind], e, true); }
+
+/*
+ * The slab's fields and its bin's counts are read under the bin's lock, as they are written; a
+ * large extent's size needs none while its block is live.
+ */
+COLD void arena_util_query(const void *ptr, arena_util_t *out) {
+    *out = (arena_util_t){0};
+    if (!rtree_addr_valid(ptr))
+        return;
+    rtree_entry_t entry = rtree_read(ptr);
+    extent_t *e = rtree_entry_extent(entry);
+    if (e == NULL || rtree_entry_binid(entry) == 0) /* unregistered, or a free extent */
+        return;
+    if (!rtree_entry_slab(entry)) {
+        out->nregs = 1;
+        out->size = e->size;
+        return;
+    }
+    unsigned binind = rtree_entry_binid(entry) - 1;
+    const bin_info_t *info = &bin_infos[binind];
+    bin_t *bin = &arenas[e->arena_ind]->bins[binind];
+    mutex_lock(&bin->lock);
+    out->nfree = e->nfree;
+    out->nregs = info->nregs;
+    out->size = e->size;
+    out->bin_nregs = (size_t)info->nregs * bin->stats.curslabs;
+    out->bin_nfree = out->bin_nregs - bin->stats.curregs;
+    out->slabcur_addr = bin->slabcur != NULL ? (void *)bin->slabcur->addr : NULL;
+    mutex_unlock(&bin->lock);
+}
 
 size_t arena_purge(arena_t *arena) {
     for (unsigned b = 0; b < SC_NBINS; b++)

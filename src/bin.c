@@ -48,6 +48,7 @@ size_t bin_spare_release(bin_t *bin, extents_t *ex) {
 }
 
 static void bin_nonfull_insert(bin_t *bin, extent_t *slab) {
+    bin->stats.nonfull_slabs++;
     slab->prev = NULL;
     slab->next = bin->nonfull;
     if (slab->next != NULL)
@@ -56,6 +57,7 @@ static void bin_nonfull_insert(bin_t *bin, extent_t *slab) {
 }
 
 static void bin_nonfull_remove(bin_t *bin, extent_t *slab) {
+    bin->stats.nonfull_slabs--;
     if (slab->prev != NULL)
         slab->prev->next = slab->next;
     else
@@ -246,7 +248,8 @@ COLD void bin_validate(bin_t *bin, unsigned binind) {
         io_fatal("bin %u: current slab %p is not a slab of the bin\n", binind, (void *)cur->addr);
     if (cur != NULL && slab_bitmap_count(cur, info->nregs) != cur->nfree)
         io_fatal("bin %u: slab %p bitmap disagrees with nfree\n", binind, (void *)cur->addr);
-    for (extent_t *s = bin->nonfull; s != NULL; s = s->next) {
+    size_t nonfull = 0;
+    for (extent_t *s = bin->nonfull; s != NULL; s = s->next, nonfull++) {
         if (!s->slab || s->szind != binind || s->bitmap == NULL || s->nfree == 0 ||
             s->nfree >= info->nregs)
             io_fatal("bin %u: slab %p on the non-full list is not non-full\n", binind,
@@ -254,6 +257,9 @@ COLD void bin_validate(bin_t *bin, unsigned binind) {
         if (slab_bitmap_count(s, info->nregs) != s->nfree)
             io_fatal("bin %u: slab %p bitmap disagrees with nfree\n", binind, (void *)s->addr);
     }
+    if (nonfull != bin->stats.nonfull_slabs)
+        io_fatal("bin %u: %zu slabs on the non-full list, the bin counts %zu\n", binind, nonfull,
+                 bin->stats.nonfull_slabs);
     size_t spare_bytes = 0;
     for (extent_t *sp = bin->spare; sp != NULL; sp = sp->next) {
         if (!sp->slab || sp->szind != binind || sp->bitmap == NULL || sp->nfree != info->nregs ||

@@ -178,7 +178,8 @@ CTL_TABLE(sa_large, SA_LARGE);
     X(ASTAT, sa_bins_j, nflushes, uint64_t, A->bins[J].nflushes)                                   \
     X(ASTAT, sa_bins_j, nslabs, uint64_t, A->bins[J].nslabs)                                       \
     X(ASTAT, sa_bins_j, nreslabs, uint64_t, A->bins[J].nreslabs)                                   \
-    X(ASTAT, sa_bins_j, curslabs, size_t, A->bins[J].curslabs)
+    X(ASTAT, sa_bins_j, curslabs, size_t, A->bins[J].curslabs)                                     \
+    X(ASTAT, sa_bins_j, nonfull_slabs, size_t, A->bins[J].nonfull_slabs)
 CTL_TABLE(sa_bins_j, SA_BINS_J);
 CTL_INDEXED(sa_bins_j);
 

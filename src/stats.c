@@ -27,6 +27,7 @@ void stats_bin_add(bin_stats_t *to, const bin_stats_t *from) {
     to->nreslabs += from->nreslabs;
     to->curregs += from->curregs;
     to->curslabs += from->curslabs;
+    to->nonfull_slabs += from->nonfull_slabs;
 }
 
 void stats_large_add(large_stats_t *to, const large_stats_t *from) {

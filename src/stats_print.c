@@ -172,7 +172,8 @@ static const emitter_col_t mutex_cols[] = {{"num_wait", "n_waiting", 30}};
 static const emitter_col_t bin_cols[] = {
     {NULL, "size", 20},              {NULL, "ind", 4},              {NULL, "allocated", 13},
     {"nmalloc", "nmalloc", 13},      {"ndalloc", "ndalloc", 13},    {"nrequests", "nrequests", 13},
-    {"curregs", "curregs", 13},      {"curslabs", "curslabs", 10},  {NULL, "regs", 5},
+    {"curregs", "curregs", 13},      {"curslabs", "curslabs", 10},
+    {"nonfull_slabs", "nonfull_slabs", 14},                         {NULL, "regs", 5},
     {NULL, "pgs", 4},                {"nfills", "nfills", 11},      {"nflushes", "nflushes", 11},
     {"nslabs", "nslabs", 11},        {"nreslabs", "nreslabs", 11},
     {"mutex.num_wait", "n_waiting", 11},
@@ -213,11 +214,12 @@ static void stats_print_tables(emitter_t *em, const stats_flags_t *f, const stat
                 continue;
             }
             emitter_gap(em, &gap);
-            uint64_t v[] = {bi->reg_size,   i,           b->curregs * bi->reg_size,
-                            b->nmalloc,     b->ndalloc,  b->nrequests,
-                            b->curregs,     b->curslabs, bi->nregs,
-                            bi->slab_pages, b->nfills,   b->nflushes,
-                            b->nslabs,      b->nreslabs, s->bins_nwait[i]};
+            uint64_t v[] = {bi->reg_size,     i,           b->curregs * bi->reg_size,
+                            b->nmalloc,       b->ndalloc,  b->nrequests,
+                            b->curregs,       b->curslabs, b->nonfull_slabs,
+                            bi->nregs,        bi->slab_pages, b->nfills,
+                            b->nflushes,      b->nslabs,   b->nreslabs,
+                            s->bins_nwait[i]};
             emitter_row(em, "", NULL, bin_cols, ncols, v);
         }
         emitter_gap(em, &gap);

@@ -780,6 +780,35 @@ static void op_xallocx(fuzz_thread_t *t, const fuzz_op_t *op) {
     model_relink(r, p, got);
 }
 
+/*
+ * experimental.utilization.query on a live block of usable size us: a block of its own (0 free of
+ * 1, no bin), or a slab with a region in use (a slab of the classes of a few pages may hold only
+ * one), of at least its regions' size, counted in its bin's totals.
+ */
+static void check_utilization(void *p, size_t us) {
+    struct {
+        size_t nfree, nregs, size, bin_nfree, bin_nregs;
+        void *slabcur_addr;
+    } u;
+    size_t len = sizeof(u);
+    const void *q = p;
+    CHECK(mallctl("experimental.utilization.query", &u, &len, &q, sizeof(q)) == 0 &&
+              len == sizeof(u),
+          "experimental.utilization.query(%p) failed", p);
+    if (u.bin_nregs == 0) {
+        CHECK(u.nfree == 0 && u.nregs == 1 && u.size >= us && u.bin_nfree == 0 &&
+                  u.slabcur_addr == NULL,
+              "utilization of block %p (usable %zu): %zu free of 1, size %zu, bin %zu of %zu", p,
+              us, u.nfree, u.size, u.bin_nfree, u.bin_nregs);
+        return;
+    }
+    CHECK(u.nregs >= 1 && u.nfree < u.nregs && u.size >= u.nregs * us &&
+              u.bin_nregs >= u.nregs && u.bin_nregs % u.nregs == 0 && u.bin_nfree >= u.nfree &&
+              u.bin_nfree < u.bin_nregs,
+          "utilization of block %p (usable %zu): %zu free of %zu, size %zu, bin %zu free of %zu",
+          p, us, u.nfree, u.nregs, u.size, u.bin_nfree, u.bin_nregs);
+}
+
 static void op_check(fuzz_thread_t *t, const fuzz_op_t *op) {
     int32_t r = t->slots[op->slot];
     if (r < 0)
@@ -800,6 +829,8 @@ static void op_check(fuzz_thread_t *t, const fuzz_op_t *op) {
      * placed in an explicit one). */
     if (op->aux & 1)
         (void)arena_of(p);
+    if (op->aux & 2)
+        check_utilization(p, us);
 }
 
 static void op_handoff(fuzz_thread_t *t, const fuzz_op_t *op) {

@@ -117,6 +117,20 @@ void arena_dalloc(void *ptr, rtree_entry_t entry);
 bool arena_ralloc_large_inplace(extent_t *e, size_t usize, bool zero, bool sampled);
 /* Free the large block of e, whose pages were moved away (pages_move), as retained pages. */
 void arena_dalloc_moved(extent_t *e);
+
+/*
+ * How full the extent holding ptr is, as jemalloc's experimental.utilization names report it
+ * (the fields in their order there): its free regions, its regions and its size in bytes (0 free
+ * of 1 for a large or sampled block), and, for a slab, its bin's free regions and regions over
+ * all the bin's slabs and the address of the slab the bin hands out from next (NULL for none).
+ * All zero when ptr is in no active extent. ptr must not be freed meanwhile (the caller's).
+ */
+typedef struct arena_util_s {
+    size_t nfree, nregs, size;
+    size_t bin_nfree, bin_nregs;
+    void *slabcur_addr;
+} arena_util_t;
+void arena_util_query(const void *ptr, arena_util_t *out);
 /* Purge all of an arena's dirty and muzzy pages; returns the number of pages purged. */
 size_t arena_purge(arena_t *arena);
 /*

@@ -25,6 +25,7 @@ typedef struct bin_stats_s {
     uint64_t nreslabs;
     size_t curregs;
     size_t curslabs;
+    size_t nonfull_slabs; /* slabs on the non-full list (neither slabcur nor the spares) */
 } bin_stats_t;
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
