@@ -2,8 +2,8 @@
 /*
  * ctl_prof: the heap profiler's mallctl names, prof.* and thread.prof.* (ctl.c reaches them
  * through ctl_prof_children and ctl_thread_prof_children), with jemalloc 5.3's types and
- * errors: without opt.prof, prof.dump, prof.reset and thread.prof.* are ENOENT, writing
- * prof.active, prof.thread_active_init or prof.gdump is EPERM (their reads say false), and
+ * errors: without opt.prof, prof.dump, prof.prefix, prof.reset and thread.prof.* are ENOENT,
+ * writing prof.active, prof.thread_active_init or prof.gdump is EPERM (their reads say false), and
  * prof.lg_sample and prof.interval read as they would. A dump that cannot be written is EFAULT.
  */
 #include "allocator/internal/conf.h"
@@ -47,6 +47,21 @@ static int prof_dump_ctl(CTL_ARGS) {
     return prof_dump('m', name) ? EFAULT : 0;
 }
 
+/*
+ * prof.prefix (const char *, write-only): the prefix of the dumps the allocator names from now on.
+ * EINVAL for NULL or a prefix longer than opt.prof_prefix may be (255 bytes).
+ */
+static int prof_prefix_ctl(CTL_ARGS) {
+    (void)mib, (void)miblen;
+    if (!opt_prof)
+        return ENOENT;
+    WRITEONLY();
+    WRITE_VALUE(prefix, const char *);
+    if (!has_prefix || prefix == NULL)
+        return EINVAL;
+    return prof_dump_prefix_set(prefix) ? EINVAL : 0;
+}
+
 static int prof_reset_ctl(CTL_ARGS) {
     (void)mib, (void)miblen;
     if (!opt_prof)
@@ -66,6 +81,7 @@ static int prof_reset_ctl(CTL_ARGS) {
     X(FN, prof, active, prof_active_ctl, _)                                                        \
     X(FN, prof, dump, prof_dump_ctl, _)                                                            \
     X(FN, prof, gdump, prof_gdump_ctl, _)                                                          \
+    X(FN, prof, prefix, prof_prefix_ctl, _)                                                        \
     X(FN, prof, reset, prof_reset_ctl, _)                                                          \
     X(RO, prof, interval, uint64_t, opt_prof ? prof_interval : 0)                                  \
     X(RO, prof, lg_sample, size_t,                                                                 \

@@ -47,6 +47,9 @@ typedef struct prof_out_s {
 
 static prof_out_t prof_out; /* prof_dump_lock */
 static uint64_t prof_dump_seq, prof_dump_mseq, prof_dump_iseq, prof_dump_useq;
+/* prof.prefix's value once written (prof_dump_prefix_on), else opt_prof_prefix is used. */
+static char prof_dump_prefix[sizeof(opt_prof_prefix)]; /* prof_dump_lock */
+static bool prof_dump_prefix_on;                      /* prof_dump_lock */
 static uint64_t prof_idump_accum; /* atomic: bytes toward the next interval dump */
 static size_t prof_gdump_peak;    /* atomic: the mapped bytes of the last gdump */
 
@@ -213,16 +216,17 @@ bool prof_dump(char kind, const char *filename) {
     char path[PATH_MAX];
     bool err = false;
     if (filename == NULL) {
-        if (opt_prof_prefix[0] == '\0') {
+        const char *prefix = prof_dump_prefix_on ? prof_dump_prefix : opt_prof_prefix;
+        if (prefix[0] == '\0') {
             err = true;
         } else {
             uint64_t *kseq = kind == 'm' ? &prof_dump_mseq : kind == 'i' ? &prof_dump_iseq
                                                                          : &prof_dump_useq;
             if (kind == 'f')
-                io_format(path, sizeof(path), "%s.%d.%llu.f.heap", opt_prof_prefix, (int)getpid(),
+                io_format(path, sizeof(path), "%s.%d.%llu.f.heap", prefix, (int)getpid(),
                           (unsigned long long)prof_dump_seq);
             else
-                io_format(path, sizeof(path), "%s.%d.%llu.%c%llu.heap", opt_prof_prefix,
+                io_format(path, sizeof(path), "%s.%d.%llu.%c%llu.heap", prefix,
                           (int)getpid(), (unsigned long long)prof_dump_seq, kind,
                           (unsigned long long)(*kseq)++);
             prof_dump_seq++;
@@ -235,6 +239,17 @@ bool prof_dump(char kind, const char *filename) {
     if (real)
         tsd->prof_busy = was;
     return err;
+}
+
+bool prof_dump_prefix_set(const char *prefix) {
+    size_t len = strnlen(prefix, sizeof(prof_dump_prefix));
+    if (len == sizeof(prof_dump_prefix))
+        return true;
+    mutex_lock(&prof_dump_lock);
+    memcpy(prof_dump_prefix, prefix, len + 1);
+    prof_dump_prefix_on = true;
+    mutex_unlock(&prof_dump_lock);
+    return false;
 }
 
 void prof_event_dumps_slow(uint64_t bytes) {

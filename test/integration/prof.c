@@ -456,6 +456,30 @@ static void test_dump_and_names(void) {
     expect_zu_eq(count_files(pat), 1);
     snprintf(pat, sizeof(pat), "jeprof.%d.*.m1.heap", (int)getpid());
     expect_zu_eq(count_files(pat), 1);
+    /* prof.prefix names the next ones (write-only; NULL and over 255 bytes are EINVAL). */
+    const char *prefix = "renamed";
+    expect_d_eq(mallctl("prof.prefix", NULL, NULL, &prefix, sizeof(prefix)), 0);
+    expect_d_eq(mallctl("prof.dump", NULL, NULL, &none, sizeof(none)), 0);
+    snprintf(pat, sizeof(pat), "renamed.%d.*.m2.heap", (int)getpid());
+    expect_zu_eq(count_files(pat), 1);
+    snprintf(pat, sizeof(pat), "jeprof.%d.*.m2.heap", (int)getpid());
+    expect_zu_eq(count_files(pat), 0);
+    char *got = NULL;
+    size_t len = sizeof(got);
+    expect_d_eq(mallctl("prof.prefix", &got, &len, NULL, 0), EPERM);
+    expect_d_eq(mallctl("prof.prefix", NULL, NULL, &none, sizeof(none)), EINVAL);
+    expect_d_eq(mallctl("prof.prefix", NULL, NULL, &prefix, sizeof(prefix) - 1), EINVAL);
+    static char longer[300];
+    memset(longer, 'p', sizeof(longer) - 1);
+    const char *lp = longer;
+    expect_d_eq(mallctl("prof.prefix", NULL, NULL, &lp, sizeof(lp)), EINVAL);
+    longer[255] = '\0'; /* the longest accepted */
+    expect_d_eq(mallctl("prof.prefix", NULL, NULL, &lp, sizeof(lp)), 0);
+    prefix = "jeprof";
+    expect_d_eq(mallctl("prof.prefix", NULL, NULL, &prefix, sizeof(prefix)), 0);
+    expect_d_eq(mallctl("prof.dump", NULL, NULL, &none, sizeof(none)), 0);
+    snprintf(pat, sizeof(pat), "jeprof.%d.*.m3.heap", (int)getpid());
+    expect_zu_eq(count_files(pat), 1);
 }
 
 static void test_event_dumps(void) {

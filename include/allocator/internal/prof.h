@@ -474,6 +474,11 @@ void prof_table_usage(prof_table_usage_t *u);
 /* prof_dump.c */
 /* Write a heap_v2 profile: to filename if given, else <prefix>.<pid>.<seq>.<kind><kseq>.heap. */
 bool prof_dump(char kind, const char *filename);
+/*
+ * The prefix of the dumps named by the allocator from now on (prof.prefix; opt.prof_prefix until
+ * set). Returns true, changing nothing, if it is longer than opt.prof_prefix may be.
+ */
+bool prof_dump_prefix_set(const char *prefix);
 /* The events' dumps, from an allocating thread outside any lock: interval dumps and gdump. */
 void prof_event_dumps_slow(uint64_t bytes);
 /* Are interval dumps or gdump on (prof_event_dumps has anything to do)? */
