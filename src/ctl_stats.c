@@ -233,6 +233,7 @@ static bool ctl_stats_arena_index_ok(size_t i) {
     X(STAT, stats, resident, size_t, ctl_totals.resident)                                          \
     X(STAT, stats, mapped, size_t, ctl_totals.mapped)                                              \
     X(STAT, stats, retained, size_t, ctl_totals.retained)                                          \
+    X(RO, stats, zero_reallocs, size_t, stats_zero_reallocs())                                     \
     X(DIR, stats, background_thread, stats_bg_children, _)                                         \
     X(IDX, stats, arenas, sa_node, ctl_stats_arena_index_ok)
 STATS(CTL_DEF)

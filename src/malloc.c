@@ -23,6 +23,7 @@
 #include "allocator/internal/pages.h"
 #include "allocator/internal/prof.h"
 #include "allocator/internal/prof_recent.h"
+#include "allocator/internal/stats.h"
 #include "allocator/internal/tevent.h"
 
 #define JUNK_ALLOC_BYTE 0xa5
@@ -534,6 +535,7 @@ EXPORT PROF_ENTRY void *realloc(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_fastpath(size);
     if (size == 0) {
+        stats_zero_realloc_count();
         /* opt zero_realloc: "free" (glibc's behaviour), "alloc" (a minimal object), "abort". */
         if (opt_zero_realloc == ZERO_REALLOC_ABORT)
             io_fatal("realloc(%p, 0) with zero_realloc:abort\n", ptr);

@@ -207,3 +207,9 @@ void stats_totals(stats_totals_t *t) {
     stats_totals_from(&m, t);
     mutex_unlock(&stats_lock);
 }
+
+static size_t stats_zero_realloc_n; /* atomic */
+
+void stats_zero_realloc_count(void) { atomic_add_relaxed(&stats_zero_realloc_n, 1); }
+
+size_t stats_zero_reallocs(void) { return atomic_load_relaxed(&stats_zero_realloc_n); }

@@ -5,7 +5,8 @@
  *   - free (the default, glibc's behaviour): p is freed and the result is NULL;
  *   - alloc: the result is a new minimal block, p is freed;
  *   - abort: the process dies of SIGABRT with the manual's message;
- * and opt.zero_realloc reads the word back in each. The parent's own MALLOC_CONF (the CHECK_CONFS
+ * and opt.zero_realloc reads the word back in each, and stats.zero_reallocs counts the call
+ * (realloc(NULL, 0) is no such call). The parent's own MALLOC_CONF (the CHECK_CONFS
  * reruns) is kept for the children, with zero_realloc appended so that it wins.
  */
 #include "../test.h"
@@ -13,6 +14,11 @@
 #include <malloc.h>
 #include <signal.h>
 
+
+static size_t zero_reallocs(void) {
+    size_t n = 0, len = sizeof(n);
+    return mallctl("stats.zero_reallocs", &n, &len, NULL, 0) == 0 ? n : (size_t)-1;
+}
 
 /* The child: one realloc(p, 0), then what came of it on standard output. */
 static int child(void) {
@@ -25,10 +31,15 @@ static int child(void) {
     if (p == NULL)
         return 2;
     memset(p, 7, 100);
+    free(test_launder(realloc(NULL, 0)));
+    size_t before = zero_reallocs();
     errno = 0;
     void *r = test_launder(realloc(p, 0));
-    printf("result=%s errno=%d usable=%zu\n", r == NULL ? "null" : "block", errno,
+    int saved = errno;
+    size_t after = zero_reallocs();
+    printf("result=%s errno=%d usable=%zu\n", r == NULL ? "null" : "block", saved,
            r != NULL ? malloc_usable_size(r) : 0);
+    printf("zero_reallocs %zu -> %zu\n", before, after);
     fflush(stdout);
     free(r);
     return 0;
@@ -62,6 +73,7 @@ int main(int argc, char **argv) {
     expect_true(exited_0(&c));
     expect_str_contains(c.out, "mallctl=0 opt=free\n");
     expect_str_contains(c.out, "result=null errno=0 usable=0\n");
+    expect_str_contains(c.out, "zero_reallocs 0 -> 1\n");
     free(c.out), free(c.err);
 
     c = run_child("alloc");
@@ -69,6 +81,7 @@ int main(int argc, char **argv) {
     expect_str_contains(c.out, "mallctl=0 opt=alloc\n");
     expect_str_contains(c.out, "result=block errno=0 usable=");
     expect_true(strstr(c.out, "usable=0\n") == NULL);
+    expect_str_contains(c.out, "zero_reallocs 0 -> 1\n");
     free(c.out), free(c.err);
 
     c = run_child("abort");

@@ -80,6 +80,10 @@ bool stats_destroyed_get(stats_arena_t *out);
 void stats_postfork_child(void);
 /* Totals over every arena and the metadata allocator. */
 void stats_totals(stats_totals_t *t);
+
+/* realloc(ptr, 0) with ptr not NULL (stats.zero_reallocs, read live as jemalloc's is). */
+void stats_zero_realloc_count(void);
+size_t stats_zero_reallocs(void);
 /* The totals of snapshot m of every arena, with the metadata allocator's (now) added. */
 void stats_totals_from(const stats_arena_t *m, stats_totals_t *t);
 
