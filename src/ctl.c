@@ -162,6 +162,29 @@ static int thread_arena_ctl(CTL_ARGS) {
 CTL_THREAD_COUNTER(thread_allocated, thread_allocated)
 CTL_THREAD_COUNTER(thread_deallocated, thread_deallocated)
 
+/* thread.peak.read (uint64_t) and thread.peak.reset: the thread's net peak (tsd.h). */
+static int thread_peak_read_ctl(CTL_ARGS) {
+    (void)mib, (void)miblen;
+    READONLY();
+    tsd_t *tsd = ctl_tsd();
+    READ(tsd != NULL ? tsd_peak_read(tsd) : 0, uint64_t);
+    return 0;
+}
+
+static int thread_peak_reset_ctl(CTL_ARGS) {
+    (void)mib, (void)miblen;
+    NEITHER();
+    tsd_t *tsd = ctl_tsd();
+    if (tsd != NULL)
+        tsd_peak_reset(tsd);
+    return 0;
+}
+
+#define THREAD_PEAK(X)                                                                             \
+    X(FN, thread_peak, read, thread_peak_read_ctl, _)                                              \
+    X(FN, thread_peak, reset, thread_peak_reset_ctl, _)
+CTL_TABLE(thread_peak, THREAD_PEAK);
+
 static int thread_tcache_enabled_ctl(CTL_ARGS) {
     (void)mib, (void)miblen;
     tsd_t *tsd = ctl_tsd();
@@ -208,7 +231,8 @@ CTL_TABLE(thread_tcache, THREAD_TCACHE);
     X(FN, thread, deallocatedp, thread_deallocatedp_ctl, _)                                        \
     X(DIR, thread, tcache, thread_tcache_children, _)                                              \
     X(DIR, thread, prof, ctl_thread_prof_children, _)                                              \
-    X(FN, thread, idle, thread_idle_ctl, _)
+    X(FN, thread, idle, thread_idle_ctl, _)                                                        \
+    X(DIR, thread, peak, thread_peak_children, _)
 CTL_TABLE(thread, THREAD);
 
 /* ---- tcache.* ------------------------------------------------------------------------------ */

@@ -116,6 +116,7 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
     }
     sampled_count(tsd, e, &bt, req->size, usize, ind);
     tsd->thread_allocated += usize;
+    tsd_peak_note(tsd);
     void *ret = (void *)e->addr;
     if (opt_junk_alloc && !zero)
         memset(ret, JUNK_ALLOC_BYTE, usize);
@@ -245,8 +246,10 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     }
     if (unlikely(ret == NULL))
         return alloc_fail();
-    if (tsd_is_real(tsd))
+    if (tsd_is_real(tsd)) {
         tsd->thread_allocated += usize;
+        tsd_peak_note(tsd);
+    }
     if (home != NULL && unlikely(arena_lock_waits(home, ind) != waits))
         tsd_arena_percpu(tsd);
     if (unlikely(due & TEVENT_TICK))

@@ -45,6 +45,9 @@ static ALWAYS_INLINE unsigned tevent_charge(tsd_t *tsd, bool general) {
         if (general && prof_interval != 0 && (int64_t)prof_interval < next)
             next = (int64_t)prof_interval;
     }
+    tsd_peak_note(tsd);
+    if (tsd->peak_fine && next > TSD_PEAK_BYTES)
+        next = TSD_PEAK_BYTES;
     tsd->event_left = tsd->event_armed = next;
     return due;
 }

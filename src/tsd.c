@@ -230,3 +230,29 @@ void tsd_postfork_child(void) {
         __atomic_add_fetch(&self->arena->nthreads, 1, __ATOMIC_RELAXED);
     }
 }
+
+/*
+ * From now on the thread's events come at least every TSD_PEAK_BYTES (tevent.c caps each arming
+ * at that): the counter is cut to it now if it has more left, keeping the bytes already counted
+ * (armed less left). A thread whose counter was never armed sets it up at its first
+ * allocation, which always triggers.
+ */
+static void tsd_peak_fine(tsd_t *tsd) {
+    tsd->peak_fine = true;
+    if (tsd->event_armed != 0 && tsd->event_left > TSD_PEAK_BYTES) {
+        tsd->event_armed -= tsd->event_left - TSD_PEAK_BYTES;
+        tsd->event_left = TSD_PEAK_BYTES;
+    }
+}
+
+uint64_t tsd_peak_read(tsd_t *tsd) {
+    tsd_peak_fine(tsd);
+    tsd_peak_note(tsd);
+    return (uint64_t)tsd->peak_max;
+}
+
+void tsd_peak_reset(tsd_t *tsd) {
+    tsd_peak_fine(tsd);
+    tsd->peak_adjust = tsd->thread_allocated - tsd->thread_deallocated;
+    tsd->peak_max = 0;
+}

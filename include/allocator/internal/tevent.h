@@ -10,6 +10,9 @@
  * collects its cache and ages its arena's dirty pages), and the heap profiler's sample and its
  * dumps (prof.h). A thread's first allocation always triggers (its state starts with the counter
  * at 0), which sets the countdowns up.
+ *
+ * Every trigger also notes the thread's net bytes for thread.peak (tsd.h, tsd_peak_note), and in
+ * a thread that has asked for its peak comes at least every TSD_PEAK_BYTES allocated.
  */
 #ifndef ALLOCATOR_INTERNAL_TEVENT_H
 #define ALLOCATOR_INTERNAL_TEVENT_H
@@ -36,5 +39,6 @@
 unsigned tevent_trigger(tsd_t *tsd);
 /* The tick: one step of the thread cache's GC and the decay tick of the thread's arena. */
 void tevent_tick(tsd_t *tsd);
+
 
 #endif

@@ -50,6 +50,14 @@ typedef struct tsd_s {
     struct prof_tdata_s *prof_tdata;
     bool prof_busy;
     bool prof_unwinding;
+    /*
+     * thread.peak (tsd_peak_note, below): the net bytes (allocated less deallocated) at the last
+     * reset, the highest net bytes since less that (never below 0), and whether the thread has
+     * asked for its peak (its thread events then come at least every TSD_PEAK_BYTES allocated).
+     */
+    bool peak_fine;
+    uint64_t peak_adjust;
+    int64_t peak_max;
     tcache_t tcache;
 } tsd_t;
 /*
@@ -114,5 +122,24 @@ bool tsd_owner_gone(const tsd_t *tsd);
 void tsd_prefork(void);
 void tsd_postfork_parent(void);
 void tsd_postfork_child(void);
+
+/*
+ * thread.peak: a thread's peak since its last thread.peak.reset is the highest net bytes noted:
+ * at each thread event (tevent.c), each allocation of the slow path, and each read. A peak
+ * between two notes that does not last to the next is missed by at most the bytes allocated
+ * between them: at most TEVENT_TICK_BYTES (less with profiling) in a thread that never asked for
+ * its peak, and TSD_PEAK_BYTES once it has called thread.peak.reset or thread.peak.read, since
+ * its events then come at least that often. Threads that never ask pay no event more.
+ */
+#define TSD_PEAK_BYTES ((int64_t)64 << 10)
+static inline void tsd_peak_note(tsd_t *tsd) {
+    int64_t net = (int64_t)(tsd->thread_allocated - tsd->thread_deallocated - tsd->peak_adjust);
+    if (net > tsd->peak_max)
+        tsd->peak_max = net;
+}
+/* thread.peak.read: the peak since the last reset (or since the thread began). */
+uint64_t tsd_peak_read(tsd_t *tsd);
+/* thread.peak.reset: the peak starts again from the net bytes now. */
+void tsd_peak_reset(tsd_t *tsd);
 
 #endif
