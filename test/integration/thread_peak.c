@@ -4,10 +4,11 @@
  * deallocated) of the calling thread since its last reset. After a reset the answer is exact for
  * a peak that lasts to the read, and misses at most TSD_PEAK_BYTES (64 KiB) of one that came and
  * went: 512 KiB in blocks of 1 to 8 KiB, all taken from the thread's cache (warmed up so that its
- * bins hold them) and freed again, reads between 448 and 512 KiB (the thread events the fast
- * path counts down are what notes it: without the 64 KiB bound the peak read 0). Frees of another thread's blocks take the net below the reset point, never
- * the peak below 0. A thread that never reset reads its peak since it began (one large block,
- * whose allocation triggers). Wrong uses: a write, or a read of the wrong size.
+ * bins hold them) and freed again, reads between 448 and 512 KiB (the thread events that the fast
+ * path counts down note it: without their 64 KiB bound the burst read 65 KiB). Frees of another
+ * thread's blocks take the net below the reset point, never the peak below 0. A thread that never
+ * reset reads its peak since it began (one large block, whose allocation notes it). Wrong uses:
+ * a write, or a read of the wrong size.
  */
 #include "../test.h"
 
