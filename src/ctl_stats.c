@@ -194,6 +194,7 @@ CTL_INDEXED(sa_lextents_j);
 /* stats.arenas.<i>.* */
 #define SA(X)                                                                                      \
     X(ASTAT, sa, nthreads, unsigned, A->nthreads)                                                  \
+    X(ASTAT, sa, uptime, uint64_t, A->uptime_ns)                                                   \
     X(ASTAT, sa, dss, const char *, ctl_arena_dss(mib[2]))                                         \
     X(ASTAT, sa, dirty_decay_ms, ssize_t, ctl_arena_decay_ms(mib[2], false))                       \
     X(ASTAT, sa, muzzy_decay_ms, ssize_t, ctl_arena_decay_ms(mib[2], true))                        \

@@ -9,10 +9,12 @@
 #include <time.h>
 
 bool nstime_ready;
+uint64_t nstime_ready_ns;
 uint64_t (*nstime_hook)(void);
 
 __attribute__((constructor)) static void nstime_constructor(void) {
     atomic_store_relaxed(&nstime_ready, true);
+    atomic_store_relaxed(&nstime_ready_ns, nstime_now_precise());
 }
 
 /* The coarse clock costs a few nanoseconds (no hardware counter read); kernels lack it rarely. */

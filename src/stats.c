@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "allocator/internal/base.h"
+#include "allocator/internal/nstime.h"
 #include "allocator/internal/tsd.h"
 
 /* ---- Merges: one per counter struct ---- */
@@ -94,6 +95,12 @@ static void stats_gather(arena_t *a, stats_arena_t *out, stats_eclass_t *eclass)
     }
     mutex_unlock(&a->ex.lock);
     out->nthreads += atomic_load_relaxed(&a->nthreads);
+    if (nstime_usable()) {
+        uint64_t born = a->created_ns != 0 ? a->created_ns : atomic_load_relaxed(&nstime_ready_ns);
+        uint64_t now = nstime_now_precise();
+        if (now > born && now - born > out->uptime_ns)
+            out->uptime_ns = now - born;
+    }
 }
 
 typedef struct {

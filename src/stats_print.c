@@ -283,6 +283,7 @@ static void stats_print_arena(emitter_t *em, const stats_flags_t *f, const char 
                               const stats_eclass_t *eclass, bool sum) {
     emitter_open(em, key, title, false);
     emitter_u(em, "nthreads", "assigned threads", s->nthreads);
+    emitter_u(em, "uptime_ns", "uptime", s->uptime_ns);
     if (!sum) {
         emitter_d(em, "dirty_decay_ms", NULL, s->dirty_decay_ms);
         emitter_d(em, "muzzy_decay_ms", NULL, s->muzzy_decay_ms);

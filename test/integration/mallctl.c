@@ -301,6 +301,7 @@ static const ctl_name_t readable_names[] = {
     {"stats.background_thread.num_runs", T_U64, false},
     {"stats.background_thread.run_interval", T_U64, false},
     {"stats.arenas.0.nthreads", T_UNSIGNED, false},
+    {"stats.arenas.0.uptime", T_U64, false},
     {"stats.arenas.0.dss", T_STR, false},
     {"stats.arenas.0.dirty_decay_ms", T_SSIZE, false},
     {"stats.arenas.0.muzzy_decay_ms", T_SSIZE, false},
@@ -1169,6 +1170,26 @@ static void test_epoch(void) {
     expect_zu_le(resident, mapped);
     expect_zu_gt(metadata, 0);
     expect_zu_eq(active % test_ctl_size("arenas.page"), 0);
+
+    /* stats.arenas.<i>.uptime: nanoseconds since the arena was made (arena 0: since boot), in
+     * the snapshot; the merged arenas' is the oldest one's. */
+    uint64_t up0 = 0, up0_later = 0, up_new = 0, up_all = 0;
+    GET("stats.arenas.0.uptime", up0);
+    expect_zu_gt(up0, 0);
+    unsigned made = 0;
+    size_t sz = sizeof(made);
+    expect_d_eq(mallctl("arenas.create", &made, &sz, NULL, 0), 0);
+    epoch_advance();
+    char name[64];
+    snprintf(name, sizeof(name), "stats.arenas.%u.uptime", made);
+    GET(name, up_new);
+    GET("stats.arenas.0.uptime", up0_later);
+    snprintf(name, sizeof(name), "stats.arenas.%u.uptime", (unsigned)MALLCTL_ARENAS_ALL);
+    GET(name, up_all);
+    expect_zu_ge(up0_later, up0);
+    expect_zu_le(up_new, up0_later);
+    expect_zu_ge(up_all, up_new);
+    expect_zu_gt(up_all, 0);
 }
 
 /* stats.arenas.MALLCTL_ARENAS_ALL.* is the sum over the initialised arenas. */

@@ -12,6 +12,8 @@
 
 /* Set once constructors run; read relaxed. */
 extern bool nstime_ready;
+/* nstime_now_precise() when it became readable (set just after nstime_ready). */
+extern uint64_t nstime_ready_ns;
 /* Test hook: when set, nstime_now() returns what it returns (a fake clock). */
 extern uint64_t (*nstime_hook)(void);
 

@@ -30,6 +30,9 @@ typedef struct stats_arena_s {
     size_t mapped; /* chunk bytes */
     purge_stats_t purge_dirty, purge_muzzy;
     unsigned nthreads;
+    /* Nanoseconds since the oldest arena merged in was made (arenas made before the clock could
+     * be read, at boot, count from when it could: the allocator's start, within microseconds). */
+    uint64_t uptime_ns;
     ssize_t dirty_decay_ms, muzzy_decay_ms; /* of the last arena merged in */
     /* Mutex contention: times a lock was found held. */
     uint64_t bins_nwait[SC_NBINS_MAX];
