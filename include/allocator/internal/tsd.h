@@ -37,29 +37,38 @@ typedef struct tsd_s {
     int64_t tick_left; /* bytes until the next GC and decay tick (tevent.h) */
     bool tcache_enabled;
     bool arena_bound; /* thread.arena chose the arena: contention never moves the thread */
-    arena_t *arena;
-    struct tsd_s *list_next, *list_prev;
-    pid_t owner_pid, owner_tid; /* the thread that made it, for tsd_reap (tsd.c) */
-    struct tsd_s **tls_slot;    /* that thread's tsd_tls, for malloc_disable */
-    /* Profiling (prof.h): this thread's uid (assigned at creation, increasing), its bytes left
-     * until the next sample, its record (NULL until needed), and a flag set while the thread
+    /* Profiling (prof.h), with prof_thread_uid and the rest below: a flag set while the thread
      * is inside the profiler (an allocation then is served, never sampled), another while it
      * walks its stack (prof_unwind.c: a fork from a signal handler must not wait for it). */
+    bool prof_busy;
+    bool prof_unwinding;
+    pid_t owner_pid; /* the thread that made it, for tsd_reap (tsd.c), with owner_tid */
+    arena_t *arena;
+    struct tsd_s *list_next, *list_prev;
+    pid_t owner_tid;
+    /*
+     * thread.peak (tsd_peak_note, below): whether the thread has asked for its peak (its thread
+     * events then come at least every TSD_PEAK_BYTES allocated), the net bytes (allocated less
+     * deallocated) at the last reset, and the highest net bytes since less that (never below 0).
+     */
+    bool peak_fine;
+    struct tsd_s **tls_slot; /* that thread's tsd_tls, for malloc_disable */
+    /* This thread's profiling uid (assigned at creation, increasing), its bytes left until the
+     * next sample, and its record (NULL until needed). */
     uint64_t prof_thread_uid;
     int64_t prof_sample_left;
     struct prof_tdata_s *prof_tdata;
-    bool prof_busy;
-    bool prof_unwinding;
-    /*
-     * thread.peak (tsd_peak_note, below): the net bytes (allocated less deallocated) at the last
-     * reset, the highest net bytes since less that (never below 0), and whether the thread has
-     * asked for its peak (its thread events then come at least every TSD_PEAK_BYTES allocated).
-     */
-    bool peak_fine;
     uint64_t peak_adjust;
     int64_t peak_max;
     tcache_t tcache;
 } tsd_t;
+/*
+ * The cache's bins start on the state's third cache line, as they always have: at 192 (the
+ * fields above took one line more when thread.peak's were added) a malloc+free loop of one size
+ * ran 10-28% slower (bench/fixed, sizes 16 to 1024), for reasons the placement of the bins
+ * relative to the stacks and the blocks decides (see TSD_ALIAS_OFFSET below).
+ */
+_Static_assert(offsetof(tsd_t, tcache) == 128, "the fast paths' bins move: measure bench/fixed");
 /*
  * Where a thread state starts within 4 KiB: mid-way, never at 0. A load whose address matches a
  * store still in flight in its low 12 bits waits for that store on x86 (4K aliasing), and the
