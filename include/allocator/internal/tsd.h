@@ -65,8 +65,8 @@ typedef struct tsd_s {
 /*
  * The cache's bins start on the state's third cache line, as they always have: at 192 (the
  * fields above took one line more when thread.peak's were added) a malloc+free loop of one size
- * ran 10-28% slower (bench/fixed, sizes 16 to 1024), for reasons the placement of the bins
- * relative to the stacks and the blocks decides (see TSD_ALIAS_OFFSET below).
+ * ran 10-28% slower (bench/fixed, sizes 16 to 1024). Why was not isolated; such a loop's speed
+ * depends on where its bins, stacks and blocks fall within a page (TSD_ALIAS_OFFSET, below).
  */
 _Static_assert(offsetof(tsd_t, tcache) == 128, "the fast paths' bins move: measure bench/fixed");
 /*
