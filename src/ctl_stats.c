@@ -209,6 +209,8 @@ CTL_INDEXED(sa_lextents_j);
     X(ASTAT, sa, muzzy_npurge, uint64_t, A->purge_muzzy.npurge)                                    \
     X(ASTAT, sa, muzzy_nmadvise, uint64_t, A->purge_muzzy.nmadvise)                                \
     X(ASTAT, sa, muzzy_purged, uint64_t, A->purge_muzzy.purged)                                    \
+    X(ASTAT, sa, tcache_bytes, size_t, A->tcache_bytes)                                            \
+    X(ASTAT, sa, resident, size_t, (A->pactive + A->pdirty + A->pmuzzy) << LG_PAGE)                \
     X(DIR, sa, small, sa_small_children, _)                                                        \
     X(DIR, sa, large, sa_large_children, _)                                                        \
     X(IDX, sa, bins, sa_bins_j_node, ctl_bin_index_ok)                                             \

@@ -112,15 +112,21 @@ typedef struct {
  * Requests a live thread served from its cache since that bin's last fill or flush, credited
  * to the arena its cache fills from (where the fill or flush will merge them). Small classes
  * only: a cached large class counts every request locally and never merges the count, while
- * the arena counts the misses as well, so adding it would count those twice.
+ * the arena counts the misses as well, so adding it would count those twice. And the bytes its
+ * cache holds, every cached class (read relaxed: the owner changes them as this runs).
  */
 static void stats_add_tcache(tsd_t *tsd, void *arg) {
     stats_tcache_arg_t *t = arg;
     if (t->arena != NULL && atomic_load_relaxed(&tsd->tcache.arena) != t->arena)
         return;
     unsigned n = atomic_load_relaxed(&tsd->tcache.nhbins);
-    for (unsigned i = 0; i < n && i < SC_NBINS; i++)
-        t->out->bins[i].nrequests += cache_bin_nrequests(&tsd->tcache.bins[i + 1]);
+    for (unsigned i = 0; i < n; i++) {
+        const cache_bin_t *cb = &tsd->tcache.bins[i + 1];
+        if (i < SC_NBINS)
+            t->out->bins[i].nrequests += cache_bin_nrequests(cb);
+        uint32_t top = atomic_load_relaxed(&cb->top), low = atomic_load_relaxed(&cb->low);
+        t->out->tcache_bytes += top > low ? (size_t)(top - low) * sz_index2size(i) : 0;
+    }
 }
 
 bool stats_arena_merge(unsigned ind, stats_arena_t *out) {

@@ -315,6 +315,8 @@ static void stats_print_arena(emitter_t *em, const stats_flags_t *f, const char 
     emitter_u(em, NULL, "active", s->pactive << LG_PAGE);
     emitter_u(em, "mapped", NULL, s->mapped);
     emitter_u(em, "retained", NULL, s->pretained << LG_PAGE);
+    emitter_u(em, "resident", NULL, (s->pactive + s->pdirty + s->pmuzzy) << LG_PAGE);
+    emitter_u(em, "tcache_bytes", NULL, s->tcache_bytes);
 
     if (f->mutex) {
         /* Only the counter mutex_t keeps: how often lock() found the mutex held. */

@@ -316,6 +316,8 @@ static const ctl_name_t readable_names[] = {
     {"stats.arenas.0.muzzy_npurge", T_U64, false},
     {"stats.arenas.0.muzzy_nmadvise", T_U64, false},
     {"stats.arenas.0.muzzy_purged", T_U64, false},
+    {"stats.arenas.0.tcache_bytes", T_SIZE, false},
+    {"stats.arenas.0.resident", T_SIZE, false},
     {"stats.arenas.0.small.allocated", T_SIZE, false},
     {"stats.arenas.0.small.nmalloc", T_U64, false},
     {"stats.arenas.0.small.ndalloc", T_U64, false},
@@ -1774,6 +1776,12 @@ static void test_resident(void) {
     /* The library's resident covers everything allocated, and not wildly more. */
     expect_zu_ge(lib1, test_ctl_size("stats.allocated"));
     expect_zu_le(lib1, rss1 + rss1 / 10);
+    /* The arenas' own resident is their pages: the total but the metadata. */
+    size_t arenas_resident = test_ctl_size(nm("stats.arenas.%u.resident", MALLCTL_ARENAS_ALL));
+    expect_zu_le(arenas_resident, lib1);
+    expect_zu_ge(arenas_resident, lib1 - test_ctl_size("stats.metadata") - 8 * MiB);
+    expect_zu_ge(arenas_resident, test_ctl_size(nm("stats.arenas.%u.pactive",
+                                                   MALLCTL_ARENAS_ALL)) * test_ctl_size("arenas.page"));
 
     for (int i = 0; i < NBLOCKS; i++) {
         free(blocks[i]);
@@ -1781,6 +1789,19 @@ static void test_resident(void) {
     for (int i = 0; i < 20000; i++) {
         free(smalls[i]);
     }
+    /* tcache_bytes: what this thread's cache holds, credited to the arena it fills from (the
+     * frees just made left some there, unless tcache:false). */
+    unsigned mine = 0;
+    GET("thread.arena", mine);
+    bool tcache = false;
+    GET("opt.tcache", tcache);
+    epoch_advance();
+    size_t cached = test_ctl_size(nm("stats.arenas.%u.tcache_bytes", mine));
+    expect_true(tcache ? cached > 0 : cached == 0);
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.tcache_bytes", MALLCTL_ARENAS_ALL)), cached);
+    CALL("thread.tcache.flush");
+    epoch_advance();
+    expect_zu_eq(test_ctl_size(nm("stats.arenas.%u.tcache_bytes", mine)), 0);
     /* Purged, the pages leave both counts. */
     CALL("thread.tcache.flush");
     CALL(nm("arena.%u.purge", MALLCTL_ARENAS_ALL));

@@ -28,6 +28,7 @@ typedef struct stats_arena_s {
     size_t pmuzzy;
     size_t pretained;
     size_t mapped; /* chunk bytes */
+    size_t tcache_bytes; /* bytes in the thread caches that fill from the arenas merged in */
     purge_stats_t purge_dirty, purge_muzzy;
     unsigned nthreads;
     /* Nanoseconds since the oldest arena merged in was made (arenas made before the clock could
