@@ -17,6 +17,7 @@ static char *base_end;
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 static size_t base_allocated;
 static size_t base_mapped;
+static size_t base_nthp; /* chunks asked to be huge pages (stats.metadata_thp) */
 int base_thp_mode;
 
 void *base_alloc(size_t size, size_t align) {
@@ -36,8 +37,10 @@ void *base_alloc(size_t size, size_t align) {
             mutex_unlock(&base_lock);
             return NULL;
         }
-        if (huge)
+        if (huge) {
             pages_set_thp(b, block, true);
+            base_nthp += block / CHUNK;
+        }
         base_mapped += block;
         base_cur = b;
         base_end = b + block;
@@ -57,6 +60,7 @@ void base_account_mapped(size_t size) {
 
 size_t base_allocated_bytes(void) { return atomic_load_relaxed(&base_allocated); }
 size_t base_mapped_bytes(void) { return atomic_load_relaxed(&base_mapped); }
+size_t base_thp_count(void) { return atomic_load_relaxed(&base_nthp); }
 size_t base_resident_bytes(void) { return ALIGN_UP(atomic_load_relaxed(&base_allocated), PAGE); }
 
 void base_prefork(void) { mutex_lock(&base_lock); }

@@ -233,6 +233,7 @@ static bool ctl_stats_arena_index_ok(size_t i) {
     X(STAT, stats, allocated, size_t, ctl_totals.allocated)                                        \
     X(STAT, stats, active, size_t, ctl_totals.active)                                              \
     X(STAT, stats, metadata, size_t, ctl_totals.metadata)                                          \
+    X(STAT, stats, metadata_thp, size_t, ctl_totals.metadata_thp)                                  \
     X(STAT, stats, resident, size_t, ctl_totals.resident)                                          \
     X(STAT, stats, mapped, size_t, ctl_totals.mapped)                                              \
     X(STAT, stats, retained, size_t, ctl_totals.retained)                                          \

@@ -207,6 +207,7 @@ void stats_totals_from(const stats_arena_t *m, stats_totals_t *t) {
     t->dirty = m->pdirty << LG_PAGE;
     t->muzzy = m->pmuzzy << LG_PAGE;
     t->metadata = base_allocated_bytes();
+    t->metadata_thp = base_thp_count();
     t->mapped = t->active + t->dirty + t->muzzy + base_mapped_bytes();
     t->retained = m->pretained << LG_PAGE;
     /* Muzzy pages count as resident until the kernel takes them, which it does not tell. */

@@ -317,6 +317,7 @@ static const ctl_name_t readable_names[] = {
     {"stats.arenas.0.muzzy_nmadvise", T_U64, false},
     {"stats.arenas.0.muzzy_purged", T_U64, false},
     {"stats.arenas.0.tcache_bytes", T_SIZE, false},
+    {"stats.metadata_thp", T_SIZE, false},
     {"stats.arenas.0.resident", T_SIZE, false},
     {"stats.arenas.0.small.allocated", T_SIZE, false},
     {"stats.arenas.0.small.nmalloc", T_U64, false},

@@ -18,6 +18,8 @@ void *base_alloc(size_t size, size_t align);
 void base_account_mapped(size_t size);
 size_t base_allocated_bytes(void);
 size_t base_mapped_bytes(void);
+/* Chunks of metadata asked to be transparent huge pages (metadata_thp; stats.metadata_thp). */
+size_t base_thp_count(void);
 /* Resident estimate: bytes handed out, rounded to pages. */
 size_t base_resident_bytes(void);
 

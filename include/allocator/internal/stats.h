@@ -44,6 +44,7 @@ typedef struct stats_totals_s {
     size_t allocated;
     size_t active;
     size_t metadata;
+    size_t metadata_thp; /* chunks of metadata asked to be huge pages */
     size_t resident;
     size_t mapped;
     size_t retained;
