@@ -7,29 +7,16 @@
  */
 #include "../test.h"
 
-typedef int mallctl_fn(const char *, void *, size_t *, void *, size_t);
-static mallctl_fn *mallctl_f;
-
-static size_t read_size(const char *name) {
-    size_t v = 0, len = sizeof(v);
-    expect_d_eq(mallctl_f(name, &v, &len, NULL, 0), 0);
-    return v;
-}
-
 int main(void) {
     if (!test_allocator_active())
         return test_done();
-    mallctl_f = (mallctl_fn *)test_sym("mallctl");
-    require_true(mallctl_f != NULL);
     const char *mode = NULL;
     size_t len = sizeof(mode);
-    expect_d_eq(mallctl_f("opt.metadata_thp", &mode, &len, NULL, 0), 0);
+    expect_d_eq(mallctl("opt.metadata_thp", &mode, &len, NULL, 0), 0);
     require_true(mode != NULL);
-    uint64_t epoch = 1;
-    expect_d_eq(mallctl_f("epoch", NULL, NULL, &epoch, sizeof(epoch)), 0);
-    size_t nthp = read_size("stats.metadata_thp");
+    size_t nthp = test_stat_size("stats.metadata_thp");
     size_t chunk = (size_t)2 << 20;
-    size_t metadata = read_size("stats.metadata");
+    size_t metadata = test_ctl_size("stats.metadata");
     if (strcmp(mode, "always") == 0) {
         expect_zu_ge(nthp, 1);
         expect_zu_le(nthp, (metadata + chunk - 1) / chunk + 1);

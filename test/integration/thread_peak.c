@@ -14,9 +14,6 @@
 
 #include <pthread.h>
 
-typedef int mallctl_fn(const char *, void *, size_t *, void *, size_t);
-static mallctl_fn *mallctl_f;
-
 #define KIB ((size_t)1 << 10)
 #define MIB ((size_t)1 << 20)
 /* The burst: 128 KiB in each of four classes. */
@@ -37,11 +34,11 @@ static void burst(void **blocks) {
 static uint64_t peak(void) {
     uint64_t v = UINT64_MAX;
     size_t len = sizeof(v);
-    expect_d_eq(mallctl_f("thread.peak.read", &v, &len, NULL, 0), 0);
+    expect_d_eq(mallctl("thread.peak.read", &v, &len, NULL, 0), 0);
     return v;
 }
 
-static void reset(void) { expect_d_eq(mallctl_f("thread.peak.reset", NULL, NULL, NULL, 0), 0); }
+static void reset(void) { expect_d_eq(mallctl("thread.peak.reset", NULL, NULL, NULL, 0), 0); }
 
 static void *make_block(void *arg) {
     *(void **)arg = malloc(100 * KIB);
@@ -61,8 +58,6 @@ static void *fresh_thread(void *arg) {
 int main(void) {
     if (!test_allocator_active())
         return test_done();
-    mallctl_f = (mallctl_fn *)test_sym("mallctl");
-    require_true(mallctl_f != NULL);
 
     reset();
     expect_zu_eq(peak(), 0);
@@ -112,11 +107,11 @@ int main(void) {
     /* Wrong uses. */
     uint32_t small = 0;
     size_t len = sizeof(small);
-    expect_d_eq(mallctl_f("thread.peak.read", &small, &len, NULL, 0), EINVAL);
+    expect_d_eq(mallctl("thread.peak.read", &small, &len, NULL, 0), EINVAL);
     uint64_t v = 0;
-    expect_d_eq(mallctl_f("thread.peak.read", NULL, NULL, &v, sizeof(v)), EPERM);
+    expect_d_eq(mallctl("thread.peak.read", NULL, NULL, &v, sizeof(v)), EPERM);
     len = sizeof(v);
-    expect_d_eq(mallctl_f("thread.peak.reset", &v, &len, NULL, 0), EPERM);
-    expect_d_eq(mallctl_f("thread.peak.reset", NULL, NULL, &v, sizeof(v)), EPERM);
+    expect_d_eq(mallctl("thread.peak.reset", &v, &len, NULL, 0), EPERM);
+    expect_d_eq(mallctl("thread.peak.reset", NULL, NULL, &v, sizeof(v)), EPERM);
     return test_done();
 }

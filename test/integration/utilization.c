@@ -10,14 +10,6 @@
  */
 #include "../test.h"
 
-typedef int mallctl_fn(const char *, void *, size_t *, void *, size_t);
-static mallctl_fn *mallctl_f;
-static void *(*mallocx_f)(size_t, int);
-static void (*dallocx_f)(void *, int);
-static size_t (*sallocx_f)(const void *, int);
-
-/* jemalloc's flag encoding (allocator.h), spelt out: this test finds the functions by dlsym. */
-#define ARENA_FLAGS(a) ((int)(((unsigned)(a) + 1) << 20) | (1 << 8)) /* + MALLOCX_TCACHE_NONE */
 #define SIZE 64
 #define MAXREGS 512
 
@@ -30,23 +22,15 @@ static util_t query(const void *p) {
     util_t u;
     memset(&u, 0xab, sizeof(u));
     size_t len = sizeof(u);
-    expect_d_eq(mallctl_f("experimental.utilization.query", &u, &len, &p, sizeof(p)), 0);
+    expect_d_eq(mallctl("experimental.utilization.query", &u, &len, &p, sizeof(p)), 0);
     expect_zu_eq(len, sizeof(u));
     return u;
 }
 
-static size_t read_size(const char *name) {
-    size_t v = 0, sz = sizeof(v);
-    expect_d_eq(mallctl_f(name, &v, &sz, NULL, 0), 0);
-    return v;
-}
-
 static size_t nonfull_slabs(unsigned arena, unsigned bin) {
-    uint64_t epoch = 1;
-    expect_d_eq(mallctl_f("epoch", NULL, NULL, &epoch, sizeof(epoch)), 0);
     char name[96];
     snprintf(name, sizeof(name), "stats.arenas.%u.bins.%u.nonfull_slabs", arena, bin);
-    return read_size(name);
+    return test_stat_size(name);
 }
 
 /* The answers to bad arguments: EINVAL, and the output left as it was. */
@@ -60,7 +44,7 @@ static void check_einval(void) {
 #define EINVAL_CASE(name, oldp, oldlenp, newp, newlen)                                             \
     do {                                                                                           \
         memcpy(out, ref, sizeof(out));                                                             \
-        expect_d_eq(mallctl_f(name, oldp, oldlenp, newp, newlen), EINVAL);                         \
+        expect_d_eq(mallctl(name, oldp, oldlenp, newp, newlen), EINVAL);                         \
         expect_d_eq(memcmp(out, ref, sizeof(out)), 0);                                             \
     } while (0)
     const char *q = "experimental.utilization.query", *b = "experimental.utilization.batch_query";
@@ -88,40 +72,33 @@ static void check_einval(void) {
 int main(void) {
     if (!test_allocator_active())
         return test_done();
-    mallctl_f = (mallctl_fn *)test_sym("mallctl");
-    mallocx_f = (void *(*)(size_t, int))test_sym("mallocx");
-    dallocx_f = (void (*)(void *, int))test_sym("dallocx");
-    sallocx_f = (size_t(*)(const void *, int))test_sym("sallocx");
-    require_true(mallctl_f != NULL && mallocx_f != NULL && dallocx_f != NULL && sallocx_f != NULL);
 
     unsigned arena = 0;
-    size_t sz = sizeof(arena);
-    require_zu_eq(mallctl_f("arenas.create", &arena, &sz, NULL, 0), 0);
-    unsigned nbins = 0, bin = UINT32_MAX;
-    sz = sizeof(nbins);
-    expect_d_eq(mallctl_f("arenas.nbins", &nbins, &sz, NULL, 0), 0);
+    size_t alen = sizeof(arena);
+    require_zu_eq(mallctl("arenas.create", &arena, &alen, NULL, 0), 0);
+    unsigned nbins = test_ctl_unsigned("arenas.nbins"), bin = UINT32_MAX;
     char name[96];
     for (unsigned j = 0; j < nbins && bin == UINT32_MAX; j++) {
         snprintf(name, sizeof(name), "arenas.bin.%u.size", j);
-        if (read_size(name) == SIZE)
+        if (test_ctl_size(name) == SIZE)
             bin = j;
     }
     require_true(bin != UINT32_MAX);
     uint32_t nregs32 = 0;
-    sz = sizeof(nregs32);
+    size_t sz = sizeof(nregs32);
     snprintf(name, sizeof(name), "arenas.bin.%u.nregs", bin);
-    expect_d_eq(mallctl_f(name, &nregs32, &sz, NULL, 0), 0);
+    expect_d_eq(mallctl(name, &nregs32, &sz, NULL, 0), 0);
     size_t nregs = nregs32;
     snprintf(name, sizeof(name), "arenas.bin.%u.slab_size", bin);
-    size_t slab_size = read_size(name);
+    size_t slab_size = test_ctl_size(name);
     require_true(nregs >= 4 && nregs <= MAXREGS && slab_size == nregs * SIZE);
 
     /* Half a slab: all from the arena's first slab of the class, which is its current one. */
-    int flags = ARENA_FLAGS(arena);
+    int flags = MALLOCX_ARENA(arena) | MALLOCX_TCACHE_NONE;
     void *blocks[2 * MAXREGS + 1];
     size_t k = nregs / 2;
     for (size_t i = 0; i < k; i++)
-        require_ptr_not_null(blocks[i] = mallocx_f(SIZE, flags));
+        require_ptr_not_null(blocks[i] = mallocx(SIZE, flags));
     util_t u = query(blocks[0]);
     expect_zu_eq(u.nregs, nregs);
     expect_zu_eq(u.nfree, nregs - k);
@@ -134,16 +111,16 @@ int main(void) {
     expect_zu_eq(nonfull_slabs(arena, bin), 0);
 
     /* A region given back is free in its slab again. */
-    dallocx_f(blocks[k - 1], flags);
+    dallocx(blocks[k - 1], flags);
     u = query(blocks[0]);
     expect_zu_eq(u.nfree, nregs - k + 1);
     expect_zu_eq(u.bin_nfree, nregs - k + 1);
-    require_ptr_not_null(blocks[k - 1] = mallocx_f(SIZE, flags));
+    require_ptr_not_null(blocks[k - 1] = mallocx(SIZE, flags));
 
     /* Fill the first slab and start a second: the bin hands out from the second. */
     size_t n = nregs + 1;
     for (size_t i = k; i < n; i++)
-        require_ptr_not_null(blocks[i] = mallocx_f(SIZE, flags));
+        require_ptr_not_null(blocks[i] = mallocx(SIZE, flags));
     u = query(blocks[0]);
     expect_zu_eq(u.nfree, 0);
     expect_zu_eq(u.bin_nregs, 2 * nregs);
@@ -156,17 +133,17 @@ int main(void) {
     expect_true((char *)blocks[nregs] >= slab1 && (char *)blocks[nregs] < slab1 + slab_size);
 
     /* A free region in the full first slab puts it on the non-full list. */
-    dallocx_f(blocks[1], flags);
+    dallocx(blocks[1], flags);
     expect_zu_eq(query(blocks[0]).nfree, 1);
     expect_zu_eq(nonfull_slabs(arena, bin), 1);
 
     /* A large block, and addresses that are no block. */
-    void *big = mallocx_f(100000, flags);
+    void *big = mallocx(100000, flags);
     require_ptr_not_null(big);
     u = query(big);
     expect_zu_eq(u.nfree, 0);
     expect_zu_eq(u.nregs, 1);
-    expect_zu_ge(u.size, sallocx_f(big, 0));
+    expect_zu_ge(u.size, sallocx(big, 0));
     expect_zu_eq(u.bin_nfree, 0);
     expect_zu_eq(u.bin_nregs, 0);
     expect_ptr_null(u.slabcur_addr);
@@ -183,7 +160,7 @@ int main(void) {
     size_t out[4][3];
     memset(out, 0xab, sizeof(out));
     size_t len = sizeof(out);
-    expect_d_eq(mallctl_f("experimental.utilization.batch_query", out, &len, in, sizeof(in)), 0);
+    expect_d_eq(mallctl("experimental.utilization.batch_query", out, &len, in, sizeof(in)), 0);
     expect_zu_eq(len, sizeof(out));
     size_t want[4][3] = {{1, nregs, slab_size}, {nregs - 1, nregs, slab_size},
                          {0, 1, query(big).size}, {0, 0, 0}};
@@ -193,9 +170,9 @@ int main(void) {
 
     check_einval();
 
-    dallocx_f(big, flags);
+    dallocx(big, flags);
     for (size_t i = 0; i < n; i++)
         if (i != 1)
-            dallocx_f(blocks[i], flags);
+            dallocx(blocks[i], flags);
     return test_done();
 }
