@@ -11,7 +11,7 @@
 #include "../test.h"
 
 #define SIZE 64
-#define MAXREGS 512
+#define MAXREGS 4096 /* 64 B regions in a 64 KiB page: 1024 */
 
 typedef struct {
     size_t nfree, nregs, size, bin_nfree, bin_nregs;
