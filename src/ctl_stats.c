@@ -15,10 +15,12 @@
 #include "allocator/internal/conf.h"
 #include "allocator/internal/ctl_tree.h"
 #include "allocator/internal/dss.h"
+#include "allocator/internal/nstime.h"
 #include "allocator/internal/stats.h"
 
 static uint64_t ctl_epoch;
 static bool ctl_snap_valid;
+static uint64_t ctl_snap_ns; /* the clock when the snapshot was taken: every uptime's now */
 static stats_totals_t ctl_totals;
 static stats_arena_t ctl_merged;
 static stats_arena_t ctl_destroyed; /* copy of stats_destroyed_get() for the snapshot */
@@ -43,6 +45,7 @@ static void ctl_refresh(void) {
         stats_arena_merge(i, &ctl_merged);
     }
     stats_totals(&ctl_totals);
+    ctl_snap_ns = nstime_usable() ? nstime_now_precise() : 0;
     ctl_snap_valid = true;
 }
 
@@ -194,7 +197,7 @@ CTL_INDEXED(sa_lextents_j);
 /* stats.arenas.<i>.* */
 #define SA(X)                                                                                      \
     X(ASTAT, sa, nthreads, unsigned, A->nthreads)                                                  \
-    X(ASTAT, sa, uptime, uint64_t, A->uptime_ns)                                                   \
+    X(ASTAT, sa, uptime, uint64_t, stats_uptime_ns(A, ctl_snap_ns))                                \
     X(ASTAT, sa, dss, const char *, ctl_arena_dss(mib[2]))                                         \
     X(ASTAT, sa, dirty_decay_ms, ssize_t, ctl_arena_decay_ms(mib[2], false))                       \
     X(ASTAT, sa, muzzy_decay_ms, ssize_t, ctl_arena_decay_ms(mib[2], true))                        \

@@ -95,12 +95,9 @@ static void stats_gather(arena_t *a, stats_arena_t *out, stats_eclass_t *eclass)
     }
     mutex_unlock(&a->ex.lock);
     out->nthreads += atomic_load_relaxed(&a->nthreads);
-    if (nstime_usable()) {
-        uint64_t born = a->created_ns != 0 ? a->created_ns : atomic_load_relaxed(&nstime_ready_ns);
-        uint64_t now = nstime_now_precise();
-        if (now > born && now - born > out->uptime_ns)
-            out->uptime_ns = now - born;
-    }
+    uint64_t born = a->created_ns != 0 ? a->created_ns : atomic_load_relaxed(&nstime_ready_ns);
+    if (born != 0 && (out->born_ns == 0 || born < out->born_ns))
+        out->born_ns = born;
 }
 
 typedef struct {

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "allocator/internal/conf.h"
+#include "allocator/internal/nstime.h"
 #include "allocator/internal/os.h"
 #include "allocator/internal/tcache.h"
 
@@ -283,7 +284,8 @@ static void stats_print_arena(emitter_t *em, const stats_flags_t *f, const char 
                               const stats_eclass_t *eclass, bool sum) {
     emitter_open(em, key, title, false);
     emitter_u(em, "nthreads", "assigned threads", s->nthreads);
-    emitter_u(em, "uptime_ns", "uptime", s->uptime_ns);
+    emitter_u(em, "uptime_ns", "uptime",
+              stats_uptime_ns(s, nstime_usable() ? nstime_now_precise() : 0));
     if (!sum) {
         emitter_d(em, "dirty_decay_ms", NULL, s->dirty_decay_ms);
         emitter_d(em, "muzzy_decay_ms", NULL, s->muzzy_decay_ms);

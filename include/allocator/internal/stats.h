@@ -31,9 +31,11 @@ typedef struct stats_arena_s {
     size_t tcache_bytes; /* bytes in the thread caches that fill from the arenas merged in */
     purge_stats_t purge_dirty, purge_muzzy;
     unsigned nthreads;
-    /* Nanoseconds since the oldest arena merged in was made (arenas made before the clock could
-     * be read, at boot, count from when it could: the allocator's start, within microseconds). */
-    uint64_t uptime_ns;
+    /* When the oldest arena merged in was made (nstime_now_precise; 0 if the clock could not be
+     * read yet; arenas made before it could, at boot, count from when it could: the allocator's
+     * start, within microseconds). Uptimes are taken from one reading of the clock for a whole
+     * snapshot (stats_uptime_ns), so that an older arena never reads younger. */
+    uint64_t born_ns;
     ssize_t dirty_decay_ms, muzzy_decay_ms; /* of the last arena merged in */
     /* Mutex contention: times a lock was found held. */
     uint64_t bins_nwait[SC_NBINS_MAX];
@@ -54,6 +56,11 @@ typedef struct stats_totals_s {
     uint64_t ndalloc;
     uint64_t nrequests;
 } stats_totals_t;
+
+/* Nanoseconds from s's oldest arena's making to now (a clock reading), 0 if unknown. */
+static inline uint64_t stats_uptime_ns(const stats_arena_t *s, uint64_t now) {
+    return s->born_ns != 0 && now > s->born_ns ? now - s->born_ns : 0;
+}
 
 /* Merges: add each counter of from to the same counter of to. */
 void stats_bin_add(bin_stats_t *to, const bin_stats_t *from);
