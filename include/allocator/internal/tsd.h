@@ -150,5 +150,11 @@ static inline void tsd_peak_note(tsd_t *tsd) {
 uint64_t tsd_peak_read(tsd_t *tsd);
 /* thread.peak.reset: the peak starts again from the net bytes now. */
 void tsd_peak_reset(tsd_t *tsd);
+/*
+ * The thread's next allocation sets its event countdowns up afresh, as its first one does (an
+ * unarmed counter, tevent.c): the tick's, and the profiler's drawn at the sample rate then in
+ * force. The bytes allocated since the counter was last armed are not charged to either.
+ */
+static inline void tsd_events_restart(tsd_t *tsd) { tsd->event_left = tsd->event_armed = 0; }
 
 #endif
