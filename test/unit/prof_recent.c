@@ -411,6 +411,13 @@ static void test_fork_during_dump(void) {
 
 #define NWORKERS 4
 #define WORKER_SLOTS 64
+/*
+ * Operations a worker makes before it idles until the end. Unbounded, four workers taking the
+ * store's lock back to back kept the dumping thread waiting at every batch (the lock favours the
+ * thread that released it), and in a slow build on busy cores the 60 rounds of dumps took longer
+ * than the test's limit.
+ */
+#define WORKER_OPS_MAX 20000
 static prof_recent_t *worker_slots[NWORKERS][WORKER_SLOTS];
 static volatile bool workers_stop;
 static volatile unsigned long worker_ops[NWORKERS];
@@ -425,6 +432,10 @@ static bool workers_made(unsigned long ops) {
 static void *worker(void *arg) {
     unsigned w = (unsigned)(uintptr_t)arg;
     for (unsigned long i = 0; !workers_stop; i++) {
+        if (worker_ops[w] >= WORKER_OPS_MAX) {
+            usleep(1000);
+            continue;
+        }
         prof_recent_t **slot = &worker_slots[w][i % WORKER_SLOTS];
         /* A block is freed before its slot is used again, as prof frees a block first. */
         prof_recent_dalloc(w, "w", slot, deep, (unsigned)(i % 40));
@@ -455,6 +466,12 @@ static void test_concurrent(void) {
         if (cap >= 0)
             check(held <= (size_t)cap + NWORKERS); /* trimmed at the end; workers add since */
     }
+    /*
+     * Bounded before the workers stop: a last round at -1 (unlimited) keeps every record the
+     * workers made while it dumped, tens of thousands in a slow build (UBSan, two busy cores),
+     * and the dump below would then write them all (it ran past the 120 s limit).
+     */
+    prof_recent_max_set(4 * NWORKERS * WORKER_SLOTS);
     workers_stop = true;
     for (unsigned w = 0; w < NWORKERS; w++)
         pthread_join(t[w], NULL);
