@@ -73,14 +73,6 @@ static int prof_reset_ctl(CTL_ARGS) {
     if (lg > 62)
         lg = 62;
     prof_reset(lg);
-    /*
-     * The calling thread's countdown to its next sample was drawn at the old rate (a mean of
-     * 512 KiB by default, a GiB at lg_prof_sample:30): it draws again at the new one with its
-     * next allocation. Other threads keep theirs until they run out.
-     */
-    tsd_t *tsd = tsd_get();
-    if (tsd_is_real(tsd))
-        tsd_events_restart(tsd);
     return 0;
 }
 

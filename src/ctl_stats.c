@@ -194,6 +194,12 @@ CTL_INDEXED(sa_bins_j);
 CTL_TABLE(sa_lextents_j, SA_LEXTENTS_J);
 CTL_INDEXED(sa_lextents_j);
 
+/* An arena's active, dirty and muzzy pages in bytes: its mapped and (muzzy counted, as in
+ * stats.resident) resident memory both. */
+static size_t ctl_arena_paged_bytes(const stats_arena_t *a) {
+    return (a->pactive + a->pdirty + a->pmuzzy) << LG_PAGE;
+}
+
 /* stats.arenas.<i>.* */
 #define SA(X)                                                                                      \
     X(ASTAT, sa, nthreads, unsigned, A->nthreads)                                                  \
@@ -204,7 +210,7 @@ CTL_INDEXED(sa_lextents_j);
     X(ASTAT, sa, pactive, size_t, A->pactive)                                                      \
     X(ASTAT, sa, pdirty, size_t, A->pdirty)                                                        \
     X(ASTAT, sa, pmuzzy, size_t, A->pmuzzy)                                                        \
-    X(ASTAT, sa, mapped, size_t, (A->pactive + A->pdirty + A->pmuzzy) << LG_PAGE)                  \
+    X(ASTAT, sa, mapped, size_t, ctl_arena_paged_bytes(A))                                         \
     X(ASTAT, sa, retained, size_t, A->pretained << LG_PAGE)                                        \
     X(ASTAT, sa, dirty_npurge, uint64_t, A->purge_dirty.npurge)                                    \
     X(ASTAT, sa, dirty_nmadvise, uint64_t, A->purge_dirty.nmadvise)                                \
@@ -213,7 +219,7 @@ CTL_INDEXED(sa_lextents_j);
     X(ASTAT, sa, muzzy_nmadvise, uint64_t, A->purge_muzzy.nmadvise)                                \
     X(ASTAT, sa, muzzy_purged, uint64_t, A->purge_muzzy.purged)                                    \
     X(ASTAT, sa, tcache_bytes, size_t, A->tcache_bytes)                                            \
-    X(ASTAT, sa, resident, size_t, (A->pactive + A->pdirty + A->pmuzzy) << LG_PAGE)                \
+    X(ASTAT, sa, resident, size_t, ctl_arena_paged_bytes(A))                                       \
     X(DIR, sa, small, sa_small_children, _)                                                        \
     X(DIR, sa, large, sa_large_children, _)                                                        \
     X(IDX, sa, bins, sa_bins_j_node, ctl_bin_index_ok)                                             \

@@ -564,6 +564,14 @@ void prof_reset(size_t lg_sample) {
     prof_unbias_init(lg_sample);
     mutex_unlock(&prof_lock);
     mutex_unlock(&prof_dump_lock);
+    /*
+     * The calling thread's countdown to its next sample was drawn at the old rate (a mean of
+     * 512 KiB by default, a GiB at lg_prof_sample:30): it draws again at the new one with its
+     * next allocation. Other threads keep theirs until they run out.
+     */
+    tsd_t *tsd = tsd_get();
+    if (tsd_is_real(tsd))
+        tsd_events_restart(tsd);
 }
 
 static bool prof_tdata_idle_locked(const prof_tdata_t *td) {

@@ -449,7 +449,8 @@ void prof_unbias_out(uint64_t objs_shifted, uint64_t bytes, size_t lg, uint64_t 
  */
 struct arena_s;
 void prof_arena_reset(tsd_t *tsd, struct arena_s *arena);
-/* prof.reset: forget every count (blocks still live stop being counted); new lg_sample. */
+/* prof.reset: forget every count (blocks still live stop being counted); new lg_sample, which
+ * the calling thread samples at from its next allocation, others from their next sample. */
 void prof_reset(size_t lg_sample);
 /* The thread is leaving: its record stays for its counts, and can be reused once they are 0. */
 void prof_thread_exit(tsd_t *tsd);

@@ -40,5 +40,4 @@ unsigned tevent_trigger(tsd_t *tsd);
 /* The tick: one step of the thread cache's GC and the decay tick of the thread's arena. */
 void tevent_tick(tsd_t *tsd);
 
-
 #endif
