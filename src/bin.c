@@ -159,15 +159,17 @@ unsigned bin_alloc_batch_down(bin_t *bin, unsigned binind, extents_t *ex, void *
 }
 
 /*
- * slab just became non-full (nfree 1) or empty: move it between the lists, keep it as the
- * spare, or give it back to ex. slabcur is on no list and stays where it is.
+ * Regions were just returned to slab, which was full before them (was_full) or now is empty (or
+ * both): move it between the lists, keep it as the spare, or give it back to ex. A slab that
+ * was neither full nor empty is on the non-full list; slabcur is on no list and stays where it
+ * is.
  */
-static NOINLINE void bin_slab_transition(bin_t *bin, const bin_info_t *info, extents_t *ex,
-                                         extent_t *slab) {
+static NOINLINE void bin_slab_freed(bin_t *bin, const bin_info_t *info, extents_t *ex,
+                                    extent_t *slab, bool was_full) {
     if (slab == bin->slabcur)
         return;
     if (slab->nfree == info->nregs) {
-        if (info->nregs > 1)
+        if (!was_full)
             bin_nonfull_remove(bin, slab);
         if (bin->spare_bytes + info->slab_size <= BIN_SPARE_BYTES) {
             slab->next = bin->spare;
@@ -175,7 +177,7 @@ static NOINLINE void bin_slab_transition(bin_t *bin, const bin_info_t *info, ext
             bin->spare_bytes += info->slab_size;
         } else
             bin_slab_dalloc(bin, ex, slab, false);
-    } else {
+    } else if (was_full) {
         bin_nonfull_insert(bin, slab);
     }
 }
@@ -194,7 +196,7 @@ static ALWAYS_INLINE void bin_dalloc_one(bin_t *bin, const bin_info_t *info, ext
     if (unlikely(slab_bitmap_give(slab, ind)))
         io_fatal("free(%p): double free (found free in its slab)\n", ptr);
     if (unlikely(slab->nfree == 1 || slab->nfree == info->nregs))
-        bin_slab_transition(bin, info, ex, slab);
+        bin_slab_freed(bin, info, ex, slab, slab->nfree == 1);
 }
 
 /* The counts first: a slab transition is then the last call, a tail call. */
@@ -207,30 +209,50 @@ void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *sla
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
                           rtree_entry_t *ents, unsigned n) {
     const bin_info_t *info = &bin_infos[binind];
-    unsigned arena_ind = ex->arena_ind; /* read once: the bitmap stores could alias it */
-    unsigned kept = 0;
     /*
-     * Regions of one slab often come in a row (a fill took them in address order): the slab's
-     * owner and the prefetch are looked at only when the entry changes.
+     * Copies of what the loop reads: the bitmap's stores could alias the originals, and the
+     * compiler would load each again for every region.
      */
-    rtree_entry_t last = 0;
-    bool mine = false;
-    for (unsigned i = 0; i < n; i++) {
+    const unsigned arena_ind = ex->arena_ind;
+    const uint64_t magic = info->div_magic;
+    const size_t reg_size = info->reg_size;
+    const unsigned nregs = info->nregs;
+    unsigned kept = 0, i = 0;
+    /*
+     * Regions of one slab usually come in a row (a fill took them in address order; the
+     * entries are equal): each run of them is returned with the slab's fields in registers, and
+     * the lists are looked at once for the run.
+     */
+    while (i < n) {
         rtree_entry_t ent = ents[i];
         extent_t *slab = rtree_entry_extent(ent);
-        if (ent != last) {
-            last = ent;
-            /* The slab headers are the misses here: ask for a few ahead. */
-            if (i + BIN_PREFETCH_AHEAD < n)
-                __builtin_prefetch(rtree_entry_extent(ents[i + BIN_PREFETCH_AHEAD]), 1);
-            mine = slab->arena_ind == arena_ind;
-        }
-        if (!mine) {
-            ptrs[kept] = ptrs[i];
-            ents[kept++] = ent;
+        /* The slab headers are the misses here: ask for a few ahead. */
+        if (i + BIN_PREFETCH_AHEAD < n)
+            __builtin_prefetch(rtree_entry_extent(ents[i + BIN_PREFETCH_AHEAD]), 1);
+        if (slab->arena_ind != arena_ind) {
+            do {
+                ptrs[kept] = ptrs[i];
+                ents[kept++] = ent;
+            } while (++i < n && ents[i] == ent);
             continue;
         }
-        bin_dalloc_one(bin, info, ex, slab, ptrs[i]);
+        uintptr_t addr = slab->addr;
+        uint64_t *bitmap = slab->bitmap;
+        unsigned nfree0 = slab->nfree, start = i;
+        do {
+            uintptr_t off = (uintptr_t)ptrs[i] - addr;
+            unsigned ind = (unsigned)((off * magic) >> 32);
+            if (unlikely((size_t)ind * reg_size != off))
+                io_fatal("free(%p): not the start of an allocation\n", ptrs[i]);
+            uint64_t mask = (uint64_t)1 << (ind & 63), word = bitmap[ind >> 6];
+            if (unlikely(word & mask))
+                io_fatal("free(%p): double free (found free in its slab)\n", ptrs[i]);
+            bitmap[ind >> 6] = word | mask;
+        } while (++i < n && ents[i] == ent);
+        unsigned nfree = nfree0 + (i - start);
+        slab->nfree = nfree;
+        if (unlikely(nfree0 == 0 || nfree == nregs))
+            bin_slab_freed(bin, info, ex, slab, nfree0 == 0);
     }
     bin->stats.ndalloc += n - kept;
     bin->stats.curregs -= n - kept;

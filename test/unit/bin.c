@@ -5,8 +5,9 @@
  * map; a full slab that gets a region back joins the non-full list and is reused; an emptied slab
  * that is not the current one becomes a spare (up to BIN_SPARE_BYTES of them, taken by the next
  * fills before new slabs) or goes back to the page allocator; a batch free returns what is
- * its arena's and keeps the rest in order; a double free and a pointer inside a region abort
- * with the address. A slab's bitmap is its own (slab.h): from base, as long as its class needs,
+ * its arena's and keeps the rest in order, each slab's run of regions at once (a full slab
+ * emptied by one run is on no list after it); a double free (also twice in one batch) and a
+ * pointer inside a region abort with the address. A slab's bitmap is its own (slab.h): from base, as long as its class needs,
  * NULL in an extent that is not a slab, recycled through the arena's lists when the slab goes
  * back to the page allocator (by the bin or by an arena reset) and taken by the next slab of a
  * class of that length.
@@ -55,6 +56,49 @@ static void corrupt_and_validate(void *p) {
     slab->bitmap[ind / 64] |= (uint64_t)1 << (ind % 64);
     bin_validate(&bin, g_binind);
     mutex_unlock(&bin.lock);
+}
+
+/* One region twice in one batch: both in one run of its slab. */
+static void batch_twice(void *p) {
+    void *ptrs[2] = {p, p};
+    rtree_entry_t ents[2] = {rtree_read(p), rtree_read(p)};
+    mutex_lock(&bin.lock);
+    bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, 2);
+    mutex_unlock(&bin.lock);
+}
+
+/* A whole slab of the bin in the regions of held (n of them) that is not the current slab. */
+static extent_t *full_slab_in(void **held, unsigned n, unsigned nregs) {
+    for (unsigned i = 0; i < n; i++) {
+        if (held[i] == NULL)
+            continue;
+        extent_t *s = slab_of(held[i]);
+        unsigned count = 0;
+        for (unsigned j = 0; j < n; j++)
+            count += held[j] != NULL && slab_of(held[j]) == s;
+        if (count == nregs && s != bin.slabcur && s->nfree == 0)
+            return s;
+    }
+    return NULL;
+}
+
+/* Hand back, in one batch, the regions of held that lie in slab (in held's order). */
+static unsigned batch_free_slab(void **held, unsigned n, extent_t *slab, unsigned max) {
+    void *ptrs[256];
+    rtree_entry_t ents[256];
+    unsigned k = 0;
+    for (unsigned i = 0; i < n && k < max && k < 256; i++) {
+        if (held[i] != NULL && slab_of(held[i]) == slab) {
+            ptrs[k] = held[i];
+            ents[k++] = rtree_read(held[i]);
+            held[i] = NULL;
+        }
+    }
+    mutex_lock(&bin.lock);
+    check_eq(bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, k), 0);
+    bin_validate(&bin, g_binind);
+    mutex_unlock(&bin.lock);
+    return k;
 }
 
 static void free_interior(void *p) {
@@ -290,12 +334,51 @@ int main(void) {
     check_eq(bin.stats.ndalloc, ndalloc + 4);
     check_eq(bin_other.stats.curregs, 4);
 
+    /*
+     * A batch returns each slab's run of regions at once (its lists looked at once a run): a
+     * full slab that gets some back joins the non-full list; one that gets all back in one run,
+     * from full to empty, becomes a spare (or goes back to the page allocator) and is on no
+     * list. Both once with a run from the middle of the batch.
+     */
+    {
+        unsigned nregs = info->nregs, n = 3 * nregs + 1;
+        check(nregs <= 256);
+        void **held = calloc(n, sizeof(void *));
+        check(held != NULL);
+        check_eq(bin_alloc_batch(&bin, binind, &ex, held, n, 0), n);
+        extent_t *s1 = full_slab_in(held, n, nregs);
+        check(s1 != NULL);
+        size_t nonfull = bin.stats.nonfull_slabs, curregs = bin.stats.curregs;
+        check_eq(batch_free_slab(held, n, s1, nregs / 2), nregs / 2);
+        check(on_nonfull(s1));
+        check_eq(bin.stats.nonfull_slabs, nonfull + 1);
+        check_eq(s1->nfree, nregs / 2);
+        check_eq(batch_free_slab(held, n, s1, nregs), nregs - nregs / 2);
+        check(!on_nonfull(s1));
+        check_eq(bin.stats.nonfull_slabs, nonfull);
+        extent_t *s2 = full_slab_in(held, n, nregs);
+        check(s2 != NULL && s2 != s1);
+        check_eq(batch_free_slab(held, n, s2, nregs), nregs);
+        check(!on_nonfull(s2));
+        check_eq(bin.stats.nonfull_slabs, nonfull);
+        check_eq(bin.stats.curregs, curregs - 2 * nregs);
+        mutex_lock(&bin.lock);
+        for (unsigned i = 0; i < n; i++) {
+            if (held[i] != NULL)
+                bin_dalloc_locked(&bin, binind, &ex, slab_of(held[i]), held[i]);
+        }
+        bin_validate(&bin, binind);
+        mutex_unlock(&bin.lock);
+        free(held);
+    }
+
     /* Misuse is caught by the bitmap and the region arithmetic, and names the address. */
     void *victim;
     check_eq(bin_alloc_batch(&bin, binind, &ex, &victim, 1, 0), 1);
     char want[64];
     snprintf(want, sizeof(want), "free(%p): double free", victim);
     check(unit_aborts_with(free_twice, victim, want));
+    check(unit_aborts_with(batch_twice, victim, want));
     snprintf(want, sizeof(want), "free(%p): not the start", (void *)((char *)victim + 16));
     check(unit_aborts_with(free_interior, victim, want));
     mutex_lock(&bin.lock);
