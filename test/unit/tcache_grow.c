@@ -3,7 +3,8 @@
  * Thread-cache growth: a bin whose working set cycles through more than it holds (it overflows
  * after running dry) doubles up to its cap, so the cycle stops flushing to the arena; the growth
  * of all bins together stays within TCACHE_GROW_BYTES and is accounted exactly; the GC shrinks
- * a bin that is no longer used back to its base size.
+ * a bin that is no longer used back to its base size; a bin that overflows only after many
+ * allocations since it ran dry (allocations and frees in turn) does not grow.
  */
 #include "allocator/internal/tcache.h"
 #include "allocator/internal/tsd.h"
@@ -85,6 +86,27 @@ int main(void) {
         check_eq(cache_bin_ncached_max(&tc->bins[i + 1]), tcache_nslots_base(i));
         check(cache_bin_ncached(&tc->bins[i + 1]) <= cache_bin_ncached_max(&tc->bins[i + 1]) / 2);
     }
+
+    /*
+     * A bin that allocations and frees reach in turn does not grow: it ran dry, then the thread
+     * allocated twice what the bin holds (each block freed at once, so the bin never ran dry
+     * again) before the frees of what it held overflowed it. The overflow flushes.
+     */
+    check_eq(cache_bin_ncached_max(cb), base);
+    unsigned held = 0;
+    while (held < 2 * base)
+        blocks[held++] = malloc(512);
+    check(cb->missed);
+    for (unsigned i = 0; i < 2 * base; i++)
+        free(malloc(512));
+    uint64_t flushes_turn = bin->stats.nflushes;
+    while (held > 0 && bin->stats.nflushes == flushes_turn)
+        free(blocks[--held]);
+    check(bin->stats.nflushes > flushes_turn);
+    check_eq(cache_bin_ncached_max(cb), base);
+    while (held > 0)
+        free(blocks[--held]);
+    check_eq(cache_bin_ncached_max(cb), base);
 
     /*
      * Frees that overflow again before the bin runs dry do not grow it again: 3 * base blocks
