@@ -8,7 +8,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/auxv.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "allocator/internal/io.h"
@@ -281,7 +283,10 @@ void conf_boot(void) {
     const char *sources[CONF_NSRC] = {NULL};
     sources[CONF_SRC_BUILTIN] = ALLOCATOR_MALLOC_CONF;
     sources[CONF_SRC_SYMBOL] = malloc_conf;
-    ssize_t n = readlink("/etc/malloc.conf", etc_buf, sizeof(etc_buf) - 1);
+    /* The system call, not libc's readlink: a call would make libc's text around readlink
+     * resident (64 KiB, the kernel's fault-around) in every program (nstime.c says more). */
+    ssize_t n = (ssize_t)syscall(SYS_readlinkat, AT_FDCWD, "/etc/malloc.conf", etc_buf,
+                                 sizeof(etc_buf) - 1);
     bool secure = getauxval(AT_SECURE) != 0;
     if (n > 0 && !secure) {
         etc_buf[n] = '\0';

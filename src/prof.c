@@ -14,12 +14,12 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unwind.h>
 
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/io.h"
+#include "allocator/internal/nstime.h"
 
 bool prof_active;
 bool prof_thread_active_init;
@@ -163,8 +163,7 @@ uint64_t prof_interval_draw(uint64_t *state, size_t lg) {
 /* ---- thread records ------------------------------------------------------------------------- */
 
 prof_tdata_t *prof_tdata_make(tsd_t *tsd) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    uint64_t now = nstime_usable() ? nstime_now_precise() : 0;
     mutex_lock(&prof_lock);
     prof_tdata_t *td = prof_tdata_new_locked();
     if (td != NULL) {
@@ -174,7 +173,7 @@ prof_tdata_t *prof_tdata_make(tsd_t *tsd) {
         /* Seeds of threads made together differ in a few bits: a finaliser spreads them
          * (splitmix64's). */
         uint64_t z = td->uid * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(uintptr_t)tsd ^
-                     ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec;
+                     (now << 20) ^ (now >> 30);
         z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
         z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
         td->prng = z ^ (z >> 31);

@@ -25,6 +25,12 @@ extern uint64_t (*nstime_hook)(void);
 uint64_t nstime_now(void);
 uint64_t nstime_now_precise(void);
 
+/*
+ * Is the clock read through the vDSO's clock_gettime (found by the constructor), not the system
+ * call? True on x86_64 and aarch64 wherever the kernel maps a vDSO.
+ */
+bool nstime_vdso_used(void);
+
 /* May the clock be read now? */
 static inline bool nstime_usable(void) {
     return atomic_load_relaxed(&nstime_ready) || nstime_hook != NULL;
