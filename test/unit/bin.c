@@ -84,10 +84,11 @@ static extent_t *full_slab_in(void **held, unsigned n, unsigned nregs) {
 
 /* Hand back, in one batch, the regions of held that lie in slab (in held's order). */
 static unsigned batch_free_slab(void **held, unsigned n, extent_t *slab, unsigned max) {
-    void *ptrs[256];
-    rtree_entry_t ents[256];
+    void **ptrs = calloc(n, sizeof(void *));
+    rtree_entry_t *ents = calloc(n, sizeof(rtree_entry_t));
+    check(ptrs != NULL && ents != NULL);
     unsigned k = 0;
-    for (unsigned i = 0; i < n && k < max && k < 256; i++) {
+    for (unsigned i = 0; i < n && k < max; i++) {
         if (held[i] != NULL && slab_of(held[i]) == slab) {
             ptrs[k] = held[i];
             ents[k++] = rtree_read(held[i]);
@@ -98,6 +99,8 @@ static unsigned batch_free_slab(void **held, unsigned n, extent_t *slab, unsigne
     check_eq(bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, k), 0);
     bin_validate(&bin, g_binind);
     mutex_unlock(&bin.lock);
+    free(ptrs);
+    free(ents);
     return k;
 }
 
@@ -342,7 +345,6 @@ int main(void) {
      */
     {
         unsigned nregs = info->nregs, n = 3 * nregs + 1;
-        check(nregs <= 256);
         void **held = calloc(n, sizeof(void *));
         check(held != NULL);
         check_eq(bin_alloc_batch(&bin, binind, &ex, held, n, 0), n);
