@@ -4,7 +4,8 @@
  * sizes (up to 64 MiB) and back; realloc(NULL, n) allocates; realloc(p, 0) frees and returns NULL
  * (glibc); impossible sizes and reallocarray overflow give NULL with ENOMEM and leave the old
  * block intact; thousands of large and huge reallocs keep their contents without multiplying the
- * process's mappings.
+ * process's mappings; a block of 512 bytes or more that realloc moves away from goes back to its
+ * slab, a smaller one to the thread's cache.
  */
 #include "../test.h"
 
@@ -334,8 +335,46 @@ static void test_large_mappings(void) {
     }
 }
 
+/* The free regions of the slab holding p (experimental.utilization.query's first word). */
+static size_t slab_nfree(const void *p) {
+    size_t u[6] = {0};
+    size_t len = sizeof(u);
+    expect_d_eq(mallctl("experimental.utilization.query", u, &len, &p, sizeof(p)), 0);
+    return u[0];
+}
+
+/*
+ * A block realloc moves away from goes back to its slab, not to the thread's cache, when it is of
+ * 512 bytes or more (malloc.c, RALLOC_UNCACHED_MIN): its slab counts one more free region at
+ * once. A smaller one goes to the cache, as a free does (with tcache:false, to its slab too). A
+ * second block of the class keeps the slab from emptying, so that the slab stays to be asked.
+ */
+static void test_moved_block_uncached(void) {
+    bool tcache = false;
+    size_t len = sizeof(tcache);
+    expect_d_eq(mallctl("opt.tcache", &tcache, &len, NULL, 0), 0);
+    static const size_t from[] = {500, 1000, 4000, 400, 100}, to[] = {700, 3000, 9000, 900, 300};
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+        char *pin = test_launder(malloc(from[i]));
+        char *p = test_launder(malloc(from[i]));
+        require_ptr_not_null(pin);
+        require_ptr_not_null(p);
+        memset(p, 7, from[i]);
+        size_t before = slab_nfree(p);
+        char *q = test_launder(realloc(p, to[i]));
+        require_ptr_not_null(q);
+        expect_ptr_ne(q, p);
+        expect_all_bytes(q, from[i], 7);
+        bool uncached = !tcache || test_size_class(from[i]) >= 512;
+        expect_zu_eq(slab_nfree(p), before + (uncached ? 1 : 0));
+        free(q);
+        free(pin);
+    }
+}
+
 int main(void) {
-    test_allocator_active();
+    if (test_allocator_active())
+        test_moved_block_uncached();
     test_null_and_zero();
     test_impossible();
     test_grow_shrink(2, 1, (size_t)64 << 20);
