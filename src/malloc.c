@@ -444,8 +444,8 @@ static size_t usable_size_of(const char *op, const void *ptr) {
  * what waits in a cache keeps its slab in use; the classes of 512 bytes and up have slabs of 8
  * regions or fewer, a page or more each, which a few such blocks keep resident. bench/realloc
  * str (strings grown through every class): peak RSS 6.1 -> 4.7 MiB, time unchanged (medians of 5
- * runs; 4.8 MiB with no cache at all, 1,024 bytes on kept 5.0, 4,096 bytes 5.2); no other
- * workload of bench/ moved.
+ * runs; with tcache:false 4.8 MiB; with 1,024 bytes as the bound 5.0, with 4,096 bytes 5.2);
+ * bench/script's peak 2% higher (8.4 -> 8.6 MiB); no other workload of bench/ moved.
  */
 #define RALLOC_UNCACHED_MIN 512
 
