@@ -98,6 +98,8 @@ __attribute__((constructor)) static void nstime_constructor(void) {
 
 bool nstime_vdso_used(void) { return atomic_load_relaxed(&nstime_vdso_fn) != NULL; }
 
+void nstime_vdso_forget(void) { atomic_store_relaxed(&nstime_vdso_fn, NULL); }
+
 /* The coarse clock costs a few nanoseconds (no hardware counter read); kernels lack it rarely. */
 static clockid_t nstime_clock = CLOCK_MONOTONIC_COARSE;
 

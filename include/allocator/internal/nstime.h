@@ -30,6 +30,9 @@ uint64_t nstime_now_precise(void);
  * call? True on x86_64 and aarch64 wherever the kernel maps a vDSO.
  */
 bool nstime_vdso_used(void);
+/* Read the clock through the system call from now on (tests: the path of a process without a
+ * vDSO). */
+void nstime_vdso_forget(void);
 
 /* May the clock be read now? */
 static inline bool nstime_usable(void) {
