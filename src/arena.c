@@ -75,7 +75,7 @@ static arena_t *arena_new(unsigned ind) {
         return NULL;
     }
     arena->ind = ind;
-    arena->created_ns = nstime_usable() ? nstime_now_precise() : 0;
+    arena->created_ns = nstime_stamp();
     extents_init(&arena->ex, ind, opt_dirty_decay_ms, opt_muzzy_decay_ms, opt_retain);
     arena->ex.spare = spare_extents;
     arena->ex.spare_chunks = spare_chunks;

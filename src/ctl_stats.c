@@ -45,7 +45,7 @@ static void ctl_refresh(void) {
         stats_arena_merge(i, &ctl_merged);
     }
     stats_totals(&ctl_totals);
-    ctl_snap_ns = nstime_usable() ? nstime_now_precise() : 0;
+    ctl_snap_ns = nstime_stamp();
     ctl_snap_valid = true;
 }
 
@@ -194,12 +194,6 @@ CTL_INDEXED(sa_bins_j);
 CTL_TABLE(sa_lextents_j, SA_LEXTENTS_J);
 CTL_INDEXED(sa_lextents_j);
 
-/* An arena's active, dirty and muzzy pages in bytes: its mapped and (muzzy counted, as in
- * stats.resident) resident memory both. */
-static size_t ctl_arena_paged_bytes(const stats_arena_t *a) {
-    return (a->pactive + a->pdirty + a->pmuzzy) << LG_PAGE;
-}
-
 /* stats.arenas.<i>.* */
 #define SA(X)                                                                                      \
     X(ASTAT, sa, nthreads, unsigned, A->nthreads)                                                  \
@@ -210,7 +204,7 @@ static size_t ctl_arena_paged_bytes(const stats_arena_t *a) {
     X(ASTAT, sa, pactive, size_t, A->pactive)                                                      \
     X(ASTAT, sa, pdirty, size_t, A->pdirty)                                                        \
     X(ASTAT, sa, pmuzzy, size_t, A->pmuzzy)                                                        \
-    X(ASTAT, sa, mapped, size_t, ctl_arena_paged_bytes(A))                                         \
+    X(ASTAT, sa, mapped, size_t, stats_arena_paged_bytes(A))                                         \
     X(ASTAT, sa, retained, size_t, A->pretained << LG_PAGE)                                        \
     X(ASTAT, sa, dirty_npurge, uint64_t, A->purge_dirty.npurge)                                    \
     X(ASTAT, sa, dirty_nmadvise, uint64_t, A->purge_dirty.nmadvise)                                \
@@ -219,7 +213,7 @@ static size_t ctl_arena_paged_bytes(const stats_arena_t *a) {
     X(ASTAT, sa, muzzy_nmadvise, uint64_t, A->purge_muzzy.nmadvise)                                \
     X(ASTAT, sa, muzzy_purged, uint64_t, A->purge_muzzy.purged)                                    \
     X(ASTAT, sa, tcache_bytes, size_t, A->tcache_bytes)                                            \
-    X(ASTAT, sa, resident, size_t, ctl_arena_paged_bytes(A))                                       \
+    X(ASTAT, sa, resident, size_t, stats_arena_paged_bytes(A))                                       \
     X(DIR, sa, small, sa_small_children, _)                                                        \
     X(DIR, sa, large, sa_large_children, _)                                                        \
     X(IDX, sa, bins, sa_bins_j_node, ctl_bin_index_ok)                                             \

@@ -163,7 +163,7 @@ uint64_t prof_interval_draw(uint64_t *state, size_t lg) {
 /* ---- thread records ------------------------------------------------------------------------- */
 
 prof_tdata_t *prof_tdata_make(tsd_t *tsd) {
-    uint64_t now = nstime_usable() ? nstime_now_precise() : 0;
+    uint64_t now = nstime_stamp();
     mutex_lock(&prof_lock);
     prof_tdata_t *td = prof_tdata_new_locked();
     if (td != NULL) {

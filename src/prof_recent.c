@@ -74,7 +74,6 @@ static prof_recent_t *prof_recent_pinned_last; /* NULL: the store was empty when
 static size_t prof_recent_nnew;
 
 /* Monotonic nanoseconds (jemalloc's default profiling clock); 0 before constructors have run. */
-static uint64_t prof_recent_now(void) { return nstime_usable() ? nstime_now_precise() : 0; }
 
 /* ---- Records and stacks ------------------------------------------------------------------ */
 
@@ -200,7 +199,7 @@ void prof_recent_alloc(uint64_t thread_uid, const char *thread_name, size_t size
                        void *const *frames, unsigned nframes, prof_recent_t **slot) {
     if (prof_recent_max_get() == 0)
         return;
-    uint64_t now = prof_recent_now();
+    uint64_t now = nstime_stamp();
     mutex_lock(&prof_recent_lock);
     ssize_t max = prof_recent_max;
     size_t held = prof_recent_dumping ? prof_recent_nnew : prof_recent_n;
@@ -244,7 +243,7 @@ static void prof_recent_release_at(uint64_t thread_uid, const char *thread_name,
 
 void prof_recent_dalloc_slow(uint64_t thread_uid, const char *thread_name, prof_recent_t **slot,
                              void *const *frames, unsigned nframes) {
-    uint64_t now = prof_recent_now();
+    uint64_t now = nstime_stamp();
     mutex_lock(&prof_recent_lock);
     /* Read again under the lock: an eviction may have cut the link since the caller looked. */
     prof_recent_release_at(thread_uid, thread_name, slot, now, frames, nframes);
@@ -256,7 +255,7 @@ void prof_recent_unlock_all(void) { mutex_unlock(&prof_recent_lock); }
 
 void prof_recent_release_locked(uint64_t thread_uid, const char *thread_name,
                                 prof_recent_t **slot) {
-    prof_recent_release_at(thread_uid, thread_name, slot, prof_recent_now(), NULL, 0);
+    prof_recent_release_at(thread_uid, thread_name, slot, nstime_stamp(), NULL, 0);
 }
 
 size_t prof_recent_count(void) {

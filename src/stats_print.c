@@ -285,7 +285,7 @@ static void stats_print_arena(emitter_t *em, const stats_flags_t *f, const char 
     emitter_open(em, key, title, false);
     emitter_u(em, "nthreads", "assigned threads", s->nthreads);
     emitter_u(em, "uptime_ns", "uptime",
-              stats_uptime_ns(s, nstime_usable() ? nstime_now_precise() : 0));
+              stats_uptime_ns(s, nstime_stamp()));
     if (!sum) {
         emitter_d(em, "dirty_decay_ms", NULL, s->dirty_decay_ms);
         emitter_d(em, "muzzy_decay_ms", NULL, s->muzzy_decay_ms);
@@ -317,7 +317,7 @@ static void stats_print_arena(emitter_t *em, const stats_flags_t *f, const char 
     emitter_u(em, NULL, "active", s->pactive << LG_PAGE);
     emitter_u(em, "mapped", NULL, s->mapped);
     emitter_u(em, "retained", NULL, s->pretained << LG_PAGE);
-    emitter_u(em, "resident", NULL, (s->pactive + s->pdirty + s->pmuzzy) << LG_PAGE);
+    emitter_u(em, "resident", NULL, stats_arena_paged_bytes(s));
     emitter_u(em, "tcache_bytes", NULL, s->tcache_bytes);
 
     if (f->mutex) {

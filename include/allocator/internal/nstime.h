@@ -39,4 +39,7 @@ static inline bool nstime_usable(void) {
     return atomic_load_relaxed(&nstime_ready) || nstime_hook != NULL;
 }
 
+/* A time stamp: nstime_now_precise() once the clock may be read, 0 (unknown) before. */
+static inline uint64_t nstime_stamp(void) { return nstime_usable() ? nstime_now_precise() : 0; }
+
 #endif

@@ -57,6 +57,12 @@ typedef struct stats_totals_s {
     uint64_t nrequests;
 } stats_totals_t;
 
+/* s's active, dirty and muzzy pages in bytes: its arenas' mapped and (muzzy counted, as in
+ * stats.resident) resident memory both. */
+static inline size_t stats_arena_paged_bytes(const stats_arena_t *s) {
+    return (s->pactive + s->pdirty + s->pmuzzy) << LG_PAGE;
+}
+
 /* Nanoseconds from s's oldest arena's making to now (a clock reading), 0 if unknown. */
 static inline uint64_t stats_uptime_ns(const stats_arena_t *s, uint64_t now) {
     return s->born_ns != 0 && now > s->born_ns ? now - s->born_ns : 0;
