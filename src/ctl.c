@@ -140,13 +140,16 @@ static int thread_arena_ctl(CTL_ARGS) {
     return 0;
 }
 
-/* thread.allocated / deallocated, and the ...p names that hand out the counter's address. */
+/*
+ * thread.allocated / deallocated, and the ...p names that hand out the counter's address (which
+ * makes the thread keep that counter exact from then on: tsd_counters_live).
+ */
 #define CTL_THREAD_COUNTER(name, field)                                                            \
     static int name##_ctl(CTL_ARGS) {                                                              \
         (void)mib, (void)miblen;                                                                   \
         READONLY();                                                                                \
         tsd_t *tsd = ctl_tsd();                                                                    \
-        READ(tsd != NULL ? tsd->field : 0, uint64_t);                                              \
+        READ(tsd != NULL ? tsd_##field(tsd) : 0, uint64_t);                                        \
         return 0;                                                                                  \
     }                                                                                              \
     static int name##p_ctl(CTL_ARGS) {                                                             \
@@ -155,6 +158,8 @@ static int thread_arena_ctl(CTL_ARGS) {
         tsd_t *tsd = ctl_tsd();                                                                    \
         if (tsd == NULL)                                                                           \
             return EAGAIN;                                                                         \
+        if (oldp != NULL && oldlenp != NULL && *oldlenp == sizeof(uint64_t *))                     \
+            tsd_counters_live(tsd);                                                                \
         READ(&tsd->field, uint64_t *);                                                             \
         return 0;                                                                                  \
     }

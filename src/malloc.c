@@ -99,9 +99,7 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
     } else if (cache_ok && lind < tsd->tcache.nhbins) {
         cache_bin_t *cb = &tsd->tcache.bins[lind + 1];
         if (cache_bin_ncached(cb) != 0) {
-            void *p = cb->stack[cache_bin_ncached(cb) - 1];
-            cb->nrequests++;
-            cb->top--;
+            void *p = cache_bin_pop_slow(cb);
             e = arena_large_mark_sampled(rtree_entry_extent(rtree_read(p)), ind);
             if (zero)
                 memset(p, 0, usize);
@@ -115,8 +113,7 @@ static ALWAYS_INLINE void *alloc_sampled(tsd_t *tsd, const alloc_req_t *req, siz
             return NULL;
     }
     sampled_count(tsd, e, &bt, req->size, usize, ind);
-    tsd->thread_allocated += usize;
-    tsd_peak_note(tsd);
+    tsd_peak_note_slow(tsd); /* (the thread event counter counted usize) */
     void *ret = (void *)e->addr;
     if (opt_junk_alloc && !zero)
         memset(ret, JUNK_ALLOC_BYTE, usize);
@@ -145,9 +142,11 @@ static PROF_FRAME void ralloc_inplace_done(extent_t *e, bool sampled, size_t siz
     }
     if (unlikely(!real))
         return;
-    tsd->thread_allocated += usize;
+    /* The bytes gained go through the event counter, which counts them as allocated. */
+    size_t gained = usize > old_usize ? usize - old_usize : 0;
+    tsd->thread_allocated += usize - gained;
     tsd->thread_deallocated += old_usize;
-    if (usize > old_usize && (tsd->event_left -= (int64_t)(usize - old_usize)) < 0) {
+    if (gained != 0 && (tsd->event_left -= (int64_t)gained) < 0) {
         unsigned due = tevent_trigger(tsd);
         if (due & TEVENT_TICK)
             tevent_tick(tsd);
@@ -219,18 +218,18 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     size_t large_align = req->align > PAGE ? req->align : PAGE;
     void *ret;
     if (tc != NULL) {
-        cache_bin_t *cb = &tc->bins[ind + 1];
-        cb->nrequests++;
+        cache_bin_t *cb = tcache_bin_get(tc, ind + 1);
         if (cache_bin_ncached(cb) != 0) {
-            ret = cb->stack[cache_bin_ncached(cb) - 1];
-            cb->top--;
+            ret = cache_bin_pop_slow(cb);
             if (zero)
                 memset(ret, 0, usize);
         } else if (ind < SC_NBINS) {
+            cache_bin_count_miss(cb);
             ret = tcache_alloc_small_miss(tc, ind);
             if (ret != NULL && zero)
                 memset(ret, 0, usize);
         } else {
+            cache_bin_count_miss(cb);
             ret = arena_malloc_large(arena, usize, PAGE, zero);
         }
         tcache_event(tc);
@@ -244,12 +243,13 @@ static PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
         ret = ind < SC_NBINS ? arena_malloc_small(arena, ind, zero)
                              : arena_malloc_large(arena, usize, large_align, zero);
     }
-    if (unlikely(ret == NULL))
+    if (unlikely(ret == NULL)) {
+        if (tsd_is_real(tsd))
+            tsd->thread_allocated -= usize; /* the event counter counted it */
         return alloc_fail();
-    if (tsd_is_real(tsd)) {
-        tsd->thread_allocated += usize;
-        tsd_peak_note(tsd);
     }
+    if (tsd_is_real(tsd))
+        tsd_peak_note_slow(tsd);
     if (home != NULL && unlikely(arena_lock_waits(home, ind) != waits))
         tsd_arena_percpu(tsd);
     if (unlikely(due & TEVENT_TICK))
@@ -287,15 +287,17 @@ PROF_FRAME void *malloc_event(void *ret, size_t size) {
     block_tag(ret);
     tsd_stacks(tsd)[cb->top] = ret;
     cb->top++; /* the pop and its request, undone */
-    cb->nrequests--;
-    tsd->thread_allocated -= usize;     /* alloc_sampled counts it */
     if (due & TEVENT_TICK)
         tevent_tick(tsd); /* after the push: the GC may have shrunk the bin */
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     arena_t *arena = tsd->arena != NULL ? tsd->arena : arena_get(0);
     void *p = alloc_sampled(tsd, &req, usize, sz_size2index(usize), arena);
-    /* No memory for the sampled block: serve it as usual (the counter is armed again). */
-    return p != NULL ? p : alloc_slow(&req);
+    if (p != NULL)
+        return p;
+    /* No memory for the sampled block: serve it as usual (the counter is armed again, and
+     * counts usize a second time). */
+    tsd->thread_allocated -= usize;
+    return alloc_slow(&req);
 }
 
 /*
@@ -354,8 +356,7 @@ static PROF_FRAME void dalloc_sampled(void *ptr, rtree_entry_t entry, bool cache
         if (cache_bin_ncached(cb) < cache_bin_ncached_max(cb)) {
             arena_sampled_unmark(e);
             block_tag(ptr);
-            cb->stack[cache_bin_ncached(cb)] = ptr;
-            cb->top++;
+            cache_bin_push_slow(cb, ptr);
             return;
         }
     }
@@ -395,12 +396,11 @@ static PROF_ENTRY void dalloc_slow(const char *op, void *ptr, bool no_tcache,
     if (tc_explicit != NULL || (tsd != NULL && tsd_is_real(tsd) && !no_tcache && had_state)) {
         tcache_t *tc = tc_explicit != NULL ? tc_explicit : &tsd->tcache;
         if (binid - 1 < tc->nhbins) {
-            cache_bin_t *cb = &tc->bins[binid];
+            cache_bin_t *cb = tcache_bin_get(tc, binid);
             if (cache_bin_ncached(cb) >= cache_bin_ncached_max(cb))
                 tcache_bin_overflow(tc, binid);
             block_tag(ptr);
-            cb->stack[cache_bin_ncached(cb)] = ptr;
-            cb->top++;
+            cache_bin_push_slow(cb, ptr);
             tcache_event(tc);
             return;
         }

@@ -123,12 +123,15 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
     tc->arena = arena;
     tc->flushing = NULL;
     tc->nflushing = 0;
+    memset(tc->active, 0, sizeof(tc->active));
+    tc->slow_frees = false;
     void **area = stacks;
     /*
      * Only the bins of classes a cache may hold (tcache_max's, fixed at boot) are written. The
      * others stay as they came, all zero (base memory, never written since): full 0 and
      * region_count 0 make both fast paths miss, as for bins[0]. Their 8 KiB of the thread
-     * state (with the default tcache_max) then never becomes resident.
+     * state (with the default tcache_max) then never becomes resident. The cached classes'
+     * bins start inactive (full == low, region_count 0: tcache_bin_activate).
      */
     unsigned nwritten = tcache_nhbins();
     for (unsigned i = 0; i <= nwritten; i++) {
@@ -137,16 +140,60 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
         if (i == 0)
             continue;
         cb->size = (uint32_t)(sz_index2size(i - 1) > UINT32_MAX ? 0 : sz_index2size(i - 1));
-        cb->region_count = sz_region_count(i - 1);
         if (i - 1 < tc->nhbins) {
             cb->low = (uint32_t)(stacks - area);
             cb->top = cb->low;
-            cache_bin_set_max(cb, tcache_nslots_share(i - 1));
-            cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2 > 0 ? cache_bin_ncached_max(cb) / 2 : 1);
+            cb->full = cb->low;
+            cb->nfill = 1;
             cb->stack = stacks;
             stacks += tcache_nslots_cap(i - 1);
         }
     }
+}
+
+void tcache_bin_activate(tcache_t *tc, unsigned bi) {
+    assert(bi >= 1 && bi <= tc->nhbins && !tcache_bin_active(tc, bi));
+    cache_bin_t *cb = &tc->bins[bi];
+    cache_bin_set_max(cb, tcache_nslots_share(bi - 1));
+    cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2 > 0 ? cache_bin_ncached_max(cb) / 2 : 1);
+    if (!tc->slow_frees)
+        cb->region_count = sz_region_count(bi - 1);
+    tc->active[bi / 64] |= (uint64_t)1 << (bi % 64);
+}
+
+/* Run body with bi set to each active bin of tc, in order (continue goes to the next). */
+#define TCACHE_FOREACH_ACTIVE(tc, bi, ...)                                                        \
+    for (unsigned w_ = 0; w_ < sizeof((tc)->active) / sizeof((tc)->active[0]); w_++) {            \
+        for (uint64_t m_ = (tc)->active[w_]; m_ != 0; m_ &= m_ - 1) {                              \
+            unsigned bi = w_ * 64 + (unsigned)__builtin_ctzll(m_);                                 \
+            __VA_ARGS__                                                                            \
+        }                                                                                          \
+    }
+
+uint64_t tcache_pushed_bytes(const tcache_t *tc) {
+    uint64_t bytes = 0;
+    TCACHE_FOREACH_ACTIVE(tc, bi, {
+        const cache_bin_t *cb = &tc->bins[bi];
+        bytes += atomic_load_relaxed(&cb->npush) * cb->size;
+    })
+    return bytes;
+}
+
+uint64_t tcache_pushes_fold(tcache_t *tc) {
+    uint64_t bytes = 0;
+    TCACHE_FOREACH_ACTIVE(tc, bi, {
+        cache_bin_t *cb = &tc->bins[bi];
+        bytes += cb->npush * cb->size;
+        cb->nreq_adj += cb->npush;
+        cb->npush = 0;
+    })
+    return bytes;
+}
+
+void tcache_slow_frees(tcache_t *tc) {
+    tc->slow_frees = true;
+    for (unsigned bi = 1; bi <= tc->nhbins; bi++)
+        tc->bins[bi].region_count = 0;
 }
 
 /* Set bin bi's size to n regions (at most its cap), keeping the account of grown bytes. */
@@ -345,13 +392,14 @@ static void tcache_gc(tcache_t *tc) {
  * halves at every sweep until it is empty.
  */
 void tcache_sweep(tcache_t *tc) {
-    for (unsigned bi = 1; bi <= tc->nhbins; bi++) {
+    TCACHE_FOREACH_ACTIVE(tc, bi, {
         cache_bin_t *cb = &tc->bins[bi];
         uint32_t n = cache_bin_ncached(cb), left = cb->swept_n;
-        /* Empty then and now (most bins): nothing waited, nothing to count from. */
+        /* Empty then and now: nothing waited, nothing to count from. */
         if ((n | left) == 0)
             continue;
-        uint32_t used = (uint32_t)cb->nrequests - cb->swept; /* since the last sweep */
+        uint32_t nreq = (uint32_t)cache_bin_nrequests(cb);
+        uint32_t used = nreq - cb->swept; /* since the last sweep */
         uint32_t idle = left > used ? left - used : 0;
         if (idle > n) /* overflows flushed some of them already */
             idle = n;
@@ -359,11 +407,13 @@ void tcache_sweep(tcache_t *tc) {
             cb->dry_sweeps--;
             idle = 0;
         }
-        if (idle > 0)
+        if (idle > 0) {
             tcache_flush_bin(tc, bi, n - (idle + 1) / 2);
-        cb->swept = (uint32_t)cb->nrequests; /* a flush may have merged the count */
+            nreq = (uint32_t)cache_bin_nrequests(cb); /* the flush may have merged the count */
+        }
+        cb->swept = nreq;
         cb->swept_n = (uint16_t)cache_bin_ncached(cb);
-    }
+    })
 }
 
 void tcache_tick(tcache_t *tc, arena_t *arena) {

@@ -19,6 +19,8 @@ static ALWAYS_INLINE unsigned tevent_charge(tsd_t *tsd, bool general) {
     bool first = general && tsd->event_armed == 0;
     int64_t used = tsd->event_armed - tsd->event_left;
     unsigned due = 0;
+    tsd->thread_allocated += (uint64_t)used;
+    tsd->event_armed = tsd->event_left; /* charged: tsd_thread_allocated counts it once */
     if (first)
         tsd->tick_left = TEVENT_TICK_BYTES;
     tsd->tick_left -= used;
@@ -48,6 +50,8 @@ static ALWAYS_INLINE unsigned tevent_charge(tsd_t *tsd, bool general) {
     tsd_peak_note(tsd);
     if (tsd->peak_fine && next > TSD_PEAK_BYTES)
         next = TSD_PEAK_BYTES;
+    if (tsd->counters_live)
+        next = 1; /* every allocation, of 8 bytes or more, takes it below zero */
     tsd->event_left = tsd->event_armed = next;
     return due;
 }

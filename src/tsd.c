@@ -176,7 +176,10 @@ void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled) {
         return;
     void **stacks = (void **)((char *)tsd + TSD_STACKS_OFFSET);
     tcache_flush_all(&tsd->tcache);
+    tsd->thread_deallocated += tcache_pushes_fold(&tsd->tcache); /* tcache_init clears them */
     tcache_init(&tsd->tcache, tsd->arena, stacks, enabled);
+    if (tsd->counters_live)
+        tcache_slow_frees(&tsd->tcache);
     tsd->tcache_enabled = enabled;
 }
 
@@ -253,6 +256,22 @@ uint64_t tsd_peak_read(tsd_t *tsd) {
 
 void tsd_peak_reset(tsd_t *tsd) {
     tsd_peak_fine(tsd);
-    tsd->peak_adjust = tsd->thread_allocated - tsd->thread_deallocated;
+    tsd->peak_adjust = tsd_thread_allocated(tsd) - tsd_thread_deallocated(tsd);
     tsd->peak_max = 0;
+}
+
+void tsd_counters_live(tsd_t *tsd) {
+    if (tsd->counters_live)
+        return;
+    tsd->counters_live = true;
+    tsd->thread_deallocated += tcache_pushes_fold(&tsd->tcache);
+    tcache_slow_frees(&tsd->tcache);
+    int64_t used = tsd->event_armed - tsd->event_left;
+    tsd->thread_allocated += (uint64_t)used;
+    if (tsd->event_armed == 0)
+        return; /* not armed: the next allocation sets the events up (tevent.c) */
+    tsd->tick_left -= used;
+    if (opt_prof)
+        tsd->prof_sample_left -= used;
+    tsd->event_left = tsd->event_armed = 1; /* tevent.c arms it so from now on */
 }

@@ -6,8 +6,9 @@
  * ordinal is the region's index. Offsets past the slab, before it (negative) or with bits above
  * the address space fail; so does anything but offset 0 in a large extent, its last page included.
  * The fast path's form, with the multiplier and shift taken from a radix-tree slot and the count
- * from a thread cache's bin, agrees; the bin of a class above tcache_max, never written, passes
- * nothing (the free fast path then leaves for the slow path at its first test).
+ * from a thread cache's bin, agrees once the bin is active; before, and for the bin of a class
+ * above tcache_max, never written, it passes nothing (the free fast path then leaves for the slow
+ * path at its first test).
  */
 #include "allocator/internal/pages.h"
 #include "allocator/internal/tcache.h"
@@ -83,8 +84,9 @@ static bool fast_start(const tcache_t *tc, uintptr_t p, const cache_bin_t **cbp)
 
 static void test_cache_bins(void) {
     static tcache_t tc;
-    static void *stacks[1];
-    tcache_init(&tc, NULL, stacks, false);
+    void **stacks = malloc(tcache_stack_bytes());
+    check(stacks != NULL);
+    tcache_init(&tc, NULL, stacks, true);
     static extent_t ext __attribute__((aligned(64)));
     uintptr_t base = (uintptr_t)0x7f1234560000;
     check(!rtree_ensure(base, 2 * PAGE));
@@ -101,6 +103,10 @@ static void test_cache_bins(void) {
             check(cb == &tc.bins[binid]);
             continue;
         }
+        /* A cached class's bin passes nothing until the slow path activates it. */
+        check(!fast_start(&tc, base, &cb));
+        check(cb == &tc.bins[binid]);
+        tcache_bin_activate(&tc, binid);
         check(fast_start(&tc, base, &cb));
         check(cb == &tc.bins[binid]);
         check(!fast_start(&tc, base + QUANTUM / 2, &cb));
@@ -121,6 +127,7 @@ static void test_cache_bins(void) {
     check(cb == &tc.bins[0]);
     check(!fast_start(&tc, (uintptr_t)0x123456789000, &cb));
     check(cb == &tc.bins[0]);
+    free(stacks);
 }
 
 int main(void) {

@@ -4,8 +4,11 @@
  * the other classes (129 of 170 with the default tcache_max, 8 KiB of each thread's state) keep
  * what the memory held, zero in base memory, so they never become resident.
  * - tcache_init over memory filled with a pattern sets up bins 0..tcache_nhbins() (class sizes,
- *   region tests, stacks of enabled caches) and leaves every byte of the bins above as it was,
- *   enabled or not;
+ *   stacks of enabled caches) and leaves every byte of the bins above as it was, enabled or not;
+ *   the cached classes' bins start inactive (no room, no region test, no bit in active[]) and
+ *   tcache_bin_activate gives each its starting size and region test;
+ * - a thread's bins are active for the classes it used, whether its first call of the class
+ *   was a malloc or a free, and inactive for the others;
  * - zeroed bins make both fast paths miss: malloc of an uncached class and free of a block of
  *   one (through the library's exported functions, here linked statically) work as usual;
  * - a new thread's state: after it allocates and frees blocks of many classes, cached and not,
@@ -40,12 +43,22 @@ static void test_init_writes_cached_bins_only(void) {
         tcache_init(&tc, NULL, stacks, enabled);
         check_eq(tc.nhbins, enabled ? nh : 0);
         check(bytes_are(&tc.bins[0], sizeof(tc.bins[0]), 0));
+        for (unsigned i = 0; i < sizeof(tc.active) / sizeof(tc.active[0]); i++)
+            check_eq(tc.active[i], 0);
         for (unsigned i = 1; i <= nh; i++) {
             check_eq(tc.bins[i].size, sz_index2size(i - 1));
-            check_eq(tc.bins[i].region_count, sz_region_count(i - 1));
+            check_eq(tc.bins[i].region_count, 0);
             check_eq(cache_bin_ncached(&tc.bins[i]), 0);
-            check_eq(cache_bin_ncached_max(&tc.bins[i]) != 0, enabled);
+            check_eq(cache_bin_ncached_max(&tc.bins[i]), 0);
+            if (!enabled)
+                continue;
+            tcache_bin_activate(&tc, i);
+            check(tcache_bin_active(&tc, i));
+            check_eq(tc.bins[i].region_count, sz_region_count(i - 1));
+            check_eq(cache_bin_ncached_max(&tc.bins[i]), tcache_nslots_share(i - 1));
+            check(tc.bins[i].nfill >= 1 && tc.bins[i].nfill <= cache_bin_ncached_max(&tc.bins[i]));
         }
+        check(!tcache_bin_active(&tc, 0));
         for (unsigned i = nh + 1; i <= SC_NSIZES; i++)
             check(bytes_are(&tc.bins[i], sizeof(tc.bins[i]), 0xa5));
     }
@@ -64,8 +77,32 @@ static int page_owned(int pm, uintptr_t addr) {
 
 static int nowned, nchecked;
 
+/* A block of the given class made by another thread, so that this one's first call is a free. */
+static void *make_block(void *arg) {
+    *(void **)arg = malloc(sz_index2size(*(unsigned *)arg));
+    return NULL;
+}
+
 static void *thread_main(void *arg) {
     (void)arg;
+    /* Classes 3 and 5 reached first by a free (a block of another thread's), twice each. */
+    for (int i = 0; i < 4; i++) {
+        union {
+            unsigned ind;
+            void *p;
+        } u = {.ind = i < 2 ? 3 : 5};
+        pthread_t t;
+        check(pthread_create(&t, NULL, make_block, &u) == 0);
+        pthread_join(t, NULL);
+        check(u.p != NULL);
+        free(u.p);
+    }
+    /* The frees were cached (but for a first call of the thread, which pthread_create's own
+     * allocations may have made already: it goes back to the block's arena). */
+    tcache_t *tc = &tsd_get()->tcache;
+    check(cache_bin_ncached(&tc->bins[3 + 1]) >= 1);
+    check(cache_bin_ncached(&tc->bins[5 + 1]) >= 1);
+    check(tcache_bin_active(tc, 3 + 1) && tcache_bin_active(tc, 5 + 1));
     /* Every class up to 64 KiB, cached or not, allocated and freed twice. */
     for (int round = 0; round < 2; round++) {
         for (size_t size = 8; size <= ((size_t)64 << 10); size += size / 4) {
@@ -79,6 +116,15 @@ static void *thread_main(void *arg) {
     check(tsd_is_real(tsd));
     unsigned nh = tsd->tcache.nhbins;
     check(nh == tcache_nhbins());
+    bool used[SC_NSIZES + 1] = {false};
+    used[3 + 1] = used[5 + 1] = true;
+    for (size_t size = 8; size <= ((size_t)64 << 10); size += size / 4)
+        used[sz_size2index(size) + 1] = true;
+    for (unsigned bi = 1; bi <= nh; bi++) {
+        check_eq(tcache_bin_active(&tsd->tcache, bi), used[bi]);
+        check_eq(tsd->tcache.bins[bi].region_count != 0, used[bi]);
+    }
+
     uintptr_t lo = (uintptr_t)&tsd->tcache.bins[nh + 1], hi = (uintptr_t)&tsd->tcache.bins[SC_NSIZES + 1];
     for (unsigned i = nh + 1; i <= SC_NSIZES; i++)
         check(bytes_are(&tsd->tcache.bins[i], sizeof(tsd->tcache.bins[i]), 0));

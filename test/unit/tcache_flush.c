@@ -16,9 +16,10 @@
 #define N 16
 
 
-/* Replace the bin's count of requests since its last merge (it shares a word with top). */
+/* Replace the bin's count of requests since its last merge (tcache.h: a derived count). */
 static void cache_bin_nrequests_set(cache_bin_t *cb, uint64_t n) {
-    cb->nrequests = n;
+    cb->nreq_adj += n - cache_bin_nrequests(cb);
+    check_eq(cache_bin_nrequests(cb), n);
 }
 static extent_t *slab_of(const void *p) { return rtree_entry_extent(rtree_read(p)); }
 

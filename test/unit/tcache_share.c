@@ -39,11 +39,13 @@ static void test_new_caches(void) {
     tcache_threads_set(1);
     check_eq(tcache_share_shift_get(), 0);
     tcache_init(&few, NULL, stacks, true);
+    unit_tcache_activate_all(&few); /* each at the size shared then */
     for (unsigned i = 0; i < few.nhbins; i++)
         check_eq(cache_bin_ncached_max(&few.bins[i + 1]), tcache_nslots_base(i));
     tcache_threads_set(100000);
     check_eq(tcache_share_shift_get(), TCACHE_SHARE_SHIFT_MAX);
     tcache_init(&many, NULL, stacks, true);
+    unit_tcache_activate_all(&many);
     for (unsigned i = 0; i < many.nhbins; i++) {
         uint32_t want = tcache_nslots_base(i) >> TCACHE_SHARE_SHIFT_MAX;
         check_eq(cache_bin_ncached_max(&many.bins[i + 1]), want == 0 ? 1 : want);
@@ -58,6 +60,7 @@ static void test_gc_and_growth(void) {
     static tcache_t tc;
     tcache_threads_set(1);
     tcache_init(&tc, NULL, stacks, true);
+    unit_tcache_activate_all(&tc);
     unsigned ind = sz_size2index(64);
     cache_bin_t *cb = &tc.bins[ind + 1];
     uint32_t base = tcache_nslots_base(ind);

@@ -18,6 +18,7 @@ int main(void) {
     check(need <= sizeof(stacks));
     static tcache_t tc;
     tcache_init(&tc, NULL, stacks, true);
+    unit_tcache_activate_all(&tc);
     /* The default tcache_max (32 KiB) reaches the large classes only with pages below 16 KiB. */
     if (sz_index2size(SC_NBINS) <= opt_tcache_max)
         check(tc.nhbins > SC_NBINS);

@@ -82,12 +82,25 @@ static inline bool unit_aborts_with(void (*fn)(void *), void *arg, const char *w
     return true;
 }
 
+#ifdef ALLOCATOR_INTERNAL_TCACHE_H
+/* Activate every bin of tc's cached classes, as each class's first use in the slow path does. */
+static inline void unit_tcache_activate_all(tcache_t *tc) {
+    for (unsigned bi = 1; bi <= tc->nhbins; bi++)
+        if (!tcache_bin_active(tc, bi))
+            tcache_bin_activate(tc, bi);
+}
+#endif
+
 #ifdef ALLOCATOR_INTERNAL_TSD_H
-/* The calling thread's cache, made by a first malloc (which also initialises the allocator). */
+/*
+ * The calling thread's cache, made by a first malloc (which also initialises the allocator),
+ * with every cached class's bin active.
+ */
 static inline tcache_t *unit_thread_cache(void) {
     free(malloc(1));
     tsd_t *tsd = tsd_get();
     check(tsd_is_real(tsd));
+    unit_tcache_activate_all(&tsd->tcache);
     return &tsd->tcache;
 }
 #endif

@@ -6,12 +6,13 @@
  *
  *   malloc(size) -> malloc_fastpath: class lookup (sizes up to SZ_FAST_MAXCLASS, small and
  *                   large classes alike), pop from the thread cache, count down the thread
- *                   event counter (tevent.h)
+ *                   event counter (tevent.h), which is also thread.allocated's count
  *                   `-> malloc_slow -> alloc_slow(size, align 0, ...) [init, fills, arenas,
  *                                      thread events: sampled allocations (prof.h)]
  *                   `-> malloc_event [an event due: run it; to sample: undo the pop,
  *                                     alloc_sampled]
- *   free(ptr)    -> free_fastpath: rtree lookup, region-start test, tag test, push and tag
+ *   free(ptr)    -> free_fastpath: rtree lookup, region-start test, tag test, push, count
+ *                   the push in the bin (thread.deallocated's count), tag
  *                   `-> free_slow -> dalloc_slow [NULL, flushes, no-cache, invalid pointers,
  *                                                 tagged blocks: confirm, then abort or carry on,
  *                                                 sampled blocks (their entries fail the
@@ -80,9 +81,11 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
              */
             uint64_t usize = cb->size;
             cache_bin_top_dec(cb, top);
-            cb->nrequests++;
-            tsd->thread_allocated += usize;
-            /* The thread event counter (tevent.h): one subtract, and the sign it leaves. */
+            /*
+             * The thread event counter (tevent.h): one subtract, and the sign it leaves. It
+             * also counts the thread's allocated bytes, and the pop the bin's requests: no
+             * other count (tsd.h, tcache.h).
+             */
             bool event = (tsd->event_left -= (int64_t)usize) < 0;
             void *ret = tsd_stacks(tsd)[top - 1];
             block_untag(ret);
@@ -140,11 +143,9 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
     /* The region test first: its rotate's count then has the count register to itself. */
     unsigned long top = cb->top;
     if (likely(fastpath_block_ok(ptr, cb, off, ordinal, sized, want_off) && top < cb->full)) {
-        /* Read everything before writing, as in malloc_fastpath. */
-        uint64_t usize = cb->size;
         tsd_stacks(tsd)[top] = ptr;
         cache_bin_top_inc(cb);
-        tsd->thread_deallocated += usize;
+        cb->npush++; /* the thread's deallocated bytes and the bin's requests (tcache.h) */
         block_tag(ptr);
         return true;
     }

@@ -17,7 +17,8 @@
  * TCACHE_SWEEP_TICKS ticks every bin is swept: of the regions the last sweep left in a bin, those
  * not handed out since (fewer requests than regions left: a stack hands out its newest first, so
  * the oldest waited the whole interval) are half given back, unless the bin ran dry within the
- * last TCACHE_SWEEP_DRY sweeps (a class used in bursts longer than an interval). A class the
+ * last TCACHE_SWEEP_DRY sweeps (a class used in bursts longer than an interval). (The sweep
+ * visits the active bins only: those of the classes the thread has used.) A class the
  * program has moved on from, or that the thread only frees, so empties within a few ticks of the
  * thread's allocation rather than after the GC's round of every bin (40 or more ticks).
  *
@@ -31,8 +32,9 @@
  * Threads that outnumber the CPUs share them: only those running use their caches, the others
  * sit on what they cached. So the sizes scale with the live thread count (tsd.c reports it):
  * past TCACHE_THREADS_PER_CPU per CPU, the base sizes (tcache_nslots_share) and the growth
- * budget halve for every doubling. New caches start at the shared size; the GC shrinks existing
- * bins to it when it visits them, as for any bin that did not run dry.
+ * budget halve for every doubling. A bin starts at the size shared when the thread first uses its
+ * class (bins start inactive: tcache_t.active); the GC shrinks existing bins to it when it visits
+ * them, as for any bin that did not run dry.
  */
 #ifndef ALLOCATOR_INTERNAL_TCACHE_H
 #define ALLOCATOR_INTERNAL_TCACHE_H
@@ -108,7 +110,14 @@ typedef struct cache_bin_s {
     uint32_t size; /* usable size of the class (for thread.allocated) */
     uint32_t full; /* low + the bin's size (cache_bin_ncached_max): the push test */
     uint32_t low;  /* the area index of stack[0] */
-    uint64_t nrequests; /* requests (hits and misses) since the last merge into the arena */
+    /*
+     * The requests (hits and misses) since the last merge into the arena are nreq_adj + npush -
+     * ncached (cache_bin_nrequests): every pop is a request and lowers ncached by one, and no
+     * fast path counts anything else. A fast free pushes and adds one to npush; everything else
+     * that changes ncached (fills, flushes, the slow paths' pushes) adds the same change to
+     * nreq_adj, and a request that pops nothing (a miss) adds one.
+     */
+    uint64_t nreq_adj;
     uint16_t nfill;     /* regions fetched by the next miss */
     uint8_t dried;      /* ran dry since the last GC visit */
     uint8_t missed;     /* ran dry since the last overflow */
@@ -123,15 +132,35 @@ typedef struct cache_bin_s {
      * ordinal is below region_count. bins[0] has region_count 0: nothing passes.
      */
     uint64_t region_count;
+    /*
+     * The free fast path's pushes (since the last tcache_pushes_fold): the thread's deallocated
+     * bytes are its state's count plus npush times size over its bins (tsd_thread_deallocated).
+     */
+    uint64_t npush;
 } CACHE_ALIGNED cache_bin_t;
 _Static_assert(sizeof(cache_bin_t) == SZ_CACHE_BIN_STRIDE, "sz_size2binoff_tab assumes this size");
 _Static_assert((uint64_t)(SC_NSIZES + 1) * TCACHE_NSLOTS_SMALL_MAX < 0xffff &&
                    TCACHE_NSLOTS_LARGE <= TCACHE_NSLOTS_SMALL_MAX,
                "a cache's whole stack area must be indexable by 16 bits");
 static inline uint32_t cache_bin_ncached(const cache_bin_t *cb) { return (uint32_t)(cb->top - cb->low); }
+/* ncached becomes n by a fill or a flush: no request (nreq_adj absorbs the change). */
 static inline void cache_bin_set_ncached(cache_bin_t *cb, uint32_t n) {
+    cb->nreq_adj += (uint64_t)n - cache_bin_ncached(cb);
     cb->top = cb->low + n;
 }
+/* The slow paths' push: not a request, and not a fast free (the caller counts its bytes). */
+static inline void cache_bin_push_slow(cache_bin_t *cb, void *ptr) {
+    cb->stack[cache_bin_ncached(cb)] = ptr;
+    cb->top++;
+    cb->nreq_adj++;
+}
+/* The slow paths' pop of a request (the bin is not empty). */
+static inline void *cache_bin_pop_slow(cache_bin_t *cb) {
+    cb->top--;
+    return cb->stack[cache_bin_ncached(cb)];
+}
+/* A request the bin did not serve with a pop (a miss: the fill's pop then counts nothing). */
+static inline void cache_bin_count_miss(cache_bin_t *cb) { cb->nreq_adj++; }
 /* The most regions the bin may hold now (it grows and shrinks, tcache.c). */
 static inline uint32_t cache_bin_ncached_max(const cache_bin_t *cb) { return (uint32_t)(cb->full - cb->low); }
 static inline void cache_bin_set_max(cache_bin_t *cb, uint32_t n) { cb->full = cb->low + n; }
@@ -164,12 +193,19 @@ static ALWAYS_INLINE void cache_bin_top_dec(cache_bin_t *cb, unsigned long top) 
 #endif
 }
 
-/* Requests since the last merge; a relaxed read, so statistics may read another thread's. */
-static inline uint64_t cache_bin_nrequests(const cache_bin_t *cb) { return atomic_load_relaxed(&cb->nrequests); }
+/*
+ * Requests since the last merge. Relaxed reads, so statistics may read another thread's: its
+ * words are then read at different moments, and a count that comes out below zero is 0.
+ */
+static inline uint64_t cache_bin_nrequests(const cache_bin_t *cb) {
+    uint64_t n = atomic_load_relaxed(&cb->nreq_adj) + atomic_load_relaxed(&cb->npush) -
+                 (uint32_t)(atomic_load_relaxed(&cb->top) - atomic_load_relaxed(&cb->low));
+    return (int64_t)n < 0 ? 0 : n;
+}
 /* The requests since the last merge, which start again from zero (the owner only). */
 static inline uint64_t cache_bin_nrequests_take(cache_bin_t *cb) {
-    uint64_t n = cb->nrequests;
-    atomic_store_relaxed(&cb->nrequests, 0);
+    uint64_t n = cache_bin_nrequests(cb);
+    cb->nreq_adj -= n;
     cb->swept -= (uint32_t)n; /* the sweep's count since its last visit goes on */
     return n;
 }
@@ -196,6 +232,18 @@ typedef struct tcache_s {
      */
     void **flushing;
     unsigned nflushing;
+    /*
+     * A cached class's bin starts inactive: no room (full == low) and region_count 0, so both
+     * fast paths send the class's first malloc and first free to the slow path, which activates
+     * it (tcache_bin_activate). active[] has a bit per active bin: the sweep and the sum of
+     * the fast frees' bytes visit those only (a thread uses a few of its 40-odd classes).
+     */
+    uint64_t active[(SC_NSIZES + 1 + 63) / 64];
+    /*
+     * Every free takes the slow path (the bins' region_count stay 0), which counts the bytes in
+     * the thread state at once: thread.deallocatedp hands out that counter (tsd_counters_live).
+     */
+    bool slow_frees;
 } tcache_t;
 
 /* Number of classes cached for opt_tcache_max, and the stack memory a tcache needs. */
@@ -217,6 +265,25 @@ uint32_t tcache_nslots_share(unsigned ind);
 size_t tcache_stack_bytes(void);
 /* Set up tc; stacks is tcache_stack_bytes() of memory (NULL with enabled false). */
 void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled);
+static inline bool tcache_bin_active(const tcache_t *tc, unsigned bi) {
+    return (tc->active[bi / 64] >> (bi % 64)) & 1;
+}
+/* Give bin bi (a cached class: bi <= nhbins) its starting size, once. */
+void tcache_bin_activate(tcache_t *tc, unsigned bi);
+/* Bin bi of a class tc caches, active. */
+static inline cache_bin_t *tcache_bin_get(tcache_t *tc, unsigned bi) {
+    if (unlikely(!tcache_bin_active(tc, bi)))
+        tcache_bin_activate(tc, bi);
+    return &tc->bins[bi];
+}
+/*
+ * The bytes of the fast frees counted in tc's bins (npush times the class size); fold: and
+ * restart those counts from zero (the caller adds the bytes to its own count).
+ */
+uint64_t tcache_pushed_bytes(const tcache_t *tc);
+uint64_t tcache_pushes_fold(tcache_t *tc);
+/* Every free of tc's owner takes the slow path from now on (tcache_t.slow_frees). */
+void tcache_slow_frees(tcache_t *tc);
 /* Refill bin binind+1 from the arena and pop one region; NULL when out of memory. */
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind);
 /* Flush bin (index into bins[]) until keep regions remain; returns how many of the regions

@@ -11,8 +11,11 @@
  * dumps (prof.h). A thread's first allocation always triggers (its state starts with the counter
  * at 0), which sets the countdowns up.
  *
- * Every trigger also notes the thread's net bytes for thread.peak (tsd.h, tsd_peak_note), and in
- * a thread that has asked for its peak comes at least every TSD_PEAK_BYTES allocated.
+ * Every trigger adds the bytes counted since the counter was armed to tsd->thread_allocated
+ * (thread.allocated is that plus the bytes counted since), and notes the thread's net bytes for
+ * thread.peak (tsd.h, tsd_peak_note); in a thread that has asked for its peak one comes at least
+ * every TSD_PEAK_BYTES allocated, and in one that has asked for thread.allocatedp at every
+ * allocation.
  */
 #ifndef ALLOCATOR_INTERNAL_TEVENT_H
 #define ALLOCATOR_INTERNAL_TEVENT_H

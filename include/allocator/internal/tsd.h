@@ -23,6 +23,13 @@
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 typedef struct tsd_s {
+    /*
+     * The thread's allocated and deallocated bytes, less what the fast paths count elsewhere:
+     * thread.allocated is thread_allocated plus the bytes the event counter counted since it
+     * was armed (event_armed - event_left), thread.deallocated is thread_deallocated plus the
+     * bytes of the cache's fast frees (tcache_pushed_bytes). Each is exact alone once
+     * thread.allocatedp or thread.deallocatedp has been asked for (counters_live).
+     */
     uint64_t thread_allocated;
     uint64_t thread_deallocated;
     /*
@@ -52,6 +59,12 @@ typedef struct tsd_s {
      * deallocated) at the last reset, and the highest net bytes since less that (never below 0).
      */
     bool peak_fine;
+    /*
+     * thread.allocatedp or thread.deallocatedp was asked for: every allocation is a thread event
+     * (which adds its bytes to thread_allocated), and every free takes the slow path (which adds
+     * to thread_deallocated), so that the counters those pointers name are exact at any time.
+     */
+    bool counters_live;
     struct tsd_s **tls_slot; /* that thread's tsd_tls, for malloc_disable */
     /* This thread's profiling uid (assigned at creation, increasing), its bytes left until the
      * next sample, and its record (NULL until needed). */
@@ -134,18 +147,43 @@ void tsd_postfork_child(void);
 
 /*
  * thread.peak: a thread's peak since its last thread.peak.reset is the highest net bytes noted:
- * at each thread event (tevent.c), each allocation of the slow path, and each read. A peak
+ * at each thread event (tevent.c), each read, and, once the thread has asked for its peak, each
+ * allocation of the slow path (an allocation larger than what the event counter has left is an
+ * event itself, so the others only miss what the events miss). A peak
  * between two notes that does not last to the next is missed by at most the bytes allocated
  * between them: at most TEVENT_TICK_BYTES (less with profiling) in a thread that never asked for
  * its peak, and TSD_PEAK_BYTES once it has called thread.peak.reset or thread.peak.read, since
  * its events then come at least that often. Threads that never ask pay no event more.
  */
 #define TSD_PEAK_BYTES ((int64_t)64 << 10)
+
+/* thread.allocated and thread.deallocated: the bytes the thread allocated and freed, exact. */
+static inline uint64_t tsd_thread_allocated(const tsd_t *tsd) {
+    return tsd->thread_allocated + (uint64_t)(tsd->event_armed - tsd->event_left);
+}
+static inline uint64_t tsd_thread_deallocated(const tsd_t *tsd) {
+    if (tsd->counters_live) /* no fast free since: the sum is 0 */
+        return tsd->thread_deallocated;
+    return tsd->thread_deallocated + tcache_pushed_bytes(&tsd->tcache);
+}
 static inline void tsd_peak_note(tsd_t *tsd) {
-    int64_t net = (int64_t)(tsd->thread_allocated - tsd->thread_deallocated - tsd->peak_adjust);
+    int64_t net = (int64_t)(tsd_thread_allocated(tsd) - tsd_thread_deallocated(tsd) - tsd->peak_adjust);
     if (net > tsd->peak_max)
         tsd->peak_max = net;
 }
+/*
+ * thread.allocatedp or thread.deallocatedp: make tsd->thread_allocated and thread_deallocated
+ * exact, and keep them so (counters_live). The bytes the event counter counted are charged now,
+ * to the event countdowns too (the counter then counts from afresh toward the same events).
+ */
+void tsd_counters_live(tsd_t *tsd);
+/* The note of an allocation of the slow path: in a thread that asked for its peak only (the
+ * others are noted at their events). */
+static inline void tsd_peak_note_slow(tsd_t *tsd) {
+    if (tsd->peak_fine)
+        tsd_peak_note(tsd);
+}
+
 /* thread.peak.read: the peak since the last reset (or since the thread began). */
 uint64_t tsd_peak_read(tsd_t *tsd);
 /* thread.peak.reset: the peak starts again from the net bytes now. */
@@ -155,6 +193,9 @@ void tsd_peak_reset(tsd_t *tsd);
  * unarmed counter, tevent.c): the tick's, and the profiler's drawn at the sample rate then in
  * force. The bytes allocated since the counter was last armed are not charged to either.
  */
-static inline void tsd_events_restart(tsd_t *tsd) { tsd->event_left = tsd->event_armed = 0; }
+static inline void tsd_events_restart(tsd_t *tsd) {
+    tsd->thread_allocated += (uint64_t)(tsd->event_armed - tsd->event_left);
+    tsd->event_left = tsd->event_armed = 0;
+}
 
 #endif
