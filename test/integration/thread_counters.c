@@ -74,6 +74,21 @@ static void *counted_thread(void *arg) {
     }
     expect_zu_eq(allocated() - a0, want);
     expect_zu_eq(deallocated() - d0, want);
+
+    /* prof.reset restarts the thread's event counter, and keeps what it counted. */
+    bool prof = false;
+    size_t blen = sizeof(prof);
+    mallctl("opt.prof", &prof, &blen, NULL, 0);
+    if (prof) {
+        void *q = test_launder(malloc(64));
+        require_ptr_not_null(q);
+        a0 = allocated();
+        size_t lg = 10;
+        expect_d_eq(mallctl("prof.reset", NULL, NULL, &lg, sizeof(lg)), 0);
+        expect_zu_eq(allocated(), a0);
+        free(q);
+        cycle("malloc after prof.reset", 64, -1);
+    }
     return NULL;
 }
 
