@@ -304,14 +304,23 @@ unsigned tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
     if (szind < SC_NBINS) {
         /*
          * Look every region up first: the lookups are independent loads, so their misses
-         * overlap. Then group by owning arena: each pass returns everything of the first
-         * region's arena under that arena's bin lock and keeps the rest, in order, for the next.
+         * overlap. A region in the same grain as the one before has its entry (a fill hands
+         * out a slab's regions in address order, so runs of them come back together), and only
+         * a new one is read and checked. Then group by owning arena: each pass returns
+         * everything of the first region's arena under that arena's bin lock and keeps the
+         * rest, in order, for the next.
          */
         rtree_entry_t ents[TCACHE_NSLOTS_SMALL_MAX];
+        uintptr_t grain = 0; /* no region's: the grain at 0 is never mapped */
+        rtree_entry_t ent = 0;
         for (unsigned i = 0; i < nflush; i++) {
-            ents[i] = rtree_read(items[i]);
-            if (unlikely(rtree_entry_binid(ents[i]) != bi))
-                io_fatal("free(%p): cached with the wrong size class\n", items[i]);
+            if ((uintptr_t)items[i] >> RTREE_LG_GRAIN != grain) {
+                grain = (uintptr_t)items[i] >> RTREE_LG_GRAIN;
+                ent = rtree_read(items[i]);
+                if (unlikely(rtree_entry_binid(ent) != bi))
+                    io_fatal("free(%p): cached with the wrong size class\n", items[i]);
+            }
+            ents[i] = ent;
         }
         unsigned remaining = nflush;
         bool merged = false;
