@@ -548,6 +548,28 @@ static PROF_FRAME void *realloc_impl(const char *op, void *ptr, const alloc_req_
     return ralloc_copy(op, ptr, old_usize, req, ret, old_usize < usize ? old_usize : usize);
 }
 
+/*
+ * realloc of ptr, a small block of a cached class that the free fast path's checks passed
+ * (old_usize its usable size), to size, of another class the malloc fast path's table covers:
+ * allocate as malloc does, copy, and free ptr as ralloc_copy does, with neither realloc_impl's
+ * full check of ptr nor the allocation slow path's setup (a small block cannot grow in place).
+ */
+static PROF_FRAME void *realloc_move_small(void *ptr, size_t old_usize, size_t size) {
+    void *ret = malloc_fastpath(size);
+    if (unlikely(ret == NULL))
+        return NULL;
+    memcpy(ret, ptr, old_usize < size ? old_usize : size);
+    if (old_usize >= RALLOC_UNCACHED_MIN)
+        dalloc_slow("realloc", ptr, true, NULL);
+    else
+        free_fastpath(ptr);
+    /* A slow-path event for the cache's GC, as the move through realloc_impl counts one. */
+    tsd_t *tsd = tsd_get();
+    if (tsd_is_real(tsd))
+        tcache_event(&tsd->tcache);
+    return ret;
+}
+
 EXPORT PROF_ENTRY void *realloc(void *ptr, size_t size) {
     if (ptr == NULL)
         return malloc_fastpath(size);
@@ -561,12 +583,16 @@ EXPORT PROF_ENTRY void *realloc(void *ptr, size_t size) {
             return NULL;
         }
     }
-    if (likely(realloc_fastpath_same(ptr, size)))
-        return ptr;
-    /* The fast path's table is filled a page at a time by the slow paths that find it empty:
-     * realloc's next call of this size can then be checked there. */
-    if (size <= SZ_FAST_MAXCLASS)
+    if (size <= SZ_FAST_MAXCLASS) {
+        size_t old_usize = realloc_fastpath_class(ptr, size);
+        if (likely(old_usize == 0))
+            return ptr;
+        if (old_usize < SC_LARGE_MINCLASS && sz_size2binoff_tab[size] != 0)
+            return realloc_move_small(ptr, old_usize, size);
+        /* The fast path's table is filled a page at a time by the slow paths that find it
+         * empty: realloc's next call of this size can then be checked there. */
         (void)sz_size2binoff(size);
+    }
     alloc_req_t req = {size, 0, false, false, NULL, NULL};
     return realloc_impl("realloc", ptr, &req);
 }

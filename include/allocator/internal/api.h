@@ -153,19 +153,20 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
 }
 
 /*
- * realloc(ptr, size) where size's class is ptr's, checked as the free fast path checks a pointer
- * (fastpath_block_ok, with size's bin offset from malloc's table): ptr is then the answer, with
- * no counter changed (realloc_impl returns ptr the same way). Sizes above the table, uncached
- * classes, sampled blocks, states without a cache and anything suspicious fail here and take
- * realloc_impl's full check.
+ * realloc(ptr, size) with size at most SZ_FAST_MAXCLASS, checked as the free fast path checks a
+ * pointer (fastpath_block_ok): 0 when size's class is ptr's (malloc's table names the same bin:
+ * ptr is then the answer, with no counter changed, as realloc_impl returns it), else ptr's usable
+ * size when ptr passed the checks (a block of a cached class, another than size's or one the
+ * table does not know yet), else SIZE_MAX. Uncached classes, sampled blocks, states without a
+ * cache and anything suspicious get SIZE_MAX, and realloc_impl's full check.
  */
-static ALWAYS_INLINE bool realloc_fastpath_same(void *ptr, size_t size) {
-    if (size > SZ_FAST_MAXCLASS)
-        return false;
+static ALWAYS_INLINE size_t realloc_fastpath_class(void *ptr, size_t size) {
     size_t off;
     uint64_t ordinal;
     cache_bin_t *cb = fastpath_block_bin(tsd_get(), ptr, &off, &ordinal);
-    return fastpath_block_ok(ptr, cb, off, ordinal, true, sz_size2binoff_tab[size]);
+    if (likely(fastpath_block_ok(ptr, cb, off, ordinal, true, sz_size2binoff_tab[size])))
+        return 0;
+    return fastpath_block_ok(ptr, cb, off, ordinal, false, 0) ? cb->size : SIZE_MAX;
 }
 
 static ALWAYS_INLINE void free_fastpath(void *ptr) {
