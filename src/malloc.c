@@ -558,7 +558,9 @@ static PROF_FRAME void *realloc_move_small(void *ptr, size_t old_usize, size_t s
     void *ret = malloc_fastpath(size);
     if (unlikely(ret == NULL))
         return NULL;
-    memcpy(ret, ptr, old_usize < size ? old_usize : size);
+    /* What realloc_impl keeps: the usable bytes both blocks have, not just size's. */
+    size_t usize = sz_s2u(size);
+    memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
     if (old_usize >= RALLOC_UNCACHED_MIN)
         dalloc_slow("realloc", ptr, true, NULL);
     else

@@ -372,9 +372,40 @@ static void test_moved_block_uncached(void) {
     }
 }
 
+/*
+ * A block realloc moves keeps the usable bytes both blocks have, not only those asked for: a
+ * program may use all of malloc_usable_size's answer. Small blocks shrunk to and grown from
+ * another class, each filled to its usable size first (the small move, malloc.c's
+ * realloc_move_small, once copied only the bytes asked for).
+ */
+static void test_moved_block_keeps_usable(void) {
+    static const size_t from[] = {4000, 649, 100, 22, 40, 3000}, to[] = {24, 20, 17, 60, 300, 9000};
+    for (size_t i = 0; i < sizeof(from) / sizeof(from[0]); i++) {
+        for (int round = 0; round < 2; round++) { /* the second from the thread's cache */
+            unsigned char *p = test_launder(malloc(from[i]));
+            require_ptr_not_null(p);
+            size_t old_us = malloc_usable_size(p);
+            for (size_t j = 0; j < old_us; j++)
+                p[j] = (unsigned char)(j * 7 + i);
+            unsigned char *q = test_launder(realloc(p, to[i]));
+            require_ptr_not_null(q);
+            size_t us = malloc_usable_size(q), keep = old_us < us ? old_us : us;
+            size_t bad = keep;
+            for (size_t j = 0; j < keep && bad == keep; j++)
+                if (q[j] != (unsigned char)(j * 7 + i))
+                    bad = j;
+            if (!test_check_(bad == keep))
+                test_fail("realloc(%zu-byte block, %zu): byte %zu of the %zu kept changed",
+                          old_us, to[i], bad, keep);
+            free(q);
+        }
+    }
+}
+
 int main(void) {
     if (test_allocator_active())
         test_moved_block_uncached();
+    test_moved_block_keeps_usable();
     test_null_and_zero();
     test_impossible();
     test_grow_shrink(2, 1, (size_t)64 << 20);
