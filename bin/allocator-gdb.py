@@ -38,7 +38,7 @@ import time
 
 import gdb
 
-SUPPORTED_LAYOUTS = (8,)
+SUPPORTED_LAYOUTS = (9,)
 STATES = ('active', 'dirty', 'muzzy', 'retained')
 LARGE_LIST_CAP = 50
 # A radix-tree entry's bit for a sampled block (rtree.h, RTREE_PROF_BIT; part of the layout).
@@ -575,7 +575,7 @@ class Heap:
             for th in self.lib.inferior.threads():
                 try:
                     th.switch()
-                    out[int(sym.value())] = th.ptid[1]
+                    out[int(sym.value()['tsd'])] = th.ptid[1]
                 except gdb.error:
                     pass
         finally:

@@ -22,7 +22,7 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/conf.h"
 
-__thread tsd_t *tsd_tls __attribute__((tls_model("initial-exec"))) = &tsd_uninit;
+__thread tsd_tls_t tsd_tls __attribute__((tls_model("initial-exec"))) = {&tsd_uninit, UINTPTR_MAX, NULL};
 tsd_t tsd_uninit;
 tsd_t tsd_dead;
 tsd_t tsd_disabled;
@@ -71,7 +71,7 @@ static void tsd_cleanup(void *arg) {
     tsd_t *tsd = arg;
     mutex_lock(&tsd_list_lock);
     /* Under the lock, so malloc_disable never points a departed thread back at its state. */
-    tsd_tls = &tsd_dead;
+    tsd_tls.tsd = &tsd_dead;
     tsd_unlink(tsd);
     mutex_unlock(&tsd_list_lock);
     tsd_release(tsd);
@@ -149,7 +149,7 @@ tsd_t *tsd_init_thread(void) {
     tsd->prof_thread_uid = __atomic_fetch_add(&tsd_next_uid, 1, __ATOMIC_RELAXED);
     tsd->owner_pid = getpid();
     tsd->owner_tid = (pid_t)syscall(SYS_gettid);
-    tsd->tls_slot = &tsd_tls;
+    tsd->tls_slot = &tsd_tls.tsd;
     tsd->arena = opt_percpu_arena == PERCPU_ARENA_PERCPU ? arena_percpu(NULL) : NULL;
     if (tsd->arena == NULL)
         tsd->arena = arena_choose();
@@ -164,7 +164,7 @@ tsd_t *tsd_init_thread(void) {
     tsd_nlive++;
     tcache_threads_set(tsd_nlive);
     /* Under the lock, so a malloc_disable that lists this thread finds tsd_tls set. */
-    tsd_tls = tsd;
+    tsd_tls.tsd = tsd;
     mutex_unlock(&tsd_list_lock);
     /* May allocate (keys past the first 32); tsd_tls is already usable by then. */
     pthread_setspecific(tsd_key, tsd);
@@ -205,7 +205,7 @@ void tsd_postfork_child(void) {
      * the fork came between malloc_disable and malloc_enable, its tsd_tls points at
      * tsd_disabled, and its own state is the key's value.
      */
-    tsd_t *self = tsd_tls;
+    tsd_t *self = tsd_tls.tsd;
     if (self == &tsd_disabled)
         self = pthread_getspecific(tsd_key);
     if (self != NULL && !tsd_is_real(self))

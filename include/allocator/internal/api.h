@@ -127,10 +127,29 @@ static ALWAYS_INLINE bool fastpath_block_ok(const void *ptr, const cache_bin_t *
  * otherwise.
  */
 static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_off) {
-    tsd_t *tsd = tsd_get();
+    tsd_tls_t *tls = &tsd_tls;
+    tsd_t *tsd = tls->tsd;
     size_t off;
     uint64_t ordinal;
-    cache_bin_t *cb = fastpath_block_bin(tsd, ptr, &off, &ordinal);
+    /*
+     * ptr's radix-tree leaf: the thread's copy when ptr is in the gigabyte it maps (the slot's
+     * loads then wait on no load of the root, and neither do the pushes' stores, whose
+     * addresses the next malloc's reads of the bin would otherwise be issued ahead of and
+     * replayed: bench/fixed 0.34 -> 0.19 s), else from the root, kept if it is a leaf.
+     */
+    uintptr_t a = (uintptr_t)ptr;
+    char *leaf;
+    if (likely(a >> RTREE_LEAF_SHIFT == tls->leaf_key)) {
+        leaf = tls->leaf;
+    } else {
+        leaf = rtree_leaf_of(a);
+        if (leaf != (char *)rtree.zero_leaf) {
+            tls->leaf_key = a >> RTREE_LEAF_SHIFT;
+            tls->leaf = leaf;
+        }
+    }
+    rtree_read_fast_leaf(a, leaf, &off, &ordinal);
+    cache_bin_t *cb = (cache_bin_t *)((char *)tsd->tcache.bins + off);
     /*
      * A sized free pushes onto want_off's bin, which fastpath_block_ok requires to be the
      * slot's: the same bin, but its address is known before the radix-tree load returns. The

@@ -11,7 +11,8 @@
  * script refuses a version it does not know. Layout 7: a slab's bitmap is its own, pointed to by
  * extent_t.bitmap (slab.h), and each arena counts its bitmaps' bytes (extents_t.bitmaps).
  * Layout 8: an arena keeps idle slabs (extents_t.idle, idle_pages; extent.h), active extents
- * that npages_active counts and the statistics report as dirty pages.
+ * that npages_active counts and the statistics report as dirty pages. Layout 9: the thread-local
+ * tsd_tls is a structure (tsd.h, tsd_tls_t) whose member tsd is the thread's state.
  *
  * Changing the layout or the meaning of a field of any structure the script reads (each says
  * so in a comment): bump ALLOCATOR_GDB_LAYOUT and update bin/allocator-gdb.py. Adding a field
@@ -26,7 +27,7 @@
 
 #include "allocator/internal/util.h"
 
-#define ALLOCATOR_GDB_LAYOUT 8
+#define ALLOCATOR_GDB_LAYOUT 9
 
 typedef struct allocator_gdb_consts_s {
     unsigned lg_page;           /* --with-lg-page's value; 0: read pages_lg_page (pages.h) */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tsd: per-thread state. The only thread-local variable of the default build is tsd_tls, one
- * initial-exec pointer (so the library can be dlopen'ed without exhausting static TLS). It
- * starts pointing at tsd_uninit, a shared all-empty state whose caches always miss, so the first
+ * initial-exec structure of three words (so the library can be dlopen'ed without exhausting
+ * static TLS): the state's pointer, and the free fast path's copy of a radix-tree leaf. The
+ * pointer starts at tsd_uninit, a shared all-empty state whose caches always miss, so the first
  * call of each thread falls into the slow path, which initialises the allocator and the thread.
  * At thread exit the key destructor flushes the cache, recycles the state and points tsd_tls at
  * tsd_dead, another empty state whose slow path serves callers straight from an arena.
@@ -96,12 +97,24 @@ _Static_assert(offsetof(tsd_t, tcache) == 128, "the fast paths' bins move: measu
 #define TSD_STACKS_OFFSET ALIGN_UP(sizeof(tsd_t), CACHELINE)
 static ALWAYS_INLINE void **tsd_stacks(tsd_t *tsd) { return (void **)((char *)tsd + TSD_STACKS_OFFSET); }
 
-extern __thread tsd_t *tsd_tls HIDDEN __attribute__((tls_model("initial-exec")));
+/*
+ * The thread-local variable: the thread's state, and the free fast path's cache of one radix-tree
+ * leaf (rtree.h): leaf is the leaf of the addresses whose bits from 30 up are leaf_key
+ * (UINTPTR_MAX, which no address has: none yet). Leaves are never freed, so a pair stays true
+ * for the thread's life, whatever state it has. Here rather than in tsd_t so that the empty
+ * states, zero-filled, need no pair that matches nothing.
+ */
+typedef struct tsd_tls_s {
+    struct tsd_s *tsd;
+    uintptr_t leaf_key;
+    char *leaf;
+} tsd_tls_t;
+extern __thread tsd_tls_t tsd_tls HIDDEN __attribute__((tls_model("initial-exec")));
 extern tsd_t tsd_uninit HIDDEN;
 extern tsd_t tsd_dead HIDDEN;
 extern tsd_t tsd_disabled HIDDEN;
 
-static ALWAYS_INLINE tsd_t *tsd_get(void) { return tsd_tls; }
+static ALWAYS_INLINE tsd_t *tsd_get(void) { return tsd_tls.tsd; }
 static inline bool tsd_is_real(const tsd_t *tsd) {
     return tsd != &tsd_uninit && tsd != &tsd_dead && tsd != &tsd_disabled;
 }
