@@ -77,7 +77,7 @@ static void test_large(void) {
 static bool fast_start(const tcache_t *tc, uintptr_t p, const cache_bin_t **cbp) {
     size_t off;
     uint64_t ord;
-    rtree_read_fast(p, &off, &ord);
+    rtree_read_fast(p, rtree_leaf_of(p), &off, &ord);
     *cbp = (const cache_bin_t *)((const char *)tc->bins + off);
     return ord < (*cbp)->region_count;
 }

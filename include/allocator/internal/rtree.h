@@ -122,12 +122,6 @@ static ALWAYS_INLINE size_t rtree_slot_binoff(rtree_slot_t *slot) {
     typedef uint16_t __attribute__((may_alias)) half_t;
     return *((const half_t *)&slot->entry + 3);
 }
-/*
- * The free fast path's read of addr's slot: the entry's bin offset (its top 16 bits, see
- * rtree_slot_binoff), and addr's region ordinal in the extent the slot names
- * (sz_region_ordinal of addr - base with the slot's class constants): addr starts one of the
- * extent's regions iff the ordinal is below the class's region count.
- */
 /* The bits of an address that name its leaf (from 30 up), and the leaf's address. */
 #define RTREE_LEAF_SHIFT (RTREE_LG_GRAIN + RTREE_LEAF_BITS)
 static ALWAYS_INLINE char *rtree_leaf_of(uintptr_t addr) {
@@ -136,13 +130,22 @@ static ALWAYS_INLINE char *rtree_leaf_of(uintptr_t addr) {
 }
 
 /*
- * rtree_read_fast's reading of addr's slot in leaf, addr's leaf (rtree_leaf_of, or a copy of
- * it that the caller kept): the same loads from leaf + the slot's offset.
+ * The fast paths' read of addr's slot in leaf, addr's leaf (rtree_leaf_of, or a copy of it the
+ * caller kept: api.h): the entry's bin offset (its top 16 bits, see rtree_slot_binoff), and
+ * addr's region ordinal in the extent the slot names (sz_region_ordinal of addr - base with the
+ * slot's class constants): addr starts one of the extent's regions iff the ordinal is below the
+ * class's region count.
  */
-static ALWAYS_INLINE void rtree_read_fast_leaf(uintptr_t addr, char *leaf, size_t *binoff,
-                                                uint64_t *ordinal) {
+static ALWAYS_INLINE void rtree_read_fast(uintptr_t addr, char *leaf, size_t *binoff,
+                                          uint64_t *ordinal) {
     uintptr_t off = ((addr >> RTREE_LG_GRAIN) & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
 #if defined(__x86_64__)
+    /*
+     * Every load of the slot addresses leaf + off, with no add to form the slot's address, and
+     * the multiply takes its operand from memory: what the C below computes in 7 instructions
+     * instead of 9 (compilers neither fold the relaxed atomic loads into the multiply nor keep
+     * the two-register address).
+     */
     uintptr_t b, ord, shift;
     __asm__("movzwl %c[e6](%[z],%[o]), %k[b]\n\t"
             "mov %c[nb](%[z],%[o]), %[ord]\n\t"
@@ -161,42 +164,6 @@ static ALWAYS_INLINE void rtree_read_fast_leaf(uintptr_t addr, char *leaf, size_
     *ordinal = ord;
 #else
     rtree_slot_t *slot = (rtree_slot_t *)(leaf + off);
-    *binoff = rtree_slot_binoff(slot);
-    *ordinal = sz_region_ordinal(addr + atomic_load_relaxed(&slot->neg_base),
-                                 atomic_load_relaxed(&slot->region_mul),
-                                 (unsigned)atomic_load_relaxed(&slot->region_shift));
-#endif
-}
-
-static ALWAYS_INLINE void rtree_read_fast(uintptr_t addr, size_t *binoff, uint64_t *ordinal) {
-#if defined(__x86_64__)
-    /*
-     * zero is opaque to the compiler, so every load of the slot addresses zero + (leaf offset +
-     * slot offset), with no add to form the slot's address, and the multiply takes its operand
-     * from memory: what the C below computes in 7 instructions instead of 9 (compilers neither
-     * fold the relaxed atomic loads into the multiply nor keep the two-register address).
-     */
-    char *zero = (char *)rtree.zero_leaf;
-    __asm__("" : "+r"(zero));
-    uintptr_t off = rtree_slot_off(zero, addr);
-    uintptr_t b, ord, shift;
-    __asm__("movzwl %c[e6](%[z],%[o]), %k[b]\n\t"
-            "mov %c[nb](%[z],%[o]), %[ord]\n\t"
-            "add %[a], %[ord]\n\t"
-            "imul %c[mul](%[z],%[o]), %[ord]\n\t"
-            "mov %c[sh](%[z],%[o]), %[sh_r]\n\t"
-            "ror %%cl, %[ord]"
-            : [b] "=&r"(b), [ord] "=&r"(ord), [sh_r] "=&c"(shift)
-            : [z] "r"(zero), [o] "r"(off), [a] "r"(addr),
-              [e6] "i"(offsetof(rtree_slot_t, entry) + 6), [nb] "i"(offsetof(rtree_slot_t, neg_base)),
-              [mul] "i"(offsetof(rtree_slot_t, region_mul)),
-              [sh] "i"(offsetof(rtree_slot_t, region_shift))
-            : "cc");
-    (void)shift;
-    *binoff = b;
-    *ordinal = ord;
-#else
-    rtree_slot_t *slot = rtree_slot_ptr(addr);
     *binoff = rtree_slot_binoff(slot);
     *ordinal = sz_region_ordinal(addr + atomic_load_relaxed(&slot->neg_base),
                                  atomic_load_relaxed(&slot->region_mul),
