@@ -17,10 +17,8 @@
  */
 static ALWAYS_INLINE unsigned tevent_charge(tsd_t *tsd, bool general) {
     bool first = general && tsd->event_armed == 0;
-    int64_t used = tsd->event_armed - tsd->event_left;
+    int64_t used = tsd_events_fold(tsd); /* charged: tsd_thread_allocated counts it once */
     unsigned due = 0;
-    tsd->thread_allocated += (uint64_t)used;
-    tsd->event_armed = tsd->event_left; /* charged: tsd_thread_allocated counts it once */
     if (first)
         tsd->tick_left = TEVENT_TICK_BYTES;
     tsd->tick_left -= used;

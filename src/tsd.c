@@ -266,9 +266,9 @@ void tsd_counters_live(tsd_t *tsd) {
     tsd->counters_live = true;
     tsd->thread_deallocated += tcache_pushes_fold(&tsd->tcache);
     tcache_slow_frees(&tsd->tcache);
-    int64_t used = tsd->event_armed - tsd->event_left;
-    tsd->thread_allocated += (uint64_t)used;
-    if (tsd->event_armed == 0)
+    bool armed = tsd->event_armed != 0;
+    int64_t used = tsd_events_fold(tsd);
+    if (!armed)
         return; /* not armed: the next allocation sets the events up (tevent.c) */
     tsd->tick_left -= used;
     if (opt_prof)

@@ -184,9 +184,9 @@ static ALWAYS_INLINE size_t realloc_fastpath_class(void *ptr, size_t size) {
     size_t off;
     uint64_t ordinal;
     cache_bin_t *cb = fastpath_block_bin(&tsd_tls, tsd_get(), ptr, &off, &ordinal);
-    if (likely(fastpath_block_ok(ptr, cb, off, ordinal, true, sz_size2binoff_tab[size])))
-        return 0;
-    return fastpath_block_ok(ptr, cb, off, ordinal, false, 0) ? cb->size : SIZE_MAX;
+    if (unlikely(!fastpath_block_ok(ptr, cb, off, ordinal, false, 0)))
+        return SIZE_MAX;
+    return off == sz_size2binoff_tab[size] ? 0 : cb->size;
 }
 
 static ALWAYS_INLINE void free_fastpath(void *ptr) {

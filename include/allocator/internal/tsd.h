@@ -206,8 +206,18 @@ void tsd_peak_reset(tsd_t *tsd);
  * unarmed counter, tevent.c): the tick's, and the profiler's drawn at the sample rate then in
  * force. The bytes allocated since the counter was last armed are not charged to either.
  */
+/*
+ * Add the bytes the event counter counted since it was armed to thread_allocated, and start the
+ * count again from there (the next event stays where it was). Returns those bytes.
+ */
+static inline int64_t tsd_events_fold(tsd_t *tsd) {
+    int64_t used = tsd->event_armed - tsd->event_left;
+    tsd->thread_allocated += (uint64_t)used;
+    tsd->event_armed = tsd->event_left;
+    return used;
+}
 static inline void tsd_events_restart(tsd_t *tsd) {
-    tsd->thread_allocated += (uint64_t)(tsd->event_armed - tsd->event_left);
+    tsd_events_fold(tsd);
     tsd->event_left = tsd->event_armed = 0;
 }
 
