@@ -93,7 +93,7 @@ static extent_t *bin_slab_new(bin_t *bin, unsigned binind, extents_t *ex) {
         return slab;
     }
     slab = extent_alloc(ex, info->slab_size, PAGE, &zeroed);
-    uint64_t *bitmap = slab != NULL ? slab_bitmap_new(&ex->bitmaps, info->nregs) : NULL;
+    uint64_t *bitmap = slab != NULL ? slab_bitmap_new(&ex->bitmaps, slab, info->nregs) : NULL;
     if (slab != NULL && bitmap == NULL) {
         extent_dalloc(ex, slab); /* not yet a slab: it goes back as a plain extent */
         slab = NULL;

@@ -227,7 +227,7 @@ static ALWAYS_INLINE uint64_t extent_dalloc_one(extents_t *ex, extent_t *e, bool
     assert(e->state == EXTENT_ACTIVE);
     if (e->slab) {
         emap_deregister_slab(e);
-        slab_bitmap_delete(&ex->bitmaps, e->bitmap, bin_infos[e->szind].nregs);
+        slab_bitmap_delete(&ex->bitmaps, e, bin_infos[e->szind].nregs);
         e->bitmap = NULL;
     } else
         emap_clear_boundaries(e);

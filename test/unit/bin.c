@@ -7,10 +7,11 @@
  * fills before new slabs) or goes back to the page allocator; a batch free returns what is
  * its arena's and keeps the rest in order, each slab's run of regions at once (a full slab
  * emptied by one run is on no list after it); a double free (also twice in one batch) and a
- * pointer inside a region abort with the address. A slab's bitmap is its own (slab.h): from base, as long as its class needs,
- * NULL in an extent that is not a slab, recycled through the arena's lists when the slab goes
- * back to the page allocator (by the bin or by an arena reset) and taken by the next slab of a
- * class of that length.
+ * pointer inside a region abort with the address. A slab's bitmap is its own (slab.h): in its
+ * descriptor for a slab of up to 128 regions (nothing from base, nothing listed when it goes);
+ * else from base, as long as its class needs, recycled through the arena's lists when the slab
+ * goes back to the page allocator (by the bin or by an arena reset) and taken by the next slab
+ * of a class of that length; NULL in an extent that is not a slab.
  */
 #include <signal.h>
 #include <sys/wait.h>
@@ -67,6 +68,17 @@ static void batch_twice(void *p) {
     mutex_unlock(&bin.lock);
 }
 
+/* The same through bin_inl's bin: passed as the bin's address through g_bin_inl. */
+static bin_t *g_bin_inl;
+static extents_t *g_ex_inl;
+static void batch_twice_in(void *p) {
+    void *ptrs[2] = {p, p};
+    rtree_entry_t ents[2] = {rtree_read(p), rtree_read(p)};
+    mutex_lock(&g_bin_inl->lock);
+    bin_dalloc_batch(g_bin_inl, g_binind, g_ex_inl, ptrs, ents, 2);
+    mutex_unlock(&g_bin_inl->lock);
+}
+
 /* A whole slab of the bin in the regions of held (n of them) that is not the current slab. */
 static extent_t *full_slab_in(void **held, unsigned n, unsigned nregs) {
     for (unsigned i = 0; i < n; i++) {
@@ -106,7 +118,7 @@ static unsigned batch_free_slab(void **held, unsigned n, extent_t *slab, unsigne
 
 static void free_interior(void *p) {
     mutex_lock(&bin.lock);
-    bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), (char *)p + 16);
+    bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), (char *)p + bin_infos[g_binind].reg_size / 2);
     mutex_unlock(&bin.lock);
 }
 
@@ -116,10 +128,11 @@ int main(void) {
     extents_init(&ex, 7, -1, -1, true);
     extents_init(&ex_other, 8, -1, -1, true);
     bin_init(&bin);
-    unsigned binind = g_binind = sz_size2index(64);
+    /* 16-byte regions: more than a descriptor's bitmap holds at every page size. */
+    unsigned binind = g_binind = sz_size2index(16);
     const bin_info_t *info = &bin_infos[binind];
     unsigned nregs = info->nregs;
-    check(nregs >= 16);
+    check(nregs >= 16 && !slab_bitmap_inline(nregs));
 
     /* A fill of more than a slab: the first slab whole, then the start of a second. */
     unsigned n = nregs + 10;
@@ -381,7 +394,8 @@ int main(void) {
     snprintf(want, sizeof(want), "free(%p): double free", victim);
     check(unit_aborts_with(free_twice, victim, want));
     check(unit_aborts_with(batch_twice, victim, want));
-    snprintf(want, sizeof(want), "free(%p): not the start", (void *)((char *)victim + 16));
+    snprintf(want, sizeof(want), "free(%p): not the start",
+             (void *)((char *)victim + info->reg_size / 2));
     check(unit_aborts_with(free_interior, victim, want));
     mutex_lock(&bin.lock);
     bin_validate(&bin, binind);
@@ -394,9 +408,9 @@ int main(void) {
      * A class whose bitmap has another length takes a bitmap of that length from base, not one
      * from the other list; a large extent has no bitmap.
      */
-    unsigned small = sz_size2index(16);
+    unsigned small = sz_size2index(32); /* 128 regions with 4 KiB pages: inline there */
     unsigned ks = slab_bitmap_list(bin_infos[small].nregs);
-    if (ks != k) {
+    if (!slab_bitmap_inline(bin_infos[small].nregs) && ks != k) {
         bin_t bin_small;
         bin_init(&bin_small);
         uint64_t *listed_k = ex.bitmaps.free[k];
@@ -424,6 +438,72 @@ int main(void) {
     mutex_unlock(&ex_other.lock);
     check(ex_other.bitmaps.free[k] == theirs_bitmap);
     check_eq(ex_other.npages_active, 0);
+
+    /*
+     * A slab of at most EXTENT_BITS_INLINE * 64 regions keeps its bitmap in its descriptor's
+     * first line: it takes nothing from base and lists nothing when it goes; the descriptor
+     * reused for a large extent has no bitmap. A batch free and a double free in one batch
+     * work on it as on any bitmap.
+     */
+    {
+        unsigned inl = 0;
+        for (unsigned i = 0; i < SC_NBINS && inl == 0; i++) {
+            if (slab_bitmap_inline(bin_infos[i].nregs) && bin_infos[i].nregs >= 8)
+                inl = i;
+        }
+        check(inl != 0);
+        unsigned nr = bin_infos[inl].nregs;
+        static extents_t ex_inl;
+        extents_init(&ex_inl, 10, -1, -1, true);
+        bin_t bin_inl;
+        bin_init(&bin_inl);
+        unsigned ni = 2 * nr + 3;
+        void **regs = calloc(ni, sizeof(void *));
+        check_eq(bin_alloc_batch(&bin_inl, inl, &ex_inl, regs, ni, 0), ni);
+        extent_t *a = slab_of(regs[0]), *b = slab_of(regs[nr]);
+        check(a != b && a->bitmap == a->bits && b->bitmap == b->bits);
+        check((uintptr_t)a->bits + sizeof(a->bits) <= (uintptr_t)a + CACHELINE);
+        check_eq(ex_inl.bitmaps.bytes, 0);
+        check_eq(slab_bitmap_count(a, nr), 0);
+        check_eq(slab_bitmap_count(b, nr), 0);
+        check_eq(slab_bitmap_count(slab_of(regs[2 * nr]), nr), nr - 3);
+        /* Every region of a and b back in one batch: a run per slab, both emptied. */
+        rtree_entry_t *re = calloc(ni, sizeof(rtree_entry_t));
+        for (unsigned i = 0; i < ni; i++)
+            re[i] = rtree_read(regs[i]);
+        mutex_lock(&bin_inl.lock);
+        check_eq(bin_dalloc_batch(&bin_inl, inl, &ex_inl, regs, re, 2 * nr), 0);
+        bin_validate(&bin_inl, inl);
+        mutex_unlock(&bin_inl.lock);
+        check_eq(a->nfree, nr);
+        check_eq(slab_bitmap_count(a, nr), nr);
+        check_eq(bin_inl.stats.curregs, 3);
+        /* A live region twice in one batch, and a freed one again. */
+        void *last = regs[2 * nr];
+        g_binind = inl;
+        g_bin_inl = &bin_inl;
+        g_ex_inl = &ex_inl;
+        snprintf(want, sizeof(want), "free(%p): double free", last);
+        check(unit_aborts_with(batch_twice_in, last, want));
+        snprintf(want, sizeof(want), "free(%p): double free", regs[0]);
+        check(unit_aborts_with(batch_twice_in, regs[0], want));
+        g_binind = binind;
+        check(!region_free(last, &bin_infos[inl])); /* the children changed nothing here */
+        /* Released to the page allocator (an arena reset): nothing goes to the lists. */
+        mutex_lock(&ex_inl.lock);
+        extents_release_all(&ex_inl);
+        mutex_unlock(&ex_inl.lock);
+        for (unsigned j = 0; j < SLAB_BITMAP_NLISTS; j++)
+            check(ex_inl.bitmaps.free[j] == NULL);
+        check_eq(ex_inl.bitmaps.bytes, 0);
+        mutex_lock(&ex_inl.lock);
+        extent_t *lg = extent_alloc(&ex_inl, 4 * PAGE, PAGE, &zeroed);
+        check(lg != NULL && lg->bitmap == NULL && !lg->slab);
+        extent_dalloc(&ex_inl, lg);
+        mutex_unlock(&ex_inl.lock);
+        free(regs);
+        free(re);
+    }
 
     /*
      * A thread cache's fill takes its batch highest address first (bin_alloc_batch_down), the

@@ -31,11 +31,14 @@ typedef enum {
 
 /*
  * Two cache lines, whatever the page size. The first holds what a slab's fill and free touch
- * (bin lock): the address, the bitmap pointer, the owning arena, nfree, the class, and the bin's
- * list links; a slab's bitmap is elsewhere (slab.h). The second holds what only the page
- * allocator and the profiler read.
+ * (bin lock): the address, the bitmap pointer, the owning arena, nfree, the class, the bin's
+ * list links and, for a slab of up to EXTENT_BITS_INLINE * 64 regions, the bitmap itself
+ * (slab.h); a longer bitmap is elsewhere. The second holds what only the page allocator and the
+ * profiler read.
  * Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h).
  */
+#define EXTENT_BITS_INLINE 2
+
 typedef struct extent_s {
     uintptr_t addr;
     uint64_t *bitmap; /* a slab's region bitmap (slab.h; a set bit is a free region); else NULL */
@@ -45,6 +48,8 @@ typedef struct extent_s {
     uint8_t state;  /* extent_state_t */
     bool slab;
     struct extent_s *next, *prev; /* eset bin list, or a bin's slab lists */
+    /* The bitmap of a slab of at most EXTENT_BITS_INLINE * 64 regions (bitmap points here). */
+    uint64_t bits[EXTENT_BITS_INLINE];
     size_t size;
     uintptr_t chunk_addr; /* the chunk holding this extent, for merge bounds */
     size_t chunk_size;
@@ -59,6 +64,9 @@ typedef struct extent_s {
     struct prof_tctx_s *prof_tctx;
     struct prof_recent_s *prof_recent;
 } CACHE_ALIGNED extent_t;
+_Static_assert(sizeof(extent_t) == 2 * CACHELINE &&
+                   offsetof(extent_t, bits) + sizeof(((extent_t *)0)->bits) <= CACHELINE,
+               "extent_t: two lines, the first holding a short slab's bitmap");
 /* Read by bin/allocator-gdb.py: changing it: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 #define EXTENT_PROF_SPARE ((struct prof_tctx_s *)1)
 

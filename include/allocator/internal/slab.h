@@ -2,13 +2,16 @@
 /*
  * slab: the region bitmap of a slab, an extent holding the regions of one small class. A set bit
  * is a free region; nfree counts them. The bitmap belongs to the slab alone: extent_t.bitmap
- * (edata.h) points at it while the extent is a slab and is NULL otherwise, so a large block or a
- * free extent carries only the pointer. It is as long as the class's nregs needs, rounded up to
- * a power of two words (one to four words with 4 KiB pages, up to 64 with 64 KiB), from base
- * and never freed: when its slab goes back to the page allocator it goes to its arena's lists
- * (slab_bitmaps_t, in extents_t) for the next slab that needs that length. The slab's bin lock
- * guards the bits and nfree; the lists are guarded by the arena's extents_t.lock, held wherever
- * a slab is made (bin.c) or freed (extent.c).
+ * (edata.h) points at it while the extent is a slab and is NULL otherwise. A slab of up to
+ * EXTENT_BITS_INLINE * 64 regions (with 4 KiB pages, every class but 8, 16, 48, 80 and 112
+ * bytes) keeps it in its descriptor's first line (extent_t.bits, 16 bytes the descriptor had as
+ * padding), so a fill or a flush reads one line for the slab instead of following the pointer
+ * to a second. A longer one is as long as the class's nregs needs, rounded up to a power of two
+ * words (four words with 4 KiB pages, up to 64 with 64 KiB), from base and never freed: when its
+ * slab goes back to the page allocator it goes to its arena's lists (slab_bitmaps_t, in
+ * extents_t) for the next slab that needs that length. The slab's bin lock guards the bits and
+ * nfree; the lists are guarded by the arena's extents_t.lock, held wherever a slab is made
+ * (bin.c) or freed (extent.c).
  */
 #ifndef ALLOCATOR_INTERNAL_SLAB_H
 #define ALLOCATOR_INTERNAL_SLAB_H
@@ -38,11 +41,17 @@ typedef struct slab_bitmaps_s {
 /* A new bitmap of 2^k words from base, counted in b, or NULL. Lock of b held. */
 uint64_t *slab_bitmap_new_base(slab_bitmaps_t *b, unsigned k);
 
+/* Does a slab of nregs regions keep its bitmap in its descriptor (extent_t.bits)? */
+static inline bool slab_bitmap_inline(unsigned nregs) { return nregs <= EXTENT_BITS_INLINE * 64; }
+
 /*
- * A bitmap for a slab of nregs regions, from b's lists or from base (its contents undefined
- * until slab_bitmap_init), or NULL when base has no memory. Lock of b held.
+ * A bitmap for slab, of nregs regions: its descriptor's own words, or one from b's lists or from
+ * base (its contents undefined until slab_bitmap_init), or NULL when base has no memory. Lock
+ * of b held.
  */
-static inline uint64_t *slab_bitmap_new(slab_bitmaps_t *b, unsigned nregs) {
+static inline uint64_t *slab_bitmap_new(slab_bitmaps_t *b, extent_t *slab, unsigned nregs) {
+    if (slab_bitmap_inline(nregs))
+        return slab->bits;
     unsigned k = slab_bitmap_list(nregs);
     uint64_t *bitmap = b->free[k];
     if (bitmap == NULL)
@@ -51,8 +60,12 @@ static inline uint64_t *slab_bitmap_new(slab_bitmaps_t *b, unsigned nregs) {
     return bitmap;
 }
 
-/* Put the bitmap of a slab of nregs regions on b's lists. Lock of b held. */
-static inline void slab_bitmap_delete(slab_bitmaps_t *b, uint64_t *bitmap, unsigned nregs) {
+/* Put the bitmap of slab, of nregs regions, on b's lists unless it is the slab's own. Lock of b
+ * held. */
+static inline void slab_bitmap_delete(slab_bitmaps_t *b, extent_t *slab, unsigned nregs) {
+    uint64_t *bitmap = slab->bitmap;
+    if (slab_bitmap_inline(nregs))
+        return;
     unsigned k = slab_bitmap_list(nregs);
     bitmap[0] = (uint64_t)(uintptr_t)b->free[k];
     b->free[k] = bitmap;
