@@ -63,6 +63,39 @@ static inline tsd_t *tsd_fetch(void) {
  */
 rtree_entry_t block_check(const char *op, const void *ptr, bool freeing);
 
+/*
+ * The slow bodies the API layer's files share (malloc.c defines them; realloc.c calls them).
+ * A request: its size and alignment, and how it picks its cache and arena (from the thread
+ * state, or as mallocx flags say).
+ */
+typedef struct alloc_req_s {
+    size_t size;
+    size_t align; /* 0: natural alignment */
+    bool zero;
+    bool no_tcache;
+    tcache_t *tcache; /* an explicit cache (MALLOCX_TCACHE), or NULL */
+    arena_t *arena;   /* NULL: the thread's */
+} alloc_req_t;
+
+/* Allocate as req says: every allocating entry point's slow path (init, fills, arenas, events). */
+void *alloc_slow(const alloc_req_t *req);
+/* NULL with errno ENOMEM (xmalloc: abort). */
+void *alloc_fail(void) COLD;
+/*
+ * Free ptr, handed to op: check it (block_check), then to the thread's cache, the explicit
+ * tcache, or (no_tcache) straight to its arena.
+ */
+void dalloc_slow(const char *op, void *ptr, bool no_tcache, tcache_t *tcache);
+/* Decode mallocx flags into req; false if they name an arena or cache that does not exist. */
+bool mallocx_req(alloc_req_t *req, size_t size, int flags);
+/* ptr's usable size, after op's check of ptr. */
+size_t usable_size_of(const char *op, const void *ptr);
+/*
+ * A large block e resized in place from old_usize to usize (size asked): the thread's counters,
+ * its events for the bytes gained (the block may become sampled), a sampled block's counts.
+ */
+void ralloc_inplace_done(extent_t *e, bool sampled, size_t size, size_t old_usize, size_t usize);
+
 void *malloc_slow(size_t size) NOINLINE;
 /* The fast path popped ret and found a thread event due: run it; ret, or a sampled block. */
 void *malloc_event(void *ret, size_t size) NOINLINE COLD;
