@@ -6,7 +6,9 @@
 #include "allocator/internal/sc.h"
 
 uint8_t sz_size2index_tab[(SC_LOOKUP_MAXCLASS >> LG_QUANTUM) + 1];
-uint16_t sz_size2binoff_tab[SZ_FAST_MAXCLASS + 1];
+/* Page-aligned: a fill of one page of entries (sz_binoff_fill) writes one page of memory. */
+uint16_t sz_size2binoff_tab[SZ_FAST_MAXCLASS + 1]
+    __attribute__((aligned(SZ_BINOFF_PAGE_N * sizeof(uint16_t))));
 size_t sz_index2size_tab[SC_NSIZES];
 bin_info_t bin_infos[SC_NBINS_MAX];
 uint64_t sz_region_mul_tab[SC_NSIZES];

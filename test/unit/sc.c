@@ -82,7 +82,12 @@ static void check_tables(void) {
     /* The fast path's offset table agrees with the index lookup, for every size it covers. */
     for (size_t size = 0; size <= SZ_FAST_MAXCLASS; size++)
         check_eq(sz_size2binoff(size), (sz_size2index(size == 0 ? 1 : size) + 1) * SZ_CACHE_BIN_STRIDE);
-    /* It is filled a page at a time: emptied, one size's lookup fills that page and no other. */
+    /*
+     * It is filled a page at a time: emptied, one size's lookup fills that page and no other.
+     * A page of entries is a page of memory: the table starts on a 4 KiB boundary, so a fill
+     * writes (and makes resident) one page of it, not parts of two.
+     */
+    check_eq((uintptr_t)sz_size2binoff_tab % (SZ_BINOFF_PAGE_N * sizeof(uint16_t)), 0);
     size_t page = SZ_FAST_MAXCLASS / SZ_BINOFF_PAGE_N - 1; /* a whole page: sizes near 30 KiB */
     size_t lo = page * SZ_BINOFF_PAGE_N, hi = lo + SZ_BINOFF_PAGE_N;
     for (size_t s = lo - 1; s <= hi; s++)
