@@ -32,9 +32,9 @@ typedef enum {
 /*
  * Two cache lines, whatever the page size. The first holds what a slab's fill and free touch
  * (bin lock): the address, the bitmap pointer, the owning arena, nfree, the class, the bin's
- * list links and, for a slab of up to EXTENT_BITS_INLINE * 64 regions, the bitmap itself
- * (slab.h); a longer bitmap is elsewhere. The second holds what only the page allocator and the
- * profiler read.
+ * list links, the size and, for a slab of up to EXTENT_BITS_INLINE * 64 regions, the bitmap
+ * itself (slab.h); a longer bitmap is elsewhere. The second holds what only the page allocator
+ * (chunk bounds, the LRU) and the profiler read.
  * Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h).
  */
 #define EXTENT_BITS_INLINE 2
@@ -42,15 +42,15 @@ typedef enum {
 typedef struct extent_s {
     uintptr_t addr;
     uint64_t *bitmap; /* a slab's region bitmap (slab.h; a set bit is a free region); else NULL */
-    unsigned arena_ind;
-    uint32_t nfree;
-    uint16_t szind; /* size class while active */
-    uint8_t state;  /* extent_state_t */
+    uint16_t arena_ind; /* below ARENAS_MAX */
+    uint16_t nfree;     /* at most SLAB_MAXREGS_MAX */
+    uint16_t szind;     /* size class while active */
+    uint8_t state;      /* extent_state_t */
     bool slab;
     struct extent_s *next, *prev; /* eset bin list, or a bin's slab lists */
+    size_t size;
     /* The bitmap of a slab of at most EXTENT_BITS_INLINE * 64 regions (bitmap points here). */
     uint64_t bits[EXTENT_BITS_INLINE];
-    size_t size;
     uintptr_t chunk_addr; /* the chunk holding this extent, for merge bounds */
     size_t chunk_size;
     struct extent_s *lru_next, *lru_prev; /* eset LRU list */
@@ -67,6 +67,7 @@ typedef struct extent_s {
 _Static_assert(sizeof(extent_t) == 2 * CACHELINE &&
                    offsetof(extent_t, bits) + sizeof(((extent_t *)0)->bits) <= CACHELINE,
                "extent_t: two lines, the first holding a short slab's bitmap");
+_Static_assert(SLAB_MAXREGS_MAX <= UINT16_MAX, "extent_t: nfree fits 16 bits");
 /* Read by bin/allocator-gdb.py: changing it: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
 #define EXTENT_PROF_SPARE ((struct prof_tctx_s *)1)
 

@@ -32,6 +32,7 @@
 
 /* Arena indices are below this (arena.h's table; chunk.c keeps each arena's dss setting). */
 #define ARENAS_MAX 4096
+_Static_assert(ARENAS_MAX - 1 <= UINT16_MAX, "extent_t.arena_ind holds an arena index in 16 bits");
 
 /* A mapping obtained from the arena's memory source; never split or merged. */
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */
