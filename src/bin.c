@@ -216,42 +216,46 @@ unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptr
     const unsigned arena_ind = ex->arena_ind;
     const uint64_t magic = info->div_magic;
     const size_t reg_size = info->reg_size;
-    const unsigned nregs = info->nregs;
-    unsigned kept = 0, i = 0;
+    void **p = ptrs, **const pend = ptrs + n;
+    rtree_entry_t *e = ents;
+    unsigned kept = 0;
     /*
      * Regions of one slab usually come in a row (a fill took them in address order; the
      * entries are equal): each run of them is returned with the slab's fields in registers, and
      * the lists are looked at once for the run.
      */
-    while (i < n) {
-        rtree_entry_t ent = ents[i];
+    while (p < pend) {
+        rtree_entry_t ent = *e;
         extent_t *slab = rtree_entry_extent(ent);
         /* The slab headers are the misses here: ask for a few ahead. */
-        if (i + BIN_PREFETCH_AHEAD < n)
-            __builtin_prefetch(rtree_entry_extent(ents[i + BIN_PREFETCH_AHEAD]), 1);
+        if (p + BIN_PREFETCH_AHEAD < pend)
+            __builtin_prefetch(rtree_entry_extent(e[BIN_PREFETCH_AHEAD]), 1);
         if (slab->arena_ind != arena_ind) {
             do {
-                ptrs[kept] = ptrs[i];
+                ptrs[kept] = *p;
                 ents[kept++] = ent;
-            } while (++i < n && ents[i] == ent);
+                p++, e++;
+            } while (p < pend && *e == ent);
             continue;
         }
         uintptr_t addr = slab->addr;
         uint64_t *bitmap = slab->bitmap;
-        unsigned nfree0 = slab->nfree, start = i;
+        unsigned nfree0 = slab->nfree, count = 0;
         do {
-            uintptr_t off = (uintptr_t)ptrs[i] - addr;
+            uintptr_t off = (uintptr_t)*p - addr;
             unsigned ind = (unsigned)((off * magic) >> 32);
             if (unlikely((size_t)ind * reg_size != off))
-                io_fatal("free(%p): not the start of an allocation\n", ptrs[i]);
+                io_fatal("free(%p): not the start of an allocation\n", *p);
             uint64_t mask = (uint64_t)1 << (ind & 63), word = bitmap[ind >> 6];
             if (unlikely(word & mask))
-                io_fatal("free(%p): double free (found free in its slab)\n", ptrs[i]);
+                io_fatal("free(%p): double free (found free in its slab)\n", *p);
             bitmap[ind >> 6] = word | mask;
-        } while (++i < n && ents[i] == ent);
-        unsigned nfree = nfree0 + (i - start);
+            count++;
+            p++, e++;
+        } while (p < pend && *e == ent);
+        unsigned nfree = nfree0 + count;
         slab->nfree = nfree;
-        if (unlikely(nfree0 == 0 || nfree == nregs))
+        if (unlikely(nfree0 == 0 || nfree == info->nregs))
             bin_slab_freed(bin, info, ex, slab, nfree0 == 0);
     }
     bin->stats.ndalloc += n - kept;

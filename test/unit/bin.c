@@ -116,6 +116,16 @@ static unsigned batch_free_slab(void **held, unsigned n, extent_t *slab, unsigne
     return k;
 }
 
+/* A pointer inside a region, in a batch (its slab's entry, as a flush reads it). */
+static void batch_interior(void *p) {
+    void *q = (char *)p + bin_infos[g_binind].reg_size / 2;
+    void *ptrs[1] = {q};
+    rtree_entry_t ents[1] = {rtree_read(q)};
+    mutex_lock(&bin.lock);
+    bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, 1);
+    mutex_unlock(&bin.lock);
+}
+
 static void free_interior(void *p) {
     mutex_lock(&bin.lock);
     bin_dalloc_locked(&bin, g_binind, &ex, slab_of(p), (char *)p + bin_infos[g_binind].reg_size / 2);
@@ -397,6 +407,7 @@ int main(void) {
     snprintf(want, sizeof(want), "free(%p): not the start",
              (void *)((char *)victim + info->reg_size / 2));
     check(unit_aborts_with(free_interior, victim, want));
+    check(unit_aborts_with(batch_interior, victim, want));
     mutex_lock(&bin.lock);
     bin_validate(&bin, binind);
     mutex_unlock(&bin.lock);
