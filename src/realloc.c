@@ -34,8 +34,8 @@
 
 /* realloc's end when the block moves: copy n bytes of ptr to ret, free ptr the way req allocates
  * (old_usize, ptr's usable size, at least RALLOC_UNCACHED_MIN: past the thread's cache). */
-static void *ralloc_copy(const char *op, void *ptr, size_t old_usize, const alloc_req_t *req,
-                         void *ret, size_t n) {
+static ALWAYS_INLINE void *ralloc_copy(const char *op, void *ptr, size_t old_usize,
+                                       const alloc_req_t *req, void *ret, size_t n) {
     memcpy(ret, ptr, n);
     bool no_tcache = req->no_tcache || (req->tcache == NULL && old_usize >= RALLOC_UNCACHED_MIN);
     if (no_tcache || req->tcache != NULL)
@@ -143,11 +143,8 @@ static PROF_FRAME void *realloc_move_small(void *ptr, size_t old_usize, size_t s
         return NULL;
     /* What realloc_impl keeps: the usable bytes both blocks have, not just size's. */
     size_t usize = sz_s2u(size);
-    memcpy(ret, ptr, old_usize < usize ? old_usize : usize);
-    if (old_usize >= RALLOC_UNCACHED_MIN)
-        dalloc_slow("realloc", ptr, true, NULL);
-    else
-        free_fastpath(ptr);
+    alloc_req_t req = {size, 0, false, false, NULL, NULL};
+    ralloc_copy("realloc", ptr, old_usize, &req, ret, old_usize < usize ? old_usize : usize);
     /* A slow-path event for the cache's GC, as the move through realloc_impl counts one. */
     tsd_t *tsd = tsd_get();
     if (tsd_is_real(tsd))

@@ -59,24 +59,15 @@ static void corrupt_and_validate(void *p) {
     mutex_unlock(&bin.lock);
 }
 
-/* One region twice in one batch: both in one run of its slab. */
+/* One region twice in one batch: both in one run of its slab (of g_bin's, from g_ex). */
+static bin_t *g_bin = &bin;
+static extents_t *g_ex = &ex;
 static void batch_twice(void *p) {
     void *ptrs[2] = {p, p};
     rtree_entry_t ents[2] = {rtree_read(p), rtree_read(p)};
-    mutex_lock(&bin.lock);
-    bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, 2);
-    mutex_unlock(&bin.lock);
-}
-
-/* The same through bin_inl's bin: passed as the bin's address through g_bin_inl. */
-static bin_t *g_bin_inl;
-static extents_t *g_ex_inl;
-static void batch_twice_in(void *p) {
-    void *ptrs[2] = {p, p};
-    rtree_entry_t ents[2] = {rtree_read(p), rtree_read(p)};
-    mutex_lock(&g_bin_inl->lock);
-    bin_dalloc_batch(g_bin_inl, g_binind, g_ex_inl, ptrs, ents, 2);
-    mutex_unlock(&g_bin_inl->lock);
+    mutex_lock(&g_bin->lock);
+    bin_dalloc_batch(g_bin, g_binind, g_ex, ptrs, ents, 2);
+    mutex_unlock(&g_bin->lock);
 }
 
 /* A whole slab of the bin in the regions of held (n of them) that is not the current slab. */
@@ -492,13 +483,15 @@ int main(void) {
         /* A live region twice in one batch, and a freed one again. */
         void *last = regs[2 * nr];
         g_binind = inl;
-        g_bin_inl = &bin_inl;
-        g_ex_inl = &ex_inl;
+        g_bin = &bin_inl;
+        g_ex = &ex_inl;
         snprintf(want, sizeof(want), "free(%p): double free", last);
-        check(unit_aborts_with(batch_twice_in, last, want));
+        check(unit_aborts_with(batch_twice, last, want));
         snprintf(want, sizeof(want), "free(%p): double free", regs[0]);
-        check(unit_aborts_with(batch_twice_in, regs[0], want));
+        check(unit_aborts_with(batch_twice, regs[0], want));
         g_binind = binind;
+        g_bin = &bin;
+        g_ex = &ex;
         check(!region_free(last, &bin_infos[inl])); /* the children changed nothing here */
         /* Released to the page allocator (an arena reset): nothing goes to the lists. */
         mutex_lock(&ex_inl.lock);

@@ -75,25 +75,23 @@ extern rtree_t rtree HIDDEN;
 struct extent_s;
 
 /*
- * The slot of addr. Address bits above LG_VADDR are ignored here: callers that may see a
- * non-canonical pointer reject it first (rtree_addr_valid), or, as the free fast path does,
- * check the pointer against the slot's base, which such a pointer cannot pass.
+ * The bits of an address that name its leaf (from 30 up), and the leaf's address (the zero leaf
+ * for addresses never registered). Address bits above LG_VADDR are ignored here: callers that
+ * may see a non-canonical pointer reject it first (rtree_addr_valid), or, as the free fast path
+ * does, check the pointer against the slot's base, which such a pointer cannot pass.
  */
-/*
- * The byte offset of addr's slot from the zero leaf (zero, passed in so that a caller can keep it
- * in a register of its own): the root's offset of the leaf plus the slot's place in it. The root
- * is reached from zero backwards, so one address serves both loads.
- */
-static ALWAYS_INLINE uintptr_t rtree_slot_off(const char *zero, uintptr_t addr) {
-    uintptr_t key = (addr >> RTREE_LG_GRAIN) & ((RTREE_ROOT_N << RTREE_LEAF_BITS) - 1);
-    const uintptr_t *root = (const uintptr_t *)(zero - offsetof(rtree_t, zero_leaf));
-    uintptr_t leaf = atomic_load_acquire(root + (key >> RTREE_LEAF_BITS));
-    return leaf + (key & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
+#define RTREE_LEAF_SHIFT (RTREE_LG_GRAIN + RTREE_LEAF_BITS)
+static ALWAYS_INLINE char *rtree_leaf_of(uintptr_t addr) {
+    return (char *)rtree.zero_leaf +
+           atomic_load_acquire(&rtree.root[(addr >> RTREE_LEAF_SHIFT) & (RTREE_ROOT_N - 1)]);
 }
-
+/* The byte offset of addr's slot in its leaf. */
+static ALWAYS_INLINE uintptr_t rtree_leaf_slot_off(uintptr_t addr) {
+    return ((addr >> RTREE_LG_GRAIN) & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
+}
+/* The slot of addr. */
 static ALWAYS_INLINE rtree_slot_t *rtree_slot_ptr(uintptr_t addr) {
-    char *zero = (char *)rtree.zero_leaf;
-    return (rtree_slot_t *)(zero + rtree_slot_off(zero, addr));
+    return (rtree_slot_t *)(rtree_leaf_of(addr) + rtree_leaf_slot_off(addr));
 }
 
 /* Can addr be in the tree at all (no bits set above LG_VADDR)? */
@@ -122,13 +120,6 @@ static ALWAYS_INLINE size_t rtree_slot_binoff(rtree_slot_t *slot) {
     typedef uint16_t __attribute__((may_alias)) half_t;
     return *((const half_t *)&slot->entry + 3);
 }
-/* The bits of an address that name its leaf (from 30 up), and the leaf's address. */
-#define RTREE_LEAF_SHIFT (RTREE_LG_GRAIN + RTREE_LEAF_BITS)
-static ALWAYS_INLINE char *rtree_leaf_of(uintptr_t addr) {
-    return (char *)rtree.zero_leaf +
-           atomic_load_acquire(&rtree.root[(addr >> RTREE_LEAF_SHIFT) & (RTREE_ROOT_N - 1)]);
-}
-
 /*
  * The fast paths' read of addr's slot in leaf, addr's leaf (rtree_leaf_of, or a copy of it the
  * caller kept: api.h): the entry's bin offset (its top 16 bits, see rtree_slot_binoff), and
@@ -138,7 +129,7 @@ static ALWAYS_INLINE char *rtree_leaf_of(uintptr_t addr) {
  */
 static ALWAYS_INLINE void rtree_read_fast(uintptr_t addr, char *leaf, size_t *binoff,
                                           uint64_t *ordinal) {
-    uintptr_t off = ((addr >> RTREE_LG_GRAIN) & (RTREE_LEAF_N - 1)) * sizeof(rtree_slot_t);
+    uintptr_t off = rtree_leaf_slot_off(addr);
 #if defined(__x86_64__)
     /*
      * Every load of the slot addresses leaf + off, with no add to form the slot's address, and
