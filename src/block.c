@@ -76,7 +76,6 @@ rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) {
                  ptr, LG_VADDR);
     rtree_slot_t *slot = rtree_slot_ptr((uintptr_t)ptr);
     rtree_entry_t entry = atomic_load_relaxed(&slot->entry);
-    uintptr_t base = -atomic_load_relaxed(&slot->neg_base);
     unsigned binid = rtree_entry_binid(entry);
     if (unlikely(binid == 0))
         io_fatal("%s(%p): not allocated by this allocator, or freed already\n", op, ptr);
@@ -97,9 +96,10 @@ rtree_entry_t block_check(const char *op, const void *ptr, bool freeing) {
                      op, ptr, usize, (void *)start);
         return entry;
     }
+    /* A division, exact for every class (the fast path's test passes none of some: sc.h). */
+    uintptr_t base = rtree_entry_extent(entry)->addr;
     uintptr_t off = (uintptr_t)ptr - base;
-    if (unlikely(sz_region_ordinal(off, sz_region_mul_tab[ind], sz_region_shift_tab[ind]) >=
-                 sz_region_count(ind)))
+    if (unlikely(off % usize != 0 || off / usize >= sz_region_count(ind)))
         io_fatal("%s(%p): not the start of an allocation (inside the %zu-byte block at %p)\n",
                  op, ptr, usize, (void *)(base + off / usize * usize));
     if (unlikely(block_tagged(ptr)) && block_is_free(ptr, entry)) {

@@ -43,5 +43,5 @@ bool emap_free_registered(const extent_t *e) {
     rtree_entry_t entry = rtree_entry_make((extent_t *)e, 0, false);
     return rtree_read((void *)e->addr) == entry &&
            rtree_read((void *)extent_last_page(e)) == entry &&
-           rtree_read_base((void *)e->addr) == 0;
+           rtree_read_base32((void *)e->addr) == 0;
 }

@@ -42,13 +42,13 @@ bool rtree_ensure(uintptr_t addr, size_t size) {
 }
 
 void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr_t base) {
-    uint64_t mul = rtree_entry_region_mul(entry), shift = rtree_entry_region_shift(entry);
+    uint32_t c = rtree_entry_region_c(entry);
     rtree_slot_t *slot = NULL;
     for (uintptr_t a = addr; a < addr + size; a += RTREE_GRAIN, slot++) {
         /* Slots are consecutive within a leaf: look the slot up again only at a leaf's start. */
         if (slot == NULL || (a & (((uintptr_t)1 << 30) - 1)) == 0)
             slot = rtree_slot_ptr(a);
-        rtree_slot_set(slot, entry, base, mul, shift);
+        rtree_slot_set(slot, entry, base, c);
     }
 }
 

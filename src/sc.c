@@ -11,15 +11,19 @@ uint16_t sz_size2binoff_tab[SZ_FAST_MAXCLASS + 1]
     __attribute__((aligned(SZ_BINOFF_PAGE_N * sizeof(uint16_t))));
 size_t sz_index2size_tab[SC_NSIZES];
 bin_info_t bin_infos[SC_NBINS_MAX];
-uint64_t sz_region_mul_tab[SC_NSIZES];
-uint8_t sz_region_shift_tab[SC_NSIZES];
+uint32_t sz_region_c_tab[SC_NSIZES];
 
-/* The inverse of an odd number modulo 2^64 (Newton's iteration doubles the correct bits). */
-static uint64_t sc_inverse_odd(uint64_t odd) {
-    uint64_t inv = odd; /* correct to 3 bits: odd * odd == 1 mod 8 */
-    for (int i = 0; i < 5; i++)
-        inv *= 2 - odd * inv;
-    return inv;
+/* sz_region_start's constant (sc.h) for a class of size bytes, nregs regions an extent. */
+static uint32_t sc_region_c(size_t size, uint64_t nregs) {
+    if (size >= ((size_t)1 << 31))
+        return 0;
+    if (nregs == 1)
+        return 1;
+    uint64_t c = (((uint64_t)1 << 32) + size - 1) / size;
+    uint64_t e = c * size - ((uint64_t)1 << 32);
+    if ((nregs - 1) * e >= c || (nregs - 1) * e + (size - 1) * c >= ((uint64_t)1 << 32))
+        return 0;
+    return (uint32_t)c;
 }
 
 static void bin_info_compute(bin_info_t *info, size_t size) {
@@ -60,16 +64,13 @@ void sz_binoff_fill(size_t size) {
 }
 
 void sc_boot(void) {
-    for (unsigned i = 0; i < SC_NSIZES; i++) {
-        size_t size = sz_index2size_compute(i);
-        unsigned shift = (unsigned)__builtin_ctzll(size);
-        sz_index2size_tab[i] = size;
-        sz_region_shift_tab[i] = (uint8_t)shift;
-        sz_region_mul_tab[i] = sc_inverse_odd(size >> shift);
-    }
+    for (unsigned i = 0; i < SC_NSIZES; i++)
+        sz_index2size_tab[i] = sz_index2size_compute(i);
     for (size_t i = 0; i < ARRAY_SIZE(sz_size2index_tab); i++)
         sz_size2index_tab[i] = (uint8_t)sz_size2index_compute(i << LG_QUANTUM);
     sz_binoff_fill(0);
     for (unsigned i = 0; i < SC_NBINS; i++)
         bin_info_compute(&bin_infos[i], sz_index2size_tab[i]);
+    for (unsigned i = 0; i < SC_NSIZES; i++)
+        sz_region_c_tab[i] = sc_region_c(sz_index2size_tab[i], sz_region_count(i));
 }

@@ -124,14 +124,13 @@ void tcache_init(tcache_t *tc, arena_t *arena, void **stacks, bool enabled) {
     tc->flushing = NULL;
     tc->nflushing = 0;
     memset(tc->active, 0, sizeof(tc->active));
-    tc->slow_frees = false;
     void **area = stacks;
     /*
      * Only the bins of classes a cache may hold (tcache_max's, fixed at boot) are written. The
-     * others stay as they came, all zero (base memory, never written since): full 0 and
-     * region_count 0 make both fast paths miss, as for bins[0]. Their 8 KiB of the thread
-     * state (with the default tcache_max) then never becomes resident. The cached classes'
-     * bins start inactive (full == low, region_count 0: tcache_bin_activate).
+     * others stay as they came, all zero (base memory, never written since): full 0 makes both
+     * fast paths miss, as for bins[0]. Their 8 KiB of the thread state (with the default
+     * tcache_max) then never becomes resident. The cached classes' bins start inactive
+     * (top == low == full: tcache_bin_activate).
      */
     unsigned nwritten = tcache_nhbins();
     for (unsigned i = 0; i <= nwritten; i++) {
@@ -156,8 +155,6 @@ void tcache_bin_activate(tcache_t *tc, unsigned bi) {
     cache_bin_t *cb = &tc->bins[bi];
     cache_bin_set_max(cb, tcache_nslots_share(bi - 1));
     cb->nfill = (uint16_t)(cache_bin_ncached_max(cb) / 2 > 0 ? cache_bin_ncached_max(cb) / 2 : 1);
-    if (!tc->slow_frees)
-        cb->region_count = sz_region_count(bi - 1);
     tc->active[bi / 64] |= (uint64_t)1 << (bi % 64);
 }
 
@@ -188,12 +185,6 @@ uint64_t tcache_pushes_fold(tcache_t *tc) {
         cb->npush = 0;
     })
     return bytes;
-}
-
-void tcache_slow_frees(tcache_t *tc) {
-    tc->slow_frees = true;
-    for (unsigned bi = 1; bi <= tc->nhbins; bi++)
-        tc->bins[bi].region_count = 0;
 }
 
 /* Set bin bi's size to n regions (at most its cap), keeping the account of grown bytes. */

@@ -178,8 +178,6 @@ void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled) {
     tcache_flush_all(&tsd->tcache);
     tsd->thread_deallocated += tcache_pushes_fold(&tsd->tcache); /* tcache_init clears them */
     tcache_init(&tsd->tcache, tsd->arena, stacks, enabled);
-    if (tsd->counters_live)
-        tcache_slow_frees(&tsd->tcache);
     tsd->tcache_enabled = enabled;
 }
 
@@ -265,7 +263,7 @@ void tsd_counters_live(tsd_t *tsd) {
         return;
     tsd->counters_live = true;
     tsd->thread_deallocated += tcache_pushes_fold(&tsd->tcache);
-    tcache_slow_frees(&tsd->tcache);
+    tsd_tls.leaf_key = TSD_LEAF_SLOW; /* every free by the slow path, which counts (api.h) */
     bool armed = tsd->event_armed != 0;
     int64_t used = tsd_events_fold(tsd);
     if (!armed)

@@ -148,7 +148,7 @@ int main(void) {
         rtree_entry_t entry = rtree_read(out[i]);
         check(rtree_entry_slab(entry));
         check_eq(rtree_entry_binid(entry), binind + 1);
-        check_eq(rtree_read_base(out[i]), s->addr);
+        check_eq(rtree_read_base32(out[i]), (uint32_t)s->addr);
     }
     /*
      * Each slab has a bitmap of its own from base, outside its pages, of the length its class
@@ -166,7 +166,7 @@ int main(void) {
     check_eq(slab_bitmap_count(s2, nregs), nregs - 10);
     /* Every page of a slab is registered, not only its boundaries. */
     for (uintptr_t a = s1->addr; a < s1->addr + s1->size; a += PAGE)
-        check(slab_of((void *)a) == s1 && rtree_read_base((void *)a) == s1->addr);
+        check(slab_of((void *)a) == s1 && rtree_read_base32((void *)a) == (uint32_t)s1->addr);
     check_eq(s1->nfree, 0);
     check_eq(s2->nfree, nregs - 10);
     check_eq(s1->arena_ind, 7);
@@ -232,7 +232,7 @@ int main(void) {
     check_eq(ex.npages_active, info->slab_size >> LG_PAGE);
     for (uintptr_t a = s2_addr; a < s2_addr + s2_size; a += PAGE) {
         check_eq(rtree_entry_binid(rtree_read((void *)a)), 0);
-        check_eq(rtree_read_base((void *)a), 0);
+        check_eq(rtree_read_base32((void *)a), 0);
     }
     check_eq(bin_spare_release(&bin, &ex), 0);
 

@@ -30,13 +30,14 @@ int main(void) {
     rtree_write_range(base + ((size_t)1 << 30) - 2 * PAGE, 4 * PAGE, e, 12345);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 2 * PAGE)), e);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) + PAGE + 5)), e);
-    check_eq(rtree_read_base((void *)(base + ((size_t)1 << 30) + PAGE + 5)), 12345);
+    check_eq(rtree_read_base32((void *)(base + ((size_t)1 << 30) + PAGE + 5)), 12345);
     check_eq(rtree_slot_binoff(rtree_slot_ptr(base + ((size_t)1 << 30) + PAGE)), 17 * 64);
-    check_eq(rtree_read_base((void *)(base + ((size_t)1 << 30) + 2 * PAGE)), 0);
+    check_eq(rtree_read_base32((void *)(base + ((size_t)1 << 30) + 2 * PAGE)), 0);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) + 2 * PAGE)), 0);
     check_eq(rtree_read((void *)(base + ((size_t)1 << 30) - 3 * PAGE)), 0);
     /* The shared zero leaf is never written. */
     for (size_t i = 0; i < RTREE_LEAF_N; i += 4096)
-        check(rtree.zero_leaf[i].entry == 0 && rtree.zero_leaf[i].neg_base == 0);
+        check(rtree.zero_leaf[i].entry == 0 && rtree.zero_leaf[i].neg_base == 0 &&
+              rtree.zero_leaf[i].region_c == 0);
     return unit_finish("rtree");
 }

@@ -5,8 +5,8 @@
  * what the memory held, zero in base memory, so they never become resident.
  * - tcache_init over memory filled with a pattern sets up bins 0..tcache_nhbins() (class sizes,
  *   stacks of enabled caches) and leaves every byte of the bins above as it was, enabled or not;
- *   the cached classes' bins start inactive (no room, no region test, no bit in active[]) and
- *   tcache_bin_activate gives each its starting size and region test;
+ *   the cached classes' bins start inactive (no room, no bit in active[]) and
+ *   tcache_bin_activate gives each its starting size;
  * - a thread's bins are active for the classes it used, whether its first call of the class
  *   was a malloc or a free, and inactive for the others;
  * - zeroed bins make both fast paths miss: malloc of an uncached class and free of a block of
@@ -47,14 +47,14 @@ static void test_init_writes_cached_bins_only(void) {
             check_eq(tc.active[i], 0);
         for (unsigned i = 1; i <= nh; i++) {
             check_eq(tc.bins[i].size, sz_index2size(i - 1));
-            check_eq(tc.bins[i].region_count, 0);
+            check_eq(tc.bins[i].full, tc.bins[i].low);
             check_eq(cache_bin_ncached(&tc.bins[i]), 0);
             check_eq(cache_bin_ncached_max(&tc.bins[i]), 0);
             if (!enabled)
                 continue;
             tcache_bin_activate(&tc, i);
             check(tcache_bin_active(&tc, i));
-            check_eq(tc.bins[i].region_count, sz_region_count(i - 1));
+            check(tc.bins[i].full > tc.bins[i].top);
             check_eq(cache_bin_ncached_max(&tc.bins[i]), tcache_nslots_share(i - 1));
             check(tc.bins[i].nfill >= 1 && tc.bins[i].nfill <= cache_bin_ncached_max(&tc.bins[i]));
         }
@@ -122,7 +122,7 @@ static void *thread_main(void *arg) {
         used[sz_size2index(size) + 1] = true;
     for (unsigned bi = 1; bi <= nh; bi++) {
         check_eq(tcache_bin_active(&tsd->tcache, bi), used[bi]);
-        check_eq(tsd->tcache.bins[bi].region_count != 0, used[bi]);
+        check_eq(tsd->tcache.bins[bi].full != tsd->tcache.bins[bi].low, used[bi]);
     }
 
     uintptr_t lo = (uintptr_t)&tsd->tcache.bins[nh + 1], hi = (uintptr_t)&tsd->tcache.bins[SC_NSIZES + 1];

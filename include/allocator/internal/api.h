@@ -135,11 +135,18 @@ static ALWAYS_INLINE void *malloc_fastpath(size_t size) {
  * maps, else the root's, kept unless it is the empty leaf (tsd.h, tsd_tls_t). With the copy, the
  * slot's loads wait on no load of the root, and neither do the addresses of free's stores into
  * the bin, which the next malloc's reads of the bin would otherwise be issued ahead of and
- * replayed: a malloc/free loop of one size (bench/fixed) 0.34 -> 0.18 s.
+ * replayed: a malloc/free loop of one size (bench/fixed) 0.34 -> 0.18 s. A pointer with bits
+ * above the address space matches no copy and gets the empty leaf (its slot's offset would be
+ * its low 32 bits alone: rtree.h), and so does every pointer of a thread whose frees must all
+ * take the slow path (TSD_LEAF_SLOW: tsd_counters_live).
  */
 static ALWAYS_INLINE char *fastpath_leaf(tsd_tls_t *tls, uintptr_t a) {
     if (likely(a >> RTREE_LEAF_SHIFT == tls->leaf_key))
         return tls->leaf;
+    /* Read again (an atomic load is not merged with the one above): the test above then
+     * compares with memory, and the key takes no register in the fast path. */
+    if (!rtree_addr_valid((void *)a) || atomic_load_relaxed(&tls->leaf_key) == TSD_LEAF_SLOW)
+        return (char *)rtree.zero_leaf;
     char *leaf = rtree_leaf_of(a);
     if (leaf != (char *)rtree.zero_leaf) {
         tls->leaf_key = a >> RTREE_LEAF_SHIFT;
@@ -150,27 +157,27 @@ static ALWAYS_INLINE char *fastpath_leaf(tsd_tls_t *tls, uintptr_t a) {
 
 /*
  * The fast paths' reading of a block handed back (free's and realloc's): the bin of the class
- * ptr's radix-tree slot names (bins[0], which caches nothing, for none), and ptr's ordinal in
- * its extent's regions (rtree_read_fast). *offp is the bin's byte offset in bins[].
+ * ptr's radix-tree slot names (bins[0], which caches nothing, for none), and whether ptr starts
+ * one of its extent's regions (rtree_read_fast). *offp is the bin's byte offset in bins[].
  */
 static ALWAYS_INLINE cache_bin_t *fastpath_block_bin(tsd_tls_t *tls, tsd_t *tsd, const void *ptr,
-                                                     size_t *offp, uint64_t *ordinal) {
+                                                     size_t *offp, bool *start) {
     uintptr_t a = (uintptr_t)ptr;
-    rtree_read_fast(a, fastpath_leaf(tls, a), offp, ordinal);
+    rtree_read_fast(a, fastpath_leaf(tls, a), offp, start);
     return (cache_bin_t *)((char *)tsd->tcache.bins + *offp);
 }
 
 /*
- * ... and its test: ptr starts a region of a class this thread caches (which also rejects
- * pointers with bits above the address space: they cannot pass the base test), and its first
- * byte is not the free tag's. With sized (a constant) the class must also be the one whose bin
- * is at byte offset want_off of bins[] (one compare of the entry's bin offset, no class index
- * computed).
+ * ... and its test: ptr starts a region of a class this allocator has (which also rejects
+ * sampled blocks and unknown pointers: their slots' constant is 0), and its first byte is not
+ * the free tag's. With sized (a constant) the class must also be the one whose bin is at byte
+ * offset want_off of bins[] (one compare of the entry's bin offset, no class index computed).
+ * Whether the thread caches the class is the callers' test: a bin that caches nothing has no
+ * room (tcache.h).
  */
-static ALWAYS_INLINE bool fastpath_block_ok(const void *ptr, const cache_bin_t *cb, size_t off,
-                                            uint64_t ordinal, bool sized, size_t want_off) {
-    return likely((!sized || off == want_off) && ordinal < cb->region_count &&
-                  !block_maybe_tagged(ptr));
+static ALWAYS_INLINE bool fastpath_block_ok(const void *ptr, bool start, size_t off, bool sized,
+                                            size_t want_off) {
+    return likely((!sized || off == want_off) && start && !block_maybe_tagged(ptr));
 }
 
 /*
@@ -182,8 +189,8 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
     tsd_tls_t *tls = &tsd_tls;
     tsd_t *tsd = tls->tsd;
     size_t off;
-    uint64_t ordinal;
-    cache_bin_t *cb = fastpath_block_bin(tls, tsd, ptr, &off, &ordinal);
+    bool start;
+    cache_bin_t *cb = fastpath_block_bin(tls, tsd, ptr, &off, &start);
     /*
      * A sized free pushes onto want_off's bin, which fastpath_block_ok requires to be the
      * slot's: the same bin, but its address is known before the radix-tree load returns. The
@@ -193,9 +200,8 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
      */
     if (sized)
         cb = (cache_bin_t *)((char *)tsd->tcache.bins + want_off);
-    /* The region test first: its rotate's count then has the count register to itself. */
     unsigned long top = cb->top;
-    if (likely(fastpath_block_ok(ptr, cb, off, ordinal, sized, want_off) && top < cb->full)) {
+    if (likely(fastpath_block_ok(ptr, start, off, sized, want_off) && top < cb->full)) {
         tsd_stacks(tsd)[top] = ptr;
         cache_bin_top_inc(cb);
         cb->npush++; /* the thread's deallocated bytes and the bin's requests (tcache.h) */
@@ -209,15 +215,16 @@ static ALWAYS_INLINE bool free_fastpath_try(void *ptr, bool sized, size_t want_o
  * realloc(ptr, size) with size at most SZ_FAST_MAXCLASS, checked as the free fast path checks a
  * pointer (fastpath_block_ok): 0 when size's class is ptr's (malloc's table names the same bin:
  * ptr is then the answer, with no counter changed, as realloc_impl returns it), else ptr's usable
- * size when ptr passed the checks (a block of a cached class, another than size's or one the
- * table does not know yet), else SIZE_MAX. Uncached classes, sampled blocks, states without a
- * cache and anything suspicious get SIZE_MAX, and realloc_impl's full check.
+ * size when ptr passed the checks (a block of a class the thread's cache may hold, another than
+ * size's or one the table does not know yet), else SIZE_MAX. Classes the cache does not hold
+ * (their bins, like bins[0], have full == 0: tcache.h), sampled blocks, states without a cache
+ * and anything suspicious get SIZE_MAX, and realloc_impl's full check.
  */
 static ALWAYS_INLINE size_t realloc_fastpath_class(void *ptr, size_t size) {
     size_t off;
-    uint64_t ordinal;
-    cache_bin_t *cb = fastpath_block_bin(&tsd_tls, tsd_get(), ptr, &off, &ordinal);
-    if (unlikely(!fastpath_block_ok(ptr, cb, off, ordinal, false, 0)))
+    bool start;
+    cache_bin_t *cb = fastpath_block_bin(&tsd_tls, tsd_get(), ptr, &off, &start);
+    if (unlikely(!fastpath_block_ok(ptr, start, off, false, 0) || cb->full == 0))
         return SIZE_MAX;
     return off == sz_size2binoff_tab[size] ? 0 : cb->size;
 }

@@ -8,17 +8,23 @@
  * rtree.zero_leaf, a never-written all-zero leaf in .bss, so an empty slot (0) reads as that
  * leaf and a lookup is two dependent loads with no branch.
  *
- * A slot is four words. The entry packs: bits 6..47 the extent_t pointer (extent_t is cache-line
+ * A slot is 16 bytes. The entry packs: bits 6..47 the extent_t pointer (extent_t is cache-line
  * aligned), bit 0 set for a slab, bit 1 set for a sampled block (prof.h: a block promoted to a
  * large extent of its own), and bits 48..63 the size-class index + 1 of an allocated extent (0
  * for "no allocation here": free extents and unmapped pages) times 64, which is the byte offset
  * of the class's bin in a thread cache's bins[] (tcache.h): the free fast path reads those 16
- * bits alone and adds them to its cache's address. The base is the address of the extent's first
- * byte (its first region) for an allocated extent, 0 otherwise, and the last two words are the
- * class's region-start multiplier and shift (sc.h, sz_region_ordinal): the free fast path tests
- * that the pointer starts a region from the slot alone (rtree_read_fast) without touching the
- * extent_t or waiting for the bin. Slabs register every page; large and free extents their first
- * and last page.
+ * bits alone and adds them to its cache's address. Then two 32-bit words: the low half of the
+ * base (the address of the extent's first byte, its first region, for an allocated extent; 0
+ * otherwise), negated, and the class's region-start constant (sc.h, sz_region_start; 0 for no
+ * class and for sampled blocks, which nothing then passes): the free fast path tests that the
+ * pointer starts a region from the slot alone (rtree_read_fast), without touching the extent_t
+ * or waiting for the bin. The low half is enough: the slot is the page's, the page lies in the
+ * extent, and extents that the test lets through are under 4 GiB, so the offset is exact on 32
+ * bits (a pointer with bits above the address space never reaches a slot on the fast path: its
+ * leaf key matches no leaf, and the lookup that follows rejects it, api.h). Slabs register every
+ * page; large and free extents their first and last page. Sixteen bytes a page: the slots of a
+ * heap that frees at random take half the cache lines four words did (2 MiB of leaf for 512 MiB
+ * of slabs).
  *
  * The key is the address's grain, RTREE_LG_GRAIN bits: the smallest page the build serves, a
  * constant, so the free fast path shifts by an immediate whatever page size boot chose. With a
@@ -53,17 +59,16 @@ typedef uintptr_t rtree_entry_t;
 
 typedef struct rtree_slot_s {
     rtree_entry_t entry;
-    uintptr_t neg_base; /* the base, negated: the free fast path's offset is then one add */
+    /* The base's low 32 bits, negated: the free fast path's offset is then one 32-bit add. */
+    uint32_t neg_base;
     /*
-     * The region-start test's constants of the entry's class (sc.h, sz_region_ordinal; 0 for
-     * no class), here so that the free fast path loads them beside the entry instead of after
-     * it, from the class's cache bin: a dependent load less in every free (a loop of 16-byte
-     * pairs runs about 10% faster).
+     * The region-start constant of the entry's class (sc.h, sz_region_start), here so that the
+     * free fast path loads it beside the entry instead of after it, from the class's cache bin:
+     * a dependent load less in every free (a loop of 16-byte pairs ran about 10% faster).
      */
-    uint64_t region_mul;
-    uint64_t region_shift;
+    uint32_t region_c;
 } rtree_slot_t;
-_Static_assert(sizeof(rtree_slot_t) == 32, "the slot index is a shift");
+_Static_assert(sizeof(rtree_slot_t) == 16, "the slot index is a shift");
 
 /* One object, so that one address computation reaches both (the fast path saves a lea). */
 typedef struct rtree_s {
@@ -77,8 +82,7 @@ struct extent_s;
 /*
  * The bits of an address that name its leaf (from 30 up), and the leaf's address (the zero leaf
  * for addresses never registered). Address bits above LG_VADDR are ignored here: callers that
- * may see a non-canonical pointer reject it first (rtree_addr_valid), or, as the free fast path
- * does, check the pointer against the slot's base, which such a pointer cannot pass.
+ * may see a non-canonical pointer reject it first (rtree_addr_valid).
  */
 #define RTREE_LEAF_SHIFT (RTREE_LG_GRAIN + RTREE_LEAF_BITS)
 static ALWAYS_INLINE char *rtree_leaf_of(uintptr_t addr) {
@@ -102,7 +106,8 @@ static ALWAYS_INLINE bool rtree_addr_valid(const void *addr) {
 static ALWAYS_INLINE rtree_entry_t rtree_read(const void *addr) {
     return atomic_load_relaxed(&rtree_slot_ptr((uintptr_t)addr)->entry);
 }
-static ALWAYS_INLINE uintptr_t rtree_read_base(const void *addr) {
+/* The low 32 bits of the base addr's slot holds (0 for no allocation). */
+static ALWAYS_INLINE uint32_t rtree_read_base32(const void *addr) {
     return -atomic_load_relaxed(&rtree_slot_ptr((uintptr_t)addr)->neg_base);
 }
 
@@ -123,42 +128,38 @@ static ALWAYS_INLINE size_t rtree_slot_binoff(rtree_slot_t *slot) {
 /*
  * The fast paths' read of addr's slot in leaf, addr's leaf (rtree_leaf_of, or a copy of it the
  * caller kept: api.h): the entry's bin offset (its top 16 bits, see rtree_slot_binoff), and
- * addr's region ordinal in the extent the slot names (sz_region_ordinal of addr - base with the
- * slot's class constants): addr starts one of the extent's regions iff the ordinal is below the
- * class's region count.
+ * whether addr starts one of the extent's regions (sz_region_start of the offset from the
+ * slot's base, with the slot's constant).
  */
 static ALWAYS_INLINE void rtree_read_fast(uintptr_t addr, char *leaf, size_t *binoff,
-                                          uint64_t *ordinal) {
+                                          bool *start) {
     uintptr_t off = rtree_leaf_slot_off(addr);
 #if defined(__x86_64__)
     /*
      * Every load of the slot addresses leaf + off, with no add to form the slot's address, and
-     * the multiply takes its operand from memory: what the C below computes in 7 instructions
-     * instead of 9 (compilers neither fold the relaxed atomic loads into the multiply nor keep
-     * the two-register address).
+     * the multiply and the compare take the constant from memory: 5 instructions, the test's
+     * flag handed to the caller's branch (compilers neither fold the relaxed atomic loads into
+     * the operands nor keep the two-register address).
      */
-    uintptr_t b, ord, shift;
+    uintptr_t b;
+    uint32_t t;
+    bool below;
     __asm__("movzwl %c[e6](%[z],%[o]), %k[b]\n\t"
-            "mov %c[nb](%[z],%[o]), %[ord]\n\t"
-            "add %[a], %[ord]\n\t"
-            "imul %c[mul](%[z],%[o]), %[ord]\n\t"
-            "mov %c[sh](%[z],%[o]), %[sh_r]\n\t"
-            "ror %%cl, %[ord]"
-            : [b] "=&r"(b), [ord] "=&r"(ord), [sh_r] "=&c"(shift)
+            "mov %c[nb](%[z],%[o]), %k[t]\n\t"
+            "add %k[a], %k[t]\n\t"
+            "imul %c[c](%[z],%[o]), %k[t]\n\t"
+            "cmp %c[c](%[z],%[o]), %k[t]"
+            : [b] "=&r"(b), [t] "=&r"(t), "=@ccb"(below)
             : [z] "r"(leaf), [o] "r"(off), [a] "r"(addr),
               [e6] "i"(offsetof(rtree_slot_t, entry) + 6), [nb] "i"(offsetof(rtree_slot_t, neg_base)),
-              [mul] "i"(offsetof(rtree_slot_t, region_mul)),
-              [sh] "i"(offsetof(rtree_slot_t, region_shift))
-            : "cc");
-    (void)shift;
+              [c] "i"(offsetof(rtree_slot_t, region_c)));
     *binoff = b;
-    *ordinal = ord;
+    *start = below;
 #else
     rtree_slot_t *slot = (rtree_slot_t *)(leaf + off);
     *binoff = rtree_slot_binoff(slot);
-    *ordinal = sz_region_ordinal(addr + atomic_load_relaxed(&slot->neg_base),
-                                 atomic_load_relaxed(&slot->region_mul),
-                                 (unsigned)atomic_load_relaxed(&slot->region_shift));
+    *start = sz_region_start((uint32_t)addr + atomic_load_relaxed(&slot->neg_base),
+                             atomic_load_relaxed(&slot->region_c));
 #endif
 }
 
@@ -168,23 +169,18 @@ static inline rtree_entry_t rtree_entry_make(struct extent_s *e, unsigned binid,
 
 /* Make sure leaves exist for [addr, addr+size). Returns true on failure (out of memory). */
 bool rtree_ensure(uintptr_t addr, size_t size);
-/* The region-start test's constants of entry's class (0 for no class). */
-static ALWAYS_INLINE uint64_t rtree_entry_region_mul(rtree_entry_t entry) {
+/* The region-start constant of entry's class (0 for no class, and for a sampled block). */
+static ALWAYS_INLINE uint32_t rtree_entry_region_c(rtree_entry_t entry) {
     unsigned binid = rtree_entry_binid(entry);
-    return binid != 0 ? sz_region_mul_tab[binid - 1] : 0;
-}
-static ALWAYS_INLINE uint64_t rtree_entry_region_shift(rtree_entry_t entry) {
-    unsigned binid = rtree_entry_binid(entry);
-    return binid != 0 ? sz_region_shift_tab[binid - 1] : 0;
+    return binid != 0 && !rtree_entry_prof(entry) ? sz_region_c_tab[binid - 1] : 0;
 }
 
-/* One slot's four words: entry, base, and the region-start constants of entry's class. */
+/* One slot: entry, base, and the region-start constant of entry's class. */
 static ALWAYS_INLINE void rtree_slot_set(rtree_slot_t *slot, rtree_entry_t entry, uintptr_t base,
-                                         uint64_t mul, uint64_t shift) {
+                                         uint32_t c) {
     atomic_store_relaxed(&slot->entry, entry);
-    atomic_store_relaxed(&slot->neg_base, -base);
-    atomic_store_relaxed(&slot->region_mul, mul);
-    atomic_store_relaxed(&slot->region_shift, shift);
+    atomic_store_relaxed(&slot->neg_base, -(uint32_t)base);
+    atomic_store_relaxed(&slot->region_c, c);
 }
 
 /* Write entry and base to the pages [addr, addr+size) (page aligned); leaves must exist. */
@@ -197,8 +193,7 @@ void rtree_write_range(uintptr_t addr, size_t size, rtree_entry_t entry, uintptr
  */
 static ALWAYS_INLINE void rtree_write(uintptr_t addr, rtree_entry_t entry, uintptr_t base) {
     if (likely(PAGE == RTREE_GRAIN))
-        rtree_slot_set(rtree_slot_ptr(addr), entry, base, rtree_entry_region_mul(entry),
-                       rtree_entry_region_shift(entry));
+        rtree_slot_set(rtree_slot_ptr(addr), entry, base, rtree_entry_region_c(entry));
     else
         rtree_write_range(addr, PAGE, entry, base);
 }

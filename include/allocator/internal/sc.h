@@ -87,21 +87,21 @@ extern size_t sz_index2size_tab[SC_NSIZES];
 extern bin_info_t bin_infos[SC_NBINS_MAX];
 
 /*
- * Exact division test for the free path. A class size is odd * 2^shift; mul is the inverse of
- * odd modulo 2^64. For an offset off (any 64-bit value) from the start of an extent of that
- * class, sz_region_ordinal(off) is off / size when size divides off, and more than
- * UINT64_MAX / size otherwise (multiplying by the inverse undoes a multiple of odd exactly and
- * sends anything else above that bound; the rotation brings zero low bits down and sends set
- * ones to the top). So off starts one of an extent's n regions iff the ordinal is below n: one
- * multiply, one rotate, one compare, whatever the pointer's upper bits hold.
+ * The free fast path's region-start test, on 32 bits. A class of size bytes has c =
+ * ceil(2^32 / size) (a small class's bin_info_t.div_magic). An offset off from the start of one
+ * of the class's extents, below the extent's size, is q * size + r with r < size; off * c is
+ * q * (2^32 + e) + r * c, where e = c * size - 2^32 < size, so modulo 2^32 it is q * e + r * c
+ * as long as that does not wrap. sc_boot checks, class by class, that (nregs - 1) * e < c and
+ * (nregs - 1) * e + (size - 1) * c < 2^32: then the product's low 32 bits are below c iff
+ * r == 0, that is iff off starts a region. One multiply and one compare, and the radix-tree
+ * slot needs 4 bytes for c (rtree.h). A small class that fails the check (none with 4 or 8 KiB
+ * pages; a few of the largest with 16 and 64 KiB pages) gets c = 0, which nothing passes: its
+ * frees take the slow path, which divides (block.c). A large class (one region an extent) gets
+ * c = 1, which only off == 0 passes; classes of 2 GiB and up get 0.
  */
-extern uint64_t sz_region_mul_tab[SC_NSIZES];
-extern uint8_t sz_region_shift_tab[SC_NSIZES];
+extern uint32_t sz_region_c_tab[SC_NSIZES];
 
-static ALWAYS_INLINE uint64_t sz_region_ordinal(uint64_t off, uint64_t mul, unsigned shift) {
-    uint64_t y = off * mul;
-    return (y >> (shift & 63)) | (y << (-shift & 63));
-}
+static ALWAYS_INLINE bool sz_region_start(uint32_t off, uint32_t c) { return off * c < c; }
 
 /* Regions of class ind in one extent: a slab's count for small classes, 1 for large ones. */
 static inline uint32_t sz_region_count(unsigned ind) {

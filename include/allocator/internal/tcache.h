@@ -127,12 +127,6 @@ typedef struct cache_bin_s {
     uint16_t swept_n; /* regions the last sweep left in the bin */
     uint8_t dry_sweeps; /* sweeps still to pass over the bin since it last ran dry */
     /*
-     * The class's region count for the free fast path's region-start test (its multiplier and
-     * shift are in the radix-tree slot: rtree_read_fast): a pointer starts a region iff its
-     * ordinal is below region_count. bins[0] has region_count 0: nothing passes.
-     */
-    uint64_t region_count;
-    /*
      * The free fast path's pushes (since the last tcache_pushes_fold): the thread's deallocated
      * bytes are its state's count plus npush times size over its bins (tsd_thread_deallocated).
      */
@@ -233,17 +227,12 @@ typedef struct tcache_s {
     void **flushing;
     unsigned nflushing;
     /*
-     * A cached class's bin starts inactive: no room (full == low) and region_count 0, so both
-     * fast paths send the class's first malloc and first free to the slow path, which activates
+     * A cached class's bin starts inactive: nothing cached and no room (top == low == full), so
+     * both fast paths send the class's first malloc and first free to the slow path, which activates
      * it (tcache_bin_activate). active[] has a bit per active bin: the sweep and the sum of
      * the fast frees' bytes visit those only (a thread uses a few of its 40-odd classes).
      */
     uint64_t active[(SC_NSIZES + 1 + 63) / 64];
-    /*
-     * Every free takes the slow path (the bins' region_count stay 0), which counts the bytes in
-     * the thread state at once: thread.deallocatedp hands out that counter (tsd_counters_live).
-     */
-    bool slow_frees;
 } tcache_t;
 
 /* Number of classes cached for opt_tcache_max, and the stack memory a tcache needs. */
@@ -282,8 +271,6 @@ static inline cache_bin_t *tcache_bin_get(tcache_t *tc, unsigned bi) {
  */
 uint64_t tcache_pushed_bytes(const tcache_t *tc);
 uint64_t tcache_pushes_fold(tcache_t *tc);
-/* Every free of tc's owner takes the slow path from now on (tcache_t.slow_frees). */
-void tcache_slow_frees(tcache_t *tc);
 /* Refill bin binind+1 from the arena and pop one region; NULL when out of memory. */
 void *tcache_alloc_small_miss(tcache_t *tc, unsigned binind);
 /* Flush bin (index into bins[]) until keep regions remain; returns how many of the regions

@@ -100,10 +100,12 @@ static ALWAYS_INLINE void **tsd_stacks(tsd_t *tsd) { return (void **)((char *)ts
 /*
  * The thread-local variable: the thread's state, and the free fast path's cache of one radix-tree
  * leaf (rtree.h): leaf is the leaf of the addresses whose bits from 30 up are leaf_key
- * (UINTPTR_MAX, which no address has: none yet). Leaves are never freed, so a pair stays true
- * for the thread's life, whatever state it has. Here rather than in tsd_t so that the empty
- * states, zero-filled, need no pair that matches nothing.
+ * (UINTPTR_MAX, which no address has: none yet; TSD_LEAF_SLOW, which no address has either:
+ * none ever, every free of the thread takes the slow path, tsd_counters_live). Leaves are never
+ * freed, so a pair stays true for the thread's life, whatever state it has. Here rather than in
+ * tsd_t so that the empty states, zero-filled, need no pair that matches nothing.
  */
+#define TSD_LEAF_SLOW (UINTPTR_MAX - 1)
 typedef struct tsd_tls_s {
     struct tsd_s *tsd;
     uintptr_t leaf_key;
@@ -186,7 +188,7 @@ static inline void tsd_peak_note(tsd_t *tsd) {
 }
 /*
  * thread.allocatedp or thread.deallocatedp: make tsd->thread_allocated and thread_deallocated
- * exact, and keep them so (counters_live). The bytes the event counter counted are charged now,
+ * of the calling thread (tsd is its state) exact, and keep them so (counters_live). The bytes the event counter counted are charged now,
  * to the event countdowns too (the counter then counts from afresh toward the same events).
  */
 void tsd_counters_live(tsd_t *tsd);
