@@ -206,6 +206,56 @@ void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *sla
     bin_dalloc_one(bin, &bin_infos[binind], ex, slab, ptr);
 }
 
+/*
+ * The regions after p[0] (at a0, region ind of a slab of nregs) that continue a run of
+ * consecutive regions of size reg_size, going up (d > 0) or down, as far as the slab and pend
+ * allow: a run of one slab's regions in address order, as a cache flushes them when the program
+ * freed them in the order it allocated them or the reverse.
+ */
+static ALWAYS_INLINE unsigned bin_run_len(void *const *p, void *const *pend, uintptr_t a0,
+                                          intptr_t d, unsigned ind, unsigned nregs) {
+    size_t room = d > 0 ? nregs - 1 - ind : ind, avail = (size_t)(pend - p) - 1;
+    if (room > avail)
+        room = avail;
+    uintptr_t next = a0 + (uintptr_t)d;
+    unsigned k = 0;
+    while (k < room && (uintptr_t)p[k + 1] == next) {
+        k++;
+        next += (uintptr_t)d;
+    }
+    return k;
+}
+
+/*
+ * Return the run of slab's regions that starts at p[0] and goes on with p[1], its neighbour up
+ * or down: as far as it goes (bin_run_len), their bits are given a word at a time (a double free
+ * among them aborts). Returns how many regions it took (2 or more).
+ */
+static NOINLINE unsigned bin_dalloc_run(void *const *p, void *const *pend, const extent_t *slab,
+                                        const bin_info_t *info) {
+    uintptr_t a0 = (uintptr_t)p[0], off = a0 - slab->addr;
+    unsigned ind = sz_region_index(info, slab->addr, a0);
+    if (unlikely((size_t)ind * info->reg_size != off))
+        io_fatal("free(%p): not the start of an allocation\n", p[0]);
+    intptr_t d = (intptr_t)((uintptr_t)p[1] - a0);
+    unsigned k = bin_run_len(p, pend, a0, d, ind, info->nregs);
+    unsigned lo = d > 0 ? ind : ind - k, hi = d > 0 ? ind + k : ind;
+    uint64_t *bitmap = slab->bitmap, mask = ~(uint64_t)0 << (lo & 63);
+    for (unsigned w = lo >> 6, wl = hi >> 6;; w++, mask = ~(uint64_t)0) {
+        if (w == wl)
+            mask &= ~(uint64_t)0 >> (63 - (hi & 63));
+        uint64_t word = bitmap[w];
+        if (unlikely(word & mask)) {
+            unsigned dup = w * 64 + (unsigned)__builtin_ctzll(word & mask);
+            io_fatal("free(%p): double free (found free in its slab)\n",
+                     (void *)(slab->addr + (size_t)dup * info->reg_size));
+        }
+        bitmap[w] = word | mask;
+        if (w == wl)
+            return k + 1;
+    }
+}
+
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
                           rtree_entry_t *ents, unsigned n) {
     const bin_info_t *info = &bin_infos[binind];
@@ -235,13 +285,28 @@ unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptr
                 ptrs[kept] = *p;
                 ents[kept++] = ent;
                 p++, e++;
-            } while (p < pend && *e == ent);
+            } while (*e == ent);
             continue;
+        }
+        unsigned nfree0 = slab->nfree, count = 0;
+        /*
+         * A slab's regions that come in address order, up or down (the program freed them in
+         * the order it allocated them, or the reverse), are a run: region starts by construction,
+         * their bits given a word at a time (bin_dalloc_run, out of line so that the loop below
+         * keeps its registers). Tried where the slab's regions start: batch lifo 20000 20
+         * spends 14 instructions a region here instead of 28 (batch lifo 4%, fifo 6% faster),
+         * and a run that stops part way leaves the rest to the loop. Tried at every region, the
+         * test cost random orders more than runs gained (batch random +10% instructions here).
+         */
+        if (e[1] == ent &&
+            ((uintptr_t)p[1] - (uintptr_t)p[0] == reg_size ||
+             (uintptr_t)p[0] - (uintptr_t)p[1] == reg_size)) {
+            count = bin_dalloc_run(p, pend, slab, info);
+            p += count, e += count;
         }
         uintptr_t addr = slab->addr;
         uint64_t *bitmap = slab->bitmap;
-        unsigned nfree0 = slab->nfree, count = 0;
-        do {
+        if (count == 0 || *e == ent) do {
             uintptr_t off = (uintptr_t)*p - addr;
             unsigned ind = (unsigned)((off * magic) >> 32);
             if (unlikely((size_t)ind * reg_size != off))
@@ -252,12 +317,13 @@ unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptr
             bitmap[ind >> 6] = word | mask;
             count++;
             p++, e++;
-        } while (p < pend && *e == ent);
+        } while (*e == ent);
         unsigned nfree = nfree0 + count;
         slab->nfree = nfree;
         if (unlikely(nfree0 == 0 || nfree == info->nregs))
             bin_slab_freed(bin, info, ex, slab, nfree0 == 0);
     }
+    ents[kept] = 0;
     bin->stats.ndalloc += n - kept;
     bin->stats.curregs -= n - kept;
     return kept;

@@ -12,7 +12,9 @@
  * them first, and the padding, too small for a chunk, is adopted by the next arena that grows
  * (dss_pad_take, from chunk.c) as free pages of its own. A free range that reaches the top of
  * the break is given back by lowering it. Called by chunk.c's default memory source with an
- * extents lock held, and by the fork hooks.
+ * extents lock held, and by the fork hooks. What takes, keeps and gives back ranges is COLD,
+ * out of the text every program runs (Makefile.in, SHLIB_FIRST): by default (dss:secondary) the
+ * break serves only when mmap fails.
  */
 #include "allocator/internal/dss.h"
 
@@ -53,7 +55,7 @@ static void dss_kept_remove(unsigned i) {
  * touch nothing (it takes that many destroyed arenas with chunks between live ones), the range
  * stays owned but unused: it is still inside [base, end), so nothing else can be given it.
  */
-static void dss_keep(uintptr_t addr, size_t size) {
+static COLD void dss_keep(uintptr_t addr, size_t size) {
     if (size == 0)
         return;
     unsigned i = 0;
@@ -141,7 +143,7 @@ static uintptr_t dss_alloc_break(size_t size, size_t align) {
     return addr;
 }
 
-void *dss_alloc(size_t size, size_t align) {
+COLD void *dss_alloc(size_t size, size_t align) {
     assert(size != 0 && (size & PAGE_MASK) == 0 && is_pow2(align) && align >= PAGE);
     if (atomic_load_relaxed(&dss_lost) && atomic_load_relaxed(&dss_nkept) == 0)
         return NULL;
@@ -160,7 +162,7 @@ bool dss_contains(const void *addr) {
     return in;
 }
 
-bool dss_dalloc(void *addr, size_t size) {
+COLD bool dss_dalloc(void *addr, size_t size) {
     mutex_lock(&dss_lock);
     bool done = false;
     if (!dss_lost && (uintptr_t)addr + size == dss_end && (uintptr_t)pages_brk(0) == dss_end &&
@@ -174,7 +176,7 @@ bool dss_dalloc(void *addr, size_t size) {
     return done;
 }
 
-void dss_recycle(void *addr, size_t size) {
+COLD void dss_recycle(void *addr, size_t size) {
     pages_purge(addr, size); /* kept ranges read as zero */
     mutex_lock(&dss_lock);
     dss_keep((uintptr_t)addr, size);

@@ -301,7 +301,7 @@ unsigned tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
          * everything of the first region's arena under that arena's bin lock and keeps the
          * rest, in order, for the next.
          */
-        rtree_entry_t ents[TCACHE_NSLOTS_SMALL_MAX];
+        rtree_entry_t ents[TCACHE_NSLOTS_SMALL_MAX + 1]; /* and the end's 0 (bin.h) */
         uintptr_t grain = 0; /* no region's: the grain at 0 is never mapped */
         rtree_entry_t ent = 0;
         for (unsigned i = 0; i < nflush; i++) {
@@ -313,6 +313,7 @@ unsigned tcache_flush_bin(tcache_t *tc, unsigned bi, unsigned keep) {
             }
             ents[i] = ent;
         }
+        ents[nflush] = 0;
         unsigned remaining = nflush;
         bool merged = false;
         while (remaining > 0) {

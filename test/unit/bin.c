@@ -6,7 +6,7 @@
  * that is not the current one becomes a spare (up to BIN_SPARE_BYTES of them, taken by the next
  * fills before new slabs) or goes back to the page allocator; a batch free returns what is
  * its arena's and keeps the rest in order, each slab's run of regions at once (a full slab
- * emptied by one run is on no list after it); a double free (also twice in one batch) and a
+ * emptied by one run is on no list after it), regions in address order a bitmap word at a time; a double free (also twice in one batch) and a
  * pointer inside a region abort with the address. A slab's bitmap is its own (slab.h): in its
  * descriptor for a slab of up to 128 regions (nothing from base, nothing listed when it goes);
  * else from base, as long as its class needs, recycled through the arena's lists when the slab
@@ -64,10 +64,26 @@ static bin_t *g_bin = &bin;
 static extents_t *g_ex = &ex;
 static void batch_twice(void *p) {
     void *ptrs[2] = {p, p};
-    rtree_entry_t ents[2] = {rtree_read(p), rtree_read(p)};
+    rtree_entry_t ents[3] = {rtree_read(p), rtree_read(p), 0};
     mutex_lock(&g_bin->lock);
     bin_dalloc_batch(g_bin, g_binind, g_ex, ptrs, ents, 2);
     mutex_unlock(&g_bin->lock);
+}
+
+/* A batch of g_bin's regions, g_batch[0..g_batch_n), in that order (as a flush hands them). */
+static void **g_batch;
+static unsigned g_batch_n;
+static void batch_given(void *unused) {
+    (void)unused;
+    rtree_entry_t *ents = calloc(g_batch_n + 1, sizeof(rtree_entry_t)); /* ents[n] == 0 */
+    check(ents != NULL);
+    for (unsigned i = 0; i < g_batch_n; i++)
+        ents[i] = rtree_read(g_batch[i]);
+    mutex_lock(&g_bin->lock);
+    check_eq(bin_dalloc_batch(g_bin, g_binind, g_ex, g_batch, ents, g_batch_n), 0);
+    bin_validate(g_bin, g_binind);
+    mutex_unlock(&g_bin->lock);
+    free(ents);
 }
 
 /* A whole slab of the bin in the regions of held (n of them) that is not the current slab. */
@@ -88,7 +104,7 @@ static extent_t *full_slab_in(void **held, unsigned n, unsigned nregs) {
 /* Hand back, in one batch, the regions of held that lie in slab (in held's order). */
 static unsigned batch_free_slab(void **held, unsigned n, extent_t *slab, unsigned max) {
     void **ptrs = calloc(n, sizeof(void *));
-    rtree_entry_t *ents = calloc(n, sizeof(rtree_entry_t));
+    rtree_entry_t *ents = calloc(n + 1, sizeof(rtree_entry_t)); /* ents[k] == 0 (bin.h) */
     check(ptrs != NULL && ents != NULL);
     unsigned k = 0;
     for (unsigned i = 0; i < n && k < max; i++) {
@@ -111,7 +127,7 @@ static unsigned batch_free_slab(void **held, unsigned n, extent_t *slab, unsigne
 static void batch_interior(void *p) {
     void *q = (char *)p + bin_infos[g_binind].reg_size / 2;
     void *ptrs[1] = {q};
-    rtree_entry_t ents[1] = {rtree_read(q)};
+    rtree_entry_t ents[2] = {rtree_read(q), 0};
     mutex_lock(&bin.lock);
     bin_dalloc_batch(&bin, g_binind, &ex, ptrs, ents, 1);
     mutex_unlock(&bin.lock);
@@ -335,7 +351,7 @@ int main(void) {
     check_eq(slab_of(theirs[0])->arena_ind, 8);
     void *ptrs[8] = {theirs[0], mine[0],   mine[1],   theirs[1],
                      mine[2],   theirs[2], theirs[3], mine[3]};
-    rtree_entry_t ents[8];
+    rtree_entry_t ents[9] = {0};
     for (int i = 0; i < 8; i++)
         ents[i] = rtree_read(ptrs[i]);
     uint64_t ndalloc = bin.stats.ndalloc;
@@ -470,8 +486,8 @@ int main(void) {
         check_eq(slab_bitmap_count(b, nr), 0);
         check_eq(slab_bitmap_count(slab_of(regs[2 * nr]), nr), nr - 3);
         /* Every region of a and b back in one batch: a run per slab, both emptied. */
-        rtree_entry_t *re = calloc(ni, sizeof(rtree_entry_t));
-        for (unsigned i = 0; i < ni; i++)
+        rtree_entry_t *re = calloc(2 * nr + 1, sizeof(rtree_entry_t)); /* re[2 * nr] == 0 */
+        for (unsigned i = 0; i < 2 * nr; i++)
             re[i] = rtree_read(regs[i]);
         mutex_lock(&bin_inl.lock);
         check_eq(bin_dalloc_batch(&bin_inl, inl, &ex_inl, regs, re, 2 * nr), 0);
@@ -560,5 +576,72 @@ int main(void) {
     }
 
     free(out);
+    /*
+     * Regions handed back in address order, up or down, go back a run at a time (bin.c,
+     * bin_dalloc_run): a whole slab of 16-byte regions down (one run over every word of its
+     * bitmap); then up with one region missing (a run that stops there, the rest one at a
+     * time); a double free in the middle of a run, and a run that starts inside a region, abort
+     * naming the address.
+     */
+    {
+        static extents_t ex_run;
+        static bin_t bin_run;
+        extents_init(&ex_run, 10, -1, -1, true);
+        bin_init(&bin_run);
+        g_bin = &bin_run;
+        g_ex = &ex_run;
+        g_binind = binind;
+        unsigned nr = info->nregs;
+        void **r = calloc(nr, sizeof(void *)), **b = calloc(nr, sizeof(void *));
+        check(r != NULL && b != NULL);
+        check_eq(bin_alloc_batch(&bin_run, binind, &ex_run, r, nr, 0), nr);
+        extent_t *s = slab_of(r[0]);
+#define REG(i) ((void *)(s->addr + (size_t)(i) * info->reg_size))
+        for (unsigned i = 0; i < nr; i++)
+            check(r[i] == REG(i));
+        check(nr > 128 && s->nfree == 0);
+        for (unsigned i = 0; i < nr; i++)
+            b[i] = REG(nr - 1 - i);
+        g_batch = b;
+        g_batch_n = nr;
+        batch_given(NULL);
+        check_eq(s->nfree, nr);
+        check_eq(slab_bitmap_count(s, nr), nr);
+        check_eq(bin_run.stats.curregs, 0);
+        check_eq(bin_alloc_batch(&bin_run, binind, &ex_run, r, nr, 0), nr);
+        check(r[0] == REG(0) && r[nr - 1] == REG(nr - 1));
+        unsigned m = 0;
+        for (unsigned i = 0; i < nr; i++) {
+            if (i != 50)
+                b[m++] = REG(i);
+        }
+        g_batch_n = m;
+        batch_given(NULL);
+        check(!region_free(REG(50), info) && region_free(REG(49), info) &&
+              region_free(REG(51), info) && region_free(REG(nr - 1), info));
+        check_eq(s->nfree, nr - 1);
+        check_eq(bin_run.stats.curregs, 1);
+        check_eq(bin_alloc_batch(&bin_run, binind, &ex_run, r, nr - 1, 0), nr - 1);
+        check_eq(s->nfree, 0);
+        mutex_lock(&bin_run.lock);
+        bin_dalloc_locked(&bin_run, binind, &ex_run, s, REG(70));
+        mutex_unlock(&bin_run.lock);
+        for (unsigned i = 0; i <= 20; i++)
+            b[i] = REG(60 + i);
+        g_batch_n = 21;
+        snprintf(want, sizeof(want), "free(%p): double free", REG(70));
+        check(unit_aborts_with(batch_given, NULL, want));
+        b[0] = (char *)REG(5) + 8;
+        b[1] = (char *)REG(6) + 8;
+        g_batch_n = 2;
+        snprintf(want, sizeof(want), "free(%p): not the start", b[0]);
+        check(unit_aborts_with(batch_given, NULL, want));
+        check_eq(s->nfree, 1); /* the children changed nothing here */
+#undef REG
+        g_bin = &bin;
+        g_ex = &ex;
+        free(r);
+        free(b);
+    }
     return unit_finish("bin");
 }

@@ -64,9 +64,10 @@ unsigned bin_alloc_batch_down(bin_t *bin, unsigned binind, extents_t *ex, void *
  */
 void bin_dalloc_locked(bin_t *bin, unsigned binind, extents_t *ex, extent_t *slab, void *ptr);
 /*
- * The same for a batch: ptrs[i] lies in slab rtree_entry_extent(ents[i]), all of class binind.
- * Those in slabs of ex's arena are returned; the others are moved, in order, to the front of
- * ptrs and ents, and their number is returned. bin->lock must be held.
+ * The same for a batch: ptrs[i] lies in slab rtree_entry_extent(ents[i]), all of class binind,
+ * and ents[n] is 0 (no entry of an allocation is: the loops stop there without a count). Those
+ * in slabs of ex's arena are returned; the others are moved, in order, to the front of ptrs and
+ * ents, ents[their number] is set to 0, and their number is returned. bin->lock must be held.
  */
 #define BIN_PREFETCH_AHEAD 4
 unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptrs,
