@@ -1,17 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * bin: a fill takes regions lowest address first, from the current slab, then the non-full
- * slabs, then new slabs, and counts them; every page of a new slab is registered in the address
- * map; a full slab that gets a region back joins the non-full list and is reused; an emptied slab
- * that is not the current one becomes a spare (up to BIN_SPARE_BYTES of them, taken by the next
- * fills before new slabs) or goes back to the page allocator; a batch free returns what is
- * its arena's and keeps the rest in order, each slab's run of regions at once (a full slab
- * emptied by one run is on no list after it), regions in address order a bitmap word at a time; a double free (also twice in one batch) and a
- * pointer inside a region abort with the address. A slab's bitmap is its own (slab.h): in its
- * descriptor for a slab of up to 128 regions (nothing from base, nothing listed when it goes);
- * else from base, as long as its class needs, recycled through the arena's lists when the slab
- * goes back to the page allocator (by the bin or by an arena reset) and taken by the next slab
- * of a class of that length; NULL in an extent that is not a slab.
+ * bin: a fill takes regions lowest address first, from the current slab, then the non-full slabs,
+ * then new slabs, and counts them; every page of a new slab is registered in the address map; a
+ * full slab that gets a region back joins the non-full list and is reused; an emptied slab that is
+ * not the current one becomes a spare (up to BIN_SPARE_BYTES of them, taken by the next fills
+ * before new slabs) or goes back to the page allocator; a batch free returns what is its arena's
+ * and keeps the rest in order, each slab's run of regions at once (a full slab emptied by one run
+ * is on no list after it), regions in address order a bitmap word at a time; a double free (also
+ * twice in one batch) and a pointer inside a region abort with the address. A slab's bitmap is its
+ * own (slab.h): in its descriptor for a slab of up to 128 regions (nothing from base, nothing
+ * listed when it goes); else from base, as long as its class needs, recycled through the arena's
+ * lists when the slab goes back to the page allocator (by the bin or by an arena reset) and taken
+ * by the next slab of a class of that length; NULL in an extent that is not a slab.
  */
 #include <signal.h>
 #include <sys/wait.h>

@@ -228,9 +228,9 @@ typedef struct tcache_s {
     unsigned nflushing;
     /*
      * A cached class's bin starts inactive: nothing cached and no room (top == low == full), so
-     * both fast paths send the class's first malloc and first free to the slow path, which activates
-     * it (tcache_bin_activate). active[] has a bit per active bin: the sweep and the sum of
-     * the fast frees' bytes visit those only (a thread uses a few of its 40-odd classes).
+     * both fast paths send the class's first malloc and first free to the slow path, which
+     * activates it (tcache_bin_activate). active[] has a bit per active bin: the sweep and the sum
+     * of the fast frees' bytes visit those only (a thread uses a few of its 40-odd classes).
      */
     uint64_t active[(SC_NSIZES + 1 + 63) / 64];
 } tcache_t;

@@ -187,9 +187,10 @@ static inline void tsd_peak_note(tsd_t *tsd) {
         tsd->peak_max = net;
 }
 /*
- * thread.allocatedp or thread.deallocatedp: make tsd->thread_allocated and thread_deallocated
- * of the calling thread (tsd is its state) exact, and keep them so (counters_live). The bytes the event counter counted are charged now,
- * to the event countdowns too (the counter then counts from afresh toward the same events).
+ * thread.allocatedp or thread.deallocatedp: make tsd->thread_allocated and thread_deallocated of
+ * the calling thread (tsd is its state) exact, and keep them so (counters_live). The bytes the
+ * event counter counted are charged now, to the event countdowns too (the counter then counts from
+ * afresh toward the same events).
  */
 void tsd_counters_live(tsd_t *tsd);
 /* The note of an allocation of the slow path: in a thread that asked for its peak only (the
