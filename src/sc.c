@@ -13,13 +13,18 @@ size_t sz_index2size_tab[SC_NSIZES];
 bin_info_t bin_infos[SC_NBINS_MAX];
 uint32_t sz_region_c_tab[SC_NSIZES];
 
+/* ceil(2^32 / size), for size below 2^31: bin_info_t.div_magic and sz_region_start's c. */
+static uint32_t sc_div_magic(size_t size) {
+    return (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+}
+
 /* sz_region_start's constant (sc.h) for a class of size bytes, nregs regions an extent. */
 static uint32_t sc_region_c(size_t size, uint64_t nregs) {
     if (size >= ((size_t)1 << 31))
         return 0;
     if (nregs == 1)
         return 1;
-    uint64_t c = (((uint64_t)1 << 32) + size - 1) / size;
+    uint64_t c = sc_div_magic(size);
     uint64_t e = c * size - ((uint64_t)1 << 32);
     if ((nregs - 1) * e >= c || (nregs - 1) * e + (size - 1) * c >= ((uint64_t)1 << 32))
         return 0;
@@ -46,7 +51,7 @@ static void bin_info_compute(bin_info_t *info, size_t size) {
     info->slab_pages = (uint32_t)pages;
     info->slab_size = pages * PAGE;
     info->nregs = (uint32_t)(info->slab_size / size);
-    info->div_magic = (uint32_t)((((uint64_t)1 << 32) + size - 1) / size);
+    info->div_magic = sc_div_magic(size);
 }
 
 void sz_binoff_fill(size_t size) {

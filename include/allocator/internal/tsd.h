@@ -205,11 +205,6 @@ uint64_t tsd_peak_read(tsd_t *tsd);
 /* thread.peak.reset: the peak starts again from the net bytes now. */
 void tsd_peak_reset(tsd_t *tsd);
 /*
- * The thread's next allocation sets its event countdowns up afresh, as its first one does (an
- * unarmed counter, tevent.c): the tick's, and the profiler's drawn at the sample rate then in
- * force. The bytes allocated since the counter was last armed are not charged to either.
- */
-/*
  * Add the bytes the event counter counted since it was armed to thread_allocated, and start the
  * count again from there (the next event stays where it was). Returns those bytes.
  */
@@ -219,6 +214,11 @@ static inline int64_t tsd_events_fold(tsd_t *tsd) {
     tsd->event_armed = tsd->event_left;
     return used;
 }
+/*
+ * The thread's next allocation sets its event countdowns up afresh, as its first one does (an
+ * unarmed counter, tevent.c): the tick's, and the profiler's drawn at the sample rate then in
+ * force. The bytes allocated since the counter was last armed are not charged to either.
+ */
 static inline void tsd_events_restart(tsd_t *tsd) {
     tsd_events_fold(tsd);
     tsd->event_left = tsd->event_armed = 0;
