@@ -29,6 +29,12 @@ memcheck() {
         --error-exitcode=99 --child-silent-after-fork=no --trace-children=no \
         --log-file="$log" "$@" >"$TEST_TMPDIR/$name.out" 2>"$err"
     local status=$?
+    # valgrind 3.19 gives up on the DWARF 5 forms clang 14 emits (strx, addrx, rnglistx): the
+    # build, not the library, is what it cannot run.
+    if grep -q "debuginfo reader: ensure_valid failed" "$log"; then
+        grep -m 3 "unhandled dwarf2 abbrev form\|Giving up" "$log" >&2
+        skip "valgrind cannot read the library's debug information (clang's DWARF 5?)"
+    fi
     if [ "$status" -ne 0 ] || ! grep -q "ERROR SUMMARY: 0 errors" "$log"; then
         grep -v '^==[0-9]*== *$' "$log" | head -60 >&2
         tail -5 "$err" >&2
