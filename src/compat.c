@@ -127,7 +127,7 @@ EXPORT int malloc_info(int options, FILE *fp) {
     char line[512];
     fputs("<malloc version=\"allocator-" ALLOCATOR_VERSION "\">\n", fp);
     unsigned n = atomic_load_acquire(&narenas_total);
-    static stats_arena_t s;
+    static stats_arena_t s CACHE_ALIGNED;
     static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&lock);
     for (unsigned i = 0; i < n; i++) {

@@ -45,7 +45,7 @@ typedef struct prof_out_s {
     char buf[PROF_DUMP_BUF];
 } prof_out_t;
 
-static prof_out_t prof_out; /* prof_dump_lock */
+static prof_out_t prof_out CACHE_ALIGNED; /* prof_dump_lock */
 static uint64_t prof_dump_seq, prof_dump_mseq, prof_dump_iseq, prof_dump_useq;
 /* prof.prefix's value once written (prof_dump_prefix_on), else opt_prof_prefix is used. */
 static char prof_dump_prefix[sizeof(opt_prof_prefix)]; /* prof_dump_lock */

@@ -303,7 +303,7 @@ static struct {
     char out[PROF_RECENT_BUF_SIZE]; /* the batch being written: one call of write_cb */
     io_buf_t staging;               /* the emitter's buffer, emptied into out */
     prof_recent_snap_t snaps[DUMP_BATCH_MAX];
-} dump;
+} dump CACHE_ALIGNED;
 
 static void dump_write_out(void) {
     if (dump.len == 0)

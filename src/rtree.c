@@ -10,7 +10,7 @@
 #include "allocator/internal/base.h"
 #include "allocator/internal/pages.h"
 
-rtree_t rtree;
+rtree_t rtree CACHE_ALIGNED;
 static mutex_t rtree_lock = MUTEX_INITIALIZER(RANK_RTREE);
 
 static bool rtree_leaf_create(size_t slot) {

@@ -144,7 +144,7 @@ bool stats_arena_merge(unsigned ind, stats_arena_t *out) {
  */
 static mutex_t stats_lock = MUTEX_INITIALIZER(RANK_CTL);
 static mutex_t destroyed_lock = MUTEX_INITIALIZER(RANK_CTL);
-static stats_arena_t stats_destroyed;
+static stats_arena_t stats_destroyed CACHE_ALIGNED;
 static bool stats_any_destroyed;
 
 void stats_postfork_child(void) {
@@ -212,7 +212,7 @@ void stats_totals_from(const stats_arena_t *m, stats_totals_t *t) {
 }
 
 void stats_totals(stats_totals_t *t) {
-    static stats_arena_t m; /* large; guarded by stats_lock */
+    static stats_arena_t m CACHE_ALIGNED; /* large; guarded by stats_lock */
     mutex_lock(&stats_lock);
     stats_snapshot(UINT_MAX, &m, NULL);
     stats_totals_from(&m, t);

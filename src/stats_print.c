@@ -337,9 +337,9 @@ static void stats_print_arena(emitter_t *em, const stats_flags_t *f, const char 
 }
 
 void stats_print(io_write_cb_t *cb, void *opaque, const char *opts) {
-    static io_buf_t buf;
+    static io_buf_t buf CACHE_ALIGNED;
     /* Large, so static; guarded by print_lock. */
-    static stats_arena_t snap;
+    static stats_arena_t snap CACHE_ALIGNED;
     static stats_eclass_t eclass[PSZ_NCLASSES];
     stats_flags_t f = stats_flags(opts);
     pthread_mutex_lock(&print_lock);
