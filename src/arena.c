@@ -493,9 +493,9 @@ void arena_decay_tick(arena_t *arena) {
         arena_decay_try(huge, now);
 }
 
-void arenas_prefork_ctl(void) { mutex_lock(&arenas_lock); }
+COLD void arenas_prefork_ctl(void) { mutex_lock(&arenas_lock); }
 
-void arenas_prefork(void) {
+COLD void arenas_prefork(void) {
     unsigned n = atomic_load_acquire(&narenas_total);
     for (unsigned i = 0; i < n; i++) {
         arena_t *a = arenas[i];
@@ -510,7 +510,7 @@ void arenas_prefork(void) {
     }
 }
 
-void arenas_postfork_parent(void) {
+COLD void arenas_postfork_parent(void) {
     unsigned n = narenas_total;
     for (unsigned i = 0; i < n; i++) {
         arena_t *a = arenas[i];
@@ -522,9 +522,9 @@ void arenas_postfork_parent(void) {
     }
 }
 
-void arenas_postfork_parent_ctl(void) { mutex_unlock(&arenas_lock); }
+COLD void arenas_postfork_parent_ctl(void) { mutex_unlock(&arenas_lock); }
 
-void arenas_postfork_child(void) {
+COLD void arenas_postfork_child(void) {
     unsigned n = narenas_total;
     for (unsigned i = 0; i < n; i++) {
         arena_t *a = arenas[i];
@@ -537,7 +537,7 @@ void arenas_postfork_child(void) {
     }
 }
 
-void arenas_postfork_child_ctl(void) { mutex_postfork_child(&arenas_lock); }
+COLD void arenas_postfork_child_ctl(void) { mutex_postfork_child(&arenas_lock); }
 
 COLD void arenas_validate(void) {
     unsigned n = atomic_load_acquire(&narenas_total);

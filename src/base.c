@@ -63,6 +63,6 @@ size_t base_mapped_bytes(void) { return atomic_load_relaxed(&base_mapped); }
 size_t base_thp_count(void) { return atomic_load_relaxed(&base_nthp); }
 size_t base_resident_bytes(void) { return ALIGN_UP(atomic_load_relaxed(&base_allocated), PAGE); }
 
-void base_prefork(void) { mutex_lock(&base_lock); }
-void base_postfork_parent(void) { mutex_unlock(&base_lock); }
-void base_postfork_child(void) { mutex_postfork_child(&base_lock); }
+COLD void base_prefork(void) { mutex_lock(&base_lock); }
+COLD void base_postfork_parent(void) { mutex_unlock(&base_lock); }
+COLD void base_postfork_child(void) { mutex_postfork_child(&base_lock); }

@@ -329,9 +329,9 @@ unsigned bin_dalloc_batch(bin_t *bin, unsigned binind, extents_t *ex, void **ptr
     return kept;
 }
 
-void bin_prefork(bin_t *bin) { mutex_lock(&bin->lock); }
-void bin_postfork_parent(bin_t *bin) { mutex_unlock(&bin->lock); }
-void bin_postfork_child(bin_t *bin) { mutex_postfork_child(&bin->lock); }
+COLD void bin_prefork(bin_t *bin) { mutex_lock(&bin->lock); }
+COLD void bin_postfork_parent(bin_t *bin) { mutex_unlock(&bin->lock); }
+COLD void bin_postfork_child(bin_t *bin) { mutex_postfork_child(&bin->lock); }
 
 COLD void bin_validate(bin_t *bin, unsigned binind) {
     const bin_info_t *info = &bin_infos[binind];

@@ -17,7 +17,7 @@ typedef struct block_find_s {
     bool found;
 } block_find_t;
 
-static bool cache_bin_holds(const cache_bin_t *cb, const void *ptr) {
+static COLD bool cache_bin_holds(const cache_bin_t *cb, const void *ptr) {
     uint32_t top = atomic_load_relaxed(&cb->top);
     uint32_t n = top > cb->low ? top - cb->low : 0;
     if (n > cache_bin_ncached_max(cb))
@@ -29,7 +29,7 @@ static bool cache_bin_holds(const cache_bin_t *cb, const void *ptr) {
     return false;
 }
 
-static void block_find_in_thread(tsd_t *tsd, void *arg) {
+static COLD void block_find_in_thread(tsd_t *tsd, void *arg) {
     block_find_t *f = arg;
     if (!f->found && f->binid - 1 < tsd->tcache.nhbins)
         f->found = cache_bin_holds(&tsd->tcache.bins[f->binid], f->ptr);

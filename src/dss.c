@@ -216,6 +216,6 @@ void dss_stats(dss_stats_t *out) {
     mutex_unlock(&dss_lock);
 }
 
-void dss_prefork(void) { mutex_lock(&dss_lock); }
-void dss_postfork_parent(void) { mutex_unlock(&dss_lock); }
-void dss_postfork_child(void) { mutex_postfork_child(&dss_lock); }
+COLD void dss_prefork(void) { mutex_lock(&dss_lock); }
+COLD void dss_postfork_parent(void) { mutex_unlock(&dss_lock); }
+COLD void dss_postfork_child(void) { mutex_postfork_child(&dss_lock); }

@@ -365,9 +365,9 @@ COLD void extents_release_all(extents_t *ex) {
         extents_dirtied(ex, extents_decay_tick(ex));
 }
 
-void extents_prefork(extents_t *ex) { mutex_lock(&ex->lock); }
-void extents_postfork_parent(extents_t *ex) { mutex_unlock(&ex->lock); }
-void extents_postfork_child(extents_t *ex) { mutex_postfork_child(&ex->lock); }
+COLD void extents_prefork(extents_t *ex) { mutex_lock(&ex->lock); }
+COLD void extents_postfork_parent(extents_t *ex) { mutex_unlock(&ex->lock); }
+COLD void extents_postfork_child(extents_t *ex) { mutex_postfork_child(&ex->lock); }
 
 /*
  * Every member of s has its boundaries registered as a free extent, and no slab bitmap (it went

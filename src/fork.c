@@ -102,18 +102,18 @@ static void fork_child_sequence(void) {
  */
 static bool fork_locked;
 
-static void fork_prepare(void) {
+static COLD void fork_prepare(void) {
     fork_locked = init_ready() && !fork_held_by_self();
     if (fork_locked)
         fork_lock_sequence();
 }
 
-static void fork_parent(void) {
+static COLD void fork_parent(void) {
     if (fork_locked)
         fork_unlock_sequence();
 }
 
-static void fork_child(void) {
+static COLD void fork_child(void) {
     if (!init_ready())
         return;
     /* Re-initialising a lock is safe whether or not the forking thread took it. */
@@ -131,13 +131,13 @@ void fork_boot(void) {
     pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 
-void fork_lock_all(void) {
+COLD void fork_lock_all(void) {
     fork_lock_sequence();
     fork_owner = pthread_self();
     atomic_store_release(&fork_owned, true);
 }
 
-void fork_unlock_all(void) {
+COLD void fork_unlock_all(void) {
     atomic_store_release(&fork_owned, false);
     fork_unlock_sequence();
 }

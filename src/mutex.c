@@ -62,14 +62,14 @@ void mutex_lock_slow(mutex_t *mtx) {
 
 void mutex_wake(mutex_t *mtx) { futex_wake(&mtx->word, 1); }
 
-void mutex_cond_wait(mutex_t *mtx, cond_t *cond, const struct timespec *until) {
+COLD void mutex_cond_wait(mutex_t *mtx, cond_t *cond, const struct timespec *until) {
     uint32_t seq = atomic_load_relaxed(&cond->seq);
     mutex_unlock(mtx);
     futex_wait(&cond->seq, seq, until);
     mutex_lock(mtx);
 }
 
-void mutex_cond_signal(cond_t *cond) {
+COLD void mutex_cond_signal(cond_t *cond) {
     __atomic_add_fetch(&cond->seq, 1, __ATOMIC_RELEASE);
     futex_wake(&cond->seq, 1);
 }

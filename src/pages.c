@@ -260,7 +260,7 @@ static size_t pages_read_number(const char *path, char *buf, size_t len) {
  * stop moving once they pass a quarter of vm.max_map_count.
  */
 #define PAGES_MOVE_CHECK 1024
-static void pages_move_count_maps(void) {
+static COLD void pages_move_count_maps(void) {
     char buf[4096];
     size_t max = pages_read_number("/proc/sys/vm/max_map_count", buf, sizeof(buf));
     int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -297,7 +297,7 @@ bool pages_resident_any(void *addr, size_t size) {
     return false;
 }
 
-pages_move_result_t pages_move(void *src, size_t size, void *dst) {
+COLD pages_move_result_t pages_move(void *src, size_t size, void *dst) {
     int state = atomic_load_acquire(&pages_move_state);
     if (unlikely(state == 0)) {
         state = pages_move_probe() ? 1 : -1;

@@ -57,6 +57,6 @@ bool rtree_validate(uintptr_t addr) {
     return atomic_load_acquire(&rtree.root[key >> RTREE_LEAF_BITS]) != 0;
 }
 
-void rtree_prefork(void) { mutex_lock(&rtree_lock); }
-void rtree_postfork_parent(void) { mutex_unlock(&rtree_lock); }
-void rtree_postfork_child(void) { mutex_postfork_child(&rtree_lock); }
+COLD void rtree_prefork(void) { mutex_lock(&rtree_lock); }
+COLD void rtree_postfork_parent(void) { mutex_unlock(&rtree_lock); }
+COLD void rtree_postfork_child(void) { mutex_postfork_child(&rtree_lock); }

@@ -471,9 +471,9 @@ COLD unsigned tcaches_create(arena_t *arena) {
     return ind;
 }
 
-void tcaches_prefork(void) { mutex_lock(&tcaches_lock); }
-void tcaches_postfork_parent(void) { mutex_unlock(&tcaches_lock); }
-void tcaches_postfork_child(void) { mutex_postfork_child(&tcaches_lock); }
+COLD void tcaches_prefork(void) { mutex_lock(&tcaches_lock); }
+COLD void tcaches_postfork_parent(void) { mutex_unlock(&tcaches_lock); }
+COLD void tcaches_postfork_child(void) { mutex_postfork_child(&tcaches_lock); }
 
 tcache_t *tcaches_get(unsigned ind) {
     return ind < TCACHES_MAX ? atomic_load_acquire(&tcaches[ind]) : NULL;

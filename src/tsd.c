@@ -193,8 +193,8 @@ COLD void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
         fn(t, arg);
 }
 
-void tsd_prefork(void) { mutex_lock(&tsd_list_lock); }
-void tsd_postfork_parent(void) { mutex_unlock(&tsd_list_lock); }
+COLD void tsd_prefork(void) { mutex_lock(&tsd_list_lock); }
+COLD void tsd_postfork_parent(void) { mutex_unlock(&tsd_list_lock); }
 
 COLD void tsd_postfork_child(void) { /* fork only: out of the text every program runs */
     mutex_postfork_child(&tsd_list_lock);
@@ -246,13 +246,13 @@ static void tsd_peak_fine(tsd_t *tsd) {
     }
 }
 
-uint64_t tsd_peak_read(tsd_t *tsd) {
+COLD uint64_t tsd_peak_read(tsd_t *tsd) {
     tsd_peak_fine(tsd);
     tsd_peak_note(tsd);
     return (uint64_t)tsd->peak_max;
 }
 
-void tsd_peak_reset(tsd_t *tsd) {
+COLD void tsd_peak_reset(tsd_t *tsd) {
     tsd_peak_fine(tsd);
     tsd->peak_adjust = tsd_thread_allocated(tsd) - tsd_thread_deallocated(tsd);
     tsd->peak_max = 0;
