@@ -23,7 +23,8 @@ static bool ctl_snap_valid;
 static uint64_t ctl_snap_ns; /* the clock when the snapshot was taken: every uptime's now */
 static stats_totals_t ctl_totals CACHE_ALIGNED;
 static stats_arena_t ctl_merged CACHE_ALIGNED;
-static stats_arena_t ctl_destroyed CACHE_ALIGNED; /* copy of stats_destroyed_get() for the snapshot */
+/* A copy of stats_destroyed_get() for the snapshot. */
+static stats_arena_t ctl_destroyed CACHE_ALIGNED;
 static stats_arena_t *ctl_arena_snap[ARENAS_MAX];
 static bool ctl_arena_present[ARENAS_MAX];
 
