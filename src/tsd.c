@@ -196,7 +196,7 @@ COLD void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg) {
 COLD void tsd_prefork(void) { mutex_lock(&tsd_list_lock); }
 COLD void tsd_postfork_parent(void) { mutex_unlock(&tsd_list_lock); }
 
-COLD void tsd_postfork_child(void) { /* fork only: out of the text every program runs */
+COLD void tsd_postfork_child(void) {
     mutex_postfork_child(&tsd_list_lock);
     /*
      * Only the forking thread survives; the others' states (and cached regions) are gone. When
