@@ -166,6 +166,30 @@ arena_t *arena_choose(void) {
     return arena;
 }
 
+arena_t *arena_choose_alloc(void) {
+    unsigned best = 0, best_n = UINT_MAX;
+    for (unsigned i = 0; i < narenas_auto; i++) {
+        arena_t *a = arena_get(i);
+        unsigned n = a == NULL ? 0 : atomic_load_relaxed(&a->nalloc);
+        if (n < best_n) {
+            best = i;
+            best_n = n;
+            if (n == 0)
+                break;
+        }
+    }
+    return arena_get_or_create(best);
+}
+
+COLD unsigned arenas_nalloc(void) {
+    unsigned n = 0;
+    for (unsigned i = 0; i < narenas_auto; i++) {
+        arena_t *a = arena_get(i);
+        n += a == NULL ? 0 : atomic_load_relaxed(&a->nalloc);
+    }
+    return n;
+}
+
 arena_t *arena_percpu(arena_t *cur) {
     int cpu = sched_getcpu();
     if (cpu < 0 || narenas_auto == 0)
@@ -534,6 +558,7 @@ COLD void arenas_postfork_child(void) {
         for (unsigned b = 0; b < SC_NBINS; b++)
             bin_postfork_child(&a->bins[b]);
         a->nthreads = 0;
+        a->nalloc = 0;
     }
 }
 

@@ -131,6 +131,10 @@ static int thread_arena_ctl(CTL_ARGS) {
         tcache_flush_all(&tsd->tcache);
         __atomic_sub_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
         __atomic_add_fetch(&arena->nthreads, 1, __ATOMIC_RELAXED);
+        if (tsd->alloc_counted) {
+            __atomic_sub_fetch(&tsd->arena->nalloc, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&arena->nalloc, 1, __ATOMIC_RELAXED);
+        }
         tsd->arena = arena;
         tsd->tcache.arena = arena;
     }

@@ -153,6 +153,8 @@ PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     background_maybe_start();
     if (opt_percpu_arena == PERCPU_ARENA_PERCPU)
         tsd_arena_percpu(tsd);
+    else if (unlikely(req->arena == NULL && tsd_is_real(tsd) && !tsd->alloc_counted))
+        tsd_arena_first_alloc(tsd);
     size_t usize = req->align == 0 ? sz_s2u(req->size) : sz_sa2u(req->size, req->align);
     if (unlikely(usize == 0 || usize > (size_t)PTRDIFF_MAX))
         return alloc_fail();
@@ -238,7 +240,7 @@ PROF_FRAME void *alloc_slow(const alloc_req_t *req) {
     if (tsd_is_real(tsd))
         tsd_peak_note_slow(tsd);
     if (home != NULL && unlikely(arena_lock_waits(home, ind) != waits))
-        tsd_arena_percpu(tsd);
+        tsd_arena_collide(tsd);
     if (unlikely(due & TEVENT_TICK))
         tevent_tick(tsd); /* ret is out of the cache already: the GC may flush under it */
     if (opt_junk_alloc && !zero)

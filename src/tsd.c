@@ -59,8 +59,11 @@ static void tsd_release(tsd_t *tsd) {
     if (tsd_exit_hook != NULL)
         tsd_exit_hook(tsd);
     tcache_flush_all(&tsd->tcache);
-    if (tsd->arena != NULL)
+    if (tsd->arena != NULL) {
         __atomic_sub_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
+        if (tsd->alloc_counted)
+            __atomic_sub_fetch(&tsd->arena->nalloc, 1, __ATOMIC_RELAXED);
+    }
     mutex_lock(&tsd_list_lock);
     tsd->list_next = tsd_free;
     tsd_free = tsd;
@@ -107,18 +110,56 @@ static void tsd_reap(void) {
     }
 }
 
+/* Move the thread to arena, with its counts. Its cache stays: cached regions go back to their
+ * own arenas when flushed, whichever arena the cache fills from. */
+static void tsd_arena_move(tsd_t *tsd, arena_t *arena) {
+    arena_t *old = tsd->arena;
+    __atomic_sub_fetch(&old->nthreads, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&arena->nthreads, 1, __ATOMIC_RELAXED);
+    if (tsd->alloc_counted) {
+        __atomic_sub_fetch(&old->nalloc, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&arena->nalloc, 1, __ATOMIC_RELAXED);
+    }
+    tsd->arena = arena;
+    if (tsd->tcache.arena == old)
+        tsd->tcache.arena = arena;
+}
+
 void tsd_arena_percpu(tsd_t *tsd) {
     arena_t *old = tsd->arena;
     if (old == NULL || old->ind >= narenas_auto)
         return;
     arena_t *arena = arena_percpu(old);
-    if (arena == old)
+    if (arena != old)
+        tsd_arena_move(tsd, arena);
+}
+
+void tsd_arena_first_alloc(tsd_t *tsd) {
+    arena_t *cur = tsd->arena;
+    if (!tsd->arena_bound && opt_percpu_arena != PERCPU_ARENA_PERCPU && cur != NULL &&
+        cur->ind < narenas_auto) {
+        arena_t *best = arena_choose_alloc();
+        if (best != NULL && best != cur)
+            tsd_arena_move(tsd, best);
+    }
+    tsd->alloc_counted = true;
+    if (tsd->arena != NULL)
+        __atomic_add_fetch(&tsd->arena->nalloc, 1, __ATOMIC_RELAXED);
+}
+
+COLD void tsd_arena_collide(tsd_t *tsd) {
+    arena_t *cur = tsd->arena;
+    if (cur == NULL || cur->ind >= narenas_auto)
         return;
-    __atomic_sub_fetch(&old->nthreads, 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&arena->nthreads, 1, __ATOMIC_RELAXED);
-    tsd->arena = arena;
-    if (tsd->tcache.arena == old)
-        tsd->tcache.arena = arena;
+    if (arenas_nalloc() > TSD_BALANCE_PER_ARENA * narenas_auto) {
+        tsd_arena_percpu(tsd);
+        return;
+    }
+    arena_t *best = arena_choose_alloc();
+    /* Fewer than cur has besides this thread: a move that leaves both no worse off. */
+    if (best != NULL && best != cur &&
+        atomic_load_relaxed(&best->nalloc) + 1 < atomic_load_relaxed(&cur->nalloc))
+        tsd_arena_move(tsd, best);
 }
 
 bool tsd_boot(void) { return pthread_key_create(&tsd_key, tsd_cleanup) != 0; }
@@ -229,6 +270,8 @@ COLD void tsd_postfork_child(void) {
         tsd_nlive = 1;
         tcache_threads_set(tsd_nlive);
         __atomic_add_fetch(&self->arena->nthreads, 1, __ATOMIC_RELAXED);
+        if (self->alloc_counted)
+            __atomic_add_fetch(&self->arena->nalloc, 1, __ATOMIC_RELAXED);
     }
 }
 

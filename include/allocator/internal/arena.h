@@ -27,6 +27,7 @@ typedef struct large_stats_s {
 typedef struct arena_s {
     unsigned ind;
     unsigned nthreads; /* atomic: threads bound to this arena */
+    unsigned nalloc;   /* atomic: those of them that have allocated (tsd_t.alloc_counted) */
     extents_t ex;
     bin_t bins[SC_NBINS_MAX];
     large_stats_t lstats[SC_NLARGE_MAX]; /* ex.lock */
@@ -69,6 +70,14 @@ unsigned arenas_auto_set(unsigned n);
 arena_t *arena_get_or_create(unsigned ind);
 /* The arena a new thread should use: the least loaded of the automatic ones. */
 arena_t *arena_choose(void);
+/*
+ * The automatic arena with the fewest threads that allocate from it (arena_t.nalloc; the lowest
+ * index among equals), created if need be: where a thread's first allocation takes it
+ * (tsd_arena_first_alloc). NULL if it cannot be made.
+ */
+arena_t *arena_choose_alloc(void);
+/* The sum of nalloc over the automatic arenas (a hint: read without locks). */
+unsigned arenas_nalloc(void);
 /*
  * percpu_arena: the automatic arena of the CPU the calling thread runs on (CPU number modulo the
  * automatic arenas); cur if that is the one, or if the CPU cannot be had.

@@ -66,6 +66,9 @@ typedef struct tsd_s {
      * to thread_deallocated), so that the counters those pointers name are exact at any time.
      */
     bool counters_live;
+    /* The thread has allocated from its arena, and is counted in its nalloc (arena.h): threads
+     * that only free (a consumer of another thread's blocks) are not, and place nobody. */
+    bool alloc_counted;
     struct tsd_s **tls_slot; /* that thread's tsd_tls, for malloc_disable */
     /* This thread's profiling uid (assigned at creation, increasing), its bytes left until the
      * next sample, and its record (NULL until needed). */
@@ -137,14 +140,28 @@ void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled);
  */
 void tsd_arena_percpu(tsd_t *tsd);
 /*
- * May a wait for another thread's lock of its arena move the thread to the arena of the CPU it
- * runs on (tsd_arena_percpu), so that threads running at once stop sharing one? Only when it
- * shares its arena with other threads (alone, the holder was a thread freeing into it from
- * elsewhere, which a move would not avoid) and thread.arena did not place it.
+ * The thread's first allocation (alloc_slow): count it in its arena's nalloc, first moving it to
+ * the automatic arena with the fewest threads that allocate (arena_choose_alloc), unless
+ * thread.arena or percpu_arena places it. A thread joins an arena when it is made
+ * (arena_choose, by threads of any kind), before it is known to allocate at all.
+ */
+void tsd_arena_first_alloc(tsd_t *tsd);
+/*
+ * May a wait for another thread's lock of its arena move the thread (tsd_arena_collide)? Only
+ * when other threads allocate from its arena too (alone, the holder was a thread freeing into
+ * it from elsewhere, which a move would not avoid) and thread.arena did not place it.
  */
 static inline bool tsd_arena_shared(const tsd_t *tsd) {
-    return !tsd->arena_bound && atomic_load_relaxed(&tsd->arena->nthreads) > 1;
+    return !tsd->arena_bound && atomic_load_relaxed(&tsd->arena->nalloc) > 1;
 }
+/*
+ * Such a wait happened: while the threads that allocate number at most TSD_BALANCE_PER_ARENA
+ * per automatic arena, move to an arena that has fewer of them than the thread's own has
+ * besides it, if one has; past that, to the arena of the CPU the thread runs on
+ * (tsd_arena_percpu), so that threads sharing an arena are those that do not run at once.
+ */
+#define TSD_BALANCE_PER_ARENA 2
+void tsd_arena_collide(tsd_t *tsd);
 
 /* Sum of counters over live threads, for statistics (tsd_list_lock inside). */
 void tsd_foreach(void (*fn)(tsd_t *tsd, void *arg), void *arg);
