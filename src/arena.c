@@ -148,29 +148,16 @@ arena_t *arena_get_or_create(unsigned ind) {
     return arena;
 }
 
-arena_t *arena_choose(void) {
-    unsigned best = 0, best_threads = UINT_MAX;
-    for (unsigned i = 0; i < narenas_auto; i++) {
-        arena_t *a = arena_get(i);
-        unsigned n = a == NULL ? 0 : atomic_load_relaxed(&a->nthreads);
-        if (n < best_threads) {
-            best = i;
-            best_threads = n;
-            if (n == 0)
-                break;
-        }
-    }
-    arena_t *arena = arena_get_or_create(best);
-    if (arena == NULL)
-        arena = arena_get(0);
-    return arena;
-}
-
-arena_t *arena_choose_alloc(void) {
+/*
+ * The index of the automatic arena with the lowest count of threads (nalloc: of those that
+ * allocate; else of all bound to it), the lowest index among equals; an arena not made yet
+ * counts none.
+ */
+static unsigned arena_least(bool nalloc) {
     unsigned best = 0, best_n = UINT_MAX;
     for (unsigned i = 0; i < narenas_auto; i++) {
         arena_t *a = arena_get(i);
-        unsigned n = a == NULL ? 0 : atomic_load_relaxed(&a->nalloc);
+        unsigned n = a == NULL ? 0 : atomic_load_relaxed(nalloc ? &a->nalloc : &a->nthreads);
         if (n < best_n) {
             best = i;
             best_n = n;
@@ -178,8 +165,17 @@ arena_t *arena_choose_alloc(void) {
                 break;
         }
     }
-    return arena_get_or_create(best);
+    return best;
 }
+
+arena_t *arena_choose(void) {
+    arena_t *arena = arena_get_or_create(arena_least(false));
+    if (arena == NULL)
+        arena = arena_get(0);
+    return arena;
+}
+
+arena_t *arena_choose_alloc(void) { return arena_get_or_create(arena_least(true)); }
 
 COLD unsigned arenas_nalloc(void) {
     unsigned n = 0;
