@@ -129,13 +129,7 @@ static int thread_arena_ctl(CTL_ARGS) {
         if (arena == NULL)
             return EAGAIN;
         tcache_flush_all(&tsd->tcache);
-        __atomic_sub_fetch(&tsd->arena->nthreads, 1, __ATOMIC_RELAXED);
-        __atomic_add_fetch(&arena->nthreads, 1, __ATOMIC_RELAXED);
-        if (tsd->alloc_counted) {
-            __atomic_sub_fetch(&tsd->arena->nalloc, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&arena->nalloc, 1, __ATOMIC_RELAXED);
-        }
-        tsd->arena = arena;
+        tsd_arena_move(tsd, arena);
         tsd->tcache.arena = arena;
     }
     /* The program chose the arena: a wait for its locks no longer moves the thread. */

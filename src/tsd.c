@@ -110,9 +110,7 @@ static void tsd_reap(void) {
     }
 }
 
-/* Move the thread to arena, with its counts. Its cache stays: cached regions go back to their
- * own arenas when flushed, whichever arena the cache fills from. */
-static void tsd_arena_move(tsd_t *tsd, arena_t *arena) {
+void tsd_arena_move(tsd_t *tsd, arena_t *arena) {
     arena_t *old = tsd->arena;
     __atomic_sub_fetch(&old->nthreads, 1, __ATOMIC_RELAXED);
     __atomic_add_fetch(&arena->nthreads, 1, __ATOMIC_RELAXED);

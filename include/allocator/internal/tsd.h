@@ -134,6 +134,12 @@ bool tsd_boot(void);
 /* Turn the thread cache on or off for the calling thread (flushing it when turning off). */
 void tsd_tcache_set_enabled(tsd_t *tsd, bool enabled);
 /*
+ * Move the thread to arena, with its counts (nthreads, and nalloc once it allocates). Its cache
+ * stays: cached regions go back to their own arenas when flushed, whichever arena the cache
+ * fills from (which follows the thread if it followed the old arena).
+ */
+void tsd_arena_move(tsd_t *tsd, arena_t *arena);
+/*
  * percpu_arena: move the thread to the arena of the CPU it runs on now, unless it was bound to a
  * manual arena (thread.arena). Its cache stays: cached regions go back to their own arenas when
  * flushed, whichever arena the cache fills from.
