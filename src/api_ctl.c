@@ -16,7 +16,7 @@
 #include "allocator/internal/stats_print.h"
 
 /* Initialised, with the caller's thread state made (or tsd_dead: after thread exit, no memory). */
-static bool api_ctl_ready(void) { return init_ensure(boot_run) == INIT_OK && tsd_fetch() != NULL; }
+static bool api_ctl_ready(void) { return api_init() == INIT_OK && tsd_fetch() != NULL; }
 
 static int api_einval(void) {
     errno = EINVAL;
@@ -38,14 +38,14 @@ EXPORT int mallctlbymib(const size_t *mib, size_t miblen, void *oldp, size_t *ol
 
 EXPORT void malloc_stats_print(void (*write_cb)(void *, const char *), void *cbopaque,
                                const char *opts) {
-    if (init_ensure(boot_run) == INIT_OK)
+    if (api_init() == INIT_OK)
         stats_print(write_cb, cbopaque, opts);
 }
 
 /* ---- bionic's heap-walking interface ------------------------------------------------------ */
 
 EXPORT void malloc_disable(void) {
-    if (init_ensure(boot_run) == INIT_OK)
+    if (api_init() == INIT_OK)
         heapwalk_disable();
 }
 
@@ -53,5 +53,5 @@ EXPORT void malloc_enable(void) { heapwalk_enable(); }
 
 EXPORT int malloc_iterate(uintptr_t base, size_t size,
                           void (*callback)(uintptr_t base, size_t size, void *arg), void *arg) {
-    return init_ensure(boot_run) == INIT_OK ? heapwalk_iterate(base, size, callback, arg) : api_einval();
+    return api_init() == INIT_OK ? heapwalk_iterate(base, size, callback, arg) : api_einval();
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "allocator/internal/atfork.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/init.h"
 #include "allocator/internal/io.h"
@@ -167,6 +168,8 @@ static bool background_start_locked(void) {
         background_thread_reset(&bg_threads[bg_ninit]);
     }
     extents_wake_hook = background_wake;
+    /* A fork while they run needs the handlers (atfork.h). */
+    atfork_arm();
     /* The threads must not take the application's signals: create them with all blocked. */
     sigset_t all, old;
     sigfillset(&all);

@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "allocator/internal/boot.h"
+#include "allocator/internal/api.h"
 #include "allocator/internal/conf.h"
 #include "allocator/internal/stats_print.h"
 #include "allocator/internal/tsd.h"
@@ -41,7 +41,7 @@ struct mallinfo2 {
 
 EXPORT int malloc_trim(size_t pad) {
     (void)pad;
-    if (init_ensure(boot_run) != INIT_OK)
+    if (api_init() != INIT_OK)
         return 0;
     tsd_t *tsd = tsd_get();
     if (tsd_is_real(tsd))
@@ -61,7 +61,7 @@ EXPORT int mallopt(int param, int value) {
     case M_ARENA_MAX:
         if (value < 1)
             return 0;
-        if (init_ensure(boot_run) != INIT_OK)
+        if (api_init() != INIT_OK)
             return 0;
         arenas_auto_set((unsigned)value);
         return 1;
@@ -82,7 +82,7 @@ EXPORT int mallopt(int param, int value) {
 
 static void compat_totals(stats_totals_t *t) {
     memset(t, 0, sizeof(*t));
-    if (init_ensure(boot_run) == INIT_OK)
+    if (api_init() == INIT_OK)
         stats_totals(t);
 }
 
@@ -115,14 +115,14 @@ EXPORT struct mallinfo mallinfo(void) {
 }
 
 EXPORT void malloc_stats(void) {
-    if (init_ensure(boot_run) == INIT_OK)
+    if (api_init() == INIT_OK)
         stats_print(io_write_stderr, NULL, NULL);
 }
 
 EXPORT int malloc_info(int options, FILE *fp) {
     if (options != 0)
         return EINVAL;
-    if (init_ensure(boot_run) != INIT_OK)
+    if (api_init() != INIT_OK)
         return -1;
     char line[512];
     fputs("<malloc version=\"allocator-" ALLOCATOR_VERSION "\">\n", fp);

@@ -16,6 +16,7 @@
 #include <pthread.h>
 
 #include "allocator/internal/arena.h"
+#include "allocator/internal/atfork.h"
 #include "allocator/internal/background.h"
 #include "allocator/internal/base.h"
 #include "allocator/internal/ctl.h"
@@ -125,13 +126,20 @@ static COLD void fork_child(void) {
     }
 }
 
+/*
+ * The handlers go to atfork, which registers them once the process has a second thread (atfork.h).
+ * Heap profiling's child hooks renew what a single thread has too (the dump sequence a child's
+ * file names restart from), so with opt.prof they are registered at once.
+ */
 void fork_boot(void) {
     for (size_t i = 1; i < FORK_NHOOKS; i++)
         assert(fork_hooks[i - 1].rank <= fork_hooks[i].rank);
-    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    atfork_set(fork_prepare, fork_parent, fork_child, config_prof && opt_prof);
 }
 
 COLD void fork_lock_all(void) {
+    /* A fork while every lock is held (malloc_disable, then fork) needs the child hook. */
+    atfork_arm();
     fork_lock_sequence();
     fork_owner = pthread_self();
     atomic_store_release(&fork_owned, true);

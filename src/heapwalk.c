@@ -65,9 +65,10 @@ static void heapwalk_unpark(tsd_t *tsd, void *arg) {
 #define QUIESCE_SLICES 3
 static void heapwalk_quiesce(tsd_t *tsd, void *arg) {
     int self = *(int *)arg;
-    if (tsd->owner_tid == self || tsd->owner_tid == 0)
+    int tid = tsd_owner_tid(tsd);
+    if (tid == self || tsd->owner_tid == 0)
         return;
-    os_thread_t first = os_thread_probe(tsd->owner_tid), now = first;
+    os_thread_t first = os_thread_probe(tid), now = first;
     for (unsigned waited_us = 0; waited_us < 1000000; waited_us += 50) {
         if (now.state == 0 || now.state == 'S' || now.state == 'Z' || now.state == 'X' ||
             now.run_ns >= first.run_ns + QUIESCE_RUN_NS ||
@@ -75,7 +76,7 @@ static void heapwalk_quiesce(tsd_t *tsd, void *arg) {
             return;
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
-        now = os_thread_probe(tsd->owner_tid);
+        now = os_thread_probe(tid);
     }
 }
 

@@ -568,7 +568,7 @@ bool mallocx_req(alloc_req_t *req, size_t size, int flags) {
     unsigned a = (unsigned)flags >> MALLOCX_ARENA_SHIFT;
     req->arena = NULL;
     if (a != 0) {
-        if (init_ensure(boot_run) == INIT_ERROR || a - 1 >= arenas_limit())
+        if (api_init() == INIT_ERROR || a - 1 >= arenas_limit())
             return false;
         req->arena = arena_get_or_create(a - 1);
         if (req->arena == NULL)
@@ -619,7 +619,7 @@ EXPORT PROF_ENTRY void sdallocx(void *ptr, size_t size, int flags) {
 }
 
 EXPORT size_t nallocx(size_t size, int flags) {
-    if (init_ensure(boot_run) == INIT_ERROR)
+    if (api_init() == INIT_ERROR)
         return 0;
     unsigned lg = (unsigned)flags & MALLOCX_LG_ALIGN_MASK;
     size_t usize = lg == 0 ? sz_s2u(size) : sz_sa2u(size, (size_t)1 << lg);

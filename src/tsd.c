@@ -80,10 +80,15 @@ static void tsd_cleanup(void *arg) {
     tsd_release(tsd);
 }
 
+pid_t tsd_owner_tid(const tsd_t *tsd) {
+    pid_t pid = getpid();
+    return tsd->owner_pid == pid ? tsd->owner_tid : pid;
+}
+
 /* Has the thread that made tsd exited? Unsure answers (any error but ESRCH) say no. */
 bool tsd_owner_gone(const tsd_t *tsd) {
     int saved = errno;
-    bool gone = syscall(SYS_tgkill, (long)tsd->owner_pid, (long)tsd->owner_tid, 0L) != 0 &&
+    bool gone = syscall(SYS_tgkill, (long)getpid(), (long)tsd_owner_tid(tsd), 0L) != 0 &&
                 errno == ESRCH;
     errno = saved;
     return gone;

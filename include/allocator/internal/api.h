@@ -25,6 +25,7 @@
 #ifndef ALLOCATOR_INTERNAL_API_H
 #define ALLOCATOR_INTERNAL_API_H
 
+#include "allocator/internal/atfork.h"
 #include "allocator/internal/boot.h"
 #include "allocator/internal/heapwalk.h"
 #include "allocator/internal/tsd.h"
@@ -32,9 +33,12 @@
 /*
  * The calling thread's state, creating it (and initialising the allocator) when needed:
  * tsd_dead inside init or after thread exit (arena 0, no cache), NULL if init failed. While
- * malloc_disable holds the heap, a thread it parked waits here for malloc_enable.
+ * malloc_disable holds the heap, a thread it parked waits here for malloc_enable. Like
+ * api_init, it is a gate of the slow paths: the fork handlers are armed here once the process
+ * has a second thread, before the caller takes any lock (atfork.h).
  */
 static inline tsd_t *tsd_fetch(void) {
+    atfork_check();
     tsd_t *tsd = tsd_get();
     if (likely(tsd_is_real(tsd)) || tsd == &tsd_dead)
         return tsd;
@@ -54,6 +58,15 @@ static inline tsd_t *tsd_fetch(void) {
     }
     tsd = tsd_init_thread();
     return tsd != NULL ? tsd : &tsd_dead;
+}
+
+/*
+ * init_ensure(boot_run) for the entry points that need no thread state (the fork handlers are
+ * armed first if the process has a second thread: atfork.h).
+ */
+static inline init_result_t api_init(void) {
+    atfork_check();
+    return init_ensure(boot_run);
 }
 
 /*

@@ -178,6 +178,12 @@ void tsd_foreach_locked(void (*fn)(tsd_t *tsd, void *arg), void *arg);
  * waits for tsd_reap on the live list, and its tls_slot may name another thread's TLS.
  */
 bool tsd_owner_gone(const tsd_t *tsd);
+/*
+ * The kernel id of the thread that made tsd. A live state recorded under another process's id
+ * came through a fork that ran no child hook (a process with one thread does not register them:
+ * atfork.h), so it is the forking thread's, now the child's main thread, whose id is the pid.
+ */
+pid_t tsd_owner_tid(const tsd_t *tsd);
 
 void tsd_prefork(void);
 void tsd_postfork_parent(void);

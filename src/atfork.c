@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * atfork: registering the fork handlers once the process needs them (atfork.h). The state is one
+ * word moved by compare-and-swap, so atfork_set (the booting thread) and atfork_arm (any thread,
+ * and the boot itself when background threads start before fork_boot) agree on who registers.
+ */
+#include "allocator/internal/atfork.h"
+
+#include <pthread.h>
+#include <sched.h>
+
+int atfork_state = ATFORK_UNSET;
+static void (*atfork_prepare)(void), (*atfork_parent)(void), (*atfork_child)(void);
+/*
+ * The thread inside pthread_atfork, which may allocate: its gates must not wait for itself. Read
+ * (atomically) in state ARMING by threads comparing it with themselves; one that reads it before
+ * the registering thread has written it sees another thread's id or none, never its own. (Not a
+ * thread-local flag: tsd.h keeps the library's thread-local storage to one structure.)
+ */
+static pthread_t atfork_registrar;
+
+static bool atfork_move(int from, int to) {
+    return __atomic_compare_exchange_n(&atfork_state, &from, to, false, __ATOMIC_ACQ_REL,
+                                       __ATOMIC_ACQUIRE);
+}
+
+/* Called by the thread that moved the state to ARMING (after setting atfork_registrar). */
+static void atfork_register(void) {
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+    atomic_store_release(&atfork_state, ATFORK_ARMED);
+}
+
+void atfork_set(void (*prepare)(void), void (*parent)(void), void (*child)(void),
+                bool now) {
+    atfork_prepare = prepare;
+    atfork_parent = parent;
+    atfork_child = child;
+    if (now || atfork_threaded() || !atfork_move(ATFORK_UNSET, ATFORK_SET)) {
+        /* UNSET (now, threaded) or WANTED: nobody else registers before SET. */
+        atomic_store_relaxed(&atfork_registrar, pthread_self());
+        atomic_store_release(&atfork_state, ATFORK_ARMING);
+        atfork_register();
+    }
+}
+
+void atfork_arm(void) {
+    for (;;) {
+        switch (atomic_load_acquire(&atfork_state)) {
+        case ATFORK_ARMED:
+            return;
+        case ATFORK_UNSET:
+            if (atfork_move(ATFORK_UNSET, ATFORK_WANTED))
+                return; /* atfork_set registers them */
+            continue;
+        case ATFORK_WANTED:
+            return;
+        case ATFORK_SET:
+            /* Only the thread that wins the move reads or writes atfork_registrar until ARMED. */
+            if (atfork_move(ATFORK_SET, ATFORK_ARMING)) {
+                atomic_store_relaxed(&atfork_registrar, pthread_self());
+                atfork_register();
+                return;
+            }
+            continue;
+        default: /* ARMING */
+            if (pthread_equal(atomic_load_relaxed(&atfork_registrar), pthread_self()))
+                return;
+            sched_yield();
+        }
+    }
+}
