@@ -11,12 +11,13 @@
 #include "allocator/internal/io.h"
 
 void bin_init(bin_t *bin) {
-    mutex_init(&bin->lock, RANK_BIN);
-    bin->slabcur = NULL;
-    bin->nonfull = NULL;
-    bin->spare = NULL;
-    bin->spare_bytes = 0;
-    bin->stats = (bin_stats_t){0};
+    /*
+     * The bin is zero already, as a free, empty bin is: writing it again would make every bin's
+     * page resident in a program that uses a few classes. Only the witness (debug builds)
+     * reads the lock's rank.
+     */
+    if (config_debug)
+        mutex_init(&bin->lock, RANK_BIN);
 }
 
 /*

@@ -346,6 +346,7 @@ int main(void) {
     void *mine[4], *theirs[4];
     check_eq(bin_alloc_batch(&bin, binind, &ex, mine, 4, 0), 4);
     bin_t bin_other;
+    memset(&bin_other, 0, sizeof(bin_other)); /* bin_init takes zeroed memory */
     bin_init(&bin_other);
     check_eq(bin_alloc_batch(&bin_other, binind, &ex_other, theirs, 4, 0), 4);
     check_eq(slab_of(theirs[0])->arena_ind, 8);
@@ -430,6 +431,7 @@ int main(void) {
     unsigned ks = slab_bitmap_list(bin_infos[small].nregs);
     if (!slab_bitmap_inline(bin_infos[small].nregs) && ks != k) {
         bin_t bin_small;
+        memset(&bin_small, 0, sizeof(bin_small)); /* bin_init takes zeroed memory */
         bin_init(&bin_small);
         uint64_t *listed_k = ex.bitmaps.free[k];
         size_t bytes = ex.bitmaps.bytes;

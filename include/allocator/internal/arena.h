@@ -28,12 +28,13 @@ typedef struct arena_s {
     unsigned ind;
     unsigned nthreads; /* atomic: threads bound to this arena */
     unsigned nalloc;   /* atomic: those of them that have allocated (tsd_t.alloc_counted) */
+    /* Written at creation, so beside what boot writes anyway (not on the last page). */
+    uint64_t created_ns; /* nstime_now_precise() when made; 0 before the clock could be read */
     extents_t ex;
     bin_t bins[SC_NBINS_MAX];
     large_stats_t lstats[SC_NLARGE_MAX]; /* ex.lock */
     size_t large_allocated;          /* ex.lock: bytes in active large extents */
     struct arena_s *next_spare;      /* arenas_lock: destroyed arenas kept for reuse */
-    uint64_t created_ns; /* nstime_now_precise() when made; 0 before the clock could be read */
 } arena_t;
 
 /* Read by bin/allocator-gdb.py: changing this layout: bump ALLOCATOR_GDB_LAYOUT (gdb.h). */

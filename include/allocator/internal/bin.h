@@ -41,6 +41,7 @@ typedef struct bin_s {
 /* A bin keeps empty slabs while they total less than this (4 slabs of 1 page, 1 of 3 or 4). */
 #define BIN_SPARE_BYTES ((size_t)4 * PAGE)
 
+/* Initialise a bin whose memory is zero (arena_new: fresh base memory, or a cleared spare). */
 void bin_init(bin_t *bin);
 /* Give the bin's spare slabs back to ex; returns their size in bytes. Takes both locks. */
 size_t bin_spare_release(bin_t *bin, extents_t *ex);
