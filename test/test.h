@@ -804,4 +804,60 @@ static inline size_t test_rand_size(uint64_t *rng, const test_size_band_t *bands
 }
 #define TEST_RAND_SIZE(rng, bands) test_rand_size(rng, bands, sizeof(bands) / sizeof((bands)[0]))
 
+/* The calling thread's allocation counter (thread.allocatedp: it lies inside its state), or NULL. */
+static inline uint64_t *test_thread_counter(void) {
+    uint64_t *p = NULL;
+    size_t len = sizeof(p);
+    if (mallctl("thread.allocatedp", &p, &len, NULL, 0) != 0)
+        return NULL;
+    return p;
+}
+
+/*
+ * The fork tests' check of a child whose only thread carries the state its parent made
+ * (stress/fork_thread_ids, stress/fork_single_reap): TEST_CHILD_THREADS threads that stay alive
+ * together (well past the 32 live states at which the allocator looks for states of threads
+ * that are gone: tsd_reap) allocate and report their counters' addresses. None may be the
+ * calling thread's, and its counter must still count its allocations. Returns 0, or the number
+ * of the check that failed (3 to 7).
+ */
+enum { TEST_CHILD_THREADS = 100 };
+static pthread_barrier_t test_child_all_alive __attribute__((unused));
+static uint64_t *test_child_counters[TEST_CHILD_THREADS] __attribute__((unused));
+
+static inline void *test_child_thread_(void *arg) {
+    size_t i = (size_t)(uintptr_t)arg;
+    void *p = test_launder(malloc(100 + i));
+    test_child_counters[i] = test_thread_counter();
+    pthread_barrier_wait(&test_child_all_alive); /* all alive at once, states all listed */
+    free(p);
+    return NULL;
+}
+
+static inline int test_child_states_check(void) {
+    uint64_t *mine = test_thread_counter();
+    if (mine == NULL)
+        return 3;
+    if (pthread_barrier_init(&test_child_all_alive, NULL, TEST_CHILD_THREADS + 1) != 0)
+        return 4;
+    pthread_t t[TEST_CHILD_THREADS];
+    for (size_t i = 0; i < TEST_CHILD_THREADS; i++) {
+        if (pthread_create(&t[i], NULL, test_child_thread_, (void *)(uintptr_t)i) != 0)
+            return 5;
+    }
+    pthread_barrier_wait(&test_child_all_alive);
+    for (size_t i = 0; i < TEST_CHILD_THREADS; i++)
+        pthread_join(t[i], NULL);
+    for (size_t i = 0; i < TEST_CHILD_THREADS; i++) {
+        if (test_child_counters[i] == NULL || test_child_counters[i] == mine)
+            return 6; /* a thread got no state, or the forking thread's */
+    }
+    uint64_t before = *mine;
+    void *p = test_launder(malloc(5000));
+    free(p);
+    if (*mine == before || test_thread_counter() != mine)
+        return 7; /* the forking thread's counter no longer counts its allocations */
+    return 0;
+}
+
 #endif /* TEST_H */

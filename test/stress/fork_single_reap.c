@@ -22,56 +22,12 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
-enum { CHILD_THREADS = 100 };
-
-static pthread_barrier_t all_alive;
-static uint64_t *thread_counters[CHILD_THREADS];
-
-static uint64_t *my_counter(void) {
-    uint64_t *p = NULL;
-    size_t len = sizeof(p);
-    if (mallctl("thread.allocatedp", &p, &len, NULL, 0) != 0)
-        return NULL;
-    return p;
-}
-
-static void *child_thread(void *arg) {
-    size_t i = (size_t)(uintptr_t)arg;
-    void *p = test_launder(malloc(100 + i));
-    thread_counters[i] = my_counter();
-    pthread_barrier_wait(&all_alive);
-    free(p);
-    return NULL;
-}
-
 /* C: returns its exit status (0 ok). parent_gone: a pipe's read end whose writer was P. */
 static int child_main(int parent_gone) {
     char c;
     if (read(parent_gone, &c, 1) != 0)
         return 2; /* end of file: P has exited */
-    uint64_t *mine = my_counter();
-    if (mine == NULL)
-        return 3;
-    if (pthread_barrier_init(&all_alive, NULL, CHILD_THREADS + 1) != 0)
-        return 4;
-    pthread_t t[CHILD_THREADS];
-    for (size_t i = 0; i < CHILD_THREADS; i++) {
-        if (pthread_create(&t[i], NULL, child_thread, (void *)(uintptr_t)i) != 0)
-            return 5;
-    }
-    pthread_barrier_wait(&all_alive);
-    for (size_t i = 0; i < CHILD_THREADS; i++)
-        pthread_join(t[i], NULL);
-    for (size_t i = 0; i < CHILD_THREADS; i++) {
-        if (thread_counters[i] == NULL || thread_counters[i] == mine)
-            return 6; /* a thread got no state, or the child's own */
-    }
-    uint64_t before = *mine;
-    void *p = test_launder(malloc(5000));
-    free(p);
-    if (*mine == before || my_counter() != mine)
-        return 7; /* the child's counter no longer counts its allocations */
-    return 0;
+    return test_child_states_check();
 }
 
 /* P: allocates alone, forks C, tells the test C's pid on fd 1 of report, and exits. */

@@ -18,62 +18,17 @@
 #include <pthread.h>
 #include <sys/wait.h>
 
-enum { CHILD_THREADS = 100 };
-
 static int go_pipe[2];
-static pthread_barrier_t all_alive;
-static uint64_t *thread_counters[CHILD_THREADS];
-
-static uint64_t *my_counter(void) {
-    uint64_t *p = NULL;
-    size_t len = sizeof(p);
-    if (mallctl("thread.allocatedp", &p, &len, NULL, 0) != 0)
-        return NULL;
-    return p;
-}
-
-static void *child_thread(void *arg) {
-    size_t i = (size_t)(uintptr_t)arg;
-    void *p = test_launder(malloc(100 + i));
-    thread_counters[i] = my_counter();
-    pthread_barrier_wait(&all_alive); /* all alive at once, states all on the live list */
-    free(p);
-    return NULL;
-}
 
 /* The child: returns its exit status (0 ok). */
 static int child_main(void) {
     char c;
     if (read(go_pipe[0], &c, 1) != 1)
         return 2; /* the parent's forking thread has exited once this returns */
-    uint64_t *mine = my_counter();
-    if (mine == NULL)
-        return 3;
-    if (pthread_barrier_init(&all_alive, NULL, CHILD_THREADS + 1) != 0)
-        return 4;
-    pthread_t t[CHILD_THREADS];
-    for (size_t i = 0; i < CHILD_THREADS; i++) {
-        if (pthread_create(&t[i], NULL, child_thread, (void *)(uintptr_t)i) != 0)
-            return 5;
-    }
-    pthread_barrier_wait(&all_alive);
-    for (size_t i = 0; i < CHILD_THREADS; i++)
-        pthread_join(t[i], NULL);
-    for (size_t i = 0; i < CHILD_THREADS; i++) {
-        if (thread_counters[i] == NULL || thread_counters[i] == mine) {
-            printf("child: thread %zu got %s\n", i,
-                   thread_counters[i] == NULL ? "no state" : "the forking thread's state");
-            return 1;
-        }
-    }
-    uint64_t before = *mine;
-    void *p = test_launder(malloc(5000));
-    free(p);
-    if (*mine == before || my_counter() != mine) {
-        printf("child: the forking thread's counter no longer counts its allocations\n");
-        return 1;
-    }
-    return 0;
+    int failed = test_child_states_check();
+    if (failed != 0)
+        printf("child: check %d of test_child_states_check failed\n", failed);
+    return failed;
 }
 
 static void *forker(void *arg) {
