@@ -16,8 +16,11 @@ void bin_init(bin_t *bin) {
      * page resident in a program that uses a few classes. Only the witness (debug builds)
      * reads the lock's rank.
      */
-    if (config_debug)
+    if (config_debug) {
+        for (size_t i = 0; i < sizeof(*bin); i++)
+            assert(((const unsigned char *)bin)[i] == 0);
         mutex_init(&bin->lock, RANK_BIN);
+    }
 }
 
 /*

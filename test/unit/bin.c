@@ -476,6 +476,7 @@ int main(void) {
         static extents_t ex_inl;
         extents_init(&ex_inl, 10, -1, -1, true);
         bin_t bin_inl;
+        memset(&bin_inl, 0, sizeof(bin_inl)); /* bin_init takes zeroed memory */
         bin_init(&bin_inl);
         unsigned ni = 2 * nr + 3;
         void **regs = calloc(ni, sizeof(void *));
