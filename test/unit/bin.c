@@ -537,6 +537,8 @@ int main(void) {
         static extents_t ex_down;
         extents_init(&ex_down, 9, -1, -1, true);
         bin_t bin_a, bin_b;
+        memset(&bin_a, 0, sizeof(bin_a)); /* bin_init takes zeroed memory */
+        memset(&bin_b, 0, sizeof(bin_b));
         bin_init(&bin_a);
         unsigned big = sz_size2index(2048);
         unsigned nb = bin_infos[big].nregs * 3 + 5;
