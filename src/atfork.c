@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <sched.h>
+#include <unistd.h>
 
 int atfork_state = ATFORK_UNSET;
 static void (*atfork_prepare)(void), (*atfork_parent)(void), (*atfork_child)(void);
@@ -17,7 +18,9 @@ static void (*atfork_prepare)(void), (*atfork_parent)(void), (*atfork_child)(voi
  * the registering thread has written it sees another thread's id or none, never its own. (Not a
  * thread-local flag: tsd.h keeps the library's thread-local storage to one structure.)
  */
-static pthread_t atfork_registrar;
+pthread_t atfork_registrar;
+/* Its process: a child forked while the parent registered inherits ARMING with the parent's. */
+pid_t atfork_registrar_pid;
 
 static bool atfork_move(int from, int to) {
     return __atomic_compare_exchange_n(&atfork_state, &from, to, false, __ATOMIC_ACQ_REL,
@@ -38,6 +41,7 @@ void atfork_set(void (*prepare)(void), void (*parent)(void), void (*child)(void)
     if (now || atfork_threaded() || !atfork_move(ATFORK_UNSET, ATFORK_SET)) {
         /* UNSET (now, threaded) or WANTED: nobody else registers before SET. */
         atomic_store_relaxed(&atfork_registrar, pthread_self());
+        atomic_store_relaxed(&atfork_registrar_pid, getpid());
         atomic_store_release(&atfork_state, ATFORK_ARMING);
         atfork_register();
     }
@@ -58,14 +62,30 @@ void atfork_arm(void) {
             /* Only the thread that wins the move reads or writes atfork_registrar until ARMED. */
             if (atfork_move(ATFORK_SET, ATFORK_ARMING)) {
                 atomic_store_relaxed(&atfork_registrar, pthread_self());
+                atomic_store_relaxed(&atfork_registrar_pid, getpid());
                 atfork_register();
                 return;
             }
             continue;
-        default: /* ARMING */
+        default: { /* ARMING */
             if (pthread_equal(atomic_load_relaxed(&atfork_registrar), pthread_self()))
                 return;
+            /*
+             * Inherited through a fork made while a thread of the parent registered (0: the
+             * registering thread of this process has not written it yet): nobody here will
+             * finish. The copy of glibc's list the child has holds the handlers or not, as the
+             * fork fell; take them as registered, since registering twice would take every
+             * lock twice at the next fork. (The creating thread registers them inside
+             * pthread_create, before any other thread could fork: only a process whose second
+             * thread came otherwise can get here.)
+             */
+            pid_t pid = atomic_load_relaxed(&atfork_registrar_pid);
+            if (pid != 0 && pid != getpid()) {
+                atfork_move(ATFORK_ARMING, ATFORK_ARMED);
+                return;
+            }
             sched_yield();
+        }
         }
     }
 }

@@ -25,6 +25,9 @@
 #ifndef ALLOCATOR_INTERNAL_ATFORK_H
 #define ALLOCATOR_INTERNAL_ATFORK_H
 
+#include <pthread.h>
+#include <sys/types.h>
+
 #include "allocator/internal/util.h"
 
 /* glibc's: false once the process has created a thread (2.32 on); NULL where absent. */
@@ -57,6 +60,10 @@ void atfork_set(void (*prepare)(void), void (*parent)(void), void (*child)(void)
  * is that thread (pthread_atfork may allocate).
  */
 void atfork_arm(void);
+
+/* Who registers while the state is ARMING (atfork.c); for unit/atfork. */
+extern pthread_t atfork_registrar;
+extern pid_t atfork_registrar_pid;
 
 /* The gates' test: arm if the process has become multi-threaded. One load once armed. */
 static ALWAYS_INLINE void atfork_check(void) {
