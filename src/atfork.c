@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * atfork: registering the fork handlers once the process needs them (atfork.h). The state is one
- * word moved by compare-and-swap, so atfork_set (the booting thread) and atfork_arm (any thread,
- * and the boot itself when background threads start before fork_boot) agree on who registers.
+ * word moved by compare-and-swap, so atfork_set (the booting thread) and atfork_arm (any thread:
+ * a gate that finds a second thread, possibly while another thread boots, which leaves WANTED;
+ * background threads and malloc_disable, after boot) agree on who registers.
  */
 #include "allocator/internal/atfork.h"
 

@@ -80,15 +80,18 @@ static void tsd_cleanup(void *arg) {
     tsd_release(tsd);
 }
 
-pid_t tsd_owner_tid(const tsd_t *tsd) {
-    pid_t pid = getpid();
+/* tsd_owner_tid for a caller that has the pid already. */
+static pid_t tsd_owner_tid_in(const tsd_t *tsd, pid_t pid) {
     return tsd->owner_pid == pid ? tsd->owner_tid : pid;
 }
+
+pid_t tsd_owner_tid(const tsd_t *tsd) { return tsd_owner_tid_in(tsd, getpid()); }
 
 /* Has the thread that made tsd exited? Unsure answers (any error but ESRCH) say no. */
 bool tsd_owner_gone(const tsd_t *tsd) {
     int saved = errno;
-    bool gone = syscall(SYS_tgkill, (long)getpid(), (long)tsd_owner_tid(tsd), 0L) != 0 &&
+    pid_t pid = getpid();
+    bool gone = syscall(SYS_tgkill, (long)pid, (long)tsd_owner_tid_in(tsd, pid), 0L) != 0 &&
                 errno == ESRCH;
     errno = saved;
     return gone;
