@@ -578,6 +578,33 @@ int main(void) {
         free(up);
         free(down);
         free(many);
+
+        /*
+         * Whole bitmap words of free regions are handed out by address arithmetic (slab.h):
+         * a fresh slab of 16-byte regions filled downward, one word whole and 6 regions of the
+         * next, then upward from where that stopped (the second word's rest one bit at a time,
+         * then whole words again).
+         */
+        static bin_t bin_w;
+        bin_init(&bin_w);
+        unsigned small = sz_size2index(16), nw = bin_infos[small].nregs;
+        check(nw >= 192);
+        void **w = calloc(nw, sizeof(void *));
+        check_eq(bin_alloc_batch_down(&bin_w, small, &ex_down, w, 70, 0), 70);
+        extent_t *ws = slab_of(w[69]);
+        for (unsigned i = 0; i < 70; i++)
+            check_eq((uintptr_t)w[69 - i], ws->addr + (uintptr_t)i * 16);
+        check_eq(ws->nfree, nw - 70);
+        check_eq(slab_bitmap_count(ws, nw), nw - 70);
+        check_eq(ws->bitmap[0], 0);
+        check_eq(ws->bitmap[1], ~(uint64_t)0 << 6);
+        check_eq(bin_alloc_batch(&bin_w, small, &ex_down, w, 130, 0), 130);
+        for (unsigned i = 0; i < 130; i++)
+            check_eq((uintptr_t)w[i], ws->addr + (uintptr_t)(70 + i) * 16);
+        check_eq(ws->nfree, nw - 200);
+        check_eq(slab_bitmap_count(ws, nw), nw - 200);
+        check_eq(ws->bitmap[3], ~(uint64_t)0 << 8);
+        free(w);
     }
 
     free(out);

@@ -99,6 +99,19 @@ static ALWAYS_INLINE unsigned slab_regions_take_dir(extent_t *slab, size_t reg_s
         if (bits == 0)
             continue;
         uintptr_t base = addr + (size_t)w * 64 * reg_size;
+        if (bits == ~(uint64_t)0) {
+            /*
+             * A word of free regions (a fresh or emptied slab): consecutive addresses, no bit
+             * search and no multiply: 5 instructions a region against the loop's 13 below
+             * (bench/batch refills from emptied slabs every round).
+             */
+            unsigned k = want - got < 64 ? want - got : 64;
+            for (unsigned i = 0; i < k; i++, base += reg_size)
+                out[down ? -(ptrdiff_t)(got + i) : (ptrdiff_t)(got + i)] = (void *)base;
+            got += k;
+            bitmap[w] = k == 64 ? 0 : ~(uint64_t)0 << k;
+            continue;
+        }
         do {
             unsigned bit = (unsigned)__builtin_ctzll(bits);
             bits &= bits - 1;
