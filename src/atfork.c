@@ -28,7 +28,13 @@ static bool atfork_move(int from, int to) {
                                        __ATOMIC_ACQUIRE);
 }
 
-/* Called by the thread that moved the state to ARMING (after setting atfork_registrar). */
+/* Record the calling thread as the one that registers (before or after the move to ARMING). */
+static void atfork_claim(void) {
+    atomic_store_relaxed(&atfork_registrar, pthread_self());
+    atomic_store_relaxed(&atfork_registrar_pid, getpid());
+}
+
+/* Called by the thread that moved the state to ARMING (after atfork_claim). */
 static void atfork_register(void) {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     atomic_store_release(&atfork_state, ATFORK_ARMED);
@@ -41,8 +47,7 @@ void atfork_set(void (*prepare)(void), void (*parent)(void), void (*child)(void)
     atfork_child = child;
     if (now || atfork_threaded() || !atfork_move(ATFORK_UNSET, ATFORK_SET)) {
         /* UNSET (now, threaded) or WANTED: nobody else registers before SET. */
-        atomic_store_relaxed(&atfork_registrar, pthread_self());
-        atomic_store_relaxed(&atfork_registrar_pid, getpid());
+        atfork_claim();
         atomic_store_release(&atfork_state, ATFORK_ARMING);
         atfork_register();
     }
@@ -62,8 +67,7 @@ void atfork_arm(void) {
         case ATFORK_SET:
             /* Only the thread that wins the move reads or writes atfork_registrar until ARMED. */
             if (atfork_move(ATFORK_SET, ATFORK_ARMING)) {
-                atomic_store_relaxed(&atfork_registrar, pthread_self());
-                atomic_store_relaxed(&atfork_registrar_pid, getpid());
+                atfork_claim();
                 atfork_register();
                 return;
             }
