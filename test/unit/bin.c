@@ -345,8 +345,7 @@ int main(void) {
      */
     void *mine[4], *theirs[4];
     check_eq(bin_alloc_batch(&bin, binind, &ex, mine, 4, 0), 4);
-    bin_t bin_other;
-    memset(&bin_other, 0, sizeof(bin_other)); /* bin_init takes zeroed memory */
+    bin_t bin_other = {0}; /* bin_init takes zeroed memory */
     bin_init(&bin_other);
     check_eq(bin_alloc_batch(&bin_other, binind, &ex_other, theirs, 4, 0), 4);
     check_eq(slab_of(theirs[0])->arena_ind, 8);
@@ -430,8 +429,7 @@ int main(void) {
     unsigned small = sz_size2index(32); /* 128 regions with 4 KiB pages: inline there */
     unsigned ks = slab_bitmap_list(bin_infos[small].nregs);
     if (!slab_bitmap_inline(bin_infos[small].nregs) && ks != k) {
-        bin_t bin_small;
-        memset(&bin_small, 0, sizeof(bin_small)); /* bin_init takes zeroed memory */
+        bin_t bin_small = {0}; /* bin_init takes zeroed memory */
         bin_init(&bin_small);
         uint64_t *listed_k = ex.bitmaps.free[k];
         size_t bytes = ex.bitmaps.bytes;
@@ -475,8 +473,7 @@ int main(void) {
         unsigned nr = bin_infos[inl].nregs;
         static extents_t ex_inl;
         extents_init(&ex_inl, 10, -1, -1, true);
-        bin_t bin_inl;
-        memset(&bin_inl, 0, sizeof(bin_inl)); /* bin_init takes zeroed memory */
+        bin_t bin_inl = {0}; /* bin_init takes zeroed memory */
         bin_init(&bin_inl);
         unsigned ni = 2 * nr + 3;
         void **regs = calloc(ni, sizeof(void *));
@@ -536,9 +533,7 @@ int main(void) {
     {
         static extents_t ex_down;
         extents_init(&ex_down, 9, -1, -1, true);
-        bin_t bin_a, bin_b;
-        memset(&bin_a, 0, sizeof(bin_a)); /* bin_init takes zeroed memory */
-        memset(&bin_b, 0, sizeof(bin_b));
+        bin_t bin_a = {0}, bin_b; /* bin_init takes zeroed memory */
         bin_init(&bin_a);
         unsigned big = sz_size2index(2048);
         unsigned nb = bin_infos[big].nregs * 3 + 5;
@@ -549,7 +544,6 @@ int main(void) {
         for (unsigned i = 0; i < nb; i++)
             bin_dalloc_locked(&bin_a, big, &ex_down, slab_of(up[i]), up[i]);
         mutex_unlock(&bin_a.lock);
-        bin_init(&bin_b);
         bin_b = bin_a; /* its slabs, now empty (the test's own: no one else uses them) */
         check_eq(bin_alloc_batch_down(&bin_b, big, &ex_down, down, nb, 0), nb);
         /* Each slab's regions highest first; the slabs in the order the bin takes them. */

@@ -138,8 +138,7 @@ static void test_reuse(void) {
     check_eq(ex.dirty.npages, 0);
     unsigned other = sz_size2index(64);
     check(slab_pages <= (nidle - 1) * slab_pages);
-    bin_t bin_other;
-    memset(&bin_other, 0, sizeof(bin_other)); /* bin_init takes zeroed memory */
+    bin_t bin_other = {0}; /* bin_init takes zeroed memory */
     bin_init(&bin_other);
     void *r;
     check_eq(bin_alloc_batch(&bin_other, other, &ex, &r, 1, 0), 1);
