@@ -11,30 +11,23 @@
 #include <sched.h>
 #include <unistd.h>
 
-int atfork_state = ATFORK_UNSET;
+int64_t atfork_state = ATFORK_UNSET;
 static void (*atfork_prepare)(void), (*atfork_parent)(void), (*atfork_child)(void);
 /*
  * The thread inside pthread_atfork, which may allocate: its gates must not wait for itself. Read
- * (atomically) in state ARMING by threads comparing it with themselves; one that reads it before
- * the registering thread has written it sees another thread's id or none, never its own. (Not a
- * thread-local flag: tsd.h keeps the library's thread-local storage to one structure.)
+ * (atomically) in state ARMING, by threads of the registering process comparing it with
+ * themselves; one that reads it before the registering thread has written it sees another
+ * thread's id or none, never its own. (Not a thread-local flag: tsd.h keeps the library's
+ * thread-local storage to one structure.)
  */
 pthread_t atfork_registrar;
-/* Its process: a child forked while the parent registered inherits ARMING with the parent's. */
-pid_t atfork_registrar_pid;
 
-static bool atfork_move(int from, int to) {
+static bool atfork_move(int64_t from, int64_t to) {
     return __atomic_compare_exchange_n(&atfork_state, &from, to, false, __ATOMIC_ACQ_REL,
                                        __ATOMIC_ACQUIRE);
 }
 
-/* Record the calling thread as the one that registers (before or after the move to ARMING). */
-static void atfork_claim(void) {
-    atomic_store_relaxed(&atfork_registrar, pthread_self());
-    atomic_store_relaxed(&atfork_registrar_pid, getpid());
-}
-
-/* Called by the thread that moved the state to ARMING (after atfork_claim). */
+/* Called by the thread that moved the state to ARMING, after recording itself. */
 static void atfork_register(void) {
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     atomic_store_release(&atfork_state, ATFORK_ARMED);
@@ -47,15 +40,16 @@ void atfork_set(void (*prepare)(void), void (*parent)(void), void (*child)(void)
     atfork_child = child;
     if (now || atfork_threaded() || !atfork_move(ATFORK_UNSET, ATFORK_SET)) {
         /* UNSET (now, threaded) or WANTED: nobody else registers before SET. */
-        atfork_claim();
-        atomic_store_release(&atfork_state, ATFORK_ARMING);
+        atomic_store_relaxed(&atfork_registrar, pthread_self());
+        atomic_store_release(&atfork_state, atfork_arming_word(getpid()));
         atfork_register();
     }
 }
 
 void atfork_arm(void) {
     for (;;) {
-        switch (atomic_load_acquire(&atfork_state)) {
+        int64_t word = atomic_load_acquire(&atfork_state);
+        switch (atfork_state_of(word)) {
         case ATFORK_ARMED:
             return;
         case ATFORK_UNSET:
@@ -65,30 +59,29 @@ void atfork_arm(void) {
         case ATFORK_WANTED:
             return;
         case ATFORK_SET:
-            /* Only the thread that wins the move reads or writes atfork_registrar until ARMED. */
-            if (atfork_move(ATFORK_SET, ATFORK_ARMING)) {
-                atfork_claim();
+            /* Only the thread that wins the move writes atfork_registrar until ARMED. */
+            if (atfork_move(ATFORK_SET, atfork_arming_word(getpid()))) {
+                atomic_store_relaxed(&atfork_registrar, pthread_self());
                 atfork_register();
                 return;
             }
             continue;
         default: { /* ARMING */
-            if (pthread_equal(atomic_load_relaxed(&atfork_registrar), pthread_self()))
-                return;
             /*
-             * Inherited through a fork made while a thread of the parent registered (0: the
-             * registering thread of this process has not written it yet): nobody here will
-             * finish. The copy of glibc's list the child has holds the handlers or not, as the
-             * fork fell; take them as registered, since registering twice would take every
-             * lock twice at the next fork. (The creating thread registers them inside
-             * pthread_create, before any other thread could fork: only a process whose second
-             * thread came otherwise can get here.)
+             * Inherited through a fork made while a thread of the parent registered, at any
+             * point from its move to ARMING on: nobody here will finish. The copy of glibc's
+             * list the child has holds the handlers or not, as the fork fell; take them as
+             * registered, since registering twice would take every lock twice at the next fork.
+             * (The creating thread registers them inside pthread_create, before any other
+             * thread could fork: only a process whose second thread came otherwise can get
+             * here.)
              */
-            pid_t pid = atomic_load_relaxed(&atfork_registrar_pid);
-            if (pid != 0 && pid != getpid()) {
-                atfork_move(ATFORK_ARMING, ATFORK_ARMED);
+            if ((pid_t)(word >> ATFORK_PID_SHIFT) != getpid()) {
+                atfork_move(word, ATFORK_ARMED);
                 return;
             }
+            if (pthread_equal(atomic_load_relaxed(&atfork_registrar), pthread_self()))
+                return;
             sched_yield();
         }
         }

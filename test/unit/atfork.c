@@ -10,12 +10,16 @@
  *  - atfork_arm from SET registers them (a gate that found a second thread);
  *  - a child that inherits ARMING from a parent whose thread was registering (a fork that fell
  *    inside the registration) does not wait for a thread that is not there: atfork_arm
- *    returns and the state is ARMED (before, it waited for ever: under alarm(5) here).
+ *    returns and the state is ARMED (before, it waited for ever: under alarm(5) here), also
+ *    when the fork fell before the parent recorded which thread registers (the pid came in a
+ *    second store then, and the child waited for ever);
+ *  - the registering thread itself passes its gates while it registers.
  */
 #include "allocator/internal/atfork.h"
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -79,12 +83,33 @@ static int case_set_now(void) {
     return registered_once() ? 0 : 1;
 }
 
+static void *idle_thread(void *arg) { return arg; }
+
+/* As a child of a fork made while a thread of the parent was in pthread_atfork. */
 static int case_inherited_arming(void) {
-    /* As a child of a fork made while a thread of the parent was in pthread_atfork. */
-    atfork_state = ATFORK_ARMING;
-    atfork_registrar_pid = getppid();
+    pthread_t other;
+    if (pthread_create(&other, NULL, idle_thread, NULL) != 0 || pthread_join(other, NULL) != 0)
+        return 2;
+    atfork_state = atfork_arming_word(getppid());
+    atfork_registrar = other;
     atfork_arm();
     return atfork_state == ATFORK_ARMED ? 0 : 1;
+}
+
+/* The fork fell between the parent's move to ARMING and its record of which thread registers. */
+static int case_inherited_arming_unclaimed(void) {
+    atfork_state = atfork_arming_word(getppid());
+    memset(&atfork_registrar, 0, sizeof(atfork_registrar));
+    atfork_arm();
+    return atfork_state == ATFORK_ARMED ? 0 : 1;
+}
+
+/* The registering thread's own gates (pthread_atfork may allocate) pass without waiting. */
+static int case_arming_reentered(void) {
+    atfork_state = atfork_arming_word(getpid());
+    atfork_registrar = pthread_self();
+    atfork_arm();
+    return atfork_state == atfork_arming_word(getpid()) ? 0 : 1;
 }
 
 int main(void) {
@@ -96,5 +121,7 @@ int main(void) {
     check_eq(in_child(case_wanted_then_set), 0);
     check_eq(in_child(case_set_now), 0);
     check_eq(in_child(case_inherited_arming), 0);
+    check_eq(in_child(case_inherited_arming_unclaimed), 0);
+    check_eq(in_child(case_arming_reentered), 0);
     return unit_finish("atfork");
 }

@@ -26,6 +26,7 @@
 #define ALLOCATOR_INTERNAL_ATFORK_H
 
 #include <pthread.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "allocator/internal/util.h"
@@ -37,11 +38,23 @@ typedef enum {
     ATFORK_UNSET = 0, /* atfork_set not yet called */
     ATFORK_WANTED,    /* armed before atfork_set: registered when it comes */
     ATFORK_SET,       /* handlers known, not registered */
-    ATFORK_ARMING,    /* a thread is in pthread_atfork */
+    ATFORK_ARMING,    /* a thread is in pthread_atfork (its process's pid in the word) */
     ATFORK_ARMED      /* registered */
 } atfork_state_t;
 
-extern int atfork_state;
+/*
+ * The state word: an atfork_state_t in the low ATFORK_PID_SHIFT bits and, in state ARMING, the
+ * registering process's pid above them, so that the move to ARMING also says which process
+ * will finish it: a child forked at any point of the registration sees a pid not its own.
+ */
+extern int64_t atfork_state;
+#define ATFORK_PID_SHIFT 8
+static inline int64_t atfork_arming_word(pid_t pid) {
+    return ATFORK_ARMING | (int64_t)pid << ATFORK_PID_SHIFT;
+}
+static inline atfork_state_t atfork_state_of(int64_t word) {
+    return (atfork_state_t)(word & (((int64_t)1 << ATFORK_PID_SHIFT) - 1));
+}
 
 /* Has the process (ever) had more than one thread? True when the C library cannot say. */
 static inline bool atfork_threaded(void) {
@@ -61,9 +74,8 @@ void atfork_set(void (*prepare)(void), void (*parent)(void), void (*child)(void)
  */
 void atfork_arm(void);
 
-/* Who registers while the state is ARMING (atfork.c); for unit/atfork. */
+/* Which thread registers while the state is ARMING (atfork.c); for unit/atfork. */
 extern pthread_t atfork_registrar;
-extern pid_t atfork_registrar_pid;
 
 /* The gates' test: arm if the process has become multi-threaded. One load once armed. */
 static ALWAYS_INLINE void atfork_check(void) {
