@@ -15,9 +15,9 @@ int64_t atfork_state = ATFORK_UNSET;
 static void (*atfork_prepare)(void), (*atfork_parent)(void), (*atfork_child)(void);
 /*
  * The thread inside pthread_atfork, which may allocate: its gates must not wait for itself. Read
- * (atomically) in state ARMING, by threads of the registering process comparing it with
- * themselves; one that reads it before the registering thread has written it sees another
- * thread's id or none, never its own. (Not a thread-local flag: tsd.h keeps the library's
+ * (atomically) in state ARMING by threads comparing it with themselves; one that reads it
+ * before the registering thread has written it sees another thread's id or none, never its own,
+ * and so does a child's thread (the fork came from another thread than the one registering). (Not a thread-local flag: tsd.h keeps the library's
  * thread-local storage to one structure.)
  */
 pthread_t atfork_registrar;
@@ -27,8 +27,9 @@ static bool atfork_move(int64_t from, int64_t to) {
                                        __ATOMIC_ACQUIRE);
 }
 
-/* Called by the thread that moved the state to ARMING, after recording itself. */
+/* Called by the thread that moved the state to ARMING: records itself, then registers. */
 static void atfork_register(void) {
+    atomic_store_relaxed(&atfork_registrar, pthread_self());
     pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
     atomic_store_release(&atfork_state, ATFORK_ARMED);
 }
@@ -40,7 +41,6 @@ void atfork_set(void (*prepare)(void), void (*parent)(void), void (*child)(void)
     atfork_child = child;
     if (now || atfork_threaded() || !atfork_move(ATFORK_UNSET, ATFORK_SET)) {
         /* UNSET (now, threaded) or WANTED: nobody else registers before SET. */
-        atomic_store_relaxed(&atfork_registrar, pthread_self());
         atomic_store_release(&atfork_state, atfork_arming_word(getpid()));
         atfork_register();
     }
@@ -61,12 +61,14 @@ void atfork_arm(void) {
         case ATFORK_SET:
             /* Only the thread that wins the move writes atfork_registrar until ARMED. */
             if (atfork_move(ATFORK_SET, atfork_arming_word(getpid()))) {
-                atomic_store_relaxed(&atfork_registrar, pthread_self());
                 atfork_register();
                 return;
             }
             continue;
         default: { /* ARMING */
+            /* The registering thread's own gates (pthread_atfork may allocate): no system call. */
+            if (pthread_equal(atomic_load_relaxed(&atfork_registrar), pthread_self()))
+                return;
             /*
              * Inherited through a fork made while a thread of the parent registered, at any
              * point from its move to ARMING on: nobody here will finish. The copy of glibc's
@@ -80,8 +82,6 @@ void atfork_arm(void) {
                 atfork_move(word, ATFORK_ARMED);
                 return;
             }
-            if (pthread_equal(atomic_load_relaxed(&atfork_registrar), pthread_self()))
-                return;
             sched_yield();
         }
         }
